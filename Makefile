@@ -1,0 +1,49 @@
+# The two commands a newcomer needs (see README):
+#   make demo   — local Kafka + PostgreSQL when none are configured, the pipeline, a demo scenario
+#   make test   — lint, type-check and the whole test suite against real servers
+# Everything else here is what those two need. Nothing is assumed to be installed or running.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint unit tools up down clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "alertpipe needs Python 3.11+")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "setup: installing pinned dependencies into $(VENV) …"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+# kcat (librdkafka's CLI) is used by the tests to produce like a non-Python service would.
+tools:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  echo "setup: installing kcat from the OS packages …"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q kcat >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q kcat >/dev/null; }; \
+	  else sudo apt-get install -y -q kcat >/dev/null; fi; }
+
+up: $(STAMP)
+	@$(BIN)/alertpipe local up
+
+down: $(STAMP)
+	@$(BIN)/alertpipe local down
+
+demo: $(STAMP)
+	@$(BIN)/alertpipe demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+test: $(STAMP) tools lint
+	@$(BIN)/alertpipe local up
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

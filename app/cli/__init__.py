@@ -1,0 +1,67 @@
+"""The ``alertpipe`` console script.
+
+Each command group lives in its own module with a ``register(subparsers)`` function; this
+module only assembles them. Every subcommand has ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app.cli import config_cmd, demo_cmd, local_cmd, replay_cmd, schema_cmd, simulate_cmd
+from app.errors import AlertpipeError
+
+__all__ = ["build_parser", "main"]
+
+_GROUPS = (demo_cmd, local_cmd, config_cmd, schema_cmd, replay_cmd, simulate_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alertpipe",
+        description="Carry out the disaster-recovery and rollback plan: telemetry in, "
+        "windowed alerts, incidents and rollbacks out.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in _GROUPS:
+        group.register(commands)
+    return parser
+
+
+def _run(handler: Callable[[argparse.Namespace], Any], args: argparse.Namespace) -> int:
+    result = handler(args)
+    if inspect.isawaitable(result):
+        result = asyncio.run(_await(result))
+    return int(result or 0)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    try:
+        return _run(args.handler, args)
+    except AlertpipeError as error:
+        print(f"alertpipe: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

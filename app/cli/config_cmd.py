@@ -1,0 +1,56 @@
+"""``alertpipe config show``: the settings in effect, secrets masked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pydantic import ValidationError
+
+from app.errors import ConfigError
+from app.settings import Settings, get_settings, masked
+
+__all__ = ["load_settings", "register"]
+
+
+def load_settings() -> Settings:
+    """The process settings; a validation failure becomes a ConfigError naming the variable."""
+    try:
+        return get_settings()
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        name = "ALERTPIPE_" + "__".join(str(part) for part in first["loc"]).upper()
+        raise ConfigError(f"{name}: {first['msg']}") from None
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("config", help="inspect settings (ALERTPIPE_* variables)")
+    sub = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = sub.add_parser(
+        "show",
+        help="print the settings in effect, secrets masked",
+        description="Print every setting in effect as JSON (or as ALERTPIPE_* lines with "
+        "--env). Secrets and receiver URLs are masked.",
+    )
+    show.add_argument("--env", action="store_true", help="print as ALERTPIPE_* assignments")
+    show.set_defaults(handler=_show)
+
+
+def _flatten(data: dict[str, object], prefix: str = "ALERTPIPE_") -> list[str]:
+    lines: list[str] = []
+    for key, value in data.items():
+        name = f"{prefix}{key.upper()}"
+        if isinstance(value, dict):
+            lines.extend(_flatten(value, name + "__"))
+        else:
+            lines.append(f"{name}={'' if value is None else value}")
+    return lines
+
+
+def _show(args: argparse.Namespace) -> int:
+    data = masked(load_settings())
+    if args.env:
+        print("\n".join(_flatten(data)))
+    else:
+        print(json.dumps(data, indent=2))
+    return 0

@@ -1,0 +1,190 @@
+"""Settings: one frozen, validated object, loaded once from ``ALERTPIPE_*`` variables.
+
+Nested groups use ``__`` in the variable name (``ALERTPIPE_TOPICS__PARTITIONS=6``); the
+receiver URLs and the policy file keep the flat names operators expect
+(``ALERTPIPE_PAGER_URL``, ``ALERTPIPE_POLICY``).
+
+Receiver URLs are treated as secrets: a Slack incoming-webhook URL *is* a credential, so
+``masked()`` shows only scheme and host.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "AggregatorSettings",
+    "LocalSettings",
+    "Settings",
+    "TopicSettings",
+    "get_settings",
+    "masked",
+]
+
+
+def _default_local_dir() -> Path:
+    # Under /tmp rather than $HOME: PostgreSQL refuses to run as root, so when we are root the
+    # server runs as the `postgres` user, which must be able to reach its data folder.
+    return Path(tempfile.gettempdir()) / f"alertpipe-{getpass.getuser()}"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "alertpipe"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopicSettings(_Group):
+    """Kafka topic names, partition count and retention (created at start if missing)."""
+
+    telemetry: str = "telemetry"
+    dead_letter: str = "telemetry.dlq"
+    panes: str = "metrics.panes"
+    decisions: str = "alerts.decisions"
+    incidents: str = "incidents"
+    partitions: int = Field(default=3, ge=1, le=1000)
+    replication_factor: int = Field(default=1, ge=1)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
+
+
+class LocalSettings(_Group):
+    """Where and how `alertpipe local up` runs Kafka and PostgreSQL on 127.0.0.1."""
+
+    dir: Path = Field(default_factory=_default_local_dir)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    kafka_version: str = "4.1.1"
+    kafka_port: int = Field(default=19092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
+    kafka_heap: str = "768m"
+    postgres_port: int = Field(default=54329, ge=1, le=65535)
+    postgres_db: str = "alertpipe"
+    postgres_user: str = "alertpipe"
+    startup_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class AggregatorSettings(_Group):
+    """Stage 1: event-time panes."""
+
+    pane_ms: int = Field(default=1000, ge=10)
+    allowed_lateness_ms: int = Field(default=5000, ge=0)
+    idle_timeout_ms: int = Field(default=3000, ge=10)
+    max_future_skew_ms: int = Field(default=60_000, ge=0)
+
+
+class Settings(BaseSettings):
+    """Everything alertpipe reads from its environment. Frozen: built once, passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALERTPIPE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port[,host:port]; unset means the local broker from `alertpipe local up`",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://…; unset means the local server from `alertpipe local up`",
+    )
+    group_prefix: str = "alertpipe"
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    aggregator: AggregatorSettings = Field(default_factory=AggregatorSettings)
+    policy: Path | None = Field(
+        default=None, description="policy YAML; unset means the built-in plan"
+    )
+
+    pager_url: SecretStr | None = None
+    chat_url: SecretStr | None = None
+    statuspage_url: SecretStr | None = None
+    breaker_url: SecretStr | None = None
+    rollback_url: SecretStr | None = None
+    restore_url: SecretStr | None = None
+    bot_restart_url: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for part in value.split(","):
+            host, sep, port = part.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {part!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def uses_local_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def bootstrap(self) -> str:
+        """The Kafka bootstrap address in effect (configured, or the local broker's)."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.local.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        """The PostgreSQL DSN in effect (configured, or the local server's)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        loc = self.local
+        return f"postgresql://{loc.postgres_user}@127.0.0.1:{loc.postgres_port}/{loc.postgres_db}"
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return "**********"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}/…(masked)"
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data, with every secret masked; safe to print or log."""
+    data = settings.model_dump(mode="json")
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if not isinstance(value, SecretStr):
+            continue
+        secret = value.get_secret_value()
+        is_url = name.endswith("_url") and field.annotation is not None
+        data[name] = _mask_url(secret) if is_url else "**********"
+    return data
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Load once per process. Tests build `Settings(...)` directly instead."""
+    return Settings()

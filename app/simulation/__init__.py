@@ -1,0 +1,1 @@
+"""Producer tools: scenario traffic (`alertpipe simulate`) and file replay (`alertpipe replay`)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL adapters (asyncpg) and the migration runner. SQL is always parameterised."""

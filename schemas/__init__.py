@@ -1,0 +1,74 @@
+"""Wire models: the contract between producers, alertpipe's stages and its subscribers.
+
+Imports nothing of alertpipe's own packages; everything else imports from here.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from schemas.decisions import AlertState, Decision, Evidence, Response
+from schemas.incidents import ActionKind, ActionRecord, IncidentEvent, IncidentStatus
+from schemas.panes import LatencySketch, PaneSummary, Scope
+from schemas.severity import Scenario, Severity
+from schemas.telemetry import (
+    BotEvent,
+    DeployEvent,
+    IntegrityEvent,
+    InvalidEvent,
+    LogEvent,
+    QueueEvent,
+    RequestEvent,
+    ResourceEvent,
+    TelemetryEvent,
+    encode_event,
+    parse_event,
+    validate_event,
+)
+from schemas.timestamps import parse_timestamp, to_rfc3339
+
+__all__ = [
+    "EXPORTED_MODELS",
+    "ActionKind",
+    "ActionRecord",
+    "AlertState",
+    "BotEvent",
+    "Decision",
+    "DeployEvent",
+    "Evidence",
+    "IncidentEvent",
+    "IncidentStatus",
+    "IntegrityEvent",
+    "InvalidEvent",
+    "LatencySketch",
+    "LogEvent",
+    "PaneSummary",
+    "QueueEvent",
+    "RequestEvent",
+    "ResourceEvent",
+    "Response",
+    "Scenario",
+    "Scope",
+    "Severity",
+    "TelemetryEvent",
+    "encode_event",
+    "parse_event",
+    "parse_timestamp",
+    "to_rfc3339",
+    "validate_event",
+]
+
+# Models published as JSON Schema by `alertpipe schema export`, by file stem.
+EXPORTED_MODELS: dict[str, type[BaseModel]] = {
+    "telemetry.request.v1": RequestEvent,
+    "telemetry.log.v1": LogEvent,
+    "telemetry.resource.v1": ResourceEvent,
+    "telemetry.queue.v1": QueueEvent,
+    "telemetry.bot.v1": BotEvent,
+    "telemetry.integrity.v1": IntegrityEvent,
+    "telemetry.deploy.v1": DeployEvent,
+    "pane.v1": PaneSummary,
+    "decision.v1": Decision,
+    "incident-event.v1": IncidentEvent,
+    "action.v1": ActionRecord,
+}

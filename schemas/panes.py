@@ -1,0 +1,129 @@
+"""Closed pane summaries, wire version 1: what stage 1 (aggregate) hands to stage 2 (evaluate).
+
+A pane is a short event-time interval (1 s by default) of one scope. Its identity is
+``pane_id`` = ``{scope key}@{start_ms}``; a pane is published once per identity, and the
+evaluation stage dedups on it. Panes are mergeable: windows are built by merging panes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BotStats",
+    "DeployRecord",
+    "Dimension",
+    "IntegrityStats",
+    "LatencySketch",
+    "LogStats",
+    "PaneSummary",
+    "QueueStats",
+    "RequestStats",
+    "ResourceStats",
+    "Scope",
+]
+
+Dimension = Literal["endpoint", "host", "queue", "bot", "check", "service"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Scope(_Model):
+    """What a pane is about: one service and one natural key of it."""
+
+    service: str
+    dimension: Dimension = Field(description="endpoint for requests/logs, host, queue, bot, check")
+    key: str = Field(
+        description="endpoint, host, queue, bot id or check; the service for service-wide panes"
+    )
+
+    @property
+    def id(self) -> str:
+        """Stable text form, used as the Kafka key of panes: ``service|dimension|key``."""
+        return f"{self.service}|{self.dimension}|{self.key}"
+
+
+class LatencySketch(_Model):
+    """A DDSketch (relative-error quantile sketch), dense bins from ``offset``.
+
+    Bucket i holds values in (gamma^(i-1), gamma^i], gamma = (1 + alpha) / (1 - alpha);
+    values at or below ``min_value`` count as ``zeros``.
+    """
+
+    alpha: float = Field(gt=0, lt=1)
+    zeros: int = Field(default=0, ge=0)
+    offset: int = 0
+    counts: list[int] = Field(default_factory=list)
+
+
+class RequestStats(_Model):
+    count: int = Field(ge=0)
+    errors: int = Field(ge=0, description="5xx responses")
+    latency: LatencySketch
+    min_ms: float
+    max_ms: float
+    versions: dict[str, int] = Field(default_factory=dict, description="requests per version")
+
+
+class LogStats(_Model):
+    total: int = Field(ge=0)
+    errors: int = Field(ge=0, description="error and critical lines")
+
+
+class ResourceStats(_Model):
+    samples: int = Field(ge=0)
+    cpu_last: float | None = None
+    cpu_max: float | None = None
+    mem_last: float | None = None
+    mem_max: float | None = None
+
+
+class QueueStats(_Model):
+    samples: int = Field(ge=0)
+    depth_first: int = Field(ge=0, description="depth of the earliest sample in the pane")
+    depth_last: int = Field(ge=0, description="depth of the latest sample in the pane")
+    depth_max: int = Field(ge=0)
+
+
+class BotStats(_Model):
+    transitions: list[tuple[float, str]] = Field(
+        default_factory=list, description="(event time, status) in event-time order"
+    )
+    last_status: str
+
+
+class IntegrityStats(_Model):
+    checks: int = Field(ge=0)
+    failures: int = Field(ge=0)
+    last_detail: str | None = None
+
+
+class DeployRecord(_Model):
+    ts: float
+    version: str
+    status: Literal["started", "succeeded", "failed", "rolled_back"]
+
+
+class PaneSummary(_Model):
+    """Everything stage 1 learned about one scope in one pane."""
+
+    v: Literal[1] = 1
+    pane_id: str = Field(description="{scope.id}@{start_ms}: the pane's identity, for dedup")
+    scope: Scope
+    start_ms: int
+    end_ms: int
+    requests: RequestStats | None = None
+    logs: LogStats | None = None
+    resource: ResourceStats | None = None
+    queue: QueueStats | None = None
+    bot: BotStats | None = None
+    integrity: IntegrityStats | None = None
+    deploys: list[DeployRecord] = Field(default_factory=list)
+
+    @staticmethod
+    def make_id(scope: Scope, start_ms: int) -> str:
+        return f"{scope.id}@{start_ms}"
