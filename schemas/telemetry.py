@@ -143,14 +143,14 @@ def _describe(error: ValidationError) -> InvalidEvent:
     first = error.errors(include_url=False)[0]
     loc = [str(part) for part in first["loc"]]
     # The discriminated union puts the kind first ("request.latency_ms"); drop it.
-    if len(loc) > 1 and loc[0] in KINDS:
+    if loc and loc[0] in KINDS:
         loc = loc[1:]
     field = ".".join(loc) or None
     if first["type"] == "union_tag_invalid":
         return InvalidEvent(f"kind: must be one of {', '.join(KINDS)}", "kind")
     if first["type"] == "union_tag_not_found":
         return InvalidEvent("kind: field required", "kind")
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         message = "field required"
     reason = f"{field}: {message}" if field else message

@@ -54,7 +54,7 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]
         ]
         _check_response(await admin.create_topics(new))
         created = [spec.name for spec in missing]
-        log.info("created topics %s", ", ".join(created))
+        log.debug("created topics %s", ", ".join(created))
         return created
     finally:
         await admin.close()

@@ -46,6 +46,14 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
+_TRANSIENT = ("GroupCoordinatorNotAvailableError", "NotCoordinatorForGroupError")
+
+
+def _drop_transient(record: logging.LogRecord) -> bool:
+    """aiokafka logs retried, self-healing coordinator lookups at ERROR; they are noise."""
+    return not any(name in record.getMessage() for name in _TRANSIENT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -54,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").addFilter(_drop_transient)
     try:
         return _run(args.handler, args)
     except AlertpipeError as error:

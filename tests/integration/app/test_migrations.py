@@ -1,0 +1,76 @@
+"""The migration runner applies each file once, in order, even when processes race."""
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.errors import ConfigError
+from app.storage.migrations import Migration, available_migrations, migrate
+
+STEPS = [
+    Migration(1, "first", "CREATE TABLE m_one (id int PRIMARY KEY);"),
+    # Not idempotent on purpose: a second application would fail.
+    Migration(2, "second", "CREATE TABLE m_two (id int); INSERT INTO m_two VALUES (1);"),
+]
+
+
+async def _count(dsn: str, sql: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def test_applies_in_order_then_is_idempotent(empty_database: str) -> None:
+    assert await migrate(empty_database, STEPS) == ["0001_first", "0002_second"]
+    assert await migrate(empty_database, STEPS) == []
+    assert await _count(empty_database, "SELECT count(*) FROM schema_migrations") == 2
+    assert await _count(empty_database, "SELECT count(*) FROM m_two") == 1
+
+
+async def test_concurrent_starts_apply_each_file_once(empty_database: str) -> None:
+    results = await asyncio.gather(*(migrate(empty_database, STEPS) for _ in range(8)))
+    applied = [label for result in results for label in result]
+    assert sorted(applied) == ["0001_first", "0002_second"]
+    assert await _count(empty_database, "SELECT count(*) FROM m_two") == 1
+
+
+async def test_an_edited_applied_migration_is_refused(empty_database: str) -> None:
+    await migrate(empty_database, STEPS)
+    edited = [STEPS[0], Migration(2, "second", "CREATE TABLE m_two (id bigint);")]
+    with pytest.raises(ConfigError, match="0002_second changed after it was applied"):
+        await migrate(empty_database, edited)
+
+
+async def test_a_failing_migration_leaves_nothing_half_done(empty_database: str) -> None:
+    broken = [STEPS[0], Migration(2, "broken", "CREATE TABLE m_x (id int); SELECT nope;")]
+    with pytest.raises(asyncpg.PostgresError):
+        await migrate(empty_database, broken)
+    assert await _count(empty_database, "SELECT count(*) FROM schema_migrations") == 1
+    assert (
+        await _count(
+            empty_database, "SELECT count(*) FROM information_schema.tables WHERE table_name='m_x'"
+        )
+        == 0
+    )
+    assert await migrate(empty_database, STEPS) == ["0002_second"]
+
+
+def test_shipped_migrations_are_well_formed() -> None:
+    shipped = available_migrations()
+    assert shipped and [m.version for m in shipped] == sorted({m.version for m in shipped})
+
+
+def test_misnamed_files_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "1_first.sql").write_text("select 1;")
+    with pytest.raises(ConfigError, match=r"NNNN_lower_snake\.sql"):
+        available_migrations(tmp_path)
+
+
+async def test_the_real_migrations_apply_to_a_fresh_database(database: str) -> None:
+    assert await _count(database, "SELECT count(*) FROM schema_migrations") == len(
+        available_migrations()
+    )

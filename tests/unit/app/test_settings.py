@@ -1,0 +1,64 @@
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from app.settings import Settings, masked
+
+
+def test_defaults_point_at_the_local_servers() -> None:
+    settings = Settings()
+    assert settings.uses_local_kafka and settings.uses_local_postgres
+    assert settings.bootstrap == f"127.0.0.1:{settings.local.kafka_port}"
+    assert (
+        settings.dsn.startswith("postgresql://")
+        and f":{settings.local.postgres_port}/" in settings.dsn
+    )
+
+
+def test_environment_overrides_nested_and_flat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTPIPE_KAFKA_BOOTSTRAP", "kafka-1:9092,kafka-2:9092")
+    monkeypatch.setenv("ALERTPIPE_TOPICS__PARTITIONS", "12")
+    monkeypatch.setenv("ALERTPIPE_LOCAL__POSTGRES_PORT", "6000")
+    monkeypatch.setenv("ALERTPIPE_POLICY", "/etc/alertpipe/policy.yaml")
+    settings = Settings()
+    assert settings.bootstrap == "kafka-1:9092,kafka-2:9092" and not settings.uses_local_kafka
+    assert settings.topics.partitions == 12
+    assert settings.local.postgres_port == 6000
+    assert str(settings.policy) == "/etc/alertpipe/policy.yaml"
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.log_level = "DEBUG"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field"),
+    [
+        ("ALERTPIPE_KAFKA_BOOTSTRAP", "no-port-here", "kafka_bootstrap"),
+        ("ALERTPIPE_TOPICS__PARTITIONS", "0", "partitions"),
+        ("ALERTPIPE_LOG_LEVEL", "LOUD", "log_level"),
+    ],
+)
+def test_bad_values_name_the_field(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, field: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert field in str(caught.value)
+
+
+def test_secrets_are_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
+    monkeypatch.setenv("ALERTPIPE_CHAT_URL", hook)
+    monkeypatch.setenv("ALERTPIPE_WEBHOOK_SECRET", "hunter2-signing-key")
+    monkeypatch.setenv("ALERTPIPE_DATABASE_URL", "postgresql://app:pa55word@db:5432/alertpipe")
+    settings = Settings()
+    text = json.dumps(masked(settings)) + repr(settings) + str(settings)
+    for secret in ("XXXXSECRETXXXX", "hunter2-signing-key", "pa55word"):
+        assert secret not in text
+    assert masked(settings)["chat_url"].startswith("https://hooks.slack.com")
+    assert settings.chat_url is not None and settings.chat_url.get_secret_value() == hook
