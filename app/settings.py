@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
+
 __all__ = [
     "AggregatorSettings",
     "LocalSettings",
@@ -105,6 +107,10 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
     aggregator: AggregatorSettings = Field(default_factory=AggregatorSettings)
+    # Stages 3–4 (groups defined beside the code that reads them, in handlers/config.py).
+    response: ResponseConfig = Field(default_factory=ResponseConfig)
+    rollback: RollbackConfig = Field(default_factory=RollbackConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     policy: Path | None = Field(
         default=None, description="policy YAML; unset means the built-in plan"
     )
@@ -117,6 +123,9 @@ class Settings(BaseSettings):
     restore_url: SecretStr | None = None
     bot_restart_url: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    pager_routing_key: SecretStr | None = Field(
+        default=None, description="PagerDuty Events v2 routing key, sent with every page"
+    )
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)

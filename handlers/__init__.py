@@ -1,0 +1,1 @@
+"""Stages 3–4: incidents, the plan's response, receivers, outbox, timers, rollback."""

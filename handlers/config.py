@@ -1,0 +1,85 @@
+"""The responder's settings groups: every duration, budget and name the plan gives, as data.
+
+These are frozen pydantic groups so that ``app.settings.Settings`` can nest them (read from
+``ALERTPIPE_RESPONSE__*``, ``ALERTPIPE_ROLLBACK__*``, ``ALERTPIPE_DELIVERY__*``) while the
+pure decision code here takes them as plain arguments. Defaults are the plan's numbers.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.severity import Severity
+
+__all__ = ["DeliveryConfig", "ResponseConfig", "RollbackConfig"]
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ResponseConfig(_Group):
+    """Stage 3 and the escalation clock (the plan's "Team Communication" section)."""
+
+    group_window_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="decisions for a service this close in time join one incident",
+    )
+    investigation_s: float = Field(default=120.0, gt=0, description="HIGH: investigation window")
+    cascade_window_s: float = Field(default=120.0, gt=0, description="S4: window for counting")
+    cascade_min_alerts: int = Field(default=5, ge=2, description="S4: critical alerts in window")
+    cascade_min_services: int = Field(default=3, ge=2, description="S4: failing services")
+    lead_engineer_after_s: float = Field(default=300.0, ge=0)
+    team_lead_after_s: float = Field(default=600.0, ge=0)
+    critical_rollback_after_s: float = Field(default=900.0, ge=0)
+    final_contact_after_s: float = Field(default=1200.0, ge=0)
+    lead_engineer: str = "lead engineer"
+    team_lead: str = "team lead"
+    final_contact: str = Field(default="Dave", description="the plan's last escalation step")
+    escalate_min_severity: Severity = Severity.MEDIUM
+    chat_update_every_s: float = Field(default=120.0, gt=0, description="internal updates")
+    status_update_every_s: float = Field(default=300.0, gt=0, description="stakeholder updates")
+    updates_min_severity: Severity = Severity.MEDIUM
+    review_due_within_s: float = Field(default=24 * 3600.0, gt=0)
+    review_reminder_after_s: float = Field(default=3600.0, ge=0)
+    reduced_capacity: float = Field(default=0.5, gt=0, le=1, description="S4 resume capacity")
+    timers_poll_s: float = Field(default=1.0, gt=0)
+
+
+class RollbackConfig(_Group):
+    """Stage 4: the five phases' budgets and the verify baseline (the plan's rollback procedure)."""
+
+    prepare_budget_s: float = Field(default=60.0, gt=0)
+    revert_code_budget_s: float = Field(default=120.0, gt=0)
+    restore_data_min_s: float = Field(default=300.0, gt=0)
+    restore_data_budget_s: float = Field(default=600.0, gt=0)
+    verify_min_s: float = Field(default=120.0, gt=0)
+    verify_budget_s: float = Field(
+        default=300.0, gt=0, description="verify gives up (and escalates) after this"
+    )
+    resume_budget_s: float = Field(default=60.0, gt=0)
+    verify_every_s: float = Field(default=5.0, gt=0)
+    verify_window_s: float = Field(default=30.0, gt=0, description="judge the last N seconds")
+    verify_min_requests: int = Field(default=20, ge=1)
+    baseline_error_rate: float = Field(default=0.01, ge=0, le=1)
+    baseline_p95_ms: float = Field(default=1000.0, gt=0)
+    lease_s: float = Field(
+        default=30.0, gt=0, description="a crashed worker's rollback is resumed after this"
+    )
+    poll_s: float = Field(default=0.5, gt=0)
+
+
+class DeliveryConfig(_Group):
+    """The outbox and the HTTP receivers: timeouts, backoff, leases."""
+
+    timeout_s: float = Field(default=5.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    retry_after_max_s: float = Field(default=300.0, gt=0)
+    lease_s: float = Field(
+        default=30.0, gt=0, description="a claimed action not recorded by then is sent again"
+    )
+    poll_s: float = Field(default=0.5, gt=0)
+    batch: int = Field(default=20, ge=1)

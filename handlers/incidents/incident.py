@@ -1,0 +1,88 @@
+"""The incident: one service's trouble, the alerts that make it up, and what was done so far.
+
+Plain frozen data: the decision code returns new incidents instead of changing them, and the
+storage adapter maps them to rows. Times are wall-clock epoch seconds, except each alert's
+``at`` which is the event time of its last decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from schemas.decisions import AlertState
+from schemas.incidents import IncidentStatus
+from schemas.severity import Scenario, Severity
+
+__all__ = ["SCENARIO_RANK", "AlertEntry", "Incident", "worse_scenario"]
+
+# Which scenario wins when an incident matches several: the wider response first.
+SCENARIO_RANK: dict[Scenario, int] = {"S3": 0, "S1": 1, "S2": 2, "S4": 3}
+
+
+def worse_scenario(a: Scenario | None, b: Scenario | None) -> Scenario | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if SCENARIO_RANK[a] >= SCENARIO_RANK[b] else b
+
+
+@dataclass(frozen=True)
+class AlertEntry:
+    """The latest state of one alert (one rule on one scope) inside an incident."""
+
+    fingerprint: str
+    rule: str
+    state: AlertState
+    severity: Severity
+    at: float
+    scope: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    service: str
+    severity: Severity
+    status: IncidentStatus
+    title: str
+    opened_at: float
+    last_decision_at: float
+    scenario: Scenario | None = None
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    ack_note: str | None = None
+    mitigated_at: float | None = None
+    resolved_at: float | None = None
+    bad_version: str | None = None
+    last_good_version: str | None = None
+    involves_data: bool = False
+    alerts: Mapping[str, AlertEntry] = field(default_factory=dict)
+    steps: frozenset[str] = frozenset()
+    rollback_status: str | None = None
+    human_decision: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "resolved"
+
+    @property
+    def firing(self) -> bool:
+        """Some alert still fires, or has gone silent (no data is never taken as recovery)."""
+        return any(a.state in ("firing", "no_data") for a in self.alerts.values())
+
+    @property
+    def held(self) -> bool:
+        """Acknowledged with a note: a human has taken it, so the HIGH timer holds off."""
+        return self.acknowledged_at is not None and bool((self.ack_note or "").strip())
+
+    @property
+    def rollback_active(self) -> bool:
+        return self.rollback_status in ("requested", "running")
+
+    def done(self, step: str) -> bool:
+        return step in self.steps
+
+    def with_steps(self, *steps: str) -> Incident:
+        return replace(self, steps=self.steps | frozenset(steps))

@@ -1,0 +1,120 @@
+"""The plan's notices and control actions for one incident, with their idempotency keys.
+
+Each builder names the plan step it belongs to; the key is derived from the incident and that
+step, so the same step recorded twice is still one effect. Payloads are receiver-neutral
+(``event``, ``text``, ``status``, ``action`` …); each receiver turns them into its wire form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.incidents.effects import ActionIntent, action_key
+from handlers.incidents.incident import Incident
+from schemas.severity import Severity
+
+__all__ = [
+    "ALL_TARGETS",
+    "bot_action",
+    "breaker",
+    "chat",
+    "labels",
+    "page",
+    "restore_call",
+    "rollback_call",
+    "status_page",
+]
+
+ALL_TARGETS = "*"  # breaker target meaning "every breaker" (the S4 emergency stop)
+
+_IMPACT = {
+    Severity.CRITICAL: ("critical", "major_outage"),
+    Severity.HIGH: ("major", "partial_outage"),
+    Severity.MEDIUM: ("minor", "degraded_performance"),
+    Severity.LOW: ("none", "operational"),
+}
+
+
+def labels(incident: Incident) -> dict[str, str]:
+    """What silences match on: service, severity, scenario, the worst alert's rule and scope."""
+    found: dict[str, str] = {"service": incident.service, "severity": incident.severity.value}
+    if incident.scenario:
+        found["scenario"] = incident.scenario
+    alerts = sorted(incident.alerts.values(), key=lambda a: (-a.severity.rank, a.at))
+    if alerts:
+        found = {**alerts[0].scope, **found, "rule": alerts[0].rule}
+    return found
+
+
+def _common(incident: Incident) -> dict[str, Any]:
+    return {
+        "incident_id": incident.id,
+        "service": incident.service,
+        "severity": incident.severity.value,
+        "scenario": incident.scenario,
+        "title": incident.title,
+    }
+
+
+def _intent(
+    incident: Incident, kind: Any, key: str, payload: dict[str, Any], **kw: Any
+) -> ActionIntent:
+    return ActionIntent(
+        kind=kind,
+        key=key,
+        payload={**_common(incident), **payload},
+        severity=incident.severity,
+        labels=labels(incident),
+        **kw,
+    )
+
+
+def page(
+    incident: Incident, event: str, step: str, summary: str, contact: str | None = None
+) -> ActionIntent:
+    """A pager event (trigger / acknowledge / resolve); the pager's dedup key is the incident id."""
+    payload = {"event": event, "summary": summary, "contact": contact}
+    key = action_key(incident.id, "page", event, step)
+    return _intent(incident, "page", key, payload, closing=event != "trigger")
+
+
+def chat(incident: Incident, topic: str, text: str, seq: int | str = "") -> ActionIntent:
+    parts = ("chat", topic, str(seq)) if seq != "" else ("chat", topic)
+    return _intent(
+        incident, "chat", action_key(incident.id, *parts), {"topic": topic, "text": text}
+    )
+
+
+def status_page(incident: Incident, status: str, body: str, seq: int | str = "") -> ActionIntent:
+    impact, component = _IMPACT[incident.severity]
+    if status == "resolved":
+        impact, component = "none", "operational"
+    parts = ("status_page", status, str(seq)) if seq != "" else ("status_page", status)
+    payload = {"status": status, "body": body, "impact": impact, "component_status": component}
+    return _intent(incident, "status_page", action_key(incident.id, *parts), payload)
+
+
+def breaker(
+    incident: Incident, action: str, target: str, capacity: float | None = None
+) -> ActionIntent:
+    payload = {"action": action, "target": target, "capacity": capacity}
+    return _intent(incident, "breaker", action_key(incident.id, "breaker", action, target), payload)
+
+
+def bot_action(incident: Incident, action: str, bot: str = ALL_TARGETS) -> ActionIntent:
+    key = action_key(incident.id, "bot_restart", action, bot)
+    return _intent(incident, "bot_restart", key, {"action": action, "bot": bot})
+
+
+def rollback_call(incident: Incident, from_version: str | None, to_version: str) -> ActionIntent:
+    payload = {"action": "rollback", "from_version": from_version, "to_version": to_version}
+    return _intent(
+        incident, "rollback", action_key(incident.id, "rollback", "revert_code"), payload
+    )
+
+
+def restore_call(incident: Incident, action: str, before: float | None = None) -> ActionIntent:
+    """``restore`` from the last good backup (taken before ``before``) or an ``integrity_check``."""
+    payload = {"action": action, "backup": "last_good", "before": before}
+    kind = "restore" if action == "restore" else "integrity_check"
+    return _intent(incident, kind, action_key(incident.id, kind, action), payload)

@@ -1,0 +1,335 @@
+"""Stage 3's decision: one severity decision in, the incident and the plan's response out.
+
+    on_decision(current, decision, ctx, cfg) -> Effects | None
+
+``current`` is the service's open incident (or None). ``None`` comes back when the decision
+does not concern an incident (a pending alert with nothing open, a resolution of an alert
+that is not part of one): the decision log still records it. Pure: time and the new
+incident's id come in through ``DecisionContext``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from handlers.config import ResponseConfig
+from handlers.escalation import next_escalation_at
+from handlers.incidents import notices
+from handlers.incidents.classify import Cascade, classify, response_for, should_join
+from handlers.incidents.effects import (
+    ActionIntent,
+    Effects,
+    EventIntent,
+    RollbackIntent,
+    TimelineEntry,
+    TimerIntent,
+)
+from handlers.incidents.incident import AlertEntry, Incident, worse_scenario
+from handlers.incidents.lifecycle import resolve
+from schemas.decisions import Decision
+from schemas.severity import Severity
+
+__all__ = ["DecisionContext", "on_decision", "respond"]
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    now: float
+    new_incident_id: str
+    cascade: Cascade = field(default_factory=Cascade)
+    known_good_version: str | None = None  # from deploy history, when the decision has none
+
+
+def _evidence(decision: Decision) -> dict[str, Any]:
+    return {
+        "decision_id": decision.decision_id,
+        "rule": decision.rule,
+        "scope": dict(decision.scope),
+        "state": decision.state,
+        "severity": decision.severity.value,
+        **decision.evidence.model_dump(mode="json"),
+    }
+
+
+def _entry(decision: Decision) -> AlertEntry:
+    return AlertEntry(
+        fingerprint=decision.fingerprint,
+        rule=decision.rule,
+        state=decision.state,
+        severity=decision.severity,
+        at=decision.at_ms / 1000.0,
+        scope=dict(decision.scope),
+    )
+
+
+def _title(decision: Decision) -> str:
+    return decision.summary or f"{decision.severity.value}: {decision.rule} on {decision.service}"
+
+
+def _open(decision: Decision, ctx: DecisionContext) -> Incident:
+    return Incident(
+        id=ctx.new_incident_id,
+        service=decision.service,
+        severity=decision.severity,
+        status="open",
+        title=_title(decision),
+        opened_at=ctx.now,
+        last_decision_at=decision.at_ms / 1000.0,
+    )
+
+
+def _absorb(
+    incident: Incident, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
+) -> Incident:
+    """The incident with a firing decision folded in: worst severity, scenario, versions."""
+    scenario, _ = classify(decision, ctx.cascade, cfg)
+    merged = worse_scenario(incident.scenario, scenario)
+    return replace(
+        incident,
+        severity=max(incident.severity, decision.severity),
+        scenario=merged,
+        status="open" if incident.status == "mitigated" else incident.status,
+        last_decision_at=max(incident.last_decision_at, decision.at_ms / 1000.0),
+        bad_version=incident.bad_version or decision.version,
+        last_good_version=incident.last_good_version
+        or decision.last_good_version
+        or ctx.known_good_version,
+        involves_data=incident.involves_data or merged == "S2",
+        alerts={**incident.alerts, decision.fingerprint: _entry(decision)},
+    )
+
+
+def on_decision(
+    current: Incident | None, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
+) -> Effects | None:
+    join, why = should_join(current, decision, cfg)
+    if decision.state == "firing":
+        return _firing(current if join else None, decision, ctx, cfg, why.value)
+    if not join or current is None or decision.fingerprint not in current.alerts:
+        return None
+    return _update(current, decision, ctx, cfg)
+
+
+def _firing(
+    current: Incident | None,
+    decision: Decision,
+    ctx: DecisionContext,
+    cfg: ResponseConfig,
+    why: str,
+) -> Effects:
+    before = current
+    after = _absorb(current or _open(decision, ctx), decision, ctx, cfg)
+    note = TimelineEntry(
+        "decision",
+        f"{decision.severity.value} {decision.rule} firing on {decision.service}",
+        reason=why,
+        evidence=_evidence(decision),
+    )
+    events = _lifecycle_events(before, after)
+    base = Effects(after, timeline=(note,), events=events)
+    return base.then(respond(after, decision, ctx.now, cfg))
+
+
+def _lifecycle_events(before: Incident | None, after: Incident) -> tuple[EventIntent, ...]:
+    if before is None:
+        return (EventIntent("opened", {"severity": after.severity.value}),)
+    events: list[EventIntent] = []
+    if before.status == "mitigated" and after.status == "open":
+        events.append(EventIntent("reopened", {"reason": "fires again after mitigation"}))
+    if after.severity != before.severity or after.scenario != before.scenario:
+        events.append(
+            EventIntent(
+                "severity_changed",
+                {
+                    "from": before.severity.value,
+                    "to": after.severity.value,
+                    "scenario": after.scenario,
+                },
+            )
+        )
+    return tuple(events)
+
+
+def _update(
+    current: Incident, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
+) -> Effects:
+    """A pending / resolved / no-data change of an alert that is part of the incident."""
+    after = replace(current, alerts={**current.alerts, decision.fingerprint: _entry(decision)})
+    message = {
+        "resolved": f"{decision.rule} resolved",
+        "no_data": f"{decision.rule}: no data — recovery cannot be confirmed",
+    }.get(decision.state, f"{decision.rule} {decision.state}")
+    note = TimelineEntry("decision", message, evidence=_evidence(decision))
+    effects = Effects(after, timeline=(note,))
+    if decision.state == "resolved" and not after.firing and not after.rollback_active:
+        return effects.then(resolve(after, ctx.now, cfg, "all alerts resolved"))
+    return effects
+
+
+def respond(
+    incident: Incident, decision: Decision | None, now: float, cfg: ResponseConfig
+) -> Effects:
+    """The plan's response for the incident's severity and scenario, for steps not done yet."""
+    hint = decision.response if decision is not None else None
+    kind, reason = response_for(incident.severity, incident.scenario, hint)
+    builder = _RESPONSES[kind]
+    effects = builder(incident, now, cfg, reason.value)
+    if decision is not None and decision.response == "restart_bot":
+        effects = effects.then(_restart_bot(effects.incident, decision))
+    if decision is not None and decision.response == "scale_up":
+        effects = effects.then(_scale_up(effects.incident, decision))
+    return effects.then(_escalation_timer(effects.incident, cfg))
+
+
+def _escalation_timer(incident: Incident, cfg: ResponseConfig) -> Effects:
+    due = next_escalation_at(incident, cfg)
+    timers = (TimerIntent("escalation", due),) if due is not None else ()
+    return Effects(incident, timers=timers)
+
+
+class _Steps:
+    """Collects the plan steps not done yet, once each."""
+
+    def __init__(self, incident: Incident) -> None:
+        self.incident = incident
+        self.actions: list[ActionIntent] = []
+        self.timeline: list[TimelineEntry] = []
+        self.timers: list[TimerIntent] = []
+        self.rollback: RollbackIntent | None = None
+
+    def first(self, step: str) -> bool:
+        if self.incident.done(step):
+            return False
+        self.incident = self.incident.with_steps(step)
+        return True
+
+    def effects(self, reason: str) -> Effects:
+        if self.actions or self.rollback or self.timers:
+            names = ", ".join(a.kind for a in self.actions)
+            extra = " + rollback" if self.rollback else ""
+            self.timeline.insert(
+                0, TimelineEntry("action", f"response: {names}{extra}", reason=reason)
+            )
+        events = (
+            (
+                EventIntent(
+                    "action", {"response": reason, "actions": [a.kind for a in self.actions]}
+                ),
+            )
+            if self.actions
+            else ()
+        )
+        return Effects(
+            self.incident,
+            timeline=tuple(self.timeline),
+            actions=tuple(self.actions),
+            timers=tuple(self.timers),
+            events=events,
+            rollback=self.rollback,
+        )
+
+
+def _notify_humans(s: _Steps, cfg: ResponseConfig, reason: str) -> None:
+    inc = s.incident
+    if inc.severity >= Severity.HIGH and s.first(f"page:{inc.severity.value}"):
+        s.actions.append(notices.page(inc, "trigger", f"detection:{inc.severity.value}", inc.title))
+    if s.first(f"chat:{inc.severity.value}"):
+        text = f"{inc.severity.value} incident {inc.id} on {inc.service}: {inc.title} — {reason}"
+        s.actions.append(notices.chat(inc, f"opened:{inc.severity.value}", text))
+    if inc.severity >= Severity.HIGH and s.first(f"status_page:{inc.severity.value}"):
+        body = f"We are investigating degraded service on {inc.service}."
+        s.actions.append(notices.status_page(inc, "investigating", body, inc.severity.value))
+
+
+def _record(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
+    s = _Steps(inc)
+    if s.first("record"):
+        s.timeline.append(TimelineEntry("action", "recorded; no notification", reason=reason))
+    return s.effects(reason)
+
+
+def _notify(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
+    s = _Steps(inc)
+    if s.first("notify"):
+        text = (
+            f"MEDIUM incident {inc.id} on {inc.service}: {inc.title}. Decision needed: "
+            f"POST /incidents/{inc.id}/decision with action rollback or dismiss"
+        )
+        s.actions.append(notices.chat(inc, "decision_needed", text))
+    return s.effects(reason)
+
+
+def _investigate(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
+    s = _Steps(inc)
+    _notify_humans(s, cfg, reason)
+    if s.first("investigation"):
+        s.timers.append(TimerIntent("investigation", now + cfg.investigation_s))
+        s.timeline.append(
+            TimelineEntry(
+                "timer",
+                f"investigation window of {cfg.investigation_s:g} s started",
+                reason="roll back when it ends if the alert still fires and nobody has taken it",
+            )
+        )
+    return s.effects(reason)
+
+
+def _rollback(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
+    s = _Steps(inc)
+    _notify_humans(s, cfg, reason)
+    if s.first("breaker"):
+        s.actions.append(notices.breaker(s.incident, "open", inc.service))
+    if s.first("rollback"):
+        s.rollback = RollbackIntent(reason)
+    return s.effects(reason)
+
+
+def _restore_data(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
+    s = _Steps(replace(inc, involves_data=True))
+    _notify_humans(s, cfg, reason)
+    if s.first("bots_stopped"):
+        s.actions.append(notices.bot_action(s.incident, "stop"))
+    if s.first("isolate"):
+        s.actions.append(notices.breaker(s.incident, "open", f"{inc.service}/data"))
+    if s.first("rollback"):
+        s.rollback = RollbackIntent(reason, involves_data=True)
+    return s.effects(reason)
+
+
+def _emergency_stop(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
+    s = _Steps(inc)
+    _notify_humans(s, cfg, reason)
+    if s.first("emergency_stop"):
+        s.actions.append(notices.breaker(s.incident, "open", notices.ALL_TARGETS))
+    if s.first("rollback"):
+        s.rollback = RollbackIntent(
+            reason, involves_data=inc.involves_data, emergency=True, capacity=cfg.reduced_capacity
+        )
+    return s.effects(reason)
+
+
+def _restart_bot(inc: Incident, decision: Decision) -> Effects:
+    s = _Steps(inc)
+    bot = decision.scope.get("bot") or decision.scope.get("key") or notices.ALL_TARGETS
+    if s.first(f"bot_restart:{bot}"):
+        s.actions.append(notices.bot_action(inc, "restart", bot))
+    return s.effects("bot crash: restart the bot, investigate")
+
+
+def _scale_up(inc: Incident, decision: Decision) -> Effects:
+    s = _Steps(inc)
+    if s.first(f"scale_up:{decision.rule}"):
+        text = f"{inc.service}: {decision.rule} — scale up or investigate ({decision.summary})"
+        s.actions.append(notices.chat(inc, f"scale_up:{decision.rule}", text))
+    return s.effects("resources: scale-up / investigate notice")
+
+
+_RESPONSES = {
+    "record": _record,
+    "notify": _notify,
+    "investigate": _investigate,
+    "rollback": _rollback,
+    "restore_data": _restore_data,
+    "emergency_stop": _emergency_stop,
+}

@@ -1,0 +1,1 @@
+"""The actions outbox: durable effects, delivered at least once under a stable idempotency key."""

@@ -1,0 +1,81 @@
+"""One JSON POST to a receiver: signed, with a timeout, its status classified.
+
+Error texts name the receiver and what went wrong, never the URL: receiver URLs are secrets
+(a Slack webhook URL is a credential). httpx logs each request's URL at INFO on the ``httpx``
+logger, so this module drops those lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from handlers.outbox.retry import SendResult, classify_status, parse_retry_after
+from handlers.receivers.signing import HEADER, sign
+from schemas.clock import Clock
+
+__all__ = ["WebhookPoster"]
+
+
+class _NoRequestLines(logging.Filter):
+    """httpx's request log lines carry the URL; they must not reach the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_NoRequestLines())
+
+
+class WebhookPoster:
+    def __init__(
+        self,
+        name: str,
+        client: httpx.AsyncClient,
+        url: str,
+        *,
+        clock: Clock,
+        timeout_s: float,
+        secret: str | None = None,
+    ) -> None:
+        self.name = name
+        self._client = client
+        self._url = url
+        self._clock = clock
+        self._timeout = timeout_s
+        self._secret = secret
+
+    def _headers(self, body: bytes, key: str) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "User-Agent": "alertpipe/0.1",
+        }
+        if self._secret:
+            headers[HEADER] = sign(self._secret, int(self._clock.now()), body)
+        return headers
+
+    async def post(self, body: Mapping[str, Any], key: str) -> SendResult:
+        raw = orjson.dumps(body)
+        try:
+            response = await self._client.post(
+                self._url, content=raw, headers=self._headers(raw, key), timeout=self._timeout
+            )
+        except httpx.TimeoutException:
+            return SendResult(False, True, f"{self.name}: no answer within {self._timeout:g} s")
+        except httpx.TransportError as error:
+            return SendResult(False, True, f"{self.name}: {type(error).__name__}")
+        return self._result(response)
+
+    def _result(self, response: httpx.Response) -> SendResult:
+        ok, retry = classify_status(response.status_code)
+        if ok:
+            return SendResult.success(response.status_code)
+        after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
+        error = f"{self.name}: HTTP {response.status_code}"
+        return SendResult(False, retry, error, response.status_code, after)

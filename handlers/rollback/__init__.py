@@ -1,0 +1,1 @@
+"""Stage 4: the plan's five-phase rollback, driven from durable state."""

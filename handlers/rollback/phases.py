@@ -1,0 +1,195 @@
+"""The rollback procedure as a pure state machine.
+
+    prepare → revert_code → restore_data (data incidents only) → verify → resume
+
+``next_step(rollback, actions, now, cfg)`` looks at the durable rollback (which phases ran,
+when) and the outbox state of the current phase's actions, and says what to do next and why.
+Each phase's actions have fixed idempotency keys, so starting a phase again after a crash
+re-sends the same effects instead of new ones. A phase whose action failed (after the
+outbox's retries) fails the rollback: breakers stay open and the incident escalates; the
+procedure is never looped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from handlers.config import RollbackConfig
+from handlers.incidents import notices
+from handlers.incidents.effects import ActionIntent
+from handlers.incidents.incident import Incident
+
+__all__ = [
+    "ActionStatus",
+    "Phase",
+    "PhaseRecord",
+    "Rollback",
+    "RollbackStep",
+    "StepKind",
+    "budget",
+    "next_step",
+    "phase_actions",
+    "phase_plan",
+    "verify_step",
+]
+
+ActionStatus = Literal["pending", "sending", "sent", "failed", "muted", "inhibited"]
+RollbackStatus = Literal["requested", "running", "succeeded", "failed"]
+PhaseStatus = Literal["running", "succeeded", "failed", "skipped"]
+StepKind = Literal["start", "skip", "wait", "probe", "finish", "fail", "complete", "done"]
+
+
+class Phase(StrEnum):
+    PREPARE = "prepare"
+    REVERT_CODE = "revert_code"
+    RESTORE_DATA = "restore_data"
+    VERIFY = "verify"
+    RESUME = "resume"
+
+
+ORDER = tuple(Phase)
+
+
+@dataclass(frozen=True)
+class PhaseRecord:
+    phase: Phase
+    status: PhaseStatus
+    started_at: float
+    finished_at: float | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rollback:
+    id: str
+    incident_id: str
+    service: str
+    reason: str
+    status: RollbackStatus
+    requested_at: float
+    from_version: str | None = None
+    target_version: str | None = None
+    involves_data: bool = False
+    emergency: bool = False
+    capacity: float | None = None
+    phases: Mapping[Phase, PhaseRecord] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RollbackStep:
+    kind: StepKind
+    reason: str
+    phase: Phase | None = None
+
+
+def budget(phase: Phase, cfg: RollbackConfig) -> tuple[float, float]:
+    """The plan's time for a phase, as (expected at least, at most) seconds."""
+    return {
+        Phase.PREPARE: (0.0, cfg.prepare_budget_s),
+        Phase.REVERT_CODE: (0.0, cfg.revert_code_budget_s),
+        Phase.RESTORE_DATA: (cfg.restore_data_min_s, cfg.restore_data_budget_s),
+        Phase.VERIFY: (cfg.verify_min_s, cfg.verify_budget_s),
+        Phase.RESUME: (0.0, cfg.resume_budget_s),
+    }[phase]
+
+
+def phase_plan(rb: Rollback) -> list[tuple[Phase, str | None]]:
+    """Every phase with the reason it is skipped (None: it runs)."""
+    skip: dict[Phase, str] = {}
+    if not rb.involves_data:
+        skip[Phase.RESTORE_DATA] = "the incident does not involve data"
+    if rb.involves_data and rb.target_version is None:
+        skip[Phase.REVERT_CODE] = "no last known good version; data restore only"
+    return [(phase, skip.get(phase)) for phase in ORDER]
+
+
+def _breaker_target(rb: Rollback) -> str:
+    return notices.ALL_TARGETS if rb.emergency else rb.service
+
+
+def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+    """The receivers a phase calls. Keys are shared with the manager's immediate response, so a
+    breaker opened at detection is not opened a second time by ``prepare``."""
+    if phase is Phase.PREPARE:
+        text = f"Rollback initiated for {rb.service} ({inc.id}): {rb.reason}"
+        found = [
+            notices.chat(inc, "rollback_initiated", text),
+            notices.breaker(inc, "open", _breaker_target(rb)),
+        ]
+        if rb.involves_data:
+            found += [
+                notices.bot_action(inc, "stop"),
+                notices.breaker(inc, "open", f"{rb.service}/data"),
+            ]
+        return found
+    if phase is Phase.REVERT_CODE:
+        return [notices.rollback_call(inc, rb.from_version, rb.target_version or "")]
+    if phase is Phase.RESTORE_DATA:
+        return [notices.restore_call(inc, "restore", before=rb.requested_at)]
+    if phase is Phase.VERIFY:
+        return [notices.restore_call(inc, "integrity_check")] if rb.involves_data else []
+    found = [notices.breaker(inc, "close", _breaker_target(rb), capacity=rb.capacity)]
+    if rb.involves_data:
+        found += [
+            notices.breaker(inc, "close", f"{rb.service}/data"),
+            notices.bot_action(inc, "start"),
+        ]
+    return found
+
+
+def _waiting_on(statuses: Sequence[ActionStatus]) -> bool:
+    return any(s in ("pending", "sending") for s in statuses)
+
+
+def next_step(
+    rb: Rollback, actions: Mapping[str, ActionStatus], now: float, cfg: RollbackConfig
+) -> RollbackStep:
+    """What to do next. ``actions`` holds the outbox status of the current phase's action keys."""
+    if rb.status in ("succeeded", "failed"):
+        return RollbackStep("done", f"rollback {rb.status}")
+    for phase, skip in phase_plan(rb):
+        record = rb.phases.get(phase)
+        if record is not None and record.status in ("succeeded", "skipped"):
+            continue
+        if record is not None and record.status == "failed":
+            return RollbackStep("fail", f"{phase.value} failed", phase)
+        if record is None:
+            return _begin(rb, phase, skip)
+        return _progress(phase, record, list(actions.values()), now, cfg)
+    return RollbackStep("complete", "every phase done")
+
+
+def _begin(rb: Rollback, phase: Phase, skip: str | None) -> RollbackStep:
+    if skip is not None:
+        return RollbackStep("skip", skip, phase)
+    if phase is Phase.REVERT_CODE and rb.target_version is None:
+        return RollbackStep("fail", "no last known good version to roll back to", phase)
+    return RollbackStep("start", f"{phase.value} begins", phase)
+
+
+def _progress(
+    phase: Phase, record: PhaseRecord, statuses: list[ActionStatus], now: float, cfg: RollbackConfig
+) -> RollbackStep:
+    if "failed" in statuses:
+        return RollbackStep("fail", f"a receiver of {phase.value} failed after its retries", phase)
+    if _waiting_on(statuses):
+        return RollbackStep("wait", f"{phase.value}: waiting for receivers", phase)
+    if phase is Phase.VERIFY:
+        return RollbackStep("probe", "verify: watch live windows against the baseline", phase)
+    return RollbackStep("finish", f"{phase.value}: every receiver answered", phase)
+
+
+def verify_step(
+    record: PhaseRecord, healthy: bool, now: float, cfg: RollbackConfig
+) -> RollbackStep:
+    """After a health probe: done when healthy; failed once the verify budget is spent."""
+    if healthy:
+        return RollbackStep("finish", "back under the baseline", Phase.VERIFY)
+    if now - record.started_at >= cfg.verify_budget_s:
+        return RollbackStep(
+            "fail", f"not back under the baseline within {cfg.verify_budget_s:g} s", Phase.VERIFY
+        )
+    return RollbackStep("wait", "not yet back under the baseline", Phase.VERIFY)
