@@ -1,0 +1,41 @@
+"""Policy problems, each naming the file, the rule and the field, and what was expected.
+
+``PolicyInvalid`` is a plain exception so that ``streams`` does not depend on ``app``; the
+CLI and the composition root wrap it in ``app.errors.PolicyError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["PolicyInvalid", "Problem"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    rule: str | None  # the rule's name (or "#3" when it has none), None outside rules
+    field: str | None  # dotted path inside the rule (or the file), None for the whole file
+    message: str  # what was expected, and what was found
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.rule is not None:
+            where.append(f"rule {self.rule}")
+        if self.field:
+            where.append(f"field {self.field}")
+        return f"{': '.join(where)}: {self.message}"
+
+
+class PolicyInvalid(ValueError):
+    """A policy file that cannot be used; ``problems`` lists every finding."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = [str(problem) for problem in problems]
+        more = f" (and {len(lines) - 1} more problem(s))" if len(lines) > 1 else ""
+        super().__init__(lines[0] + more if lines else "invalid policy")
+
+    def report(self) -> str:
+        """Every problem, one per line."""
+        return "\n".join(str(problem) for problem in self.problems)

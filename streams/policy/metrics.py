@@ -1,0 +1,71 @@
+"""The metrics a rule can watch: their scope dimension, unit and what counts as a sample.
+
+This is the policy's vocabulary. How each value is computed from a window lives in
+``streams.evaluate.rules``; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from schemas.panes import Dimension
+
+__all__ = ["MATCH_KEYS", "METRICS", "MetricInfo", "Unit"]
+
+Unit = Literal["ratio", "ms", "percent", "count", "per_second"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    dimension: Dimension
+    unit: Unit
+    samples: str
+    description: str
+
+
+def _m(name: str, dimension: Dimension, unit: Unit, samples: str, description: str) -> MetricInfo:
+    return MetricInfo(name, dimension, unit, samples, description)
+
+
+METRICS: dict[str, MetricInfo] = {
+    m.name: m
+    for m in (
+        _m("error_rate", "endpoint", "ratio", "requests", "5xx responses / requests"),
+        _m("p50_ms", "endpoint", "ms", "requests", "median latency"),
+        _m("p95_ms", "endpoint", "ms", "requests", "95th percentile latency"),
+        _m("p99_ms", "endpoint", "ms", "requests", "99th percentile latency"),
+        _m("request_rate", "endpoint", "per_second", "seconds covered", "requests per second"),
+        _m(
+            "throughput_ratio",
+            "endpoint",
+            "ratio",
+            "seconds covered",
+            "request rate / expected rate (no data until a baseline exists)",
+        ),
+        _m("log_errors", "endpoint", "count", "log lines", "error and critical log lines"),
+        _m("cpu_pct", "host", "percent", "resource samples", "latest CPU reading"),
+        _m("cpu_max_pct", "host", "percent", "resource samples", "highest CPU reading"),
+        _m("mem_pct", "host", "percent", "resource samples", "latest memory reading"),
+        _m("mem_max_pct", "host", "percent", "resource samples", "highest memory reading"),
+        _m("queue_depth", "queue", "count", "queue samples", "latest queue depth"),
+        _m("queue_depth_max", "queue", "count", "queue samples", "highest queue depth"),
+        _m("queue_growth", "queue", "per_second", "queue samples", "depth change per second"),
+        _m("bot_crashes", "bot", "count", "bot panes", "transitions to a crash status"),
+        _m("bot_offline", "bot", "count", "bot panes", "1 when the bot's last status is offline"),
+        _m("integrity_failures", "check", "count", "checks", "failed integrity checks"),
+        _m("bots_offline", "service", "count", "bots known", "bots of the service offline"),
+        _m("bot_errors", "service", "count", "bots known", "bots of the service with errors"),
+    )
+}
+
+# Which scope fields a rule may match on, per dimension (the service always).
+MATCH_KEYS: dict[Dimension, tuple[str, ...]] = {
+    "endpoint": ("service", "endpoint"),
+    "host": ("service", "host"),
+    "queue": ("service", "queue"),
+    "bot": ("service", "bot"),
+    "check": ("service", "check"),
+    "service": ("service",),
+}

@@ -1,0 +1,341 @@
+"""The policy: rules that turn windows into severity decisions, and the plan's other numbers.
+
+Every number of the plan is a field here with the plan's value as the default in the shipped
+``default.yaml``; nothing in the evaluator is a hidden constant. Durations are written as
+"30s", "1m"; thresholds in the metric's unit, with "10%" and "5s" accepted where they fit.
+
+Scope matchers: a value is exact ("POST /api/message"), a glob when it contains ``*`` or
+``?`` ("web-*"), or a regular expression after ``re:`` ("re:POST /api/(search|message)"); a
+list matches when any of its values does.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatchcase
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from schemas.decisions import Response
+from schemas.panes import Scope
+from schemas.severity import Scenario, Severity
+from streams.policy.durations import parse_duration_ms, parse_percent, parse_threshold
+from streams.policy.metrics import MATCH_KEYS, METRICS, MetricInfo
+
+__all__ = [
+    "BotPolicy",
+    "CascadePolicy",
+    "Comparison",
+    "Condition",
+    "DeployPolicy",
+    "ExpectedRate",
+    "Policy",
+    "Readiness",
+    "Rule",
+    "RuleDefaults",
+    "ThroughputPolicy",
+    "scope_fields",
+]
+
+Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
+DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0)]
+Fraction = Annotated[float, BeforeValidator(lambda v: parse_percent(v, as_fraction=True))]
+Percent = Annotated[float, BeforeValidator(lambda v: parse_percent(v, as_fraction=False))]
+RuleName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100)]
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+SeverityName = Annotated[Severity, BeforeValidator(_upper)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def scope_fields(scope: Scope) -> dict[str, str]:
+    """A scope as the fields a matcher sees: {"service": …, "endpoint": …}."""
+    fields = {"service": scope.service}
+    if scope.dimension != "service":
+        fields[scope.dimension] = scope.key
+    return fields
+
+
+@lru_cache(maxsize=4096)
+def _compile(pattern: str) -> re.Pattern[str] | None:
+    if pattern.startswith("re:"):
+        return re.compile(pattern[3:])
+    return None
+
+
+def _value_matches(pattern: str, value: str) -> bool:
+    regex = _compile(pattern)
+    if regex is not None:
+        return regex.fullmatch(value) is not None
+    if "*" in pattern or "?" in pattern:
+        return fnmatchcase(value, pattern)
+    return pattern == value
+
+
+def _as_patterns(value: Any) -> Any:
+    if isinstance(value, str):
+        return (value,)
+    return value
+
+
+Patterns = Annotated[tuple[str, ...], BeforeValidator(_as_patterns), Field(min_length=1)]
+
+
+def _check_patterns(match: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    for key, patterns in match.items():
+        for pattern in patterns:
+            try:
+                _compile(pattern)
+            except re.error as error:
+                raise ValueError(
+                    f"{key}: invalid regular expression {pattern!r}: {error}"
+                ) from None
+    return match
+
+
+def _metric_info(value: str) -> MetricInfo:
+    info = METRICS.get(value)
+    if info is None:
+        raise ValueError(f"expected one of {', '.join(METRICS)}, got {value!r}")
+    return info
+
+
+class Condition(_Model):
+    """metric comparison threshold, e.g. ``error_rate > 10%``."""
+
+    metric: str
+    comparison: Comparison
+    threshold: float
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        _metric_info(value)
+        return value
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold_in_unit(cls, value: Any, info: ValidationInfo) -> float:
+        metric = info.data.get("metric")
+        unit = METRICS[metric].unit if metric in METRICS else "count"
+        return parse_threshold(value, unit)
+
+    @property
+    def info(self) -> MetricInfo:
+        return METRICS[self.metric]
+
+
+class Rule(Condition):
+    """One alerting rule: when the condition holds on a matching scope's window, alert."""
+
+    name: RuleName
+    description: str = ""
+    match: dict[str, Patterns] = Field(default_factory=dict)
+    window_ms: DurationMs = Field(alias="window", gt=0)
+    min_samples: int = Field(ge=0)
+    for_ms: DurationMs = Field(alias="for")
+    keep_firing_for_ms: DurationMs = Field(alias="keep_firing_for")
+    severity: SeverityName
+    scenario: Scenario | None = None
+    response: Response
+    also: tuple[Condition, ...] = ()
+
+    @field_validator("match")
+    @classmethod
+    def _valid_patterns(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return _check_patterns(value)
+
+    @model_validator(mode="after")
+    def _match_keys_fit_metric(self) -> Rule:
+        allowed = MATCH_KEYS[self.info.dimension]
+        for key in self.match:
+            if key not in allowed:
+                raise ValueError(
+                    f"match.{key}: metric {self.metric} is per {self.info.dimension}; "
+                    f"expected match keys among {', '.join(allowed)}"
+                )
+        for extra in self.also:
+            if extra.info.dimension not in (self.info.dimension, "service"):
+                raise ValueError(
+                    f"also: metric {extra.metric} is per {extra.info.dimension}; expected a "
+                    f"metric per {self.info.dimension} or per service"
+                )
+        return self
+
+    @property
+    def dimension(self) -> str:
+        return self.info.dimension
+
+    def matches(self, scope: Scope) -> bool:
+        """Whether this rule watches ``scope`` (its dimension and every matcher agree)."""
+        if scope.dimension != self.info.dimension:
+            return False
+        fields = scope_fields(scope)
+        return all(
+            any(_value_matches(pattern, fields.get(key, "")) for pattern in patterns)
+            for key, patterns in self.match.items()
+        )
+
+
+class RuleDefaults(_Model):
+    """Values a rule takes when it does not set them."""
+
+    window_ms: DurationMs = Field(default=60_000, alias="window", gt=0)
+    min_samples: int = Field(default=1, ge=0)
+    for_ms: DurationMs = Field(default=0, alias="for")
+    keep_firing_for_ms: DurationMs = Field(default=0, alias="keep_firing_for")
+
+    def as_yaml_fields(self) -> dict[str, Any]:
+        return {
+            "window": f"{self.window_ms}ms",
+            "min_samples": self.min_samples,
+            "for": f"{self.for_ms}ms",
+            "keep_firing_for": f"{self.keep_firing_for_ms}ms",
+        }
+
+
+class Readiness(_Model):
+    """The plan's pre-deploy baselines: a service is ready when every value is below these."""
+
+    error_rate: Fraction = 0.01
+    p95_ms: float = Field(default=1000.0, gt=0)
+    cpu_pct: Percent = 50.0
+    mem_pct: Percent = 60.0
+    window_ms: DurationMs = Field(default=300_000, alias="window", gt=0)
+    min_samples: int = Field(default=100, ge=0)
+
+    @field_validator("p95_ms", mode="before")
+    @classmethod
+    def _p95_in_ms(cls, value: Any) -> float:
+        return parse_threshold(value, "ms")
+
+
+class DeployPolicy(_Model):
+    """Deploy awareness: the post-deploy window and what makes a version "known good"."""
+
+    post_deploy_window_ms: DurationMs = Field(default=900_000, alias="post_deploy_window")
+    healthy_for_ms: DurationMs = Field(default=20_000, alias="healthy_for")
+    unhealthy_at: SeverityName = Severity.HIGH
+
+
+class ExpectedRate(_Model):
+    """A configured expected request rate for matching endpoints (wins over a learned one)."""
+
+    match: dict[str, Patterns] = Field(default_factory=dict)
+    rps: float = Field(gt=0)
+
+    @field_validator("match")
+    @classmethod
+    def _valid_patterns(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for key in value:
+            if key not in MATCH_KEYS["endpoint"]:
+                raise ValueError(f"match.{key}: expected match keys among service, endpoint")
+        return _check_patterns(value)
+
+    def matches(self, scope: Scope) -> bool:
+        fields = scope_fields(scope)
+        return scope.dimension == "endpoint" and all(
+            any(_value_matches(p, fields.get(key, "")) for p in patterns)
+            for key, patterns in self.match.items()
+        )
+
+
+class ThroughputPolicy(_Model):
+    """Expected throughput: learned per endpoint from healthy traffic, or configured."""
+
+    half_life_ms: DurationMs = Field(default=600_000, alias="half_life", gt=0)
+    min_history_ms: DurationMs = Field(default=20_000, alias="min_history")
+    expected: tuple[ExpectedRate, ...] = ()
+
+    def configured(self, scope: Scope) -> float | None:
+        for rate in self.expected:
+            if rate.matches(scope):
+                return rate.rps
+        return None
+
+
+class BotPolicy(_Model):
+    """Which bot statuses count as offline, as an error, and as a crash."""
+
+    offline: tuple[str, ...] = ("offline", "crashed")
+    errors: tuple[str, ...] = ("error", "crashed")
+    crash: tuple[str, ...] = ("crashed",)
+
+
+class CascadePolicy(_Model):
+    """Plan S4 across services: this many CRITICAL alerts firing within the window."""
+
+    enabled: bool = True
+    name: RuleName = "cascading-failures"
+    window_ms: DurationMs = Field(default=120_000, alias="window", gt=0)
+    min_critical: int = Field(default=5, ge=1)
+    severity: SeverityName = Severity.CRITICAL
+    scenario: Scenario | None = "S4"
+    response: Response = "emergency_stop"
+
+
+class Policy(_Model):
+    """A whole policy file."""
+
+    version: Literal[1] = 1
+    name: str = "policy"
+    defaults: RuleDefaults = Field(default_factory=RuleDefaults)
+    readiness: Readiness = Field(default_factory=Readiness)
+    deploys: DeployPolicy = Field(default_factory=DeployPolicy)
+    throughput: ThroughputPolicy = Field(default_factory=ThroughputPolicy)
+    bots: BotPolicy = Field(default_factory=BotPolicy)
+    cascade: CascadePolicy = Field(default_factory=CascadePolicy)
+    rules: tuple[Rule, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+            return data
+        raw_defaults = data.get("defaults") or {}
+        if not isinstance(raw_defaults, dict):
+            return data
+        try:
+            defaults = RuleDefaults.model_validate(raw_defaults).as_yaml_fields()
+        except ValueError:
+            return data  # reported against `defaults` by the normal validation
+        rules = [{**defaults, **rule} if isinstance(rule, dict) else rule for rule in data["rules"]]
+        return {**data, "rules": rules}
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.name in seen:
+                raise ValueError(f"rule names must be unique; {rule.name!r} appears twice")
+            seen.add(rule.name)
+        return rules
+
+    def rule(self, name: str) -> Rule:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+    @property
+    def longest_window_ms(self) -> int:
+        """How much pane history the rules need (the evaluator keeps at least this)."""
+        return max((rule.window_ms for rule in self.rules), default=0)
