@@ -1,0 +1,97 @@
+"""Request and response bodies of the incidents and silences API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from handlers.silences import Matcher, MatchOp, Silence, SilenceState
+
+__all__ = [
+    "AckIn",
+    "DecisionIn",
+    "MatcherIn",
+    "ResolveIn",
+    "SilenceIn",
+    "SilenceOut",
+    "SilencePatch",
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AckIn(_In):
+    by: str = Field(min_length=1, max_length=200, description="who acknowledges")
+    note: str | None = Field(
+        default=None, max_length=4000, description="with a note, a HIGH incident's rollback holds"
+    )
+
+
+class ResolveIn(_In):
+    by: str = Field(min_length=1, max_length=200)
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class DecisionIn(_In):
+    action: Literal["rollback", "dismiss"]
+    by: str = Field(min_length=1, max_length=200)
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class MatcherIn(_In):
+    name: str = Field(min_length=1, max_length=200, description="service, severity, rule, …")
+    value: str = Field(max_length=1000)
+    op: MatchOp = "="
+
+    def to_matcher(self) -> Matcher:
+        return Matcher(self.name, self.value, self.op)
+
+
+class SilenceIn(_In):
+    matchers: list[MatcherIn] = Field(min_length=1)
+    starts_at: datetime | None = Field(default=None, description="default: now")
+    ends_at: datetime
+    created_by: str = Field(min_length=1, max_length=200)
+    comment: str = Field(default="", max_length=4000)
+
+    @field_validator("matchers")
+    @classmethod
+    def _regex_compiles(cls, matchers: list[MatcherIn]) -> list[MatcherIn]:
+        for m in matchers:
+            m.to_matcher()  # raises re.error (a ValueError) for a bad pattern
+        return matchers
+
+
+class SilencePatch(_In):
+    matchers: list[MatcherIn] | None = Field(default=None, min_length=1)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+class SilenceOut(BaseModel):
+    id: str
+    matchers: list[dict[str, Any]]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    state: SilenceState
+
+    @staticmethod
+    def of(silence: Silence, now: float) -> SilenceOut:
+        from datetime import UTC
+
+        return SilenceOut(
+            id=silence.id,
+            matchers=[{"name": m.name, "value": m.value, "op": m.op} for m in silence.matchers],
+            starts_at=datetime.fromtimestamp(silence.starts_at, UTC),
+            ends_at=datetime.fromtimestamp(silence.ends_at, UTC),
+            created_by=silence.created_by,
+            comment=silence.comment,
+            state=silence.state(now),
+        )

@@ -1,0 +1,520 @@
+"""asyncpg adapter of ``handlers.incidents.ports``: incidents, timeline, timers, rollbacks.
+
+One ``PgIncidentTx`` wraps one transaction. ``record`` writes everything a step produced —
+incident, timeline, outbox actions (``ON CONFLICT (idempotency_key) DO NOTHING``), timers,
+lifecycle events, a rollback request — so a step's effects exist exactly when the step does.
+Every statement is parameterised.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+
+from app.storage.pool import Conn, Row, epoch, moment
+from handlers.incidents.classify import Cascade
+from handlers.incidents.effects import (
+    ActionIntent,
+    Effects,
+    EventIntent,
+    RollbackIntent,
+    TimelineEntry,
+    TimerIntent,
+)
+from handlers.incidents.incident import AlertEntry, Incident
+from handlers.incidents.ports import DueTimer, Recorded
+from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback
+from schemas.decisions import Decision
+from schemas.incidents import IncidentEvent
+from schemas.severity import Severity
+
+__all__ = ["PgIncidentStore", "PgIncidentTx", "incident_from_row", "rollback_from_row"]
+
+
+def _alerts_json(incident: Incident) -> dict[str, Any]:
+    return {
+        fp: {
+            "rule": a.rule,
+            "state": a.state,
+            "severity": a.severity.value,
+            "at": a.at,
+            "scope": dict(a.scope),
+        }
+        for fp, a in incident.alerts.items()
+    }
+
+
+def _alerts(raw: Mapping[str, Any]) -> dict[str, AlertEntry]:
+    return {
+        fp: AlertEntry(fp, a["rule"], a["state"], Severity(a["severity"]), a["at"], a["scope"])
+        for fp, a in raw.items()
+    }
+
+
+def incident_from_row(row: Row) -> Incident:
+    return Incident(
+        id=row["id"],
+        service=row["service"],
+        severity=Severity(row["severity"]),
+        status=row["status"],
+        title=row["title"],
+        opened_at=float(row["opened_at"].timestamp()),
+        last_decision_at=float(row["last_decision_at"].timestamp()),
+        scenario=row["scenario"],
+        acknowledged_at=epoch(row["acknowledged_at"]),
+        acknowledged_by=row["acknowledged_by"],
+        ack_note=row["ack_note"],
+        mitigated_at=epoch(row["mitigated_at"]),
+        resolved_at=epoch(row["resolved_at"]),
+        bad_version=row["bad_version"],
+        last_good_version=row["last_good_version"],
+        involves_data=row["involves_data"],
+        alerts=_alerts(row["alerts"]),
+        steps=frozenset(row["steps"]),
+        rollback_status=row["rollback_status"],
+        human_decision=row["human_decision"],
+    )
+
+
+def _phase_from_row(row: Row) -> PhaseRecord:
+    return PhaseRecord(
+        phase=Phase(row["phase"]),
+        status=row["status"],
+        started_at=float(row["started_at"].timestamp()),
+        finished_at=epoch(row["finished_at"]),
+        detail=row["detail"],
+    )
+
+
+def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
+    return Rollback(
+        id=row["id"],
+        incident_id=row["incident_id"],
+        service=row["service"],
+        reason=row["reason"],
+        status=row["status"],
+        requested_at=float(row["requested_at"].timestamp()),
+        from_version=row["from_version"],
+        target_version=row["target_version"],
+        involves_data=row["involves_data"],
+        emergency=row["emergency"],
+        capacity=row["capacity"],
+        phases={Phase(p["phase"]): _phase_from_row(p) for p in phases},
+    )
+
+
+_UPSERT_INCIDENT = """
+INSERT INTO incidents (id, service, scenario, severity, status, title, opened_at, last_decision_at,
+    acknowledged_at, acknowledged_by, ack_note, mitigated_at, resolved_at, bad_version,
+    last_good_version, involves_data, alerts, steps, rollback_status, human_decision, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+    $20, $21)
+ON CONFLICT (id) DO UPDATE SET
+    scenario = EXCLUDED.scenario, severity = EXCLUDED.severity, status = EXCLUDED.status,
+    title = EXCLUDED.title, last_decision_at = EXCLUDED.last_decision_at,
+    acknowledged_at = EXCLUDED.acknowledged_at, acknowledged_by = EXCLUDED.acknowledged_by,
+    ack_note = EXCLUDED.ack_note, mitigated_at = EXCLUDED.mitigated_at,
+    resolved_at = EXCLUDED.resolved_at, bad_version = EXCLUDED.bad_version,
+    last_good_version = EXCLUDED.last_good_version, involves_data = EXCLUDED.involves_data,
+    alerts = EXCLUDED.alerts, steps = EXCLUDED.steps, rollback_status = EXCLUDED.rollback_status,
+    human_decision = EXCLUDED.human_decision, updated_at = EXCLUDED.updated_at
+"""
+
+_INSERT_ACTION = """
+INSERT INTO actions (incident_id, kind, idempotency_key, severity, labels, closing, payload,
+    next_attempt_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+ON CONFLICT (idempotency_key) DO NOTHING
+"""
+
+_INSERT_TIMELINE = """
+INSERT INTO timeline (incident_id, at, kind, actor, message, reason, evidence, result)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+
+_INSERT_ROLLBACK = """
+INSERT INTO rollbacks (id, incident_id, service, reason, status, from_version, target_version,
+    involves_data, emergency, capacity, requested_at)
+VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10)
+ON CONFLICT DO NOTHING
+"""
+
+_CLAIM_ROLLBACK = """
+UPDATE rollbacks SET status = 'running', started_at = COALESCE(started_at, $2),
+    lease_owner = $1, lease_until = $3
+WHERE id = (
+    SELECT id FROM rollbacks
+    WHERE status IN ('requested', 'running') AND (lease_until IS NULL OR lease_until < $2)
+    ORDER BY requested_at
+    FOR UPDATE SKIP LOCKED
+    LIMIT 1
+)
+RETURNING id
+"""
+
+
+class PgIncidentTx:
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    # decisions -------------------------------------------------------------------------------
+
+    async def remember_decision(self, decision: Decision, now: float) -> bool:
+        status = await self._conn.execute(
+            """INSERT INTO decisions (decision_id, fingerprint, service, state, severity, at, body,
+                   received_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (decision_id) DO NOTHING""",
+            decision.decision_id,
+            decision.fingerprint,
+            decision.service,
+            decision.state,
+            decision.severity.value,
+            moment(decision.at_ms / 1000.0),
+            decision.model_dump(mode="json"),
+            moment(now),
+        )
+        return bool(status.endswith(" 1"))
+
+    async def link_decision(self, decision_id: str, incident_id: str) -> None:
+        await self._conn.execute(
+            "UPDATE decisions SET incident_id = $2 WHERE decision_id = $1", decision_id, incident_id
+        )
+
+    async def lock_service(self, service: str) -> None:
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('incident:' || $1))", service
+        )
+
+    async def cascade(self, since: float) -> Cascade:
+        row = await self._conn.fetchrow(
+            """SELECT count(DISTINCT fingerprint) AS alerts, count(DISTINCT service) AS services
+               FROM decisions WHERE state = 'firing' AND severity = 'CRITICAL' AND at >= $1""",
+            moment(since),
+        )
+        assert row is not None
+        return Cascade(critical_alerts=row["alerts"], services=row["services"])
+
+    async def last_good_version(self, service: str, bad_version: str | None) -> str | None:
+        value = await self._conn.fetchval(
+            """SELECT version FROM deploys
+               WHERE service = $1 AND status = 'succeeded' AND version IS DISTINCT FROM $2
+                 AND version NOT IN (SELECT version FROM deploys
+                                     WHERE service = $1 AND status IN ('failed', 'rolled_back'))
+               ORDER BY at DESC LIMIT 1""",
+            service,
+            bad_version,
+        )
+        return None if value is None else str(value)
+
+    async def record_deploy(self, service: str, version: str, status: str, at: float) -> None:
+        await self._conn.execute(
+            """INSERT INTO deploys (service, version, status, at) VALUES ($1, $2, $3, $4)
+               ON CONFLICT DO NOTHING""",
+            service,
+            version,
+            status,
+            moment(at),
+        )
+
+    # incidents -------------------------------------------------------------------------------
+
+    async def open_incident(self, service: str) -> Incident | None:
+        row = await self._conn.fetchrow(
+            """SELECT * FROM incidents WHERE service = $1 AND status <> 'resolved'
+               ORDER BY opened_at DESC LIMIT 1 FOR UPDATE""",
+            service,
+        )
+        return None if row is None else incident_from_row(row)
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM incidents WHERE id = $1 FOR UPDATE", incident_id
+        )
+        return None if row is None else incident_from_row(row)
+
+    async def record(self, before: Incident | None, effects: Effects, now: float) -> Recorded:
+        incident = effects.incident
+        timeline = list(effects.timeline)
+        recorded = Recorded()
+        await self._save(incident, now)
+        if effects.rollback is not None:
+            incident, note, recorded = await self._request_rollback(incident, effects.rollback, now)
+            timeline.append(note)
+            await self._save(incident, now)
+        await self._timeline(incident.id, timeline, now)
+        await self._actions(incident.id, effects.actions, now)
+        await self._timers(incident.id, effects.timers)
+        await self._events(incident, effects.events, now)
+        return recorded
+
+    async def note(self, incident_id: str, entry: TimelineEntry, now: float) -> None:
+        await self._timeline(incident_id, [entry], now)
+
+    async def _save(self, i: Incident, now: float) -> None:
+        await self._conn.execute(
+            _UPSERT_INCIDENT,
+            i.id,
+            i.service,
+            i.scenario,
+            i.severity.value,
+            i.status,
+            i.title,
+            moment(i.opened_at),
+            moment(i.last_decision_at),
+            moment(i.acknowledged_at),
+            i.acknowledged_by,
+            i.ack_note,
+            moment(i.mitigated_at),
+            moment(i.resolved_at),
+            i.bad_version,
+            i.last_good_version,
+            i.involves_data,
+            _alerts_json(i),
+            sorted(i.steps),
+            i.rollback_status,
+            i.human_decision,
+            moment(now),
+        )
+
+    async def _timeline(self, incident_id: str, entries: list[TimelineEntry], now: float) -> None:
+        if not entries:
+            return
+        await self._conn.executemany(
+            _INSERT_TIMELINE,
+            [
+                (
+                    incident_id,
+                    moment(now),
+                    e.kind,
+                    e.actor,
+                    e.message,
+                    e.reason,
+                    dict(e.evidence),
+                    dict(e.result),
+                )
+                for e in entries
+            ],
+        )
+
+    async def _actions(
+        self, incident_id: str, actions: tuple[ActionIntent, ...], now: float
+    ) -> None:
+        if not actions:
+            return
+        await self._conn.executemany(
+            _INSERT_ACTION,
+            [
+                (
+                    incident_id,
+                    a.kind,
+                    a.key,
+                    a.severity.value,
+                    dict(a.labels),
+                    a.closing,
+                    dict(a.payload),
+                    moment(now),
+                )
+                for a in actions
+            ],
+        )
+
+    async def _timers(self, incident_id: str, timers: tuple[TimerIntent, ...]) -> None:
+        if not timers:
+            return
+        await self._conn.executemany(
+            """INSERT INTO timers (incident_id, kind, due_at) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING""",
+            [(incident_id, t.kind, moment(t.due_at)) for t in timers],
+        )
+
+    async def _events(self, i: Incident, events: tuple[EventIntent, ...], now: float) -> None:
+        rows = []
+        for intent in events:
+            event = IncidentEvent(
+                event_id=uuid.uuid4().hex,
+                incident_id=i.id,
+                type=intent.type,
+                at=now,
+                service=i.service,
+                scenario=i.scenario,
+                severity=i.severity,
+                status=i.status,
+                title=i.title,
+                bad_version=i.bad_version,
+                last_good_version=i.last_good_version,
+                detail=dict(intent.detail),
+            )
+            rows.append(
+                (event.event_id, i.id, i.service, event.model_dump(mode="json"), moment(now))
+            )
+        if rows:
+            await self._conn.executemany(
+                """INSERT INTO incident_events (event_id, incident_id, service, body, created_at)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                rows,
+            )
+
+    async def _request_rollback(
+        self, incident: Incident, intent: RollbackIntent, now: float
+    ) -> tuple[Incident, TimelineEntry, Recorded]:
+        target = incident.last_good_version or await self.last_good_version(
+            incident.service, incident.bad_version
+        )
+        rollback_id = f"rb_{incident.id}"
+        status = await self._conn.execute(
+            _INSERT_ROLLBACK,
+            rollback_id,
+            incident.id,
+            incident.service,
+            intent.reason,
+            incident.bad_version,
+            target,
+            intent.involves_data or incident.involves_data,
+            intent.emergency,
+            intent.capacity,
+            moment(now),
+        )
+        if status.endswith(" 1"):
+            after = replace(incident, rollback_status="requested", last_good_version=target)
+            message = (
+                f"rollback requested: {incident.bad_version or '?'} → {target or '(none known)'}"
+            )
+            note = TimelineEntry("rollback", message, reason=intent.reason)
+            return after, note, Recorded(rollback_id=rollback_id)
+        blocker = await self._conn.fetchval(
+            """SELECT id FROM rollbacks WHERE incident_id = $1
+               OR (service = $2 AND status IN ('requested', 'running')) LIMIT 1""",
+            incident.id,
+            incident.service,
+        )
+        why = (
+            f"rollback {blocker} already exists for this incident "
+            f"or is running for {incident.service}"
+        )
+        note = TimelineEntry("rollback", "rollback not started", reason=why)
+        return incident, note, Recorded(rollback_blocked=why)
+
+    # timers ----------------------------------------------------------------------------------
+
+    async def claim_timer(self, timer_id: int) -> DueTimer | None:
+        row = await self._conn.fetchrow(
+            """SELECT id, incident_id, kind, due_at FROM timers
+               WHERE id = $1 AND fired_at IS NULL FOR UPDATE SKIP LOCKED""",
+            timer_id,
+        )
+        if row is None:
+            return None
+        return DueTimer(
+            row["id"], row["incident_id"], row["kind"], float(row["due_at"].timestamp())
+        )
+
+    async def mark_fired(self, timer_id: int, now: float, outcome: str) -> None:
+        await self._conn.execute(
+            "UPDATE timers SET fired_at = $2, outcome = $3 WHERE id = $1",
+            timer_id,
+            moment(now),
+            outcome,
+        )
+
+    # rollbacks -------------------------------------------------------------------------------
+
+    async def rollback(self, rollback_id: str) -> Rollback | None:
+        row = await self._conn.fetchrow("SELECT * FROM rollbacks WHERE id = $1", rollback_id)
+        if row is None:
+            return None
+        phases = await self._conn.fetch(
+            "SELECT * FROM rollback_phases WHERE rollback_id = $1", rollback_id
+        )
+        return rollback_from_row(row, list(phases))
+
+    async def claim_rollback(self, owner: str, now: float, lease_s: float) -> Rollback | None:
+        rollback_id = await self._conn.fetchval(
+            _CLAIM_ROLLBACK, owner, moment(now), moment(now + lease_s)
+        )
+        return None if rollback_id is None else await self.rollback(rollback_id)
+
+    async def renew_lease(self, rollback_id: str, owner: str, now: float, lease_s: float) -> bool:
+        status = await self._conn.execute(
+            """UPDATE rollbacks SET lease_until = $3
+               WHERE id = $1 AND lease_owner = $2 AND status = 'running'""",
+            rollback_id,
+            owner,
+            moment(now + lease_s),
+        )
+        return bool(status.endswith(" 1"))
+
+    async def start_phase(
+        self, rb: Rollback, phase: Phase, now: float, budget: tuple[float, float]
+    ) -> None:
+        await self._conn.execute(
+            """INSERT INTO rollback_phases (rollback_id, phase, status, started_at, budget_min_s,
+                   budget_s)
+               VALUES ($1, $2, 'running', $3, $4, $5) ON CONFLICT DO NOTHING""",
+            rb.id,
+            phase.value,
+            moment(now),
+            budget[0],
+            budget[1],
+        )
+
+    async def end_phase(self, rb: Rollback, record: PhaseRecord, now: float) -> None:
+        await self._conn.execute(
+            """INSERT INTO rollback_phases (rollback_id, phase, status, started_at, finished_at,
+                   budget_min_s, budget_s, duration_s, detail)
+               VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7)
+               ON CONFLICT (rollback_id, phase) DO UPDATE SET status = EXCLUDED.status,
+                   finished_at = EXCLUDED.finished_at, duration_s = EXCLUDED.duration_s,
+                   detail = EXCLUDED.detail""",
+            rb.id,
+            record.phase.value,
+            record.status,
+            moment(record.started_at),
+            moment(now),
+            now - record.started_at,
+            dict(record.detail),
+        )
+
+    async def end_rollback(self, rb: Rollback, ok: bool, outcome: str, now: float) -> None:
+        await self._conn.execute(
+            """UPDATE rollbacks SET status = $2, finished_at = $3, outcome = $4,
+                   lease_owner = NULL, lease_until = NULL
+               WHERE id = $1""",
+            rb.id,
+            "succeeded" if ok else "failed",
+            moment(now),
+            outcome,
+        )
+
+    async def action_statuses(self, keys: list[str]) -> dict[str, ActionStatus]:
+        rows = await self._conn.fetch(
+            "SELECT idempotency_key, status FROM actions WHERE idempotency_key = ANY($1::text[])",
+            keys,
+        )
+        return {row["idempotency_key"]: row["status"] for row in rows}
+
+
+class PgIncidentStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgIncidentTx]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield PgIncidentTx(conn)
+
+    async def due_timers(self, now: float, limit: int) -> list[DueTimer]:
+        rows = await self._pool.fetch(
+            """SELECT id, incident_id, kind, due_at FROM timers
+               WHERE fired_at IS NULL AND due_at <= $1 ORDER BY due_at, id LIMIT $2""",
+            moment(now),
+            limit,
+        )
+        return [
+            DueTimer(r["id"], r["incident_id"], r["kind"], float(r["due_at"].timestamp()))
+            for r in rows
+        ]

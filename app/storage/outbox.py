@@ -1,0 +1,129 @@
+"""asyncpg adapter of ``handlers.outbox.ports.OutboxStore``: claim, settle, events, silences."""
+
+from __future__ import annotations
+
+import asyncpg
+import orjson
+
+from app.storage.pool import Row, epoch, moment
+from app.storage.silences import silence_from_row
+from handlers.outbox.ports import Claimed, PendingEvent, Settlement
+from handlers.silences import Inhibitor, Silence
+from schemas.severity import Severity
+
+__all__ = ["PgOutboxStore"]
+
+# Due actions, oldest first, never two of one (incident, kind) at once: a receiver sees an
+# incident's actions in the order they were queued (trigger before acknowledge before resolve).
+_CLAIM = """
+WITH due AS (
+    SELECT a.id FROM actions a
+    WHERE ((a.status = 'pending' AND a.next_attempt_at <= $1)
+           OR (a.status = 'sending' AND a.lease_until < $1))
+      AND NOT EXISTS (
+          SELECT 1 FROM actions b
+          WHERE b.incident_id = a.incident_id AND b.kind = a.kind AND b.id < a.id
+            AND b.status IN ('pending', 'sending'))
+    ORDER BY a.id
+    LIMIT $3
+    FOR UPDATE OF a SKIP LOCKED
+)
+UPDATE actions a SET status = 'sending', attempts = a.attempts + 1, lease_until = $2
+FROM due, incidents i
+WHERE a.id = due.id AND i.id = a.incident_id
+RETURNING a.*, i.service, i.resolved_at AS incident_resolved_at
+"""
+
+_SETTLE = """
+UPDATE actions SET status = $2::text, reason = $3, last_error = $4,
+    next_attempt_at = COALESCE($5, next_attempt_at), lease_until = NULL,
+    finished_at = CASE WHEN $2::text = 'pending' THEN NULL ELSE $6::timestamptz END
+WHERE id = $1 AND status = 'sending' AND attempts = $7
+"""
+
+
+def _claimed(row: Row) -> Claimed:
+    return Claimed(
+        id=row["id"],
+        incident_id=row["incident_id"],
+        service=row["service"],
+        kind=row["kind"],
+        key=row["idempotency_key"],
+        severity=Severity(row["severity"]),
+        payload=row["payload"],
+        attempts=row["attempts"],
+        created_at=float(row["created_at"].timestamp()),
+        labels=row["labels"],
+        closing=row["closing"],
+        incident_resolved_at=epoch(row["incident_resolved_at"]),
+    )
+
+
+class PgOutboxStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Claimed]:
+        rows = await self._pool.fetch(_CLAIM, moment(now), moment(now + lease_s), limit)
+        return sorted((_claimed(r) for r in rows), key=lambda c: c.id)
+
+    async def settle(self, action: Claimed, outcome: Settlement, now: float) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                _SETTLE,
+                action.id,
+                outcome.status,
+                outcome.reason,
+                outcome.error,
+                moment(outcome.next_at),
+                moment(now),
+                action.attempts,
+            )
+            entry = outcome.timeline
+            if entry is None or not status.endswith(" 1"):
+                return  # a newer attempt owns the action now; it records its own result
+            await conn.execute(
+                """INSERT INTO timeline (incident_id, at, kind, actor, message, reason, evidence,
+                       result)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                action.incident_id,
+                moment(now),
+                entry.kind,
+                entry.actor,
+                entry.message,
+                entry.reason,
+                dict(entry.evidence),
+                dict(entry.result),
+            )
+
+    async def silences(self, now: float) -> list[Silence]:
+        rows = await self._pool.fetch(
+            "SELECT * FROM silences WHERE starts_at <= $1 AND ends_at > $1 ORDER BY created_at",
+            moment(now),
+        )
+        return [silence_from_row(r) for r in rows]
+
+    async def inhibitors(self) -> list[Inhibitor]:
+        rows = await self._pool.fetch(
+            """SELECT id, service, severity FROM incidents
+               WHERE status <> 'resolved' AND severity = 'CRITICAL'"""
+        )
+        return [Inhibitor(r["id"], r["service"], Severity(r["severity"])) for r in rows]
+
+    async def unpublished_events(self, limit: int) -> list[PendingEvent]:
+        rows = await self._pool.fetch(
+            """SELECT seq, event_id, service, body FROM incident_events
+               WHERE published_at IS NULL ORDER BY seq LIMIT $1""",
+            limit,
+        )
+        return [
+            PendingEvent(r["seq"], r["event_id"], r["service"], orjson.dumps(r["body"]))
+            for r in rows
+        ]
+
+    async def mark_published(self, seqs: list[int], now: float) -> None:
+        await self._pool.execute(
+            "UPDATE incident_events SET published_at = $2 WHERE seq = ANY($1::bigint[])",
+            seqs,
+            moment(now),
+        )

@@ -1,0 +1,61 @@
+"""Human steps on an incident (what the HTTP API calls): acknowledge, resolve, decide.
+
+Each runs in one transaction: lock the incident, apply the pure lifecycle step, record it with
+its effects (page acknowledge/resolve, notices, a rollback request for a "rollback" decision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from handlers.config import ResponseConfig
+from handlers.incidents.effects import Effects
+from handlers.incidents.incident import Incident
+from handlers.incidents.lifecycle import (
+    HumanAction,
+    acknowledge,
+    human_decision,
+    resolve,
+)
+from handlers.incidents.ports import IncidentStore
+from schemas.clock import Clock
+
+__all__ = ["IncidentCommands", "IncidentNotFound"]
+
+_Step = Callable[[Incident, float], Effects]
+
+
+class IncidentNotFound(LookupError):
+    pass
+
+
+class IncidentCommands:
+    def __init__(self, store: IncidentStore, cfg: ResponseConfig, clock: Clock) -> None:
+        self._store = store
+        self._cfg = cfg
+        self._clock = clock
+
+    async def _apply(self, incident_id: str, step: _Step) -> Incident:
+        now = self._clock.now()
+        async with self._store.transaction() as tx:
+            incident = await tx.incident(incident_id)
+            if incident is None:
+                raise IncidentNotFound(incident_id)
+            effects = step(incident, now)
+            await tx.record(incident, effects, now)
+        return effects.incident
+
+    async def acknowledge(self, incident_id: str, by: str, note: str | None) -> Incident:
+        return await self._apply(incident_id, lambda i, now: acknowledge(i, by, note, now))
+
+    async def resolve(self, incident_id: str, by: str, note: str | None) -> Incident:
+        reason = f"resolved by {by}" + (f": {note}" if note else "")
+        return await self._apply(incident_id, lambda i, now: resolve(i, now, self._cfg, reason, by))
+
+    async def decide(
+        self, incident_id: str, action: HumanAction, by: str, note: str | None
+    ) -> Incident:
+        def step(incident: Incident, now: float) -> Effects:
+            return human_decision(incident, action, by, note, now, self._cfg)
+
+        return await self._apply(incident_id, step)

@@ -1,0 +1,117 @@
+"""Stage 3's service: decisions from Kafka → incident transactions → offsets committed.
+
+``apply(decision)`` is one transaction: log the decision (a re-delivered one stops here),
+lock the service, load its open incident, run the pure ``on_decision``, and record the
+incident with every effect. The batch's offsets are committed only after all of its
+decisions are durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from handlers.config import ResponseConfig
+from handlers.incidents.classify import Cascade
+from handlers.incidents.ports import IncidentStore, IncidentTx
+from handlers.incidents.response import DecisionContext, on_decision
+from handlers.incidents.source import DecisionSource
+from handlers.service import LoopService
+from schemas.clock import Clock
+from schemas.decisions import Decision
+from schemas.severity import Severity
+
+__all__ = ["Applied", "IncidentManager", "new_incident_id"]
+
+log = logging.getLogger(__name__)
+
+Applied = Literal["duplicate", "logged", "incident"]
+
+
+def new_incident_id() -> str:
+    return f"inc_{uuid.uuid4().hex[:12]}"
+
+
+class IncidentManager(LoopService):
+    name = "incident-manager"
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        source: DecisionSource,
+        cfg: ResponseConfig,
+        clock: Clock,
+        *,
+        new_id: Callable[[], str] = new_incident_id,
+        poll_s: float = 0.5,
+    ) -> None:
+        super().__init__(clock, 0.0)
+        self._store = store
+        self._source = source
+        self._cfg = cfg
+        self._new_id = new_id
+        self._poll_s = poll_s
+        self.counts: Counter[str] = Counter()
+
+    async def start(self) -> None:
+        await self._source.start()
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self._source.stop()
+
+    async def tick(self) -> bool:
+        values = await self._source.batch(self._poll_s)
+        if not values:
+            return True  # batch() already waited; go straight back to it
+        try:
+            for value in values:
+                await self._consume(value)
+        except Exception:
+            await self._source.rewind()
+            raise
+        await self._source.commit()
+        return True
+
+    async def _consume(self, value: bytes) -> None:
+        try:
+            decision = Decision.model_validate_json(value)
+        except ValidationError as error:
+            self.counts["invalid"] += 1
+            log.warning("skipping a malformed decision: %s", error.errors()[0].get("msg"))
+            return
+        self.counts[await self.apply(decision)] += 1
+
+    async def apply(self, decision: Decision) -> Applied:
+        now = self.clock.now()
+        async with self._store.transaction() as tx:
+            if not await tx.remember_decision(decision, now):
+                return "duplicate"
+            await tx.lock_service(decision.service)
+            current = await tx.open_incident(decision.service)
+            ctx = await self._context(tx, decision, now)
+            effects = on_decision(current, decision, ctx, self._cfg)
+            if effects is None:
+                return "logged"
+            await tx.record(current, effects, now)
+            await tx.link_decision(decision.decision_id, effects.incident.id)
+        return "incident"
+
+    async def _context(self, tx: IncidentTx, decision: Decision, now: float) -> DecisionContext:
+        cascade = Cascade()
+        known_good = None
+        if decision.state == "firing":
+            if decision.severity is Severity.CRITICAL:
+                cascade = await tx.cascade(decision.at_ms / 1000.0 - self._cfg.cascade_window_s)
+            if decision.last_good_version is None:
+                known_good = await tx.last_good_version(decision.service, decision.version)
+        return DecisionContext(now, self._new_id(), cascade, known_good)
+
+    def health(self) -> dict[str, Any]:
+        return {**super().health(), "decisions": dict(self.counts)}

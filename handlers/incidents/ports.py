@@ -1,0 +1,107 @@
+"""The storage port of stages 3–4 (its asyncpg adapter is ``app.storage.incidents``).
+
+One ``IncidentTx`` is one database transaction: everything an incident step writes (the
+incident, its timeline, outbox actions, timers, lifecycle events, a rollback request) lands
+together or not at all. Lock order is always incident → timer → rollback, so workers never
+deadlock: a worker locks the incident first, then claims what hangs off it.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from handlers.incidents.classify import Cascade
+from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
+from handlers.incidents.incident import Incident
+from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback
+from schemas.decisions import Decision
+
+__all__ = ["DueTimer", "IncidentStore", "IncidentTx", "Recorded"]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record`` did with a rollback request: started it, or why not."""
+
+    rollback_id: str | None = None
+    rollback_blocked: str | None = None
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    id: int
+    incident_id: str
+    kind: TimerKind
+    due_at: float
+
+
+class IncidentTx(Protocol):
+    # decisions
+    async def remember_decision(self, decision: Decision, now: float) -> bool:
+        """Log the decision; False when it was seen before (re-delivery)."""
+        ...
+
+    async def link_decision(self, decision_id: str, incident_id: str) -> None: ...
+
+    async def lock_service(self, service: str) -> None:
+        """Serialise incident creation per service across workers (transaction-scoped)."""
+        ...
+
+    async def cascade(self, since: float) -> Cascade: ...
+
+    async def last_good_version(self, service: str, bad_version: str | None) -> str | None:
+        """The newest version that deployed successfully and was never failed or rolled back."""
+        ...
+
+    async def record_deploy(self, service: str, version: str, status: str, at: float) -> None: ...
+
+    # incidents
+    async def open_incident(self, service: str) -> Incident | None:
+        """The service's latest unresolved incident, locked."""
+        ...
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        """One incident, locked."""
+        ...
+
+    async def record(self, before: Incident | None, effects: Effects, now: float) -> Recorded: ...
+
+    async def note(self, incident_id: str, entry: TimelineEntry, now: float) -> None: ...
+
+    # timers
+    async def claim_timer(self, timer_id: int) -> DueTimer | None:
+        """The timer if nobody fired or claimed it yet (FOR UPDATE SKIP LOCKED)."""
+        ...
+
+    async def mark_fired(self, timer_id: int, now: float, outcome: str) -> None: ...
+
+    # rollbacks
+    async def rollback(self, rollback_id: str) -> Rollback | None: ...
+
+    async def claim_rollback(self, owner: str, now: float, lease_s: float) -> Rollback | None:
+        """A rollback that needs a worker (new, or its worker's lease ran out), leased to us."""
+        ...
+
+    async def renew_lease(
+        self, rollback_id: str, owner: str, now: float, lease_s: float
+    ) -> bool: ...
+
+    async def start_phase(
+        self, rb: Rollback, phase: Phase, now: float, budget: tuple[float, float]
+    ) -> None: ...
+
+    async def end_phase(self, rb: Rollback, record: PhaseRecord, now: float) -> None: ...
+
+    async def end_rollback(self, rb: Rollback, ok: bool, outcome: str, now: float) -> None: ...
+
+    async def action_statuses(self, keys: list[str]) -> dict[str, ActionStatus]: ...
+
+
+class IncidentStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[IncidentTx]: ...
+
+    async def due_timers(self, now: float, limit: int) -> list[DueTimer]:
+        """Candidates only (not locked): the firing transaction claims each one."""
+        ...

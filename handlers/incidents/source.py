@@ -1,0 +1,59 @@
+"""Where decisions come from: the ``alerts.decisions`` topic, read in batches, committed by hand.
+
+The manager commits a batch only after every decision in it is durable in PostgreSQL; if it
+fails mid-batch, ``rewind`` goes back to the last commit so nothing is skipped (re-reading is
+harmless: decisions are recorded idempotently on ``decision_id``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer
+
+__all__ = ["DecisionSource", "KafkaDecisionSource"]
+
+
+class DecisionSource(Protocol):
+    async def start(self) -> None: ...
+
+    async def batch(self, timeout_s: float) -> list[bytes]: ...
+
+    async def commit(self) -> None: ...
+
+    async def rewind(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class KafkaDecisionSource:
+    def __init__(self, bootstrap: str, topic: str, group_id: str, max_records: int = 500) -> None:
+        self._max = max_records
+        self._consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def batch(self, timeout_s: float) -> list[bytes]:
+        found = await self._consumer.getmany(
+            timeout_ms=int(timeout_s * 1000), max_records=self._max
+        )
+        return [record.value for records in found.values() for record in records]
+
+    async def commit(self) -> None:
+        await self._consumer.commit()
+
+    async def rewind(self) -> None:
+        partitions = self._consumer.assignment()
+        if partitions:
+            await self._consumer.seek_to_committed(*partitions)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()

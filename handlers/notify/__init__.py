@@ -1,0 +1,1 @@
+"""The notification path in Alertmanager's shape: silence → inhibit → dedup → retry → record."""

@@ -1,0 +1,70 @@
+"""The outbox's storage port (asyncpg adapter: ``app.storage.outbox``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from handlers.incidents.effects import TimelineEntry
+from handlers.silences import Inhibitor, Silence
+from schemas.incidents import ActionKind
+from schemas.severity import Severity
+
+__all__ = ["Claimed", "OutboxStore", "PendingEvent", "Settlement"]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An action leased to this worker for one attempt (``attempts`` counts this one)."""
+
+    id: int
+    incident_id: str
+    service: str
+    kind: ActionKind
+    key: str
+    severity: Severity
+    payload: Mapping[str, Any]
+    attempts: int
+    created_at: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+    closing: bool = False
+    incident_resolved_at: float | None = None
+
+    @property
+    def notification(self) -> bool:
+        return self.kind in ("page", "chat", "status_page")
+
+
+@dataclass(frozen=True)
+class Settlement:
+    status: Literal["pending", "sent", "failed", "muted", "inhibited"]
+    reason: str
+    next_at: float | None = None
+    error: str | None = None
+    timeline: TimelineEntry | None = None
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    seq: int
+    event_id: str
+    service: str
+    body: bytes
+
+
+class OutboxStore(Protocol):
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Claimed]:
+        """Due actions (pending and due, or sending with an expired lease), oldest first, at most
+        one per (incident, kind) so each receiver sees an incident's actions in order."""
+        ...
+
+    async def settle(self, action: Claimed, outcome: Settlement, now: float) -> None: ...
+
+    async def silences(self, now: float) -> list[Silence]: ...
+
+    async def inhibitors(self) -> list[Inhibitor]: ...
+
+    async def unpublished_events(self, limit: int) -> list[PendingEvent]: ...
+
+    async def mark_published(self, seqs: list[int], now: float) -> None: ...

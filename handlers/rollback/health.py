@@ -1,0 +1,82 @@
+"""Verify's port: is the service back under the baseline? And the pure judgement of panes.
+
+``HealthProbe.is_healthy(service) -> (healthy, evidence)`` is what the orchestrator's verify
+phase asks, every ``verify_every_s``, until yes or the verify budget is spent. ``judge`` reads
+the panes of the last ``verify_window_s`` seconds: healthy means enough requests
+(``verify_min_requests``; fewer is "no data", never a pass), error rate under
+``baseline_error_rate`` and p95 under ``baseline_p95_ms``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from handlers.config import RollbackConfig
+from schemas.panes import PaneSummary, Scope
+from streams.window import WindowStats, merge_panes
+
+__all__ = ["HealthProbe", "judge", "window_of"]
+
+
+class HealthProbe(Protocol):
+    async def is_healthy(self, service: str) -> tuple[bool, dict[str, Any]]: ...
+
+
+def _direct(scope: Scope, panes: Sequence[PaneSummary], start_ms: int, end_ms: int) -> WindowStats:
+    """Counts straight from the panes while the shared window merge is not available.
+
+    TODO(p95): switch to ``merge_panes`` once stage 1 ships it; until then the slowest request
+    (``max_ms``) stands in for p95 — an upper bound, so it can only delay a pass, never fake one.
+    """
+    stats = [p.requests for p in panes if p.requests is not None]
+    requests = sum(s.count for s in stats)
+    errors = sum(s.errors for s in stats)
+    return WindowStats(
+        scope=scope,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        panes=len(panes),
+        requests=requests,
+        errors=errors,
+        error_rate=errors / requests if requests else None,
+        max_ms=max((s.max_ms for s in stats), default=None),
+    )
+
+
+def window_of(
+    service: str, panes: Sequence[PaneSummary], start_ms: int, end_ms: int
+) -> WindowStats:
+    """The service's request panes in [start_ms, end_ms) merged into one window."""
+    scope = Scope(service=service, dimension="service", key=service)
+    inside = [
+        p
+        for p in panes
+        if p.scope.service == service and p.requests is not None and start_ms <= p.start_ms < end_ms
+    ]
+    try:
+        return merge_panes(scope, inside, start_ms, end_ms)
+    except NotImplementedError:
+        return _direct(scope, inside, start_ms, end_ms)
+
+
+def judge(window: WindowStats, cfg: RollbackConfig) -> tuple[bool, dict[str, Any]]:
+    p95 = window.p95_ms if window.p95_ms is not None else window.max_ms
+    evidence: dict[str, Any] = {
+        "window_start_ms": window.start_ms,
+        "window_end_ms": window.end_ms,
+        "requests": window.requests,
+        "errors": window.errors,
+        "error_rate": window.error_rate,
+        "p95_ms": p95,
+        "p95_source": "sketch" if window.p95_ms is not None else "max_ms",
+        "baseline_error_rate": cfg.baseline_error_rate,
+        "baseline_p95_ms": cfg.baseline_p95_ms,
+    }
+    if window.requests < cfg.verify_min_requests or window.error_rate is None:
+        return False, {**evidence, "verdict": "no data: too few requests to judge"}
+    if window.error_rate >= cfg.baseline_error_rate:
+        return False, {**evidence, "verdict": "error rate above baseline"}
+    if p95 is not None and p95 >= cfg.baseline_p95_ms:
+        return False, {**evidence, "verdict": "p95 latency above baseline"}
+    return True, {**evidence, "verdict": "back under the baseline"}

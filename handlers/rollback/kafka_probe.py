@@ -1,0 +1,87 @@
+"""A ``HealthProbe`` backed by the live panes on ``metrics.panes`` (key: scope id).
+
+It reads the topic from ``verify_window_s`` ago onwards (no consumer group, nothing
+committed), keeps each service's recent request panes in memory, and judges the last
+``verify_window_s`` seconds of event time on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict, deque
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from handlers.config import RollbackConfig
+from handlers.rollback.health import judge, window_of
+from schemas.clock import Clock
+from schemas.panes import PaneSummary
+
+__all__ = ["KafkaHealthProbe"]
+
+log = logging.getLogger(__name__)
+
+
+class KafkaHealthProbe:
+    name = "health-probe"
+
+    def __init__(self, bootstrap: str, topic: str, cfg: RollbackConfig, clock: Clock) -> None:
+        self._topic = topic
+        self._cfg = cfg
+        self._clock = clock
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        )
+        self._panes: dict[str, deque[PaneSummary]] = defaultdict(lambda: deque(maxlen=10_000))
+        self._stopping = asyncio.Event()
+        self.ready = False
+        self.invalid = 0
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        await self._consumer.topics()  # metadata, so the topic's partitions are known
+        partitions = self._consumer.partitions_for_topic(self._topic) or set()
+        assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        self._consumer.assign(assigned)
+        since_ms = int((self._clock.now() - self._cfg.verify_window_s) * 1000)
+        offsets = await self._consumer.offsets_for_times(dict.fromkeys(assigned, since_ms))
+        for tp in assigned:
+            found = offsets.get(tp)
+            if found is None:
+                await self._consumer.seek_to_end(tp)
+            else:
+                self._consumer.seek(tp, found.offset)
+        self.ready = True
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    self._keep(record.value)
+
+    def _keep(self, value: bytes) -> None:
+        try:
+            pane = PaneSummary.model_validate_json(value)
+        except ValidationError:
+            self.invalid += 1
+            return
+        if pane.requests is not None:
+            self._panes[pane.scope.service].append(pane)
+
+    async def stop(self) -> None:
+        self.ready = False
+        self._stopping.set()
+        await self._consumer.stop()
+
+    def health(self) -> dict[str, Any]:
+        return {"ready": self.ready, "services": len(self._panes), "invalid": self.invalid}
+
+    async def is_healthy(self, service: str) -> tuple[bool, dict[str, Any]]:
+        end_ms = int(self._clock.now() * 1000)
+        start_ms = end_ms - int(self._cfg.verify_window_s * 1000)
+        window = window_of(service, list(self._panes.get(service, ())), start_ms, end_ms)
+        return judge(window, self._cfg)

@@ -1,0 +1,280 @@
+"""The rollback orchestrator: drives each rollback through its phases from durable state.
+
+A worker claims a rollback with a lease (``rollback.lease_s``) and renews it at every step;
+a worker killed mid-rollback leaves a lease that runs out, and the next claim resumes where
+the database says it was. Each step is one transaction that locks the incident first, asks
+the pure ``next_step`` what to do, and records it: a phase's actions go to the outbox under
+fixed idempotency keys (so resuming re-sends, never doubles), each phase's real duration is
+recorded against the plan's budget, and the incident learns the outcome. At most one rollback
+per service runs at a time (a partial unique index), one per incident ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from handlers.config import ResponseConfig, RollbackConfig
+from handlers.incidents.effects import Effects, EventIntent, TimelineEntry
+from handlers.incidents.incident import Incident
+from handlers.incidents.lifecycle import rollback_finished
+from handlers.incidents.ports import IncidentStore, IncidentTx
+from handlers.rollback.health import HealthProbe
+from handlers.rollback.phases import (
+    Phase,
+    PhaseRecord,
+    Rollback,
+    RollbackStep,
+    budget,
+    next_step,
+    phase_actions,
+    phase_plan,
+    verify_step,
+)
+from handlers.service import LoopService
+from schemas.clock import Clock
+
+__all__ = ["RollbackOrchestrator"]
+
+log = logging.getLogger(__name__)
+
+
+def _current_phase(rb: Rollback) -> Phase | None:
+    for phase, _ in phase_plan(rb):
+        record = rb.phases.get(phase)
+        if record is None or record.status not in ("succeeded", "skipped"):
+            return phase
+    return None
+
+
+def _phase_event(phase: Phase, status: str, detail: dict[str, Any]) -> EventIntent:
+    return EventIntent("rollback_phase", {"phase": phase.value, "status": status, **detail})
+
+
+class RollbackOrchestrator(LoopService):
+    name = "rollback-orchestrator"
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        probe: HealthProbe,
+        cfg: RollbackConfig,
+        response_cfg: ResponseConfig,
+        clock: Clock,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        super().__init__(clock, cfg.poll_s)
+        self._store = store
+        self._probe = probe
+        self._cfg = cfg
+        self._response_cfg = response_cfg
+        self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self.finished: list[str] = []
+
+    async def tick(self) -> bool:
+        now = self.clock.now()
+        async with self._store.transaction() as tx:
+            rb = await tx.claim_rollback(self.owner, now, self._cfg.lease_s)
+        if rb is None:
+            return False
+        log.info("rollback %s of %s claimed by %s", rb.id, rb.service, self.owner)
+        task = asyncio.create_task(self.drive(rb.id), name=f"rollback {rb.id}")
+        self._running[rb.id] = task
+        task.add_done_callback(functools.partial(self._forget, rb.id))
+        return True
+
+    def _forget(self, rollback_id: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(rollback_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("rollback %s: worker failed: %r", rollback_id, task.exception())
+
+    async def stop(self) -> None:
+        await super().stop()
+        for task in list(self._running.values()):
+            task.cancel()
+        for task in list(self._running.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def health(self) -> dict[str, Any]:
+        return {**super().health(), "running": sorted(self._running), "owner": self.owner}
+
+    async def drive(self, rollback_id: str) -> None:
+        """Step until the rollback is over or the lease is lost."""
+        while True:
+            step = await self._step(rollback_id)
+            if step is None or step.kind in ("done", "complete", "fail"):
+                self.finished.append(rollback_id)
+                return
+            if step.kind == "wait":
+                await self.clock.sleep(self._wait_for(step))
+
+    def _wait_for(self, step: RollbackStep) -> float:
+        return self._cfg.verify_every_s if step.phase is Phase.VERIFY else self._cfg.poll_s
+
+    async def _step(self, rollback_id: str) -> RollbackStep | None:
+        step = await self._decide_and_apply(rollback_id, None)
+        if step is None or step.kind != "probe":
+            return step
+        healthy, evidence = await self._probe.is_healthy(await self._service_of(rollback_id))
+        return await self._decide_and_apply(rollback_id, (healthy, evidence))
+
+    async def _service_of(self, rollback_id: str) -> str:
+        async with self._store.transaction() as tx:
+            rb = await tx.rollback(rollback_id)
+        assert rb is not None
+        return rb.service
+
+    async def _decide_and_apply(
+        self, rollback_id: str, probed: tuple[bool, dict[str, Any]] | None
+    ) -> RollbackStep | None:
+        now = self.clock.now()
+        async with self._store.transaction() as tx:
+            first = await tx.rollback(rollback_id)
+            if first is None:
+                return None
+            incident = await tx.incident(first.incident_id)  # lock order: incident first
+            rb = await tx.rollback(rollback_id)
+            if incident is None or rb is None:
+                return None
+            if rb.status == "running" and not await tx.renew_lease(
+                rb.id, self.owner, now, self._cfg.lease_s
+            ):
+                log.warning("rollback %s: lease lost; another worker resumes it", rb.id)
+                return None
+            step = await self._next(tx, rb, incident, now, probed)
+            await self._apply(tx, rb, incident, step, now, probed)
+            return step
+
+    async def _next(
+        self,
+        tx: IncidentTx,
+        rb: Rollback,
+        incident: Incident,
+        now: float,
+        probed: tuple[bool, dict[str, Any]] | None,
+    ) -> RollbackStep:
+        phase = _current_phase(rb)
+        if probed is not None and phase is Phase.VERIFY:
+            return verify_step(rb.phases[Phase.VERIFY], probed[0], now, self._cfg)
+        keys = [a.key for a in phase_actions(rb, phase, incident)] if phase else []
+        statuses = await tx.action_statuses(keys) if phase in rb.phases else {}
+        return next_step(rb, statuses, now, self._cfg)
+
+    async def _apply(
+        self,
+        tx: IncidentTx,
+        rb: Rollback,
+        incident: Incident,
+        step: RollbackStep,
+        now: float,
+        probed: tuple[bool, dict[str, Any]] | None,
+    ) -> None:
+        evidence = probed[1] if probed is not None else {}
+        if step.kind == "start" and step.phase is not None:
+            await self._start(tx, rb, incident, step.phase, now)
+        elif step.kind == "skip" and step.phase is not None:
+            await self._skip(tx, rb, incident, step, now)
+        elif step.kind == "finish" and step.phase is not None:
+            await self._finish(tx, rb, incident, step, now, evidence)
+        elif step.kind == "fail":
+            await self._fail(tx, rb, incident, step, now, evidence)
+        elif step.kind == "complete":
+            await self._complete(tx, rb, incident, now)
+        elif step.kind == "wait" and probed is not None:
+            log.info("rollback %s verify: %s", rb.id, evidence.get("verdict"))
+
+    async def _start(
+        self, tx: IncidentTx, rb: Rollback, incident: Incident, phase: Phase, now: float
+    ) -> None:
+        low, high = budget(phase, self._cfg)
+        await tx.start_phase(rb, phase, now, (low, high))
+        after = replace(incident, rollback_status="running")
+        note = TimelineEntry(
+            "rollback", f"phase {phase.value} started", reason=f"plan budget {high:g} s"
+        )
+        effects = Effects(
+            after,
+            timeline=(note,),
+            actions=tuple(phase_actions(rb, phase, incident)),
+            events=(_phase_event(phase, "started", {"budget_s": high}),),
+        )
+        await tx.record(incident, effects, now)
+
+    async def _skip(
+        self, tx: IncidentTx, rb: Rollback, incident: Incident, step: RollbackStep, now: float
+    ) -> None:
+        assert step.phase is not None
+        record = PhaseRecord(step.phase, "skipped", now, now, {"reason": step.reason})
+        await tx.end_phase(rb, record, now)
+        note = TimelineEntry("rollback", f"phase {step.phase.value} skipped", reason=step.reason)
+        await tx.note(incident.id, note, now)
+
+    async def _finish(
+        self,
+        tx: IncidentTx,
+        rb: Rollback,
+        incident: Incident,
+        step: RollbackStep,
+        now: float,
+        evidence: dict[str, Any],
+    ) -> None:
+        assert step.phase is not None
+        started = rb.phases[step.phase]
+        low, high = budget(step.phase, self._cfg)
+        took = now - started.started_at
+        detail: dict[str, Any] = {
+            "duration_s": round(took, 3),
+            "budget_s": high,
+            "over_budget": took > high,
+        }
+        detail = {**detail, "budget_min_s": low, "evidence": evidence} if evidence else detail
+        await tx.end_phase(rb, replace(started, status="succeeded", detail=detail), now)
+        if step.phase is Phase.REVERT_CODE and rb.from_version:
+            await tx.record_deploy(rb.service, rb.from_version, "rolled_back", now)
+        over = " — over budget" if took > high else ""
+        note = TimelineEntry(
+            "rollback",
+            f"phase {step.phase.value} done in {took:.1f} s (plan {high:g} s){over}",
+            reason=step.reason,
+            evidence=evidence,
+            result=detail,
+        )
+        event = _phase_event(step.phase, "succeeded", {"duration_s": detail["duration_s"]})
+        await tx.record(incident, Effects(incident, timeline=(note,), events=(event,)), now)
+
+    async def _fail(
+        self,
+        tx: IncidentTx,
+        rb: Rollback,
+        incident: Incident,
+        step: RollbackStep,
+        now: float,
+        evidence: dict[str, Any],
+    ) -> None:
+        if step.phase is not None:
+            started = rb.phases.get(step.phase) or PhaseRecord(step.phase, "failed", now)
+            detail = {"reason": step.reason, "evidence": evidence}
+            await tx.end_phase(rb, replace(started, status="failed", detail=detail), now)
+        await tx.end_rollback(rb, False, step.reason, now)
+        phase = step.phase.value if step.phase else "rollback"
+        event = _phase_event(step.phase or Phase.PREPARE, "failed", {"reason": step.reason})
+        effects = Effects(incident, events=(event,))
+        finished = rollback_finished(
+            incident, False, f"{phase}: {step.reason}", now, self._response_cfg
+        )
+        await tx.record(incident, effects.then(finished), now)
+
+    async def _complete(self, tx: IncidentTx, rb: Rollback, incident: Incident, now: float) -> None:
+        await tx.end_rollback(rb, True, "every phase done", now)
+        target = rb.target_version or "the restored data"
+        effects = rollback_finished(incident, True, f"running {target}", now, self._response_cfg)
+        await tx.record(incident, effects, now)

@@ -1,0 +1,88 @@
+"""The lifecycle every long-running part shares: ``start`` / ``run`` (until stopped) / ``stop``.
+
+``run`` repeats ``tick()``; a tick that did nothing waits ``idle_s`` (or until ``wake``), one
+that did something goes again at once. ``stop`` lets the current tick finish. A tick that
+raises is logged and retried after ``idle_s`` — a database restart must not end the worker —
+and counted in ``health()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from schemas.clock import Clock
+
+__all__ = ["LoopService"]
+
+log = logging.getLogger(__name__)
+
+
+class LoopService:
+    name = "service"
+
+    def __init__(self, clock: Clock, idle_s: float) -> None:
+        self.clock = clock
+        self.idle_s = idle_s
+        self._stopping = asyncio.Event()
+        self._woken = asyncio.Event()
+        self.ready = False
+        self.ticks = 0
+        self.errors = 0
+        self.last_error: str | None = None
+
+    async def start(self) -> None:
+        self.ready = True
+
+    async def tick(self) -> bool:
+        """One round of work; True if there was something to do."""
+        raise NotImplementedError
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def _idle(self) -> None:
+        self._woken.clear()
+        sleeper = asyncio.ensure_future(self.clock.sleep(self.idle_s))
+        waits = [
+            sleeper,
+            asyncio.ensure_future(self._stopping.wait()),
+            asyncio.ensure_future(self._woken.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            for task in waits:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = await self.tick()
+                self.ticks += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.errors += 1
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.exception("%s: tick failed; retrying", self.name)
+                busy = False
+            if not busy:
+                await self._idle()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self.ready = False
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "ticks": self.ticks,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }
