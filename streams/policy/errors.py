@@ -17,11 +17,12 @@ class Problem:
     rule: str | None  # the rule's name (or "#3" when it has none), None outside rules
     field: str | None  # dotted path inside the rule (or the file), None for the whole file
     message: str  # what was expected, and what was found
+    item: str = "rule"  # what ``rule`` names: a rule, or a test of a tests file
 
     def __str__(self) -> str:
         where = [self.file]
         if self.rule is not None:
-            where.append(f"rule {self.rule}")
+            where.append(f"{self.item} {self.rule}")
         if self.field:
             where.append(f"field {self.field}")
         return f"{': '.join(where)}: {self.message}"

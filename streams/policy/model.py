@@ -280,12 +280,17 @@ class BotPolicy(_Model):
 
 
 class CascadePolicy(_Model):
-    """Plan S4 across services: this many CRITICAL alerts firing within the window."""
+    """Plan S4 across services: ``min_critical`` CRITICAL alerts triggered within the window.
+
+    Once firing, it holds while that many CRITICAL alerts are still firing.
+    """
 
     enabled: bool = True
     name: RuleName = "cascading-failures"
     window_ms: DurationMs = Field(default=120_000, alias="window", gt=0)
     min_critical: int = Field(default=5, ge=1)
+    for_ms: DurationMs = Field(default=0, alias="for")
+    keep_firing_for_ms: DurationMs = Field(default=0, alias="keep_firing_for")
     severity: SeverityName = Severity.CRITICAL
     scenario: Scenario | None = "S4"
     response: Response = "emergency_stop"

@@ -1,0 +1,75 @@
+"""The compacted state topic's records: alert records and per-service state, as JSON.
+
+Keys: ``alert:{fingerprint}`` (one alert's record) and ``service:{name}`` (the version track
+and the throughput baselines of a service). Values are JSON objects with a ``kind``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+
+from schemas.panes import Scope
+from streams.evaluate.baseline import Baseline
+from streams.evaluate.deploys import VersionTrack
+from streams.evaluate.state import AlertRecord
+
+__all__ = [
+    "alert_key",
+    "decode",
+    "decode_alert",
+    "decode_service",
+    "encode",
+    "encode_alert",
+    "encode_service",
+    "service_key",
+]
+
+
+def alert_key(fingerprint: str) -> str:
+    return f"alert:{fingerprint}"
+
+
+def service_key(service: str) -> str:
+    return f"service:{service}"
+
+
+def encode_alert(rule: str, scope: Scope, record: AlertRecord) -> dict[str, Any]:
+    return {"kind": "alert", "rule": rule, "scope": scope.model_dump(), "record": asdict(record)}
+
+
+def decode_alert(value: dict[str, Any]) -> tuple[str, Scope, AlertRecord]:
+    return (
+        str(value["rule"]),
+        Scope.model_validate(value["scope"]),
+        AlertRecord(**value["record"]),
+    )
+
+
+def encode_service(
+    service: str, track: VersionTrack, baselines: dict[str, Baseline]
+) -> dict[str, Any]:
+    return {
+        "kind": "service",
+        "service": service,
+        "track": asdict(track),
+        "baselines": {scope_id: asdict(b) for scope_id, b in baselines.items()},
+    }
+
+
+def decode_service(value: dict[str, Any]) -> tuple[str, VersionTrack, dict[str, Baseline]]:
+    baselines = {key: Baseline(**raw) for key, raw in value.get("baselines", {}).items()}
+    return str(value["service"]), VersionTrack(**value["track"]), baselines
+
+
+def encode(value: dict[str, Any] | None) -> bytes | None:
+    return None if value is None else orjson.dumps(value)
+
+
+def decode(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    value = orjson.loads(raw)
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,203 @@
+"""The cascade correlator as a service: one consumer over every decisions partition.
+
+Plan S4 needs a view across services ("5+ critical alerts"), so this is a single consumer
+that reads all partitions of the decisions topic (read_committed), keeps the CRITICAL alerts
+that are firing, and publishes its own S4 decision when the cascade's state changes. Its
+state lives under one key in partition 0 of the compacted state topic and is committed in
+the same transaction as its input offsets, like the evaluator's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import ProducerFenced
+from pydantic import ValidationError
+
+from schemas.decisions import Decision
+from streams.evaluate import codec
+from streams.evaluate.correlate import Cascade, correlate, decode_cascade, encode_cascade
+from streams.evaluate.kafka import (
+    Outgoing,
+    TransactionalSender,
+    ensure_state_topic,
+    make_reader,
+    read_range,
+)
+from streams.evaluate.service import encode_decision
+from streams.policy.model import CascadePolicy
+
+__all__ = ["Correlator", "CorrelatorConfig"]
+
+log = logging.getLogger(__name__)
+
+_STATE_PARTITION = 0
+
+
+@dataclass(frozen=True)
+class CorrelatorConfig:
+    bootstrap: str
+    decisions_topic: str = "alerts.decisions"
+    state_topic: str = "alerts.state"
+    panes_topic: str = "metrics.panes"  # the state topic is co-partitioned with it
+    group_id: str = "alertpipe-correlator"
+    transactional_id: str = "alertpipe-correlator"
+    client_id: str = "alertpipe-correlator"
+    replication_factor: int = 1
+    poll_timeout_ms: int = 100
+
+    def state_key(self, name: str) -> bytes:
+        return f"cascade:{name}".encode()
+
+
+class Correlator:
+    """S4 across services: ``start``, ``run``, ``stop``; ``ready``, ``health``."""
+
+    def __init__(self, config: CorrelatorConfig, policy: CascadePolicy) -> None:
+        self.config = config
+        self.policy = policy
+        self.cascade = Cascade()
+        self.decisions = 0
+        self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._sender: TransactionalSender | None = None
+
+    async def start(self) -> None:
+        cfg = self.config
+        await ensure_state_topic(
+            cfg.bootstrap, cfg.state_topic, cfg.panes_topic, cfg.replication_factor
+        )
+        self._sender = TransactionalSender(cfg.bootstrap, cfg.transactional_id, cfg.client_id)
+        await self._sender.start()
+        self.cascade = await self._restore_state()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=cfg.bootstrap,
+            client_id=cfg.client_id,
+            group_id=cfg.group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await self._consumer.start()
+        await self._assign_all(self._consumer)
+        self._ready.set()
+
+    async def _assign_all(self, consumer: AIOKafkaConsumer) -> None:
+        topic = self.config.decisions_topic
+        await consumer.topics()  # refresh metadata so the partitions are known
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        if not partitions:
+            raise RuntimeError(f"topic {topic!r} does not exist; create it first")
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            committed = await consumer.committed(tp)
+            consumer.seek(tp, ends[tp] if committed is None else committed)
+
+    async def _restore_state(self) -> Cascade:
+        cfg = self.config
+        reader = make_reader(cfg.bootstrap, f"{cfg.client_id}-restore")
+        await reader.start()
+        try:
+            tp = TopicPartition(cfg.state_topic, _STATE_PARTITION)
+            end = (await reader.end_offsets([tp]))[tp]
+            cascade = Cascade()
+            key = cfg.state_key(self.policy.name)
+            async for record in read_range(reader, tp, 0, end):
+                value = codec.decode(record.value) if record.key == key else None
+                if value is not None:
+                    cascade = decode_cascade(value)
+            return cascade
+        finally:
+            await reader.stop()
+
+    async def run(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("the correlator is not started")
+        while not self._stopping.is_set():
+            batch = await consumer.getmany(timeout_ms=self.config.poll_timeout_ms)
+            if batch:
+                await self._handle(batch)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._sender is not None:
+            await self._sender.stop()
+        self._consumer, self._sender = None, None
+        self._ready.clear()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "state": self.cascade.record.state,
+            "critical_firing": len(self.cascade.members),
+            "decisions": self.decisions,
+        }
+
+    async def _handle(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        decisions = sorted(
+            (d for records in batch.values() for d in self._decode(records)),
+            key=lambda d: d.at_ms,
+        )
+        cascade, made = self.cascade, []
+        for decision in decisions:
+            cascade, decision_made = correlate(cascade, decision, self.policy)
+            if decision_made is not None:
+                made.append(decision_made)
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        messages = [
+            Outgoing(self.config.decisions_topic, d.service.encode(), encode_decision(d))
+            for d in made
+        ]
+        if cascade != self.cascade:
+            value = codec.encode(encode_cascade(self.policy.name, cascade))
+            key = self.config.state_key(self.policy.name)
+            messages.append(Outgoing(self.config.state_topic, key, value, _STATE_PARTITION))
+        await self._commit(messages, offsets, cascade, len(made))
+
+    async def _commit(
+        self,
+        messages: list[Outgoing],
+        offsets: dict[TopicPartition, int],
+        cascade: Cascade,
+        made: int,
+    ) -> None:
+        if self._sender is None:
+            return
+        try:
+            await self._sender.commit(messages, offsets, self.config.group_id)
+        except ProducerFenced:
+            self._stopping.set()
+            raise
+        except Exception:
+            log.exception("transaction aborted; rewinding to the committed offsets")
+            self.cascade = await self._restore_state()
+            if self._consumer is not None:
+                await self._assign_all(self._consumer)
+            return
+        self.cascade = cascade
+        self.decisions += made
+
+    def _decode(self, records: list[Any]) -> list[Decision]:
+        decisions = []
+        for record in records:
+            try:
+                decisions.append(Decision.model_validate_json(record.value))
+            except (ValidationError, ValueError):
+                log.warning("skipping malformed decision at offset %s", record.offset)
+        return decisions

@@ -1,0 +1,134 @@
+"""Decisions: a state change of one (rule, scope), with evidence, versions and a stable id.
+
+``fingerprint`` is stable per (rule, scope); ``decision_id`` is ``{fingerprint}:{sequence}``
+where the sequence counts the alert's state changes, so a decision re-made after a crash
+carries the same id as the first attempt and consumers can dedup on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+from schemas.decisions import Decision, Evidence, Response
+from schemas.panes import Scope
+from schemas.severity import Scenario, Severity
+from streams.evaluate.state import AlertRecord, Reason
+from streams.policy.durations import format_duration
+from streams.policy.metrics import METRICS
+from streams.policy.model import scope_fields
+
+__all__ = ["RuleLike", "Subject", "Versions", "fingerprint", "make_decision", "scope_label"]
+
+
+def fingerprint(rule: str, scope_id: str) -> str:
+    """Stable per (rule, scope): 16 hex digits of SHA-256."""
+    return hashlib.sha256(f"{rule}\x1f{scope_id}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a decision is about: the rule's identity and response, and the scope."""
+
+    rule: str
+    severity: Severity
+    scenario: Scenario | None
+    response: Response
+    service: str
+    scope: dict[str, str]
+    scope_id: str
+    window_ms: int
+
+    @classmethod
+    def of(cls, rule: RuleLike, scope: Scope) -> Subject:
+        return cls(
+            rule=rule.name,
+            severity=rule.severity,
+            scenario=rule.scenario,
+            response=rule.response,
+            service=scope.service,
+            scope=scope_fields(scope),
+            scope_id=scope.id,
+            window_ms=rule.window_ms,
+        )
+
+
+class RuleLike(Protocol):
+    """The parts of a rule a decision needs (``Rule`` and ``CascadePolicy`` have them)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def severity(self) -> Severity: ...
+    @property
+    def scenario(self) -> Scenario | None: ...
+    @property
+    def response(self) -> Response: ...
+    @property
+    def window_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Versions:
+    current: str | None = None
+    last_good: str | None = None
+    post_deploy: bool = False
+
+
+def _format(value: float | None, metric: str) -> str:
+    if value is None:
+        return "no data"
+    unit = METRICS[metric].unit if metric in METRICS else "count"
+    if unit == "ratio":
+        return f"{value * 100:.1f}%"
+    if unit == "ms":
+        return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+    if unit == "percent":
+        return f"{value:.1f}%"
+    return f"{value:g}"
+
+
+def scope_label(scope: dict[str, str]) -> str:
+    return " ".join(scope[key] for key in scope)
+
+
+def _summary(subject: Subject, state: str, evidence: Evidence, reason: Reason) -> str:
+    observed = _format(evidence.observed, evidence.metric)
+    threshold = _format(evidence.threshold, evidence.metric)
+    window = format_duration(subject.window_ms)
+    return (
+        f"{subject.severity} {state}: {evidence.metric} {observed} {evidence.comparison} "
+        f"{threshold} over {window} on {scope_label(subject.scope)} ({reason})"
+    )
+
+
+def make_decision(
+    subject: Subject,
+    before: AlertRecord,
+    after: AlertRecord,
+    reason: Reason,
+    evidence: Evidence,
+    versions: Versions,
+    at_ms: int,
+) -> Decision:
+    """The decision for a state change ``before`` → ``after`` at event time ``at_ms``."""
+    print_ = fingerprint(subject.rule, subject.scope_id)
+    return Decision(
+        decision_id=f"{print_}:{after.sequence}",
+        fingerprint=print_,
+        rule=subject.rule,
+        scope=subject.scope,
+        service=subject.service,
+        state=after.state,
+        previous=before.state,
+        severity=subject.severity,
+        scenario=subject.scenario,
+        response=subject.response,
+        at_ms=at_ms,
+        evidence=evidence,
+        version=versions.current,
+        last_good_version=versions.last_good,
+        post_deploy=versions.post_deploy,
+        summary=_summary(subject, after.state, evidence, reason),
+    )

@@ -1,0 +1,353 @@
+"""The evaluation of one partition's services: panes in, decisions and state changes out.
+
+No I/O and no clock: time is the event time of the panes. The Kafka service feeds it panes
+batch by batch and publishes what ``advance`` returns; the offline policy tester feeds it a
+synthetic series. Evaluation happens at pane closes: at each pane end time, the scopes whose
+pane closed there (and the scopes that have gone quiet, so that a silent endpoint still
+reports "no data" or a throughput collapse) are evaluated on their windows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from schemas.decisions import Decision
+from schemas.panes import DeployRecord, PaneSummary, Scope
+from streams.evaluate import codec
+from streams.evaluate.baseline import Baseline, expected_rate, learn, skip
+from streams.evaluate.buffer import PaneBuffer
+from streams.evaluate.decide import Subject, Versions, fingerprint, make_decision
+from streams.evaluate.deploys import (
+    VersionTrack,
+    after_deploy,
+    after_health,
+    after_served,
+    in_post_deploy,
+)
+from streams.evaluate.rules import MetricInput, Observation, observe
+from streams.evaluate.state import AlertRecord, step
+from streams.policy.model import Policy, Rule
+from streams.window import WindowStats
+
+__all__ = ["EngineConfig", "Evaluation", "Output", "ServiceEvaluation", "StateChange"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    idle_after_ms: int = 2_000  # a scope with no pane for this long is evaluated anyway
+    margin_ms: int = 30_000  # panes kept beyond the longest window
+    checkpoint_every_ms: int = 30_000  # baselines are persisted at most this often
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One record for the compacted state topic (None value: delete)."""
+
+    key: str
+    value: dict[str, Any] | None
+
+
+@dataclass
+class Output:
+    decisions: list[Decision] = field(default_factory=list)
+    state: list[StateChange] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.decisions or self.state)
+
+    def extend(self, other: Output) -> None:
+        self.decisions.extend(other.decisions)
+        self.state.extend(other.state)
+
+
+@dataclass(frozen=True)
+class _Alert:
+    rule: str
+    scope: Scope
+    record: AlertRecord
+
+
+def _service_scope(service: str) -> Scope:
+    return Scope(service=service, dimension="service", key=service)
+
+
+class ServiceEvaluation:
+    """Buffers, alert records, versions and baselines of one service."""
+
+    def __init__(self, service: str, policy: Policy, config: EngineConfig) -> None:
+        self.service = service
+        self.policy = policy
+        self.config = config
+        self.buffers: dict[str, PaneBuffer] = {}
+        self.alerts: dict[str, _Alert] = {}
+        self.track = VersionTrack()
+        self.baselines: dict[str, Baseline] = {}
+        self.evaluated_ms = 0  # latest tick evaluated
+        self._new: dict[int, set[str]] = {}  # pane end -> scope ids with a new pane there
+        self._deploys: list[DeployRecord] = []
+        self._served: dict[int, Counter[str]] = {}
+        self._rules: dict[str, list[Rule]] = {}
+        self._checkpoint_ms = 0
+        self._service_dirty = False
+        self._out = Output()
+
+    # --- input ---------------------------------------------------------------------------
+
+    def buffer(self, scope: Scope) -> PaneBuffer:
+        found = self.buffers.get(scope.id)
+        if found is None:
+            found = self.buffers[scope.id] = PaneBuffer(scope)
+        return found
+
+    def add(self, pane: PaneSummary, *, evaluate: bool = True) -> bool:
+        """Buffer a pane; with ``evaluate=False`` (rebuilding after a restart) it is context
+        only: it was evaluated before the restart and its deploys are in the restored state."""
+        if pane.end_ms <= self._horizon():
+            return False
+        buffer = self.buffer(pane.scope)
+        if not buffer.add(pane):
+            return False
+        if not evaluate:
+            buffer.evaluated_ms = max(buffer.evaluated_ms, pane.end_ms)
+            self.evaluated_ms = max(self.evaluated_ms, pane.end_ms)
+            return True
+        self._new.setdefault(pane.end_ms, set()).add(pane.scope.id)
+        self._deploys.extend(pane.deploys)
+        if pane.requests is not None and pane.requests.versions:
+            self._served.setdefault(pane.end_ms, Counter()).update(pane.requests.versions)
+        return True
+
+    def restore_alert(self, rule: str, scope: Scope, record: AlertRecord) -> None:
+        self.alerts[fingerprint(rule, scope.id)] = _Alert(rule, scope, record)
+
+    def restore_service(self, track: VersionTrack, baselines: dict[str, Baseline]) -> None:
+        self.track = track
+        self.baselines = dict(baselines)
+
+    # --- evaluation ----------------------------------------------------------------------
+
+    def advance(self) -> Output:
+        """Evaluate every pane end time that got new panes since the last call."""
+        self._out = Output()
+        for tick in sorted(self._new):
+            self._tick(tick)
+        self._new.clear()
+        self._served.clear()
+        self._evict()
+        out, self._out = self._out, Output()
+        return out
+
+    def _tick(self, tick: int) -> None:
+        self._apply_deploys(tick)
+        new_scopes = self._new.get(tick, set())
+        evaluated = [
+            buffer
+            for buffer in list(self.buffers.values())
+            if buffer.scope.dimension != "service" and self._due(buffer, tick, new_scopes)
+        ]
+        for buffer in evaluated:
+            self._evaluate_scope(buffer, tick)
+        if tick > self.evaluated_ms:
+            self._evaluate_service(tick)
+            self.evaluated_ms = tick
+        healthy = self.healthy()
+        self._learn(evaluated, tick, healthy)
+        self._set_track(after_health(self.track, healthy, tick, self.policy.deploys))
+        self._maybe_checkpoint(tick)
+
+    def _due(self, buffer: PaneBuffer, tick: int, new_scopes: set[str]) -> bool:
+        if tick <= buffer.evaluated_ms:
+            return False
+        if buffer.scope.id in new_scopes:
+            return True
+        return buffer.last_end_ms <= tick - self.config.idle_after_ms
+
+    def _apply_deploys(self, tick: int) -> None:
+        due = sorted((d for d in self._deploys if d.ts * 1000 < tick), key=lambda d: d.ts)
+        self._deploys = [d for d in self._deploys if d.ts * 1000 >= tick]
+        track = self.track
+        for deploy in due:
+            track = after_deploy(track, deploy)
+        served = self._served.get(tick)
+        if served:
+            track = after_served(track, served, tick, self.policy.deploys)
+        self._set_track(track)
+
+    def _set_track(self, track: VersionTrack) -> None:
+        if track != self.track:
+            self.track = track
+            self._service_dirty = True
+
+    def rules_for(self, scope: Scope) -> list[Rule]:
+        found = self._rules.get(scope.id)
+        if found is None:
+            found = self._rules[scope.id] = [r for r in self.policy.rules if r.matches(scope)]
+        return found
+
+    def _evaluate_scope(self, buffer: PaneBuffer, tick: int) -> None:
+        inputs: dict[int, MetricInput] = {}
+        for rule in self.rules_for(buffer.scope):
+            data = inputs.get(rule.window_ms)
+            if data is None:
+                data = inputs[rule.window_ms] = self._input(buffer, rule.window_ms, tick)
+            self._apply(rule, buffer.scope, observe(rule, data), tick)
+        buffer.evaluated_ms = tick
+
+    def _evaluate_service(self, tick: int) -> None:
+        scope = _service_scope(self.service)
+        buffer = self.buffer(scope)
+        inputs: dict[int, MetricInput] = {}
+        for rule in self.rules_for(scope):
+            data = inputs.get(rule.window_ms)
+            if data is None:
+                data = inputs[rule.window_ms] = self._input(buffer, rule.window_ms, tick)
+            self._apply(rule, scope, observe(rule, data), tick)
+        buffer.evaluated_ms = tick
+
+    def _input(self, buffer: PaneBuffer, window_ms: int, tick: int) -> MetricInput:
+        scope = buffer.scope
+        return MetricInput(
+            window=buffer.window(tick, window_ms),
+            covered_s=buffer.covered_s(tick, window_ms),
+            expected_rps=self.expected_rps(scope) if scope.dimension == "endpoint" else None,
+            bot_windows=self._bot_windows(scope, window_ms, tick),
+            bots=self.policy.bots,
+        )
+
+    def _bot_windows(self, scope: Scope, window_ms: int, tick: int) -> tuple[WindowStats, ...]:
+        needs = any(
+            rule.info.dimension == "service"
+            or any(c.info.dimension == "service" for c in rule.also)
+            for rule in self.rules_for(scope)
+        )
+        if not needs:
+            return ()
+        bots = [b for b in self.buffers.values() if b.scope.dimension == "bot"]
+        return tuple(b.window(tick, window_ms) for b in bots)
+
+    def expected_rps(self, scope: Scope) -> float | None:
+        configured = self.policy.throughput.configured(scope)
+        if configured is not None:
+            return configured
+        baseline = self.baselines.get(scope.id)
+        return None if baseline is None else expected_rate(baseline, self.policy.throughput)
+
+    def _apply(self, rule: Rule, scope: Scope, observation: Observation, tick: int) -> None:
+        print_ = fingerprint(rule.name, scope.id)
+        alert = self.alerts.get(print_) or _Alert(rule.name, scope, AlertRecord(since_ms=tick))
+        record, reason = step(alert.record, observation.status, rule, tick)
+        if record == alert.record:
+            return
+        self.alerts[print_] = replace(alert, record=record)
+        value = codec.encode_alert(rule.name, scope, record)
+        self._out.state.append(StateChange(codec.alert_key(print_), value))
+        if record.state != alert.record.state:
+            decision = make_decision(
+                Subject.of(rule, scope),
+                alert.record,
+                record,
+                reason,
+                observation.evidence,
+                self.versions(tick),
+                tick,
+            )
+            self._out.decisions.append(decision)
+
+    def versions(self, tick: int) -> Versions:
+        track = self.track
+        post = in_post_deploy(track, tick, self.policy.deploys)
+        return Versions(track.current, track.last_good, post)
+
+    def healthy(self) -> bool:
+        """No alert at ``unhealthy_at`` or above pending or firing for this service."""
+        floor = self.policy.deploys.unhealthy_at
+        for alert in self.alerts.values():
+            if not alert.record.active:
+                continue
+            rule = self._rule(alert.rule)
+            if rule is not None and rule.severity >= floor:
+                return False
+        return True
+
+    def _rule(self, name: str) -> Rule | None:
+        for rule in self.policy.rules:
+            if rule.name == name:
+                return rule
+        return None
+
+    # --- baselines, persistence, eviction -----------------------------------------------
+
+    def _learn(self, evaluated: list[PaneBuffer], tick: int, healthy: bool) -> None:
+        """Teach the throughput baselines the traffic since their last update (healthy only)."""
+        for buffer in evaluated:
+            if buffer.scope.dimension != "endpoint":
+                continue
+            baseline = self.baselines.get(buffer.scope.id, Baseline())
+            if not healthy:
+                self.baselines[buffer.scope.id] = skip(baseline, tick)
+                continue
+            since = baseline.updated_ms
+            if since is None:
+                since = buffer.first_start_ms if buffer.first_start_ms is not None else tick
+            since = max(since, tick - self.policy.longest_window_ms)
+            requests = sum(
+                p.requests.count for p in buffer.between(since, tick) if p.requests is not None
+            )
+            seconds = (tick - since) / 1000.0
+            learned = learn(baseline, requests, seconds, tick, self.policy.throughput)
+            self.baselines[buffer.scope.id] = learned
+
+    def _maybe_checkpoint(self, tick: int) -> None:
+        due = tick - self._checkpoint_ms >= self.config.checkpoint_every_ms
+        if not (self._service_dirty or due):
+            return
+        value = codec.encode_service(self.service, self.track, self.baselines)
+        self._out.state.append(StateChange(codec.service_key(self.service), value))
+        self._service_dirty = False
+        self._checkpoint_ms = tick
+
+    def _horizon(self) -> int:
+        keep = self.policy.longest_window_ms + self.config.margin_ms
+        return self.evaluated_ms - keep if self.evaluated_ms else 0
+
+    def _evict(self) -> None:
+        horizon = self._horizon()
+        for buffer in self.buffers.values():
+            buffer.evict(horizon)
+
+
+class Evaluation:
+    """All services of one partition."""
+
+    def __init__(self, policy: Policy, config: EngineConfig | None = None) -> None:
+        self.policy = policy
+        self.config = config or EngineConfig()
+        self.services: dict[str, ServiceEvaluation] = {}
+
+    def service(self, name: str) -> ServiceEvaluation:
+        found = self.services.get(name)
+        if found is None:
+            found = self.services[name] = ServiceEvaluation(name, self.policy, self.config)
+        return found
+
+    def add(self, pane: PaneSummary, *, evaluate: bool = True) -> bool:
+        return self.service(pane.scope.service).add(pane, evaluate=evaluate)
+
+    def restore(self, value: dict[str, Any]) -> None:
+        """Apply one record of the state topic (unknown kinds and rules are skipped)."""
+        kind = value.get("kind")
+        if kind == "alert":
+            rule, scope, record = codec.decode_alert(value)
+            if any(r.name == rule for r in self.policy.rules):
+                self.service(scope.service).restore_alert(rule, scope, record)
+        elif kind == "service":
+            service, track, baselines = codec.decode_service(value)
+            self.service(service).restore_service(track, baselines)
+
+    def advance(self) -> Output:
+        out = Output()
+        for service in self.services.values():
+            out.extend(service.advance())
+        return out

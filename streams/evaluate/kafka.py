@@ -1,0 +1,153 @@
+"""The thin Kafka edge the evaluator and the correlator share.
+
+``TransactionalSender`` produces a batch's outputs and commits the input offsets in one
+Kafka transaction (consumers downstream read with ``read_committed``), so a crash at any
+point either publishes a batch's decisions and state with its offsets, or none of them.
+The ``read_*`` helpers replay a partition range with a separate, group-less consumer
+(restoring state and pane buffers after an assignment).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.topics import TopicSpec, ensure_topics
+
+__all__ = [
+    "Outgoing",
+    "TransactionalSender",
+    "ensure_state_topic",
+    "last_timestamp_before",
+    "make_reader",
+    "partition_count",
+    "read_range",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int | None = None
+
+
+class TransactionalSender:
+    """A transactional producer: ``commit`` sends messages and input offsets atomically."""
+
+    def __init__(self, bootstrap: str, transactional_id: str, client_id: str) -> None:
+        self.transactional_id = transactional_id
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            transactional_id=transactional_id,
+            enable_idempotence=True,
+            linger_ms=0,
+        )
+
+    async def start(self) -> None:
+        """Start; registering the transactional id fences an earlier instance with it."""
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def commit(
+        self,
+        messages: Sequence[Outgoing],
+        offsets: dict[TopicPartition, int],
+        group_id: str,
+    ) -> None:
+        async with self._producer.transaction():
+            for message in messages:
+                await self._producer.send(
+                    message.topic, value=message.value, key=message.key, partition=message.partition
+                )
+            if offsets:
+                await self._producer.send_offsets_to_transaction(offsets, group_id)
+
+
+def make_reader(bootstrap: str, client_id: str) -> AIOKafkaConsumer:
+    """A group-less consumer for replays (read_committed, no auto commit)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
+
+
+async def read_range(
+    reader: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
+) -> AsyncIterator[Any]:
+    """Every committed record of ``tp`` in [start, end)."""
+    if start >= end:
+        return
+    reader.assign([tp])
+    reader.seek(tp, start)
+    while await reader.position(tp) < end:
+        batch = await reader.getmany(tp, timeout_ms=200, max_records=5000)
+        for record in batch.get(tp, []):
+            if record.offset >= end:
+                return
+            yield record
+
+
+async def last_timestamp_before(
+    reader: AIOKafkaConsumer, tp: TopicPartition, end: int
+) -> int | None:
+    """The timestamp of the last committed record before offset ``end`` (transaction
+    markers take offsets too, so look back in widening steps)."""
+    step = 16
+    while True:
+        start = max(0, end - step)
+        timestamp = None
+        async for record in read_range(reader, tp, start, end):
+            timestamp = record.timestamp
+        if timestamp is not None or start == 0:
+            return timestamp
+        step *= 8
+
+
+async def partition_count(bootstrap: str, topic: str) -> int | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="alertpipe-evaluate")
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            return None
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    for entry in described:
+        if entry.get("topic") == topic and not entry.get("error_code"):
+            return len(entry.get("partitions", []))
+    return None
+
+
+async def ensure_state_topic(
+    bootstrap: str, state_topic: str, input_topic: str, replication_factor: int = 1
+) -> int:
+    """Create the compacted state topic co-partitioned with ``input_topic``; its partition
+    count. A state topic with a different count would scatter a partition's state."""
+    partitions = await partition_count(bootstrap, input_topic)
+    if partitions is None:
+        raise RuntimeError(f"topic {input_topic!r} does not exist; create it first")
+    config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+    await ensure_topics(bootstrap, [TopicSpec(state_topic, partitions, replication_factor, config)])
+    found = await partition_count(bootstrap, state_topic)
+    if found != partitions:
+        raise RuntimeError(
+            f"state topic {state_topic!r} has {found} partitions, {input_topic!r} has "
+            f"{partitions}; they must match (delete the state topic to rebuild it)"
+        )
+    return partitions

@@ -1,0 +1,421 @@
+"""Unit tests for a policy, run offline: synthetic pane series in, expected decisions out.
+
+A tests file (YAML) names the policy and lists tests; each gives input series per scope in
+the compact notation of ``streams.evaluate.series`` and the decisions expected::
+
+    policy: default            # or a path, relative to the tests file
+    pane: 1s
+    tests:
+      - name: S1 on POST /api/message
+        series:
+          - scope: {service: chat-api, endpoint: "POST /api/message"}
+            requests: 70x90
+            errors: 0x30 30x60
+            version: 2.3.9x30 2.4.0x60
+          - scope: {service: chat-api}
+            deploys: [{at: 30s, version: 2.4.0}]
+        expect:
+          - {at: 40s, rule: core-error-rate-critical, state: firing, version: 2.4.0}
+          - {at: 90s, rule: core-error-rate-high, absent: true}
+
+``state`` is the alert's published state at ``at`` (the latest decision for the rule and
+scope at or before it; "inactive" when there was none). ``absent: true`` expects no
+decision for the rule (and scope, and state when given) up to ``at``. The engine is the
+evaluator's own, so a test passing here passes in production.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from schemas.decisions import AlertState, Decision
+from schemas.panes import Dimension, PaneSummary, Scope
+from streams.aggregate.sketch import Sketch
+from streams.evaluate.engine import EngineConfig, Evaluation
+from streams.evaluate.series import expand, expand_numbers
+from streams.policy.durations import parse_duration_ms
+from streams.policy.errors import PolicyInvalid, Problem
+from streams.policy.load import load_policy
+from streams.policy.model import Policy
+
+__all__ = ["PolicyTests", "TestResult", "load_tests", "run_file", "run_tests"]
+
+DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0)]
+_DIMENSIONS: tuple[Dimension, ...] = ("endpoint", "host", "queue", "bot", "check")
+_START_MS = 1_700_000_000_000
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+SeriesText = Annotated[str, BeforeValidator(lambda v: v if isinstance(v, str) else f"{v}")]
+
+
+class DeployInput(_Model):
+    at_ms: DurationMs = Field(alias="at")
+    version: SeriesText
+    status: Literal["started", "succeeded", "failed", "rolled_back"] = "started"
+
+
+class SeriesInput(_Model):
+    """One scope's panes; every field is a series with one value per pane."""
+
+    scope: dict[str, str]
+    requests: SeriesText | None = None
+    errors: SeriesText | None = None
+    latency_ms: SeriesText | None = None
+    version: SeriesText | None = None
+    log_lines: SeriesText | None = None
+    log_errors: SeriesText | None = None
+    cpu: SeriesText | None = None
+    mem: SeriesText | None = None
+    depth: SeriesText | None = None
+    status: SeriesText | None = None
+    checks: SeriesText | None = None
+    failures: SeriesText | None = None
+    deploys: tuple[DeployInput, ...] = ()
+
+
+class Expectation(_Model):
+    at_ms: DurationMs = Field(alias="at")
+    rule: str
+    scope: dict[str, str] = Field(default_factory=dict)
+    state: AlertState | None = None
+    absent: bool = False
+    severity: str | None = None
+    version: SeriesText | None = None
+    last_good_version: SeriesText | None = None
+    post_deploy: bool | None = None
+    changed_at_ms: DurationMs | None = Field(default=None, alias="changed_at")
+
+
+class PolicyTest(_Model):
+    name: str
+    series: tuple[SeriesInput, ...]
+    expect: tuple[Expectation, ...]
+
+
+class PolicyTests(_Model):
+    policy: str = "default"
+    pane_ms: DurationMs = Field(default=1000, alias="pane", gt=0)
+    tests: tuple[PolicyTest, ...]
+
+
+@dataclass
+class TestResult:
+    name: str
+    failures: list[str] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_tests(path: Path) -> PolicyTests:
+    """Read and validate a tests file; problems name the file, the test and the field."""
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise PolicyInvalid([Problem(source, None, None, f"cannot read tests: {error}")]) from None
+    try:
+        return PolicyTests.model_validate(data)
+    except ValidationError as error:
+        raise PolicyInvalid([_problem(source, data, d) for d in error.errors()]) from None
+
+
+def _problem(source: str, data: Any, detail: Any) -> Problem:
+    loc = list(detail["loc"])
+    test = None
+    if len(loc) >= 2 and loc[0] == "tests" and isinstance(loc[1], int):
+        test = _test_name(data, loc[1])
+        loc = loc[2:]
+    field_name = ".".join(str(part) for part in loc) or None
+    message = str(detail["msg"]).removeprefix("Value error, ")
+    return Problem(source, test, field_name, message, item="test")
+
+
+def _test_name(data: Any, index: int) -> str:
+    try:
+        return str(data["tests"][index]["name"])
+    except (KeyError, IndexError, TypeError):
+        return f"#{index + 1}"
+
+
+def policy_for(tests: PolicyTests, tests_path: Path, override: Path | None = None) -> Policy:
+    if override is not None:
+        return load_policy(override)
+    if tests.policy in ("", "default"):
+        return load_policy(None)
+    return load_policy(tests_path.parent / tests.policy)
+
+
+# --- building panes ------------------------------------------------------------------------
+
+
+def _scope(raw: dict[str, str]) -> Scope:
+    service = raw.get("service")
+    if not service:
+        raise ValueError(f"scope needs a service, got {raw}")
+    named = [d for d in _DIMENSIONS if d in raw]
+    unknown = set(raw) - {"service", *_DIMENSIONS}
+    if unknown or len(named) > 1:
+        raise ValueError(f"scope is service plus one of {', '.join(_DIMENSIONS)}, got {raw}")
+    if not named:
+        return Scope(service=service, dimension="service", key=service)
+    return Scope(service=service, dimension=named[0], key=raw[named[0]])
+
+
+_NUMERIC = (
+    "requests",
+    "errors",
+    "latency_ms",
+    "log_lines",
+    "log_errors",
+    "cpu",
+    "mem",
+    "depth",
+    "checks",
+    "failures",
+)
+
+
+class _Columns:
+    """The expanded series of one input, by field name."""
+
+    def __init__(self, series: SeriesInput) -> None:
+        self.numbers: dict[str, list[float | None]] = {}
+        self.texts: dict[str, list[str | None]] = {}
+        for name in _NUMERIC:
+            raw = getattr(series, name)
+            if raw is not None:
+                self.numbers[name] = expand_numbers(raw)
+        for name in ("version", "status"):
+            raw = getattr(series, name)
+            if raw is not None:
+                self.texts[name] = expand(raw)
+
+    @property
+    def length(self) -> int:
+        lengths = [len(v) for v in self.numbers.values()]
+        lengths.extend(len(v) for v in self.texts.values())
+        return max(lengths, default=0)
+
+    def number(self, name: str, index: int) -> float | None:
+        values = self.numbers.get(name, [])
+        return values[index] if index < len(values) else None
+
+    def text(self, name: str, index: int) -> str | None:
+        values = self.texts.get(name, [])
+        return values[index] if index < len(values) else None
+
+
+def _requests(columns: _Columns, index: int) -> dict[str, Any] | None:
+    count = columns.number("requests", index)
+    if count is None:
+        return None
+    latency = columns.number("latency_ms", index) or 100.0
+    sketch = Sketch()
+    if count:
+        sketch.bins[sketch.mapping.index(latency)] = int(count)
+    version = columns.text("version", index)
+    return {
+        "count": int(count),
+        "errors": int(columns.number("errors", index) or 0),
+        "latency": sketch.to_wire(),
+        "min_ms": latency,
+        "max_ms": latency,
+        "versions": {version: int(count)} if version and count else {},
+    }
+
+
+def _gauges(columns: _Columns, index: int, ts: float) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    cpu, mem = columns.number("cpu", index), columns.number("mem", index)
+    if cpu is not None or mem is not None:
+        fields["resource"] = {
+            "samples": 1,
+            **({"cpu_last": cpu, "cpu_max": cpu} if cpu is not None else {}),
+            **({"mem_last": mem, "mem_max": mem} if mem is not None else {}),
+        }
+    depth = columns.number("depth", index)
+    if depth is not None:
+        d = int(depth)
+        fields["queue"] = {"samples": 1, "depth_first": d, "depth_last": d, "depth_max": d}
+    status = columns.text("status", index)
+    if status is not None:
+        fields["bot"] = {"transitions": [(ts, status)], "last_status": status}
+    return fields
+
+
+def _checks(columns: _Columns, index: int) -> dict[str, Any] | None:
+    failures = columns.number("failures", index)
+    checks = columns.number("checks", index)
+    if failures is None and checks is None:
+        return None
+    failed = int(failures or 0)
+    return {"checks": max(int(checks or 0), failed, 1), "failures": failed}
+
+
+def _logs(columns: _Columns, index: int) -> dict[str, Any] | None:
+    errors, lines = columns.number("log_errors", index), columns.number("log_lines", index)
+    if errors is None and lines is None:
+        return None
+    return {"total": int(max(lines or 0, errors or 0)), "errors": int(errors or 0)}
+
+
+def _pane(scope: Scope, start: int, pane_ms: int, fields: dict[str, Any]) -> PaneSummary:
+    return PaneSummary.model_validate(
+        {
+            "pane_id": PaneSummary.make_id(scope, start),
+            "scope": scope.model_dump(),
+            "start_ms": start,
+            "end_ms": start + pane_ms,
+            **fields,
+        }
+    )
+
+
+def _series_panes(series: SeriesInput, pane_ms: int) -> Iterator[PaneSummary]:
+    scope = _scope(series.scope)
+    columns = _Columns(series)
+    deploys: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for deploy in series.deploys:
+        index = deploy.at_ms // pane_ms
+        ts = (_START_MS + deploy.at_ms) / 1000.0
+        deploys[index].append({"ts": ts, "version": deploy.version, "status": deploy.status})
+    for index in range(max(columns.length, max(deploys, default=-1) + 1)):
+        start = _START_MS + index * pane_ms
+        fields: dict[str, Any] = _gauges(columns, index, start / 1000.0)
+        optional = {
+            "requests": _requests(columns, index),
+            "integrity": _checks(columns, index),
+            "logs": _logs(columns, index),
+        }
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        if deploys.get(index):
+            fields["deploys"] = deploys[index]
+        if fields:
+            yield _pane(scope, start, pane_ms, fields)
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def _decisions(test: PolicyTest, policy: Policy, pane_ms: int) -> list[Decision]:
+    by_end: dict[int, list[PaneSummary]] = defaultdict(list)
+    for series in test.series:
+        for pane in _series_panes(series, pane_ms):
+            by_end[pane.end_ms].append(pane)
+    engine = Evaluation(policy, EngineConfig(idle_after_ms=2 * pane_ms))
+    decisions: list[Decision] = []
+    for end in sorted(by_end):
+        for pane in by_end[end]:
+            engine.add(pane)
+        decisions.extend(engine.advance().decisions)
+    return decisions
+
+
+def _relative(at_ms: int) -> str:
+    return f"{(at_ms - _START_MS) / 1000:g}s"
+
+
+def _matching(decisions: list[Decision], expect: Expectation, up_to: int) -> list[Decision]:
+    return [
+        d
+        for d in decisions
+        if d.rule == expect.rule
+        and d.at_ms <= up_to
+        and all(d.scope.get(k) == v for k, v in expect.scope.items())
+    ]
+
+
+def _describe(decision: Decision) -> str:
+    return (
+        f"{decision.rule} {decision.scope} {decision.previous}->{decision.state} at "
+        f"{_relative(decision.at_ms)} (observed {decision.evidence.observed}, version "
+        f"{decision.version}, last good {decision.last_good_version})"
+    )
+
+
+def _check_absent(expect: Expectation, found: list[Decision]) -> list[str]:
+    if expect.state is not None:
+        found = [d for d in found if d.state == expect.state]
+    if not found:
+        return []
+    return [f"expected no decision up to {expect.at_ms / 1000:g}s, got: {_describe(found[0])}"]
+
+
+def _check_state(expect: Expectation, found: list[Decision]) -> list[str]:
+    latest = found[-1] if found else None
+    state = latest.state if latest is not None else "inactive"
+    at = f"{expect.at_ms / 1000:g}s"
+    if expect.state is not None and state != expect.state:
+        history = "; ".join(_describe(d) for d in found) or "no decisions"
+        return [f"at {at}: expected state {expect.state}, got {state} ({history})"]
+    if latest is None:
+        return []
+    return _check_fields(expect, latest, at)
+
+
+def _check_fields(expect: Expectation, latest: Decision, at: str) -> list[str]:
+    wanted: dict[str, Any] = {
+        "severity": expect.severity,
+        "version": expect.version,
+        "last_good_version": expect.last_good_version,
+        "post_deploy": expect.post_deploy,
+    }
+    failures = [
+        f"at {at}: expected {name} {value!r}, got {getattr(latest, name)!r}"
+        for name, value in wanted.items()
+        if value is not None and str(getattr(latest, name)) != str(value)
+    ]
+    if expect.changed_at_ms is not None and latest.at_ms != _START_MS + expect.changed_at_ms:
+        failures.append(
+            f"at {at}: expected the change at {expect.changed_at_ms / 1000:g}s, "
+            f"got {_relative(latest.at_ms)}"
+        )
+    return failures
+
+
+def _check(expect: Expectation, decisions: list[Decision]) -> list[str]:
+    found = _matching(decisions, expect, _START_MS + expect.at_ms)
+    label = f"{expect.rule} {expect.scope or ''}".strip()
+    check = _check_absent if expect.absent else _check_state
+    return [f"{label}: {failure}" for failure in check(expect, found)]
+
+
+def run_tests(tests: PolicyTests, policy: Policy) -> list[TestResult]:
+    results = []
+    for test in tests.tests:
+        result = TestResult(test.name)
+        try:
+            result.decisions = _decisions(test, policy, tests.pane_ms)
+        except ValueError as error:
+            result.failures.append(f"invalid series: {error}")
+            results.append(result)
+            continue
+        unknown = [e.rule for e in test.expect if e.rule not in {r.name for r in policy.rules}]
+        result.failures.extend(f"unknown rule {name!r} in expect" for name in unknown)
+        for expect in test.expect:
+            result.failures.extend(_check(expect, result.decisions))
+        results.append(result)
+    return results
+
+
+def run_file(path: Path, policy_override: Path | None = None) -> list[TestResult]:
+    """Load a tests file and its policy, run every test."""
+    tests = load_tests(path)
+    return run_tests(tests, policy_for(tests, path, policy_override))

@@ -1,0 +1,144 @@
+"""The alert state machine: one pure function, ``step(record, observation, timing, now)``.
+
+States (per rule and scope), in the plan's terms::
+
+    inactive ──breach──▶ pending ──breached for `for`──▶ firing ──clear for
+       ▲                   │                              │  `keep_firing_for`──▶ resolved
+       └──────clear────────┘                              │
+    any ──too few samples──▶ no_data ──data back──▶ inactive (or resolved / firing, when
+                                                    it was firing before the data stopped)
+
+``for = 0`` fires on the first breach. ``keep_firing_for`` counts from the first clear
+evaluation. ``no_data`` is reported like any other state: it never passes silently and never
+resolves a firing alert by itself (data that comes back clear resolves it, data that comes
+back breaching keeps it firing). The clock is the event time of the pane stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from schemas.decisions import AlertState
+
+__all__ = ["AlertRecord", "Reason", "Status", "Timing", "step"]
+
+Status = Literal["breach", "clear", "no_data"]
+
+
+class Timing(Protocol):
+    @property
+    def for_ms(self) -> int: ...
+
+    @property
+    def keep_firing_for_ms(self) -> int: ...
+
+
+class Reason(StrEnum):
+    """Why the record is what it is after a step; logged and carried by the decision."""
+
+    CLEAR = "clear"
+    PENDING_STARTED = "breach started, pending"
+    STILL_PENDING = "still breaching, pending"
+    FIRED_AT_ONCE = "breach, fires at once (for = 0)"
+    PENDING_ELAPSED = "breached for the whole pending time"
+    BREACH_ENDED = "breach ended before the pending time"
+    STILL_FIRING = "still breaching"
+    CLEARING = "clear, within keep_firing_for"
+    RECOVERED = "clear for keep_firing_for"
+    STAYS_RESOLVED = "still clear after resolving"
+    DATA_LOST = "too few samples"
+    STILL_NO_DATA = "still too few samples"
+    DATA_BACK = "samples back, clear"
+    RECOVERED_AFTER_NO_DATA = "samples back, clear after firing"
+    FIRING_AFTER_NO_DATA = "samples back, still breaching"
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """What the evaluator remembers about one (rule, scope)."""
+
+    state: AlertState = "inactive"
+    since_ms: int = 0  # when the current state began (event time)
+    pending_since_ms: int | None = None  # when the current breach began
+    clear_since_ms: int | None = None  # firing: first clear evaluation
+    was_firing: bool = False  # no_data: it was firing when the data stopped
+    sequence: int = 0  # state changes published so far
+
+    @property
+    def active(self) -> bool:
+        """Pending or firing: a condition the service is in right now."""
+        return self.state in ("pending", "firing")
+
+
+def _moved(record: AlertRecord, state: AlertState, now: int, **changes: object) -> AlertRecord:
+    return replace(
+        record,
+        state=state,
+        since_ms=now,
+        sequence=record.sequence + 1,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def _breach(record: AlertRecord, timing: Timing, now: int) -> tuple[AlertRecord, Reason]:
+    state = record.state
+    if state == "firing":
+        return replace(record, clear_since_ms=None), Reason.STILL_FIRING
+    if state == "no_data" and record.was_firing:
+        fired = _moved(record, "firing", now, clear_since_ms=None, was_firing=False)
+        return fired, Reason.FIRING_AFTER_NO_DATA
+    started = record.pending_since_ms if state == "pending" else None
+    since = now if started is None else started
+    if now - since >= timing.for_ms:
+        reason = Reason.FIRED_AT_ONCE if state != "pending" else Reason.PENDING_ELAPSED
+        fired = _moved(record, "firing", now, pending_since_ms=since, clear_since_ms=None)
+        return replace(fired, was_firing=False), reason
+    if state == "pending":
+        return record, Reason.STILL_PENDING
+    pending = _moved(record, "pending", now, pending_since_ms=now, was_firing=False)
+    return pending, Reason.PENDING_STARTED
+
+
+def _clear(record: AlertRecord, timing: Timing, now: int) -> tuple[AlertRecord, Reason]:
+    state = record.state
+    if state == "firing":
+        clear_since = now if record.clear_since_ms is None else record.clear_since_ms
+        if now - clear_since >= timing.keep_firing_for_ms:
+            return _moved(record, "resolved", now, clear_since_ms=None), Reason.RECOVERED
+        return replace(record, clear_since_ms=clear_since), Reason.CLEARING
+    if state == "pending":
+        return _moved(record, "inactive", now, pending_since_ms=None), Reason.BREACH_ENDED
+    if state == "no_data":
+        if record.was_firing:
+            resolved = _moved(record, "resolved", now, was_firing=False)
+            return resolved, Reason.RECOVERED_AFTER_NO_DATA
+        return _moved(record, "inactive", now), Reason.DATA_BACK
+    if state == "resolved":
+        return record, Reason.STAYS_RESOLVED
+    return record, Reason.CLEAR
+
+
+def _no_data(record: AlertRecord, now: int) -> tuple[AlertRecord, Reason]:
+    if record.state == "no_data":
+        return record, Reason.STILL_NO_DATA
+    was_firing = record.state == "firing"
+    lost = _moved(
+        record, "no_data", now, pending_since_ms=None, clear_since_ms=None, was_firing=was_firing
+    )
+    return lost, Reason.DATA_LOST
+
+
+def step(
+    record: AlertRecord, status: Status, timing: Timing, now: int
+) -> tuple[AlertRecord, Reason]:
+    """The record after one evaluation at event time ``now`` (ms), and why.
+
+    A changed ``state`` means a decision to publish; ``sequence`` counts those changes.
+    """
+    if status == "no_data":
+        return _no_data(record, now)
+    if status == "breach":
+        return _breach(record, timing, now)
+    return _clear(record, timing, now)

@@ -1,0 +1,145 @@
+"""Every rule of the default policy on hand-made windows: breach, its boundary, no data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas.panes import Dimension, Scope
+from streams.evaluate.rules import EXTRACTORS, MetricInput, compare, observe
+from streams.policy import METRICS, load_policy
+from streams.window import WindowStats
+
+POLICY = load_policy()
+KEYS: dict[Dimension, str] = {
+    "endpoint": "POST /api/message",
+    "host": "web-1",
+    "queue": "bot-tasks",
+    "bot": "bot-1",
+    "check": "chat_history",
+    "service": "chat-api",
+}
+
+
+def _window(dimension: Dimension, **fields: Any) -> WindowStats:
+    scope = Scope(service="chat-api", dimension=dimension, key=KEYS[dimension])
+    return WindowStats(scope=scope, start_ms=0, end_ms=60_000, **fields)
+
+
+def _bot(status: str, *transitions: str) -> WindowStats:
+    steps = tuple((1.0, s) for s in (transitions or (status,)))
+    return _window("bot", panes=1, bot_status=status, bot_transitions=steps)
+
+
+def _input(rule: str, **fields: Any) -> MetricInput:
+    dimension = POLICY.rule(rule).info.dimension
+    extra = {k: fields.pop(k) for k in ("covered_s", "expected_rps", "bot_windows") if k in fields}
+    return MetricInput(window=_window(dimension, **fields), **extra)
+
+
+R = {"requests": 100}
+OFFLINE3 = (_bot("offline"), _bot("crashed"), _bot("offline"), _bot("online"))
+OFFLINE2 = (_bot("offline"), _bot("crashed"), _bot("online"))
+ERRORS = (_bot("error", "online", "error"),)
+
+# (rule, window fields, expected status)
+TABLE: list[tuple[str, dict[str, Any], str]] = [
+    ("core-error-rate-critical", {**R, "error_rate": 0.10}, "clear"),  # exactly 10%: not above
+    ("core-error-rate-critical", {**R, "error_rate": 0.1001}, "breach"),
+    ("core-error-rate-critical", {"requests": 19, "error_rate": 0.5}, "no_data"),
+    ("core-error-rate-critical", {"requests": 20, "error_rate": 0.5}, "breach"),
+    ("core-error-rate-high", {**R, "error_rate": 0.05}, "clear"),
+    ("core-error-rate-high", {**R, "error_rate": 0.0501}, "breach"),
+    ("core-error-rate-high", {"requests": 0}, "no_data"),
+    ("latency-p95-critical", {**R, "p95_ms": 10_000.0}, "clear"),
+    ("latency-p95-critical", {**R, "p95_ms": 10_000.5}, "breach"),
+    ("latency-p95-high", {**R, "p95_ms": 5_000.0}, "clear"),
+    ("latency-p95-high", {**R, "p95_ms": 5_000.5}, "breach"),
+    ("latency-p95-high", {"requests": 19, "p95_ms": 9_000.0}, "no_data"),
+    ("throughput-collapse", {"requests": 30, "covered_s": 30.0, "expected_rps": 2.0}, "clear"),
+    ("throughput-collapse", {"requests": 29, "covered_s": 30.0, "expected_rps": 2.0}, "breach"),
+    ("throughput-collapse", {"requests": 0, "covered_s": 30.0, "expected_rps": 2.0}, "breach"),
+    ("throughput-collapse", {"requests": 0, "covered_s": 19.0, "expected_rps": 2.0}, "no_data"),
+    ("throughput-collapse", {"requests": 10, "covered_s": 30.0}, "no_data"),  # no baseline
+    ("cpu-high", {"resource_samples": 10, "cpu_max": 80.0}, "clear"),
+    ("cpu-high", {"resource_samples": 10, "cpu_max": 80.1}, "breach"),
+    ("cpu-high", {"resource_samples": 2, "cpu_max": 99.0}, "no_data"),
+    ("memory-high", {"resource_samples": 10, "mem_max": 85.0}, "clear"),
+    ("memory-high", {"resource_samples": 10, "mem_max": 85.1}, "breach"),
+    ("memory-high", {"resource_samples": 10, "cpu_max": 99.0}, "no_data"),  # no memory reading
+    ("queue-depth-high", {"queue_samples": 5, "queue_depth_last": 100}, "clear"),
+    ("queue-depth-high", {"queue_samples": 5, "queue_depth_last": 101}, "breach"),
+    ("queue-depth-high", {"queue_samples": 2, "queue_depth_last": 500}, "no_data"),
+    ("queue-growing", {"queue_samples": 60, "queue_slope": 0.5}, "clear"),
+    ("queue-growing", {"queue_samples": 60, "queue_slope": 0.51}, "breach"),
+    ("queue-growing", {"queue_samples": 9, "queue_slope": 3.0}, "no_data"),
+    ("queue-growing", {"queue_samples": 60, "queue_slope": None}, "no_data"),
+    ("queue-growing-with-bot-errors",
+     {"queue_samples": 60, "queue_slope": 2.0, "bot_windows": ERRORS}, "breach"),
+    ("queue-growing-with-bot-errors",
+     {"queue_samples": 60, "queue_slope": 2.0, "bot_windows": (_bot("online"),)}, "clear"),
+    ("queue-growing-with-bot-errors", {"queue_samples": 60, "queue_slope": 2.0}, "clear"),
+    ("queue-growing-with-bot-errors",
+     {"queue_samples": 60, "queue_slope": 0.5, "bot_windows": ERRORS}, "clear"),
+    ("bot-crash", {"panes": 3, "bot_transitions": ((1.0, "online"), (2.0, "crashed"))}, "breach"),
+    ("bot-crash", {"panes": 3, "bot_transitions": ((1.0, "online"), (2.0, "offline"))}, "clear"),
+    ("bot-crash", {"panes": 0}, "no_data"),
+    ("bots-offline", {"bot_windows": OFFLINE3}, "breach"),  # >= 3: exactly 3 breaches
+    ("bots-offline", {"bot_windows": OFFLINE2}, "clear"),
+    ("bots-offline", {"bot_windows": OFFLINE3[:2]}, "no_data"),  # 2 bots known < 3
+    ("integrity-failure", {"integrity_checks": 2, "integrity_failures": 1}, "breach"),
+    ("integrity-failure", {"integrity_checks": 5, "integrity_failures": 0}, "clear"),
+    ("integrity-failure", {"integrity_checks": 0, "integrity_failures": 0}, "no_data"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rule", "fields", "status"), TABLE, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(TABLE)]
+)
+def test_default_rule(rule: str, fields: dict[str, Any], status: str) -> None:
+    observation = observe(POLICY.rule(rule), _input(rule, **dict(fields)))
+    assert observation.status == status
+
+
+def test_every_default_rule_is_in_the_table() -> None:
+    assert {rule.name for rule in POLICY.rules} == {row[0] for row in TABLE}
+
+
+def test_every_metric_of_the_policy_vocabulary_can_be_computed() -> None:
+    assert set(EXTRACTORS) == set(METRICS)
+
+
+def test_evidence_names_window_value_threshold_and_samples() -> None:
+    rule = POLICY.rule("core-error-rate-critical")
+    observation = observe(rule, _input(rule.name, requests=400, error_rate=0.4))
+    evidence = observation.evidence
+    assert (evidence.metric, evidence.observed, evidence.threshold) == ("error_rate", 0.4, 0.1)
+    assert (evidence.window_start_ms, evidence.window_end_ms) == (0, 60_000)
+    assert (evidence.samples, evidence.min_samples, evidence.comparison) == (400, 20, ">")
+
+
+@pytest.mark.parametrize(
+    ("observed", "comparison", "threshold", "expected"),
+    [
+        (10.0, ">", 10.0, False),
+        (10.0, ">=", 10.0, True),
+        (10.0, "<", 10.0, False),
+        (10.0, "<=", 10.0, True),
+        (10.0, "==", 10.0, True),
+        (10.0, "!=", 10.0, False),
+    ],
+)
+def test_compare_boundaries(
+    observed: float, comparison: Any, threshold: float, expected: bool
+) -> None:
+    assert compare(observed, comparison, threshold) is expected
+
+
+def test_core_rules_watch_only_the_core_endpoints() -> None:
+    rule = POLICY.rule("core-error-rate-critical")
+    core = [Scope(service="s", dimension="endpoint", key=k) for k in (
+        "POST /api/search", "POST /api/message", "POST /api/bot/launch")]  # fmt: skip
+    assert all(rule.matches(scope) for scope in core)
+    assert not rule.matches(Scope(service="s", dimension="endpoint", key="GET /api/history"))
+    assert not rule.matches(Scope(service="s", dimension="host", key="POST /api/message"))

@@ -1,0 +1,162 @@
+"""The policy file: durations, thresholds, matchers, defaults, and errors that say where."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from schemas.panes import Scope
+from schemas.severity import Severity
+from streams.policy import (
+    PolicyInvalid,
+    format_duration,
+    load_policy,
+    parse_duration_ms,
+    parse_policy,
+)
+from streams.policy.durations import parse_threshold
+
+RULE = """
+rules:
+  - name: r
+    metric: error_rate
+    comparison: ">"
+    threshold: 10%
+    severity: CRITICAL
+    response: rollback
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("30s", 30_000), ("1m", 60_000), ("2m30s", 150_000), ("500ms", 500), ("1h", 3_600_000),
+     ("1.5s", 1500), (0, 0), ("0s", 0)],
+)  # fmt: skip
+def test_durations(text: str | int, ms: int) -> None:
+    assert parse_duration_ms(text) == ms
+
+
+@pytest.mark.parametrize("bad", ["1", "10", 5, "1 minute", "m", "", "1m-", True])
+def test_bad_durations_say_what_is_expected(bad: object) -> None:
+    with pytest.raises(ValueError, match="expected a duration like 30s"):
+        parse_duration_ms(bad)
+
+
+def test_durations_format_back() -> None:
+    assert [format_duration(ms) for ms in (0, 500, 60_000, 90_000, 3_600_000)] == [
+        "0s", "500ms", "1m", "1m30s", "1h"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [("10%", "ratio", 0.1), (0.1, "ratio", 0.1), ("5s", "ms", 5000.0), (5000, "ms", 5000.0),
+     ("80%", "percent", 80.0), (80, "percent", 80.0), (100, "count", 100.0)],
+)  # fmt: skip
+def test_thresholds_in_the_metric_unit(value: object, unit: str, expected: float) -> None:
+    assert parse_threshold(value, unit) == pytest.approx(expected)
+
+
+def test_the_default_policy_encodes_every_number_of_the_plan() -> None:
+    policy = load_policy()
+    by_name = {rule.name: rule for rule in policy.rules}
+    expected = {
+        "core-error-rate-critical": (0.10, Severity.CRITICAL, "S1", "rollback"),
+        "core-error-rate-high": (0.05, Severity.HIGH, None, "investigate"),
+        "latency-p95-critical": (10_000.0, Severity.CRITICAL, "S3", "rollback"),
+        "latency-p95-high": (5_000.0, Severity.HIGH, "S3", "investigate"),
+        "throughput-collapse": (0.5, Severity.HIGH, "S3", "investigate"),
+        "cpu-high": (80.0, Severity.MEDIUM, None, "scale_up"),
+        "memory-high": (85.0, Severity.MEDIUM, None, "scale_up"),
+        "queue-depth-high": (100.0, Severity.MEDIUM, None, "notify"),
+        "queue-growing": (0.5, Severity.MEDIUM, None, "notify"),
+        "queue-growing-with-bot-errors": (0.5, Severity.HIGH, "S3", "investigate"),
+        "bot-crash": (0.0, Severity.MEDIUM, None, "restart_bot"),
+        "bots-offline": (3.0, Severity.CRITICAL, "S4", "emergency_stop"),
+        "integrity-failure": (0.0, Severity.CRITICAL, "S2", "restore_data"),
+    }
+    got = {n: (r.threshold, r.severity, r.scenario, r.response) for n, r in by_name.items()}
+    assert got == expected
+    assert by_name["core-error-rate-critical"].window_ms == 60_000
+    readiness = policy.readiness
+    assert (readiness.error_rate, readiness.p95_ms, readiness.cpu_pct, readiness.mem_pct) == (
+        0.01, 1000.0, 50.0, 60.0)  # fmt: skip
+    cascade = policy.cascade
+    assert (cascade.min_critical, cascade.severity, cascade.scenario) == (5, "CRITICAL", "S4")
+    assert policy.deploys.post_deploy_window_ms == 15 * 60_000
+
+
+def test_defaults_fill_what_a_rule_leaves_out() -> None:
+    policy = parse_policy("defaults: {window: 2m, min_samples: 7, for: 30s}\n" + RULE)
+    rule = policy.rules[0]
+    assert (rule.window_ms, rule.min_samples, rule.for_ms, rule.keep_firing_for_ms) == (
+        120_000, 7, 30_000, 0)  # fmt: skip
+    overridden = parse_policy(RULE.replace("    severity", "    window: 10s\n    severity"))
+    assert overridden.rules[0].window_ms == 10_000
+
+
+@pytest.mark.parametrize(
+    ("patterns", "key", "matches"),
+    [
+        ("POST /api/message", "POST /api/message", True),
+        ("POST /api/message", "POST /api/messages", False),
+        ("POST /api/*", "POST /api/search", True),
+        ("POST /api/*", "GET /api/search", False),
+        ("re:POST /api/(search|message)", "POST /api/search", True),
+        ("re:POST /api/(search|message)", "POST /api/search/x", False),  # full match
+        (["GET /x", "POST /api/*"], "POST /api/bot/launch", True),
+    ],
+)
+def test_scope_matchers_exact_glob_and_regex(
+    patterns: str | list[str], key: str, matches: bool
+) -> None:
+    match = json.dumps({"endpoint": patterns})  # JSON is YAML
+    rule = parse_policy(RULE.replace("    metric", f"    match: {match}\n    metric")).rules[0]
+    assert rule.matches(Scope(service="svc", dimension="endpoint", key=key)) is matches
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(PolicyInvalid) as caught:
+        parse_policy(text, "team.yaml")
+    return [str(problem) for problem in caught.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("threshold: 10%", "threshold: ten"),
+         "team.yaml: rule r: field threshold: expected a number or a percentage like 10%"),
+        (("comparison: \">\"", "comparison: \">>\""),
+         "team.yaml: rule r: field comparison: expected one of '>', '>='"),
+        (("severity: CRITICAL", "severity: URGENT"),
+         "team.yaml: rule r: field severity: expected one of 'LOW', 'MEDIUM', 'HIGH' or"),
+        (("metric: error_rate", "metric: eror_rate"),
+         "team.yaml: rule r: field metric: expected one of error_rate, p50_ms"),
+        (("    response: rollback", "    response: rollback\n    for: 5"),
+         "team.yaml: rule r: field for: expected a duration like 30s"),
+        (("    response: rollback", "    response: rollback\n    windw: 1m"),
+         "team.yaml: rule r: field windw: unknown field; expected one of "),
+        (("    response: rollback", "    response: rollback\n    match: {host: web-1}"),
+         "team.yaml: rule r: match.host: metric error_rate is per endpoint; expected match keys"),
+        (("  - name: r\n", "  - \n"), "team.yaml: rule #1: field name: required field is missing"),
+        (("    response: rollback", "    response: rollback\n    match: {endpoint: 're:('}"),
+         "team.yaml: rule r: field match: endpoint: invalid regular expression"),
+    ],
+)  # fmt: skip
+def test_errors_name_file_rule_field_and_expectation(
+    change: tuple[str, str], expected: str
+) -> None:
+    problems = _problems(RULE.replace(*change))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_duplicate_rule_names_and_bad_yaml_are_reported() -> None:
+    assert "appears twice" in _problems(RULE + RULE.removeprefix("\nrules:\n"))[0]
+    assert _problems("rules: [")[0].startswith("team.yaml: line 1, column")
+    assert "expected a mapping" in _problems("- a\n- b\n")[0]
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(PolicyInvalid, match=r"nope\.yaml: cannot read"):
+        load_policy(tmp_path / "nope.yaml")
