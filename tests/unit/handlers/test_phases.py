@@ -1,0 +1,141 @@
+"""The rollback procedure as a state machine: what next, and why (table-tested)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from handlers.config import RollbackConfig
+from handlers.incidents.incident import Incident
+from handlers.rollback.phases import (
+    Phase,
+    PhaseRecord,
+    Rollback,
+    budget,
+    next_step,
+    phase_actions,
+    phase_plan,
+    verify_step,
+)
+from schemas.severity import Severity
+
+CFG = RollbackConfig()
+T0 = 1_800_000_000.0
+RB = Rollback("rb_1", "inc_1", "chat-api", "CRITICAL", "running", T0, "2.4.0", "2.3.9")
+INC = Incident("inc_1", "chat-api", Severity.CRITICAL, "open", "t", T0, T0)
+
+
+def done(*phases: Phase, running: Phase | None = None) -> dict[Phase, PhaseRecord]:
+    found = {p: PhaseRecord(p, "succeeded", T0, T0 + 1) for p in phases}
+    if Phase.VERIFY in phases or running in (Phase.VERIFY, Phase.RESUME):
+        found[Phase.RESTORE_DATA] = PhaseRecord(Phase.RESTORE_DATA, "skipped", T0 + 1, T0 + 1)
+    if running is not None:
+        found[running] = PhaseRecord(running, "running", T0 + 1)
+    return found
+
+
+def test_the_plan_skips_restore_unless_data_is_involved() -> None:
+    assert [(p.value, s is None) for p, s in phase_plan(RB)] == [
+        ("prepare", True),
+        ("revert_code", True),
+        ("restore_data", False),
+        ("verify", True),
+        ("resume", True),
+    ]
+    data = replace(RB, involves_data=True, target_version=None)
+    skipped = {p for p, s in phase_plan(data) if s}
+    assert skipped == {Phase.REVERT_CODE}
+
+
+@pytest.mark.parametrize(
+    ("rb", "actions", "kind", "phase"),
+    [
+        (RB, {}, "start", Phase.PREPARE),
+        (replace(RB, phases=done(running=Phase.PREPARE)), {"a": "pending"}, "wait", Phase.PREPARE),
+        (replace(RB, phases=done(running=Phase.PREPARE)), {"a": "sending"}, "wait", Phase.PREPARE),
+        (
+            replace(RB, phases=done(running=Phase.PREPARE)),
+            {"a": "sent", "b": "muted"},
+            "finish",
+            Phase.PREPARE,
+        ),
+        (
+            replace(RB, phases=done(Phase.PREPARE, running=Phase.REVERT_CODE)),
+            {"a": "failed"},
+            "fail",
+            Phase.REVERT_CODE,
+        ),
+        (replace(RB, phases=done(Phase.PREPARE)), {}, "start", Phase.REVERT_CODE),
+        (
+            replace(RB, phases=done(Phase.PREPARE, Phase.REVERT_CODE)),
+            {},
+            "skip",
+            Phase.RESTORE_DATA,
+        ),
+        (
+            replace(
+                RB,
+                phases={
+                    **done(Phase.PREPARE, Phase.REVERT_CODE),
+                    Phase.RESTORE_DATA: PhaseRecord(Phase.RESTORE_DATA, "skipped", T0),
+                },
+            ),
+            {},
+            "start",
+            Phase.VERIFY,
+        ),
+        (
+            replace(RB, phases=done(Phase.PREPARE, Phase.REVERT_CODE, running=Phase.VERIFY)),
+            {},
+            "probe",
+            Phase.VERIFY,
+        ),
+        (replace(RB, phases=done(*Phase)), {}, "complete", None),
+        (replace(RB, status="succeeded"), {}, "done", None),
+        (
+            replace(RB, target_version=None, phases=done(Phase.PREPARE)),
+            {},
+            "fail",
+            Phase.REVERT_CODE,
+        ),
+    ],
+)
+def test_next_step(rb: Rollback, actions: dict, kind: str, phase: Phase | None) -> None:
+    step = next_step(rb, actions, T0 + 5, CFG)
+    assert (step.kind, step.phase) == (kind, phase), step.reason
+
+
+@pytest.mark.parametrize(
+    ("healthy", "elapsed", "kind"),
+    [(True, 1, "finish"), (False, 10, "wait"), (False, CFG.verify_budget_s, "fail")],
+)
+def test_verify_until_healthy_or_out_of_budget(healthy: bool, elapsed: float, kind: str) -> None:
+    record = PhaseRecord(Phase.VERIFY, "running", T0)
+    assert verify_step(record, healthy, T0 + elapsed, CFG).kind == kind
+
+
+def test_each_phase_calls_its_receiver_with_a_fixed_key() -> None:
+    calls = {
+        p: [(a.kind, a.payload.get("action"), a.key) for a in phase_actions(RB, p, INC)]
+        for p in Phase
+    }
+    assert ("breaker", "open", "inc_1:breaker:open:chat-api") in calls[Phase.PREPARE]
+    assert calls[Phase.REVERT_CODE] == [("rollback", "rollback", "inc_1:rollback:revert_code")]
+    assert calls[Phase.RESTORE_DATA][0][:2] == ("restore", "restore")
+    assert calls[Phase.VERIFY] == []
+    assert calls[Phase.RESUME] == [("breaker", "close", "inc_1:breaker:close:chat-api")]
+
+
+def test_emergency_and_data_rollbacks_use_every_breaker_and_the_bots() -> None:
+    rb = replace(RB, emergency=True, capacity=0.5, involves_data=True)
+    resume = phase_actions(rb, Phase.RESUME, INC)
+    assert (resume[0].payload["target"], resume[0].payload["capacity"]) == ("*", 0.5)
+    assert ("bot_restart", "start") in [(a.kind, a.payload["action"]) for a in resume]
+    verify = phase_actions(rb, Phase.VERIFY, INC)
+    assert [a.kind for a in verify] == ["integrity_check"]
+
+
+def test_budgets_are_the_plans_numbers_by_default() -> None:
+    assert [budget(p, CFG)[1] for p in Phase] == [60, 120, 600, 300, 60]
+    assert budget(Phase.RESTORE_DATA, CFG)[0] == 300
