@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _default_settings() -> Settings:
+    # The local servers as configured (ports and folders may come from ALERTPIPE_LOCAL__*).
     return Settings(kafka_bootstrap=None, database_url=None)
 
 
@@ -119,7 +120,8 @@ async def test_up_reports_both_servers_answering_with_pids(
         assert server.managed_locally, server
         assert server.answers, server
         assert server.pid is not None and pid_alive(server.pid), server
-    assert servers["kafka"].address == endpoints.bootstrap == "127.0.0.1:19092"
+    expected = f"127.0.0.1:{settings.local.kafka_port}"
+    assert servers["kafka"].address == endpoints.bootstrap == expected
     assert endpoints.dsn == settings.dsn
 
 
@@ -269,7 +271,8 @@ def test_cli_status_exit_codes(endpoints: LocalEndpoints, private_dir: Path) -> 
 
 
 def _env_without_endpoints() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTPIPE_")}
+    external = ("ALERTPIPE_KAFKA_BOOTSTRAP", "ALERTPIPE_DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if k not in external}
     return env | {"PYTHONPATH": str(ROOT)}
 
 
