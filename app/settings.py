@@ -15,7 +15,7 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -25,6 +25,7 @@ from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
 
 __all__ = [
     "AggregatorSettings",
+    "EvaluatorSettings",
     "LocalSettings",
     "Settings",
     "TopicSettings",
@@ -85,6 +86,21 @@ class AggregatorSettings(_Group):
     max_future_skew_ms: int = Field(default=60_000, ge=0)
 
 
+class EvaluatorSettings(_Group):
+    """Stage 2: the evaluator and the cascade correlator (the policy holds the plan's numbers)."""
+
+    state_topic: str = "alerts.state"  # compacted, co-partitioned with the panes topic
+    transactional_id: str | None = Field(
+        default=None, description="one per evaluator instance; unset: {group_prefix}-evaluator-0"
+    )
+    correlator: bool = Field(default=True, description="run the S4 correlator with it")
+    idle_after_ms: int = Field(default=2_000, ge=0)
+    rebuild_margin_ms: int = Field(default=30_000, ge=0)
+    checkpoint_every_ms: int = Field(default=30_000, ge=0)
+    session_timeout_ms: int = Field(default=10_000, ge=6_000)
+    offset_reset: Literal["latest", "earliest"] = "latest"
+
+
 class Settings(BaseSettings):
     """Everything alertpipe reads from its environment. Frozen: built once, passed down."""
 
@@ -107,6 +123,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
     aggregator: AggregatorSettings = Field(default_factory=AggregatorSettings)
+    evaluator: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
     # Stages 3–4 (groups defined beside the code that reads them, in handlers/config.py).
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)

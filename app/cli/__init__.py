@@ -14,12 +14,20 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.cli import config_cmd, demo_cmd, local_cmd, replay_cmd, schema_cmd, simulate_cmd
+from app.cli import (
+    config_cmd,
+    demo_cmd,
+    local_cmd,
+    policy_cmd,
+    replay_cmd,
+    schema_cmd,
+    simulate_cmd,
+)
 from app.errors import AlertpipeError
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (demo_cmd, local_cmd, config_cmd, schema_cmd, replay_cmd, simulate_cmd)
+_GROUPS = (demo_cmd, local_cmd, config_cmd, schema_cmd, replay_cmd, simulate_cmd, policy_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

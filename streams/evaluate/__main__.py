@@ -28,6 +28,9 @@ class _Service(Protocol):
     async def stop(self) -> None: ...
 
 
+_EVAL = "ALERTPIPE_EVALUATOR__"
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
@@ -45,13 +48,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--decisions-topic", default=_env("ALERTPIPE_TOPICS__DECISIONS", "alerts.decisions"))
     add("--state-topic", default=_env("ALERTPIPE_EVALUATOR__STATE_TOPIC", "alerts.state"))
     add("--group", default=f"{prefix}-evaluator", help="consumer group of the evaluator")
-    add("--transactional-id", default=None, help="default: GROUP-0 (one per instance)")
+    add("--transactional-id", default=os.environ.get(f"{_EVAL}TRANSACTIONAL_ID") or None)
     add("--correlator-group", default=f"{prefix}-correlator")
     add("--role", choices=("evaluator", "correlator", "all"), default="all")
-    add("--idle-after-ms", type=int, default=2000)
-    add("--rebuild-margin-ms", type=int, default=30_000)
-    add("--session-timeout-ms", type=int, default=10_000)
-    add("--offset-reset", choices=("latest", "earliest"), default="latest")
+    add("--idle-after-ms", type=int, default=int(_env(f"{_EVAL}IDLE_AFTER_MS", "2000")))
+    add("--rebuild-margin-ms", type=int, default=int(_env(f"{_EVAL}REBUILD_MARGIN_MS", "30000")))
+    add("--session-timeout-ms", type=int, default=int(_env(f"{_EVAL}SESSION_TIMEOUT_MS", "10000")))
+    add(
+        "--offset-reset",
+        choices=("latest", "earliest"),
+        default=_env(f"{_EVAL}OFFSET_RESET", "latest"),
+    )
     add("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 

@@ -69,6 +69,11 @@ class _Alert:
     record: AlertRecord
 
 
+def _warming(rule: Rule, data: MetricInput) -> bool:
+    """The scope is younger than the rule's window (its first window is still filling)."""
+    return data.covered_s * 1000 < rule.window_ms
+
+
 def _service_scope(service: str) -> Scope:
     return Scope(service=service, dimension="service", key=service)
 
@@ -85,10 +90,13 @@ class ServiceEvaluation:
         self.track = VersionTrack()
         self.baselines: dict[str, Baseline] = {}
         self.evaluated_ms = 0  # latest tick evaluated
+        self.first_ms: int | None = None  # start of the earliest pane seen
         self._new: dict[int, set[str]] = {}  # pane end -> scope ids with a new pane there
         self._deploys: list[DeployRecord] = []
         self._served: dict[int, Counter[str]] = {}
         self._rules: dict[str, list[Rule]] = {}
+        throughput = [r.window_ms for r in policy.rules if r.metric == "throughput_ratio"]
+        self._learning_lag_ms = max(throughput, default=0)
         self._checkpoint_ms = 0
         self._service_dirty = False
         self._out = Output()
@@ -109,6 +117,8 @@ class ServiceEvaluation:
         buffer = self.buffer(pane.scope)
         if not buffer.add(pane):
             return False
+        if self.first_ms is None or pane.start_ms < self.first_ms:
+            self.first_ms = pane.start_ms
         if not evaluate:
             buffer.evaluated_ms = max(buffer.evaluated_ms, pane.end_ms)
             self.evaluated_ms = max(self.evaluated_ms, pane.end_ms)
@@ -192,7 +202,7 @@ class ServiceEvaluation:
             data = inputs.get(rule.window_ms)
             if data is None:
                 data = inputs[rule.window_ms] = self._input(buffer, rule.window_ms, tick)
-            self._apply(rule, buffer.scope, observe(rule, data), tick)
+            self._apply(rule, buffer.scope, observe(rule, data), tick, _warming(rule, data))
         buffer.evaluated_ms = tick
 
     def _evaluate_service(self, tick: int) -> None:
@@ -203,14 +213,17 @@ class ServiceEvaluation:
             data = inputs.get(rule.window_ms)
             if data is None:
                 data = inputs[rule.window_ms] = self._input(buffer, rule.window_ms, tick)
-            self._apply(rule, scope, observe(rule, data), tick)
+            self._apply(rule, scope, observe(rule, data), tick, _warming(rule, data))
         buffer.evaluated_ms = tick
 
     def _input(self, buffer: PaneBuffer, window_ms: int, tick: int) -> MetricInput:
         scope = buffer.scope
+        covered = buffer.covered_s(tick, window_ms)
+        if scope.dimension == "service" and self.first_ms is not None:
+            covered = max(0, min(window_ms, tick - self.first_ms)) / 1000.0
         return MetricInput(
             window=buffer.window(tick, window_ms),
-            covered_s=buffer.covered_s(tick, window_ms),
+            covered_s=covered,
             expected_rps=self.expected_rps(scope) if scope.dimension == "endpoint" else None,
             bot_windows=self._bot_windows(scope, window_ms, tick),
             bots=self.policy.bots,
@@ -234,9 +247,13 @@ class ServiceEvaluation:
         baseline = self.baselines.get(scope.id)
         return None if baseline is None else expected_rate(baseline, self.policy.throughput)
 
-    def _apply(self, rule: Rule, scope: Scope, observation: Observation, tick: int) -> None:
+    def _apply(
+        self, rule: Rule, scope: Scope, observation: Observation, tick: int, warming: bool
+    ) -> None:
         print_ = fingerprint(rule.name, scope.id)
         alert = self.alerts.get(print_) or _Alert(rule.name, scope, AlertRecord(since_ms=tick))
+        if warming and observation.status == "no_data" and alert.record.sequence == 0:
+            return  # a new scope's first window is still filling: not judged yet
         record, reason = step(alert.record, observation.status, rule, tick)
         if record == alert.record:
             return
@@ -280,23 +297,26 @@ class ServiceEvaluation:
     # --- baselines, persistence, eviction -----------------------------------------------
 
     def _learn(self, evaluated: list[PaneBuffer], tick: int, healthy: bool) -> None:
-        """Teach the throughput baselines the traffic since their last update (healthy only)."""
+        """Teach the throughput baselines healthy traffic, one throughput window late: by the
+        time a collapse would be learned, the rule has seen it and the service is unhealthy."""
+        until = tick - self._learning_lag_ms
         for buffer in evaluated:
-            if buffer.scope.dimension != "endpoint":
+            if buffer.scope.dimension != "endpoint" or buffer.first_start_ms is None:
                 continue
             baseline = self.baselines.get(buffer.scope.id, Baseline())
-            if not healthy:
-                self.baselines[buffer.scope.id] = skip(baseline, tick)
-                continue
             since = baseline.updated_ms
             if since is None:
-                since = buffer.first_start_ms if buffer.first_start_ms is not None else tick
-            since = max(since, tick - self.policy.longest_window_ms)
+                since = buffer.first_start_ms
+            if until <= since:
+                continue
+            if not healthy:
+                self.baselines[buffer.scope.id] = skip(baseline, until)
+                continue
             requests = sum(
-                p.requests.count for p in buffer.between(since, tick) if p.requests is not None
+                p.requests.count for p in buffer.between(since, until) if p.requests is not None
             )
-            seconds = (tick - since) / 1000.0
-            learned = learn(baseline, requests, seconds, tick, self.policy.throughput)
+            seconds = (until - since) / 1000.0
+            learned = learn(baseline, requests, seconds, until, self.policy.throughput)
             self.baselines[buffer.scope.id] = learned
 
     def _maybe_checkpoint(self, tick: int) -> None:

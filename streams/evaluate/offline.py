@@ -45,11 +45,20 @@ from streams.policy.errors import PolicyInvalid, Problem
 from streams.policy.load import load_policy
 from streams.policy.model import Policy
 
-__all__ = ["PolicyTests", "TestResult", "load_tests", "run_file", "run_tests"]
+__all__ = [
+    "START_MS",
+    "PolicyTests",
+    "SeriesInput",
+    "TestResult",
+    "build_panes",
+    "load_tests",
+    "run_file",
+    "run_tests",
+]
 
 DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0)]
 _DIMENSIONS: tuple[Dimension, ...] = ("endpoint", "host", "queue", "bot", "check")
-_START_MS = 1_700_000_000_000
+START_MS = 1_700_000_000_000
 
 
 class _Model(BaseModel):
@@ -294,10 +303,10 @@ def _series_panes(series: SeriesInput, pane_ms: int) -> Iterator[PaneSummary]:
     deploys: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for deploy in series.deploys:
         index = deploy.at_ms // pane_ms
-        ts = (_START_MS + deploy.at_ms) / 1000.0
+        ts = (START_MS + deploy.at_ms) / 1000.0
         deploys[index].append({"ts": ts, "version": deploy.version, "status": deploy.status})
     for index in range(max(columns.length, max(deploys, default=-1) + 1)):
-        start = _START_MS + index * pane_ms
+        start = START_MS + index * pane_ms
         fields: dict[str, Any] = _gauges(columns, index, start / 1000.0)
         optional = {
             "requests": _requests(columns, index),
@@ -314,22 +323,27 @@ def _series_panes(series: SeriesInput, pane_ms: int) -> Iterator[PaneSummary]:
 # --- running -------------------------------------------------------------------------------
 
 
-def _decisions(test: PolicyTest, policy: Policy, pane_ms: int) -> list[Decision]:
+def build_panes(series: tuple[SeriesInput, ...], pane_ms: int = 1000) -> list[list[PaneSummary]]:
+    """The panes of some series, grouped by pane end time, in time order."""
     by_end: dict[int, list[PaneSummary]] = defaultdict(list)
-    for series in test.series:
-        for pane in _series_panes(series, pane_ms):
+    for one in series:
+        for pane in _series_panes(one, pane_ms):
             by_end[pane.end_ms].append(pane)
+    return [by_end[end] for end in sorted(by_end)]
+
+
+def _decisions(test: PolicyTest, policy: Policy, pane_ms: int) -> list[Decision]:
     engine = Evaluation(policy, EngineConfig(idle_after_ms=2 * pane_ms))
     decisions: list[Decision] = []
-    for end in sorted(by_end):
-        for pane in by_end[end]:
+    for panes in build_panes(test.series, pane_ms):
+        for pane in panes:
             engine.add(pane)
         decisions.extend(engine.advance().decisions)
     return decisions
 
 
 def _relative(at_ms: int) -> str:
-    return f"{(at_ms - _START_MS) / 1000:g}s"
+    return f"{(at_ms - START_MS) / 1000:g}s"
 
 
 def _matching(decisions: list[Decision], expect: Expectation, up_to: int) -> list[Decision]:
@@ -382,7 +396,7 @@ def _check_fields(expect: Expectation, latest: Decision, at: str) -> list[str]:
         for name, value in wanted.items()
         if value is not None and str(getattr(latest, name)) != str(value)
     ]
-    if expect.changed_at_ms is not None and latest.at_ms != _START_MS + expect.changed_at_ms:
+    if expect.changed_at_ms is not None and latest.at_ms != START_MS + expect.changed_at_ms:
         failures.append(
             f"at {at}: expected the change at {expect.changed_at_ms / 1000:g}s, "
             f"got {_relative(latest.at_ms)}"
@@ -391,7 +405,7 @@ def _check_fields(expect: Expectation, latest: Decision, at: str) -> list[str]:
 
 
 def _check(expect: Expectation, decisions: list[Decision]) -> list[str]:
-    found = _matching(decisions, expect, _START_MS + expect.at_ms)
+    found = _matching(decisions, expect, START_MS + expect.at_ms)
     label = f"{expect.rule} {expect.scope or ''}".strip()
     check = _check_absent if expect.absent else _check_state
     return [f"{label}: {failure}" for failure in check(expect, found)]

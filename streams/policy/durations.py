@@ -80,7 +80,12 @@ def parse_threshold(value: Any, unit: str) -> float:
     if unit == "percent":
         return parse_percent(value, as_fraction=False)
     if unit == "ms" and isinstance(value, str) and not _is_number(value):
-        return float(parse_duration_ms(value))
+        try:
+            return float(parse_duration_ms(value))
+        except ValueError:
+            raise ValueError(
+                f"expected a number of milliseconds or a duration like 5s, got {value!r}"
+            ) from None
     hint = "expected a number" + (" or a duration like 5s" if unit == "ms" else "")
     return _number(value, hint)
 

@@ -1,0 +1,161 @@
+"""``alertpipe policy check|test|default``: validate and unit-test alerting policies offline.
+
+``policy_from_settings`` is what the composition root uses to load the policy in effect
+(``ALERTPIPE_POLICY``, or the built-in plan) with errors as ``PolicyError``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from app.cli.config_cmd import load_settings
+from app.errors import PolicyError
+from app.settings import Settings
+from streams.evaluate.offline import TestResult, run_file
+from streams.policy import (
+    DEFAULT_POLICY,
+    Policy,
+    PolicyInvalid,
+    Rule,
+    default_policy_text,
+    format_duration,
+    load_policy,
+)
+from streams.policy.metrics import METRICS
+
+__all__ = ["load_policy_file", "policy_from_settings", "register"]
+
+_CHECK = """\
+Validate a policy file and print its rules. Exit 0 when valid; 2 with one line per problem
+(file, rule, field, what was expected) when not. Without FILE: the policy in effect
+(ALERTPIPE_POLICY, or the built-in plan).
+"""
+
+_TEST = """\
+Run unit tests of a policy, like promtool's rule tests: input series per scope (one value
+per pane: "70x60", "0x30 12x30", "_x10") and the decisions expected at given times, or
+expected absent. Exit 0 when every test passes, 1 when one fails, 2 when the tests file or
+the policy is invalid. See examples/policy-tests.yaml for the format.
+"""
+
+
+def load_policy_file(path: Path | None) -> Policy:
+    """The policy at ``path`` (None: the built-in plan); problems become ``PolicyError``."""
+    try:
+        return load_policy(path)
+    except PolicyInvalid as error:
+        raise PolicyError(error.report()) from None
+
+
+def policy_from_settings(settings: Settings) -> Policy:
+    """The policy in effect: ``ALERTPIPE_POLICY`` or the built-in plan."""
+    return load_policy_file(settings.policy)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "policy",
+        help="validate and test alerting policies",
+        description="Validate and unit-test alerting policies offline (no servers needed).",
+    )
+    sub = parser.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+    check = sub.add_parser(
+        "check", help="validate a policy file", description=_CHECK, formatter_class=raw
+    )
+    check.add_argument("file", nargs="?", type=Path, help="policy YAML (default: in effect)")
+    check.set_defaults(handler=_check)
+    test = sub.add_parser(
+        "test", help="run unit tests of a policy", description=_TEST, formatter_class=raw
+    )
+    test.add_argument("tests", type=Path, help="tests YAML")
+    test.add_argument("--policy", type=Path, help="test this policy instead of the file's own")
+    test.add_argument("-q", "--quiet", action="store_true", help="print failures only")
+    test.set_defaults(handler=_test)
+    default = sub.add_parser(
+        "default",
+        help="print the built-in policy (a starting point for your own)",
+        description="Print the built-in policy YAML: the plan's thresholds as rules.",
+    )
+    default.set_defaults(handler=_default)
+
+
+def _scope_text(rule: Rule) -> str:
+    if not rule.match:
+        return f"every {rule.info.dimension}"
+    return "; ".join(f"{key} {', '.join(values)}" for key, values in rule.match.items())
+
+
+def _condition_text(rule: Rule) -> str:
+    unit = METRICS[rule.metric].unit
+    threshold = f"{rule.threshold:g}"
+    if unit == "ratio":
+        threshold = f"{rule.threshold * 100:g}%"
+    elif unit == "ms":
+        threshold = f"{rule.threshold / 1000:g}s"
+    elif unit == "percent":
+        threshold = f"{rule.threshold:g}%"
+    text = f"{rule.metric} {rule.comparison} {threshold}"
+    for extra in rule.also:
+        text += f" and {extra.metric} {extra.comparison} {extra.threshold:g}"
+    return text
+
+
+def _summary_line(rule: Rule) -> str:
+    timing = f"over {format_duration(rule.window_ms)}, >= {rule.min_samples} samples"
+    if rule.for_ms:
+        timing += f", for {format_duration(rule.for_ms)}"
+    if rule.keep_firing_for_ms:
+        timing += f", keep {format_duration(rule.keep_firing_for_ms)}"
+    scenario = f" {rule.scenario}" if rule.scenario else ""
+    return (
+        f"  {rule.severity:<8} {rule.name:<30} {_condition_text(rule)} {timing}; "
+        f"{_scope_text(rule)} -> {rule.response}{scenario}"
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    path: Path | None = args.file
+    if path is None:
+        path = load_settings().policy
+    policy = load_policy_file(path)
+    print(f"{path or DEFAULT_POLICY}: valid, policy {policy.name!r}, {len(policy.rules)} rules")
+    for rule in policy.rules:
+        print(_summary_line(rule))
+    cascade = policy.cascade
+    if cascade.enabled:
+        print(
+            f"  {cascade.severity:<8} {cascade.name:<30} >= {cascade.min_critical} CRITICAL "
+            f"alerts within {format_duration(cascade.window_ms)} across services "
+            f"-> {cascade.response}"
+        )
+    return 0
+
+
+def _print_result(result: TestResult, quiet: bool) -> None:
+    if result.passed:
+        if not quiet:
+            print(f"  PASS  {result.name}")
+        return
+    print(f"  FAIL  {result.name}")
+    for failure in result.failures:
+        print(f"        {failure}")
+
+
+def _test(args: argparse.Namespace) -> int:
+    try:
+        results = run_file(args.tests, args.policy)
+    except PolicyInvalid as error:
+        raise PolicyError(error.report()) from None
+    print(f"{args.tests}: {len(results)} tests")
+    for result in results:
+        _print_result(result, args.quiet)
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def _default(args: argparse.Namespace) -> int:
+    print(default_policy_text(), end="")
+    return 0
