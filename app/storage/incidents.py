@@ -226,14 +226,14 @@ class PgIncidentTx:
     async def open_incident(self, service: str) -> Incident | None:
         row = await self._conn.fetchrow(
             """SELECT * FROM incidents WHERE service = $1 AND status <> 'resolved'
-               ORDER BY opened_at DESC LIMIT 1 FOR UPDATE""",
+               ORDER BY opened_at DESC LIMIT 1 FOR NO KEY UPDATE""",
             service,
         )
         return None if row is None else incident_from_row(row)
 
     async def incident(self, incident_id: str) -> Incident | None:
         row = await self._conn.fetchrow(
-            "SELECT * FROM incidents WHERE id = $1 FOR UPDATE", incident_id
+            "SELECT * FROM incidents WHERE id = $1 FOR NO KEY UPDATE", incident_id
         )
         return None if row is None else incident_from_row(row)
 

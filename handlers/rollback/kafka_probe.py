@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict, deque
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from handlers.config import RollbackConfig
@@ -33,7 +33,11 @@ class KafkaHealthProbe:
         self._cfg = cfg
         self._clock = clock
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
         )
         self._panes: dict[str, deque[PaneSummary]] = defaultdict(lambda: deque(maxlen=10_000))
         self._stopping = asyncio.Event()
@@ -41,11 +45,13 @@ class KafkaHealthProbe:
         self.invalid = 0
 
     async def start(self) -> None:
+        """Subscribe (every partition: no group), then go back ``verify_window_s`` in time."""
         await self._consumer.start()
-        await self._consumer.topics()  # metadata, so the topic's partitions are known
-        partitions = self._consumer.partitions_for_topic(self._topic) or set()
-        assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        self._consumer.assign(assigned)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while not self._consumer.assignment() and loop.time() < deadline:
+            await self._consumer.getmany(timeout_ms=100)
+        assigned = sorted(self._consumer.assignment())
         since_ms = int((self._clock.now() - self._cfg.verify_window_s) * 1000)
         offsets = await self._consumer.offsets_for_times(dict.fromkeys(assigned, since_ms))
         for tp in assigned:

@@ -1,0 +1,226 @@
+"""Full responder on real Kafka and PostgreSQL, receivers on a loopback recorder: S1–S4.
+
+Decisions go in on the decisions topic as stage 2 would publish them; healthy panes go on the
+panes topic once the code is reverted (live traffic for verify). Each test asserts which
+calls arrived, in what order, how many, and what the timeline says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from schemas.incidents import IncidentEvent
+from schemas.severity import Severity
+from tests.conftest import consume
+from tests.support.decisions import decision
+from tests.support.recorder import Recorded, Recorder
+from tests.support.stack import Stack
+
+MakeStack = Callable[..., Awaitable[Stack]]
+
+
+def _calls(rec: Recorder) -> list[str]:
+    """Each request as ``path:what`` (pager event, control action, chat topic …)."""
+    out = []
+    for r in rec.requests:
+        body = r.json or {}
+        what = (
+            body.get("event_action")
+            or body.get("action")
+            or (body.get("incident") or {}).get("status")
+            or "msg"
+        )
+        target = body.get("target")
+        out.append(f"{r.path}:{what}" + (f":{target}" if target else ""))
+    return out
+
+
+def _index(calls: list[str], call: str) -> int:
+    assert call in calls, f"{call} not among {calls}"
+    return calls.index(call)
+
+
+def _ordered(calls: list[str], *expected: str) -> None:
+    positions = [_index(calls, c) for c in expected]
+    assert positions == sorted(positions), f"expected {expected} in order; got {calls}"
+
+
+def _timeline(incident: dict[str, Any]) -> list[str]:
+    return [t["message"] for t in incident["timeline"]]
+
+
+def _one_effect(rec: Recorder, path: str) -> list[Recorded]:
+    """Exactly one semantic effect: a single idempotency key (re-sends would repeat it)."""
+    hits = rec.on(path)
+    assert len({r.key for r in hits}) == len(hits), f"duplicate keys on {path}"
+    return hits
+
+
+async def _events(stack: Stack, count: int) -> list[IncidentEvent]:
+    raw = await consume(stack.settings.bootstrap, stack.settings.topics.incidents, count)
+    return [IncidentEvent.model_validate_json(v) for _, v in raw]
+
+
+async def test_s1_critical_rolls_back_now_and_verifies_on_live_windows(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack()
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    await recorder.wait_for(lambda r: len(r.on("/rollback")) == 1, what="the revert call")
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident("chat-api", lambda i: i["status"] == "mitigated", what="mitigated")
+    await s.send(decision("chat-api", Severity.CRITICAL, "resolved", seq=2))
+    inc = await s.wait_incident("chat-api", lambda i: i["status"] == "resolved", what="resolved")
+    await recorder.wait_for(lambda r: "/pager:resolve" in _calls(r), what="pager resolve")
+
+    calls = _calls(recorder)
+    _ordered(calls, "/pager:trigger", "/pager:resolve")
+    _ordered(calls, "/breaker:open:chat-api", "/rollback:rollback", "/breaker:close:chat-api")
+    [revert] = _one_effect(recorder, "/rollback")
+    assert revert.json["from_version"] == "2.4.0" and revert.json["to_version"] == "2.3.9"
+    assert revert.key == f"{inc['id']}:rollback:revert_code"
+    assert calls.count("/breaker:open:chat-api") == 1 and "/restore:restore" not in calls
+    assert inc["scenario"] == "S1" and inc["severity"] == "CRITICAL"
+
+    timeline = _timeline(inc)
+    for expected in ("rollback requested: 2.4.0 → 2.3.9", "phase restore_data skipped", "resolved"):
+        assert any(expected in m for m in timeline), (expected, timeline)
+    phases = {p["phase"]: p for p in inc["rollback"]["phases"]}
+    assert [phases[p]["status"] for p in ("prepare", "revert_code", "verify", "resume")] == [
+        "succeeded"
+    ] * 4
+    assert phases["revert_code"]["budget_s"] == 120 and phases["revert_code"]["duration_s"] >= 0
+    verify = phases["verify"]["detail"]["evidence"]
+    assert verify["requests"] >= 5 and verify["error_rate"] == 0.0
+
+    events = await _events(s, 6)
+    types = [e.type for e in events]
+    assert types[0] == "opened" and {"rollback_phase", "mitigated"} <= set(types)
+    assert len({e.event_id for e in events}) == len(events)
+
+
+async def test_s3_that_recovers_inside_the_investigation_window_is_not_rolled_back(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack()
+    high = dict(severity=Severity.HIGH, rule="p95_latency", metric="p95_ms")
+    await s.send(decision("search-api", **high))  # type: ignore[arg-type]
+    await recorder.wait_for(lambda r: "/pager:trigger" in _calls(r), what="page")
+    await s.send(decision("search-api", state="resolved", seq=2, **high))  # type: ignore[arg-type]
+    inc = await s.wait_incident(
+        "search-api",
+        lambda i: any("investigation window ended" in m for m in _timeline(i)),
+        what="the investigation timer",
+    )
+    assert inc["status"] == "resolved" and inc["scenario"] == "S3"
+    assert inc["rollback"] is None
+    await recorder.wait_for(lambda r: "/pager:resolve" in _calls(r), what="pager resolve")
+    assert not recorder.on("/rollback") and not recorder.on("/breaker")
+
+
+async def test_s3_still_firing_when_the_window_ends_is_rolled_back(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack()
+    await s.send(decision("search-api", Severity.HIGH, rule="p95_latency", metric="p95_ms"))
+    await recorder.wait_for(
+        lambda r: len(r.on("/rollback")) == 1, within_s=20, what="the revert call"
+    )
+    s.background(s.feed_healthy("search-api"))
+    inc = await s.wait_incident("search-api", lambda i: i["rollback_status"] == "succeeded")
+    calls = _calls(recorder)
+    _ordered(
+        calls,
+        "/pager:trigger",
+        "/breaker:open:search-api",
+        "/rollback:rollback",
+        "/breaker:close:search-api",
+    )
+    _one_effect(recorder, "/rollback")
+    ended = [t for t in inc["timeline"] if t["message"] == "investigation window ended"]
+    assert "expired" in ended[0]["reason"] and inc["status"] == "mitigated"
+
+
+async def test_s3_acknowledged_with_a_note_holds_the_rollback(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack()
+    await s.send(decision("search-api", Severity.HIGH, rule="p95_latency", metric="p95_ms"))
+    [found] = await s.wait_incident("search-api", lambda i: True) and await s.incidents(
+        "search-api"
+    )
+    assert s.responder is not None
+    await s.responder.commands.acknowledge(found["id"], "ana", "db failover in progress, I have it")
+    inc = await s.wait_incident(
+        "search-api", lambda i: any("investigation window ended" in m for m in _timeline(i))
+    )
+    ended = [t for t in inc["timeline"] if t["message"] == "investigation window ended"]
+    assert ended[0]["reason"].startswith("held") and inc["rollback"] is None
+    await recorder.wait_for(lambda r: "/pager:acknowledge" in _calls(r), what="pager acknowledge")
+    assert not recorder.on("/rollback")
+
+
+async def test_s2_data_corruption_stops_bots_restores_and_rechecks(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack()
+    await s.send(
+        decision("chat-api", scenario="S2", rule="integrity_check_failed", metric="integrity")
+    )
+    await recorder.wait_for(
+        lambda r: len(r.on("/restore")) >= 2, what="restore and integrity check"
+    )
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "succeeded")
+    await recorder.wait_for(lambda r: "/bot_restart:start" in _calls(r), what="bots resumed")
+    calls = _calls(recorder)
+    _ordered(
+        calls,
+        "/bot_restart:stop",
+        "/breaker:open:chat-api/data",
+        "/restore:restore",
+        "/restore:integrity_check",
+        "/breaker:close:chat-api/data",
+    )
+    _ordered(calls, "/restore:integrity_check", "/bot_restart:start")  # same phase: any order
+    _ordered(calls, "/rollback:rollback", "/restore:restore")
+    for path in ("/rollback", "/restore", "/bot_restart"):
+        _one_effect(recorder, path)
+    assert calls.count("/restore:restore") == 1 and calls.count("/bot_restart:stop") == 1
+    phases = {p["phase"]: p["status"] for p in inc["rollback"]["phases"]}
+    assert phases == dict.fromkeys(
+        ("prepare", "revert_code", "restore_data", "verify", "resume"), "succeeded"
+    )
+    assert inc["scenario"] == "S2"
+
+
+async def test_s4_emergency_stop_rolls_back_at_once_and_resumes_at_reduced_capacity(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack(response={"reduced_capacity": 0.25})
+    await s.send(decision("platform", scenario="S4", rule="cascade"))
+    await recorder.wait_for(lambda r: len(r.on("/rollback")) == 1, what="the revert call")
+    s.background(s.feed_healthy("platform"))
+    inc = await s.wait_incident("platform", lambda i: i["rollback_status"] == "succeeded")
+    await recorder.wait_for(lambda r: "/breaker:close:*" in _calls(r), what="resume")
+    calls = _calls(recorder)
+    _ordered(calls, "/breaker:open:*", "/rollback:rollback", "/breaker:close:*")
+    assert calls.count("/breaker:open:*") == 1
+    [close] = [r for r in recorder.on("/breaker") if r.json["action"] == "close"]
+    assert close.json["capacity"] == 0.25
+    _one_effect(recorder, "/rollback")
+    assert inc["scenario"] == "S4"
+
+
+async def test_cascade_of_critical_alerts_across_services_becomes_s4(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack(response={"cascade_min_services": 3})
+    for n, service in enumerate(("search-api", "chat-api", "bot-runner")):
+        await s.send(decision(service, rule=f"error_rate_{n}"))
+    inc = await s.wait_incident("bot-runner", lambda i: i["scenario"] == "S4")
+    await recorder.wait_for(lambda r: "/breaker:open:*" in _calls(r), what="emergency stop")
+    assert inc["rollback"]["emergency"] is True
+    json.dumps(inc, default=str)  # the API can serialise what it reads
