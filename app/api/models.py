@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -61,8 +62,13 @@ class SilenceIn(_In):
     @field_validator("matchers")
     @classmethod
     def _regex_compiles(cls, matchers: list[MatcherIn]) -> list[MatcherIn]:
-        for m in matchers:
-            m.to_matcher()  # raises re.error (a ValueError) for a bad pattern
+        for n, m in enumerate(matchers):
+            try:
+                m.to_matcher()
+            except re.error as error:
+                raise ValueError(
+                    f"matcher {n} ({m.name}): bad regular expression: {error}"
+                ) from None
         return matchers
 
 
@@ -84,8 +90,6 @@ class SilenceOut(BaseModel):
 
     @staticmethod
     def of(silence: Silence, now: float) -> SilenceOut:
-        from datetime import UTC
-
         return SilenceOut(
             id=silence.id,
             matchers=[{"name": m.name, "value": m.value, "op": m.op} for m in silence.matchers],

@@ -43,7 +43,8 @@ class IncidentCommands:
                 raise IncidentNotFound(incident_id)
             effects = step(incident, now)
             await tx.record(incident, effects, now)
-        return effects.incident
+            recorded = await tx.incident(incident_id)  # as stored (e.g. with its rollback)
+        return recorded or effects.incident
 
     async def acknowledge(self, incident_id: str, by: str, note: str | None) -> Incident:
         return await self._apply(incident_id, lambda i, now: acknowledge(i, by, note, now))
