@@ -90,8 +90,8 @@ class EvaluatorSettings(_Group):
     """Stage 2: the evaluator and the cascade correlator (the policy holds the plan's numbers)."""
 
     state_topic: str = "alerts.state"  # compacted, co-partitioned with the panes topic
-    transactional_id: str | None = Field(
-        default=None, description="one per evaluator instance; unset: {group_prefix}-evaluator-0"
+    transactional_prefix: str | None = Field(
+        default=None, description="partition P's producer is PREFIX.TOPIC.P; unset: the group id"
     )
     correlator: bool = Field(default=True, description="run the S4 correlator with it")
     idle_after_ms: int = Field(default=2_000, ge=0)

@@ -48,7 +48,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--decisions-topic", default=_env("ALERTPIPE_TOPICS__DECISIONS", "alerts.decisions"))
     add("--state-topic", default=_env("ALERTPIPE_EVALUATOR__STATE_TOPIC", "alerts.state"))
     add("--group", default=f"{prefix}-evaluator", help="consumer group of the evaluator")
-    add("--transactional-id", default=os.environ.get(f"{_EVAL}TRANSACTIONAL_ID") or None)
+    add(
+        "--transactional-prefix",
+        default=os.environ.get(f"{_EVAL}TRANSACTIONAL_PREFIX") or None,
+        help="producer of partition P: PREFIX.PANES_TOPIC.P (default: GROUP)",
+    )
     add("--correlator-group", default=f"{prefix}-correlator")
     add("--role", choices=("evaluator", "correlator", "all"), default="all")
     add("--idle-after-ms", type=int, default=int(_env(f"{_EVAL}IDLE_AFTER_MS", "2000")))
@@ -73,7 +77,7 @@ def build(args: argparse.Namespace) -> list[_Service]:
             decisions_topic=args.decisions_topic,
             state_topic=args.state_topic,
             group_id=args.group,
-            transactional_id=args.transactional_id or f"{args.group}-0",
+            transactional_prefix=args.transactional_prefix or args.group,
             auto_offset_reset=args.offset_reset,
             idle_after_ms=args.idle_after_ms,
             rebuild_margin_ms=args.rebuild_margin_ms,

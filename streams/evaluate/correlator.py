@@ -26,6 +26,7 @@ from streams.evaluate.kafka import (
     TransactionalSender,
     ensure_state_topic,
     make_reader,
+    partition_count,
     read_range,
 )
 from streams.evaluate.service import encode_decision
@@ -88,11 +89,10 @@ class Correlator:
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> None:
         topic = self.config.decisions_topic
-        await consumer.topics()  # refresh metadata so the partitions are known
-        partitions = sorted(consumer.partitions_for_topic(topic) or ())
-        if not partitions:
+        count = await partition_count(self.config.bootstrap, topic)
+        if not count:
             raise RuntimeError(f"topic {topic!r} does not exist; create it first")
-        tps = [TopicPartition(topic, p) for p in partitions]
+        tps = [TopicPartition(topic, p) for p in range(count)]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         for tp in tps:

@@ -50,7 +50,11 @@ class TransactionalSender:
             client_id=client_id,
             transactional_id=transactional_id,
             enable_idempotence=True,
+            acks="all",
             linger_ms=0,
+            # After a commit the next transaction may wait for the markers
+            # (CONCURRENT_TRANSACTIONS); a short backoff keeps that wait short.
+            retry_backoff_ms=10,
         )
 
     async def start(self) -> None:

@@ -1,11 +1,14 @@
 """The evaluator: a consume → evaluate → produce loop over the panes topic, transactional.
 
 Per assigned partition (panes are keyed by service, so a partition holds whole services) it
-keeps an ``Evaluation``: pane buffers and alert states. Each batch's decisions, state
-changes and input offsets go out in one Kafka transaction. On assignment it restores the
-partition's alert states from the compacted state topic and rebuilds the pane buffers by
-re-reading the panes just before the committed offset, without deciding anything again —
-so a restart neither re-fires nor forgets an alert, and a pending alert keeps its time.
+keeps an ``Evaluation`` (pane buffers and alert states) and a transactional producer whose
+``transactional.id`` is derived from the partition: starting it fences any earlier owner of
+the partition (a crashed process, a zombie that lost it in a rebalance) and aborts its open
+transaction. Each batch's decisions, state changes and input offsets of a partition go out
+in one transaction. On assignment it restores the partition's alert states from the
+compacted state topic and rebuilds the pane buffers by re-reading the panes just before the
+committed offset, without deciding anything again — so a restart neither re-fires nor
+forgets an alert, and a pending alert keeps its pending time.
 
     evaluator = Evaluator(EvaluatorConfig(bootstrap="127.0.0.1:19092"), load_policy())
     await evaluator.start()
@@ -20,12 +23,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import ProducerFenced
 from pydantic import ValidationError
 
@@ -43,7 +47,7 @@ from streams.evaluate.kafka import (
 )
 from streams.policy.model import Policy
 
-__all__ = ["Evaluator", "EvaluatorConfig", "encode_decision"]
+__all__ = ["Evaluator", "EvaluatorConfig", "EvaluatorFailed", "encode_decision"]
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +59,9 @@ class EvaluatorConfig:
     decisions_topic: str = "alerts.decisions"
     state_topic: str = "alerts.state"
     group_id: str = "alertpipe-evaluator"
-    # One per running instance, stable across its restarts: a restarted instance fences
-    # the dead one and aborts whatever transaction it left open.
-    transactional_id: str = "alertpipe-evaluator-0"
+    # Producer of partition p: "{prefix}.{panes topic}.{p}", the same in every instance: that
+    # is what fences the previous owner of a partition (aiokafka has no KIP-447 fencing).
+    transactional_prefix: str = "alertpipe-evaluator"
     client_id: str = "alertpipe-evaluator"
     replication_factor: int = 1
     # Where a brand-new group starts; either way the buffers get the panes just before it.
@@ -68,6 +72,9 @@ class EvaluatorConfig:
     poll_timeout_ms: int = 100
     max_records: int = 20_000
     session_timeout_ms: int = 10_000
+
+    def transactional_id(self, partition: int) -> str:
+        return f"{self.transactional_prefix}.{self.panes_topic}.{partition}"
 
     @property
     def engine(self) -> EngineConfig:
@@ -85,14 +92,30 @@ def encode_decision(decision: Decision) -> bytes:
 @dataclass
 class _Stats:
     batches: int = 0
+    transactions: int = 0
     panes: int = 0
+    rebuilt_panes: int = 0
     bad_panes: int = 0
+    stale_records: int = 0
     decisions: int = 0
     state_records: int = 0
     restores: int = 0
     last_batch_at: float | None = None
     last_error: str | None = None
-    partitions: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Owned:
+    """One assigned partition: its evaluation, its transactional producer, and the offset
+    of the next record to evaluate (records before it were evaluated and committed)."""
+
+    engine: Evaluation
+    sender: TransactionalSender
+    position: int
+
+
+class EvaluatorFailed(RuntimeError):
+    """The evaluator cannot go on without risking a lost or duplicated decision."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -113,51 +136,56 @@ class Evaluator:
         self.config = config
         self.policy = policy
         self.stats = _Stats()
-        self._engines: dict[TopicPartition, Evaluation] = {}
+        self._owned: dict[TopicPartition, _Owned] = {}
         self._lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._failure: BaseException | None = None
         self._running = False
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: AIOKafkaConsumer | None = None
-        self._sender: TransactionalSender | None = None
+        self._admin: AIOKafkaAdminClient | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the state topic if missing, fence older instances, join the group."""
+        """Create the state topic if missing and join the group (restores on assignment)."""
         cfg = self.config
         await ensure_state_topic(
             cfg.bootstrap, cfg.state_topic, cfg.panes_topic, cfg.replication_factor
         )
-        self._sender = TransactionalSender(cfg.bootstrap, cfg.transactional_id, cfg.client_id)
-        await self._sender.start()
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=cfg.bootstrap, client_id=f"{cfg.client_id}-admin"
+        )
+        await self._admin.start()
         self._reader = make_reader(cfg.bootstrap, f"{cfg.client_id}-restore")
         await self._reader.start()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=cfg.bootstrap,
             client_id=cfg.client_id,
             group_id=cfg.group_id,
-            enable_auto_commit=False,
+            enable_auto_commit=False,  # offsets move only inside our transactions
             isolation_level="read_committed",
             auto_offset_reset=cfg.auto_offset_reset,
             session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=max(100, cfg.session_timeout_ms // 5),
         )
-        await self._consumer.start()
         self._consumer.subscribe([cfg.panes_topic], listener=_Rebalance(self))
+        await self._consumer.start()
 
     async def run(self) -> None:
-        """Consume until ``stop``; each batch is one transaction."""
+        """Consume until ``stop``; raises ``EvaluatorFailed`` when it must not go on."""
         consumer = self._require(self._consumer)
         self._running = True
         try:
             while not self._stopping.is_set():
+                self._raise_if_failed()
                 batch = await consumer.getmany(
                     timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_records
                 )
-                if batch:
+                if batch and not self._stopping.is_set():
                     await self._handle(batch)
+            self._raise_if_failed()
         finally:
             self._running = False
 
@@ -165,38 +193,47 @@ class Evaluator:
         """Finish the batch in hand, leave the group, close the clients."""
         self._stopping.set()
         async with self._lock:
-            for client in (self._consumer, self._reader):
-                if client is not None:
-                    await client.stop()
-            if self._sender is not None:
-                await self._sender.stop()
+            owned, self._owned = list(self._owned.values()), {}
+            for one in owned:
+                await one.sender.stop()
+            if self._consumer is not None:
+                await self._consumer.stop()
+            if self._reader is not None:
+                await self._reader.stop()
+            if self._admin is not None:
+                await self._admin.close()
             self._consumer = self._reader = None
-            self._sender = None
+            self._admin = None
             self._ready.clear()
 
     @property
     def ready(self) -> bool:
-        """Joined the group and restored the state of the partitions it was given."""
-        return self._ready.is_set()
+        """Joined the group, restored what it was given, and not failing."""
+        return self._ready.is_set() and self._failure is None and not self._stopping.is_set()
 
     async def wait_ready(self) -> None:
         """Until ``ready`` (wrap in ``asyncio.timeout`` to bound it)."""
         await self._ready.wait()
+        self._raise_if_failed()
 
     def health(self) -> dict[str, Any]:
         s = self.stats
         return {
             "ready": self.ready,
             "running": self._running,
-            "partitions": sorted(tp.partition for tp in self._engines),
+            "partitions": sorted(tp.partition for tp in self._owned),
             "batches": s.batches,
+            "transactions": s.transactions,
             "panes": s.panes,
+            "rebuilt_panes": s.rebuilt_panes,
             "bad_panes": s.bad_panes,
+            "stale_records": s.stale_records,
             "decisions": s.decisions,
             "state_records": s.state_records,
             "restores": s.restores,
             "last_batch_at": s.last_batch_at,
             "last_error": s.last_error,
+            "failure": None if self._failure is None else repr(self._failure),
         }
 
     @staticmethod
@@ -205,21 +242,42 @@ class Evaluator:
             raise RuntimeError("the evaluator is not started")
         return client
 
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise EvaluatorFailed(str(self._failure)) from self._failure
+
+    def _fail(self, error: BaseException) -> None:
+        log.error("evaluator failed: %r", error)
+        self.stats.last_error = repr(error)
+        self._failure = self._failure or error
+        self._ready.set()  # wake wait_ready so it can raise
+
     # --- batches -------------------------------------------------------------------------
 
     async def _handle(self, batch: dict[TopicPartition, list[Any]]) -> None:
         async with self._lock:
-            messages: list[Outgoing] = []
-            offsets: dict[TopicPartition, int] = {}
+            commits = []
             for tp, records in batch.items():
-                engine = self._engines.get(tp)
-                if engine is None or not records:
-                    continue  # revoked while the batch was in hand
-                out = self._evaluate(engine, records)
-                messages.extend(self._messages(out, tp.partition))
-                offsets[tp] = records[-1].offset + 1
-            if offsets:
-                await self._commit(messages, offsets)
+                owned = self._owned.get(tp)
+                fresh = self._fresh(owned, records)
+                if owned is None or not fresh:
+                    continue  # revoked, or fetched before a restore re-read it
+                out = self._evaluate(owned.engine, fresh)
+                owned.position = fresh[-1].offset + 1
+                offsets = {tp: owned.position}
+                commits.append(self._commit(tp, owned, self._messages(out, tp.partition), offsets))
+            await asyncio.gather(*commits)
+            self.stats.batches += 1
+            self.stats.last_batch_at = time.time()
+
+    def _fresh(self, owned: _Owned | None, records: list[Any]) -> list[Any]:
+        """The records not evaluated yet: a batch fetched across a rebalance may repeat some
+        (they are re-read from the restored position); it is never dropped, so none is lost."""
+        if owned is None:
+            return []
+        fresh = [r for r in records if r.offset >= owned.position]
+        self.stats.stale_records += len(records) - len(fresh)
+        return fresh
 
     def _evaluate(self, engine: Evaluation, records: list[Any]) -> Output:
         for record in records:
@@ -228,14 +286,18 @@ class Evaluator:
                 engine.add(pane)
         return engine.advance()
 
-    def _decode(self, record: Any) -> PaneSummary | None:
+    def _decode(self, record: Any, *, rebuilding: bool = False) -> PaneSummary | None:
         try:
             pane = PaneSummary.model_validate_json(record.value)
         except (ValidationError, ValueError) as error:
-            self.stats.bad_panes += 1
-            log.warning("skipping malformed pane at %s: %s", record.offset, error)
+            if not rebuilding:
+                self.stats.bad_panes += 1
+                log.warning("skipping malformed pane at offset %s: %s", record.offset, error)
             return None
-        self.stats.panes += 1
+        if rebuilding:
+            self.stats.rebuilt_panes += 1
+        else:
+            self.stats.panes += 1
         return pane
 
     def _messages(self, out: Output, partition: int) -> list[Outgoing]:
@@ -254,47 +316,64 @@ class Evaluator:
             log.info("decision %s: %s", decision.decision_id, decision.summary)
         return messages
 
-    async def _commit(self, messages: list[Outgoing], offsets: dict[TopicPartition, int]) -> None:
-        sender = self._require(self._sender)
+    async def _commit(
+        self,
+        tp: TopicPartition,
+        owned: _Owned,
+        messages: list[Outgoing],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
         try:
-            await sender.commit(messages, offsets, self.config.group_id)
-        except ProducerFenced:
-            self.stats.last_error = "fenced by a newer instance with the same transactional id"
+            await owned.sender.commit(messages, offsets, self.config.group_id)
+        except ProducerFenced as error:  # another owner took the partition: stop at once
+            self._fail(error)
             self._stopping.set()
-            raise
-        except Exception as error:  # the transaction was aborted: rebuild from Kafka
-            self.stats.last_error = f"transaction aborted: {error!r}"
-            log.exception("transaction aborted; restoring the assigned partitions")
-            await self._restore_all()
             return
-        self.stats.batches += 1
-        self.stats.last_batch_at = time.time()
+        except Exception as error:  # aborted: rebuild the partition from what is committed
+            self.stats.last_error = f"transaction aborted: {error!r}"
+            log.exception("partition %s: transaction aborted; restoring it", tp.partition)
+            await self._release(tp)
+            await self._acquire(tp)
+            return
+        self.stats.transactions += 1
 
     # --- assignment and restore ----------------------------------------------------------
 
     async def _revoke(self, revoked: list[TopicPartition]) -> None:
-        async with self._lock:
-            for tp in revoked:
-                self._engines.pop(tp, None)
+        try:
+            async with self._lock:
+                for tp in revoked:
+                    await self._release(tp)
+        except Exception as error:  # aiokafka would only log it
+            self._fail(error)
 
     async def _assign(self, assigned: list[TopicPartition]) -> None:
-        async with self._lock:
-            for tp in assigned:
-                await self._restore(tp)
-        self._ready.set()
+        try:
+            async with self._lock:
+                for tp in assigned:
+                    await self._acquire(tp)
+            self._ready.set()
+        except Exception as error:  # aiokafka would only log it
+            self._fail(error)
 
-    async def _restore_all(self) -> None:
-        for tp in list(self._engines):
-            await self._restore(tp)
+    async def _release(self, tp: TopicPartition) -> None:
+        owned = self._owned.pop(tp, None)
+        if owned is not None:
+            await owned.sender.stop()
 
-    async def _restore(self, tp: TopicPartition) -> None:
-        """State from the state topic, buffers from the panes before the committed offset."""
-        engine = Evaluation(self.policy, self.config.engine)
+    async def _acquire(self, tp: TopicPartition) -> None:
+        """Fence the previous owner, then restore: state, pane buffers, position."""
+        cfg = self.config
+        sender = TransactionalSender(
+            cfg.bootstrap, cfg.transactional_id(tp.partition), f"{cfg.client_id}-p{tp.partition}"
+        )
+        await sender.start()  # aborts the previous owner's open transaction: reads are final
+        engine = Evaluation(self.policy, cfg.engine)
         await self._restore_state(engine, tp.partition)
         start = await self._start_offset(tp)
         await self._rebuild_panes(engine, tp, start)
         self._require(self._consumer).seek(tp, start)
-        self._engines[tp] = engine
+        self._owned[tp] = _Owned(engine, sender, start)
         self.stats.restores += 1
         log.info("partition %s restored; resuming at offset %s", tp.partition, start)
 
@@ -310,9 +389,11 @@ class Evaluator:
                 engine.restore(value)
 
     async def _start_offset(self, tp: TopicPartition) -> int:
-        committed = await self._require(self._consumer).committed(tp)
-        if committed is not None:
-            return int(committed)
+        admin = self._require(self._admin)
+        committed = await admin.list_consumer_group_offsets(self.config.group_id, partitions=[tp])
+        found = committed.get(tp)
+        if found is not None and found.offset >= 0:
+            return int(found.offset)
         reader = self._require(self._reader)
         if self.config.auto_offset_reset == "earliest":
             return int((await reader.beginning_offsets([tp]))[tp])
@@ -327,6 +408,6 @@ class Evaluator:
         found = await reader.offsets_for_times({tp: newest - lookback})
         start = found[tp].offset if found.get(tp) is not None else end
         async for record in read_range(reader, tp, start, end):
-            pane = self._decode(record)
+            pane = self._decode(record, rebuilding=True)
             if pane is not None:
                 engine.add(pane, evaluate=False)

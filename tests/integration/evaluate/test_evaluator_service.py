@@ -1,0 +1,125 @@
+"""The evaluator service on the real broker: panes in, one decision per state change out,
+in transactions, with the state persisted beside it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas.panes import PaneSummary
+from streams.evaluate import Evaluator, EvaluatorConfig
+from streams.evaluate.offline import START_MS
+from streams.policy import load_policy
+
+MESSAGE = {"service": "chat-api", "endpoint": "POST /api/message"}
+S1 = [
+    {"scope": MESSAGE, "requests": "70x90", "errors": "0x30 28x60",
+     "version": "2.3.9x30 2.4.0x60"},
+    {"scope": {"service": "chat-api", "host": "web-1"}, "cpu": "40x30 95x60"},
+    {"scope": {"service": "search-api", "endpoint": "POST /api/search"}, "requests": "60x90"},
+    {"scope": {"service": "chat-api"}, "deploys": [{"at": "30s", "version": "2.4.0"}]},
+]  # fmt: skip
+
+
+@pytest.fixture
+async def evaluator(bootstrap: str, eval_topics: Any) -> AsyncIterator[Evaluator]:
+    config = EvaluatorConfig(
+        bootstrap=bootstrap,
+        panes_topic=eval_topics.panes,
+        decisions_topic=eval_topics.decisions,
+        state_topic=eval_topics.state,
+        group_id=eval_topics.group,
+        transactional_prefix=eval_topics.group,
+        auto_offset_reset="earliest",
+    )
+    service = Evaluator(config, load_policy())
+    await service.start()
+    task = asyncio.create_task(service.run())
+    async with asyncio.timeout(30):
+        await service.wait_ready()
+    yield service
+    await service.stop()
+    await task
+
+
+async def _state_records(bootstrap: str, topic: str) -> dict[bytes, bytes]:
+    """The latest value per key of the state topic (read_committed)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        latest: dict[bytes, bytes] = {}
+        ends: dict[TopicPartition, int] = {}
+        while not ends or [tp for tp in ends if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                latest.update({r.key: r.value for r in records})
+            if not ends and consumer.assignment():  # the partitions, once metadata is in
+                ends = await consumer.end_offsets(list(consumer.assignment()))
+        return latest
+    finally:
+        await consumer.stop()
+
+
+Panes = Callable[[list[dict[str, Any]]], list[list[PaneSummary]]]
+Produce = Callable[[str, Iterable[PaneSummary]], Awaitable[None]]
+Log = Callable[[str], AbstractAsyncContextManager[Any]]
+
+
+async def test_s1_panes_yield_one_critical_decision_with_versions(
+    bootstrap: str,
+    eval_topics: Any,
+    evaluator: Evaluator,
+    series_panes: Panes,
+    produce_panes: Produce,
+    decision_log: Log,
+) -> None:
+    async with decision_log(eval_topics.decisions) as log:
+        panes = [p for group in series_panes(S1) for p in group]
+        await produce_panes(eval_topics.panes, panes)
+        critical = await log.wait_for(
+            lambda d: d.rule == "core-error-rate-critical" and d.state == "firing",
+            "core-error-rate-critical firing",
+        )
+        assert critical.scope == MESSAGE and critical.severity == "CRITICAL"
+        assert (critical.version, critical.last_good_version) == ("2.4.0", "2.3.9")
+        assert critical.at_ms == START_MS + 41_000  # exactly 10% at 40 s is not above
+        assert critical.decision_id == f"{critical.fingerprint}:1"
+        await log.wait_for(lambda d: d.rule == "cpu-high" and d.state == "firing", "cpu firing")
+        ids = [d.decision_id for d in log.decisions]
+        assert len(ids) == len(set(ids))
+        firing = log.matching(lambda d: d.rule == "core-error-rate-critical")
+        assert [d.state for d in firing] == ["firing"]
+        assert log.matching(lambda d: d.service == "search-api" and d.state == "firing") == []
+    health = evaluator.health()
+    assert health["ready"] and health["panes"] == len(panes) and health["transactions"] >= 1
+    state = await _state_records(bootstrap, eval_topics.state)
+    assert f"alert:{critical.fingerprint}".encode() in state
+    assert b"service:chat-api" in state
+
+
+async def test_malformed_panes_are_skipped_and_counted(
+    bootstrap: str,
+    eval_topics: Any,
+    evaluator: Evaluator,
+    series_panes: Panes,
+    produce_panes: Produce,
+    decision_log: Log,
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    await producer.send_and_wait(eval_topics.panes, b"{not json", key=b"chat-api")
+    await producer.stop()
+    async with decision_log(eval_topics.decisions) as log:
+        await produce_panes(eval_topics.panes, [p for g in series_panes(S1) for p in g])
+        await log.wait_for(lambda d: d.rule == "core-error-rate-critical", "a decision")
+    assert evaluator.health()["bad_panes"] == 1
