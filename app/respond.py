@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +32,14 @@ from handlers.incidents.commands import IncidentCommands
 from handlers.incidents.manager import IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
 from handlers.outbox.dispatcher import OutboxDispatcher
+from handlers.receivers.base import Receiver
 from handlers.receivers.registry import ReceiverUrls, build_receivers
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
+from schemas.incidents import ActionKind
 
 __all__ = ["ALL_ROLES", "Responder", "build_responder", "main", "receiver_urls"]
 
@@ -130,8 +132,8 @@ async def build_responder(
         PgIncidentQueries(pool),
         IncidentCommands(incidents, settings.response, clock),
     )
-    built = _roles(settings, responder, clock, probe, write)
-    responder.roles = [built[name] for name in roles if name in built]
+    built = _roles(settings, responder, clock, probe, write, roles)
+    responder.roles = [built[name] for name in ALL_ROLES if name in built]
     return responder
 
 
@@ -141,37 +143,52 @@ def _roles(
     clock: Clock,
     probe: HealthProbe | None,
     write: Callable[[str], None],
+    wanted: Sequence[str],
 ) -> dict[str, Role]:
+    """Build only the roles asked for (each builder runs once, in ``ALL_ROLES`` order)."""
     client = httpx.AsyncClient()
-    receivers = build_receivers(
-        receiver_urls(settings),
-        client,
-        settings.delivery,
-        clock,
-        secret=_secret(settings.webhook_secret),
-        routing_key=_secret(settings.pager_routing_key),
-        write=write,
-    )
-    found: dict[str, Role] = {}
-    if probe is None:
+    sink = KafkaEventSink(settings.bootstrap, settings.topics.incidents)
+    kafka_probe: KafkaHealthProbe | None = None
+    if probe is None and "orchestrator" in wanted:
         kafka_probe = KafkaHealthProbe(
             settings.bootstrap, settings.topics.panes, settings.rollback, clock
         )
-        probe, found["probe"] = kafka_probe, kafka_probe
-    source = KafkaDecisionSource(
-        settings.bootstrap, settings.topics.decisions, f"{settings.group_prefix}-incidents"
-    )
-    sink = KafkaEventSink(settings.bootstrap, settings.topics.incidents)
-    found["manager"] = IncidentManager(r.incidents, source, settings.response, clock)
-    found["timers"] = TimerWorker(r.incidents, settings.response, clock)
-    found["orchestrator"] = RollbackOrchestrator(
-        r.incidents, probe, settings.rollback, settings.response, clock
-    )
-    found["dispatcher"] = OutboxDispatcher(r.outbox, receivers, settings.delivery, clock)
-    found["http"] = _Resource("http-client", _noop, client.aclose)
-    found["events"] = EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s)
-    found["sink"] = _Resource("incidents-producer", sink.start, sink.stop)
-    return found
+    verify: HealthProbe | None = probe or kafka_probe
+
+    def receivers() -> Mapping[ActionKind, Receiver]:
+        return build_receivers(
+            receiver_urls(settings),
+            client,
+            settings.delivery,
+            clock,
+            secret=_secret(settings.webhook_secret),
+            routing_key=_secret(settings.pager_routing_key),
+            write=write,
+        )
+
+    def manager() -> Role:
+        group = f"{settings.group_prefix}-incidents"
+        source = KafkaDecisionSource(settings.bootstrap, settings.topics.decisions, group)
+        return IncidentManager(r.incidents, source, settings.response, clock)
+
+    def orchestrator() -> Role:
+        assert verify is not None
+        return RollbackOrchestrator(
+            r.incidents, verify, settings.rollback, settings.response, clock
+        )
+
+    builders: dict[str, Callable[[], Role | None]] = {
+        "sink": lambda: _Resource("incidents-producer", sink.start, sink.stop),
+        "http": lambda: _Resource("http-client", _noop, client.aclose),
+        "probe": lambda: kafka_probe,
+        "manager": manager,
+        "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
+        "orchestrator": orchestrator,
+        "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),
+        "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
+    }
+    built = {name: builders[name]() for name in wanted if name in builders}
+    return {name: role for name, role in built.items() if role is not None}
 
 
 async def _noop() -> None:

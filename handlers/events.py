@@ -29,20 +29,24 @@ class KafkaEventSink:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
+        self._bootstrap = bootstrap
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            bootstrap_servers=self._bootstrap,
             acks="all",
             enable_idempotence=True,
             client_id="alertpipe-incidents",
         )
-
-    async def start(self) -> None:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def publish(self, key: str, value: bytes) -> None:
+        assert self._producer is not None, "start() the sink first"
         await self._producer.send_and_wait(self.topic, value, key=key.encode())
 
 

@@ -93,4 +93,5 @@ async def expire(request: Request, silence_id: str) -> SilenceOut:
     expired = await deps.silences.expire(silence_id, now)
     if expired is None:
         raise HTTPException(404, f"no silence {silence_id!r}")
-    return SilenceOut.of(expired, now)
+    # The stored end is rounded to microseconds; judge the state at that instant, not before it.
+    return SilenceOut.of(expired, max(now, expired.ends_at))
