@@ -1,8 +1,12 @@
 """Closed pane summaries, wire version 1: what stage 1 (aggregate) hands to stage 2 (evaluate).
 
 A pane is a short event-time interval (1 s by default) of one scope. Its identity is
-``pane_id`` = ``{scope key}@{start_ms}``; a pane is published once per identity, and the
-evaluation stage dedups on it. Panes are mergeable: windows are built by merging panes.
+``pane_id`` = ``{scope key}@{start_ms}/{partition}`` (the telemetry partition it was built
+from); a pane is published once per identity, and the evaluation stage dedups on it. When
+producers key telemetry by service (as they should) every scope lives on one partition and
+there is one pane per (scope, start); a producer that does not key by service yields one
+partial pane per partition, each with its own identity, and merging them is still exact.
+Panes are mergeable: windows are built by merging panes.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class LatencySketch(_Model):
     """
 
     alpha: float = Field(gt=0, lt=1)
+    min_value: float = Field(default=0.0, ge=0, description="values at or below count as zeros")
     zeros: int = Field(default=0, ge=0)
     offset: int = 0
     counts: list[int] = Field(default_factory=list)
@@ -87,6 +92,7 @@ class QueueStats(_Model):
     depth_first: int = Field(ge=0, description="depth of the earliest sample in the pane")
     depth_last: int = Field(ge=0, description="depth of the latest sample in the pane")
     depth_max: int = Field(ge=0)
+    last_ts: float | None = Field(default=None, description="event time of the latest sample")
 
 
 class BotStats(_Model):
@@ -112,10 +118,11 @@ class PaneSummary(_Model):
     """Everything stage 1 learned about one scope in one pane."""
 
     v: Literal[1] = 1
-    pane_id: str = Field(description="{scope.id}@{start_ms}: the pane's identity, for dedup")
+    pane_id: str = Field(description="{scope.id}@{start_ms}/{partition}: the identity, for dedup")
     scope: Scope
     start_ms: int
     end_ms: int
+    partition: int | None = Field(default=None, description="telemetry partition it came from")
     requests: RequestStats | None = None
     logs: LogStats | None = None
     resource: ResourceStats | None = None
@@ -125,5 +132,6 @@ class PaneSummary(_Model):
     deploys: list[DeployRecord] = Field(default_factory=list)
 
     @staticmethod
-    def make_id(scope: Scope, start_ms: int) -> str:
-        return f"{scope.id}@{start_ms}"
+    def make_id(scope: Scope, start_ms: int, partition: int | None = None) -> str:
+        base = f"{scope.id}@{start_ms}"
+        return base if partition is None else f"{base}/{partition}"

@@ -111,9 +111,10 @@ def _number(value: Any) -> TypeGuard[float]:
 
 def _seconds(value: Any) -> float | None:
     """Epoch seconds of a numeric ``ts``, exactly as schemas.timestamps computes them."""
-    if not _number(value):
-        return None
-    number = float(value)
+    return _scale(float(value)) if _number(value) else None
+
+
+def _scale(number: float) -> float:
     if number >= _NS_FROM:
         return number / 1e9
     if number >= _US_FROM:
@@ -135,14 +136,33 @@ def _head(data: dict[str, Any]) -> tuple[str, float] | None:
 
 
 def _read_request(data: dict[str, Any]) -> Reading | None:
-    head = _head(data)
-    endpoint, status = data.get("endpoint"), data.get("status")
-    latency, version = data.get("latency_ms"), data.get("version")
-    if head is None or not (_name(endpoint) and _optional_name(version)):
+    # The hot path (most telemetry is requests): the same checks as _head/_name/_number/
+    # _seconds, written out inline because each Python call costs ~60 ns of an ~8 µs budget.
+    get = data.get
+    service, endpoint, status = get("service"), get("endpoint"), get("status")
+    latency, version, ts = get("latency_ms"), get("version"), get("ts")
+    if not (
+        type(service) is str
+        and 0 < len(service) <= _MAX_NAME
+        and service.strip() is service
+        and type(endpoint) is str
+        and 0 < len(endpoint) <= _MAX_NAME
+        and endpoint.strip() is endpoint
+        and type(status) is int
+        and 100 <= status <= 599
+        and (type(latency) is float or type(latency) is int)
+        and 0.0 <= latency <= _MAX_FLOAT
+        and (type(ts) is float or type(ts) is int)
+        and 0.0 <= ts <= _MAX_FLOAT
+        and get("v", 1) == 1
+    ):
         return None
-    if type(status) is not int or not 100 <= status <= 599 or not _number(latency):
+    if version is not None and not _name(version):
         return None
-    return ("request", head[0], "endpoint", endpoint, head[1], status, float(latency), version)
+    seconds = float(ts)
+    if seconds >= _MS_FROM:  # ms and finer: the shared rule (a call only for these)
+        seconds = _scale(seconds)
+    return ("request", service, "endpoint", endpoint, seconds, status, float(latency), version)
 
 
 def _read_log(data: dict[str, Any]) -> Reading | None:

@@ -1,0 +1,30 @@
+"""Counters of stage 1, read by the health probe and /metrics (names are Prometheus-ready)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+__all__ = ["AggregatorMetrics"]
+
+
+@dataclass
+class AggregatorMetrics:
+    events: int = 0  # records consumed (replayed ones excluded)
+    accepted: int = 0  # events added to a pane
+    replayed: int = 0  # records re-read after a restart or rebalance to rebuild open panes
+    panes: int = 0  # panes published
+    dead_letters: Counter[str] = field(default_factory=Counter)  # by dlq.code
+    transactions: int = 0
+    batches: int = 0
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "events": self.events,
+            "accepted": self.accepted,
+            "replayed": self.replayed,
+            "panes": self.panes,
+            "dead_letters": dict(self.dead_letters),
+            "transactions": self.transactions,
+            "batches": self.batches,
+        }

@@ -1,0 +1,268 @@
+"""One telemetry partition's aggregation: records in, closed panes and dead letters out.
+
+Pure (no I/O, time passed in), so the whole exactly-once story can be tested without Kafka:
+feed records, take outputs, checkpoint; build a new aggregator from the checkpoint, feed it
+the same records again from the committed offset, and it produces only what had not been
+produced yet.
+
+Per record, in offset order: decode and validate (bad → dead letter), reject a timestamp
+too far ahead of the message's own timestamp (→ dead letter ``future_ts``), find the pane;
+a pane already closed → dead letter ``late``; otherwise add to the pane. After a batch the
+panes the watermark has passed are closed. A partition quiet for the idle timeout closes all
+its panes.
+
+The future-skew check compares with the Kafka message timestamp, not the wall clock: a
+replayed record must get the same verdict as the first time, or a restart could turn a dead
+letter into a pane count (or the reverse). With ``message.timestamp.type=LogAppendTime`` on
+the telemetry topic that timestamp is the broker's clock; with CreateTime, Kafka 4 brokers
+reject timestamps more than ``log.message.timestamp.after.max.ms`` (1 h) ahead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+from orjson import JSONDecodeError, loads
+
+from schemas.telemetry import InvalidEvent
+from schemas.timestamps import to_rfc3339
+from streams.aggregate.checkpoint import Checkpoint
+from streams.aggregate.deadletter import (
+    FUTURE,
+    LATE,
+    DeadLetter,
+    Record,
+    dead_letter,
+    invalid_code,
+)
+from streams.aggregate.metrics import AggregatorMetrics
+from streams.aggregate.panes import Pane, ScopeKey, scope_id
+from streams.aggregate.sketch import DEFAULT_MAPPING, Mapping
+from streams.aggregate.validate import decode, read_event
+from streams.aggregate.watermark import PartitionTime
+
+__all__ = ["ClosedPane", "PaneRules", "PartitionAggregator"]
+
+
+@dataclass(frozen=True)
+class PaneRules:
+    """The event-time rules (AggregatorSettings carries the same names)."""
+
+    pane_ms: int = 1000
+    allowed_lateness_ms: int = 5000
+    idle_timeout_ms: int = 3000
+    max_future_skew_ms: int = 60_000
+
+
+@dataclass(frozen=True)
+class ClosedPane:
+    """A pane ready to publish: key = service, value = PaneSummary JSON."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    pane_id: str
+
+
+Group = dict[ScopeKey, Pane]  # the panes of one start time
+
+
+class PartitionAggregator:
+    """Open panes, watermark and pending output of one partition."""
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        rules: PaneRules,
+        checkpoint: Checkpoint | None = None,
+        start_offset: int | None = None,
+        *,
+        metrics: AggregatorMetrics | None = None,
+        mapping: Mapping = DEFAULT_MAPPING,
+    ) -> None:
+        self.topic, self.partition, self.rules, self.mapping = topic, partition, rules, mapping
+        self.metrics = metrics if metrics is not None else AggregatorMetrics()
+        self.time = PartitionTime(rules.allowed_lateness_ms)
+        self.replay_to = -1  # records up to here were handled before: rebuild only
+        self.position = start_offset  # next offset to handle (None: wherever Kafka starts)
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self.groups: dict[int, Group] = {}
+        self.first_offset: dict[int, int] = {}  # per group: offset of its earliest event
+        self.panes: list[ClosedPane] = []
+        self.dead_letters: list[DeadLetter] = []
+        self.last_activity_ms: float | None = None
+
+    def _restore(self, checkpoint: Checkpoint) -> None:
+        self.replay_to = checkpoint.processed_to
+        self.time.max_event_ms = checkpoint.max_event_ms
+        self.time.closed_before = checkpoint.closed_before
+
+    # --- input ----------------------------------------------------------------------------
+
+    def process(self, records: Iterable[Record], now_ms: float) -> None:
+        """Handle records in offset order, then close the panes the watermark has passed."""
+        # The hot loop: attributes read once into locals, common case first, rare cases
+        # (rejections, new panes) in methods, counters updated per batch, not per event.
+        pane_ms, skew, lateness = (
+            self.rules.pane_ms,
+            self.rules.max_future_skew_ms,
+            self.time.lateness_ms,
+        )
+        groups, position, replay_to = self.groups, self.position, self.replay_to
+        # The watermark rule of PartitionTime.admit, on locals (written back after the loop).
+        max_event, closed_before = self.time.max_event_ms, self.time.closed_before
+        handled = accepted = replayed = 0
+        for record in records:
+            offset = record.offset
+            if position is not None and offset < position:
+                continue  # handled already: a fetch that overlaps must not count twice
+            position = offset + 1
+            handled += 1
+            if offset <= replay_to:
+                replayed += 1
+            try:
+                kind, service, dimension, key, ts, a, b, c = read_event(loads(record.value or b""))
+            except (InvalidEvent, JSONDecodeError) as error:
+                self._invalid(record, offset <= replay_to, error)
+                continue
+            event_ms = int(ts * 1000.0 + 0.5)
+            if event_ms > record.timestamp + skew and record.timestamp >= 0:
+                self._future(record, offset <= replay_to, ts)
+                continue
+            start = event_ms - event_ms % pane_ms
+            if start + pane_ms <= closed_before:
+                self._late(record, offset <= replay_to, event_ms, start, closed_before)
+                continue
+            if event_ms > max_event:
+                max_event = event_ms
+                if event_ms - lateness > closed_before:
+                    closed_before = event_ms - lateness
+            group = groups.get(start)
+            if group is None:
+                group = self._new_group(start, offset)
+            scope = (service, dimension, key)
+            pane = group.get(scope)
+            if pane is None:
+                pane = group[scope] = Pane(scope, start, self.mapping)
+            if kind == "request":
+                pane.add_request(a, b, c)
+            else:
+                pane.add(kind, ts, a, b, c)
+            accepted += 1
+        self.position = position
+        self.time.max_event_ms, self.time.closed_before = max_event, closed_before
+        self._count(handled, accepted, replayed)
+        if handled:
+            self.last_activity_ms = now_ms
+        self.close_ready()
+
+    def _count(self, handled: int, accepted: int, replayed: int) -> None:
+        metrics = self.metrics
+        metrics.events += handled
+        metrics.accepted += accepted
+        metrics.replayed += replayed
+
+    def _new_group(self, start: int, offset: int) -> Group:
+        group: Group = {}
+        self.groups[start] = group
+        self.first_offset[start] = offset  # offsets only grow: the group's earliest event
+        return group
+
+    # --- rejections -----------------------------------------------------------------------
+
+    def _invalid(self, record: Record, replaying: bool, error: Exception) -> None:
+        if not isinstance(error, InvalidEvent):  # undecodable: decode() words the reason
+            try:
+                decode(record.value)
+            except InvalidEvent as reason:
+                error = reason
+        assert isinstance(error, InvalidEvent)
+        code = invalid_code(error.reason, error.field)
+        self._reject(record, replaying, code, error.reason, error.field)
+
+    def _future(self, record: Record, replaying: bool, ts: float) -> None:
+        skew = self.rules.max_future_skew_ms
+        reason = f"ts: {to_rfc3339(ts)} is more than {skew} ms ahead of the message timestamp"
+        self._reject(record, replaying, FUTURE, reason, "ts")
+
+    def _late(
+        self, record: Record, replaying: bool, event_ms: int, start: int, closed_before: int
+    ) -> None:
+        end = start + self.rules.pane_ms
+        reason = (
+            f"late: event time {event_ms} ms is in pane [{start}, {end}), "
+            f"closed when the partition's panes up to {closed_before} ms were"
+        )
+        self._reject(record, replaying, LATE, reason, "ts")
+
+    def _reject(
+        self, record: Record, replaying: bool, code: str, reason: str, field: str | None
+    ) -> None:
+        if replaying:
+            return  # dead-lettered before the restart, in the committed transaction
+        self.dead_letters.append(
+            dead_letter(record, self.topic, self.partition, code, reason, field)
+        )
+        self.metrics.dead_letters[code] += 1
+
+    # --- closing --------------------------------------------------------------------------
+
+    def close_ready(self) -> None:
+        """Publish every open pane that ends at or before the watermark."""
+        pane_ms = self.rules.pane_ms
+        for start in sorted(self.groups):
+            if not self.time.is_closed(start + pane_ms):
+                break
+            self._publish(start)
+
+    def close_idle(self, now_ms: float) -> bool:
+        """Close every open pane when the partition has been quiet for the idle timeout."""
+        if not self.groups or self.last_activity_ms is None:
+            return False
+        if now_ms - self.last_activity_ms < self.rules.idle_timeout_ms:
+            return False
+        self.time.close_through(max(self.groups) + self.rules.pane_ms)
+        self.close_ready()
+        return True
+
+    def _publish(self, start: int) -> None:
+        group = self.groups.pop(start)
+        del self.first_offset[start]
+        self.panes.extend(self._closed(pane) for pane in group.values())
+        self.metrics.panes += len(group)
+
+    def _closed(self, pane: Pane) -> ClosedPane:
+        summary = pane.summary(self.rules.pane_ms, self.partition)
+        pane_id: str = summary["pane_id"]
+        # Key = service: every pane of a service lands on one partition of the panes topic,
+        # so stage 2 can join a service's endpoints, bots and deploys locally.
+        headers = [("scope", scope_id(pane.scope).encode()), ("pane_id", pane_id.encode())]
+        return ClosedPane(pane.scope[0].encode(), orjson.dumps(summary), headers, pane_id)
+
+    # --- output and progress --------------------------------------------------------------
+
+    def take(self) -> tuple[list[ClosedPane], list[DeadLetter]]:
+        """Hand over the pending output (to be produced in the next transaction)."""
+        panes, letters = self.panes, self.dead_letters
+        self.panes, self.dead_letters = [], []
+        return panes, letters
+
+    @property
+    def open_panes(self) -> int:
+        return sum(len(group) for group in self.groups.values())
+
+    def commit_point(self) -> tuple[int, Checkpoint] | None:
+        """(offset to commit, checkpoint) for the output taken so far; None before any record."""
+        if self.position is None:
+            return None
+        offset = min(self.first_offset.values(), default=self.position)
+        checkpoint = Checkpoint(
+            processed_to=max(self.position - 1, self.replay_to),
+            max_event_ms=self.time.max_event_ms,
+            closed_before=self.time.closed_before,
+        )
+        return offset, checkpoint

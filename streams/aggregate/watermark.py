@@ -1,0 +1,48 @@
+"""Event time of one partition: its watermark, and which panes it has closed.
+
+The watermark is the highest event time seen minus the allowed lateness. A pane [start, end)
+is closed once ``end <= closed_before``, where ``closed_before`` is the watermark — or more,
+when the partition went quiet and its open panes were closed on the idle timeout. Everything a
+pane decision depends on is in these two numbers, which is why they are checkpointed: a
+restarted worker knows exactly which panes it already published.
+
+Watermark and lateness advance per event, not per batch, so a pane's content depends only on
+the order of events in the partition, never on how the consumer happened to batch them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NEVER", "PartitionTime"]
+
+NEVER = -(2**62)  # "no event time yet": below every real epoch in ms
+
+
+@dataclass
+class PartitionTime:
+    """Watermark state of one partition, in epoch milliseconds."""
+
+    lateness_ms: int
+    max_event_ms: int = NEVER
+    closed_before: int = NEVER
+
+    def admit(self, event_ms: int, pane_end_ms: int) -> bool:
+        """Accept an event whose pane is still open (and advance); False means it is late."""
+        if pane_end_ms <= self.closed_before:
+            return False
+        if event_ms > self.max_event_ms:
+            self.max_event_ms = event_ms
+            self.closed_before = max(self.closed_before, event_ms - self.lateness_ms)
+        return True
+
+    def is_closed(self, pane_end_ms: int) -> bool:
+        return pane_end_ms <= self.closed_before
+
+    def close_through(self, pane_end_ms: int) -> None:
+        """Mark every pane ending at or before ``pane_end_ms`` closed (the idle timeout)."""
+        self.closed_before = max(self.closed_before, pane_end_ms)
+
+    @property
+    def watermark_ms(self) -> int:
+        return self.max_event_ms - self.lateness_ms
