@@ -44,20 +44,44 @@ def _direct(scope: Scope, panes: Sequence[PaneSummary], start_ms: int, end_ms: i
     )
 
 
+def _combine(
+    scope: Scope, windows: Sequence[WindowStats], start_ms: int, end_ms: int
+) -> WindowStats:
+    """Several scopes (endpoints) of one service as one window: counts add up; the slowest
+    endpoint's p95 stands for the service (an upper bound, never an optimistic one)."""
+    requests = sum(w.requests for w in windows)
+    errors = sum(w.errors for w in windows)
+    return WindowStats(
+        scope=scope,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        panes=sum(w.panes for w in windows),
+        requests=requests,
+        errors=errors,
+        error_rate=errors / requests if requests else None,
+        p95_ms=max((w.p95_ms for w in windows if w.p95_ms is not None), default=None),
+        max_ms=max((w.max_ms for w in windows if w.max_ms is not None), default=None),
+    )
+
+
 def window_of(
     service: str, panes: Sequence[PaneSummary], start_ms: int, end_ms: int
 ) -> WindowStats:
-    """The service's request panes in [start_ms, end_ms) merged into one window."""
+    """The service's request panes in [start_ms, end_ms) as one window (all its endpoints)."""
     scope = Scope(service=service, dimension="service", key=service)
     inside = [
         p
         for p in panes
         if p.scope.service == service and p.requests is not None and start_ms <= p.start_ms < end_ms
     ]
+    by_scope: dict[Scope, list[PaneSummary]] = {}
+    for pane in inside:
+        by_scope.setdefault(pane.scope, []).append(pane)
     try:
-        return merge_panes(scope, inside, start_ms, end_ms)
+        windows = [merge_panes(s, ps, start_ms, end_ms) for s, ps in by_scope.items()]
     except NotImplementedError:
         return _direct(scope, inside, start_ms, end_ms)
+    return _combine(scope, windows, start_ms, end_ms)
 
 
 def judge(window: WindowStats, cfg: RollbackConfig) -> tuple[bool, dict[str, Any]]:
