@@ -120,8 +120,21 @@ async def empty_database(pg_admin_dsn: str, unique: Callable[[str], str]) -> Asy
     try:
         yield _with_database(pg_admin_dsn, name)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _drop_database(admin, name)
         await admin.close()
+
+
+async def _drop_database(admin: asyncpg.Connection, name: str) -> None:
+    # FORCE cannot terminate a backend of another role (an autovacuum worker that just
+    # started on the fresh database, say); such a backend ends on its own within moments.
+    for attempt in range(50):
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
+            if attempt == 49:
+                raise
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture
