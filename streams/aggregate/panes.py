@@ -169,7 +169,7 @@ class IntegrityAcc:
         if ok:
             return
         self.failures += 1
-        if ts >= self.failed_ts:  # the latest failure explains the pane
+        if detail is not None and ts >= self.failed_ts:  # the latest explained failure
             self.last_detail, self.failed_ts = detail, ts
 
     def wire(self) -> dict[str, Any]:

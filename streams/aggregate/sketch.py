@@ -14,12 +14,15 @@ value within ``alpha`` (relative) of that exact value, clamped to the observed [
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
 
 from schemas.panes import LatencySketch
 
-__all__ = ["ALPHA", "MIN_VALUE", "Mapping", "Sketch", "quantile_rank"]
+__all__ = ["ALPHA", "MIN_VALUE", "Mapping", "MergedSketch", "Sketch", "quantile_rank"]
 
 ALPHA = 0.01
 MIN_VALUE = 1e-3
@@ -140,3 +143,73 @@ class Sketch:
         sketch = cls(Mapping(wire.alpha, wire.min_value))
         sketch.merge_wire(wire)
         return sketch
+
+
+class MergedSketch:
+    """Many wire sketches summed into one dense array (the window merge), read by quantile.
+
+    Sketches of another mapping (a changed ``alpha``) are re-binned through their bucket
+    values, which keeps the error within about twice the larger alpha instead of failing.
+    """
+
+    __slots__ = ("counts", "mapping", "offset", "total", "zeros")
+
+    def __init__(self, sketches: Sequence[LatencySketch]) -> None:
+        first = sketches[0] if sketches else None
+        self.mapping = Mapping(first.alpha, first.min_value) if first else DEFAULT_MAPPING
+        own = [s for s in sketches if Mapping(s.alpha, s.min_value) == self.mapping]
+        foreign = [s for s in sketches if Mapping(s.alpha, s.min_value) != self.mapping]
+        self.zeros = sum(s.zeros for s in own)
+        self.offset, self.counts = _dense_sum(own)
+        for sketch in foreign:
+            self._rebin(sketch)
+        self.total = self.zeros + int(self.counts.sum())
+
+    def _rebin(self, wire: LatencySketch) -> None:
+        source = Mapping(wire.alpha, wire.min_value)
+        self.zeros += wire.zeros
+        bins: dict[int, int] = {}
+        for index, count in enumerate(wire.counts, start=wire.offset):
+            if count:
+                target = self.mapping.index(source.value(index))
+                bins[target] = bins.get(target, 0) + count
+        self.offset, self.counts = _with_bins(self.offset, self.counts, bins)
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile estimate (lower-rank definition), or None when empty."""
+        if self.total == 0:
+            return None
+        rank = quantile_rank(q, self.total)
+        if rank < self.zeros:
+            return 0.0
+        cumulative = np.cumsum(self.counts)
+        position = int(np.searchsorted(cumulative, rank - self.zeros, side="right"))
+        return self.mapping.value(self.offset + position)
+
+
+def _dense_sum(sketches: Sequence[LatencySketch]) -> tuple[int, npt.NDArray[np.int64]]:
+    filled = [s for s in sketches if s.counts]
+    if not filled:
+        return 0, np.zeros(0, dtype=np.int64)
+    low = min(s.offset for s in filled)
+    high = max(s.offset + len(s.counts) for s in filled)
+    total = np.zeros(high - low, dtype=np.int64)
+    for sketch in filled:
+        start = sketch.offset - low
+        total[start : start + len(sketch.counts)] += np.asarray(sketch.counts, dtype=np.int64)
+    return low, total
+
+
+def _with_bins(
+    offset: int, counts: npt.NDArray[np.int64], bins: dict[int, int]
+) -> tuple[int, npt.NDArray[np.int64]]:
+    if not bins:
+        return offset, counts
+    low, high = min(bins), max(bins) + 1
+    if len(counts):
+        low, high = min(low, offset), max(high, offset + len(counts))
+    total = np.zeros(high - low, dtype=np.int64)
+    total[offset - low : offset - low + len(counts)] += counts
+    for index, count in bins.items():
+        total[index - low] += count
+    return low, total

@@ -90,7 +90,7 @@ literals = st.one_of(
 )
 texts = st.one_of(st.none(), names, st.just("y" * 65_537))
 
-specials = st.sampled_from([True, False, None, "1", "", [], {}])
+specials: st.SearchStrategy[Any] = st.sampled_from([True, False, None, "1", "", [], {}])
 
 
 def around(low: float, high: float) -> st.SearchStrategy[Any]:
@@ -249,6 +249,7 @@ def test_canonical_events_never_reach_pydantic(
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=30) | st.sampled_from([b"", b"{", b"[1,", b"\xff", b'{"a":NaN}']))
 def test_undecodable_bytes_get_the_schemas_reason(raw: bytes) -> None:
+    expected: str | None
     try:
         parse_event(raw)
     except InvalidEvent as error:

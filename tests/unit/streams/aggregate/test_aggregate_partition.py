@@ -1,0 +1,272 @@
+"""One partition's aggregation: event time, lateness, dead letters, checkpoints and replay."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.panes import PaneSummary
+from streams.aggregate.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
+from streams.aggregate.deadletter import DeadLetter
+from streams.aggregate.partition import ClosedPane, PaneRules, PartitionAggregator
+from tests.unit.streams.aggregate.telemetry_factory import (
+    BASE_MS,
+    FakeRecord,
+    event_ms,
+    records,
+    request,
+    run_all,
+    telemetry,
+)
+
+RULES = PaneRules(pane_ms=100, allowed_lateness_ms=300, idle_timeout_ms=1000)
+
+
+def letters_of(aggregator: PartitionAggregator) -> list[DeadLetter]:
+    return aggregator.take()[1]
+
+
+def headers(letter: DeadLetter) -> dict[str, str]:
+    return {k: v.decode() for k, v in letter.headers}
+
+
+# --- event time -----------------------------------------------------------------------------
+
+
+def test_out_of_order_events_within_lateness_all_land_in_their_panes() -> None:
+    times = [BASE_MS + t for t in (250, 10, 390, 120, 5, 330, 260)]  # spread < lateness
+    aggregator, panes = run_all([request(ms) for ms in times], RULES)
+    assert sum(p.requests.count for p in panes if p.requests) == len(times)
+    assert {p.start_ms - BASE_MS for p in panes} == {0, 100, 200, 300}
+    assert not aggregator.metrics.dead_letters
+
+
+def test_a_pane_closes_when_the_watermark_passes_its_end() -> None:
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process(records([request(BASE_MS + 50)]), now_ms=0)
+    aggregator.process(records([request(BASE_MS + 399)], first_offset=1), now_ms=0)
+    assert aggregator.take()[0] == []  # watermark 99: pane [0, 100) still open
+    aggregator.process(records([request(BASE_MS + 400)], first_offset=2), now_ms=0)
+    [closed], _ = aggregator.take()  # watermark 100 = the pane's end
+    assert orjson.loads(closed.value)["start_ms"] == BASE_MS
+
+
+def test_a_late_event_is_dead_lettered_with_reason_late_not_dropped() -> None:
+    events = [request(BASE_MS + 50), request(BASE_MS + 1000), request(BASE_MS + 60)]
+    aggregator = PartitionAggregator("telemetry", 4, RULES)
+    aggregator.process(records(events), now_ms=0)
+    panes, [letter] = aggregator.take()
+    assert [orjson.loads(p.value)["requests"]["count"] for p in panes] == [1]  # not 2
+    assert letter.value == orjson.dumps(events[2]) and letter.key == b"chat-api"
+    meta = headers(letter)
+    assert meta["dlq.code"] == "late" and meta["dlq.reason"].startswith("late: ")
+    assert (meta["dlq.topic"], meta["dlq.partition"], meta["dlq.offset"]) == ("telemetry", "4", "2")
+    assert aggregator.metrics.dead_letters["late"] == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(telemetry(), min_size=1, max_size=80))
+def test_every_event_is_counted_once_in_a_pane_or_dead_lettered_as_late(
+    events: list[dict[str, Any]],
+) -> None:
+    aggregator, panes = run_all(events, RULES)
+    late = aggregator.metrics.dead_letters["late"]
+    # The rule, brute force: late iff the event's pane ended at or before the max event time
+    # seen before it minus the lateness.
+    expected_late, high = 0, None
+    for e in events:
+        ms = event_ms(e)
+        end = ms - ms % RULES.pane_ms + RULES.pane_ms
+        if high is not None and end <= high - RULES.allowed_lateness_ms:
+            expected_late += 1
+        else:
+            high = ms if high is None else max(high, ms)
+    assert late == expected_late
+    assert aggregator.metrics.accepted + late == len(events)
+    assert len({p.pane_id for p in panes}) == len(panes)
+
+
+def test_a_quiet_partition_closes_its_panes_after_the_idle_timeout() -> None:
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process(records([request(BASE_MS + 10)]), now_ms=5_000)
+    assert not aggregator.close_idle(now_ms=5_999)
+    assert aggregator.close_idle(now_ms=6_000)
+    assert len(aggregator.take()[0]) == 1
+    # The pane is closed for good: an event for it now is late, not a second pane.
+    aggregator.process(records([request(BASE_MS + 20)], first_offset=1), now_ms=6_001)
+    panes, [letter] = aggregator.take()
+    assert panes == [] and headers(letter)["dlq.code"] == "late"
+
+
+# --- validation and dead letters ------------------------------------------------------------
+
+
+BAD: list[tuple[bytes, str]] = [
+    (b"{not json", "not_json"),
+    (b"[1, 2]", "invalid:event"),
+    (orjson.dumps({**request(BASE_MS), "status": 600}), "invalid:status"),
+    (orjson.dumps({**request(BASE_MS), "latency_ms": -1}), "invalid:latency_ms"),
+    (orjson.dumps({k: v for k, v in request(BASE_MS).items() if k != "endpoint"}),
+     "invalid:endpoint"),
+    (orjson.dumps({**request(BASE_MS), "status": "oops"}), "invalid:status"),
+    (orjson.dumps({**request(BASE_MS), "v": 2}), "invalid:v"),
+    (orjson.dumps({**request(BASE_MS), "kind": "metric"}), "invalid:kind"),
+    (orjson.dumps(request(BASE_MS + 3_600_000 + 60_001)), "future_ts"),
+]  # fmt: skip
+
+
+def test_each_malformed_message_is_one_dead_letter_with_its_reason() -> None:
+    feed = records([bad for bad, _ in BAD])
+    aggregator = PartitionAggregator("telemetry", 0, RULES)
+    aggregator.process(feed, now_ms=0)
+    letters = letters_of(aggregator)
+    assert [headers(d)["dlq.code"] for d in letters] == [code for _, code in BAD]
+    assert [d.value for d in letters] == [bad for bad, _ in BAD]
+    assert all(headers(d)["dlq.reason"] for d in letters)
+    assert headers(letters[2])["dlq.field"] == "status"
+
+
+def test_an_empty_message_is_a_dead_letter_not_a_crash() -> None:
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process([FakeRecord(0, None)], now_ms=0)
+    [letter] = letters_of(aggregator)
+    assert letter.value is None and headers(letter)["dlq.code"] == "not_json"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(telemetry(), min_size=10, max_size=80), st.randoms(use_true_random=False))
+def test_ten_percent_garbage_leaves_the_good_panes_unchanged(
+    events: list[dict[str, Any]], rnd: random.Random
+) -> None:
+    _, clean_panes = run_all(list(events), RULES)
+    mixed: list[dict[str, Any] | bytes] = list(events)
+    garbage = [bad for bad, code in BAD if code != "future_ts"]
+    count = max(1, len(events) // 10)
+    for _ in range(count):
+        mixed.insert(rnd.randrange(len(mixed) + 1), rnd.choice(garbage))
+    aggregator, dirty_panes = run_all(mixed, RULES)
+    assert dirty_panes == clean_panes
+    invalid = {k: v for k, v in aggregator.metrics.dead_letters.items() if k != "late"}
+    assert sum(invalid.values()) == count
+
+
+# --- checkpoints and exactly-once replay ----------------------------------------------------
+
+
+def test_checkpoint_round_trips_through_commit_metadata() -> None:
+    checkpoint = Checkpoint(processed_to=41, max_event_ms=BASE_MS, closed_before=BASE_MS - 5)
+    text = encode_checkpoint(checkpoint)
+    assert len(text.encode()) < 200
+    assert decode_checkpoint(text) == checkpoint
+    assert decode_checkpoint("") is None and decode_checkpoint("something else") is None
+
+
+def test_commit_point_is_the_earliest_offset_still_in_an_open_pane() -> None:
+    aggregator = PartitionAggregator("t", 0, RULES)
+    events = [request(BASE_MS + 10), request(BASE_MS + 500), request(BASE_MS + 520)]
+    aggregator.process(records(events, first_offset=100), now_ms=0)
+    offset, checkpoint = aggregator.commit_point() or (None, None)
+    # Pane [0,100) closed (watermark 220); the open ones began at offset 101.
+    assert offset == 101
+    assert checkpoint == Checkpoint(102, BASE_MS + 520, BASE_MS + 220)
+
+
+Published = dict[str, bytes]
+
+
+def commit(aggregator: PartitionAggregator, out: Published, letters: list[bytes]) -> None:
+    panes, dead = aggregator.take()
+    for pane in panes:
+        assert pane.pane_id not in out, f"pane {pane.pane_id} published twice"
+        out[pane.pane_id] = pane.value
+    letters.extend(d.value or b"" for d in dead)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    events=st.lists(telemetry(), min_size=1, max_size=60),
+    garbage=st.lists(st.integers(0, 60), max_size=4),
+    cuts=st.lists(st.integers(0, 70), max_size=8),
+    crashes=st.lists(st.tuples(st.integers(0, 70), st.integers(0, 70)), min_size=1, max_size=3),
+)
+def test_a_crash_at_any_point_and_restart_publishes_exactly_what_one_run_does(
+    events: list[dict[str, Any]],
+    garbage: list[int],
+    cuts: list[int],
+    crashes: list[tuple[int, int]],
+) -> None:
+    """A worker commits at random points and dies at random points; its successor starts
+    from the last commit. Together they publish each pane and dead letter exactly once, equal
+    to what an uninterrupted worker publishes."""
+    mixed: list[dict[str, Any] | bytes] = list(events)
+    for at in sorted(garbage, reverse=True):
+        mixed.insert(min(at, len(mixed)), b"garbage")
+    feed = records(mixed)
+    once: Published = {}
+    once_letters: list[bytes] = []
+    _, expected = run_all(mixed, RULES)
+    reference = PartitionAggregator("t", 0, RULES)
+    reference.process(feed, 0)
+    reference.close_idle(float(RULES.idle_timeout_ms))
+    commit(reference, once, once_letters)
+
+    published: Published = {}
+    letters: list[bytes] = []
+    committed: tuple[int, Checkpoint] | None = None
+    for crash_at, commit_every in crashes:  # each life: process some, commit some, die
+        offset = committed[0] if committed else None
+        worker = PartitionAggregator("t", 0, RULES, committed[1] if committed else None, offset)
+        position = offset or 0
+        while position < min(crash_at, len(feed)):
+            step = max(1, commit_every % 9)
+            worker.process(feed[position : position + step], 0)
+            position += step
+            if position in cuts or step % 2:  # commit here
+                commit(worker, published, letters)
+                committed = worker.commit_point()
+        # dies: whatever was not committed is lost
+    offset = committed[0] if committed else None
+    last = PartitionAggregator("t", 0, RULES, committed[1] if committed else None, offset)
+    last.process(feed[offset or 0 :], 0)
+    last.close_idle(float(RULES.idle_timeout_ms))
+    commit(last, published, letters)
+
+    assert published == once
+    assert sorted(letters) == sorted(once_letters)
+    assert [PaneSummary.model_validate_json(v) for v in once.values()] == expected
+
+
+def test_replayed_records_are_not_dead_lettered_again() -> None:
+    worker = PartitionAggregator("t", 0, RULES)
+    worker.process(records([request(BASE_MS + 10), b"garbage", request(BASE_MS + 20)]), 0)
+    assert len(worker.take()[1]) == 1
+    offset, checkpoint = worker.commit_point() or (0, None)
+    assert offset == 0  # the pane of offset 0 is still open
+    successor = PartitionAggregator("t", 0, RULES, checkpoint, offset)
+    successor.process(records([request(BASE_MS + 10), b"garbage", request(BASE_MS + 20)]), 0)
+    successor.close_idle(float(RULES.idle_timeout_ms))
+    panes, letters = successor.take()
+    assert letters == []
+    assert [orjson.loads(p.value)["requests"]["count"] for p in panes] == [2]
+    assert successor.metrics.replayed == 3
+
+
+def test_a_closed_pane_is_published_with_key_service_and_scope_headers() -> None:
+    worker = PartitionAggregator("t", 2, RULES)
+    worker.process(records([request(BASE_MS)]), 0)
+    worker.close_idle(float(RULES.idle_timeout_ms))
+    [pane], _ = worker.take()
+    assert isinstance(pane, ClosedPane)
+    assert pane.key == b"chat-api"
+    scope_id = "chat-api|endpoint|POST /api/message"
+    assert dict(pane.headers) == {
+        "scope": scope_id.encode(),
+        "pane_id": f"{scope_id}@{BASE_MS}/2".encode(),
+    }
+    summary = PaneSummary.model_validate_json(pane.value)
+    assert summary.pane_id == PaneSummary.make_id(summary.scope, BASE_MS, 2)
+    assert summary.scope.id == scope_id and summary.partition == 2
