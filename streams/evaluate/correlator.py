@@ -64,6 +64,8 @@ class Correlator:
         self.cascade = Cascade()
         self.decisions = 0
         self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()  # the run loop is not running
+        self._stopped.set()
         self._ready = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._sender: TransactionalSender | None = None
@@ -120,13 +122,19 @@ class Correlator:
         consumer = self._consumer
         if consumer is None:
             raise RuntimeError("the correlator is not started")
-        while not self._stopping.is_set():
-            batch = await consumer.getmany(timeout_ms=self.config.poll_timeout_ms)
-            if batch:
-                await self._handle(batch)
+        self._stopped.clear()
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=self.config.poll_timeout_ms)
+                if batch:
+                    await self._handle(batch)
+        finally:
+            self._stopped.set()
 
     async def stop(self) -> None:
+        """Finish the batch in hand, then close the clients."""
         self._stopping.set()
+        await self._stopped.wait()
         if self._consumer is not None:
             await self._consumer.stop()
         if self._sender is not None:

@@ -209,7 +209,10 @@ class ServiceEvaluation:
         scope = _service_scope(self.service)
         buffer = self.buffer(scope)
         inputs: dict[int, MetricInput] = {}
+        dimensions = {b.scope.dimension for b in self.buffers.values()}
         for rule in self.rules_for(scope):
+            if rule.info.over is not None and rule.info.over not in dimensions:
+                continue  # e.g. bots offline, for a service that has no bots
             data = inputs.get(rule.window_ms)
             if data is None:
                 data = inputs[rule.window_ms] = self._input(buffer, rule.window_ms, tick)

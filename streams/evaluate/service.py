@@ -140,6 +140,8 @@ class Evaluator:
         self._lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()  # the run loop is not running
+        self._stopped.set()
         self._failure: BaseException | None = None
         self._running = False
         self._consumer: AIOKafkaConsumer | None = None
@@ -177,6 +179,7 @@ class Evaluator:
         """Consume until ``stop``; raises ``EvaluatorFailed`` when it must not go on."""
         consumer = self._require(self._consumer)
         self._running = True
+        self._stopped.clear()
         try:
             while not self._stopping.is_set():
                 self._raise_if_failed()
@@ -188,10 +191,12 @@ class Evaluator:
             self._raise_if_failed()
         finally:
             self._running = False
+            self._stopped.set()
 
     async def stop(self) -> None:
         """Finish the batch in hand, leave the group, close the clients."""
         self._stopping.set()
+        await self._stopped.wait()
         async with self._lock:
             owned, self._owned = list(self._owned.values()), {}
             for one in owned:

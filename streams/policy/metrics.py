@@ -23,10 +23,18 @@ class MetricInfo:
     unit: Unit
     samples: str
     description: str
+    over: Dimension | None = None  # a service metric computed over these scopes of it
 
 
-def _m(name: str, dimension: Dimension, unit: Unit, samples: str, description: str) -> MetricInfo:
-    return MetricInfo(name, dimension, unit, samples, description)
+def _m(
+    name: str,
+    dimension: Dimension,
+    unit: Unit,
+    samples: str,
+    description: str,
+    over: Dimension | None = None,
+) -> MetricInfo:
+    return MetricInfo(name, dimension, unit, samples, description, over)
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -55,8 +63,8 @@ METRICS: dict[str, MetricInfo] = {
         _m("bot_crashes", "bot", "count", "bot panes", "transitions to a crash status"),
         _m("bot_offline", "bot", "count", "bot panes", "1 when the bot's last status is offline"),
         _m("integrity_failures", "check", "count", "checks", "failed integrity checks"),
-        _m("bots_offline", "service", "count", "bots known", "bots of the service offline"),
-        _m("bot_errors", "service", "count", "bots known", "bots of the service with errors"),
+        _m("bots_offline", "service", "count", "bots known", "bots offline", over="bot"),
+        _m("bot_errors", "service", "count", "bots known", "bots with errors", over="bot"),
     )
 }
 

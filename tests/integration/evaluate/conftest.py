@@ -95,18 +95,24 @@ class DecisionLog:
             self.decisions.extend(decisions)
             self.changed.notify_all()
 
-    async def wait_for(
-        self, predicate: Callable[[Decision], bool], what: str, within_s: float = 30.0
-    ) -> Decision:
-        """The first decision matching ``predicate``, awaited (never a guessed sleep)."""
+    async def wait_until(
+        self, condition: Callable[[list[Decision]], bool], what: str, within_s: float = 30.0
+    ) -> None:
+        """Until ``condition`` holds for the decisions so far (never a guessed sleep)."""
         async with self.changed:
             try:
                 async with asyncio.timeout(within_s):
-                    await self.changed.wait_for(lambda: any(map(predicate, self.decisions)))
+                    await self.changed.wait_for(lambda: condition(self.decisions))
             except TimeoutError:
                 seen = [f"{d.rule} {d.scope} {d.state}" for d in self.decisions]
                 message = f"no decision {what} within {within_s:g} s; saw {seen}"
                 raise AssertionError(message) from None
+
+    async def wait_for(
+        self, predicate: Callable[[Decision], bool], what: str, within_s: float = 30.0
+    ) -> Decision:
+        """The first decision matching ``predicate``, awaited."""
+        await self.wait_until(lambda seen: any(map(predicate, seen)), what, within_s)
         return next(d for d in self.decisions if predicate(d))
 
     def matching(self, predicate: Callable[[Decision], bool]) -> list[Decision]:

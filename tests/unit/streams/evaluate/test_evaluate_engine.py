@@ -136,3 +136,20 @@ def test_a_pane_arriving_in_a_later_batch_is_evaluated_at_its_own_time() -> None
         out.extend(engine.advance())
     critical = [d for d in out.decisions if d.rule == "core-error-rate-critical"]
     assert [(d.state, d.at_ms - START_MS) for d in critical] == [("firing", 41_000)]
+
+
+def test_bot_rules_apply_only_to_services_that_have_bots() -> None:
+    series = [{"scope": MESSAGE, "requests": "70x60"}]
+    decisions = _run(Evaluation(POLICY), _groups(series)).decisions
+    assert [d for d in decisions if d.rule == "bots-offline"] == []
+    with_bots = [
+        *series,
+        *(
+            {"scope": {"service": "chat-api", "bot": f"b{n}"}, "status": "onlinex60"}
+            for n in (1, 2)
+        ),
+    ]
+    decisions = _run(Evaluation(POLICY), _groups(with_bots)).decisions
+    assert [(d.rule, d.state) for d in decisions if d.rule == "bots-offline"] == [
+        ("bots-offline", "no_data")  # two bots known, the rule needs three: reported
+    ]
