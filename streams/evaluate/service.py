@@ -268,12 +268,18 @@ class Evaluator:
                 if owned is None or not fresh:
                     continue  # revoked, or fetched before a restore re-read it
                 out = self._evaluate(owned.engine, fresh)
-                owned.position = fresh[-1].offset + 1
+                owned.position = await self._consumed_to(tp, fresh[-1].offset + 1)
                 offsets = {tp: owned.position}
                 commits.append(self._commit(tp, owned, self._messages(out, tp.partition), offsets))
             await asyncio.gather(*commits)
             self.stats.batches += 1
             self.stats.last_batch_at = time.time()
+
+    async def _consumed_to(self, tp: TopicPartition, after_last: int) -> int:
+        """The offset to commit: past the last record and past the transaction markers
+        that follow it (the consumer's position), so that a caught-up group is at the end."""
+        position = await self._require(self._consumer).position(tp)
+        return max(after_last, int(position))
 
     def _fresh(self, owned: _Owned | None, records: list[Any]) -> list[Any]:
         """The records not evaluated yet: a batch fetched across a rebalance may repeat some

@@ -1,0 +1,152 @@
+"""End to end through the real processes: `alertpipe simulate --backfill` -> the aggregator
+(`python -m streams.aggregate`) -> the evaluator (`python -m streams.evaluate`).
+
+S1 yields a CRITICAL decision for POST /api/message carrying the bad version (2.4.0) and the
+last good one (2.3.9); the healthy scenario yields no firing HIGH or CRITICAL decision once
+every pane of its timeline has been evaluated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas.decisions import Decision
+from schemas.severity import Severity
+from streams.evaluate.kafka import partition_count
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[3]
+Log = Callable[[str], AbstractAsyncContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    telemetry: str
+    panes: str
+    decisions: str
+    aggregator_group: str
+    evaluator_group: str
+    env: dict[str, str]
+
+
+@pytest.fixture
+async def pipeline(
+    bootstrap: str,
+    make_topic: Callable[..., Awaitable[str]],
+    unique: Callable[[str], str],
+    eval_topics: Any,
+    evaluator_process: Callable[..., Any],
+) -> AsyncIterator[Pipeline]:
+    telemetry = await make_topic("telemetry", 3)
+    dead_letter = await make_topic("dlq", 3)
+    aggregator_group = unique("aggregate")
+    env = {
+        **os.environ,
+        "ALERTPIPE_TOPICS__TELEMETRY": telemetry,
+        "ALERTPIPE_TOPICS__DEAD_LETTER": dead_letter,
+        "ALERTPIPE_TOPICS__PANES": eval_topics.panes,
+        "ALERTPIPE_TOPICS__DECISIONS": eval_topics.decisions,
+    }
+    aggregator = subprocess.Popen(
+        [sys.executable, "-m", "streams.aggregate", "--bootstrap", bootstrap,
+         "--group", aggregator_group, "--log-level", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    evaluator = evaluator_process(eval_topics)
+    await evaluator.start()
+    try:
+        yield Pipeline(
+            telemetry, eval_topics.panes, eval_topics.decisions, aggregator_group,
+            eval_topics.group, env,
+        )  # fmt: skip
+    finally:
+        aggregator.terminate()
+        aggregator.wait(timeout=30)
+
+
+async def _simulate(pipeline: Pipeline, scenario: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        str(ROOT / ".venv/bin/alertpipe"), "simulate", "--scenario", scenario, "--backfill",
+        cwd=ROOT, env=pipeline.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+
+
+async def _caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    """Every partition of ``topic`` committed by ``group`` up to its end (read_committed)."""
+    count = await partition_count(bootstrap, topic)
+    partitions = [TopicPartition(topic, p) for p in range(count or 0)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await admin.start()
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    done = {tp: committed[tp].offset if tp in committed else 0 for tp in partitions}
+    return bool(partitions) and all(done[tp] >= ends[tp] for tp in partitions)
+
+
+async def _all_evaluated(bootstrap: str, pipeline: Pipeline) -> None:
+    """Until the aggregator closed every pane (its committed offsets reach the end of the
+    telemetry only once no pane is open) and then the evaluator evaluated all of them."""
+
+    async def aggregated() -> bool:
+        return await _caught_up(bootstrap, pipeline.aggregator_group, pipeline.telemetry)
+
+    async def evaluated() -> bool:
+        return await _caught_up(bootstrap, pipeline.evaluator_group, pipeline.panes)
+
+    await eventually(aggregated, within_s=90, what="aggregator caught up", every_s=0.2)
+    await eventually(evaluated, within_s=90, what="evaluator caught up", every_s=0.2)
+
+
+def _s1_critical(decision: Decision) -> bool:
+    return (
+        decision.rule == "core-error-rate-critical"
+        and decision.state == "firing"
+        and decision.scope.get("endpoint") == "POST /api/message"
+    )
+
+
+async def test_s1_yields_a_critical_decision_with_bad_and_last_good_versions(
+    pipeline: Pipeline, decision_log: Log
+) -> None:
+    async with decision_log(pipeline.decisions) as log:
+        await _simulate(pipeline, "s1")
+        critical = await log.wait_for(_s1_critical, "CRITICAL on POST /api/message", 90)
+    assert critical.severity == Severity.CRITICAL and critical.scenario == "S1"
+    assert (critical.version, critical.last_good_version) == ("2.4.0", "2.3.9")
+    assert critical.post_deploy and critical.response == "rollback"
+    assert critical.evidence.observed is not None and critical.evidence.observed > 0.10
+
+
+async def test_healthy_yields_no_high_or_critical_decision(
+    bootstrap: str, pipeline: Pipeline, decision_log: Log
+) -> None:
+    async with decision_log(pipeline.decisions) as log:
+        await _simulate(pipeline, "healthy")
+        await _all_evaluated(bootstrap, pipeline)
+        alarming = log.matching(
+            lambda d: d.state in ("pending", "firing") and d.severity >= Severity.HIGH
+        )
+    assert alarming == []
