@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--idle-timeout-ms", type=int, default=int(_env(rule + "IDLE_TIMEOUT_MS", "3000")))
     add("--max-future-skew-ms", type=int, default=int(_env(rule + "MAX_FUTURE_SKEW_MS", "60000")))
     add("--commit-interval-ms", type=int, default=100)
+    add("--session-timeout-ms", type=int, default=10_000)
+    add("--instance-id", default=None, help="static group membership (KIP-345)")
     add("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     return parser
 
@@ -57,6 +59,9 @@ def config_from(args: argparse.Namespace) -> AggregatorConfig:
         idle_timeout_ms=args.idle_timeout_ms,
         max_future_skew_ms=args.max_future_skew_ms,
         commit_interval_ms=args.commit_interval_ms,
+        session_timeout_ms=args.session_timeout_ms,
+        heartbeat_interval_ms=min(3_000, args.session_timeout_ms // 3),
+        group_instance_id=args.instance_id,
     )
 
 

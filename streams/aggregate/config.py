@@ -30,8 +30,16 @@ class AggregatorConfig:
     idle_timeout_ms: int = 3000
     max_future_skew_ms: int = 60_000
     commit_interval_ms: int = 100  # at most one transaction per partition per interval
+    # Backpressure: past this many closed panes and dead letters waiting for a transaction,
+    # the run loop commits them itself before fetching more (memory stays bounded).
+    max_pending_output: int = 20_000
     max_batch_records: int = 20_000
     poll_timeout_ms: int = 100  # also how often idle partitions are checked
+    session_timeout_ms: int = 10_000  # a killed worker's partitions move after this
+    heartbeat_interval_ms: int = 3_000
+    # Static membership (KIP-345): a restarted worker with the same instance id gets its
+    # partitions back at once, without a rebalance (but a dead one holds them until timeout).
+    group_instance_id: str | None = None
     client_id: str = "alertpipe-aggregate"
 
     @property

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from streams.aggregate.checkpoint import Checkpoint, encode_checkpoint
 from streams.aggregate.config import AggregatorConfig
@@ -25,6 +27,9 @@ from streams.aggregate.deadletter import DeadLetter
 from streams.aggregate.partition import ClosedPane
 
 __all__ = ["PartitionOutput"]
+
+Message = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]  # key, value, headers
+_PARTITIONER = DefaultPartitioner()
 
 
 class PartitionOutput:
@@ -44,6 +49,7 @@ class PartitionOutput:
             # a short backoff keeps that wait short.
             retry_backoff_ms=10,
         )
+        self._partition_cache: dict[tuple[bytes, int], int] = {}
 
     async def start(self) -> None:
         """Initialise the producer id: fences earlier owners, resolves their open transaction."""
@@ -73,13 +79,51 @@ class PartitionOutput:
             raise
 
     async def _send(self, panes: Sequence[ClosedPane], dead_letters: Sequence[DeadLetter]) -> None:
-        send, config = self._producer.send, self._config
-        for pane in panes:
-            await send(config.panes_topic, pane.value, key=pane.key, headers=pane.headers)
-        for letter in dead_letters:
-            await send(
-                config.dead_letter_topic, letter.value, key=letter.key, headers=letter.headers
-            )
+        await self._publish(self._config.panes_topic, [(p.key, p.value, p.headers) for p in panes])
+        letters = [(d.key, d.value if d.key or d.value else b"", d.headers) for d in dead_letters]
+        await self._publish(self._config.dead_letter_topic, letters)
+
+    async def _publish(self, topic: str, messages: Sequence[Message]) -> None:
+        """Messages into per-partition record batches (aiokafka's C batch builder): ~10x
+        cheaper than one ``send`` per message, which matters with many small panes."""
+        if not messages:
+            return
+        partitions = sorted(await self._producer.partitions_for(topic))
+        batches: dict[int, Any] = {}
+        for key, value, headers in messages:
+            partition = self._partition_of(key, partitions)
+            batch = batches.get(partition)
+            if batch is None:
+                batch = batches[partition] = self._producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                await self._producer.send_batch(batch, topic, partition=partition)
+                batches[partition] = self._producer.create_batch()
+                await self._append_or_send(
+                    batches[partition], topic, partition, key, value, headers
+                )
+        for partition, batch in batches.items():
+            if batch.record_count():
+                await self._producer.send_batch(batch, topic, partition=partition)
+
+    async def _append_or_send(
+        self, batch: Any, topic: str, partition: int, key: bytes | None, value: bytes | None,
+        headers: list[tuple[str, bytes]],
+    ) -> None:  # fmt: skip
+        if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            # Larger than a whole batch (a near-1 MB dead letter): send it on its own.
+            await self._producer.send(topic, value, key=key, partition=partition, headers=headers)
+
+    def _partition_of(self, key: bytes | None, partitions: list[int]) -> int:
+        """Kafka's default partitioning (murmur2 of the key), cached per key; keyless: any."""
+        if key is None:
+            return partitions[0]
+        cache = self._partition_cache
+        found = cache.get((key, len(partitions)))
+        if found is None:
+            if len(cache) > 100_000:  # keys of dead letters are arbitrary: stay bounded
+                cache.clear()
+            found = cache[(key, len(partitions))] = _PARTITIONER(key, partitions, partitions)
+        return found
 
     async def _abort(self) -> None:
         # A fenced producer cannot abort (the new owner already did); the caller reports the

@@ -252,6 +252,11 @@ class PartitionAggregator:
         return panes, letters
 
     @property
+    def pending(self) -> int:
+        """Closed panes and dead letters waiting for the next transaction."""
+        return len(self.panes) + len(self.dead_letters)
+
+    @property
     def open_panes(self) -> int:
         return sum(len(group) for group in self.groups.values())
 

@@ -74,7 +74,7 @@ class Aggregator:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.metrics = metrics if metrics is not None else AggregatorMetrics()
         self._owned: dict[int, _Owned] = {}
-        self._assigned_once = False
+        self._assigned = asyncio.Event()  # set by the first completed assignment
         self._stopping = False
         self._failure: BaseException | None = None
         self._running: asyncio.Future[None] | None = None
@@ -86,6 +86,9 @@ class Aggregator:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=config.max_batch_records,
+            session_timeout_ms=config.session_timeout_ms,
+            heartbeat_interval_ms=config.heartbeat_interval_ms,
+            group_instance_id=config.group_instance_id,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         self._admin = AIOKafkaAdminClient(
@@ -124,7 +127,12 @@ class Aggregator:
     @property
     def ready(self) -> bool:
         """Joined, assigned at least once, and not failing: fit to take traffic."""
-        return self._assigned_once and self._failure is None and not self._stopping
+        return self._assigned.is_set() and self._failure is None and not self._stopping
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Return once the first assignment is done; TimeoutError after ``timeout_s``."""
+        await asyncio.wait_for(self._assigned.wait(), timeout_s)
+        self._raise_if_failed()
 
     def health(self) -> dict[str, Any]:
         return {
@@ -151,6 +159,19 @@ class Aggregator:
         for owned in self._owned.values():
             owned.aggregator.close_idle(now_ms)
         self.metrics.batches += 1
+        await self._relieve_backpressure()
+        # getmany does not suspend while records are buffered: yield once per batch, or the
+        # committers and aiokafka's own fetch tasks would starve under a backlog.
+        await asyncio.sleep(0)
+
+    async def _relieve_backpressure(self) -> None:
+        for owned in list(self._owned.values()):
+            if owned.aggregator.pending > self.config.max_pending_output:
+                async with owned.lock:
+                    try:
+                        await self._commit(owned)
+                    except Exception as error:  # any failure stops the stage
+                        self._fail(error)
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
@@ -246,7 +267,7 @@ class Aggregator:
     async def _on_assigned(self, partitions: set[int]) -> None:
         try:
             await asyncio.gather(*(self._acquire(p) for p in partitions))
-            self._assigned_once = True
+            self._assigned.set()
         except Exception as error:  # aiokafka would only log it
             self._fail(error)
 

@@ -1,0 +1,267 @@
+"""Stage-1 integration fixtures: fresh topics per test, producing, reading back, the oracle.
+
+The oracle of every end-to-end test is the pure ``PartitionAggregator`` run over the very
+records the broker holds (same offsets, same timestamps) without interruption: whatever the
+real service does — crash, restart, rebalance, run as two processes — its committed panes
+and dead letters must equal that run's, each exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.aggregate.config import AggregatorConfig
+from streams.aggregate.partition import PaneRules, PartitionAggregator
+from tests.support.waiting import eventually
+
+ROOT = Path(__file__).resolve().parents[3]
+PARTITIONS = 3
+RULES = PaneRules(pane_ms=1000, allowed_lateness_ms=2000, idle_timeout_ms=2000)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What stage 1 published: panes by id (with how often each was seen) and dead letters."""
+
+    panes: dict[str, bytes]
+    pane_copies: Counter[str]
+    dead_letters: Counter[tuple[bytes | None, str]]  # (original value, dlq.code)
+
+    @property
+    def duplicates(self) -> list[str]:
+        return [pane_id for pane_id, n in self.pane_copies.items() if n > 1]
+
+
+@dataclass
+class Stage:
+    """A private set of stage-1 topics and a consumer group."""
+
+    bootstrap: str
+    telemetry: str
+    panes: str
+    dead_letter: str
+    group: str
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def config(self, **overrides: Any) -> AggregatorConfig:
+        fields: dict[str, Any] = {
+            "bootstrap": self.bootstrap,
+            "telemetry_topic": self.telemetry,
+            "panes_topic": self.panes,
+            "dead_letter_topic": self.dead_letter,
+            "group_id": self.group,
+            "pane_ms": RULES.pane_ms,
+            "allowed_lateness_ms": RULES.allowed_lateness_ms,
+            "idle_timeout_ms": RULES.idle_timeout_ms,
+            "session_timeout_ms": 6000,
+            "heartbeat_interval_ms": 1000,
+            **overrides,
+        }
+        return AggregatorConfig(**fields)
+
+    def spawn(self, *extra: str, log: Path) -> subprocess.Popen[bytes]:
+        """``python -m streams.aggregate`` on these topics, as a separate process."""
+        command = [sys.executable, "-m", "streams.aggregate", "--bootstrap", self.bootstrap,
+                   "--telemetry-topic", self.telemetry, "--panes-topic", self.panes,
+                   "--dead-letter-topic", self.dead_letter, "--group", self.group,
+                   "--pane-ms", str(RULES.pane_ms),
+                   "--lateness-ms", str(RULES.allowed_lateness_ms),
+                   "--idle-timeout-ms", str(RULES.idle_timeout_ms),
+                   "--session-timeout-ms", "6000", *extra]  # fmt: skip
+        with log.open("ab") as sink:
+            process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=sink)
+        self.processes.append(process)
+        return process
+
+    async def committed_input(self) -> int:
+        """How many input offsets the group has committed (summed over partitions)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(self.group)
+        finally:
+            await admin.close()
+        return sum(max(0, o.offset) for tp, o in offsets.items() if tp.topic == self.telemetry)
+
+    async def published(self) -> Outcome:
+        panes = await read_topic(self.bootstrap, self.panes)
+        letters = await read_topic(self.bootstrap, self.dead_letter)
+        copies = Counter(_pane_id(r) for r in panes)
+        return Outcome(
+            panes={_pane_id(r): r.value or b"" for r in panes},
+            pane_copies=copies,
+            dead_letters=Counter((r.value, _header(r, "dlq.code")) for r in letters),
+        )
+
+    async def expected(self) -> Outcome:
+        """The uninterrupted run over the records the broker holds (the oracle)."""
+        records = await read_topic(self.bootstrap, self.telemetry)
+        by_partition: dict[int, list[ConsumerRecord[bytes, bytes]]] = {}
+        for record in records:
+            by_partition.setdefault(record.partition, []).append(record)
+        panes: dict[str, bytes] = {}
+        letters: Counter[tuple[bytes | None, str]] = Counter()
+        for partition, feed in by_partition.items():
+            aggregator = PartitionAggregator(self.telemetry, partition, RULES)
+            aggregator.process(feed, now_ms=0.0)
+            aggregator.close_idle(now_ms=float(RULES.idle_timeout_ms))
+            closed, dead = aggregator.take()
+            panes.update((pane.pane_id, pane.value) for pane in closed)
+            letters.update((d.value, dict(d.headers)["dlq.code"].decode()) for d in dead)
+        return Outcome(panes, Counter(panes), letters)
+
+    async def reached(self, at_least: int) -> bool:
+        return await self.committed_input() >= at_least
+
+    async def wait_for(self, expected: Outcome, within_s: float = 60.0) -> Outcome:
+        """Poll the committed output until every expected pane and dead letter is there."""
+
+        def complete(outcome: Outcome) -> bool:
+            return expected.panes.keys() <= outcome.panes.keys() and (
+                sum(outcome.dead_letters.values()) >= sum(expected.dead_letters.values())
+            )
+
+        return await eventually(
+            self.published, complete, within_s=within_s, what="all panes committed", every_s=0.5
+        )
+
+
+def _pane_id(record: ConsumerRecord[bytes, bytes]) -> str:
+    pane_id: str = orjson.loads(record.value or b"{}")["pane_id"]
+    return pane_id
+
+
+def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
+    value: bytes = dict(record.headers)[name]
+    return value.decode()
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every committed record of ``topic`` (read_committed), up to its current end."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)  # the last stable offsets
+        got: list[ConsumerRecord[bytes, bytes]] = []
+        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                got.extend(batch)
+        return got
+    finally:
+        await consumer.stop()
+
+
+async def produce(bootstrap: str, topic: str, messages: Sequence[dict[str, Any] | bytes]) -> None:
+    """Events keyed by service (as producers should); raw bytes keyed by a fixed service."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+    await producer.start()
+    try:
+        for message in messages:
+            if isinstance(message, bytes):
+                await producer.send(topic, message, key=b"chat-api")
+            else:
+                key = str(message["service"]).encode()
+                await producer.send(topic, orjson.dumps(message), key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture
+async def stage(bootstrap: str, unique: Callable[[str], str]) -> AsyncIterator[Stage]:
+    names = [unique("agg-telemetry"), unique("agg-panes"), unique("agg-dlq")]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+    telemetry, panes, dead_letter = names
+    staged = Stage(bootstrap, telemetry, panes, dead_letter, group=unique("agg-group"))
+    try:
+        yield staged
+    finally:
+        for process in staged.processes:  # only the processes this test started
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+        await admin.delete_topics(names)
+        await admin.close()
+
+
+async def wait_exit(process: subprocess.Popen[bytes], within_s: float = 30.0) -> int:
+    code: int = await asyncio.to_thread(process.wait, within_s)
+    return code
+
+
+SERVICES = ("chat-api", "search-api", "bot-runner")
+ENDPOINTS = ("POST /api/message", "POST /api/search", "GET /api/health", "POST /api/bot/launch")
+
+
+def _event(rnd: random.Random, service: str, ts_ms: int) -> dict[str, Any]:
+    head = {"ts": ts_ms / 1000, "service": service}
+    roll = rnd.random()
+    if roll < 0.85:
+        return {**head, "kind": "request", "endpoint": rnd.choice(ENDPOINTS),
+                "status": rnd.choice((200, 200, 200, 201, 404, 500, 503)),
+                "latency_ms": round(rnd.lognormvariate(3.5, 1.0), 3)}  # fmt: skip
+    if roll < 0.92:
+        return {**head, "kind": "log", "level": rnd.choice(("info", "error")), "message": "x"}
+    if roll < 0.96:
+        return {**head, "kind": "resource", "host": f"h{rnd.randrange(3)}",
+                "cpu_pct": rnd.uniform(0, 100)}  # fmt: skip
+    if roll < 0.98:
+        return {**head, "kind": "queue", "queue": "jobs", "depth": rnd.randrange(200)}
+    return {**head, "kind": "bot", "bot_id": "b1", "status": rnd.choice(("online", "crashed"))}
+
+
+MALFORMED: tuple[bytes, ...] = (
+    b"{oops",
+    b'"just a string"',
+    b'{"kind":"request","ts":1,"service":"chat-api","endpoint":"x","status":99,"latency_ms":1}',
+    b'{"kind":"request","ts":1,"service":"chat-api","endpoint":"x","status":200,"latency_ms":-3}',
+    b'{"kind":"queue","ts":1,"service":"chat-api","queue":"q"}',
+    b'{"kind":"teleport","ts":1,"service":"chat-api"}',
+    b"",
+)
+
+
+def stream(
+    count: int, *, seed: int, malformed_every: int = 0, late_every: int = 0
+) -> list[dict[str, Any] | bytes]:
+    """``count`` events, ~1000 per second of event time an hour ago, a little out of order.
+
+    Every ``malformed_every``-th message is garbage (distinct bytes, so each dead letter can
+    be matched to its message) and every ``late_every``-th event is 5 s behind (late).
+    """
+    rnd = random.Random(seed)
+    start_ms = int((time.time() - 3600) * 1000)
+    messages: list[dict[str, Any] | bytes] = []
+    for i in range(count):
+        if malformed_every and i % malformed_every == malformed_every - 1:
+            bad = rnd.choice(MALFORMED)
+            messages.append(bad[:-1] + b" " * (i % 7) + bad[-1:] if bad else bad)
+            continue
+        ts_ms = start_ms + i - rnd.randrange(300)  # up to 300 ms out of order
+        if late_every and i % late_every == late_every - 1:
+            ts_ms -= 5000
+        messages.append(_event(rnd, SERVICES[i % len(SERVICES)], ts_ms))
+    return messages

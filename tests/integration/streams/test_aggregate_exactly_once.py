@@ -1,0 +1,105 @@
+"""Exactly once per pane, by process: kill -9 and restart, two workers, a fenced zombie.
+
+Each test runs ``python -m streams.aggregate`` as real processes over a pre-produced stream
+and compares the committed output (read_committed) with the uninterrupted oracle run: the
+same panes, byte for byte, each once, and the same dead letters, each once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from tests.integration.streams.conftest import Outcome, Stage, produce, stream, wait_exit
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.slow
+
+
+def assert_exactly(outcome: Outcome, expected: Outcome) -> None:
+    assert outcome.duplicates == []
+    assert outcome.panes.keys() == expected.panes.keys()
+    assert outcome.panes == expected.panes
+    assert outcome.dead_letters == expected.dead_letters
+
+
+async def test_kill_9_at_a_random_point_and_restart_gives_the_uninterrupted_panes(
+    stage: Stage, tmp_path: Path
+) -> None:
+    messages = stream(100_000, seed=5, malformed_every=50, late_every=211)
+    await produce(stage.bootstrap, stage.telemetry, messages)
+    expected = await stage.expected()
+    rnd = random.Random()
+    for low, high in ((0.05, 0.4), (0.45, 0.75)):  # two violent deaths, then a survivor
+        worker = stage.spawn("--instance-id", "worker", log=tmp_path / "worker.log")
+        threshold = int(len(messages) * rnd.uniform(low, high))
+        await eventually(
+            partial(stage.reached, threshold), within_s=60, every_s=0.005,
+            what=f"{threshold} input offsets committed",
+        )  # fmt: skip
+        os.kill(worker.pid, signal.SIGKILL)  # mid-stream, mid-transaction perhaps
+        assert await wait_exit(worker) == -signal.SIGKILL
+        assert await stage.committed_input() < len(messages)  # it died with work left
+    survivor = stage.spawn("--instance-id", "worker", log=tmp_path / "worker.log")
+    outcome = await stage.wait_for(expected)
+    survivor.send_signal(signal.SIGTERM)
+    assert await wait_exit(survivor) == 0
+    assert_exactly(outcome, expected)
+    assert_exactly(await stage.published(), expected)  # and nothing more after the stop
+    assert "checkpoint Checkpoint(" in (tmp_path / "worker.log").read_text()  # resumed
+
+
+async def test_two_workers_together_emit_the_same_panes_as_one(
+    stage: Stage, tmp_path: Path
+) -> None:
+    await produce(stage.bootstrap, stage.telemetry, stream(100_000, seed=8, malformed_every=40))
+    expected = await stage.expected()
+    workers = [stage.spawn(log=tmp_path / f"worker{i}.log") for i in range(2)]
+    await stage.wait_for(expected)
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    assert [await wait_exit(worker) for worker in workers] == [0, 0]
+    assert_exactly(await stage.published(), expected)
+    handled = [_events_handled(tmp_path / f"worker{i}.log") for i in range(2)]
+    assert all(n > 0 for n in handled), handled  # both did part of the work
+
+
+def _events_handled(log: Path) -> int:
+    """The ``events`` count a worker reports when it stops gracefully."""
+    match = re.search(r"stopped gracefully: .*'events': (\d+)", log.read_text())
+    assert match, log.read_text()[-2000:]
+    return int(match.group(1))
+
+
+async def test_a_paused_zombie_is_fenced_and_cannot_publish_twice(
+    stage: Stage, tmp_path: Path
+) -> None:
+    messages = stream(100_000, seed=9, malformed_every=50)
+    await produce(stage.bootstrap, stage.telemetry, messages)
+    expected = await stage.expected()
+    zombie = stage.spawn(log=tmp_path / "zombie.log")
+    threshold = int(len(messages) * random.uniform(0.05, 0.5))
+    await eventually(
+        partial(stage.reached, threshold), within_s=60, every_s=0.005,
+        what=f"{threshold} input offsets committed",
+    )  # fmt: skip
+    os.kill(zombie.pid, signal.SIGSTOP)  # a long GC pause, a frozen VM...
+    try:
+        assert await stage.committed_input() < len(messages)  # frozen with work left
+        heir = stage.spawn(log=tmp_path / "heir.log")  # takes over after the session timeout
+        await stage.wait_for(expected, within_s=90)
+    finally:
+        os.kill(zombie.pid, signal.SIGCONT)  # wakes up believing it still owns partitions
+    # Its next transaction (or the commit when it learns of the rebalance) is fenced: it
+    # stops with status 1 instead of publishing what the heir already published.
+    assert await wait_exit(zombie, within_s=30) == 1
+    assert "ProducerFenced" in (tmp_path / "zombie.log").read_text()
+    heir.send_signal(signal.SIGTERM)
+    assert await wait_exit(heir) == 0
+    assert_exactly(await stage.published(), expected)

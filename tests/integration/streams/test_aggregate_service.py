@@ -1,0 +1,76 @@
+"""The aggregator service against the real broker, in-process: panes, dead letters, health."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import orjson
+
+from schemas.panes import PaneSummary
+from streams.aggregate.service import Aggregator
+from tests.integration.streams.conftest import Stage, produce, read_topic, stream
+
+
+async def test_a_tenth_malformed_yields_the_good_panes_and_one_dead_letter_per_bad(
+    stage: Stage,
+) -> None:
+    messages = stream(4000, seed=11, malformed_every=10, late_every=97)
+    await produce(stage.bootstrap, stage.telemetry, messages)
+    expected = await stage.expected()
+    # The oracle itself: garbage does not change what the good events make.
+    good_only = [m for m in messages if not isinstance(m, bytes)]
+    requests = sum(1 for m in good_only if m["kind"] == "request")
+    late = sum(n for (_, code), n in expected.dead_letters.items() if code == "late")
+    assert late > 0
+
+    aggregator = Aggregator(stage.config())
+    await aggregator.start()
+    running = asyncio.create_task(aggregator.run())
+    try:
+        outcome = await stage.wait_for(expected)
+    finally:
+        await aggregator.stop()
+        await running
+
+    assert outcome.duplicates == []
+    assert outcome.panes == expected.panes
+    assert outcome.dead_letters == expected.dead_letters
+    bad = Counter(m for m in messages if isinstance(m, bytes))
+    invalid = Counter(v for (v, code), n in outcome.dead_letters.items() if code != "late"
+                      for _ in range(n))  # fmt: skip
+    assert invalid == bad  # exactly one dead letter per malformed message
+    summaries = [PaneSummary.model_validate_json(v) for v in outcome.panes.values()]
+    counted = sum(s.requests.count for s in summaries if s.requests is not None)
+    late_requests = sum(
+        1 for (v, code), n in outcome.dead_letters.items()
+        if code == "late" and v and orjson.loads(v)["kind"] == "request"
+        for _ in range(n)
+    )  # fmt: skip
+    assert counted + late_requests == requests
+
+
+async def test_dead_letters_keep_the_original_bytes_and_say_where_they_came_from(
+    stage: Stage,
+) -> None:
+    await produce(stage.bootstrap, stage.telemetry, [b'{"kind":"request"}'])
+    aggregator = Aggregator(stage.config())
+    await aggregator.start()
+    running = asyncio.create_task(aggregator.run())
+    try:
+        await aggregator.wait_ready(timeout_s=30)
+        assert aggregator.ready and aggregator.health()["partitions"] == [0, 1, 2]
+        await stage.wait_for(await stage.expected())
+        health = aggregator.health()
+    finally:
+        await aggregator.stop()
+        await running
+    [letter] = await read_topic(stage.bootstrap, stage.dead_letter)
+    meta = {k: v.decode() for k, v in letter.headers}
+    assert (letter.key, letter.value) == (b"chat-api", b'{"kind":"request"}')
+    assert meta["dlq.code"] == "invalid:ts" and meta["dlq.field"] == "ts"
+    assert meta["dlq.reason"] == "ts: field required"
+    assert meta["dlq.topic"] == stage.telemetry and meta["dlq.offset"] == "0"
+    assert int(meta["dlq.partition"]) in (0, 1, 2) and int(meta["dlq.timestamp"]) > 0
+    assert health["dead_letters"] == {"invalid:ts": 1} and health["failure"] is None
+    assert not aggregator.ready  # stopped
