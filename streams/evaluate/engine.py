@@ -95,6 +95,7 @@ class ServiceEvaluation:
         self._deploys: list[DeployRecord] = []
         self._served: dict[int, Counter[str]] = {}
         self._rules: dict[str, list[Rule]] = {}
+        self._by_name = {rule.name: rule for rule in policy.rules}
         throughput = [r.window_ms for r in policy.rules if r.metric == "throughput_ratio"]
         self._learning_lag_ms = max(throughput, default=0)
         self._checkpoint_ms = 0
@@ -197,26 +198,26 @@ class ServiceEvaluation:
         return found
 
     def _evaluate_scope(self, buffer: PaneBuffer, tick: int) -> None:
-        inputs: dict[int, MetricInput] = {}
-        for rule in self.rules_for(buffer.scope):
+        self._evaluate(buffer, self.rules_for(buffer.scope), tick)
+
+    def _evaluate_service(self, tick: int) -> None:
+        """Service-wide rules (e.g. several bots offline), over the service's scopes."""
+        buffer = self.buffer(_service_scope(self.service))
+        dimensions = {b.scope.dimension for b in self.buffers.values()}
+        rules = [
+            rule
+            for rule in self.rules_for(buffer.scope)
+            if rule.info.over is None or rule.info.over in dimensions  # no bots: no bot rules
+        ]
+        self._evaluate(buffer, rules, tick)
+
+    def _evaluate(self, buffer: PaneBuffer, rules: list[Rule], tick: int) -> None:
+        inputs: dict[int, MetricInput] = {}  # one window per length, shared by the rules
+        for rule in rules:
             data = inputs.get(rule.window_ms)
             if data is None:
                 data = inputs[rule.window_ms] = self._input(buffer, rule.window_ms, tick)
             self._apply(rule, buffer.scope, observe(rule, data), tick, _warming(rule, data))
-        buffer.evaluated_ms = tick
-
-    def _evaluate_service(self, tick: int) -> None:
-        scope = _service_scope(self.service)
-        buffer = self.buffer(scope)
-        inputs: dict[int, MetricInput] = {}
-        dimensions = {b.scope.dimension for b in self.buffers.values()}
-        for rule in self.rules_for(scope):
-            if rule.info.over is not None and rule.info.over not in dimensions:
-                continue  # e.g. bots offline, for a service that has no bots
-            data = inputs.get(rule.window_ms)
-            if data is None:
-                data = inputs[rule.window_ms] = self._input(buffer, rule.window_ms, tick)
-            self._apply(rule, scope, observe(rule, data), tick, _warming(rule, data))
         buffer.evaluated_ms = tick
 
     def _input(self, buffer: PaneBuffer, window_ms: int, tick: int) -> MetricInput:
@@ -284,18 +285,10 @@ class ServiceEvaluation:
         """No alert at ``unhealthy_at`` or above pending or firing for this service."""
         floor = self.policy.deploys.unhealthy_at
         for alert in self.alerts.values():
-            if not alert.record.active:
-                continue
-            rule = self._rule(alert.rule)
-            if rule is not None and rule.severity >= floor:
+            rule = self._by_name.get(alert.rule)
+            if alert.record.active and rule is not None and rule.severity >= floor:
                 return False
         return True
-
-    def _rule(self, name: str) -> Rule | None:
-        for rule in self.policy.rules:
-            if rule.name == name:
-                return rule
-        return None
 
     # --- baselines, persistence, eviction -----------------------------------------------
 

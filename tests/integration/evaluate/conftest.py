@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.decisions import Decision
 from schemas.panes import PaneSummary
-from streams.evaluate.offline import SeriesInput, build_panes
+from streams.evaluate.synthetic import SeriesInput, build_panes
 
 ROOT = Path(__file__).resolve().parents[3]
 

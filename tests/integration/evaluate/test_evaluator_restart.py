@@ -13,7 +13,7 @@ import pytest
 from schemas.decisions import Decision
 from schemas.panes import PaneSummary
 from streams.evaluate.engine import Evaluation
-from streams.evaluate.offline import START_MS
+from streams.evaluate.synthetic import START_MS
 from streams.policy import load_policy
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.panes import PaneSummary
 from streams.evaluate import Evaluator, EvaluatorConfig
-from streams.evaluate.offline import START_MS
+from streams.evaluate.synthetic import START_MS
 from streams.policy import load_policy
 
 MESSAGE = {"service": "chat-api", "endpoint": "POST /api/message"}

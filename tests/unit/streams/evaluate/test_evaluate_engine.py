@@ -10,7 +10,7 @@ import pytest
 from schemas.decisions import Decision
 from schemas.panes import PaneSummary
 from streams.evaluate.engine import EngineConfig, Evaluation, Output
-from streams.evaluate.offline import START_MS, SeriesInput, build_panes
+from streams.evaluate.synthetic import START_MS, SeriesInput, build_panes
 from streams.policy import load_policy
 
 POLICY = load_policy()
