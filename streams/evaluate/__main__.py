@@ -21,13 +21,6 @@ from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.service import Evaluator, EvaluatorConfig
 from streams.policy import PolicyInvalid, load_policy
 
-
-class _Service(Protocol):
-    async def start(self) -> None: ...
-    async def run(self) -> None: ...
-    async def stop(self) -> None: ...
-
-
 _EVAL = "ALERTPIPE_EVALUATOR__"
 
 
@@ -101,7 +94,16 @@ def _say(event: str, **fields: object) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
 
-async def serve(services: list[_Service]) -> None:
+class _Service(Protocol):
+    async def start(self) -> None: ...
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def wait_ready(self) -> None: ...
+
+
+async def serve(services: list[_Service]) -> int:
+    """Run until SIGTERM/SIGINT (exit 0) or until a service fails (exit 1: restart it, it
+    resumes from its last committed transaction)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -109,19 +111,18 @@ async def serve(services: list[_Service]) -> None:
     for service in services:
         await service.start()
     runs = [asyncio.create_task(service.run()) for service in services]
-    for service in services:
-        wait_ready = getattr(service, "wait_ready", None)
-        if wait_ready is not None:
-            await wait_ready()
+    await asyncio.gather(*(service.wait_ready() for service in services))
     _say("ready", pid=os.getpid())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)
     for service in services:
         await service.stop()
-    for task in runs:
-        task.cancel()
-    await asyncio.gather(*runs, return_exceptions=True)
-    _say("stopped")
+    outcomes = await asyncio.gather(*runs, return_exceptions=True)
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    for failure in failures:
+        logging.getLogger("streams.evaluate").error("stopped by a failure: %r", failure)
+    _say("stopped", failed=bool(failures))
+    return 1 if failures else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,8 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PolicyInvalid as error:
         print(f"policy: {error.report()}", file=sys.stderr)
         return 2
-    asyncio.run(serve(services))
-    return 0
+    return asyncio.run(serve(services))
 
 
 if __name__ == "__main__":
