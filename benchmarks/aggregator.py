@@ -41,9 +41,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.aggregate.__main__ import tune_gc  # noqa: E402
 from streams.aggregate.config import AggregatorConfig  # noqa: E402
-from streams.aggregate.service import Aggregator  # noqa: E402
+from streams.aggregate.service import Aggregator, tune_gc  # noqa: E402
 
 DEFAULT_BOOTSTRAP = os.environ.get("ALERTPIPE_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 SERVICES = ("chat-api", "search-api", "bot-runner", "gateway", "billing")
@@ -204,6 +203,8 @@ async def aggregate(
         "mode": "b", "events": health["events"], "seconds": elapsed,
         "rate": health["events"] / elapsed, "panes": health["panes"],
         "transactions": health["transactions"], "dead_letters": health["dead_letters"],
+        "transaction_seconds": health["transaction_seconds"],
+        "transaction_max_seconds": health["transaction_max_seconds"],
         "rss_mb": samples, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }  # fmt: skip
 
@@ -265,7 +266,9 @@ def throughput(args: argparse.Namespace) -> None:
             b = run_child("b", args, topic, sent, profile=args.profile and pair == 1)
             print(f"pair {pair}: a = {a['rate']:>9,.0f} ev/s   b = {b['rate']:>9,.0f} ev/s   "
                   f"b/a = {b['rate'] / a['rate']:.2f}   (b: {b['panes']:,} panes, "
-                  f"{b['transactions']} transactions, peak RSS {b['peak_rss_mb']:.0f} MB, "
+                  f"{b['transactions']} transactions averaging "
+                  f"{1000 * b['transaction_seconds'] / max(1, b['transactions']):.0f} ms, "
+                  f"peak RSS {b['peak_rss_mb']:.0f} MB, "
                   f"core {b['core']})")  # fmt: skip
         if args.profile:
             print("profile of b (pair 1): /tmp/aggregator.prof")

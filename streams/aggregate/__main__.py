@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -18,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from streams.aggregate.config import AggregatorConfig
-from streams.aggregate.service import Aggregator, AggregatorFailed
+from streams.aggregate.service import Aggregator, AggregatorFailed, tune_gc
 
 log = logging.getLogger("streams.aggregate")
 
@@ -63,16 +62,6 @@ def config_from(args: argparse.Namespace) -> AggregatorConfig:
         heartbeat_interval_ms=min(3_000, args.session_timeout_ms // 3),
         group_instance_id=args.instance_id,
     )
-
-
-def tune_gc() -> None:
-    """Fewer, later collections: the hot path allocates short-lived tuples by the million.
-
-    Objects alive at start-up are frozen out of collection; generation 0 is collected every
-    50,000 allocations instead of 700 (measured: ~0.5 µs/event less on the hot path).
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 async def serve(config: AggregatorConfig) -> int:

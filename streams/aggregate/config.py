@@ -32,7 +32,7 @@ class AggregatorConfig:
     commit_interval_ms: int = 100  # at most one transaction per partition per interval
     # Backpressure: past this many closed panes and dead letters waiting for a transaction,
     # the run loop commits them itself before fetching more (memory stays bounded).
-    max_pending_output: int = 20_000
+    max_pending_output: int = 5_000
     max_batch_records: int = 20_000
     poll_timeout_ms: int = 100  # also how often idle partitions are checked
     session_timeout_ms: int = 10_000  # a killed worker's partitions move after this

@@ -16,7 +16,14 @@ class AggregatorMetrics:
     panes: int = 0  # panes published
     dead_letters: Counter[str] = field(default_factory=Counter)  # by dlq.code
     transactions: int = 0
+    transaction_seconds: float = 0.0  # wall time inside transactions (overlaps processing)
+    transaction_max_seconds: float = 0.0
     batches: int = 0
+
+    def transaction_time(self, seconds: float) -> None:
+        self.transactions += 1
+        self.transaction_seconds += seconds
+        self.transaction_max_seconds = max(self.transaction_max_seconds, seconds)
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -26,5 +33,7 @@ class AggregatorMetrics:
             "panes": self.panes,
             "dead_letters": dict(self.dead_letters),
             "transactions": self.transactions,
+            "transaction_seconds": round(self.transaction_seconds, 3),
+            "transaction_max_seconds": round(self.transaction_max_seconds, 3),
             "batches": self.batches,
         }

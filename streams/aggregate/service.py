@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,13 +42,24 @@ from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.output import PartitionOutput
 from streams.aggregate.partition import PartitionAggregator
 
-__all__ = ["Aggregator", "AggregatorFailed"]
+__all__ = ["Aggregator", "AggregatorFailed", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
 
 class AggregatorFailed(RuntimeError):
     """The stage cannot continue without losing exactly-once; restart it."""
+
+
+def tune_gc() -> None:
+    """Fewer, later garbage collections; call once after start-up (process-wide).
+
+    The hot path allocates short-lived tuples by the million; with the default threshold
+    (700) generation 0 runs every few hundred events. Objects alive at start-up are frozen
+    out of collection and generation 0 runs every 50,000 allocations (~0.5 µs/event less).
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 @dataclass
@@ -115,6 +128,8 @@ class Aggregator:
 
     async def stop(self) -> None:
         """Finish the batch in hand, commit everything pending, leave the group."""
+        if self._stopping:
+            return
         self._stopping = True
         if self._running is not None:
             await self._running
@@ -201,9 +216,10 @@ class Aggregator:
         progress = owned.aggregator.commit_point()  # taken together: they match
         if not panes and not letters and progress == owned.committed:
             return
+        started = time.perf_counter()
         await owned.output.commit(panes, letters, progress)
+        self.metrics.transaction_time(time.perf_counter() - started)
         owned.committed = progress
-        self.metrics.transactions += 1
 
     # --- ownership (called by the rebalance listener and stop) ----------------------------
 

@@ -157,7 +157,9 @@ def _read_request(data: dict[str, Any]) -> Reading | None:
         and get("v", 1) == 1
     ):
         return None
-    if version is not None and not _name(version):
+    if version is not None and not (
+        type(version) is str and 0 < len(version) <= _MAX_NAME and version.strip() is version
+    ):
         return None
     seconds = float(ts)
     if seconds >= _MS_FROM:  # ms and finer: the shared rule (a call only for these)
