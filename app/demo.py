@@ -1,6 +1,12 @@
-"""The main job's demo: bring the stack up, start the pipeline, run a scenario through it.
+"""The main job's demo: the stack up, the whole pipeline on, a scenario of the plan through it.
 
-This is what `make demo` runs. It grows with the pipeline: each stage adds what it shows.
+This is what `make demo` runs. It plays a scenario as a drill would: the plan's clock is
+compressed (``--compress 10``: the 2-minute investigation window lasts 12 s, the lead
+engineer is paged after 30 s …), the receivers with no URL print what they would send, and a
+small fleet control plane on loopback stands in for the deploy tooling, so the simulated
+services really recover when alertpipe rolls them back. It ends once every incident of the
+run is resolved (or after ``--duration`` seconds), with each incident's timeline and its
+rollback phases measured against the plan.
 """
 
 from __future__ import annotations
@@ -9,71 +15,249 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 
-from app.infra import prepare
+from app.api.server import HttpServer
+from app.infra import local_if_needed, prepare
+from app.lifecycle import run_roles
+from app.pipeline import Pipeline, build_pipeline
 from app.settings import Settings
+from app.simulation.fleet import Fleet, fleet_app
 from app.simulation.pacing import play
-from app.simulation.scenarios import ScenarioName, Timeline, generate
-from schemas.clock import SystemClock
-from schemas.telemetry import InvalidEvent, parse_event
+from app.simulation.scenarios import Remedies, ScenarioName, Timeline, generate
+from schemas.clock import Clock, SystemClock
+from schemas.decisions import Decision
+from schemas.incidents import IncidentEvent
+from schemas.severity import Severity
+from schemas.telemetry import DeployEvent, TelemetryEvent
 from streams.producer import TelemetryProducer
 
-__all__ = ["run_demo"]
+__all__ = ["DEMO_SCHEMA", "DemoResult", "demo_namespace", "drill_settings", "run_demo"]
 
 Progress = Callable[[str], None]
 
+# The plan's durations that a drill compresses (the policy's windows stay as they are).
+_RESPONSE_CLOCK = (
+    "investigation_s",
+    "lead_engineer_after_s",
+    "team_lead_after_s",
+    "critical_rollback_after_s",
+    "final_contact_after_s",
+    "chat_update_every_s",
+    "status_update_every_s",
+    "review_reminder_after_s",
+)
+_ROLLBACK_BUDGETS = (
+    "prepare_budget_s",
+    "revert_code_budget_s",
+    "restore_data_min_s",
+    "restore_data_budget_s",
+    "verify_min_s",
+    "verify_budget_s",
+    "resume_budget_s",
+)
+_CONTROL = ("breaker", "rollback", "restore", "bot_restart")
+_WIDTH = 160
+_QUIET = frozenset({"response", "severity", "budget_s", "budget_min_s"})  # said elsewhere
 
-class TelemetryTap:
-    """Reads the telemetry topic from now on and counts events by kind (and invalid ones)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.counts: Counter[str] = Counter()
+DEMO_SCHEMA = "alertpipe_demo"
+
+
+def demo_namespace(settings: Settings, run_id: str) -> Settings:
+    """``settings`` with topics, consumer groups and a database schema of this run only, so
+    the demo never sees (nor disturbs) what an ``alertpipe run`` on the same servers does."""
+    prefix = f"demo-{run_id}"
+    t = settings.topics
+    topics = t.model_copy(
+        update={
+            name: f"{prefix}.{getattr(t, name)}"
+            for name in ("telemetry", "dead_letter", "panes", "decisions", "incidents")
+        }
+    )
+    evaluator = settings.evaluator.model_copy(
+        update={"state_topic": f"{prefix}.{settings.evaluator.state_topic}"}
+    )
+    return settings.model_copy(
+        update={
+            "topics": topics,
+            "evaluator": evaluator,
+            "group_prefix": f"alertpipe-{prefix}",
+            "database_schema": DEMO_SCHEMA,
+        }
+    )
+
+
+async def _fresh_schema(settings: Settings) -> None:
+    """The demo's schema from scratch: the previous demo's incidents are gone."""
+    conn = await asyncpg.connect(settings.dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{DEMO_SCHEMA}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def _drop_topics(settings: Settings) -> None:
+    t = settings.topics
+    names = [t.telemetry, t.dead_letter, t.panes, t.decisions, t.incidents]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([*names, settings.evaluator.state_topic])
+    finally:
+        await admin.close()
+
+
+def drill_settings(settings: Settings, fleet_url: str, compress: float) -> Settings:
+    """``settings`` as a drill runs them: the plan's clock ÷ ``compress``, control calls to
+    the demo fleet, the HTTP API on a free port. Verify still judges ≥ 15 s of live panes
+    (panes close ``allowed_lateness`` after their end; a shorter window would hold none)."""
+    r, rb = settings.response, settings.rollback
+    response = r.model_copy(
+        update={name: getattr(r, name) / compress for name in _RESPONSE_CLOCK}
+        | {"timers_poll_s": min(r.timers_poll_s, 0.25)}
+    )
+    rollback = rb.model_copy(
+        update={name: getattr(rb, name) / compress for name in _ROLLBACK_BUDGETS}
+        | {
+            "verify_window_s": max(15.0, rb.verify_window_s / compress),
+            "verify_every_s": min(rb.verify_every_s, 1.0),
+            "poll_s": min(rb.poll_s, 0.2),
+        }
+    )
+    delivery = settings.delivery.model_copy(update={"poll_s": min(settings.delivery.poll_s, 0.2)})
+    urls = {f"{name}_url": SecretStr(f"{fleet_url}/{name}") for name in _CONTROL}
+    return settings.model_copy(
+        update={
+            "response": response,
+            "rollback": rollback,
+            "delivery": delivery,
+            "http_port": 0,
+            **urls,
+        }
+    )
+
+
+@dataclass
+class DemoResult:
+    decisions: list[Decision] = field(default_factory=list)
+    events: list[IncidentEvent] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    fleet_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sent: int = 0
+
+
+class Feed:
+    """Prints the pipeline's output as it happens: decisions that matter, incident events."""
+
+    def __init__(self, settings: Settings, result: DemoResult, progress: Progress) -> None:
+        self._topics = settings.topics
+        self._result = result
+        self._progress = progress
+        self._started = time.monotonic()
         self._consumer = AIOKafkaConsumer(
-            settings.topics.telemetry,
+            self._topics.decisions,
+            self._topics.incidents,
             bootstrap_servers=settings.bootstrap,
-            group_id=f"alertpipe-demo-{uuid.uuid4().hex[:8]}",
+            group_id=f"{settings.group_prefix}-demo-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="latest",
             enable_auto_commit=False,
+            isolation_level="read_committed",
         )
 
     async def start(self) -> None:
         await self._consumer.start()
-        # Make sure partitions are assigned (and positioned) before traffic starts.
         while not self._consumer.assignment():
             await self._consumer.getmany(timeout_ms=100)
         for tp in self._consumer.assignment():
-            await self._consumer.position(tp)
+            await self._consumer.position(tp)  # pin "latest" now, before traffic starts
 
     async def run(self) -> None:
         while True:
-            batches = await self._consumer.getmany(timeout_ms=500, max_records=5000)
-            for records in batches.values():
+            batches = await self._consumer.getmany(timeout_ms=500)
+            for tp, records in batches.items():
                 for record in records:
-                    self._count(record.value)
-
-    def _count(self, value: bytes) -> None:
-        try:
-            self.counts[parse_event(value).kind] += 1
-        except InvalidEvent:
-            self.counts["invalid"] += 1
+                    self._show(tp.topic, record.value)
 
     async def stop(self) -> None:
         await self._consumer.stop()
 
-    def line(self) -> str:
-        total = sum(self.counts.values())
-        kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(self.counts.items()))
-        return f"pipeline: {total:,} events validated ({kinds})"
+    def say(self, line: str) -> None:
+        self._progress(f"{time.monotonic() - self._started:6.1f}s  {line}")
+
+    def receiver(self, line: str) -> None:
+        """What a console receiver would send, cut to one screen line."""
+        self.say(line if len(line) <= _WIDTH else line[: _WIDTH - 1] + "…")
+
+    def _show(self, topic: str, value: bytes) -> None:
+        if topic == self._topics.decisions:
+            decision = Decision.model_validate_json(value)
+            self._result.decisions.append(decision)
+            if decision.state in ("firing", "resolved") and decision.severity >= Severity.MEDIUM:
+                self.say(f"decision  {decision.summary}")
+            return
+        event = IncidentEvent.model_validate_json(value)
+        self._result.events.append(event)
+        shown = {k: v for k, v in event.detail.items() if v is not None and k not in _QUIET}
+        detail = " ".join(f"{k}={v}" for k, v in shown.items())
+        what = " ".join(str(w) for w in (event.severity.name, event.scenario, event.status) if w)
+        title = f" — {event.title}" if event.type == "opened" else ""
+        self.say(f"incident  {event.incident_id} {event.type} [{what}] {detail}{title}")
+        if event.type == "mitigated":
+            self.say(
+                "          it resolves once every alert of it has cleared: the policy's window "
+                "must drop under the threshold, then stay there for keep_firing_for"
+            )
 
 
-async def _report(tap: TelemetryTap, progress: Progress, every_s: float = 5.0) -> None:
-    while True:
-        await asyncio.sleep(every_s)
-        progress(tap.line())
+async def _until_ready(pipeline: Pipeline, within_s: float = 60.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not all(report.get("ready", True) for report in pipeline.health().values()):
+        if time.monotonic() > deadline:
+            waiting = [n for n, r in pipeline.health().items() if not r.get("ready", True)]
+            raise TimeoutError(f"pipeline not ready after {within_s:g} s: {', '.join(waiting)}")
+        await asyncio.sleep(0.1)
+
+
+async def _until_settled(pipeline: Pipeline, opened_after: float, deadline: float) -> None:
+    """Until an incident opened during the run and every such incident is resolved."""
+    assert pipeline.responder is not None
+    queries = pipeline.responder.queries
+    while time.monotonic() < deadline:
+        mine = [
+            i for i in await queries.list_incidents() if i["opened_at"].timestamp() >= opened_after
+        ]
+        if mine and all(i["status"] == "resolved" for i in mine):
+            return
+        await asyncio.sleep(0.5)
+
+
+def _summary(incident: dict[str, Any], progress: Progress) -> None:
+    opened = incident["opened_at"]
+    progress(
+        f"\n{incident['id']}  {incident['service']}  {incident['scenario'] or '-'}  "
+        f"{incident['severity']}  {incident['status']}  "
+        f"{incident['bad_version'] or '?'} → {incident['last_good_version'] or '?'}"
+    )
+    for entry in incident["timeline"]:
+        offset = (entry["at"] - opened).total_seconds()
+        progress(f"  +{offset:6.1f}s  {entry['kind']:<10} {entry['message']}")
+    rollback = incident.get("rollback")
+    for phase in (rollback or {}).get("phases", []):
+        if phase["status"] == "skipped":
+            progress(f"  phase {phase['phase']:<12} skipped (no data involved)")
+            continue
+        duration = phase["duration_s"]
+        shown = "—" if duration is None else f"{duration:.1f} s"
+        budget = f"plan ≤ {phase['budget_s']:g} s"
+        progress(f"  phase {phase['phase']:<12} {phase['status']:<9} {shown:>7} ({budget})")
 
 
 async def run_demo(
@@ -81,28 +265,101 @@ async def run_demo(
     scenario: ScenarioName = "s1",
     timeline: Timeline | None = None,
     progress: Progress = print,
-) -> Counter[str]:
-    """Run the demo end to end; return what the pipeline saw, by kind."""
-    started = time.monotonic()
+    *,
+    compress: float = 10.0,
+    max_s: float = 150.0,
+    clock: Clock | None = None,
+) -> DemoResult:
+    """Run the demo end to end; return what the pipeline decided and did."""
+    clock = clock or SystemClock()
+    started, result = time.monotonic(), DemoResult()
+    await local_if_needed(settings, progress)
+    settings = demo_namespace(settings, uuid.uuid4().hex[:8])
+    await _fresh_schema(settings)
     await prepare(settings, progress)
-    timeline = timeline or Timeline(warmup_s=10.0, failure_s=20.0, rate=200.0)
-    tap = TelemetryTap(settings)
-    await tap.start()
-    progress(f"demo: scenario {scenario} — {timeline.warmup_s:g} s healthy, deploy, failure")
-    consume = asyncio.create_task(tap.run())
-    report = asyncio.create_task(_report(tap, progress))
+    remedies = Remedies()
+    fleet = Fleet(remedies, clock, lambda line: progress(f"{'':8}{line}"))
+    fleet_http = HttpServer(fleet_app(fleet), "127.0.0.1", 0)
+    await fleet_http.start()
+    drill = drill_settings(settings, fleet_http.url, compress)
+    feed = Feed(drill, result, progress)
+    pipeline = await build_pipeline(drill, clock=clock, write=feed.receiver)
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_roles(pipeline.roles, stop, signals=False))
+    tasks: list[asyncio.Task[Any]] = []
     try:
-        clock = SystemClock()
-        async with TelemetryProducer(settings.bootstrap, settings.topics.telemetry) as producer:
-            events = generate(scenario, clock.now(), timeline)
-            await play(events, producer, clock, rebase=False, progress=progress, label="simulate")
-        await asyncio.sleep(1.0)  # let the last batch arrive before the summary
+        await _until_ready(pipeline)
+        await feed.start()
+        tasks.append(asyncio.create_task(feed.run()))
+        assert pipeline.http is not None
+        timeline = timeline or Timeline(warmup_s=30.0, failure_s=max_s, rate=200.0)
+        feed.say(
+            f"pipeline ready (API {pipeline.http.url}/incidents); scenario {scenario}: "
+            f"{timeline.warmup_s:g} s healthy, then a deploy; plan clock ÷{compress:g}"
+        )
+        opened_after = time.time()
+        traffic = asyncio.create_task(
+            _traffic(drill, scenario, timeline, remedies, clock, result, feed)
+        )
+        tasks.append(traffic)
+        deadline = time.monotonic() + timeline.warmup_s + max_s
+        settle = asyncio.create_task(_until_settled(pipeline, opened_after, deadline))
+        await asyncio.wait({traffic, settle}, return_when=asyncio.FIRST_COMPLETED)
+        assert pipeline.responder is not None
+        for found in await pipeline.responder.queries.list_incidents():
+            if found["opened_at"].timestamp() >= opened_after:
+                detail = await pipeline.responder.queries.get_incident(found["id"])
+                result.incidents.append(detail or found)
+        settle.cancel()
     finally:
-        for task in (consume, report):
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await tap.stop()
-    progress(tap.line())
-    progress(f"demo: done in {time.monotonic() - started:.0f} s")
-    return tap.counts
+        await feed.stop()
+        stop.set()
+        await running
+        await pipeline.close()
+        await fleet_http.stop()
+        with contextlib.suppress(Exception):  # best effort: they are only this run's
+            await _drop_topics(settings)
+    result.fleet_calls = list(fleet.calls)
+    for incident in reversed(result.incidents):
+        _summary(incident, progress)
+    progress(
+        f"\ndemo: {result.sent:,} events, {len(result.decisions)} decisions, "
+        f"{len(result.incidents)} incident(s), {len(result.fleet_calls)} control calls, "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    return result
+
+
+class _Traffic:
+    """The producer as ``play`` sees it: counts what is sent and announces each deploy."""
+
+    def __init__(self, producer: TelemetryProducer, result: DemoResult, feed: Feed) -> None:
+        self._producer, self._result, self._feed = producer, result, feed
+
+    async def send(self, event: TelemetryEvent) -> None:
+        await self._producer.send(event)
+        self._result.sent += 1
+        if isinstance(event, DeployEvent):
+            self._feed.say(f"deploy    {event.service} {event.version} {event.status}")
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+
+async def _traffic(
+    settings: Settings,
+    scenario: ScenarioName,
+    timeline: Timeline,
+    remedies: Remedies,
+    clock: Clock,
+    result: DemoResult,
+    feed: Feed,
+) -> None:
+    async with TelemetryProducer(settings.bootstrap, settings.topics.telemetry) as producer:
+        events = generate(scenario, clock.now(), timeline, remedies)
+        await play(events, _Traffic(producer, result, feed), clock, rebase=False)
+    feed.say(f"traffic: all {result.sent:,} events of the scenario sent")

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 __all__ = ["Role", "run_roles"]
@@ -51,19 +51,28 @@ async def _stop_all(started: Sequence[Role]) -> None:
 
 
 async def run_roles(
-    roles: Sequence[Role], stop: asyncio.Event | None = None, *, signals: bool = True
+    roles: Sequence[Role],
+    stop: asyncio.Event | None = None,
+    *,
+    signals: bool = True,
+    started: Callable[[], None] | None = None,
 ) -> None:
-    """Run ``roles`` until a signal, ``stop``, or the first failure; always stop them all."""
+    """Run ``roles`` until a signal, ``stop``, or the first failure; always stop them all.
+
+    ``started`` is called once every role has started and runs.
+    """
     stop = stop or asyncio.Event()
     installed = _install_signals(stop) if signals else []
-    started: list[Role] = []
+    running: list[Role] = []
     tasks: list[asyncio.Task[None]] = []
     try:
         for role in roles:
             await role.start()
-            started.append(role)
+            running.append(role)
             log.info("%s started", role.name)
-        tasks = [asyncio.create_task(role.run(), name=role.name) for role in started]
+        tasks = [asyncio.create_task(role.run(), name=role.name) for role in running]
+        if started is not None:
+            started()
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
@@ -71,7 +80,7 @@ async def run_roles(
             if task is not stopper and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
-        await _stop_all(started)
+        await _stop_all(running)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

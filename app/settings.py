@@ -119,6 +119,12 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql://…; unset means the local server from `alertpipe local up`",
     )
+    database_schema: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema of alertpipe's tables (created by the migrations); "
+        "unset: the server's search_path (public)",
+    )
     group_prefix: str = "alertpipe"
     topics: TopicSettings = Field(default_factory=TopicSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
@@ -182,11 +188,18 @@ class Settings(BaseSettings):
 
     @property
     def dsn(self) -> str:
-        """The PostgreSQL DSN in effect (configured, or the local server's)."""
+        """The PostgreSQL DSN in effect (configured, or the local server's), with the
+        ``search_path`` of ``database_schema`` when one is set."""
         if self.database_url is not None:
-            return self.database_url.get_secret_value()
-        loc = self.local
-        return f"postgresql://{loc.postgres_user}@127.0.0.1:{loc.postgres_port}/{loc.postgres_db}"
+            dsn = self.database_url.get_secret_value()
+        else:
+            loc = self.local
+            dsn = (
+                f"postgresql://{loc.postgres_user}@127.0.0.1:{loc.postgres_port}/{loc.postgres_db}"
+            )
+        if self.database_schema is None:
+            return dsn
+        return f"{dsn}{'&' if '?' in dsn else '?'}search_path={self.database_schema}"
 
 
 def _mask_url(url: str) -> str:

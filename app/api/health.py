@@ -1,22 +1,78 @@
-"""Health: every responder role's own report; 503 when one is not ready."""
+"""Health and metrics of every role running in this process.
+
+``GET /health`` answers 200 when every role is ready and 503 otherwise, with each role's own
+report — a readiness probe for load balancers and orchestrators. ``GET /metrics`` renders the
+same reports in the Prometheus text format (counters and gauges; a dict of numbers becomes
+one series per key, e.g. ``alertpipe_aggregator_dead_letters{key="late"}``).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 
-from app.api.deps import ApiDeps
+__all__ = ["HealthReport", "render_metrics", "router"]
 
-__all__ = ["router"]
+HealthReport = Callable[[], dict[str, dict[str, Any]]]
 
 router = APIRouter(tags=["health"])
 
 
+def _report(request: Request) -> dict[str, dict[str, Any]]:
+    report: HealthReport = request.app.state.health
+    return report()
+
+
 @router.get("/health")
 async def health(request: Request, response: Response) -> dict[str, Any]:
-    deps: ApiDeps = request.app.state.deps
-    roles = deps.health()
+    roles = _report(request)
     ok = all(report.get("ready", True) for report in roles.values())
     response.status_code = 200 if ok else 503
     return {"status": "ok" if ok else "degraded", "roles": roles}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(request: Request) -> str:
+    return render_metrics(_report(request))
+
+
+def _name(*parts: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_]", "_", "_".join(("alertpipe", *parts))).lower()
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def _escape(label: str) -> str:
+    return label.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _series(role: str, report: dict[str, Any]) -> Iterator[str]:
+    for key, value in sorted(report.items()):
+        name = _name(role, key)
+        if isinstance(value, dict):
+            for label, item in sorted(value.items()):
+                number = _number(item)
+                if number is not None:
+                    yield f'{name}{{key="{_escape(str(label))}"}} {number:g}'
+            continue
+        number = _number(value)
+        if number is not None:
+            yield f"{name} {number:g}"
+
+
+def render_metrics(roles: dict[str, dict[str, Any]]) -> str:
+    """Every numeric field of every role's health report, one Prometheus sample per line."""
+    lines: list[str] = []
+    for role, report in sorted(roles.items()):
+        lines.extend(_series(role, report))
+    return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from app.cli import (
     local_cmd,
     policy_cmd,
     replay_cmd,
+    run_cmd,
     schema_cmd,
     simulate_cmd,
 )
@@ -27,7 +28,16 @@ from app.errors import AlertpipeError
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (demo_cmd, local_cmd, config_cmd, schema_cmd, replay_cmd, simulate_cmd, policy_cmd)
+_GROUPS = (
+    demo_cmd,
+    run_cmd,
+    local_cmd,
+    config_cmd,
+    schema_cmd,
+    replay_cmd,
+    simulate_cmd,
+    policy_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,4 @@
-"""``alertpipe policy check|test|default``: validate and unit-test alerting policies offline.
-
-``policy_from_settings`` is what the composition root uses to load the policy in effect
-(``ALERTPIPE_POLICY``, or the built-in plan) with errors as ``PolicyError``.
-"""
+"""``alertpipe policy check|test|default``: validate and unit-test alerting policies offline."""
 
 from __future__ import annotations
 
@@ -11,20 +7,18 @@ from pathlib import Path
 
 from app.cli.config_cmd import load_settings
 from app.errors import PolicyError
-from app.settings import Settings
+from app.policy import load_policy_file
 from streams.evaluate.offline import TestResult, run_file
 from streams.policy import (
     DEFAULT_POLICY,
-    Policy,
     PolicyInvalid,
     Rule,
     default_policy_text,
     format_duration,
-    load_policy,
 )
 from streams.policy.metrics import METRICS
 
-__all__ = ["load_policy_file", "policy_from_settings", "register"]
+__all__ = ["register"]
 
 _CHECK = """\
 Validate a policy file and print its rules. Exit 0 when valid; 2 with one line per problem
@@ -38,19 +32,6 @@ per pane: "70x60", "0x30 12x30", "_x10") and the decisions expected at given tim
 expected absent. Exit 0 when every test passes, 1 when one fails, 2 when the tests file or
 the policy is invalid. See examples/policy-tests.yaml for the format.
 """
-
-
-def load_policy_file(path: Path | None) -> Policy:
-    """The policy at ``path`` (None: the built-in plan); problems become ``PolicyError``."""
-    try:
-        return load_policy(path)
-    except PolicyInvalid as error:
-        raise PolicyError(error.report()) from None
-
-
-def policy_from_settings(settings: Settings) -> Policy:
-    """The policy in effect: ``ALERTPIPE_POLICY`` or the built-in plan."""
-    return load_policy_file(settings.policy)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "SCENARIOS",
     "Endpoint",
     "Health",
+    "Remedies",
     "ScenarioName",
     "Timeline",
     "generate",
@@ -104,6 +105,25 @@ class Timeline:
         return self.warmup_s + self.failure_s
 
 
+@dataclass
+class Remedies:
+    """What has been done to the fleet while it runs: a live demo's services recover.
+
+    Empty for ``alertpipe simulate`` (the traffic is fixed in advance). The demo's fleet
+    control plane fills it as alertpipe's receivers call it: a rollback of a service at
+    event time t returns the service to its old version and to health from t on; a restore
+    makes the integrity checks pass again; a bot restart brings the bot back online.
+    """
+
+    rolled_back: dict[str, float] = field(default_factory=dict)  # service -> since (epoch s)
+    restored: dict[str, float] = field(default_factory=dict)  # service -> since
+    restarted_bots: dict[str, float] = field(default_factory=dict)  # bot id -> since
+
+    def fixed(self, remedy: dict[str, float], key: str, t: float) -> bool:
+        since = remedy.get(key)
+        return since is not None and t >= since
+
+
 def plan_for(name: ScenarioName) -> tuple[tuple[str, ...], Failure]:
     """The services deployed and the failure that follows, per scenario of the plan."""
     broken = Health(error_rate=0.40)
@@ -151,7 +171,10 @@ def plan_for(name: ScenarioName) -> tuple[tuple[str, ...], Failure]:
 
 
 class _Generator:
-    def __init__(self, name: ScenarioName, start: float, timeline: Timeline) -> None:
+    def __init__(
+        self, name: ScenarioName, start: float, timeline: Timeline, remedies: Remedies
+    ) -> None:
+        self.remedies = remedies
         self.rng = random.Random(timeline.seed)
         self.start = start
         self.timeline = timeline
@@ -163,14 +186,25 @@ class _Generator:
     def failing(self, t: float) -> bool:
         return t >= self.deploy_at + 1.0
 
+    def rolled_back(self, service: str, t: float) -> bool:
+        return self.remedies.fixed(self.remedies.rolled_back, service, t)
+
     def version(self, service: str, t: float) -> str:
         new = service in self.deployed and t >= self.deploy_at
-        return NEW_VERSION[service] if new else OLD_VERSION[service]
+        return (
+            NEW_VERSION[service]
+            if new and not self.rolled_back(service, t)
+            else OLD_VERSION[service]
+        )
+
+    def broken(self, service: str, t: float) -> Health | None:
+        """The failure's health for ``service`` at ``t``; None while healthy or once rolled back."""
+        if not self.failing(t) or self.rolled_back(service, t):
+            return None
+        return self.failure.services.get(service)
 
     def health(self, endpoint: Endpoint, t: float) -> Health:
-        if not self.failing(t):
-            return Health()
-        health = self.failure.services.get(endpoint.service)
+        health = self.broken(endpoint.service, t)
         routes = self.failure.failing_routes
         if health is None or (routes and endpoint.route not in routes):
             return Health()
@@ -210,8 +244,7 @@ class _Generator:
 
     def resources(self, t: float) -> Iterator[TelemetryEvent]:
         for service, hosts in HOSTS.items():
-            health = self.failure.services.get(service) if self.failing(t) else None
-            base = health or Health()
+            base = self.broken(service, t) or Health()
             for host in hosts:
                 cpu = min(100.0, max(0.0, base.cpu + self.rng.gauss(0, 3)))
                 mem = min(100.0, max(0.0, base.mem + self.rng.gauss(0, 2)))
@@ -225,7 +258,8 @@ class _Generator:
                 )
 
     def queue(self, t: float) -> TelemetryEvent:
-        if self.failing(t) and self.failure.queue_growth_per_s:
+        growing = self.failing(t) and not self.rolled_back("bot-runner", t)
+        if growing and self.failure.queue_growth_per_s:
             self.queue_depth += self.failure.queue_growth_per_s * GAUGE_EVERY_S
         else:
             self.queue_depth = max(0.0, 20.0 + self.rng.gauss(0, 4))
@@ -240,7 +274,9 @@ class _Generator:
     def bots(self, t: float) -> Iterator[TelemetryEvent]:
         for bot in BOTS:
             status = "online"
-            if self.failing(t) and bot in self.failure.bots_down:
+            restarted = self.remedies.fixed(self.remedies.restarted_bots, bot, t)
+            down = bot in self.failure.bots_down and not restarted
+            if self.failing(t) and down and not self.rolled_back("bot-runner", t):
                 status = "crashed" if self.bot_status[bot] == "online" else "offline"
             changed = status != self.bot_status[bot]
             self.bot_status[bot] = status
@@ -251,8 +287,9 @@ class _Generator:
     def integrity(self, t: float) -> Iterator[TelemetryEvent]:
         if int(t - self.start) % 5 != 0:
             return
+        restored = self.remedies.fixed(self.remedies.restored, "chat-api", t)
         for check in ("chat_history", "message_count"):
-            failed = self.failing(t) and check in self.failure.integrity_failures
+            failed = self.failing(t) and check in self.failure.integrity_failures and not restored
             yield IntegrityEvent(
                 kind="integrity",
                 ts=t,
@@ -263,7 +300,7 @@ class _Generator:
             )
 
     def logs(self, t: float) -> Iterator[TelemetryEvent]:
-        if not self.failing(t):
+        if not self.failing(t) or self.rolled_back("chat-api", t):
             return
         for message in self.failure.error_logs:
             yield LogEvent(kind="log", ts=t, service="chat-api", level="error", message=message)
@@ -281,12 +318,19 @@ class _Generator:
 
 
 def generate(
-    name: ScenarioName, start: float, timeline: Timeline | None = None
+    name: ScenarioName,
+    start: float,
+    timeline: Timeline | None = None,
+    remedies: Remedies | None = None,
 ) -> Iterator[TelemetryEvent]:
-    """Every event of the scenario, in event-time order, starting at ``start`` (epoch s)."""
+    """Every event of the scenario, in event-time order, starting at ``start`` (epoch s).
+
+    Lazy: with ``remedies`` filled while it is consumed (the live demo), later events
+    reflect what was done to the fleet meanwhile.
+    """
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; expected one of {', '.join(SCENARIOS)}")
-    gen = _Generator(name, start, timeline or Timeline())
+    gen = _Generator(name, start, timeline or Timeline(), remedies or Remedies())
     ticks = round(gen.timeline.total_s / TICK_S)
     per_gauge = round(GAUGE_EVERY_S / TICK_S)
     deploys = list(gen.deploy())

@@ -20,6 +20,7 @@ from app.errors import ConfigError
 
 __all__ = ["Migration", "available_migrations", "migrate"]
 
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOCK_KEY = 0x616C657274  # "alert": one advisory-lock key for the migration runner
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -88,13 +89,31 @@ def _check_unchanged(migration: Migration, applied: dict[int, str]) -> None:
         )
 
 
-async def migrate(dsn: str, migrations: list[Migration] | None = None) -> list[str]:
-    """Apply what is missing; return the labels applied. Safe to run from many processes."""
+def _identifier(name: str) -> str:
+    """A schema name safe to put in SQL (identifiers cannot be bound as parameters)."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ConfigError(
+            f"ALERTPIPE_DATABASE_SCHEMA: {name!r} is not a plain lower-case identifier "
+            "(letters, digits, underscore; 63 at most)"
+        )
+    return name
+
+
+async def migrate(
+    dsn: str, migrations: list[Migration] | None = None, *, schema: str | None = None
+) -> list[str]:
+    """Apply what is missing; return the labels applied. Safe to run from many processes.
+
+    With ``schema`` (``ALERTPIPE_DATABASE_SCHEMA``, already validated as a plain lower-case
+    identifier, and the first entry of the DSN's ``search_path``) it is created first.
+    """
     todo = available_migrations() if migrations is None else migrations
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         try:
+            if schema is not None:
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{_identifier(schema)}"')
             await conn.execute(_CREATE_TABLE)
             applied = await _applied(conn)
             done = []

@@ -85,9 +85,11 @@ def _absorb(
     """The incident with a firing decision folded in: worst severity, scenario, versions."""
     scenario, _ = classify(decision, ctx.cascade, cfg)
     merged = worse_scenario(incident.scenario, scenario)
+    worse = decision.severity > incident.severity
     return replace(
         incident,
         severity=max(incident.severity, decision.severity),
+        title=_title(decision) if worse else incident.title,  # the worst alert names it
         scenario=merged,
         status="open" if incident.status == "mitigated" else incident.status,
         last_decision_at=max(incident.last_decision_at, decision.at_ms / 1000.0),
