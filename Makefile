@@ -8,7 +8,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit tools up down clean
+.PHONY: demo test lint unit tools compose-plugin up down clean
+
+# `docker compose config` validates docker-compose.yml without an engine; where a docker client
+# has no compose plugin, build the pinned one from the Go module proxy (client only, ~3 min once).
+COMPOSE_VERSION := v2.40.3
+COMPOSE_PLUGIN  := $(HOME)/.docker/cli-plugins/docker-compose
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "alertpipe needs Python 3.11+")'
@@ -23,6 +28,19 @@ tools:
 	  echo "setup: installing kcat from the OS packages …"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q kcat >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q kcat >/dev/null; }; \
 	  else sudo apt-get install -y -q kcat >/dev/null; fi; }
+
+compose-plugin:
+	@if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1 \
+	    && command -v go >/dev/null 2>&1; then \
+	  echo "setup: building the docker compose plugin $(COMPOSE_VERSION) with Go (first run only) …"; \
+	  src=$$(go mod download -json github.com/docker/compose/v2@$(COMPOSE_VERSION) \
+	         | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') && \
+	  work=$$(mktemp -d) && cp -r "$$src/." "$$work" && chmod -R u+w "$$work" && \
+	  mkdir -p $(dir $(COMPOSE_PLUGIN)) && \
+	  (cd "$$work" && go build -trimpath -o $(COMPOSE_PLUGIN) \
+	     -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$(COMPOSE_VERSION)" ./cmd) && \
+	  rm -rf "$$work" && docker compose version; \
+	fi
 
 up: $(STAMP)
 	@$(BIN)/alertpipe local up
@@ -41,7 +59,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-test: $(STAMP) tools lint
+test: $(STAMP) tools compose-plugin lint
 	@$(BIN)/alertpipe local up
 	$(BIN)/pytest -q
 

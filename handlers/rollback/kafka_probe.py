@@ -38,6 +38,7 @@ class KafkaHealthProbe:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
+            isolation_level="read_committed",  # panes of aborted transactions never count
         )
         self._panes: dict[str, deque[PaneSummary]] = defaultdict(lambda: deque(maxlen=10_000))
         self._stopping = asyncio.Event()

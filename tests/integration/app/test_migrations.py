@@ -74,3 +74,17 @@ async def test_the_real_migrations_apply_to_a_fresh_database(database: str) -> N
     assert await _count(database, "SELECT count(*) FROM schema_migrations") == len(
         available_migrations()
     )
+
+
+async def test_a_configured_schema_holds_every_table(empty_database: str) -> None:
+    dsn = f"{empty_database}?search_path=tenant_a"
+    assert await migrate(dsn, STEPS, schema="tenant_a") == ["0001_first", "0002_second"]
+    in_schema = "SELECT count(*) FROM pg_tables WHERE schemaname = 'tenant_a'"
+    assert await _count(empty_database, in_schema) == 3  # m_one, m_two, schema_migrations
+    in_public = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+    assert await _count(empty_database, in_public) == 0
+
+
+async def test_a_schema_name_that_is_not_an_identifier_is_refused(empty_database: str) -> None:
+    with pytest.raises(ConfigError, match="ALERTPIPE_DATABASE_SCHEMA"):
+        await migrate(empty_database, STEPS, schema='x"; DROP TABLE y; --')

@@ -25,6 +25,7 @@ def test_the_documented_commands_exist() -> None:
     names = {" ".join(c) for c in COMMANDS}
     for expected in (
         "demo",
+        "run",
         "local up",
         "local status",
         "local down",

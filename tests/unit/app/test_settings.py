@@ -62,3 +62,16 @@ def test_secrets_are_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> Non
         assert secret not in text
     assert masked(settings)["chat_url"].startswith("https://hooks.slack.com")
     assert settings.chat_url is not None and settings.chat_url.get_secret_value() == hook
+
+
+def test_a_database_schema_becomes_the_search_path() -> None:
+    local = Settings(database_schema="alertpipe_demo")
+    assert local.dsn.endswith("/alertpipe?search_path=alertpipe_demo")
+    remote = Settings(database_url="postgresql://u@db:5432/x?sslmode=disable", database_schema="a")
+    assert remote.dsn == "postgresql://u@db:5432/x?sslmode=disable&search_path=a"
+    assert Settings().dsn.count("?") == 0
+
+
+def test_a_database_schema_must_be_a_plain_identifier() -> None:
+    with pytest.raises(ValidationError, match="database_schema"):
+        Settings(database_schema="Public; DROP")

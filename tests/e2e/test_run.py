@@ -1,0 +1,97 @@
+"""`alertpipe run` through the console script: roles split across two processes as an
+operator would deploy them, each with its readiness probe; SIGTERM stops them gracefully.
+
+Process A runs stages 1–2 (``--role aggregator --role evaluator``), process B stages 3–4 and
+the API (``--role responder --role api``). ``alertpipe simulate --scenario s1 --backfill``
+feeds them; the incident is read back through B's HTTP API and the rollback webhook arrives
+exactly once at a loopback recorder.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Process
+from tests.support.recorder import Recorder
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.slow
+
+_READY = re.compile(r"^alertpipe: running (.+); (http://\S+)/health")
+
+
+def _namespace(database: str, recorder: Recorder) -> dict[str, str]:
+    run = uuid.uuid4().hex[:8]
+    topics = {
+        name: f"e2e-{run}.{name}"
+        for name in ("telemetry", "dead_letter", "panes", "decisions", "incidents")
+    }
+    env = {f"ALERTPIPE_TOPICS__{name.upper()}": topic for name, topic in topics.items()}
+    urls = ("pager", "chat", "statuspage", "breaker", "rollback", "restore", "bot_restart")
+    return {
+        **env,
+        **{f"ALERTPIPE_{name.upper()}_URL": recorder.url(f"/{name}") for name in urls},
+        "ALERTPIPE_DATABASE_URL": database,
+        "ALERTPIPE_GROUP_PREFIX": f"e2e-{run}",
+        "ALERTPIPE_EVALUATOR__STATE_TOPIC": f"e2e-{run}.alerts.state",
+        "ALERTPIPE_EVALUATOR__OFFSET_RESET": "earliest",
+        "ALERTPIPE_HTTP_PORT": "0",
+        "ALERTPIPE_ROLLBACK__VERIFY_BUDGET_S": "5",
+    }
+
+
+async def _ready(process: Process) -> str:
+    line = await process.wait_line(lambda s: bool(_READY.match(s)), 90, "the ready line")
+    match = _READY.match(line)
+    assert match is not None
+    url = match.group(2)
+
+    async def health() -> int:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{url}/health")).status_code
+
+    await eventually(health, lambda code: code == 200, 60, "every role ready (/health 200)")
+    return url
+
+
+async def test_split_roles_turn_s1_into_one_rollback_and_stop_gracefully(
+    cli: Callable[..., Awaitable[Process]], empty_database: str
+) -> None:
+    async with Recorder() as recorder:
+        env = _namespace(empty_database, recorder)
+        stages = await cli("run", "--role", "aggregator", "--role", "evaluator", env=env)
+        respond = await cli("run", "--role", "responder", "--role", "api", env=env)
+        stages_url, api_url = await _ready(stages), await _ready(respond)
+        assert "running aggregator, evaluator;" in stages.output
+        assert "running responder, api;" in respond.output
+
+        simulate = await cli("simulate", "--scenario", "s1", "--backfill", env=env)
+        assert await simulate.wait(120) == 0, simulate.output
+        await recorder.wait_for(lambda r: bool(r.on("/rollback")), 90, "the rollback call")
+
+        async with httpx.AsyncClient() as http:
+            found = (await http.get(f"{api_url}/incidents", params={"service": "chat-api"})).json()
+            assert [i["scenario"] for i in found] == ["S1"], found
+            incident = (await http.get(f"{api_url}/incidents/{found[0]['id']}")).json()
+            metrics = (await http.get(f"{stages_url}/metrics")).text
+            no_incidents = await http.get(f"{stages_url}/incidents")
+
+        assert incident["severity"] == "CRITICAL"
+        assert (incident["bad_version"], incident["last_good_version"]) == ("2.4.0", "2.3.9")
+        rollbacks = recorder.on("/rollback")
+        assert len(rollbacks) == 1, [r.json for r in rollbacks]
+        assert rollbacks[0].json["to_version"] == "2.3.9"
+        assert rollbacks[0].key == f"{incident['id']}:rollback:revert_code"
+        events = re.search(r"^alertpipe_aggregator_events (\d+)$", metrics, re.M)
+        assert events and int(events.group(1)) > 1000, metrics
+        assert re.search(r"^alertpipe_evaluator_decisions [1-9]", metrics, re.M), metrics
+        assert no_incidents.status_code == 404  # a stages-only process serves no incident API
+
+        assert await stages.terminate() == 0, stages.output
+        assert await respond.terminate() == 0, respond.output
+    assert "Traceback" not in stages.output + respond.output

@@ -1,0 +1,32 @@
+"""The composition root builds exactly the roles asked for (no server is contacted here:
+clients connect in ``start``)."""
+
+import pytest
+
+from app.pipeline import ROLES, build_pipeline, needs_database
+from app.settings import Settings
+
+
+async def test_stage_roles_need_no_database_and_get_a_probe() -> None:
+    pipeline = await build_pipeline(Settings(), ("aggregator", "evaluator"))
+    assert [role.name for role in pipeline.roles] == [
+        "aggregator",
+        "evaluator",
+        "correlator",
+        "http",
+    ]
+    assert pipeline.responder is None and pipeline.http is not None
+    assert set(pipeline.health()) == {"aggregator", "evaluator", "correlator"}
+    assert not needs_database(("aggregator", "evaluator"))
+    assert needs_database(("api",)) and needs_database(ROLES)
+
+
+async def test_the_correlator_can_be_left_out() -> None:
+    settings = Settings(evaluator={"correlator": False})
+    pipeline = await build_pipeline(settings, ("evaluator",), http=False)
+    assert [role.name for role in pipeline.roles] == ["evaluator"]
+
+
+async def test_an_unknown_role_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"unknown role.*bogus.*expected aggregator"):
+        await build_pipeline(Settings(), ("aggregator", "bogus"))  # type: ignore[arg-type]
