@@ -16,5 +16,11 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
     """
     t = settings.topics
     retention = {"retention.ms": str(t.retention_ms)}
-    names = (t.telemetry, t.dead_letter, t.panes, t.decisions, t.incidents)
-    return [TopicSpec(name, t.partitions, t.replication_factor, retention) for name in names]
+    # Stage 1 judges "too far in the future" against the message timestamp: on the ingest
+    # topic that is the broker's clock, so a producer whose clock runs ahead cannot push a
+    # partition's watermark forward (and make everyone else's events late).
+    ingest = {**retention, "message.timestamp.type": "LogAppendTime"}
+    specs = [TopicSpec(t.telemetry, t.partitions, t.replication_factor, ingest)]
+    names = (t.dead_letter, t.panes, t.decisions, t.incidents)
+    specs += [TopicSpec(name, t.partitions, t.replication_factor, retention) for name in names]
+    return specs

@@ -12,8 +12,9 @@ import sys
 from urllib.parse import urlsplit
 
 from app import local
+from app.cli.config_cmd import load_settings
 from app.local.model import LocalEndpoints, ServerStatus
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 __all__ = ["endpoint_lines", "register", "status_table"]
 
@@ -90,7 +91,7 @@ def status_table(servers: list[ServerStatus]) -> str:
 
 
 async def _up(args: argparse.Namespace) -> int:
-    settings = get_settings()
+    settings = load_settings()
     endpoints = await local.ensure_up(settings, progress=_progress)
     for line in endpoint_lines(settings, endpoints):
         print(line)
@@ -98,12 +99,12 @@ async def _up(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    servers = await local.status(get_settings())
+    servers = await local.status(load_settings())
     print(status_table(servers))
     down = [s.name for s in servers if s.managed_locally and not s.answers]
     return 3 if down else 0
 
 
 async def _down(args: argparse.Namespace) -> int:
-    await local.down(get_settings(), progress=_progress, purge=args.purge)
+    await local.down(load_settings(), progress=_progress, purge=args.purge)
     return 0

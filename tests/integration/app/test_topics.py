@@ -39,6 +39,9 @@ async def test_declared_topics_are_created_with_partitions_and_retention(
             partitions, config = await _describe(bootstrap, name)
             assert partitions == 4
             assert config["retention.ms"] == "3600000"
+            # The ingest topic stamps messages with the broker's clock (future-skew check).
+            stamped = "LogAppendTime" if name == names["telemetry"] else "CreateTime"
+            assert config["message.timestamp.type"] == stamped, name
     finally:
         await admin.start()
         await admin.delete_topics(list(names.values()))
