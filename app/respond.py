@@ -2,9 +2,10 @@
 
 ``build_responder(settings)`` returns a ``Responder`` whose ``roles`` run under
 ``app.lifecycle.run_roles``: the health probe (live panes), the incident manager (decisions →
-incidents), the timers, the rollback orchestrator, the outbox dispatcher and the lifecycle
-event publisher. Every role can run in several processes at once; the database arbitrates.
-The composition root may build its own and mount ``app.api.create_app`` with ``api_deps()``.
+incidents), the deploy recorder (deploy events → deploy history), the timers, the rollback
+orchestrator, the outbox dispatcher and the lifecycle event publisher. Every role can run in
+several processes at once; the database arbitrates. ``app.pipeline`` builds it for
+``alertpipe run``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
 from app.storage.silences import PgSilenceStore
+from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
 from handlers.incidents.manager import IncidentManager
@@ -44,7 +46,17 @@ from schemas.incidents import ActionKind
 __all__ = ["ALL_ROLES", "Responder", "build_responder", "main", "receiver_urls"]
 
 # Start order (stop is the reverse): outbound clients first, the event publisher last.
-ALL_ROLES = ("sink", "http", "probe", "manager", "timers", "orchestrator", "dispatcher", "events")
+ALL_ROLES = (
+    "sink",
+    "http",
+    "probe",
+    "manager",
+    "deploys",
+    "timers",
+    "orchestrator",
+    "dispatcher",
+    "events",
+)
 
 
 def _secret(value: Any) -> str | None:
@@ -171,6 +183,11 @@ def _roles(
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.decisions, group)
         return IncidentManager(r.incidents, source, settings.response, clock)
 
+    def deploys() -> Role:
+        group = f"{settings.group_prefix}-deploys"
+        source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
+        return DeployRecorder(r.incidents, source, clock)
+
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
@@ -182,6 +199,7 @@ def _roles(
         "http": lambda: _Resource("http-client", _noop, client.aclose),
         "probe": lambda: kafka_probe,
         "manager": manager,
+        "deploys": deploys,
         "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
         "orchestrator": orchestrator,
         "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),

@@ -201,6 +201,8 @@ class _Generator:
         """The failure's health for ``service`` at ``t``; None while healthy or once rolled back."""
         if not self.failing(t) or self.rolled_back(service, t):
             return None
+        if service not in self.deployed and all(self.rolled_back(d, t) for d in self.deployed):
+            return None  # a cascade from the new code stops once all of it is rolled back
         return self.failure.services.get(service)
 
     def health(self, endpoint: Endpoint, t: float) -> Health:

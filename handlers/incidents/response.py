@@ -304,6 +304,18 @@ def _emergency_stop(inc: Incident, now: float, cfg: ResponseConfig, reason: str)
     _notify_humans(s, cfg, reason)
     if s.first("emergency_stop"):
         s.actions.append(notices.breaker(s.incident, "open", notices.ALL_TARGETS))
+    if inc.service == notices.ALL_TARGETS:
+        # The cascade itself (the correlator's S4, across services) has no code to revert:
+        # each failing service's own incident is S4 too and rolls that service back.
+        if s.first("rollback:per_service"):
+            s.timeline.append(
+                TimelineEntry(
+                    "rollback",
+                    "no platform-wide rollback: each failing service's S4 incident rolls it back",
+                    reason=reason,
+                )
+            )
+        return s.effects(reason)
     if s.first("rollback"):
         s.rollback = RollbackIntent(
             reason, involves_data=inc.involves_data, emergency=True, capacity=cfg.reduced_capacity

@@ -101,8 +101,13 @@ def phase_plan(rb: Rollback) -> list[tuple[Phase, str | None]]:
     skip: dict[Phase, str] = {}
     if not rb.involves_data:
         skip[Phase.RESTORE_DATA] = "the incident does not involve data"
-    if rb.involves_data and rb.target_version is None:
+    if rb.target_version is not None and rb.target_version == rb.from_version:
+        skip[Phase.REVERT_CODE] = f"already running the last known good version {rb.target_version}"
+    elif rb.involves_data and rb.target_version is None:
         skip[Phase.REVERT_CODE] = "no last known good version; data restore only"
+    elif rb.emergency and rb.target_version is None:
+        # S4 stops every service; one that was not deployed has nothing to revert.
+        skip[Phase.REVERT_CODE] = "emergency stop of a service with no newer version to revert"
     return [(phase, skip.get(phase)) for phase in ORDER]
 
 

@@ -115,6 +115,28 @@ def test_verify_until_healthy_or_out_of_budget(healthy: bool, elapsed: float, ki
     assert verify_step(record, healthy, T0 + elapsed, CFG).kind == kind
 
 
+@pytest.mark.parametrize(
+    ("rb", "why"),
+    [
+        (replace(RB, from_version="2.3.9"), "already running the last known good version 2.3.9"),
+        (replace(RB, target_version=None, emergency=True), "emergency stop of a service"),
+        (replace(RB, target_version=None, involves_data=True), "data restore only"),
+    ],
+    ids=["nothing-newer", "emergency-unknown", "data-only"],
+)
+def test_revert_is_skipped_when_there_is_nothing_to_revert(rb: Rollback, why: str) -> None:
+    skip = dict(phase_plan(rb))[Phase.REVERT_CODE]
+    assert skip is not None and why in skip
+    step = next_step(replace(rb, phases=done(Phase.PREPARE)), {}, T0 + 2, CFG)
+    assert (step.kind, step.phase) == ("skip", Phase.REVERT_CODE)
+
+
+def test_an_unknown_good_version_still_fails_a_plain_rollback() -> None:
+    rb = replace(RB, target_version=None, phases=done(Phase.PREPARE))
+    step = next_step(rb, {}, T0 + 2, CFG)
+    assert (step.kind, step.phase) == ("fail", Phase.REVERT_CODE)
+
+
 def test_each_phase_calls_its_receiver_with_a_fixed_key() -> None:
     calls = {
         p: [(a.kind, a.payload.get("action"), a.key) for a in phase_actions(RB, p, INC)]

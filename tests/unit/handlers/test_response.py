@@ -84,6 +84,19 @@ def test_s4_opens_every_breaker_and_resumes_at_reduced_capacity() -> None:
     assert effects.rollback.capacity == CFG.reduced_capacity
 
 
+def test_the_correlators_cascade_stops_everything_but_leaves_rollbacks_to_each_service() -> None:
+    effects = on_decision(
+        None,
+        decision("*", Severity.CRITICAL, scenario="S4", rule="cascading-failures"),
+        _ctx(),
+        CFG,
+    )
+    assert effects is not None
+    targets = [a.payload["target"] for a in effects.actions if a.kind == "breaker"]
+    assert targets == ["*"] and effects.rollback is None
+    assert any("each failing service" in t.message for t in effects.timeline)
+
+
 def test_a_second_decision_joins_with_the_worst_severity_and_no_repeated_steps() -> None:
     first = _open(Severity.HIGH, rule="p95_latency", metric="p95_ms")
     again = on_decision(

@@ -1,0 +1,88 @@
+"""Deploy history: every deploy event stage 1 saw, recorded in PostgreSQL.
+
+The deploys table is where the responder finds a rollback target when a decision carries no
+last known good version (``IncidentTx.last_good_version``: the newest version that deployed
+successfully and was never failed or rolled back). Deploy events reach the responder inside
+closed panes; this role reads the panes topic in its own consumer group, records each
+``DeployRecord`` (idempotent: the table is unique on service, version, status and time) and
+commits its offsets only once the batch is durable — a crash re-reads, never skips.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from handlers.incidents.ports import IncidentStore
+from handlers.incidents.source import DecisionSource
+from handlers.service import LoopService
+from schemas.clock import Clock
+from schemas.panes import PaneSummary
+
+__all__ = ["DeployRecorder", "deploys_in"]
+
+log = logging.getLogger(__name__)
+
+_NONE = b'"deploys":[]'  # stage 1's compact form of a pane without deploy events
+
+
+def deploys_in(value: bytes) -> list[tuple[str, str, str, float]]:
+    """(service, version, status, ts) of each deploy event in one pane message.
+
+    Only panes that may carry deploy events are parsed (a cheap byte check first: most panes
+    are request panes with none)."""
+    if b'"deploys"' not in value or _NONE in value:
+        return []
+    pane = PaneSummary.model_validate_json(value)
+    return [(pane.scope.service, d.version, d.status, d.ts) for d in pane.deploys]
+
+
+class DeployRecorder(LoopService):
+    name = "deploy-recorder"
+
+    def __init__(
+        self, store: IncidentStore, source: DecisionSource, clock: Clock, poll_s: float = 0.5
+    ) -> None:
+        super().__init__(clock, 0.0)
+        self._store = store
+        self._source = source  # any batch/commit/rewind source of raw messages
+        self._poll_s = poll_s
+        self.recorded = 0
+        self.invalid = 0
+
+    async def start(self) -> None:
+        await self._source.start()
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self._source.stop()
+
+    async def tick(self) -> bool:
+        values = await self._source.batch(self._poll_s)
+        found = [d for value in values for d in self._parse(value)]
+        if found:
+            try:
+                async with self._store.transaction() as tx:
+                    for service, version, status, ts in found:
+                        await tx.record_deploy(service, version, status, ts)
+            except Exception:
+                await self._source.rewind()
+                raise
+            self.recorded += len(found)
+        if values:
+            await self._source.commit()
+        return True
+
+    def _parse(self, value: bytes) -> list[tuple[str, str, str, float]]:
+        try:
+            return deploys_in(value)
+        except ValidationError:
+            self.invalid += 1
+            log.warning("skipping a malformed pane on the panes topic")
+            return []
+
+    def health(self) -> dict[str, Any]:
+        return {**super().health(), "recorded": self.recorded, "invalid": self.invalid}
