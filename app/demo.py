@@ -252,7 +252,8 @@ def _summary(incident: dict[str, Any], progress: Progress) -> None:
     rollback = incident.get("rollback")
     for phase in (rollback or {}).get("phases", []):
         if phase["status"] == "skipped":
-            progress(f"  phase {phase['phase']:<12} skipped (no data involved)")
+            why = (phase.get("detail") or {}).get("reason", "")
+            progress(f"  phase {phase['phase']:<12} skipped   ({why})")
             continue
         duration = phase["duration_s"]
         shown = "—" if duration is None else f"{duration:.1f} s"

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -75,8 +76,9 @@ def _drop_transient(record: logging.LogRecord) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    level = os.environ.get("ALERTPIPE_LOG_LEVEL", "INFO").upper()  # validated by Settings
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.getLevelNamesMapping().get(level, 20),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -197,12 +197,17 @@ class _Generator:
             else OLD_VERSION[service]
         )
 
+    def healed(self, service: str, t: float) -> bool:
+        """Rolled back — or, for a service that was not deployed, suffering only from the new
+        code elsewhere (a cascade, a queue backing up): healed once all of it is rolled back."""
+        if service in self.deployed:
+            return self.rolled_back(service, t)
+        return all(self.rolled_back(d, t) for d in self.deployed)
+
     def broken(self, service: str, t: float) -> Health | None:
-        """The failure's health for ``service`` at ``t``; None while healthy or once rolled back."""
-        if not self.failing(t) or self.rolled_back(service, t):
+        """The failure's health for ``service`` at ``t``; None while healthy or once healed."""
+        if not self.failing(t) or self.healed(service, t):
             return None
-        if service not in self.deployed and all(self.rolled_back(d, t) for d in self.deployed):
-            return None  # a cascade from the new code stops once all of it is rolled back
         return self.failure.services.get(service)
 
     def health(self, endpoint: Endpoint, t: float) -> Health:
@@ -260,7 +265,7 @@ class _Generator:
                 )
 
     def queue(self, t: float) -> TelemetryEvent:
-        growing = self.failing(t) and not self.rolled_back("bot-runner", t)
+        growing = self.failing(t) and not self.healed("bot-runner", t)
         if growing and self.failure.queue_growth_per_s:
             self.queue_depth += self.failure.queue_growth_per_s * GAUGE_EVERY_S
         else:
@@ -278,7 +283,7 @@ class _Generator:
             status = "online"
             restarted = self.remedies.fixed(self.remedies.restarted_bots, bot, t)
             down = bot in self.failure.bots_down and not restarted
-            if self.failing(t) and down and not self.rolled_back("bot-runner", t):
+            if self.failing(t) and down and not self.healed("bot-runner", t):
                 status = "crashed" if self.bot_status[bot] == "online" else "offline"
             changed = status != self.bot_status[bot]
             self.bot_status[bot] = status
@@ -302,7 +307,7 @@ class _Generator:
             )
 
     def logs(self, t: float) -> Iterator[TelemetryEvent]:
-        if not self.failing(t) or self.rolled_back("chat-api", t):
+        if not self.failing(t) or self.healed("chat-api", t):
             return
         for message in self.failure.error_logs:
             yield LogEvent(kind="log", ts=t, service="chat-api", level="error", message=message)

@@ -1,6 +1,6 @@
 """Verify's port: is the service back under the baseline? And the pure judgement of panes.
 
-``HealthProbe.is_healthy(service) -> (healthy, evidence)`` is what the orchestrator's verify
+``HealthProbe.is_healthy(service, since) -> (healthy, evidence)`` is what the orchestrator's verify
 phase asks, every ``verify_every_s``, until yes or the verify budget is spent. ``judge`` reads
 the panes of the last ``verify_window_s`` seconds: healthy means enough requests
 (``verify_min_requests``; fewer is "no data", never a pass), error rate under
@@ -20,7 +20,12 @@ __all__ = ["HealthProbe", "judge", "window_of"]
 
 
 class HealthProbe(Protocol):
-    async def is_healthy(self, service: str) -> tuple[bool, dict[str, Any]]: ...
+    async def is_healthy(
+        self, service: str, since: float | None = None
+    ) -> tuple[bool, dict[str, Any]]:
+        """Judge the last ``verify_window_s`` of ``service``'s panes, none starting before
+        ``since`` (epoch s: when verify began, so traffic of the bad version never counts)."""
+        ...
 
 
 def _direct(scope: Scope, panes: Sequence[PaneSummary], start_ms: int, end_ms: int) -> WindowStats:

@@ -87,8 +87,12 @@ class KafkaHealthProbe:
     def health(self) -> dict[str, Any]:
         return {"ready": self.ready, "services": len(self._panes), "invalid": self.invalid}
 
-    async def is_healthy(self, service: str) -> tuple[bool, dict[str, Any]]:
+    async def is_healthy(
+        self, service: str, since: float | None = None
+    ) -> tuple[bool, dict[str, Any]]:
         end_ms = int(self._clock.now() * 1000)
         start_ms = end_ms - int(self._cfg.verify_window_s * 1000)
+        if since is not None:
+            start_ms = max(start_ms, int(since * 1000))
         window = window_of(service, list(self._panes.get(service, ())), start_ms, end_ms)
         return judge(window, self._cfg)

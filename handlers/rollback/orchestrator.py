@@ -124,14 +124,17 @@ class RollbackOrchestrator(LoopService):
         step = await self._decide_and_apply(rollback_id, None)
         if step is None or step.kind != "probe":
             return step
-        healthy, evidence = await self._probe.is_healthy(await self._service_of(rollback_id))
+        service, since = await self._verifying(rollback_id)
+        healthy, evidence = await self._probe.is_healthy(service, since)
         return await self._decide_and_apply(rollback_id, (healthy, evidence))
 
-    async def _service_of(self, rollback_id: str) -> str:
+    async def _verifying(self, rollback_id: str) -> tuple[str, float | None]:
+        """The service, and when verify began: only traffic after the revert can pass it."""
         async with self._store.transaction() as tx:
             rb = await tx.rollback(rollback_id)
         assert rb is not None
-        return rb.service
+        verify = rb.phases.get(Phase.VERIFY)
+        return rb.service, None if verify is None else verify.started_at
 
     async def _decide_and_apply(
         self, rollback_id: str, probed: tuple[bool, dict[str, Any]] | None

@@ -46,3 +46,21 @@ def test_only_the_service_and_the_window_count() -> None:
         healthy_pane("chat-api", T),
     ]
     assert window_of("chat-api", panes, T, T + 5000).requests == 50
+
+
+async def test_verify_counts_only_panes_that_started_after_it_began() -> None:
+    """Panes of the bad version (before the revert) can neither pass nor fail verify."""
+    from handlers.rollback.kafka_probe import KafkaHealthProbe
+
+    class _Clock:
+        def now(self) -> float:
+            return (T + 30_000) / 1000
+
+    probe = KafkaHealthProbe("127.0.0.1:9", "panes", RollbackConfig(verify_window_s=30), _Clock())  # type: ignore[arg-type]
+    for i in range(10):  # the bad version: half of the requests fail
+        probe._keep(healthy_pane("chat-api", T + i * 1000, errors=25).model_dump_json().encode())
+    for i in range(10, 25):  # after the revert at T+10s
+        probe._keep(healthy_pane("chat-api", T + i * 1000).model_dump_json().encode())
+    assert not (await probe.is_healthy("chat-api"))[0]  # the whole window: errors
+    ok, evidence = await probe.is_healthy("chat-api", since=(T + 10_000) / 1000)
+    assert ok and evidence["requests"] == 15 * 50 and evidence["window_start_ms"] == T + 10_000
