@@ -59,7 +59,9 @@ class Fleet:
                 self.remedies.restarted_bots[one] = now
             return f"{service}: bots {action}ed ({bot})"
         target = body.get("target") or body.get("bot") or service
-        return f"{service}: {kind} {action} ({target})"
+        capacity = body.get("capacity")
+        at = f" at {capacity:.0%} capacity" if isinstance(capacity, int | float) else ""
+        return f"{service}: {kind} {action} ({target}){at}"
 
 
 def fleet_app(fleet: Fleet) -> FastAPI:

@@ -1,15 +1,19 @@
-"""`alertpipe demo` — the README's main job — through the console script: scenario S1 runs
-through every stage, the fleet is rolled back once, the incident is mitigated and resolved,
-and the pager (a loopback recorder standing in for PagerDuty) gets the Events API v2 calls.
+"""`alertpipe demo` — the README's main job — through the console script, one run per scenario
+of the plan: telemetry → stage 1 → stage 2 → incidents → the plan's response → a fleet that
+recovers → resolution. Each test asserts which control calls reached the fleet (in order, each
+exactly once), how the incidents were classified, that every rollback phase ran against the
+plan, and that everything resolved.
 
-The drill runs on a policy with 20 s windows (``fast_policy``) so it ends within about a
-minute and a half; everything else is the product's default.
+The drills run on a policy with 20 s windows (``fast_policy``) so each ends within about a
+minute and a half; everything else is the product's default. The pager is a loopback
+recorder standing in for PagerDuty (Events API v2).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,42 +23,112 @@ from tests.support.recorder import Recorder
 
 pytestmark = pytest.mark.slow
 
+_SUMMARY = re.compile(r"^(inc_\w+)  (\S+)  (S\d|-)  (\w+)  (\w+)  (\S+) → (\S+)$", re.M)
 
-async def test_the_demo_detects_s1_rolls_back_once_and_resolves(
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    service: str
+    scenario: str
+    severity: str
+    status: str
+
+
+async def _drill(
+    cli: Callable[..., Awaitable[Process]], tmp_path: Path, pager: Recorder, scenario: str
+) -> tuple[str, list[str], list[Incident]]:
+    env = {
+        "ALERTPIPE_POLICY": str(fast_policy(tmp_path / "policy.yaml")),
+        "ALERTPIPE_PAGER_URL": pager.url("/pager"),
+        "ALERTPIPE_WEBHOOK_SECRET": "e2e-secret",
+    }
+    demo = await cli("demo", "--scenario", scenario, "--warmup", "15", "--duration", "120", env=env)
+    code = await demo.wait(within_s=240)
+    out = demo.output
+    assert code == 0, out
+    assert f"deploy    chat-api {'2.4.0'} succeeded" in out, out
+    fleet = [line.strip() for line in demo.lines if "[fleet]" in line]
+    incidents = [Incident(*m.groups()[:5]) for m in _SUMMARY.finditer(out)]
+    assert incidents and all(i.status == "resolved" for i in incidents), out
+    return out, fleet, incidents
+
+
+def _once(fleet: list[str], line: str) -> int:
+    assert fleet.count(line) == 1, fleet
+    return fleet.index(line)
+
+
+async def test_s1_critical_feature_broken_rolls_back_once_and_resolves(
     cli: Callable[..., Awaitable[Process]], tmp_path: Path
 ) -> None:
     async with Recorder() as pager:
-        env = {
-            "ALERTPIPE_POLICY": str(fast_policy(tmp_path / "policy.yaml")),
-            "ALERTPIPE_PAGER_URL": pager.url("/pager"),
-            "ALERTPIPE_WEBHOOK_SECRET": "e2e-secret",
-        }
-        demo = await cli("demo", "--scenario", "s1", "--warmup", "15", "--duration", "120", env=env)
-        code = await demo.wait(within_s=240)
-        out = demo.output
-    assert code == 0, out
-
-    # Stage 2 decided, on the right endpoint, after the deploy the demo announced.
-    assert "deploy    chat-api 2.4.0 succeeded" in out, out
+        out, fleet, incidents = await _drill(cli, tmp_path, pager, "s1")
     assert re.search(r"decision  CRITICAL firing: error_rate .* POST /api/message", out), out
-    # Stage 4 acted on the fleet exactly once per effect, in the plan's order.
-    fleet = [line.strip() for line in demo.lines if "[fleet]" in line]
     assert fleet == [
         "[fleet] chat-api: breaker open (chat-api)",
         "[fleet] chat-api: deployed 2.3.9 (was 2.4.0); errors stop",
         "[fleet] chat-api: breaker close (chat-api)",
     ], out
-    # The incident went the whole way, and the summary measured each phase against the plan.
-    incident = re.search(
-        r"^(inc_\w+)  chat-api  S1  CRITICAL  resolved  2\.4\.0 → 2\.3\.9$", out, re.M
-    )
-    assert incident, out
+    assert [(i.service, i.scenario, i.severity) for i in incidents] == [
+        ("chat-api", "S1", "CRITICAL")
+    ]
+    assert re.search(r"^inc_\w+  chat-api  S1  CRITICAL  resolved  2\.4\.0 → 2\.3\.9$", out, re.M)
     for phase in ("prepare", "revert_code", "verify", "resume"):
         assert re.search(rf"phase {phase} +succeeded", out), out
-    assert "phase restore_data skipped" in out
-
-    # The pager got PagerDuty Events v2: triggers and a resolve, all under the incident's key.
+    assert "phase restore_data skipped   (the incident does not involve data)" in out
+    # PagerDuty Events v2: triggers then a resolve, all under the incident's key, all signed.
     events = [r.json for r in pager.on("/pager")]
     assert [e["event_action"] for e in events][-1] == "resolve", events
-    assert {e["dedup_key"] for e in events} == {incident.group(1)}
+    assert {e["dedup_key"] for e in events} == {incidents[0].id}
     assert all(r.headers.get("x-alertpipe-signature") for r in pager.on("/pager"))
+
+
+async def test_s2_data_corruption_stops_bots_restores_rechecks_and_resumes(
+    cli: Callable[..., Awaitable[Process]], tmp_path: Path
+) -> None:
+    async with Recorder() as pager:
+        out, fleet, incidents = await _drill(cli, tmp_path, pager, "s2")
+    assert re.search(r"decision  CRITICAL firing: integrity_failures .* chat_history", out), out
+    assert [(i.service, i.scenario, i.severity) for i in incidents] == [
+        ("chat-api", "S2", "CRITICAL")
+    ]
+    stop = _once(fleet, "[fleet] chat-api: bot_restart stop (*)")
+    isolate = _once(fleet, "[fleet] chat-api: breaker open (chat-api/data)")
+    revert = _once(fleet, "[fleet] chat-api: deployed 2.3.9 (was 2.4.0); errors stop")
+    restore = _once(
+        fleet, "[fleet] chat-api: restored from backup last_good; integrity checks pass"
+    )
+    check = _once(fleet, "[fleet] chat-api: integrity re-checked: ok")
+    resume = _once(fleet, "[fleet] chat-api: bots started (*)")
+    assert stop < revert < restore < check < resume and isolate < restore, fleet
+    assert re.search(r"phase restore_data +succeeded", out), out
+
+
+async def test_s3_slow_after_the_investigation_window_is_rolled_back_once(
+    cli: Callable[..., Awaitable[Process]], tmp_path: Path
+) -> None:
+    async with Recorder() as pager:
+        out, fleet, incidents = await _drill(cli, tmp_path, pager, "s3")
+    assert re.search(r"decision  HIGH firing: p95_ms .* on chat-api", out), out
+    chat = [i for i in incidents if i.service == "chat-api"]
+    assert [(i.scenario, i.severity) for i in chat] == [("S3", "HIGH")], incidents
+    assert "investigation window expired, alert still firing, nobody has taken it" in out
+    _once(fleet, "[fleet] chat-api: deployed 2.3.9 (was 2.4.0); errors stop")
+    # HIGH pages as PagerDuty "error" (MEDIUM as "warning"); nothing here is CRITICAL.
+    triggers = [r.json for r in pager.on("/pager") if r.json["event_action"] == "trigger"]
+    assert triggers and {t["payload"]["severity"] for t in triggers} <= {"error", "warning"}
+
+
+async def test_s4_cascade_stops_everything_and_rolls_back_each_deployed_service_once(
+    cli: Callable[..., Awaitable[Process]], tmp_path: Path
+) -> None:
+    async with Recorder() as pager:
+        _, fleet, incidents = await _drill(cli, tmp_path, pager, "s4")
+    assert any(i.scenario == "S4" for i in incidents), incidents
+    assert any("breaker open (*)" in line for line in fleet), fleet  # the emergency stop
+    _once(fleet, "[fleet] chat-api: deployed 2.3.9 (was 2.4.0); errors stop")
+    _once(fleet, "[fleet] bot-runner: deployed 0.9.4 (was 1.0.0); errors stop")
+    assert not any("search-api: deployed" in line for line in fleet), fleet  # nothing to revert
+    # Resume at reduced capacity (the plan's S4 step 4).
+    assert any(re.search(r"breaker close \(\*\) at 50% capacity", line) for line in fleet), fleet
