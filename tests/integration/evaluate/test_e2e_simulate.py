@@ -2,8 +2,8 @@
 (`python -m streams.aggregate`) -> the evaluator (`python -m streams.evaluate`).
 
 S1 yields a CRITICAL decision for POST /api/message carrying the bad version (2.4.0) and the
-last good one (2.3.9); the healthy scenario yields no firing HIGH or CRITICAL decision once
-every pane of its timeline has been evaluated.
+last good one (2.3.9); the healthy scenario yields no pending or firing decision at all once
+every pane of its timeline has been evaluated (``no_data`` while panes arrive is reported).
 """
 
 from __future__ import annotations
@@ -146,7 +146,5 @@ async def test_healthy_yields_no_high_or_critical_decision(
     async with decision_log(pipeline.decisions) as log:
         await _simulate(pipeline, "healthy")
         await _all_evaluated(bootstrap, pipeline)
-        alarming = log.matching(
-            lambda d: d.state in ("pending", "firing") and d.severity >= Severity.HIGH
-        )
-    assert alarming == []
+        alarming = log.matching(lambda d: d.state in ("pending", "firing"))
+    assert alarming == []  # no alert of any severity, not even pending

@@ -8,6 +8,7 @@ calls arrived, in what order, how many, and what the timeline says.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.conftest import consume
 from tests.support.decisions import decision
 from tests.support.recorder import Recorded, Recorder
 from tests.support.stack import Stack
+from tests.support.waiting import eventually
 
 MakeStack = Callable[..., Awaitable[Stack]]
 
@@ -224,3 +226,31 @@ async def test_cascade_of_critical_alerts_across_services_becomes_s4(
     await recorder.wait_for(lambda r: "/breaker:open:*" in _calls(r), what="emergency stop")
     assert inc["rollback"]["emergency"] is True
     json.dumps(inc, default=str)  # the API can serialise what it reads
+
+
+async def test_at_most_one_rollback_per_service_at_a_time(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """Two incidents of one service (the second after the grouping window): the second
+    incident's rollback is not started while the first one runs; its timeline says why."""
+    s = await stack(response={"group_window_s": 1.0})
+    recorder.stall_next(1, path="/rollback")  # the first revert hangs: its rollback keeps running
+    t0 = time.time()
+    await s.send(decision("chat-api", Severity.CRITICAL, at=t0))
+    await recorder.wait_for(lambda r: len(r.on("/rollback")) == 1, what="the first revert")
+    await s.send(
+        decision("chat-api", Severity.CRITICAL, rule="p95_latency", metric="p95_ms", at=t0 + 5)
+    )
+
+    async def both() -> list[dict[str, Any]]:
+        return await s.incidents("chat-api")
+
+    await eventually(both, lambda i: len(i) == 2, 20, "a second incident")
+    second = await s.wait_incident(  # the newest incident of the service
+        "chat-api", lambda i: any("rollback not started" in m for m in _timeline(i)), what="blocked"
+    )
+    note = next(t for t in second["timeline"] if t["message"] == "rollback not started")
+    assert "is running for chat-api" in note["reason"]
+    assert second["rollback"] is None
+    recorder.release()
+    assert len(recorder.on("/rollback")) == 1  # still one: the second never started its own
