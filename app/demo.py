@@ -226,39 +226,57 @@ async def _until_ready(pipeline: Pipeline, within_s: float = 60.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _until_settled(pipeline: Pipeline, opened_after: float, deadline: float) -> None:
-    """Until an incident opened during the run and every such incident is resolved."""
+async def _until_settled(pipeline: Pipeline, deadline: float) -> None:
+    """Until an incident opened and every incident of the run is resolved (the demo's schema
+    is fresh each run, so every incident in it is this run's)."""
     assert pipeline.responder is not None
     queries = pipeline.responder.queries
     while time.monotonic() < deadline:
-        mine = [
-            i for i in await queries.list_incidents() if i["opened_at"].timestamp() >= opened_after
-        ]
-        if mine and all(i["status"] == "resolved" for i in mine):
+        found = await queries.list_incidents()
+        if found and all(i["status"] == "resolved" for i in found):
             return
         await asyncio.sleep(0.5)
 
 
+_CADENCE = ("chat update sent", "status_page monitoring sent", "status_page identified sent")
+
+
 def _summary(incident: dict[str, Any], progress: Progress) -> None:
+    """The incident's timeline (status-update cadence folded into a count) and its phases."""
     opened = incident["opened_at"]
     progress(
         f"\n{incident['id']}  {incident['service']}  {incident['scenario'] or '-'}  "
         f"{incident['severity']}  {incident['status']}  "
         f"{incident['bad_version'] or '?'} → {incident['last_good_version'] or '?'}"
     )
+    updates = 0
     for entry in incident["timeline"]:
+        if entry["message"] in _CADENCE:
+            updates += 1
+            continue
         offset = (entry["at"] - opened).total_seconds()
         progress(f"  +{offset:6.1f}s  {entry['kind']:<10} {entry['message']}")
-    rollback = incident.get("rollback")
-    for phase in (rollback or {}).get("phases", []):
-        if phase["status"] == "skipped":
-            why = (phase.get("detail") or {}).get("reason", "")
-            progress(f"  phase {phase['phase']:<12} skipped   ({why})")
-            continue
-        duration = phase["duration_s"]
-        shown = "—" if duration is None else f"{duration:.1f} s"
-        budget = f"plan ≤ {phase['budget_s']:g} s"
-        progress(f"  phase {phase['phase']:<12} {phase['status']:<9} {shown:>7} ({budget})")
+    if updates:
+        progress(f"  (and {updates} status updates on the plan's cadence)")
+    for phase in (incident.get("rollback") or {}).get("phases", []):
+        progress(_phase_line(phase))
+
+
+def _phase_line(phase: dict[str, Any]) -> str:
+    if phase["status"] == "skipped":
+        why = (phase.get("detail") or {}).get("reason", "")
+        return f"  phase {phase['phase']:<12} skipped   ({why})"
+    duration = phase["duration_s"]
+    shown = "—" if duration is None else f"{duration:.1f} s"
+    budget = f"plan ≤ {phase['budget_s']:g} s"
+    return f"  phase {phase['phase']:<12} {phase['status']:<9} {shown:>7} ({budget})"
+
+
+async def _fleet(clock: Clock, progress: Progress) -> tuple[Fleet, HttpServer]:
+    fleet = Fleet(Remedies(), clock, lambda line: progress(f"{'':8}{line}"))
+    server = HttpServer(fleet_app(fleet), "127.0.0.1", 0)
+    await server.start()
+    return fleet, server
 
 
 async def run_demo(
@@ -278,45 +296,16 @@ async def run_demo(
     settings = demo_namespace(settings, uuid.uuid4().hex[:8])
     await _fresh_schema(settings)
     await prepare(settings, progress)
-    remedies = Remedies()
-    fleet = Fleet(remedies, clock, lambda line: progress(f"{'':8}{line}"))
-    fleet_http = HttpServer(fleet_app(fleet), "127.0.0.1", 0)
-    await fleet_http.start()
+    fleet, fleet_http = await _fleet(clock, progress)
     drill = drill_settings(settings, fleet_http.url, compress)
     feed = Feed(drill, result, progress)
     pipeline = await build_pipeline(drill, clock=clock, write=feed.receiver)
     stop = asyncio.Event()
     running = asyncio.create_task(run_roles(pipeline.roles, stop, signals=False))
-    tasks: list[asyncio.Task[Any]] = []
     try:
-        await _until_ready(pipeline)
-        await feed.start()
-        tasks.append(asyncio.create_task(feed.run()))
-        assert pipeline.http is not None
         timeline = timeline or Timeline(warmup_s=30.0, failure_s=max_s, rate=200.0)
-        feed.say(
-            f"pipeline ready (API {pipeline.http.url}/incidents); scenario {scenario}: "
-            f"{timeline.warmup_s:g} s healthy, then a deploy; plan clock ÷{compress:g}"
-        )
-        opened_after = time.time()
-        traffic = asyncio.create_task(
-            _traffic(drill, scenario, timeline, remedies, clock, result, feed)
-        )
-        tasks.append(traffic)
-        deadline = time.monotonic() + timeline.warmup_s + max_s
-        settle = asyncio.create_task(_until_settled(pipeline, opened_after, deadline))
-        await asyncio.wait({traffic, settle}, return_when=asyncio.FIRST_COMPLETED)
-        assert pipeline.responder is not None
-        for found in await pipeline.responder.queries.list_incidents():
-            if found["opened_at"].timestamp() >= opened_after:
-                detail = await pipeline.responder.queries.get_incident(found["id"])
-                result.incidents.append(detail or found)
-        settle.cancel()
+        await _drill(pipeline, feed, scenario, timeline, fleet.remedies, clock, result, compress)
     finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await feed.stop()
         stop.set()
         await running
@@ -333,6 +322,42 @@ async def run_demo(
         f"{time.monotonic() - started:.0f} s"
     )
     return result
+
+
+async def _drill(
+    pipeline: Pipeline,
+    feed: Feed,
+    scenario: ScenarioName,
+    timeline: Timeline,
+    remedies: Remedies,
+    clock: Clock,
+    result: DemoResult,
+    compress: float,
+) -> None:
+    """Traffic through the running pipeline until every incident resolved or time is up."""
+    await _until_ready(pipeline)
+    await feed.start()
+    assert pipeline.http is not None and pipeline.responder is not None
+    feed.say(
+        f"pipeline ready (API {pipeline.http.url}/incidents); scenario {scenario}: "
+        f"{timeline.warmup_s:g} s healthy, then a deploy; plan clock ÷{compress:g}"
+    )
+    settings = pipeline.settings
+    deadline = time.monotonic() + timeline.total_s
+    tasks = [
+        asyncio.create_task(feed.run()),
+        asyncio.create_task(_traffic(settings, scenario, timeline, remedies, clock, result, feed)),
+        asyncio.create_task(_until_settled(pipeline, deadline)),
+    ]
+    try:
+        await asyncio.wait(tasks[1:], return_when=asyncio.FIRST_COMPLETED)
+        queries = pipeline.responder.queries
+        for found in await queries.list_incidents():
+            result.incidents.append(await queries.get_incident(found["id"]) or found)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class _Traffic:
