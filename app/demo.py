@@ -316,6 +316,8 @@ async def run_demo(
     result.fleet_calls = list(fleet.calls)
     for incident in reversed(result.incidents):
         _summary(incident, progress)
+    if not result.incidents:
+        progress("\nno incident: nothing breached the policy's thresholds")
     progress(
         f"\ndemo: {result.sent:,} events, {len(result.decisions)} decisions, "
         f"{len(result.incidents)} incident(s), {len(result.fleet_calls)} control calls, "

@@ -39,7 +39,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add = parser.add_argument
     add("--scenario", choices=SCENARIOS, default="s1", help="scenario of the plan (default s1)")
     add("--warmup", type=_positive, default=30.0, help="healthy seconds before the deploy (30)")
-    add("--duration", type=_positive, default=150.0, help="at most this long after it (150)")
+    add(
+        "--duration",
+        type=_positive,
+        default=None,
+        help="at most this long after the deploy (150; 40 for healthy)",
+    )
     add("--compress", type=_positive, default=10.0, help="divide the plan's clock by this (10)")
     add("--rate", type=_positive, default=200.0, help="requests/s across the fleet (200)")
     parser.set_defaults(handler=_demo)
@@ -50,8 +55,9 @@ async def _demo(args: argparse.Namespace) -> int:
     for name in ("streams", "handlers", "app.lifecycle"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retried, self-healing warnings
-    timeline = Timeline(warmup_s=args.warmup, failure_s=args.duration, rate=args.rate)
+    duration = args.duration or (40.0 if args.scenario == "healthy" else 150.0)
+    timeline = Timeline(warmup_s=args.warmup, failure_s=duration, rate=args.rate)
     result = await run_demo(
-        load_settings(), args.scenario, timeline, compress=args.compress, max_s=args.duration
+        load_settings(), args.scenario, timeline, compress=args.compress, max_s=duration
     )
     return 0 if result.incidents or args.scenario == "healthy" else 1
