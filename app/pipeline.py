@@ -45,6 +45,7 @@ __all__ = [
     "correlator_config",
     "evaluator_config",
     "needs_database",
+    "verify_baseline",
 ]
 
 RoleName = Literal["aggregator", "evaluator", "responder", "api"]
@@ -133,6 +134,21 @@ def correlator_config(settings: Settings) -> CorrelatorConfig:
     )
 
 
+def verify_baseline(settings: Settings, policy: Policy) -> Settings:
+    """Verify's baseline is the policy's readiness (the plan's pre-deploy baselines) unless
+    ``ALERTPIPE_ROLLBACK__BASELINE_ERROR_RATE`` / ``__BASELINE_P95_MS`` say otherwise."""
+    rb, ready = settings.rollback, policy.readiness
+    update = {
+        name: value
+        for name, value in (
+            ("baseline_error_rate", ready.error_rate),
+            ("baseline_p95_ms", ready.p95_ms),
+        )
+        if name not in rb.model_fields_set
+    }
+    return settings.model_copy(update={"rollback": rb.model_copy(update=update)})
+
+
 @dataclass
 class Pipeline:
     """The roles of one process, in start order, and what the API and tests reach into."""
@@ -184,7 +200,11 @@ async def build_pipeline(
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected {', '.join(ROLES)}")
-    policy = policy_from_settings(settings) if "evaluator" in roles else None
+    policy = (
+        policy_from_settings(settings) if "evaluator" in roles or "responder" in roles else None
+    )
+    if policy is not None:
+        settings = verify_baseline(settings, policy)
     pipeline = Pipeline(settings, _stages(settings, roles, policy))
     if needs_database(roles):
         wanted = ALL_ROLES if "responder" in roles else ()

@@ -30,3 +30,18 @@ async def test_the_correlator_can_be_left_out() -> None:
 async def test_an_unknown_role_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"unknown role.*bogus.*expected aggregator"):
         await build_pipeline(Settings(), ("aggregator", "bogus"))  # type: ignore[arg-type]
+
+
+def test_verify_takes_its_baseline_from_the_policy_unless_set() -> None:
+    from app.pipeline import verify_baseline
+    from streams.policy import default_policy_text, parse_policy
+
+    text = default_policy_text().replace(
+        "  error_rate: 1%\n  p95_ms: 1s\n", "  error_rate: 2%\n  p95_ms: 800ms\n", 1
+    )
+    policy = parse_policy(text, "custom.yaml")
+    derived = verify_baseline(Settings(), policy).rollback
+    assert (derived.baseline_error_rate, derived.baseline_p95_ms) == (0.02, 800.0)
+    explicit = Settings(rollback={"baseline_p95_ms": 1500})
+    kept = verify_baseline(explicit, policy).rollback
+    assert (kept.baseline_error_rate, kept.baseline_p95_ms) == (0.02, 1500.0)
