@@ -32,6 +32,7 @@ from app.settings import Settings
 from app.simulation.fleet import Fleet, fleet_app
 from app.simulation.pacing import play
 from app.simulation.scenarios import Remedies, ScenarioName, Timeline, generate
+from app.topics import declared_topics
 from schemas.clock import Clock, SystemClock
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
@@ -105,8 +106,7 @@ async def _fresh_schema(settings: Settings) -> None:
 
 
 async def _drop_topics(settings: Settings) -> None:
-    t = settings.topics
-    names = [t.telemetry, t.dead_letter, t.panes, t.decisions, t.incidents]
+    names = [spec.name for spec in declared_topics(settings)]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
     await admin.start()
     try:

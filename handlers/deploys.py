@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from handlers.incidents.ports import IncidentStore
 from handlers.incidents.source import DecisionSource
-from handlers.service import LoopService
+from handlers.service import SourceLoop
 from schemas.clock import Clock
 from schemas.panes import PaneSummary
 
@@ -39,42 +39,25 @@ def deploys_in(value: bytes) -> list[tuple[str, str, str, float]]:
     return [(pane.scope.service, d.version, d.status, d.ts) for d in pane.deploys]
 
 
-class DeployRecorder(LoopService):
+class DeployRecorder(SourceLoop):
     name = "deploy-recorder"
 
     def __init__(
         self, store: IncidentStore, source: DecisionSource, clock: Clock, poll_s: float = 0.5
     ) -> None:
-        super().__init__(clock, 0.0)
+        super().__init__(source, clock, poll_s)  # any batch/commit/rewind source of messages
         self._store = store
-        self._source = source  # any batch/commit/rewind source of raw messages
-        self._poll_s = poll_s
         self.recorded = 0
         self.invalid = 0
 
-    async def start(self) -> None:
-        await self._source.start()
-        await super().start()
-
-    async def stop(self) -> None:
-        await super().stop()
-        await self._source.stop()
-
-    async def tick(self) -> bool:
-        values = await self._source.batch(self._poll_s)
+    async def handle(self, values: list[bytes]) -> None:
         found = [d for value in values for d in self._parse(value)]
-        if found:
-            try:
-                async with self._store.transaction() as tx:
-                    for service, version, status, ts in found:
-                        await tx.record_deploy(service, version, status, ts)
-            except Exception:
-                await self._source.rewind()
-                raise
-            self.recorded += len(found)
-        if values:
-            await self._source.commit()
-        return True
+        if not found:
+            return
+        async with self._store.transaction() as tx:
+            for service, version, status, ts in found:
+                await tx.record_deploy(service, version, status, ts)
+        self.recorded += len(found)
 
     def _parse(self, value: bytes) -> list[tuple[str, str, str, float]]:
         try:

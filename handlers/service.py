@@ -13,9 +13,10 @@ import contextlib
 import logging
 from typing import Any
 
+from handlers.incidents.source import DecisionSource
 from schemas.clock import Clock
 
-__all__ = ["LoopService"]
+__all__ = ["LoopService", "SourceLoop"]
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +87,37 @@ class LoopService:
             "errors": self.errors,
             "last_error": self.last_error,
         }
+
+
+class SourceLoop(LoopService):
+    """A loop over batches of a Kafka source, committed by hand: each tick hands the batch to
+    ``handle`` and commits only once it returned (its effects are durable); if it raises, the
+    source rewinds to the last commit, so nothing is skipped (``handle`` must be idempotent)."""
+
+    def __init__(self, source: DecisionSource, clock: Clock, poll_s: float) -> None:
+        super().__init__(clock, 0.0)
+        self._source = source
+        self._poll_s = poll_s
+
+    async def start(self) -> None:
+        await self._source.start()
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self._source.stop()
+
+    async def handle(self, values: list[bytes]) -> None:
+        raise NotImplementedError
+
+    async def tick(self) -> bool:
+        values = await self._source.batch(self._poll_s)
+        if not values:
+            return True  # batch() already waited; go straight back to it
+        try:
+            await self.handle(values)
+        except Exception:
+            await self._source.rewind()
+            raise
+        await self._source.commit()
+        return True

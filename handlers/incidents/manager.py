@@ -21,7 +21,7 @@ from handlers.incidents.classify import Cascade
 from handlers.incidents.ports import IncidentStore, IncidentTx
 from handlers.incidents.response import DecisionContext, on_decision
 from handlers.incidents.source import DecisionSource
-from handlers.service import LoopService
+from handlers.service import SourceLoop
 from schemas.clock import Clock
 from schemas.decisions import Decision
 from schemas.severity import Severity
@@ -37,7 +37,7 @@ def new_incident_id() -> str:
     return f"inc_{uuid.uuid4().hex[:12]}"
 
 
-class IncidentManager(LoopService):
+class IncidentManager(SourceLoop):
     name = "incident-manager"
 
     def __init__(
@@ -50,34 +50,15 @@ class IncidentManager(LoopService):
         new_id: Callable[[], str] = new_incident_id,
         poll_s: float = 0.5,
     ) -> None:
-        super().__init__(clock, 0.0)
+        super().__init__(source, clock, poll_s)
         self._store = store
-        self._source = source
         self._cfg = cfg
         self._new_id = new_id
-        self._poll_s = poll_s
         self.counts: Counter[str] = Counter()
 
-    async def start(self) -> None:
-        await self._source.start()
-        await super().start()
-
-    async def stop(self) -> None:
-        await super().stop()
-        await self._source.stop()
-
-    async def tick(self) -> bool:
-        values = await self._source.batch(self._poll_s)
-        if not values:
-            return True  # batch() already waited; go straight back to it
-        try:
-            for value in values:
-                await self._consume(value)
-        except Exception:
-            await self._source.rewind()
-            raise
-        await self._source.commit()
-        return True
+    async def handle(self, values: list[bytes]) -> None:
+        for value in values:
+            await self._consume(value)
 
     async def _consume(self, value: bytes) -> None:
         try:
