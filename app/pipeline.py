@@ -22,12 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from pydantic import BaseModel
+
 from app.api import create_app, create_probe_app
 from app.api.server import HttpServer
 from app.lifecycle import Role
 from app.policy import policy_from_settings
 from app.respond import ALL_ROLES, Responder, build_responder
 from app.settings import Settings
+from handlers.config import PhaseRetries
 from handlers.rollback.health import HealthProbe
 from schemas.clock import Clock
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
@@ -135,10 +138,15 @@ def correlator_config(settings: Settings) -> CorrelatorConfig:
 
 
 def verify_baseline(settings: Settings, policy: Policy) -> Settings:
-    """Verify's baseline is the policy's readiness (the plan's pre-deploy baselines) unless
-    ``ALERTPIPE_ROLLBACK__BASELINE_ERROR_RATE`` / ``__BASELINE_P95_MS`` say otherwise."""
+    """The rollback's numbers that live in the policy: verify's baseline is the policy's
+    readiness (the plan's pre-deploy baselines) and phase retries its ``rollback:`` section,
+    unless ``ALERTPIPE_ROLLBACK__BASELINE_ERROR_RATE`` / ``__BASELINE_P95_MS`` /
+    ``__PHASE_RETRIES__<PHASE>`` say otherwise."""
     rb, ready = settings.rollback, policy.readiness
-    update = {
+    retries = PhaseRetries(
+        **{**policy.rollback.phase_retries.model_dump(), **_explicit(rb.phase_retries)}
+    )
+    update: dict[str, Any] = {
         name: value
         for name, value in (
             ("baseline_error_rate", ready.error_rate),
@@ -146,7 +154,13 @@ def verify_baseline(settings: Settings, policy: Policy) -> Settings:
         )
         if name not in rb.model_fields_set
     }
+    update["phase_retries"] = retries
     return settings.model_copy(update={"rollback": rb.model_copy(update=update)})
+
+
+def _explicit(model: BaseModel) -> dict[str, Any]:
+    """The fields of ``model`` that were set (by the environment), not defaulted."""
+    return {name: getattr(model, name) for name in model.model_fields_set}
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.severity import Severity
 
-__all__ = ["DeliveryConfig", "ResponseConfig", "RollbackConfig"]
+__all__ = ["DeliveryConfig", "PhaseRetries", "ResponseConfig", "RollbackConfig"]
 
 
 class _Group(BaseModel):
@@ -47,6 +47,25 @@ class ResponseConfig(_Group):
     timers_poll_s: float = Field(default=1.0, gt=0)
 
 
+class PhaseRetries(_Group):
+    """How many more times each rollback phase is tried after it failed, before the rollback
+    fails and the incident escalates (the plan: "never loop"). A phase fails when one of its
+    receivers failed for good — after the outbox's own delivery retries — or, for verify, when
+    the service is not back under the baseline within ``verify_budget_s``. A retry re-sends the
+    phase's calls under new idempotency keys (``…#2``): a receiver that refused the first call
+    sees a new request, not a replay of the refused one."""
+
+    prepare: int = Field(default=1, ge=0, le=5)
+    revert_code: int = Field(default=1, ge=0, le=5)
+    restore_data: int = Field(default=1, ge=0, le=5)
+    verify: int = Field(default=0, ge=0, le=5)
+    resume: int = Field(default=1, ge=0, le=5)
+
+    def attempts(self, phase: str) -> int:
+        """Tries in all for ``phase`` (the first one plus its retries)."""
+        return 1 + int(getattr(self, phase))
+
+
 class RollbackConfig(_Group):
     """Stage 4: the five phases' budgets and the verify baseline (the plan's rollback procedure)."""
 
@@ -68,6 +87,10 @@ class RollbackConfig(_Group):
         default=30.0, gt=0, description="a crashed worker's rollback is resumed after this"
     )
     poll_s: float = Field(default=0.5, gt=0)
+    phase_retries: PhaseRetries = Field(
+        default_factory=PhaseRetries,
+        description="per phase: tries after a failure before escalating (policy `rollback:`)",
+    )
 
 
 class DeliveryConfig(_Group):

@@ -88,6 +88,8 @@ def _phase_from_row(row: Row) -> PhaseRecord:
         started_at=float(row["started_at"].timestamp()),
         finished_at=epoch(row["finished_at"]),
         detail=row["detail"],
+        attempt=row["attempt"],
+        attempt_started_at=epoch(row["attempt_started_at"]),
     )
 
 
@@ -476,6 +478,17 @@ class PgIncidentTx:
             moment(record.started_at),
             moment(now),
             now - record.started_at,
+            dict(record.detail),
+        )
+
+    async def retry_phase(self, rb: Rollback, record: PhaseRecord) -> None:
+        await self._conn.execute(
+            """UPDATE rollback_phases SET attempt = $3, attempt_started_at = $4, detail = $5
+               WHERE rollback_id = $1 AND phase = $2 AND status = 'running'""",
+            rb.id,
+            record.phase.value,
+            record.attempt,
+            moment(record.attempt_start),
             dict(record.detail),
         )
 

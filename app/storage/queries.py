@@ -57,7 +57,7 @@ class PgIncidentQueries:
             )
             phases = await conn.fetch(
                 """SELECT p.phase, p.status, p.started_at, p.finished_at, p.budget_min_s,
-                          p.budget_s, p.duration_s, p.detail
+                          p.budget_s, p.duration_s, p.attempt, p.detail
                    FROM rollback_phases p JOIN rollbacks r ON r.id = p.rollback_id
                    WHERE r.incident_id = $1 ORDER BY p.started_at""",
                 incident_id,

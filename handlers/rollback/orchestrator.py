@@ -168,7 +168,9 @@ class RollbackOrchestrator(LoopService):
         phase = _current_phase(rb)
         if probed is not None and phase is Phase.VERIFY:
             return verify_step(rb.phases[Phase.VERIFY], probed[0], now, self._cfg)
-        keys = [a.key for a in phase_actions(rb, phase, incident)] if phase else []
+        record = rb.phases.get(phase) if phase else None
+        attempt = record.attempt if record else 1
+        keys = [a.key for a in phase_actions(rb, phase, incident, attempt)] if phase else []
         statuses = await tx.action_statuses(keys) if phase in rb.phases else {}
         return next_step(rb, statuses, now, self._cfg)
 
@@ -188,6 +190,8 @@ class RollbackOrchestrator(LoopService):
             await self._skip(tx, rb, incident, step, now)
         elif step.kind == "finish" and step.phase is not None:
             await self._finish(tx, rb, incident, step, now, evidence)
+        elif step.kind == "retry" and step.phase is not None:
+            await self._retry(tx, rb, incident, step, now, evidence)
         elif step.kind == "fail":
             await self._fail(tx, rb, incident, step, now, evidence)
         elif step.kind == "complete":
@@ -235,9 +239,11 @@ class RollbackOrchestrator(LoopService):
         low, high = budget(step.phase, self._cfg)
         took = now - started.started_at
         detail: dict[str, Any] = {
+            **started.detail,
             "duration_s": round(took, 3),
             "budget_s": high,
             "over_budget": took > high,
+            "attempts": started.attempt,
         }
         detail = {**detail, "budget_min_s": low, "evidence": evidence} if evidence else detail
         await tx.end_phase(rb, replace(started, status="succeeded", detail=detail), now)
@@ -254,6 +260,46 @@ class RollbackOrchestrator(LoopService):
         event = _phase_event(step.phase, "succeeded", {"duration_s": detail["duration_s"]})
         await tx.record(incident, Effects(incident, timeline=(note,), events=(event,)), now)
 
+    async def _retry(
+        self,
+        tx: IncidentTx,
+        rb: Rollback,
+        incident: Incident,
+        step: RollbackStep,
+        now: float,
+        evidence: dict[str, Any],
+    ) -> None:
+        """Start the phase's next attempt: its calls again under the attempt's own keys."""
+        assert step.phase is not None
+        started = rb.phases[step.phase]
+        failures = [
+            *started.detail.get("failures", ()),
+            {"attempt": started.attempt, "reason": step.reason, "at": now},
+        ]
+        again = replace(
+            started,
+            attempt=started.attempt + 1,
+            attempt_started_at=now,
+            detail={**started.detail, "failures": failures},
+        )
+        await tx.retry_phase(rb, again)
+        note = TimelineEntry(
+            "rollback",
+            f"phase {step.phase.value} attempt {started.attempt} failed; attempt {again.attempt}",
+            reason=step.reason,
+            evidence=evidence,
+        )
+        event = _phase_event(
+            step.phase, "retrying", {"attempt": again.attempt, "reason": step.reason}
+        )
+        effects = Effects(
+            incident,
+            timeline=(note,),
+            actions=tuple(phase_actions(rb, step.phase, incident, again.attempt)),
+            events=(event,),
+        )
+        await tx.record(incident, effects, now)
+
     async def _fail(
         self,
         tx: IncidentTx,
@@ -265,7 +311,12 @@ class RollbackOrchestrator(LoopService):
     ) -> None:
         if step.phase is not None:
             started = rb.phases.get(step.phase) or PhaseRecord(step.phase, "failed", now)
-            detail = {"reason": step.reason, "evidence": evidence}
+            detail = {
+                **started.detail,
+                "reason": step.reason,
+                "evidence": evidence,
+                "attempts": started.attempt,
+            }
             await tx.end_phase(rb, replace(started, status="failed", detail=detail), now)
         await tx.end_rollback(rb, False, step.reason, now)
         phase = step.phase.value if step.phase else "rollback"

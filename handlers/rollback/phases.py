@@ -6,14 +6,15 @@
 when) and the outbox state of the current phase's actions, and says what to do next and why.
 Each phase's actions have fixed idempotency keys, so starting a phase again after a crash
 re-sends the same effects instead of new ones. A phase whose action failed (after the
-outbox's retries) fails the rollback: breakers stay open and the incident escalates; the
-procedure is never looped.
+outbox's delivery retries), or a verify that ran out of time, is tried again as many times as
+``rollback.phase_retries`` says — a new attempt, with new idempotency keys — and then fails the
+rollback: breakers stay open and the incident escalates; the procedure is never looped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ __all__ = [
     "RollbackStep",
     "StepKind",
     "budget",
+    "failed",
     "next_step",
     "phase_actions",
     "phase_plan",
@@ -39,7 +41,7 @@ __all__ = [
 ActionStatus = Literal["pending", "sending", "sent", "failed", "muted", "inhibited"]
 RollbackStatus = Literal["requested", "running", "succeeded", "failed"]
 PhaseStatus = Literal["running", "succeeded", "failed", "skipped"]
-StepKind = Literal["start", "skip", "wait", "probe", "finish", "fail", "complete", "done"]
+StepKind = Literal["start", "skip", "wait", "probe", "finish", "retry", "fail", "complete", "done"]
 
 
 class Phase(StrEnum):
@@ -60,6 +62,13 @@ class PhaseRecord:
     started_at: float
     finished_at: float | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+    attempt_started_at: float | None = None
+
+    @property
+    def attempt_start(self) -> float:
+        """When the current attempt began (the phase's start for the first one)."""
+        return self.started_at if self.attempt_started_at is None else self.attempt_started_at
 
 
 @dataclass(frozen=True)
@@ -115,9 +124,19 @@ def _breaker_target(rb: Rollback) -> str:
     return notices.ALL_TARGETS if rb.emergency else rb.service
 
 
-def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+def phase_actions(
+    rb: Rollback, phase: Phase, inc: Incident, attempt: int = 1
+) -> list[ActionIntent]:
     """The receivers a phase calls. Keys are shared with the manager's immediate response, so a
-    breaker opened at detection is not opened a second time by ``prepare``."""
+    breaker opened at detection is not opened a second time by ``prepare``; a retry (attempt 2
+    and later) has keys of its own, ``<key>#<attempt>``."""
+    found = _first_attempt_actions(rb, phase, inc)
+    if attempt == 1:
+        return found
+    return [replace(intent, key=f"{intent.key}#{attempt}") for intent in found]
+
+
+def _first_attempt_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
     if phase is Phase.PREPARE:
         text = f"Rollback initiated for {rb.service} ({inc.id}): {rb.reason}"
         found = [
@@ -179,7 +198,8 @@ def _progress(
     phase: Phase, record: PhaseRecord, statuses: list[ActionStatus], now: float, cfg: RollbackConfig
 ) -> RollbackStep:
     if "failed" in statuses:
-        return RollbackStep("fail", f"a receiver of {phase.value} failed after its retries", phase)
+        reason = f"a receiver of {phase.value} failed after its delivery retries"
+        return failed(record, reason, cfg)
     if _waiting_on(statuses):
         return RollbackStep("wait", f"{phase.value}: waiting for receivers", phase)
     if phase is Phase.VERIFY:
@@ -187,14 +207,21 @@ def _progress(
     return RollbackStep("finish", f"{phase.value}: every receiver answered", phase)
 
 
+def failed(record: PhaseRecord, reason: str, cfg: RollbackConfig) -> RollbackStep:
+    """A phase attempt failed: try again while the policy allows, then fail the rollback."""
+    allowed = cfg.phase_retries.attempts(record.phase.value)
+    tried = f"attempt {record.attempt} of {allowed}"
+    if record.attempt < allowed:
+        return RollbackStep("retry", f"{reason} ({tried}); trying again", record.phase)
+    return RollbackStep("fail", f"{reason} ({tried})", record.phase)
+
+
 def verify_step(
     record: PhaseRecord, healthy: bool, now: float, cfg: RollbackConfig
 ) -> RollbackStep:
-    """After a health probe: done when healthy; failed once the verify budget is spent."""
+    """After a health probe: done when healthy; the attempt failed once its budget is spent."""
     if healthy:
         return RollbackStep("finish", "back under the baseline", Phase.VERIFY)
-    if now - record.started_at >= cfg.verify_budget_s:
-        return RollbackStep(
-            "fail", f"not back under the baseline within {cfg.verify_budget_s:g} s", Phase.VERIFY
-        )
+    if now - record.attempt_start >= cfg.verify_budget_s:
+        return failed(record, f"not back under the baseline within {cfg.verify_budget_s:g} s", cfg)
     return RollbackStep("wait", "not yet back under the baseline", Phase.VERIFY)

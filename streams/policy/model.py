@@ -39,8 +39,10 @@ __all__ = [
     "Condition",
     "DeployPolicy",
     "ExpectedRate",
+    "PhaseRetries",
     "Policy",
     "Readiness",
+    "RollbackPolicy",
     "Rule",
     "RuleDefaults",
     "ThroughputPolicy",
@@ -296,6 +298,27 @@ class CascadePolicy(_Model):
     response: Response = "emergency_stop"
 
 
+PhaseRetryCount = Annotated[int, Field(ge=0, le=5)]
+
+
+class PhaseRetries(_Model):
+    """Per rollback phase: how many more times a failed phase is tried before the rollback
+    fails and the incident escalates (a phase fails when a receiver refused it for good, or
+    when verify ran out of time)."""
+
+    prepare: PhaseRetryCount = 1
+    revert_code: PhaseRetryCount = 1
+    restore_data: PhaseRetryCount = 1
+    verify: PhaseRetryCount = 0
+    resume: PhaseRetryCount = 1
+
+
+class RollbackPolicy(_Model):
+    """How the response retries a rollback's phases (the plan: "never loop")."""
+
+    phase_retries: PhaseRetries = Field(default_factory=PhaseRetries)
+
+
 class Policy(_Model):
     """A whole policy file."""
 
@@ -307,6 +330,7 @@ class Policy(_Model):
     throughput: ThroughputPolicy = Field(default_factory=ThroughputPolicy)
     bots: BotPolicy = Field(default_factory=BotPolicy)
     cascade: CascadePolicy = Field(default_factory=CascadePolicy)
+    rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     rules: tuple[Rule, ...] = ()
 
     @model_validator(mode="before")

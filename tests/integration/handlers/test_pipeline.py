@@ -254,3 +254,43 @@ async def test_at_most_one_rollback_per_service_at_a_time(
     assert second["rollback"] is None
     recorder.release()
     assert len(recorder.on("/rollback")) == 1  # still one: the second never started its own
+
+
+async def test_a_refused_revert_is_tried_again_under_a_new_key_and_then_succeeds(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """The rollback receiver refuses the first revert (400: not retryable by delivery); the
+    policy's one retry of revert_code sends it again under ``…#2``, and the rollback goes on."""
+    s = await stack()
+    recorder.fail_next(1, status=400, path="/rollback")
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    await recorder.wait_for(lambda r: len(r.on("/rollback")) == 2, what="the revert, twice")
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "succeeded")
+    first, second = recorder.on("/rollback")
+    assert (first.answered, second.answered) == (400, 200)
+    assert second.key == f"{first.key}#2" and first.key == f"{inc['id']}:rollback:revert_code"
+    retried = [t for t in inc["timeline"] if "attempt 1 failed; attempt 2" in t["message"]]
+    assert len(retried) == 1 and "attempt 1 of 2" in retried[0]["reason"]
+    revert = next(p for p in inc["rollback"]["phases"] if p["phase"] == "revert_code")
+    assert (revert["status"], revert["attempt"]) == ("succeeded", 2)
+
+
+async def test_a_revert_refused_on_every_attempt_escalates_and_is_never_looped(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack()
+    recorder.fail_next(10, status=400, path="/rollback")
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "failed")
+    await recorder.wait_for(
+        lambda r: any("ROLLBACK FAILED" in (q.json or {}).get("text", "") for q in r.on("/chat")),
+        what="the escalation in chat",
+    )
+    assert [r.answered for r in recorder.on("/rollback")] == [400, 400]  # 1 + 1 retry, no more
+    assert not [r for r in recorder.on("/breaker") if r.json["action"] == "close"]  # stay open
+    assert any(m == "rollback failed; escalated" for m in _timeline(inc))
+    revert = next(p for p in inc["rollback"]["phases"] if p["phase"] == "revert_code")
+    assert (revert["status"], revert["attempt"]) == ("failed", 2)
+    assert "attempt 2 of 2" in revert["detail"]["reason"]
+    assert [p["phase"] for p in inc["rollback"]["phases"]] == ["prepare", "revert_code"]

@@ -45,3 +45,20 @@ def test_verify_takes_its_baseline_from_the_policy_unless_set() -> None:
     explicit = Settings(rollback={"baseline_p95_ms": 1500})
     kept = verify_baseline(explicit, policy).rollback
     assert (kept.baseline_error_rate, kept.baseline_p95_ms) == (0.02, 1500.0)
+
+
+def test_phase_retries_come_from_the_policy_unless_the_environment_sets_one() -> None:
+    from app.pipeline import verify_baseline
+    from streams.policy import PolicyInvalid, default_policy_text, parse_policy
+
+    text = default_policy_text().replace("    revert_code: 1\n", "    revert_code: 3\n", 1)
+    policy = parse_policy(text, "custom.yaml")
+    derived = verify_baseline(Settings(), policy).rollback.phase_retries
+    assert (derived.revert_code, derived.verify) == (3, 0)
+    explicit = Settings(rollback={"phase_retries": {"verify": 2}})
+    kept = verify_baseline(explicit, policy).rollback.phase_retries
+    assert (kept.revert_code, kept.verify) == (3, 2)
+
+    bad = default_policy_text().replace("    revert_code: 1\n", "    revert_code: -1\n", 1)
+    with pytest.raises(PolicyInvalid, match=r"bad\.yaml.*rollback\.phase_retries\.revert_code"):
+        parse_policy(bad, "bad.yaml")

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from handlers.config import RollbackConfig
+from handlers.config import PhaseRetries, RollbackConfig
 from handlers.incidents.incident import Incident
 from handlers.rollback.phases import (
     Phase,
@@ -63,7 +63,7 @@ def test_the_plan_skips_restore_unless_data_is_involved() -> None:
         (
             replace(RB, phases=done(Phase.PREPARE, running=Phase.REVERT_CODE)),
             {"a": "failed"},
-            "fail",
+            "retry",
             Phase.REVERT_CODE,
         ),
         (replace(RB, phases=done(Phase.PREPARE)), {}, "start", Phase.REVERT_CODE),
@@ -161,3 +161,46 @@ def test_emergency_and_data_rollbacks_use_every_breaker_and_the_bots() -> None:
 def test_budgets_are_the_plans_numbers_by_default() -> None:
     assert [budget(p, CFG)[1] for p in Phase] == [60, 120, 600, 300, 60]
     assert budget(Phase.RESTORE_DATA, CFG)[0] == 300
+
+
+def _second_attempt(phase: Phase, at: float = T0 + 1) -> PhaseRecord:
+    return PhaseRecord(phase, "running", T0, attempt=2, attempt_started_at=at)
+
+
+def test_a_failed_phase_is_tried_again_as_the_policy_says_then_fails() -> None:
+    """Default: one retry of a receiver phase. The second failure ends the rollback (never a
+    loop); with no retries configured, the first failure does."""
+    first = replace(RB, phases=done(Phase.PREPARE, running=Phase.REVERT_CODE))
+    step = next_step(first, {"k": "failed"}, T0 + 5, CFG)
+    assert (step.kind, step.phase) == ("retry", Phase.REVERT_CODE)
+    assert "attempt 1 of 2" in step.reason
+    second = replace(
+        RB, phases={**done(Phase.PREPARE), Phase.REVERT_CODE: _second_attempt(Phase.REVERT_CODE)}
+    )
+    step = next_step(second, {"k#2": "failed"}, T0 + 5, CFG)
+    assert (step.kind, step.phase) == ("fail", Phase.REVERT_CODE)
+    assert "attempt 2 of 2" in step.reason
+    none = RollbackConfig(phase_retries=PhaseRetries(revert_code=0))
+    assert next_step(first, {"k": "failed"}, T0 + 5, none).kind == "fail"
+
+
+def test_verify_is_not_retried_by_default_and_a_retry_gets_a_fresh_budget() -> None:
+    record = PhaseRecord(Phase.VERIFY, "running", T0)
+    out = T0 + CFG.verify_budget_s
+    assert verify_step(record, False, out, CFG).kind == "fail"
+    again = RollbackConfig(phase_retries=PhaseRetries(verify=1))
+    assert verify_step(record, False, out, again).kind == "retry"
+    retried = _second_attempt(Phase.VERIFY, at=out)
+    assert verify_step(retried, False, out + 10, again).kind == "wait"  # budget from the retry
+    assert verify_step(retried, False, out + again.verify_budget_s, again).kind == "fail"
+
+
+def test_a_retry_sends_the_phases_calls_under_keys_of_its_own() -> None:
+    first = [a.key for a in phase_actions(RB, Phase.REVERT_CODE, INC)]
+    second = [a.key for a in phase_actions(RB, Phase.REVERT_CODE, INC, attempt=2)]
+    assert first == ["inc_1:rollback:revert_code"]
+    assert second == ["inc_1:rollback:revert_code#2"]
+    assert (
+        phase_actions(RB, Phase.REVERT_CODE, INC, 2)[0].payload
+        == phase_actions(RB, Phase.REVERT_CODE, INC)[0].payload
+    )
