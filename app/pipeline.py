@@ -48,7 +48,7 @@ __all__ = [
     "correlator_config",
     "evaluator_config",
     "needs_database",
-    "verify_baseline",
+    "rollback_from_policy",
 ]
 
 RoleName = Literal["aggregator", "evaluator", "responder", "api"]
@@ -137,7 +137,7 @@ def correlator_config(settings: Settings) -> CorrelatorConfig:
     )
 
 
-def verify_baseline(settings: Settings, policy: Policy) -> Settings:
+def rollback_from_policy(settings: Settings, policy: Policy) -> Settings:
     """The rollback's numbers that live in the policy: verify's baseline is the policy's
     readiness (the plan's pre-deploy baselines) and phase retries its ``rollback:`` section,
     unless ``ALERTPIPE_ROLLBACK__BASELINE_ERROR_RATE`` / ``__BASELINE_P95_MS`` /
@@ -218,7 +218,7 @@ async def build_pipeline(
         policy_from_settings(settings) if "evaluator" in roles or "responder" in roles else None
     )
     if policy is not None:
-        settings = verify_baseline(settings, policy)
+        settings = rollback_from_policy(settings, policy)
     pipeline = Pipeline(settings, _stages(settings, roles, policy))
     if needs_database(roles):
         wanted = ALL_ROLES if "responder" in roles else ()

@@ -22,6 +22,7 @@ import httpx
 
 from app.api import ApiDeps
 from app.lifecycle import Role, run_roles
+from app.policy import policy_from_settings
 from app.settings import Settings
 from app.storage.incidents import PgIncidentStore
 from app.storage.outbox import PgOutboxStore
@@ -214,7 +215,11 @@ async def _noop() -> None:
 
 
 async def _main() -> None:
-    responder = await build_responder(Settings())
+    from app.pipeline import rollback_from_policy  # the pipeline builds on this module
+
+    settings = Settings()
+    settings = rollback_from_policy(settings, policy_from_settings(settings))
+    responder = await build_responder(settings)
     try:
         await run_roles(responder.roles)
     finally:

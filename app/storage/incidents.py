@@ -388,16 +388,25 @@ class PgIncidentTx:
             )
             note = TimelineEntry("rollback", message, reason=intent.reason)
             return after, note, Recorded(rollback_id=rollback_id)
-        blocker = await self._conn.fetchval(
-            """SELECT id FROM rollbacks WHERE incident_id = $1
-               OR (service = $2 AND status IN ('requested', 'running')) LIMIT 1""",
+        blocker = await self._conn.fetchrow(
+            """SELECT id, incident_id FROM rollbacks WHERE incident_id = $1
+               OR (service = $2 AND status IN ('requested', 'running'))
+               ORDER BY incident_id = $1 DESC LIMIT 1""",
             incident.id,
             incident.service,
         )
-        why = (
-            f"rollback {blocker} already exists for this incident "
-            f"or is running for {incident.service}"
-        )
+        if blocker is not None and blocker["incident_id"] == incident.id:
+            why = f"rollback {blocker['id']} already exists for this incident"
+        else:
+            # Another incident's rollback of this service runs: this one's is not spent, so the
+            # escalation clock or a human decision can request it again once that one ended.
+            incident = replace(incident, steps=incident.steps - {"rollback"})
+            incident = incident.with_steps("rollback:blocked")
+            running = blocker["id"] if blocker is not None else "another rollback"
+            why = (
+                f"rollback {running} is running for {incident.service}; the escalation clock "
+                "or POST /incidents/{id}/decision can request this one once it ended"
+            )
         note = TimelineEntry("rollback", "rollback not started", reason=why)
         return incident, note, Recorded(rollback_blocked=why)
 

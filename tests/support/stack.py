@@ -150,8 +150,13 @@ class Stack:
         done: Callable[[dict[str, Any]], bool],
         within_s: float = 20.0,
         what: str = "",
+        incident_id: str | None = None,
     ) -> dict[str, Any]:
+        """Wait until the service's newest incident (or ``incident_id``) satisfies ``done``."""
+
         async def probe() -> dict[str, Any] | None:
+            if incident_id is not None:
+                return await self.incident(incident_id)
             found = await self.incidents(service)
             return await self.incident(found[0]["id"]) if found else None
 

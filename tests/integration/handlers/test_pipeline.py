@@ -255,6 +255,23 @@ async def test_at_most_one_rollback_per_service_at_a_time(
     recorder.release()
     assert len(recorder.on("/rollback")) == 1  # still one: the second never started its own
 
+    # The blocked request is not spent: once the first rollback ended, a human (or the
+    # escalation clock) can roll the second incident back.
+    s.background(s.feed_healthy("chat-api"))
+    first = next(i for i in await both() if i["id"] != second["id"])
+    await s.wait_incident(
+        "chat-api",
+        lambda i: i["rollback_status"] == "succeeded",
+        what="the first rollback done",
+        incident_id=first["id"],
+    )
+    assert s.responder is not None
+    await s.responder.commands.decide(second["id"], "rollback", "ana", "roll this one back too")
+    again = await s.wait_incident(
+        "chat-api", lambda i: i["rollback"] is not None, what="the second rollback requested"
+    )
+    assert again["id"] == second["id"] and again["rollback"]["reason"].startswith("human")
+
 
 async def test_a_refused_revert_is_tried_again_under_a_new_key_and_then_succeeds(
     stack: MakeStack, recorder: Recorder

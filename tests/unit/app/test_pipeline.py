@@ -33,30 +33,30 @@ async def test_an_unknown_role_is_refused_by_name() -> None:
 
 
 def test_verify_takes_its_baseline_from_the_policy_unless_set() -> None:
-    from app.pipeline import verify_baseline
+    from app.pipeline import rollback_from_policy
     from streams.policy import default_policy_text, parse_policy
 
     text = default_policy_text().replace(
         "  error_rate: 1%\n  p95_ms: 1s\n", "  error_rate: 2%\n  p95_ms: 800ms\n", 1
     )
     policy = parse_policy(text, "custom.yaml")
-    derived = verify_baseline(Settings(), policy).rollback
+    derived = rollback_from_policy(Settings(), policy).rollback
     assert (derived.baseline_error_rate, derived.baseline_p95_ms) == (0.02, 800.0)
     explicit = Settings(rollback={"baseline_p95_ms": 1500})
-    kept = verify_baseline(explicit, policy).rollback
+    kept = rollback_from_policy(explicit, policy).rollback
     assert (kept.baseline_error_rate, kept.baseline_p95_ms) == (0.02, 1500.0)
 
 
 def test_phase_retries_come_from_the_policy_unless_the_environment_sets_one() -> None:
-    from app.pipeline import verify_baseline
+    from app.pipeline import rollback_from_policy
     from streams.policy import PolicyInvalid, default_policy_text, parse_policy
 
     text = default_policy_text().replace("    revert_code: 1\n", "    revert_code: 3\n", 1)
     policy = parse_policy(text, "custom.yaml")
-    derived = verify_baseline(Settings(), policy).rollback.phase_retries
+    derived = rollback_from_policy(Settings(), policy).rollback.phase_retries
     assert (derived.revert_code, derived.verify) == (3, 0)
     explicit = Settings(rollback={"phase_retries": {"verify": 2}})
-    kept = verify_baseline(explicit, policy).rollback.phase_retries
+    kept = rollback_from_policy(explicit, policy).rollback.phase_retries
     assert (kept.revert_code, kept.verify) == (3, 2)
 
     bad = default_policy_text().replace("    revert_code: 1\n", "    revert_code: -1\n", 1)
