@@ -28,6 +28,7 @@ from handlers.incidents.effects import (
 )
 from handlers.incidents.incident import AlertEntry, Incident
 from handlers.incidents.ports import DueTimer, Recorded
+from handlers.outbox.retry import NextReason
 from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
@@ -460,18 +461,36 @@ class PgIncidentTx:
         return bool(status.endswith(" 1"))
 
     async def start_phase(
-        self, rb: Rollback, phase: Phase, now: float, budget: tuple[float, float]
+        self,
+        rb: Rollback,
+        phase: Phase,
+        now: float,
+        budget: tuple[float, float],
+        detail: Mapping[str, Any] | None = None,
     ) -> None:
         await self._conn.execute(
             """INSERT INTO rollback_phases (rollback_id, phase, status, started_at, budget_min_s,
-                   budget_s)
-               VALUES ($1, $2, 'running', $3, $4, $5) ON CONFLICT DO NOTHING""",
+                   budget_s, detail)
+               VALUES ($1, $2, 'running', $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
             rb.id,
             phase.value,
             moment(now),
             budget[0],
             budget[1],
+            dict(detail or {}),
         )
+
+    async def emergency_rollbacks_short_of_resume(self, rb: Rollback) -> list[str]:
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('emergency-resume'))")
+        rows = await self._conn.fetch(
+            """SELECT r.service FROM rollbacks r
+               WHERE r.emergency AND r.id <> $1 AND r.status IN ('requested', 'running')
+                 AND NOT EXISTS (SELECT 1 FROM rollback_phases p
+                                 WHERE p.rollback_id = r.id AND p.phase = 'resume')
+               ORDER BY r.service""",
+            rb.id,
+        )
+        return [row["service"] for row in rows]
 
     async def end_phase(self, rb: Rollback, record: PhaseRecord, now: float) -> None:
         await self._conn.execute(
@@ -488,6 +507,23 @@ class PgIncidentTx:
             moment(now),
             now - record.started_at,
             dict(record.detail),
+        )
+
+    async def failed_actions(self, keys: list[str]) -> dict[str, bool]:
+        rows = await self._conn.fetch(
+            """SELECT idempotency_key, reason FROM actions
+               WHERE idempotency_key = ANY($1::text[]) AND status = 'failed'""",
+            keys,
+        )
+        return {r["idempotency_key"]: r["reason"] != NextReason.EXHAUSTED.value for r in rows}
+
+    async def requeue_actions(self, keys: list[str], now: float) -> None:
+        await self._conn.execute(
+            """UPDATE actions SET status = 'pending', attempts = 0, next_attempt_at = $2,
+                   reason = NULL, last_error = NULL, finished_at = NULL, lease_until = NULL
+               WHERE idempotency_key = ANY($1::text[]) AND status = 'failed'""",
+            keys,
+            moment(now),
         )
 
     async def retry_phase(self, rb: Rollback, record: PhaseRecord) -> None:

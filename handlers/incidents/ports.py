@@ -8,9 +8,10 @@ deadlock: a worker locks the incident first, then claims what hangs off it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from handlers.incidents.classify import Cascade
 from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
@@ -89,10 +90,28 @@ class IncidentTx(Protocol):
     ) -> bool: ...
 
     async def start_phase(
-        self, rb: Rollback, phase: Phase, now: float, budget: tuple[float, float]
+        self,
+        rb: Rollback,
+        phase: Phase,
+        now: float,
+        budget: tuple[float, float],
+        detail: Mapping[str, Any] | None = None,
     ) -> None: ...
 
+    async def emergency_rollbacks_short_of_resume(self, rb: Rollback) -> list[str]:
+        """Services of the other active emergency rollbacks that have not reached resume.
+        Serialised across workers (the platform breaker's last resume closes it)."""
+        ...
+
     async def end_phase(self, rb: Rollback, record: PhaseRecord, now: float) -> None: ...
+
+    async def failed_actions(self, keys: list[str]) -> dict[str, bool]:
+        """Of ``keys``, the failed actions → whether the receiver refused (not retryable)."""
+        ...
+
+    async def requeue_actions(self, keys: list[str], now: float) -> None:
+        """Send these failed actions again, under the same keys, with fresh attempts."""
+        ...
 
     async def retry_phase(self, rb: Rollback, record: PhaseRecord) -> None:
         """Record that ``record.phase`` began attempt ``record.attempt`` (still running)."""

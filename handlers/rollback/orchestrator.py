@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from handlers.config import ResponseConfig, RollbackConfig
+from handlers.incidents import notices
 from handlers.incidents.effects import Effects, EventIntent, TimelineEntry
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import rollback_finished
@@ -31,10 +32,12 @@ from handlers.rollback.phases import (
     PhaseRecord,
     Rollback,
     RollbackStep,
+    attempt_actions,
     budget,
     next_step,
     phase_actions,
     phase_plan,
+    retry_plan,
     verify_step,
 )
 from handlers.service import LoopService
@@ -169,8 +172,7 @@ class RollbackOrchestrator(LoopService):
         if probed is not None and phase is Phase.VERIFY:
             return verify_step(rb.phases[Phase.VERIFY], probed[0], now, self._cfg)
         record = rb.phases.get(phase) if phase else None
-        attempt = record.attempt if record else 1
-        keys = [a.key for a in phase_actions(rb, phase, incident, attempt)] if phase else []
+        keys = [a.key for a in attempt_actions(rb, phase, incident, record)] if phase else []
         statuses = await tx.action_statuses(keys) if phase in rb.phases else {}
         return next_step(rb, statuses, now, self._cfg)
 
@@ -203,14 +205,32 @@ class RollbackOrchestrator(LoopService):
         self, tx: IncidentTx, rb: Rollback, incident: Incident, phase: Phase, now: float
     ) -> None:
         low, high = budget(phase, self._cfg)
-        await tx.start_phase(rb, phase, now, (low, high))
-        after = replace(incident, rollback_status="running")
-        note = TimelineEntry(
-            "rollback", f"phase {phase.value} started", reason=f"plan budget {high:g} s"
+        detail: dict[str, Any] = {}
+        notes = [
+            TimelineEntry(
+                "rollback", f"phase {phase.value} started", reason=f"plan budget {high:g} s"
+            )
+        ]
+        if phase is Phase.RESUME and rb.emergency:
+            waiting = await tx.emergency_rollbacks_short_of_resume(rb)
+            detail = {"close_platform": not waiting, "waiting_for": waiting}
+            if waiting:
+                why = f"emergency rollbacks of {', '.join(waiting)} have not reached resume"
+                notes.append(
+                    TimelineEntry(
+                        "rollback",
+                        "platform breaker stays open",
+                        reason=f"{why}; the last closes it",
+                    )
+                )
+        await tx.start_phase(rb, phase, now, (low, high), detail)
+        rb = replace(
+            rb, phases={**rb.phases, phase: PhaseRecord(phase, "running", now, detail=detail)}
         )
+        after = replace(incident, rollback_status="running")
         effects = Effects(
             after,
-            timeline=(note,),
+            timeline=tuple(notes),
             actions=tuple(phase_actions(rb, phase, incident)),
             events=(_phase_event(phase, "started", {"budget_s": high}),),
         )
@@ -269,34 +289,39 @@ class RollbackOrchestrator(LoopService):
         now: float,
         evidence: dict[str, Any],
     ) -> None:
-        """Start the phase's next attempt: its calls again under the attempt's own keys."""
+        """Start the phase's next attempt: its failed calls go out again (see ``retry_plan``);
+        verify also gets a fresh budget."""
         assert step.phase is not None
         started = rb.phases[step.phase]
-        failures = [
+        current = [a.key for a in attempt_actions(rb, step.phase, incident, started)]
+        failures = await tx.failed_actions(current)
+        plan = retry_plan(rb, incident, started, failures)
+        failed_before = [
             *started.detail.get("failures", ()),
             {"attempt": started.attempt, "reason": step.reason, "at": now},
         ]
         again = replace(
             started,
-            attempt=started.attempt + 1,
+            attempt=plan.attempt,
             attempt_started_at=now,
-            detail={**started.detail, "failures": failures},
+            detail={**started.detail, "failures": failed_before, "keys": plan.keys},
         )
         await tx.retry_phase(rb, again)
+        await tx.requeue_actions(list(plan.requeue), now)
+        sent_again = [*plan.requeue, *(a.key for a in plan.resend)]
         note = TimelineEntry(
             "rollback",
             f"phase {step.phase.value} attempt {started.attempt} failed; attempt {again.attempt}",
             reason=step.reason,
             evidence=evidence,
+            result={"sent_again": sent_again},
         )
-        event = _phase_event(
-            step.phase, "retrying", {"attempt": again.attempt, "reason": step.reason}
-        )
+        detail = {"attempt": again.attempt, "reason": step.reason}
         effects = Effects(
             incident,
             timeline=(note,),
-            actions=tuple(phase_actions(rb, step.phase, incident, again.attempt)),
-            events=(event,),
+            actions=plan.resend,
+            events=(_phase_event(step.phase, "retrying", detail),),
         )
         await tx.record(incident, effects, now)
 
@@ -321,7 +346,10 @@ class RollbackOrchestrator(LoopService):
         await tx.end_rollback(rb, False, step.reason, now)
         phase = step.phase.value if step.phase else "rollback"
         event = _phase_event(step.phase or Phase.PREPARE, "failed", {"reason": step.reason})
-        effects = Effects(incident, events=(event,))
+        # An emergency stop opened only the platform breaker, which another service's resume
+        # may close: a service whose rollback failed keeps a breaker of its own open.
+        own = (notices.breaker(incident, "open", rb.service),) if rb.emergency else ()
+        effects = Effects(incident, actions=own, events=(event,))
         finished = rollback_finished(
             incident, False, f"{phase}: {step.reason}", now, self._response_cfg
         )

@@ -7,8 +7,9 @@ when) and the outbox state of the current phase's actions, and says what to do n
 Each phase's actions have fixed idempotency keys, so starting a phase again after a crash
 re-sends the same effects instead of new ones. A phase whose action failed (after the
 outbox's delivery retries), or a verify that ran out of time, is tried again as many times as
-``rollback.phase_retries`` says — a new attempt, with new idempotency keys — and then fails the
-rollback: breakers stay open and the incident escalates; the procedure is never looped.
+``rollback.phase_retries`` says — a new attempt that sends the failed calls again (under the
+same idempotency key when the receiver may have acted, a new one when it refused) — and then
+fails the rollback: breakers stay open and the incident escalates; the procedure is never looped.
 """
 
 from __future__ import annotations
@@ -27,14 +28,18 @@ __all__ = [
     "ActionStatus",
     "Phase",
     "PhaseRecord",
+    "RetryPlan",
     "Rollback",
     "RollbackStep",
     "StepKind",
+    "attempt_actions",
     "budget",
+    "closes_breaker",
     "failed",
     "next_step",
     "phase_actions",
     "phase_plan",
+    "retry_plan",
     "verify_step",
 ]
 
@@ -124,16 +129,58 @@ def _breaker_target(rb: Rollback) -> str:
     return notices.ALL_TARGETS if rb.emergency else rb.service
 
 
-def phase_actions(
-    rb: Rollback, phase: Phase, inc: Incident, attempt: int = 1
+def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+    """The receivers a phase calls, under their first attempt's keys. Keys are shared with the
+    manager's immediate response, so a breaker opened at detection is not opened a second
+    time by ``prepare``."""
+    return _first_attempt_actions(rb, phase, inc)
+
+
+def attempt_actions(
+    rb: Rollback, phase: Phase, inc: Incident, record: PhaseRecord | None
 ) -> list[ActionIntent]:
-    """The receivers a phase calls. Keys are shared with the manager's immediate response, so a
-    breaker opened at detection is not opened a second time by ``prepare``; a retry (attempt 2
-    and later) has keys of its own, ``<key>#<attempt>``."""
-    found = _first_attempt_actions(rb, phase, inc)
-    if attempt == 1:
-        return found
-    return [replace(intent, key=f"{intent.key}#{attempt}") for intent in found]
+    """The phase's calls as its current attempt sends them: a retry that re-sent a refused
+    call gave it a key of its own (``<key>#<attempt>``, kept in the record's ``keys``)."""
+    keys: Mapping[str, str] = record.detail.get("keys", {}) if record is not None else {}
+    return [replace(a, key=keys.get(a.key, a.key)) for a in phase_actions(rb, phase, inc)]
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """What a phase's next attempt sends: failed calls whose receiver may have acted go out
+    again under their own key (``requeue``: a receiver that did act dedups them); calls it
+    refused (not retryable) go out as new requests (``resend``, new keys)."""
+
+    attempt: int
+    requeue: tuple[str, ...]
+    resend: tuple[ActionIntent, ...]
+    keys: Mapping[str, str]
+
+
+def retry_plan(
+    rb: Rollback,
+    inc: Incident,
+    record: PhaseRecord,
+    failures: Mapping[str, bool],
+) -> RetryPlan:
+    """``failures``: the current attempt's failed keys → whether the receiver refused it."""
+    attempt = record.attempt + 1
+    keys = dict(record.detail.get("keys", {}))
+    requeue: list[str] = []
+    resend: list[ActionIntent] = []
+    for first, now in zip(
+        phase_actions(rb, record.phase, inc),
+        attempt_actions(rb, record.phase, inc, record),
+        strict=True,
+    ):
+        if now.key not in failures:
+            continue
+        if failures[now.key]:
+            keys[first.key] = f"{first.key}#{attempt}"
+            resend.append(replace(first, key=keys[first.key]))
+        else:
+            requeue.append(now.key)
+    return RetryPlan(attempt, tuple(requeue), tuple(resend), keys)
 
 
 def _first_attempt_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
@@ -155,13 +202,25 @@ def _first_attempt_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[Ac
         return [notices.restore_call(inc, "restore", before=rb.requested_at)]
     if phase is Phase.VERIFY:
         return [notices.restore_call(inc, "integrity_check")] if rb.involves_data else []
-    found = [notices.breaker(inc, "close", _breaker_target(rb), capacity=rb.capacity)]
+    found = (
+        [notices.breaker(inc, "close", _breaker_target(rb), capacity=rb.capacity)]
+        if closes_breaker(rb)
+        else []
+    )
     if rb.involves_data:
         found += [
             notices.breaker(inc, "close", f"{rb.service}/data"),
             notices.bot_action(inc, "start"),
         ]
     return found
+
+
+def closes_breaker(rb: Rollback) -> bool:
+    """Whether resume closes the breaker. An emergency rollback shares the platform breaker
+    (``*``) with the other services' emergency rollbacks: only the last of them to reach resume
+    closes it (the orchestrator records which one that is when resume starts)."""
+    record = rb.phases.get(Phase.RESUME)
+    return not rb.emergency or record is None or bool(record.detail.get("close_platform", True))
 
 
 def _waiting_on(statuses: Sequence[ActionStatus]) -> bool:

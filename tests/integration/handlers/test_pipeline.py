@@ -311,3 +311,62 @@ async def test_a_revert_refused_on_every_attempt_escalates_and_is_never_looped(
     assert (revert["status"], revert["attempt"]) == ("failed", 2)
     assert "attempt 2 of 2" in revert["detail"]["reason"]
     assert [p["phase"] for p in inc["rollback"]["phases"]] == ["prepare", "revert_code"]
+
+
+async def test_emergency_rollbacks_of_several_services_close_the_platform_breaker_once_at_the_end(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """S4 hits two deployed services: each rolls back. The first to reach resume must not
+    reopen the platform while the other still verifies; the last one closes ``*``."""
+    s = await stack()
+    await s.send(decision("chat-api", scenario="S4", rule="cascade"))
+    await s.send(decision("search-api", scenario="S4", rule="cascade"))
+    await recorder.wait_for(lambda r: len(r.on("/rollback")) == 2, what="both reverts")
+    s.background(s.feed_healthy("search-api"))  # chat-api stays unverified for now
+    first = await s.wait_incident("search-api", lambda i: i["rollback_status"] == "succeeded")
+    assert "/breaker:close:*" not in _calls(recorder)
+    assert any(m == "platform breaker stays open" for m in _timeline(first))
+
+    s.background(s.feed_healthy("chat-api"))
+    last = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "succeeded")
+    await recorder.wait_for(lambda r: "/breaker:close:*" in _calls(r), what="the platform resumed")
+    closes = [r for r in recorder.on("/breaker") if r.json["action"] == "close"]
+    assert [(c.json["target"], c.json["capacity"]) for c in closes] == [("*", 0.5)]
+    assert closes[0].key == f"{last['id']}:breaker:close:*"
+    assert len(recorder.on("/rollback")) == 2
+
+
+async def test_an_emergency_rollback_that_fails_keeps_its_own_service_stopped(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack(rollback={"verify_budget_s": 2.0})
+    await s.send(decision("chat-api", scenario="S4", rule="cascade"))
+    inc = await s.wait_incident(
+        "chat-api", lambda i: i["rollback_status"] == "failed", what="verify out of time"
+    )
+    await recorder.wait_for(
+        lambda r: "/breaker:open:chat-api" in _calls(r), what="the service's own breaker"
+    )
+    calls = _calls(recorder)
+    _ordered(calls, "/breaker:open:*", "/rollback:rollback", "/breaker:open:chat-api")
+    assert not [r for r in recorder.on("/breaker") if r.json["action"] == "close"]
+    verify = next(p for p in inc["rollback"]["phases"] if p["phase"] == "verify")
+    assert verify["status"] == "failed" and "attempt 1 of 1" in verify["detail"]["reason"]
+
+
+async def test_a_revert_that_timed_out_on_every_delivery_is_retried_under_the_same_key(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """503 until the outbox gives up: the receiver may have acted, so the phase's retry sends
+    the same revert again under the same Idempotency-Key (the receiver dedups), never a new one."""
+    s = await stack(delivery={"max_attempts": 3})
+    recorder.fail_next(3, status=503, path="/rollback")
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    await recorder.wait_for(lambda r: len(r.on("/rollback")) == 4, what="3 failures, then ok")
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "succeeded")
+    reverts = recorder.on("/rollback")
+    assert [r.answered for r in reverts] == [503, 503, 503, 200]
+    assert {r.key for r in reverts} == {f"{inc['id']}:rollback:revert_code"}
+    note = next(t for t in inc["timeline"] if "attempt 1 failed; attempt 2" in t["message"])
+    assert note["result"]["sent_again"] == [f"{inc['id']}:rollback:revert_code"]

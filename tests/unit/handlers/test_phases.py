@@ -12,10 +12,12 @@ from handlers.rollback.phases import (
     Phase,
     PhaseRecord,
     Rollback,
+    attempt_actions,
     budget,
     next_step,
     phase_actions,
     phase_plan,
+    retry_plan,
     verify_step,
 )
 from schemas.severity import Severity
@@ -195,12 +197,24 @@ def test_verify_is_not_retried_by_default_and_a_retry_gets_a_fresh_budget() -> N
     assert verify_step(retried, False, out + again.verify_budget_s, again).kind == "fail"
 
 
-def test_a_retry_sends_the_phases_calls_under_keys_of_its_own() -> None:
-    first = [a.key for a in phase_actions(RB, Phase.REVERT_CODE, INC)]
-    second = [a.key for a in phase_actions(RB, Phase.REVERT_CODE, INC, attempt=2)]
-    assert first == ["inc_1:rollback:revert_code"]
-    assert second == ["inc_1:rollback:revert_code#2"]
-    assert (
-        phase_actions(RB, Phase.REVERT_CODE, INC, 2)[0].payload
-        == phase_actions(RB, Phase.REVERT_CODE, INC)[0].payload
-    )
+def test_a_retry_requeues_what_may_have_acted_and_renames_what_was_refused() -> None:
+    """prepare: the chat notice went out, the breaker timed out (exhausted: it may have acted),
+    nothing refused → the breaker goes again under its own key, chat is not repeated. revert:
+    refused (400) → a new request under ``…#2``; a third attempt would be ``…#3``."""
+    prepare = PhaseRecord(Phase.PREPARE, "running", T0)
+    keys = [a.key for a in phase_actions(RB, Phase.PREPARE, INC)]
+    breaker = "inc_1:breaker:open:chat-api"
+    plan = retry_plan(RB, INC, prepare, {breaker: False})
+    assert (plan.requeue, plan.resend, plan.attempt) == ((breaker,), (), 2)
+    assert breaker in keys and len(keys) == 2
+
+    revert = PhaseRecord(Phase.REVERT_CODE, "running", T0)
+    plan = retry_plan(RB, INC, revert, {"inc_1:rollback:revert_code": True})
+    assert [a.key for a in plan.resend] == ["inc_1:rollback:revert_code#2"]
+    second = replace(revert, attempt=2, detail={"keys": plan.keys})
+    assert [a.key for a in attempt_actions(RB, Phase.REVERT_CODE, INC, second)] == [
+        "inc_1:rollback:revert_code#2"
+    ]
+    third = retry_plan(RB, INC, second, {"inc_1:rollback:revert_code#2": True})
+    assert [a.key for a in third.resend] == ["inc_1:rollback:revert_code#3"]
+    assert third.resend[0].payload == phase_actions(RB, Phase.REVERT_CODE, INC)[0].payload
