@@ -137,12 +137,14 @@ def human_decision(
 
 
 def investigation_expired(inc: Incident, now: float) -> tuple[Effects, InvestigationReason]:
-    if not inc.is_open or inc.status == "mitigated":
+    if inc.status == "mitigated":
         reason = InvestigationReason.NOT_OPEN
     elif inc.done("rollback"):
         reason = InvestigationReason.ALREADY
-    elif not inc.firing:
+    elif not inc.firing:  # open or resolved by itself: the alerts recovered in the window
         reason = InvestigationReason.RECOVERED
+    elif not inc.is_open:
+        reason = InvestigationReason.NOT_OPEN
     elif inc.held:
         reason = InvestigationReason.HELD
     else:

@@ -60,6 +60,18 @@ def _one_effect(rec: Recorder, path: str) -> list[Recorded]:
     return hits
 
 
+def _expect_phases_in_timeline(incident: dict[str, Any], *phases: str) -> None:
+    """Each phase started and then finished on the timeline, the phases in plan order."""
+    timeline = _timeline(incident)
+    positions = []
+    for phase in phases:
+        started = timeline.index(f"phase {phase} started")
+        done = next(i for i, m in enumerate(timeline) if m.startswith(f"phase {phase} done in"))
+        assert started < done, (phase, timeline)
+        positions.append(started)
+    assert positions == sorted(positions), timeline
+
+
 async def _events(stack: Stack, count: int) -> list[IncidentEvent]:
     raw = await consume(stack.settings.bootstrap, stack.settings.topics.incidents, count)
     return [IncidentEvent.model_validate_json(v) for _, v in raw]
@@ -118,8 +130,17 @@ async def test_s3_that_recovers_inside_the_investigation_window_is_not_rolled_ba
     )
     assert inc["status"] == "resolved" and inc["scenario"] == "S3"
     assert inc["rollback"] is None
+    ended = next(t for t in inc["timeline"] if t["message"] == "investigation window ended")
+    assert ended["reason"].startswith("recovered inside the investigation window")
     await recorder.wait_for(lambda r: "/pager:resolve" in _calls(r), what="pager resolve")
+    calls = _calls(recorder)
+    _ordered(calls, "/pager:trigger", "/pager:resolve")
+    assert (calls.count("/pager:trigger"), calls.count("/pager:resolve")) == (1, 1)
     assert not recorder.on("/rollback") and not recorder.on("/breaker")
+    timeline = _timeline(inc)
+    assert timeline.index("investigation window of 1.5 s started") < timeline.index(
+        "investigation window ended"
+    )
 
 
 async def test_s3_still_firing_when_the_window_ends_is_rolled_back(
@@ -140,9 +161,13 @@ async def test_s3_still_firing_when_the_window_ends_is_rolled_back(
         "/rollback:rollback",
         "/breaker:close:search-api",
     )
-    _one_effect(recorder, "/rollback")
+    assert len(_one_effect(recorder, "/rollback")) == 1  # exactly one rollback
     ended = [t for t in inc["timeline"] if t["message"] == "investigation window ended"]
     assert "expired" in ended[0]["reason"] and inc["status"] == "mitigated"
+    timeline = _timeline(inc)
+    assert timeline.index("investigation window ended") < next(
+        i for i, m in enumerate(timeline) if m.startswith("rollback requested")
+    )
 
 
 async def test_s3_acknowledged_with_a_note_holds_the_rollback(
@@ -190,7 +215,9 @@ async def test_s2_data_corruption_stops_bots_restores_and_rechecks(
     _ordered(calls, "/rollback:rollback", "/restore:restore")
     for path in ("/rollback", "/restore", "/bot_restart"):
         _one_effect(recorder, path)
+    assert len(recorder.on("/rollback")) == 1  # exactly one rollback
     assert calls.count("/restore:restore") == 1 and calls.count("/bot_restart:stop") == 1
+    _expect_phases_in_timeline(inc, "prepare", "revert_code", "restore_data", "verify", "resume")
     phases = {p["phase"]: p["status"] for p in inc["rollback"]["phases"]}
     assert phases == dict.fromkeys(
         ("prepare", "revert_code", "restore_data", "verify", "resume"), "succeeded"
@@ -212,8 +239,10 @@ async def test_s4_emergency_stop_rolls_back_at_once_and_resumes_at_reduced_capac
     assert calls.count("/breaker:open:*") == 1
     [close] = [r for r in recorder.on("/breaker") if r.json["action"] == "close"]
     assert close.json["capacity"] == 0.25
-    _one_effect(recorder, "/rollback")
+    assert len(_one_effect(recorder, "/rollback")) == 1  # exactly one rollback
     assert inc["scenario"] == "S4"
+    _expect_phases_in_timeline(inc, "prepare", "revert_code", "verify", "resume")
+    assert any(m.startswith("rollback requested: 2.4.0 → 2.3.9") for m in _timeline(inc))
 
 
 async def test_cascade_of_critical_alerts_across_services_becomes_s4(

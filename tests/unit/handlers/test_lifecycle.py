@@ -51,7 +51,8 @@ def incident(state: str = "firing", **kw: object) -> Incident:
             False,
         ),
         (incident(acknowledged_at=T0 + 5, ack_note=" "), InvestigationReason.EXPIRED, True),
-        (incident(status="resolved"), InvestigationReason.NOT_OPEN, False),
+        (incident(status="resolved"), InvestigationReason.NOT_OPEN, False),  # by a human
+        (incident("resolved", status="resolved"), InvestigationReason.RECOVERED, False),
         (incident(status="mitigated"), InvestigationReason.NOT_OPEN, False),
         (incident(steps=frozenset({"rollback"})), InvestigationReason.ALREADY, False),
     ],
