@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from handlers.config import DeliveryConfig
 
@@ -35,10 +35,11 @@ class SendResult:
     error: str | None = None
     status: int | None = None
     retry_after: float | None = None
+    answer: Any = None  # a 2xx answer's JSON body, for receivers whose answer is a result
 
     @staticmethod
-    def success(status: int | None = None) -> SendResult:
-        return SendResult(ok=True, status=status)
+    def success(status: int | None = None, answer: Any = None) -> SendResult:
+        return SendResult(ok=True, status=status, answer=answer)
 
 
 def classify_status(status: int) -> tuple[bool, bool]:

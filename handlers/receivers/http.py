@@ -75,7 +75,17 @@ class WebhookPoster:
     def _result(self, response: httpx.Response) -> SendResult:
         ok, retry = classify_status(response.status_code)
         if ok:
-            return SendResult.success(response.status_code)
+            return SendResult.success(response.status_code, _json_answer(response))
         after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
         error = f"{self.name}: HTTP {response.status_code}"
         return SendResult(False, retry, error, response.status_code, after)
+
+
+def _json_answer(response: httpx.Response) -> Any:
+    """A small JSON answer, or None (receivers mostly answer with nothing worth reading)."""
+    if "json" not in response.headers.get("content-type", "") or len(response.content) > 65536:
+        return None
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None

@@ -5,6 +5,7 @@
         rec.fail_next(2, status=503, path="/pager")  # the next 2 requests to /pager get 503
         rec.fail_next(1, status=429, retry_after="1")
         rec.stall_next(1, path="/rollback")          # hold the next one until released
+        rec.answer_next(1, {"ok": False}, path="/restore", kind="integrity_check")
         ...
         await rec.wait_for(lambda r: len(r.on("/rollback")) >= 1, within_s=10)
 
@@ -51,9 +52,16 @@ class _Rule:
     status: int = 200
     retry_after: str | None = None
     stall_s: float | None = None
+    answer: Any = None
+    kind: str | None = None
 
-    def applies(self, path: str) -> bool:
-        return self.remaining > 0 and (self.path is None or self.path == path)
+    def applies(self, path: str, body: Any) -> bool:
+        kind = body.get("kind") if isinstance(body, dict) else None
+        return (
+            self.remaining > 0
+            and (self.path is None or self.path == path)
+            and (self.kind is None or self.kind == kind)
+        )
 
 
 @dataclass
@@ -107,23 +115,29 @@ class Recorder:
         self._release.clear()
         self._rules.append(_Rule(n, path, 200, None, stall_s))
 
+    def answer_next(
+        self, n: int, body: Any, path: str | None = None, kind: str | None = None
+    ) -> None:
+        """The next ``n`` requests (to ``path``, of JSON ``kind``) get 200 with ``body``."""
+        self._rules.append(_Rule(n, path, 200, answer=body, kind=kind))
+
     def release(self) -> None:
         self._release.set()
 
-    def _rule_for(self, path: str) -> _Rule | None:
-        rule = next((r for r in self._rules if r.applies(path)), None)
+    def _rule_for(self, path: str, body: Any) -> _Rule | None:
+        rule = next((r for r in self._rules if r.applies(path, body)), None)
         if rule is not None:
             rule.remaining -= 1
         return rule
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        rule = self._rule_for(request.path)
-        status = rule.status if rule else 200
         try:
             parsed = json.loads(body) if body else None
         except ValueError:
             parsed = None
+        rule = self._rule_for(request.path, parsed)
+        status = rule.status if rule else 200
         self.requests.append(
             Recorded(
                 request.method,
@@ -139,7 +153,8 @@ class Recorder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), rule.stall_s)
         headers = {"Retry-After": rule.retry_after} if rule and rule.retry_after else {}
-        return web.json_response({"ok": status < 400}, status=status, headers=headers)
+        answer = rule.answer if rule and rule.answer is not None else {"ok": status < 400}
+        return web.json_response(answer, status=status, headers=headers)
 
     # reading -----------------------------------------------------------------------------
 

@@ -399,3 +399,27 @@ async def test_a_revert_that_timed_out_on_every_delivery_is_retried_under_the_sa
     assert {r.key for r in reverts} == {f"{inc['id']}:rollback:revert_code"}
     note = next(t for t in inc["timeline"] if "attempt 1 failed; attempt 2" in t["message"])
     assert note["result"]["sent_again"] == [f"{inc['id']}:rollback:revert_code"]
+
+
+async def test_s2_whose_integrity_recheck_still_fails_escalates_with_the_data_isolated(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """The re-run integrity check answers {"ok": false}: verify fails, the data stays isolated
+    (no resume: breakers open, bots stopped) and the incident escalates."""
+    s = await stack()
+    recorder.answer_next(
+        1, {"ok": False, "detail": "chat_history: 12 rows differ"}, "/restore", "integrity_check"
+    )
+    await s.send(
+        decision("chat-api", scenario="S2", rule="integrity_check_failed", metric="integrity")
+    )
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "failed")
+    calls = _calls(recorder)
+    assert calls.count("/restore:integrity_check") == 1 and "/bot_restart:start" not in calls
+    assert not [r for r in recorder.on("/breaker") if r.json["action"] == "close"]
+    verify = next(p for p in inc["rollback"]["phases"] if p["phase"] == "verify")
+    assert verify["status"] == "failed"
+    assert any(m == "rollback failed; escalated" for m in _timeline(inc))
+    failed = [a for a in inc["actions"] if a["kind"] == "integrity_check"]
+    assert failed[0]["status"] == "failed" and "12 rows differ" in failed[0]["last_error"]
