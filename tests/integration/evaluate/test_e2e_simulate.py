@@ -140,11 +140,18 @@ async def test_s1_yields_a_critical_decision_with_bad_and_last_good_versions(
     assert critical.evidence.observed is not None and critical.evidence.observed > 0.10
 
 
-async def test_healthy_yields_no_high_or_critical_decision(
+async def test_healthy_yields_no_alert_only_the_throughput_baselines_no_data_reports(
     bootstrap: str, pipeline: Pipeline, decision_log: Log
 ) -> None:
     async with decision_log(pipeline.decisions) as log:
         await _simulate(pipeline, "healthy")
         await _all_evaluated(bootstrap, pipeline)
         alarming = log.matching(lambda d: d.state in ("pending", "firing"))
+        reports = log.matching(lambda d: True)
     assert alarming == []  # no alert of any severity, not even pending
+    # The only decisions: the throughput rule saying "no data" while it has no baseline yet
+    # (it cannot breach without one) and "inactive" once it learned one — reports, no alarm.
+    assert {(d.rule, d.previous, d.state) for d in reports} <= {
+        ("throughput-collapse", "inactive", "no_data"),
+        ("throughput-collapse", "no_data", "inactive"),
+    }, [(d.rule, d.previous, d.state) for d in reports]

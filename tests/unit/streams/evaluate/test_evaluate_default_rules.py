@@ -13,7 +13,7 @@ import pytest
 from schemas.decisions import Decision
 from streams.evaluate.engine import Evaluation
 from streams.evaluate.synthetic import START_MS, SeriesInput, build_panes
-from streams.policy import load_policy
+from streams.policy import Policy, load_policy
 
 POLICY = load_policy()
 HEALTHY, BREACH, RECOVERY = 90, 90, 240  # panes (seconds) of each phase
@@ -98,7 +98,9 @@ def _series(
     return {"scope": scope, **{name: " ".join(parts) for name, parts in columns.items()}}
 
 
-def _decisions(rule: str, phases: list[str], breach: int = BREACH) -> list[Decision]:
+def _decisions(
+    rule: str, phases: list[str], breach: int = BREACH, policy: Policy = POLICY
+) -> list[Decision]:
     case = CASES[rule]
     lengths = {"healthy": HEALTHY, "breach": breach, "recovery": RECOVERY, "quiet": 200}
     pick = {"healthy": case.healthy, "breach": case.breach, "recovery": case.healthy,
@@ -109,7 +111,7 @@ def _decisions(rule: str, phases: list[str], breach: int = BREACH) -> list[Decis
     for scope, healthy, breach in case.others:
         per = {"healthy": healthy, "breach": breach, "recovery": healthy, "quiet": None}
         series.append(_series(scope, [(per[p], lengths[p]) for p in phases]))
-    engine = Evaluation(POLICY)
+    engine = Evaluation(policy)
     decisions: list[Decision] = []
     for panes in build_panes(tuple(SeriesInput.model_validate(s) for s in series)):
         for pane in panes:
@@ -138,6 +140,29 @@ def test_fires_for_after_the_breach_holds_then_resolves(rule: str) -> None:
     resolved = next(d for d in decisions if d.state == "resolved")
     assert _at(resolved) >= breach_end + spec.keep_firing_for_ms
     assert firing.severity == spec.severity and firing.response == spec.response
+
+
+def _without_hold(rule: str) -> Policy:
+    rules = tuple(
+        r.model_copy(update={"keep_firing_for_ms": 0}) if r.name == rule else r
+        for r in POLICY.rules
+    )
+    return POLICY.model_copy(update={"rules": rules})
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_keep_firing_for_holds_the_alert_exactly_that_long_after_it_cleared(rule: str) -> None:
+    """The same series with the rule's hold set to 0 resolves at the first clear evaluation:
+    with the hold, it resolves exactly ``keep_firing_for`` later (hysteresis, not a delay of
+    the window's length or an accident of the series)."""
+    spec = POLICY.rule(rule)
+    phases = ["healthy", "breach", "recovery"]
+
+    def resolved_at(policy: Policy) -> int:
+        found = [d for d in _decisions(rule, phases, policy=policy) if d.state == "resolved"]
+        return _at(found[0])
+
+    assert resolved_at(POLICY) - resolved_at(_without_hold(rule)) == spec.keep_firing_for_ms
 
 
 def _for_outlasts_window(rule: str) -> bool:
