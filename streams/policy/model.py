@@ -136,8 +136,11 @@ class Condition(_Model):
     @classmethod
     def _threshold_in_unit(cls, value: Any, info: ValidationInfo) -> float:
         metric = info.data.get("metric")
-        unit = METRICS[metric].unit if metric in METRICS else "count"
-        return parse_threshold(value, unit)
+        if metric not in METRICS:
+            # The metric is unknown (reported on its own): its unit is too, so the threshold
+            # cannot be judged — not a second, misleading error.
+            return value if isinstance(value, int | float) else 0.0
+        return parse_threshold(value, METRICS[metric].unit)
 
     @property
     def info(self) -> MetricInfo:
@@ -173,11 +176,11 @@ class Rule(Condition):
                     f"match.{key}: metric {self.metric} is per {self.info.dimension}; "
                     f"expected match keys among {', '.join(allowed)}"
                 )
-        for extra in self.also:
+        for n, extra in enumerate(self.also):
             if extra.info.dimension not in (self.info.dimension, "service"):
                 raise ValueError(
-                    f"also: metric {extra.metric} is per {extra.info.dimension}; expected a "
-                    f"metric per {self.info.dimension} or per service"
+                    f"also[{n}].metric: {extra.metric} is per {extra.info.dimension}; expected "
+                    f"a metric per {self.info.dimension} or per service"
                 )
         return self
 
@@ -319,6 +322,20 @@ class RollbackPolicy(_Model):
     phase_retries: PhaseRetries = Field(default_factory=PhaseRetries)
 
 
+def _valid_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    found = RuleDefaults().as_yaml_fields()
+    for key, value in raw.items():
+        try:
+            found.update(
+                (k, v)
+                for k, v in RuleDefaults.model_validate({key: value}).as_yaml_fields().items()
+                if k == key
+            )
+        except ValueError:
+            continue
+    return found
+
+
 class Policy(_Model):
     """A whole policy file."""
 
@@ -344,7 +361,10 @@ class Policy(_Model):
         try:
             defaults = RuleDefaults.model_validate(raw_defaults).as_yaml_fields()
         except ValueError:
-            return data  # reported against `defaults` by the normal validation
+            # Reported against `defaults` by the normal validation; the rules take the valid
+            # keys (and the built-in values for the rest), so that they don't also report
+            # every defaulted field as missing.
+            defaults = _valid_defaults(raw_defaults)
         rules = [{**defaults, **rule} if isinstance(rule, dict) else rule for rule in data["rules"]]
         return {**data, "rules": rules}
 

@@ -160,3 +160,20 @@ def test_duplicate_rule_names_and_bad_yaml_are_reported() -> None:
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(PolicyInvalid, match=r"nope\.yaml: cannot read"):
         load_policy(tmp_path / "nope.yaml")
+
+
+def test_one_mistake_is_one_error() -> None:
+    """A bad default is reported once (not again as a missing field of every rule); an
+    unknown metric is not also reported as a threshold in the wrong unit."""
+    bad_default = "defaults:\n  window: 0s\n" + RULE
+    assert _problems(bad_default) == [
+        "team.yaml: field defaults.window: expected greater than 0, got 0"
+    ]
+    unknown = _problems(RULE.replace("metric: error_rate", "metric: eror_rate"))
+    assert len(unknown) == 1 and "field metric" in unknown[0]
+
+
+def test_an_also_condition_of_the_wrong_dimension_names_its_entry() -> None:
+    also = "    also:\n      - {metric: queue_depth, comparison: '>', threshold: 5}\n"
+    problems = _problems(RULE + also)
+    assert any("rule r: also[0].metric: queue_depth is per queue" in p for p in problems), problems
