@@ -87,6 +87,7 @@ class ServiceEvaluation:
         self.config = config
         self.buffers: dict[str, PaneBuffer] = {}
         self.alerts: dict[str, _Alert] = {}
+        self.warming: set[str] = set()  # (rule, scope) fingerprints whose first window fills
         self.track = VersionTrack()
         self.baselines: dict[str, Baseline] = {}
         self.evaluated_ms = 0  # latest tick evaluated
@@ -257,7 +258,9 @@ class ServiceEvaluation:
         print_ = fingerprint(rule.name, scope.id)
         alert = self.alerts.get(print_) or _Alert(rule.name, scope, AlertRecord(since_ms=tick))
         if warming and observation.status == "no_data" and alert.record.sequence == 0:
-            return  # a new scope's first window is still filling: not judged yet
+            self.warming.add(print_)  # a new scope's first window is still filling: counted
+            return  # as `warming` in the evaluator's health and metrics, not judged yet
+        self.warming.discard(print_)
         record, reason = step(alert.record, observation.status, rule, tick)
         if record == alert.record:
             return
@@ -341,6 +344,17 @@ class Evaluation:
         self.policy = policy
         self.config = config or EngineConfig()
         self.services: dict[str, ServiceEvaluation] = {}
+
+    def alert_states(self) -> dict[str, int]:
+        """How many (rule, scope) alerts are in each state, and how many are still warming up
+        (their scope is younger than the rule's window: neither judged nor no_data yet)."""
+        counts = dict.fromkeys(("inactive", "pending", "firing", "resolved", "no_data"), 0)
+        for service in self.services.values():
+            for alert in service.alerts.values():
+                counts[alert.record.state] = counts.get(alert.record.state, 0) + 1
+            counts["warming"] = counts.get("warming", 0) + len(service.warming)
+        counts.setdefault("warming", 0)
+        return counts
 
     def service(self, name: str) -> ServiceEvaluation:
         found = self.services.get(name)

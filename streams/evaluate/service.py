@@ -234,12 +234,22 @@ class Evaluator:
             "bad_panes": s.bad_panes,
             "stale_records": s.stale_records,
             "decisions": s.decisions,
+            "alerts": self._alert_states(),
             "state_records": s.state_records,
             "restores": s.restores,
             "last_batch_at": s.last_batch_at,
             "last_error": s.last_error,
             "failure": None if self._failure is None else repr(self._failure),
         }
+
+    def _alert_states(self) -> dict[str, int]:
+        """Alerts by state over the partitions this process owns (``no_data`` and ``warming``
+        are reported here and in ``/metrics``, never silently passed)."""
+        total: dict[str, int] = {}
+        for owned in list(self._owned.values()):
+            for state, n in owned.engine.alert_states().items():
+                total[state] = total.get(state, 0) + n
+        return total
 
     @staticmethod
     def _require(client: Any) -> Any:

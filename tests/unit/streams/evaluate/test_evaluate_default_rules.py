@@ -187,3 +187,24 @@ def test_a_quiet_scope_is_no_data_never_a_silent_pass(rule: str) -> None:
     expected = "firing" if rule == "throughput-collapse" else "no_data"
     assert expected in [d.state for d in decisions if _at(d) > HEALTHY * 1000], (
         case.quiet, [(d.state, _at(d)) for d in decisions])  # fmt: skip
+
+
+def test_a_scope_whose_first_window_fills_is_counted_as_warming_then_judged() -> None:
+    """A new endpoint with a handful of requests: not judged before its first window filled
+    (no decision), but reported — counted as warming — and then judged (no_data here)."""
+    scope = {"service": "svc", "endpoint": "GET /api/rare"}
+    sparse = {"requests": "1", "errors": "0", "latency_ms": "100"}
+    engine = Evaluation(POLICY)
+    seen: list[tuple[int, dict[str, int], list[Decision]]] = []
+    series = [HEARTBEAT, _series(scope, [(sparse, 90)])]
+    for tick, panes in enumerate(build_panes(tuple(SeriesInput.model_validate(s) for s in series))):
+        for pane in panes:
+            engine.add(pane)
+        found = [
+            d for d in engine.advance().decisions if d.scope.get("endpoint") == scope["endpoint"]
+        ]
+        seen.append((tick, engine.alert_states(), found))
+    early = seen[10]
+    assert early[1]["warming"] > 0 and early[2] == []
+    late = seen[-1][1]
+    assert late["no_data"] > 0 and late["warming"] == 0, late
