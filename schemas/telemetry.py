@@ -133,10 +133,22 @@ _ADAPTER: TypeAdapter[TelemetryEvent] = TypeAdapter(TelemetryEvent)
 class InvalidEvent(ValueError):
     """A message that is not a valid telemetry event. ``reason`` is short and names the field."""
 
-    def __init__(self, reason: str, field: str | None = None) -> None:
+    def __init__(self, reason: str, field: str | None = None, problem: str = "value") -> None:
         super().__init__(reason)
         self.reason = reason
         self.field = field
+        self.problem = problem  # missing | type | range | value: a bounded metric label
+
+
+def _problem(error_type: str) -> str:
+    """A pydantic error type, folded into a few kinds (for a metric label)."""
+    if error_type == "missing":
+        return "missing"
+    if error_type.endswith(("_type", "_parsing")) or error_type in ("model_type", "dict_type"):
+        return "type"
+    if error_type.startswith(("greater_than", "less_than", "too_", "finite_number")):
+        return "range"
+    return "value"
 
 
 def _describe(error: ValidationError) -> InvalidEvent:
@@ -149,18 +161,18 @@ def _describe(error: ValidationError) -> InvalidEvent:
     if first["type"] == "union_tag_invalid":
         return InvalidEvent(f"kind: must be one of {', '.join(KINDS)}", "kind")
     if first["type"] == "union_tag_not_found":
-        return InvalidEvent("kind: field required", "kind")
+        return InvalidEvent("kind: field required", "kind", "missing")
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         message = "field required"
     reason = f"{field}: {message}" if field else message
-    return InvalidEvent(reason, field)
+    return InvalidEvent(reason, field, _problem(first["type"]))
 
 
 def validate_event(data: Any) -> TelemetryEvent:
     """Validate an already-decoded JSON value. Raises InvalidEvent naming the field."""
     if not isinstance(data, dict):
-        raise InvalidEvent(f"event must be a JSON object, got {type(data).__name__}")
+        raise InvalidEvent(f"event must be a JSON object, got {type(data).__name__}", None, "type")
     version = data.get("v", WIRE_VERSION)
     if version != WIRE_VERSION:
         raise InvalidEvent(f"v: unsupported wire version {version!r} (this build reads 1)", "v")

@@ -14,23 +14,28 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-__all__ = ["EpochSeconds", "parse_timestamp", "to_rfc3339"]
+__all__ = ["MAX_EPOCH_S", "EpochSeconds", "parse_timestamp", "to_rfc3339"]
 
 _MS_FROM = 1e11
 _US_FROM = 1e14
 _NS_FROM = 1e17
+MAX_EPOCH_S = 253_402_300_800.0  # 10000-01-01T00:00:00Z: the end of RFC 3339's range
 
 
 def _from_number(value: float) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError("timestamp must be a finite, non-negative number of epoch seconds or ms")
     if value >= _NS_FROM:
-        return value / 1e9
-    if value >= _US_FROM:
-        return value / 1e6
-    if value >= _MS_FROM:
-        return value / 1e3
-    return float(value)
+        seconds = value / 1e9
+    elif value >= _US_FROM:
+        seconds = value / 1e6
+    elif value >= _MS_FROM:
+        seconds = value / 1e3
+    else:
+        return float(value)
+    if seconds >= MAX_EPOCH_S:
+        raise ValueError("timestamp is after the year 9999 even read as nanoseconds")
+    return seconds
 
 
 def _from_text(value: str) -> float:

@@ -23,11 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["DeadLetter", "Record", "dead_letter", "invalid_code"]
+__all__ = ["MAX_VALUE_BYTES", "DeadLetter", "Record", "dead_letter", "invalid_code"]
 
 NOT_JSON = "not_json"
 FUTURE = "future_ts"
 LATE = "late"
+UNPROCESSABLE = "unprocessable"  # valid-looking, yet aggregation raised: kept, never a crash
+# A dead letter carries the original bytes — up to this many. A message that big was accepted
+# by the ingest topic, but with the provenance headers it may not fit the dead-letter topic
+# (Kafka's default limit is 1 MiB): the value is cut and `dlq.truncated` gives the real size.
+MAX_VALUE_BYTES = 900_000
 
 
 class Record(Protocol):
@@ -53,11 +58,13 @@ class DeadLetter:
     code: str
 
 
-def invalid_code(reason: str, field: str | None) -> str:
-    """Bounded metric label: the field for schema errors (JSON errors carry positions)."""
+def invalid_code(reason: str, field: str | None, problem: str | None = None) -> str:
+    """Bounded metric label: ``invalid:<field>:<missing|type|range|value>`` for schema errors
+    (JSON errors carry positions, so they are one label)."""
     if reason.startswith("not valid JSON"):
         return NOT_JSON
-    return f"invalid:{field or 'event'}"
+    code = f"invalid:{field or 'event'}"
+    return f"{code}:{problem}" if problem else code
 
 
 def dead_letter(
@@ -73,5 +80,9 @@ def dead_letter(
         "dlq.timestamp": str(record.timestamp),
         "dlq.stage": "aggregate",
     }
+    value = record.value
+    if value is not None and len(value) > MAX_VALUE_BYTES:
+        provenance["dlq.truncated"] = str(len(value))
+        value = value[:MAX_VALUE_BYTES]
     headers = [*record.headers, *((k, v.encode()) for k, v in provenance.items())]
-    return DeadLetter(record.key, record.value, headers, code)
+    return DeadLetter(record.key, value, headers, code)

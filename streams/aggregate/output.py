@@ -14,6 +14,7 @@ the panes and dead-letter topics read with ``isolation_level="read_committed"``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Any
@@ -50,6 +51,7 @@ class PartitionOutput:
             retry_backoff_ms=10,
         )
         self._partition_cache: dict[tuple[bytes, int], int] = {}
+        self._sent: list[asyncio.Future[Any]] = []  # this transaction's delivery futures
 
     async def start(self) -> None:
         """Initialise the producer id: fences earlier owners, resolves their open transaction."""
@@ -68,7 +70,11 @@ class PartitionOutput:
         producer = self._producer
         await producer.begin_transaction()
         try:
+            self._sent = []
             await self._send(panes, dead_letters)
+            # Every record acknowledged before the offsets go in: a record the broker refused
+            # (too large, say) fails the transaction instead of being lost behind a commit.
+            await asyncio.gather(*self._sent)
             if progress is not None:
                 offset, checkpoint = progress
                 offsets = {self._source: (offset, encode_checkpoint(checkpoint))}
@@ -96,14 +102,18 @@ class PartitionOutput:
             if batch is None:
                 batch = batches[partition] = self._producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                await self._producer.send_batch(batch, topic, partition=partition)
+                self._sent.append(
+                    await self._producer.send_batch(batch, topic, partition=partition)
+                )
                 batches[partition] = self._producer.create_batch()
                 await self._append_or_send(
                     batches[partition], topic, partition, key, value, headers
                 )
         for partition, batch in batches.items():
             if batch.record_count():
-                await self._producer.send_batch(batch, topic, partition=partition)
+                self._sent.append(
+                    await self._producer.send_batch(batch, topic, partition=partition)
+                )
 
     async def _append_or_send(
         self, batch: Any, topic: str, partition: int, key: bytes | None, value: bytes | None,
@@ -111,7 +121,11 @@ class PartitionOutput:
     ) -> None:  # fmt: skip
         if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
             # Larger than a whole batch (a near-1 MB dead letter): send it on its own.
-            await self._producer.send(topic, value, key=key, partition=partition, headers=headers)
+            self._sent.append(
+                await self._producer.send(
+                    topic, value, key=key, partition=partition, headers=headers
+                )
+            )
 
     def _partition_of(self, key: bytes | None, partitions: list[int]) -> int:
         """Kafka's default partitioning (murmur2 of the key), cached per key; keyless: any."""

@@ -132,6 +132,13 @@ class QueueAcc:
         }
 
 
+# Bounds that keep one pane far below Kafka's message size limit, whatever producers send: the
+# request count stays exact; only these lists are cut (documented in the README).
+MAX_VERSIONS = 64  # distinct versions counted per request pane
+MAX_TRANSITIONS = 128  # bot status transitions per pane (first and last halves)
+MAX_DEPLOYS = 64  # deploy events per pane
+
+
 def collapse(reports: list[tuple[float, str]]) -> list[tuple[float, str]]:
     """Status reports in event-time order, keeping only those that change the status."""
     transitions: list[tuple[float, str]] = []
@@ -152,7 +159,11 @@ class BotAcc:
 
     def wire(self) -> dict[str, Any]:
         transitions = collapse(self.reports)
-        return {"transitions": transitions, "last_status": transitions[-1][1]}
+        last = transitions[-1][1]
+        if len(transitions) > MAX_TRANSITIONS:  # a flapping bot: the first and the last ones
+            half = MAX_TRANSITIONS // 2
+            transitions = transitions[:half] + transitions[-half:]
+        return {"transitions": transitions, "last_status": last}
 
 
 class IntegrityAcc:
@@ -218,7 +229,7 @@ class Pane:
             self._bot().add(ts, a)
         elif kind == "integrity":
             self._integrity().add(ts, a, b)
-        else:
+        elif len(self.deploys) < MAX_DEPLOYS:
             self.deploys.append((ts, a, b))
 
     def add_request(self, status: int, latency_ms: float, version: str | None) -> None:
@@ -242,7 +253,12 @@ class Pane:
         else:
             sketch.zeros += 1
         if version is not None:
-            acc.versions[version] = acc.versions.get(version, 0) + 1
+            versions = acc.versions
+            seen = versions.get(version)
+            if seen is not None:
+                versions[version] = seen + 1
+            elif len(versions) < MAX_VERSIONS:  # a pane stays small whatever producers send
+                versions[version] = 1
 
     def add_queue(self, ts: float, depth: int) -> None:
         if self.queue is None:

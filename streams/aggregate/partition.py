@@ -20,6 +20,7 @@ reject timestamps more than ``log.message.timestamp.after.max.ms`` (1 h) ahead.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from streams.aggregate.checkpoint import Checkpoint
 from streams.aggregate.deadletter import (
     FUTURE,
     LATE,
+    UNPROCESSABLE,
     DeadLetter,
     Record,
     dead_letter,
@@ -42,6 +44,8 @@ from streams.aggregate.panes import Pane, ScopeKey, scope_id
 from streams.aggregate.sketch import DEFAULT_MAPPING, Mapping
 from streams.aggregate.validate import decode, read_event
 from streams.aggregate.watermark import PartitionTime
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ClosedPane", "PaneRules", "PartitionAggregator"]
 
@@ -129,6 +133,9 @@ class PartitionAggregator:
             except (InvalidEvent, JSONDecodeError) as error:
                 self._invalid(record, offset <= replay_to, error)
                 continue
+            except Exception as error:  # nothing a producer sends may stop the stage
+                self._unprocessable(record, offset <= replay_to, error)
+                continue
             event_ms = int(ts * 1000.0 + 0.5)
             if event_ms > record.timestamp + skew and record.timestamp >= 0:
                 self._future(record, offset <= replay_to, ts)
@@ -148,10 +155,14 @@ class PartitionAggregator:
             pane = group.get(scope)
             if pane is None:
                 pane = group[scope] = Pane(scope, start, self.mapping)
-            if kind == "request":
-                pane.add_request(a, b, c)
-            else:
-                pane.add(kind, ts, a, b, c)
+            try:
+                if kind == "request":
+                    pane.add_request(a, b, c)
+                else:
+                    pane.add(kind, ts, a, b, c)
+            except Exception as error:  # a value the pane cannot hold: a dead letter, not a crash
+                self._unprocessable(record, offset <= replay_to, error)
+                continue
             accepted += 1
         self.position = position
         self.time.max_event_ms, self.time.closed_before = max_event, closed_before
@@ -181,8 +192,13 @@ class PartitionAggregator:
             except InvalidEvent as reason:
                 error = reason
         assert isinstance(error, InvalidEvent)
-        code = invalid_code(error.reason, error.field)
+        code = invalid_code(error.reason, error.field, error.problem)
         self._reject(record, replaying, code, error.reason, error.field)
+
+    def _unprocessable(self, record: Record, replaying: bool, error: Exception) -> None:
+        log.error("offset %s: could not aggregate a valid-looking event: %r", record.offset, error)
+        reason = f"could not be aggregated: {type(error).__name__}: {error}"[:500]
+        self._reject(record, replaying, UNPROCESSABLE, reason, None)
 
     def _future(self, record: Record, replaying: bool, ts: float) -> None:
         skew = self.rules.max_future_skew_ms

@@ -52,6 +52,7 @@ from schemas.telemetry import (
     TelemetryEvent,
     validate_event,
 )
+from schemas.timestamps import MAX_EPOCH_S
 
 __all__ = ["Reading", "decode", "read_event", "reading_of"]
 
@@ -110,8 +111,12 @@ def _number(value: Any) -> TypeGuard[float]:
 
 
 def _seconds(value: Any) -> float | None:
-    """Epoch seconds of a numeric ``ts``, exactly as schemas.timestamps computes them."""
-    return _scale(float(value)) if _number(value) else None
+    """Epoch seconds of a numeric ``ts``, exactly as schemas.timestamps computes them (None:
+    out of range, for pydantic to word the reason)."""
+    if not _number(value):
+        return None
+    seconds = _scale(float(value))
+    return seconds if seconds < MAX_EPOCH_S else None
 
 
 def _scale(number: float) -> float:
@@ -164,6 +169,8 @@ def _read_request(data: dict[str, Any]) -> Reading | None:
     seconds = float(ts)
     if seconds >= _MS_FROM:  # ms and finer: the shared rule (a call only for these)
         seconds = _scale(seconds)
+        if seconds >= MAX_EPOCH_S:
+            return None
     return ("request", service, "endpoint", endpoint, seconds, status, float(latency), version)
 
 

@@ -244,6 +244,9 @@ MALFORMED: tuple[bytes, ...] = (
     b'{"kind":"queue","ts":1,"service":"chat-api","queue":"q"}',
     b'{"kind":"teleport","ts":1,"service":"chat-api"}',
     b"",
+    b'{"kind":"request","ts":1,"service":"chat-api","endpoint":"x","status":"oops","latency_ms":1}',
+    b'{"kind":"request","ts":4102444800,"service":"chat-api","endpoint":"x","status":200,"latency_ms":1}',
+    b'{"kind":"request","ts":1e300,"service":"chat-api","endpoint":"x","status":200,"latency_ms":1}',
 )
 
 

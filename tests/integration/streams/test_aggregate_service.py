@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import orjson
@@ -70,9 +71,50 @@ async def test_dead_letters_keep_the_original_bytes_and_say_where_they_came_from
     [letter] = await read_topic(stage.bootstrap, stage.dead_letter)
     meta = {k: v.decode() for k, v in letter.headers}
     assert (letter.key, letter.value) == (b"chat-api", b'{"kind":"request"}')
-    assert meta["dlq.code"] == "invalid:ts" and meta["dlq.field"] == "ts"
+    assert meta["dlq.code"] == "invalid:ts:missing" and meta["dlq.field"] == "ts"
     assert meta["dlq.reason"] == "ts: field required"
     assert meta["dlq.topic"] == stage.telemetry and meta["dlq.offset"] == "0"
     assert int(meta["dlq.partition"]) in (0, 1, 2) and int(meta["dlq.timestamp"]) > 0
-    assert health["dead_letters"] == {"invalid:ts": 1} and health["failure"] is None
+    assert health["dead_letters"] == {"invalid:ts:missing": 1} and health["failure"] is None
     assert not aggregator.ready  # stopped
+
+
+async def test_adversarial_input_neither_stops_the_stage_nor_goes_missing(stage: Stage) -> None:
+    """A ts of 1e300, a ~950 KB malformed message and a pane fed 6,000 distinct long versions:
+    each one is a dead letter or a bounded pane on the topics (never a crash loop, never a
+    record lost behind a committed offset), and the good events around them are counted."""
+    now_s = time.time() - 60
+    good = [
+        {"kind": "request", "ts": now_s + i / 1000, "service": "chat-api",
+         "endpoint": "POST /api/message", "status": 200, "latency_ms": 10.0,
+         "version": f"2.4.0+build.{i:05d}." + "x" * 180}
+        for i in range(6000)
+    ]  # fmt: skip
+    huge = b'{"kind":"request","pad":"' + b"x" * 950_000 + b'"'
+    poison = b'{"kind":"request","ts":1e300,"service":"chat-api","endpoint":"x","status":200,"latency_ms":1}'
+    await produce(stage.bootstrap, stage.telemetry, [poison, *good[:3000], huge, *good[3000:]])
+    aggregator = Aggregator(stage.config())
+    await aggregator.start()
+    running = asyncio.create_task(aggregator.run())
+    try:
+        await aggregator.wait_ready(timeout_s=30)
+        await stage.wait_for(await stage.expected())
+        health = aggregator.health()
+    finally:
+        await aggregator.stop()
+        await running
+    assert health["failure"] is None
+    letters = {
+        dict(r.headers)["dlq.code"].decode(): r
+        for r in await read_topic(stage.bootstrap, stage.dead_letter)
+    }
+    assert set(letters) == {"invalid:ts:value", "not_json"}
+    truncated = dict(letters["not_json"].headers)
+    assert int(truncated["dlq.truncated"]) == len(huge)
+    summaries = [
+        PaneSummary.model_validate_json(r.value)
+        for r in await read_topic(stage.bootstrap, stage.panes)
+    ]
+    requests = [s.requests for s in summaries if s.requests is not None]
+    assert sum(r.count for r in requests) == 6000  # every good event counted, exactly once
+    assert max(len(r.versions) for r in requests) <= 64  # panes stay bounded

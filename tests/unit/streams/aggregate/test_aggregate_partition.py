@@ -107,15 +107,17 @@ def test_a_quiet_partition_closes_its_panes_after_the_idle_timeout() -> None:
 
 BAD: list[tuple[bytes, str]] = [
     (b"{not json", "not_json"),
-    (b"[1, 2]", "invalid:event"),
-    (orjson.dumps({**request(BASE_MS), "status": 600}), "invalid:status"),
-    (orjson.dumps({**request(BASE_MS), "latency_ms": -1}), "invalid:latency_ms"),
+    (b"[1, 2]", "invalid:event:type"),
+    (orjson.dumps({**request(BASE_MS), "status": 600}), "invalid:status:range"),
+    (orjson.dumps({**request(BASE_MS), "latency_ms": -1}), "invalid:latency_ms:range"),
     (orjson.dumps({k: v for k, v in request(BASE_MS).items() if k != "endpoint"}),
-     "invalid:endpoint"),
-    (orjson.dumps({**request(BASE_MS), "status": "oops"}), "invalid:status"),
-    (orjson.dumps({**request(BASE_MS), "v": 2}), "invalid:v"),
-    (orjson.dumps({**request(BASE_MS), "kind": "metric"}), "invalid:kind"),
+     "invalid:endpoint:missing"),
+    (orjson.dumps({**request(BASE_MS), "status": "oops"}), "invalid:status:type"),
+    (orjson.dumps({**request(BASE_MS), "v": 2}), "invalid:v:value"),
+    (orjson.dumps({**request(BASE_MS), "kind": "metric"}), "invalid:kind:value"),
     (orjson.dumps(request(BASE_MS + 3_600_000 + 60_001)), "future_ts"),
+    (orjson.dumps({**request(BASE_MS), "ts": 1e300}), "invalid:ts:value"),  # not a crash
+    (orjson.dumps({**request(BASE_MS), "ts": 2.6e20}), "invalid:ts:value"),  # > year 9999 in ns
 ]  # fmt: skip
 
 
@@ -128,6 +130,16 @@ def test_each_malformed_message_is_one_dead_letter_with_its_reason() -> None:
     assert [d.value for d in letters] == [bad for bad, _ in BAD]
     assert all(headers(d)["dlq.reason"] for d in letters)
     assert headers(letters[2])["dlq.field"] == "status"
+
+
+def test_an_oversize_message_is_a_truncated_dead_letter_that_says_its_size() -> None:
+    huge = b'{"kind": "request", "pad": "' + b"x" * 2_000_000 + b'"'  # not even JSON
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process([FakeRecord(0, huge)], now_ms=0)
+    [letter] = letters_of(aggregator)
+    meta = headers(letter)
+    assert meta["dlq.code"] == "not_json" and meta["dlq.truncated"] == str(len(huge))
+    assert letter.value == huge[: len(letter.value or b"")] and len(letter.value or b"") < 1e6
 
 
 def test_an_empty_message_is_a_dead_letter_not_a_crash() -> None:
