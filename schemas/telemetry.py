@@ -9,6 +9,7 @@ clear error rather than half-understood.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -72,8 +73,19 @@ class LogEvent(_Event):
     endpoint: Name | None = None
 
 
+_ONE_READING = {
+    "anyOf": [
+        {"required": ["cpu_pct"], "properties": {"cpu_pct": {"type": "number"}}},
+        {"required": ["mem_pct"], "properties": {"mem_pct": {"type": "number"}}},
+    ]
+}
+
+
 class ResourceEvent(_Event):
-    """CPU and memory of one host; at least one of the two must be present."""
+    """CPU and memory of one host; at least one of the two must be present (an agent that
+    reports only CPU is still useful)."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_READING)
 
     kind: Literal["resource"]
     host: Name
@@ -83,7 +95,7 @@ class ResourceEvent(_Event):
     @model_validator(mode="after")
     def _has_a_reading(self) -> ResourceEvent:
         if self.cpu_pct is None and self.mem_pct is None:
-            raise ValueError("a resource event needs cpu_pct or mem_pct (or both)")
+            raise ValueError("cpu_pct: a resource event needs cpu_pct or mem_pct (or both)")
         return self
 
 
@@ -165,6 +177,9 @@ def _describe(error: ValidationError) -> InvalidEvent:
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         message = "field required"
+    named = re.match(r"([a-z_]+): ", message)
+    if field in (None, "resource") and named:  # an event-wide check names its field first
+        return InvalidEvent(message, named.group(1), _problem(first["type"]))
     reason = f"{field}: {message}" if field else message
     return InvalidEvent(reason, field, _problem(first["type"]))
 

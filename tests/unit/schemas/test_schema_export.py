@@ -89,3 +89,66 @@ def test_decision_schema_round_trips_a_decision(exported: Path) -> None:
     wire = json.loads(decision.model_dump_json())
     jsonschema.validate(wire, _schema(exported, "decision.v1"))
     assert Decision.model_validate(wire) == decision
+
+
+RESOURCE = {"kind": "resource", "ts": 1795626000, "service": "chat-api", "host": "web-1"}
+
+
+@pytest.mark.parametrize(
+    ("data", "valid"),
+    [
+        ({**RESOURCE, "cpu_pct": 91.5, "mem_pct": 70.2}, True),
+        ({**RESOURCE, "cpu_pct": 91.5}, True),
+        ({**RESOURCE, "mem_pct": 70.2}, True),
+        (RESOURCE, False),  # no reading at all
+        ({**RESOURCE, "cpu_pct": None, "mem_pct": None}, False),
+        ({**RESOURCE, "cpu_pct": 101}, False),
+    ],
+)
+def test_the_resource_schema_accepts_exactly_what_the_model_does(
+    exported: Path, data: dict[str, object], valid: bool
+) -> None:
+    from schemas.telemetry import InvalidEvent, validate_event
+
+    schema = _schema(exported, "telemetry.resource.v1")
+    schema_ok = jsonschema.Draft202012Validator(schema).is_valid(data)
+    try:
+        validate_event(data)
+        model_ok = True
+    except InvalidEvent as error:
+        model_ok = False
+        assert error.field in ("cpu_pct", "mem_pct"), error.reason  # the error names a field
+    assert (schema_ok, model_ok) == (valid, valid)
+
+
+def _built(name: str) -> list[dict[str, object]]:
+    """Instances of the non-telemetry models in their wire (JSON) form, built for real."""
+    from streams.aggregate.partition import PaneRules
+    from tests.unit.streams.aggregate.telemetry_factory import BASE_MS, request, run_all
+
+    if name == "pane.v1":
+        events = [request(BASE_MS + n, status=500 if n % 3 else 200) for n in range(50)]
+        _, panes = run_all(events, PaneRules(pane_ms=100, allowed_lateness_ms=300))
+        return [pane.model_dump(mode="json") for pane in panes]
+    if name == "action.v1":
+        return [{"action_id": "1", "incident_id": "inc_1", "kind": "rollback",
+                 "idempotency_key": "inc_1:rollback:revert_code"}]  # fmt: skip
+    if name == "incident-event.v1":
+        return [{"event_id": "e1", "incident_id": "inc_1", "type": "opened", "at": 1795626000.5,
+                 "service": "chat-api", "severity": "CRITICAL", "status": "open",
+                 "title": "POST /api/message 5xx"}]  # fmt: skip
+    return []
+
+
+@pytest.mark.parametrize("name", sorted(set(EXPORTED_MODELS) - {"decision.v1"}))
+def test_every_model_round_trips_through_its_schema(exported: Path, name: str) -> None:
+    """Each model's JSON form validates against its exported schema, before and after the
+    model read it (decision.v1 has its own test above)."""
+    model = EXPORTED_MODELS[name]
+    schema = _schema(exported, name)
+    examples = [data for data, m in EXAMPLES if m is model] or _built(name)
+    assert examples, f"{name}: nothing to round-trip"
+    for data in examples:
+        jsonschema.validate(data, schema)
+        again = model.model_validate(data).model_dump(mode="json")
+        jsonschema.validate(again, schema)
