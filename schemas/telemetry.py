@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic.config import JsonDict
 
 from schemas.timestamps import EpochSeconds
 
@@ -73,7 +74,7 @@ class LogEvent(_Event):
     endpoint: Name | None = None
 
 
-_ONE_READING = {
+_ONE_READING: JsonDict = {
     "anyOf": [
         {"required": ["cpu_pct"], "properties": {"cpu_pct": {"type": "number"}}},
         {"required": ["mem_pct"], "properties": {"mem_pct": {"type": "number"}}},

@@ -141,7 +141,7 @@ def _request(**changes: object) -> bytes:
         (_request(v=2), "v", "unsupported wire version"),
         (
             orjson.dumps({"kind": "resource", "ts": TS, "service": "a", "host": "h"}),
-            None,
+            "cpu_pct",
             "cpu_pct or mem_pct",
         ),
         (
