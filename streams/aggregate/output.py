@@ -29,7 +29,8 @@ from streams.aggregate.partition import ClosedPane
 
 __all__ = ["PartitionOutput"]
 
-Message = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]  # key, value, headers
+# key, value, headers, and the key that picks the partition (a pane's service)
+Message = tuple[bytes | None, bytes | None, list[tuple[str, bytes]], bytes | None]
 _PARTITIONER = DefaultPartitioner()
 
 
@@ -85,8 +86,12 @@ class PartitionOutput:
             raise
 
     async def _send(self, panes: Sequence[ClosedPane], dead_letters: Sequence[DeadLetter]) -> None:
-        await self._publish(self._config.panes_topic, [(p.key, p.value, p.headers) for p in panes])
-        letters = [(d.key, d.value if d.key or d.value else b"", d.headers) for d in dead_letters]
+        await self._publish(
+            self._config.panes_topic, [(p.key, p.value, p.headers, p.partition_key) for p in panes]
+        )
+        letters = [
+            (d.key, d.value if d.key or d.value else b"", d.headers, d.key) for d in dead_letters
+        ]
         await self._publish(self._config.dead_letter_topic, letters)
 
     async def _publish(self, topic: str, messages: Sequence[Message]) -> None:
@@ -96,8 +101,8 @@ class PartitionOutput:
             return
         partitions = sorted(await self._producer.partitions_for(topic))
         batches: dict[int, Any] = {}
-        for key, value, headers in messages:
-            partition = self._partition_of(key, partitions)
+        for key, value, headers, partition_key in messages:
+            partition = self._partition_of(partition_key, partitions)
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = self._producer.create_batch()

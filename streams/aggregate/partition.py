@@ -62,12 +62,15 @@ class PaneRules:
 
 @dataclass(frozen=True)
 class ClosedPane:
-    """A pane ready to publish: key = service, value = PaneSummary JSON."""
+    """A pane ready to publish: key = its scope id, value = PaneSummary JSON, on the panes
+    partition its *service* hashes to (``partition_key``), so that stage 2 sees every scope
+    of a service together."""
 
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
     pane_id: str
+    partition_key: bytes
 
 
 Group = dict[ScopeKey, Pane]  # the panes of one start time
@@ -257,7 +260,8 @@ class PartitionAggregator:
         # Key = service: every pane of a service lands on one partition of the panes topic,
         # so stage 2 can join a service's endpoints, bots and deploys locally.
         headers = [("scope", scope_id(pane.scope).encode()), ("pane_id", pane_id.encode())]
-        return ClosedPane(pane.scope[0].encode(), orjson.dumps(summary), headers, pane_id)
+        scope = scope_id(pane.scope).encode()
+        return ClosedPane(scope, orjson.dumps(summary), headers, pane_id, pane.scope[0].encode())
 
     # --- output and progress --------------------------------------------------------------
 

@@ -267,14 +267,14 @@ def test_replayed_records_are_not_dead_lettered_again() -> None:
     assert successor.metrics.replayed == 3
 
 
-def test_a_closed_pane_is_published_with_key_service_and_scope_headers() -> None:
+def test_a_closed_pane_is_keyed_by_scope_and_partitioned_by_service() -> None:
     worker = PartitionAggregator("t", 2, RULES)
     worker.process(records([request(BASE_MS)]), 0)
     worker.close_idle(float(RULES.idle_timeout_ms))
     [pane], _ = worker.take()
     assert isinstance(pane, ClosedPane)
-    assert pane.key == b"chat-api"
     scope_id = "chat-api|endpoint|POST /api/message"
+    assert (pane.key, pane.partition_key) == (scope_id.encode(), b"chat-api")
     assert dict(pane.headers) == {
         "scope": scope_id.encode(),
         "pane_id": f"{scope_id}@{BASE_MS}/2".encode(),
