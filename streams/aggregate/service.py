@@ -271,6 +271,13 @@ class Aggregator:
             try:
                 if self._failure is None:
                     await self._commit(owned)
+                    handled = owned.aggregator.position
+                    log.info(
+                        "partition %d: released; committed everything handled (through "
+                        "offset %s)",
+                        partition,
+                        None if handled is None else handled - 1,
+                    )
             finally:
                 await owned.output.stop()
 

@@ -103,3 +103,46 @@ async def test_a_paused_zombie_is_fenced_and_cannot_publish_twice(
     heir.send_signal(signal.SIGTERM)
     assert await wait_exit(heir) == 0
     assert_exactly(await stage.published(), expected)
+
+
+async def test_sigterm_mid_stream_commits_everything_handled_and_a_restart_finishes_exactly(
+    stage: Stage, tmp_path: Path
+) -> None:
+    """SIGTERM finishes the batch in hand, flushes and commits: every partition's committed
+    checkpoint says it processed exactly as far as the worker had got (its log says how far),
+    and a restart continues from there to the uninterrupted output, each pane once."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from streams.aggregate.checkpoint import decode_checkpoint
+
+    messages = stream(200_000, seed=11, malformed_every=60)
+    await produce(stage.bootstrap, stage.telemetry, messages)
+    expected = await stage.expected()
+    log = tmp_path / "worker.log"
+    worker = stage.spawn("--instance-id", "worker", "--log-level", "INFO", log=log)
+    # The first commit (~0.1 s in) while ~100k events take the worker about a second.
+    await eventually(partial(stage.reached, 1), within_s=60, every_s=0.002,
+                     what="a first commit")  # fmt: skip
+    worker.send_signal(signal.SIGTERM)
+    assert await wait_exit(worker) == 0
+    found = re.findall(r"partition (\d+): released; .*through offset (-?\d+|None)", log.read_text())
+    released = {int(p): -1 if o == "None" else int(o) for p, o in found}  # None: had no records
+    admin = AIOKafkaAdminClient(bootstrap_servers=stage.bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(stage.group)
+    finally:
+        await admin.close()
+    processed = {
+        tp.partition: checkpoint.processed_to
+        for tp, meta in offsets.items()
+        if tp.topic == stage.telemetry and (checkpoint := decode_checkpoint(meta.metadata))
+    }
+    assert released and processed == released  # what it handled is what it committed
+    assert sum(n + 1 for n in processed.values()) < len(messages)  # stopped mid-stream
+    stopped = await stage.published()
+    assert stopped.duplicates == [] and all(
+        expected.panes[k] == v for k, v in stopped.panes.items()
+    )
+    stage.spawn("--instance-id", "worker", log=log)
+    assert_exactly(await stage.wait_for(expected), expected)
