@@ -273,8 +273,7 @@ class Aggregator:
                     await self._commit(owned)
                     handled = owned.aggregator.position
                     log.info(
-                        "partition %d: released; committed everything handled (through "
-                        "offset %s)",
+                        "partition %d: released; committed everything handled (through offset %s)",
                         partition,
                         None if handled is None else handled - 1,
                     )
