@@ -51,7 +51,8 @@ class Reason(StrEnum):
     DATA_LOST = "too few samples"
     STILL_NO_DATA = "still too few samples"
     DATA_BACK = "samples back, clear"
-    RECOVERED_AFTER_NO_DATA = "samples back, clear after firing"
+    CLEARING_AFTER_NO_DATA = "samples back after firing, clear within keep_firing_for"
+    RECOVERED_AFTER_NO_DATA = "samples back after firing, clear for keep_firing_for"
     FIRING_AFTER_NO_DATA = "samples back, still breaching"
 
 
@@ -62,7 +63,7 @@ class AlertRecord:
     state: AlertState = "inactive"
     since_ms: int = 0  # when the current state began (event time)
     pending_since_ms: int | None = None  # when the current breach began
-    clear_since_ms: int | None = None  # firing: first clear evaluation
+    clear_since_ms: int | None = None  # firing, or no_data after firing: first clear one
     was_firing: bool = False  # no_data: it was firing when the data stopped
     sequence: int = 0  # state changes published so far
 
@@ -111,9 +112,12 @@ def _clear(record: AlertRecord, timing: Timing, now: int) -> tuple[AlertRecord, 
     if state == "pending":
         return _moved(record, "inactive", now, pending_since_ms=None), Reason.BREACH_ENDED
     if state == "no_data":
-        if record.was_firing:
-            resolved = _moved(record, "resolved", now, was_firing=False)
-            return resolved, Reason.RECOVERED_AFTER_NO_DATA
+        if record.was_firing:  # the same hysteresis as a firing alert's, from the data's return
+            clear_since = now if record.clear_since_ms is None else record.clear_since_ms
+            if now - clear_since >= timing.keep_firing_for_ms:
+                resolved = _moved(record, "resolved", now, was_firing=False, clear_since_ms=None)
+                return resolved, Reason.RECOVERED_AFTER_NO_DATA
+            return replace(record, clear_since_ms=clear_since), Reason.CLEARING_AFTER_NO_DATA
         return _moved(record, "inactive", now), Reason.DATA_BACK
     if state == "resolved":
         return record, Reason.STAYS_RESOLVED
@@ -121,7 +125,9 @@ def _clear(record: AlertRecord, timing: Timing, now: int) -> tuple[AlertRecord, 
 
 
 def _no_data(record: AlertRecord, now: int) -> tuple[AlertRecord, Reason]:
-    if record.state == "no_data":
+    if record.state == "no_data":  # a clear stretch after firing starts over when data goes
+        if record.clear_since_ms is not None:
+            return replace(record, clear_since_ms=None), Reason.STILL_NO_DATA
         return record, Reason.STILL_NO_DATA
     was_firing = record.state == "firing"
     lost = _moved(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -60,7 +60,12 @@ TABLE: list[tuple[str, AlertRecord, Status, Timing, str, Reason]] = [
     ("no data, clear: inactive", no_data, "clear", Timing(), "inactive", Reason.DATA_BACK),
     ("no data, breach: pending", no_data, "breach", PENDING_30S, "pending",
      Reason.PENDING_STARTED),
-    ("no data after firing, clear: resolved", no_data_after_firing, "clear", KEEP_60S,
+    ("no data after firing, first clear: held", no_data_after_firing, "clear", KEEP_60S,
+     "no_data", Reason.CLEARING_AFTER_NO_DATA),
+    ("no data after firing, clear for keep: resolved",
+     replace(no_data_after_firing, clear_since_ms=NOW - 60_000), "clear", KEEP_60S,
+     "resolved", Reason.RECOVERED_AFTER_NO_DATA),
+    ("no data after firing, keep 0: resolved at once", no_data_after_firing, "clear", Timing(),
      "resolved", Reason.RECOVERED_AFTER_NO_DATA),
     ("no data after firing, breach: firing", no_data_after_firing, "breach", PENDING_30S,
      "firing", Reason.FIRING_AFTER_NO_DATA),
