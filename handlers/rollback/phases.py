@@ -129,13 +129,6 @@ def _breaker_target(rb: Rollback) -> str:
     return notices.ALL_TARGETS if rb.emergency else rb.service
 
 
-def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
-    """The receivers a phase calls, under their first attempt's keys. Keys are shared with the
-    manager's immediate response, so a breaker opened at detection is not opened a second
-    time by ``prepare``."""
-    return _first_attempt_actions(rb, phase, inc)
-
-
 def attempt_actions(
     rb: Rollback, phase: Phase, inc: Incident, record: PhaseRecord | None
 ) -> list[ActionIntent]:
@@ -183,7 +176,10 @@ def retry_plan(
     return RetryPlan(attempt, tuple(requeue), tuple(resend), keys)
 
 
-def _first_attempt_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+    """The receivers a phase calls, under their first attempt's keys. Keys are shared with the
+    manager's immediate response, so a breaker opened at detection is not opened a second
+    time by ``prepare``."""
     if phase is Phase.PREPARE:
         text = f"Rollback initiated for {rb.service} ({inc.id}): {rb.reason}"
         found = [

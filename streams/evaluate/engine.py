@@ -348,12 +348,12 @@ class Evaluation:
     def alert_states(self) -> dict[str, int]:
         """How many (rule, scope) alerts are in each state, and how many are still warming up
         (their scope is younger than the rule's window: neither judged nor no_data yet)."""
-        counts = dict.fromkeys(("inactive", "pending", "firing", "resolved", "no_data"), 0)
+        states = ("inactive", "pending", "firing", "resolved", "no_data", "warming")
+        counts = dict.fromkeys(states, 0)
         for service in self.services.values():
             for alert in service.alerts.values():
-                counts[alert.record.state] = counts.get(alert.record.state, 0) + 1
-            counts["warming"] = counts.get("warming", 0) + len(service.warming)
-        counts.setdefault("warming", 0)
+                counts[alert.record.state] += 1
+            counts["warming"] += len(service.warming)
         return counts
 
     def service(self, name: str) -> ServiceEvaluation:

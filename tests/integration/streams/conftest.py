@@ -89,15 +89,19 @@ class Stage:
         self.processes.append(process)
         return process
 
-    async def committed_input(self) -> int:
-        """How many input offsets the group has committed (summed over partitions)."""
+    async def committed_offsets(self) -> dict[TopicPartition, Any]:
+        """The group's committed offsets (with their metadata) on the telemetry topic."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(self.group)
         finally:
             await admin.close()
-        return sum(max(0, o.offset) for tp, o in offsets.items() if tp.topic == self.telemetry)
+        return {tp: o for tp, o in offsets.items() if tp.topic == self.telemetry}
+
+    async def committed_input(self) -> int:
+        """How many input offsets the group has committed (summed over partitions)."""
+        return sum(max(0, o.offset) for o in (await self.committed_offsets()).values())
 
     async def published(self) -> Outcome:
         panes = await read_topic(self.bootstrap, self.panes)
