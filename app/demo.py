@@ -304,12 +304,24 @@ async def run_demo(
     running = asyncio.create_task(run_roles(pipeline.roles, stop, signals=False))
     try:
         timeline = timeline or Timeline(warmup_s=30.0, failure_s=max_s, rate=200.0)
-        await _drill(pipeline, feed, scenario, timeline, fleet.remedies, clock, result, compress)
+        drill = asyncio.create_task(
+            _drill(pipeline, feed, scenario, timeline, fleet.remedies, clock, result, compress)
+        )
+        await asyncio.wait({drill, running}, return_when=asyncio.FIRST_COMPLETED)
+        if not drill.done():  # a role failed to start or stopped: its error is the story
+            drill.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drill
+            running.result()
+            raise RuntimeError("the pipeline stopped before the drill finished")
+        drill.result()
     finally:
         await feed.stop()
         stop.set()
-        await running
-        await pipeline.close()
+        try:
+            await running
+        finally:
+            await pipeline.close()
         await fleet_http.stop()
         with contextlib.suppress(Exception):  # best effort: they are only this run's
             await _drop_topics(settings)

@@ -6,7 +6,9 @@ Created with the configured partitions and retention; existing topics are left a
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -17,6 +19,7 @@ __all__ = ["TopicSpec", "ensure_topics"]
 log = logging.getLogger(__name__)
 
 _ALREADY_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
+_VISIBLE_WITHIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,31 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]
             for s in missing
         ]
         _check_response(await admin.create_topics(new))
+        await _until_visible(admin, {s.name: s.partitions for s in missing})
         created = [spec.name for spec in missing]
         log.debug("created topics %s", ", ".join(created))
         return created
     finally:
         await admin.close()
+
+
+async def _until_visible(admin: AIOKafkaAdminClient, expected: dict[str, int]) -> None:
+    """Wait until every new topic has all its partitions led: a created topic reaches the
+    broker's metadata a moment later, and a caller that reads it at once would see nothing."""
+    deadline = time.monotonic() + _VISIBLE_WITHIN_S
+    pending = dict(expected)
+    while True:
+        for entry in await admin.describe_topics(list(pending)):
+            name = entry.get("topic")
+            partitions = entry.get("partitions") or []
+            led = [p for p in partitions if p.get("leader", -1) >= 0]
+            if name in pending and not entry.get("error_code") and len(led) >= pending[name]:
+                del pending[name]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"topics {', '.join(sorted(pending))} were created but have no leader after "
+                f"{_VISIBLE_WITHIN_S:g} s; is the broker healthy?"
+            )
+        await asyncio.sleep(0.1)

@@ -7,7 +7,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from app.settings import Settings, TopicSettings
 from app.topics import declared_topics
-from streams.topics import ensure_topics
+from streams.topics import TopicSpec, ensure_topics
 
 
 async def _describe(bootstrap: str, name: str) -> tuple[int, dict[str, str]]:
@@ -45,4 +45,24 @@ async def test_declared_topics_are_created_with_partitions_and_retention(
     finally:
         await admin.start()
         await admin.delete_topics(list(names.values()))
+        await admin.close()
+
+
+async def test_created_topics_are_led_when_ensure_topics_returns(
+    bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    """A caller may read a topic's metadata the moment it is created (the evaluator checks its
+    state topic's partition count at once): every partition has a leader by then."""
+    names = [unique(f"led-{n}") for n in range(8)]
+    await ensure_topics(bootstrap, [TopicSpec(name, 3) for name in names])
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = {entry["topic"]: entry for entry in await admin.describe_topics(names)}
+        for name in names:
+            assert described[name]["error_code"] == 0, name
+            leaders = [p["leader"] for p in described[name]["partitions"]]
+            assert len(leaders) == 3 and min(leaders) >= 0, (name, leaders)
+    finally:
+        await admin.delete_topics(names)
         await admin.close()
