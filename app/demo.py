@@ -304,17 +304,17 @@ async def run_demo(
     running = asyncio.create_task(run_roles(pipeline.roles, stop, signals=False))
     try:
         timeline = timeline or Timeline(warmup_s=30.0, failure_s=max_s, rate=200.0)
-        drill = asyncio.create_task(
+        drilling = asyncio.create_task(
             _drill(pipeline, feed, scenario, timeline, fleet.remedies, clock, result, compress)
         )
-        await asyncio.wait({drill, running}, return_when=asyncio.FIRST_COMPLETED)
-        if not drill.done():  # a role failed to start or stopped: its error is the story
-            drill.cancel()
+        await asyncio.wait({drilling, running}, return_when=asyncio.FIRST_COMPLETED)
+        if not drilling.done():  # a role failed to start or stopped: its error is the story
+            drilling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await drill
+                await drilling
             running.result()
             raise RuntimeError("the pipeline stopped before the drill finished")
-        drill.result()
+        drilling.result()
     finally:
         await feed.stop()
         stop.set()
