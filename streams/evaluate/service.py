@@ -5,7 +5,10 @@ keeps an ``Evaluation`` (pane buffers and alert states) and a transactional prod
 ``transactional.id`` is derived from the partition: starting it fences any earlier owner of
 the partition (a crashed process, a zombie that lost it in a rebalance) and aborts its open
 transaction. Each batch's decisions, state changes and input offsets of a partition go out
-in one transaction. On assignment it restores the partition's alert states from the
+in one transaction. A partition that gets no pane at all for ``idle_after_ms`` of wall-clock
+time (every service on it crashed, or stopped) is moved on by idle ticks — its event time
+advances by the wall-clock time since its last pane — whose decisions and state go out in
+transactions the same way. On assignment it restores the partition's alert states from the
 compacted state topic and rebuilds the pane buffers by re-reading the panes just before the
 committed offset, without deciding anything again — so a restart neither re-fires nor
 forgets an alert, and a pending alert keeps its pending time.
@@ -23,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -67,7 +70,7 @@ class EvaluatorConfig:
     # Where a brand-new group starts; either way the buffers get the panes just before it.
     auto_offset_reset: Literal["latest", "earliest"] = "latest"
     rebuild_margin_ms: int = 30_000
-    idle_after_ms: int = 2_000
+    idle_after_ms: int = 10_000  # see EngineConfig; also the wall-clock wait of an idle tick
     checkpoint_every_ms: int = 30_000
     poll_timeout_ms: int = 100
     max_records: int = 20_000
@@ -98,6 +101,7 @@ class _Stats:
     bad_panes: int = 0
     stale_records: int = 0
     decisions: int = 0
+    idle_ticks: int = 0
     state_records: int = 0
     restores: int = 0
     last_batch_at: float | None = None
@@ -106,12 +110,22 @@ class _Stats:
 
 @dataclass
 class _Owned:
-    """One assigned partition: its evaluation, its transactional producer, and the offset
-    of the next record to evaluate (records before it were evaluated and committed)."""
+    """One assigned partition: its evaluation, its transactional producer, the offset of the
+    next record to evaluate (records before it were evaluated and committed), and when it last
+    got a pane: its event time then, and the monotonic clock's time then."""
 
     engine: Evaluation
     sender: TransactionalSender
     position: int
+    pane_clock_ms: int = 0
+    pane_seen_at: float = field(default_factory=time.monotonic)
+
+    def saw_panes(self) -> None:
+        self.pane_clock_ms = self.engine.clock_ms
+        self.pane_seen_at = time.monotonic()
+
+    def quiet_ms(self) -> int:
+        return int((time.monotonic() - self.pane_seen_at) * 1000)
 
 
 class EvaluatorFailed(RuntimeError):
@@ -188,6 +202,8 @@ class Evaluator:
                 )
                 if batch and not self._stopping.is_set():
                     await self._handle(batch)
+                if not self._stopping.is_set():
+                    await self._idle_ticks()
             self._raise_if_failed()
         finally:
             self._running = False
@@ -234,6 +250,7 @@ class Evaluator:
             "bad_panes": s.bad_panes,
             "stale_records": s.stale_records,
             "decisions": s.decisions,
+            "idle_ticks": s.idle_ticks,
             "alerts": self._alert_states(),
             "state_records": s.state_records,
             "restores": s.restores,
@@ -278,12 +295,25 @@ class Evaluator:
                 if owned is None or not fresh:
                     continue  # revoked, or fetched before a restore re-read it
                 out = self._evaluate(owned.engine, fresh)
+                owned.saw_panes()
                 owned.position = await self._consumed_to(tp, fresh[-1].offset + 1)
                 offsets = {tp: owned.position}
                 commits.append(self._commit(tp, owned, self._messages(out, tp.partition), offsets))
             await asyncio.gather(*commits)
             self.stats.batches += 1
             self.stats.last_batch_at = time.time()
+
+    async def _idle_ticks(self) -> None:
+        """Move every wholly quiet partition's event time on (see ``Evaluation.idle_tick``);
+        what that decides is committed like a batch's output, with no input offsets."""
+        async with self._lock:
+            commits = []
+            for tp, owned in list(self._owned.items()):
+                out = owned.engine.idle_tick(owned.pane_clock_ms, owned.quiet_ms())
+                if out:
+                    self.stats.idle_ticks += 1
+                    commits.append(self._commit(tp, owned, self._messages(out, tp.partition), {}))
+            await asyncio.gather(*commits)
 
     async def _consumed_to(self, tp: TopicPartition, after_last: int) -> int:
         """The offset to commit: past the last record and past the transaction markers
@@ -394,7 +424,9 @@ class Evaluator:
         start = await self._start_offset(tp)
         await self._rebuild_panes(engine, tp, start)
         self._require(self._consumer).seek(tp, start)
-        self._owned[tp] = _Owned(engine, sender, start)
+        # A restart does not know how long the partition was quiet before it: its wall-clock
+        # wait starts over (a silence is judged idle_after_ms later, never on a guessed time).
+        self._owned[tp] = _Owned(engine, sender, start, pane_clock_ms=engine.clock_ms)
         self.stats.restores += 1
         log.info("partition %s restored; resuming at offset %s", tp.partition, start)
 

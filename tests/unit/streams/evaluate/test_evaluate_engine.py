@@ -153,3 +153,91 @@ def test_bot_rules_apply_only_to_services_that_have_bots() -> None:
     assert [(d.rule, d.state) for d in decisions if d.rule == "bots-offline"] == [
         ("bots-offline", "no_data")  # two bots known, the rule needs three: reported
     ]
+
+
+SILENT_AFTER_70S: list[dict[str, Any]] = [
+    {"scope": MESSAGE, "requests": "70x70"},  # chat-api crashes at 70 s: no pane at all
+    {"scope": {"service": "chat-api", "host": "web-1"}, "cpu": "40x70"},
+    {"scope": {"service": "search-api", "endpoint": "POST /api/search"}, "requests": "60x150"},
+]
+
+
+def _of(decisions: list[Decision], service: str) -> list[tuple[str, str, str, float]]:
+    return _changes([d for d in decisions if d.service == service])
+
+
+def test_a_silent_service_is_judged_at_the_pane_ends_of_its_partition() -> None:
+    out = _run(Evaluation(POLICY), _groups(SILENT_AFTER_70S))
+    chat = _of(out.decisions, "chat-api")
+    # 30 s throughput window: below half the learned 70/s once more than 15 s are silent
+    assert ("throughput-collapse", "inactive", "firing", 86.0) in chat
+    # the last requests leave the one-minute window at 130 s: too few samples from then on
+    assert ("core-error-rate-critical", "inactive", "no_data", 130.0) in chat
+    assert ("core-error-rate-high", "inactive", "no_data", 130.0) in chat
+    assert [c for c in _of(out.decisions, "search-api") if c[3] > 70] == []  # still sending
+
+
+def test_a_silent_service_waits_idle_after_before_it_is_judged() -> None:
+    engine = Evaluation(POLICY, EngineConfig(idle_after_ms=20_000))
+    out = _run(engine, _groups(SILENT_AFTER_70S))
+    chat = _of(out.decisions, "chat-api")
+    # silent since 70 s, judged from 90 s on: the collapse is seen late, never missed
+    assert ("throughput-collapse", "inactive", "firing", 90.0) in chat
+    assert ("core-error-rate-critical", "inactive", "no_data", 130.0) in chat
+
+
+def test_without_other_services_a_silent_partition_does_not_move_on_its_own() -> None:
+    engine = Evaluation(POLICY)
+    out = _run(engine, _groups([{"scope": MESSAGE, "requests": "70x70"}]))
+    assert [c for c in _changes(out.decisions) if c[3] > 70] == []  # idle ticks are the caller's
+    assert engine.clock_ms == START_MS + 70_000
+
+
+def _idle(engine: Evaluation, since_ms: int, quiet_s: list[float]) -> Output:
+    out = Output()
+    for quiet in quiet_s:
+        out.extend(engine.idle_tick(since_ms, int(quiet * 1000)))
+    return out
+
+
+def test_an_idle_tick_moves_a_quiet_partition_on_by_the_wall_clock_time_since_its_last_pane() -> (
+    None
+):
+    engine = Evaluation(POLICY)
+    _run(engine, _groups([{"scope": MESSAGE, "requests": "70x70"}]))
+    last = engine.clock_ms
+    assert not engine.idle_tick(last, 9_999)  # quiet for less than idle_after: nothing yet
+    first = engine.idle_tick(last, 10_500)  # whole panes only: 10 s
+    assert engine.clock_ms == last + 10_000
+    assert first.state[0].key == "clock" and first.state[0].value == {
+        "kind": "clock", "clock_ms": last + 10_000}  # fmt: skip
+    out = _idle(engine, last, [s / 2 for s in range(22, 122)])  # every half second to 60.5 s
+    changes = _changes(out.decisions)
+    assert ("throughput-collapse", "inactive", "firing", 86.0) in changes
+    assert ("core-error-rate-critical", "inactive", "no_data", 130.0) in changes
+    assert engine.clock_ms == last + 60_000  # never further than the time that passed
+
+
+def test_an_idle_tick_never_jumps_to_the_present() -> None:
+    engine = Evaluation(POLICY)
+    _run(engine, _groups([{"scope": MESSAGE, "requests": "70x70"}]))  # data from 2023
+    last = engine.clock_ms
+    out = engine.idle_tick(last, 12_000)
+    assert engine.clock_ms == last + 12_000
+    assert all(d.at_ms == last + 12_000 for d in out.decisions)
+
+
+def test_a_restart_resumes_the_idle_clock_and_judges_nothing_twice() -> None:
+    groups = _groups(SILENT_AFTER_70S[:2])
+    engine = Evaluation(POLICY)
+    before = _run(engine, groups)
+    before.extend(_idle(engine, engine.clock_ms, [float(s) for s in range(10, 71)]))
+    assert ("core-error-rate-critical", "inactive", "no_data", 130.0) in _changes(before.decisions)
+    fresh = _restart(engine, before, groups)
+    assert fresh.clock_ms == engine.clock_ms == START_MS + 140_000  # the persisted clock
+    # Another service's pane from before the clock arrives late: chat-api, silent and judged
+    # up to 140 s before the restart, must not be judged again at 100 s (its data "back").
+    late = _run(fresh, _groups([{"scope": {"service": "search-api"}, "cpu": "_x99 50"}]))
+    again = _idle(fresh, fresh.clock_ms, [10.0, 11.0])
+    assert _of(late.decisions + again.decisions, "chat-api") == []
+    assert fresh.clock_ms == START_MS + 151_000
