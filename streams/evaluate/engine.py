@@ -105,6 +105,7 @@ class ServiceEvaluation:
         self.evaluated_ms = 0  # latest tick evaluated
         self.first_ms: int | None = None  # start of the earliest pane seen
         self.last_end_ms = 0  # end of the latest pane seen, of any scope
+        self.arrived_ms = 0  # when (on the caller's clock) its latest pane arrived
         self._new: dict[int, set[str]] = {}  # pane end -> scope ids with a new pane there
         self._deploys: list[DeployRecord] = []
         self._served: dict[int, Counter[str]] = {}
@@ -124,9 +125,12 @@ class ServiceEvaluation:
             found = self.buffers[scope.id] = PaneBuffer(scope)
         return found
 
-    def add(self, pane: PaneSummary, *, evaluate: bool = True) -> bool:
+    def add(
+        self, pane: PaneSummary, *, evaluate: bool = True, arrived_ms: int | None = None
+    ) -> bool:
         """Buffer a pane; with ``evaluate=False`` (rebuilding after a restart) it is context
-        only: it was evaluated before the restart and its deploys are in the restored state."""
+        only: it was evaluated before the restart and its deploys are in the restored state.
+        ``arrived_ms`` is when it arrived on the caller's clock (default: as it closed)."""
         if pane.end_ms <= self._horizon():
             return False
         buffer = self.buffer(pane.scope)
@@ -135,6 +139,7 @@ class ServiceEvaluation:
         if self.first_ms is None or pane.start_ms < self.first_ms:
             self.first_ms = pane.start_ms
         self.last_end_ms = max(self.last_end_ms, pane.end_ms)
+        self.arrived_ms = max(self.arrived_ms, pane.end_ms if arrived_ms is None else arrived_ms)
         if not evaluate:
             buffer.evaluated_ms = max(buffer.evaluated_ms, pane.end_ms)
             self.evaluated_ms = max(self.evaluated_ms, pane.end_ms)
@@ -159,12 +164,14 @@ class ServiceEvaluation:
         """Pane end times with new panes of this service, not evaluated yet."""
         return set(self._new)
 
-    def advance(self, partition_ticks: Iterable[int] = ()) -> Output:
+    def advance(self, partition_ticks: Iterable[int] = (), now_ms: int | None = None) -> Output:
         """Evaluate every pane end time that got new panes since the last call, and the
         partition's ``partition_ticks`` (other services' pane ends, idle ticks) at which this
-        service has been silent for ``idle_after_ms``: a crashed service is still judged."""
+        service has been silent for ``idle_after_ms``: a crashed service is still judged.
+        ``now_ms`` is the caller's clock (default: each tick's own time, as if panes arrived
+        as they closed)."""
         self._out = Output()
-        silent = {tick for tick in partition_ticks if self._silent_at(tick)}
+        silent = {t for t in partition_ticks if self._silent_at(t, t if now_ms is None else now_ms)}
         for tick in sorted(self._new.keys() | silent):
             self._tick(tick)
         self._new.clear()
@@ -191,8 +198,13 @@ class ServiceEvaluation:
         self._set_track(after_health(self.track, healthy, tick, self.policy.deploys))
         self._maybe_checkpoint(tick)
 
-    def _silent_at(self, tick: int) -> bool:
-        return tick > self.evaluated_ms and self.last_end_ms <= tick - self.config.idle_after_ms
+    def _silent_at(self, tick: int, now_ms: int) -> bool:
+        """No pane for ``idle_after_ms`` in event time *and* on the caller's clock: a service
+        whose panes merely lag (stage 1 catching up one partition behind another) keeps
+        sending, so it is not judged silent on the others' event time."""
+        idle = self.config.idle_after_ms
+        quiet = now_ms - self.arrived_ms >= idle
+        return quiet and tick > self.evaluated_ms and self.last_end_ms <= tick - idle
 
     def _due(self, buffer: PaneBuffer, tick: int, new_scopes: set[str]) -> bool:
         if tick <= buffer.evaluated_ms:
@@ -371,6 +383,8 @@ class Evaluation:
         self.services: dict[str, ServiceEvaluation] = {}
         self.clock_ms = 0  # the latest pane end, or further when idle ticks moved it on
         self.pane_ms: int | None = None  # the width of the latest pane (the idle ticks' step)
+        self._arrived_ms = 0  # when the latest pane arrived, on the caller's clock
+        self._clock_then_ms = 0  # the partition's event time then
         self._restored_clock_ms = 0  # every service was judged up to here before a restart
 
     def alert_states(self) -> dict[str, int]:
@@ -390,11 +404,18 @@ class Evaluation:
             found = self.services[name] = ServiceEvaluation(name, self.policy, self.config)
         return found
 
-    def add(self, pane: PaneSummary, *, evaluate: bool = True) -> bool:
-        added = self.service(pane.scope.service).add(pane, evaluate=evaluate)
+    def add(
+        self, pane: PaneSummary, *, evaluate: bool = True, arrived_ms: int | None = None
+    ) -> bool:
+        """See ``ServiceEvaluation.add``; the evaluator passes its monotonic clock as
+        ``arrived_ms``, and the arrival time of rebuilt panes is the restart's."""
+        arrived = pane.end_ms if arrived_ms is None else arrived_ms
+        added = self.service(pane.scope.service).add(pane, evaluate=evaluate, arrived_ms=arrived)
         if added:
             self.clock_ms = max(self.clock_ms, pane.end_ms)
             self.pane_ms = pane.end_ms - pane.start_ms
+            self._arrived_ms = max(self._arrived_ms, arrived)
+            self._clock_then_ms = self.clock_ms
         return added
 
     def restore(self, value: dict[str, Any]) -> None:
@@ -411,34 +432,37 @@ class Evaluation:
             self._restored_clock_ms = codec.decode_clock(value)
             self.clock_ms = max(self.clock_ms, self._restored_clock_ms)
 
-    def advance(self) -> Output:
-        """Evaluate the new panes; a service silent at their end times is judged there too."""
+    def advance(self, now_ms: int | None = None) -> Output:
+        """Evaluate the new panes; a service silent at their end times is judged there too
+        (``now_ms``: the caller's clock, as given to ``add``)."""
         ticks = set().union(*(service.new_ticks for service in self.services.values()))
         # Silent services were judged up to the restored clock before a restart: a late
         # pane's end time before it must not judge them again, earlier than they were.
         partition = [tick for tick in ticks if tick > self._restored_clock_ms]
         out = Output()
         for service in self.services.values():
-            out.extend(service.advance(partition))
+            out.extend(service.advance(partition, now_ms))
         return out
 
-    def idle_tick(self, since_ms: int, quiet_ms: int) -> Output:
-        """The partition got no pane for ``quiet_ms`` of wall-clock time since its clock read
-        ``since_ms``: move its event time on by as much (in whole panes) and judge every
-        service there. The new clock is a state change, so a restart resumes from it."""
-        target = self._idle_target(since_ms, quiet_ms)
+    def idle_tick(self, now_ms: int) -> Output:
+        """At ``now_ms`` on the caller's clock: if the partition got no pane for
+        ``idle_after_ms``, move its event time on by the time since its last pane (in whole
+        panes) and judge every service there. The new clock is a state change, so a restart
+        resumes from it."""
+        target = self._idle_target(now_ms - self._arrived_ms)
         if target is None:
             return Output()
         self.clock_ms = target
         out = Output(state=[StateChange(codec.CLOCK_KEY, codec.encode_clock(target))])
         for service in self.services.values():
-            out.extend(service.advance([target]))
+            out.extend(service.advance([target], now_ms))
         return out
 
-    def _idle_target(self, since_ms: int, quiet_ms: int) -> int | None:
+    def _idle_target(self, quiet_ms: int) -> int | None:
         if not self.pane_ms:
             return None  # no pane yet: nothing to judge
-        target = since_ms + quiet_ms // self.pane_ms * self.pane_ms
-        if target - since_ms < self.config.idle_after_ms or target <= self.clock_ms:
+        since = self._clock_then_ms
+        target = since + quiet_ms // self.pane_ms * self.pane_ms
+        if target - since < self.config.idle_after_ms or target <= self.clock_ms:
             return None
         return target

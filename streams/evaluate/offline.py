@@ -149,16 +149,14 @@ def _evaluated(test: PolicyTest, policy: Policy, pane_ms: int) -> list[Decision]
     groups = {group[0].end_ms: group for group in build_panes(test.series, pane_ms)}
     until = max([*groups, *(START_MS + e.at_ms for e in test.expect)], default=START_MS)
     decisions: list[Decision] = []
-    since = START_MS
     for end in range(START_MS + pane_ms, until + 1, pane_ms):
         group = groups.get(end)
         if group is None:
-            decisions.extend(engine.idle_tick(since, end - since).decisions)
+            decisions.extend(engine.idle_tick(end).decisions)
             continue
         for pane in group:
             engine.add(pane)
         decisions.extend(engine.advance().decisions)
-        since = engine.clock_ms
     return decisions
 
 

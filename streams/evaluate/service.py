@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -110,22 +110,17 @@ class _Stats:
 
 @dataclass
 class _Owned:
-    """One assigned partition: its evaluation, its transactional producer, the offset of the
-    next record to evaluate (records before it were evaluated and committed), and when it last
-    got a pane: its event time then, and the monotonic clock's time then."""
+    """One assigned partition: its evaluation, its transactional producer, and the offset
+    of the next record to evaluate (records before it were evaluated and committed)."""
 
     engine: Evaluation
     sender: TransactionalSender
     position: int
-    pane_clock_ms: int = 0
-    pane_seen_at: float = field(default_factory=time.monotonic)
 
-    def saw_panes(self) -> None:
-        self.pane_clock_ms = self.engine.clock_ms
-        self.pane_seen_at = time.monotonic()
 
-    def quiet_ms(self) -> int:
-        return int((time.monotonic() - self.pane_seen_at) * 1000)
+def _now_ms() -> int:
+    """The wall clock the engine measures silence with (monotonic: immune to clock steps)."""
+    return int(time.monotonic() * 1000)
 
 
 class EvaluatorFailed(RuntimeError):
@@ -295,7 +290,6 @@ class Evaluator:
                 if owned is None or not fresh:
                     continue  # revoked, or fetched before a restore re-read it
                 out = self._evaluate(owned.engine, fresh)
-                owned.saw_panes()
                 owned.position = await self._consumed_to(tp, fresh[-1].offset + 1)
                 offsets = {tp: owned.position}
                 commits.append(self._commit(tp, owned, self._messages(out, tp.partition), offsets))
@@ -309,7 +303,7 @@ class Evaluator:
         async with self._lock:
             commits = []
             for tp, owned in list(self._owned.items()):
-                out = owned.engine.idle_tick(owned.pane_clock_ms, owned.quiet_ms())
+                out = owned.engine.idle_tick(_now_ms())
                 if out:
                     self.stats.idle_ticks += 1
                     commits.append(self._commit(tp, owned, self._messages(out, tp.partition), {}))
@@ -331,11 +325,12 @@ class Evaluator:
         return fresh
 
     def _evaluate(self, engine: Evaluation, records: list[Any]) -> Output:
+        now = _now_ms()
         for record in records:
             pane = self._decode(record)
             if pane is not None:
-                engine.add(pane)
-        return engine.advance()
+                engine.add(pane, arrived_ms=now)
+        return engine.advance(now)
 
     def _decode(self, record: Any, *, rebuilding: bool = False) -> PaneSummary | None:
         try:
@@ -424,9 +419,7 @@ class Evaluator:
         start = await self._start_offset(tp)
         await self._rebuild_panes(engine, tp, start)
         self._require(self._consumer).seek(tp, start)
-        # A restart does not know how long the partition was quiet before it: its wall-clock
-        # wait starts over (a silence is judged idle_after_ms later, never on a guessed time).
-        self._owned[tp] = _Owned(engine, sender, start, pane_clock_ms=engine.clock_ms)
+        self._owned[tp] = _Owned(engine, sender, start)
         self.stats.restores += 1
         log.info("partition %s restored; resuming at offset %s", tp.partition, start)
 
@@ -460,7 +453,11 @@ class Evaluator:
         lookback = self.policy.longest_window_ms + self.config.rebuild_margin_ms
         found = await reader.offsets_for_times({tp: newest - lookback})
         start = found[tp].offset if found.get(tp) is not None else end
+        # A restart does not know how long the partition was quiet before it: the rebuilt
+        # panes count as arriving now, so a silence is judged idle_after_ms after the restart
+        # (late, never on a guessed time; alerts judged before it are in the restored state).
+        now = _now_ms()
         async for record in read_range(reader, tp, start, end):
             pane = self._decode(record, rebuilding=True)
             if pane is not None:
-                engine.add(pane, evaluate=False)
+                engine.add(pane, evaluate=False, arrived_ms=now)
