@@ -5,17 +5,16 @@ wait keep it to seconds."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from schemas.decisions import Decision
 from schemas.panes import PaneSummary
-from streams.evaluate import Evaluator, EvaluatorConfig
 from streams.evaluate.synthetic import START_MS
 from streams.policy import parse_policy
+from tests.integration.evaluate.conftest import running_evaluator
 from tests.support.waiting import eventually
 
 POLICY = parse_policy(
@@ -38,30 +37,6 @@ Produce = Callable[[str, Iterable[PaneSummary]], Awaitable[None]]
 Log = Callable[[str], AbstractAsyncContextManager[Any]]
 
 
-@asynccontextmanager
-async def _running(bootstrap: str, topics: Any) -> AsyncIterator[Evaluator]:
-    config = EvaluatorConfig(
-        bootstrap=bootstrap,
-        panes_topic=topics.panes,
-        decisions_topic=topics.decisions,
-        state_topic=topics.state,
-        group_id=topics.group,
-        transactional_prefix=topics.group,
-        auto_offset_reset="earliest",
-        idle_after_ms=500,
-    )
-    evaluator = Evaluator(config, POLICY)
-    await evaluator.start()
-    task = asyncio.create_task(evaluator.run())
-    try:
-        async with asyncio.timeout(30):
-            await evaluator.wait_ready()
-        yield evaluator
-    finally:
-        await evaluator.stop()
-        await task
-
-
 def _is(rule: str, state: str) -> Callable[[Decision], bool]:
     return lambda d: d.rule == rule and d.state == state
 
@@ -74,7 +49,7 @@ async def test_a_wholly_quiet_partition_is_judged_on_wall_clock_time_and_restart
     decision_log: Log,
 ) -> None:
     async with decision_log(eval_topics.decisions) as log:
-        async with _running(bootstrap, eval_topics) as first:
+        async with running_evaluator(bootstrap, eval_topics, POLICY, idle_after_ms=500) as first:
             started = time.monotonic()
             await produce_panes(eval_topics.panes, [p for g in series_panes(SERIES) for p in g])
             collapsed = await log.wait_for(_is("throughput-collapse", "firing"), "collapse")
@@ -87,7 +62,7 @@ async def test_a_wholly_quiet_partition_is_judged_on_wall_clock_time_and_restart
             assert START_MS + 12_000 <= decision.at_ms <= LAST_PANE_END + waited_ms
             assert (decision.at_ms - START_MS) % 1000 == 0  # on the pane grid
 
-        async with _running(bootstrap, eval_topics) as second:
+        async with running_evaluator(bootstrap, eval_topics, POLICY, idle_after_ms=500) as second:
             assert second.health()["alerts"]["no_data"] == 1  # restored from the state topic
             assert second.health()["alerts"]["firing"] == 1
 
