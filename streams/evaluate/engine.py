@@ -1,17 +1,17 @@
 """The evaluation of one partition's services: panes in, decisions and state changes out.
 
-No I/O and no clock: time is the event time of the panes (and, for a silent partition, the
-wall-clock time its caller says has passed). The Kafka service feeds it panes
+No I/O and no clock: time is the event time of the panes, and silence is measured on a
+clock the caller passes in (``arrived_ms``, ``now_ms``). The Kafka service feeds it panes
 batch by batch and publishes what ``advance`` returns; the offline policy tester feeds it a
 synthetic series. Evaluation happens at pane closes: at each pane end time, the scopes whose
 pane closed there (and the scopes that have gone quiet, so that a silent endpoint still
 reports "no data" or a throughput collapse) are evaluated on their windows.
 
-Silence is judged on the partition's event time: a scope, or a whole service, with no pane
-for ``idle_after_ms`` while other services of the partition still report is evaluated at
-their pane ends; a partition that is silent altogether is moved on by ``idle_tick``, by the
-wall-clock time that passed since its last pane (never straight to "now", so that backfilled
-data is not judged against the present).
+A whole service with no pane for ``idle_after_ms`` — in event time and on the caller's
+clock — while other services of the partition still report is evaluated at their pane ends;
+a partition that is silent altogether is moved on by ``idle_tick``, by the wall-clock time
+that passed since its last pane (never straight to "now", so that backfilled data is not
+judged against the present). Without a caller's clock, panes count as arriving as they close.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ __all__ = ["EngineConfig", "Evaluation", "Output", "ServiceEvaluation", "StateCh
 @dataclass(frozen=True)
 class EngineConfig:
     # A scope (or service, or partition) with no pane for this long is judged on its silence.
-    # Longer than stage 1's pauses (idle timeout, skew between its partitions), so that a pane
-    # that is merely late is evaluated at its own time; shorter than what a silence needs to
-    # show in a window (a 30 s throughput window halves after 15 s), so it delays nothing.
+    # Longer than stage 1's pauses (its 3 s idle timeout, a rebalance), so that a pane that is
+    # merely late is evaluated at its own time; shorter than what a silence needs to show in a
+    # window (a 30 s throughput window halves after 15 s), so it delays no decision.
     idle_after_ms: int = 10_000
     margin_ms: int = 30_000  # panes kept beyond the longest window
     checkpoint_every_ms: int = 30_000  # baselines are persisted at most this often
