@@ -47,6 +47,7 @@ __all__ = [
     "hba_conf",
     "probe",
     "server_conf",
+    "start_server",
     "status",
     "stop",
 ]
@@ -266,9 +267,11 @@ def running_pid(paths: PgPaths) -> int | None:
     return pid
 
 
-async def _start(
+async def start_server(
     settings: Settings, paths: PgPaths, bin_dir: Path, user: str | None, progress: Progress
 ) -> None:
+    """``pg_ctl -w start``: returns once the server accepts connections, saying every
+    ``local.heartbeat_s`` that it is still starting (crash recovery can take a while)."""
     port = settings.local.postgres_port
     if await port_open(HOST, port):
         raise InfrastructureError(
@@ -287,6 +290,9 @@ async def _start(
         what=f"postgres: starting the server on {HOST}:{port} (pg_ctl start)",
         log=paths.log,
         limit_s=timeout + 10,
+        progress=progress,
+        heartbeat="postgres: … still starting",
+        heartbeat_s=settings.local.heartbeat_s,
         new_session=True,
     )
 
@@ -398,7 +404,7 @@ async def ensure_up(settings: Settings, progress: Progress) -> None:
     watch = Stopwatch()
     deadline = time.monotonic() + settings.local.startup_timeout_s
     if pid is None:
-        await _start(settings, paths, bin_dir, user, progress)
+        await start_server(settings, paths, bin_dir, user, progress)
     await _ensure_role_and_db(settings, deadline, progress)
     ok, detail = await probe(settings.dsn)
     if not ok:
