@@ -480,6 +480,90 @@ async def test_postgres_says_it_is_still_starting_while_pg_ctl_waits(tmp_path: P
     assert lines[0].startswith(f"postgres: starting on 127.0.0.1:{port}"), lines
 
 
+# ------------------------------------------------------------------ installing PostgreSQL
+
+
+def _fake_bin(folder: Path, *, sudo: str | None, apt_get: bool = True) -> Path:
+    """A PATH holding only fake `sudo` / `apt-get` that record their calls in calls.log.
+
+    `sudo` is "passwordless" (runs its command from this folder) or "password" (refuses,
+    as `sudo -n` does when it would have to ask). The fake apt-get's first `install` fails
+    until an `update` ran, like a machine whose package lists are stale.
+    """
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    calls = folder / "calls.log"
+    scripts = {
+        "passwordless": f'echo "sudo $*" >> {calls}\nshift\n[ "$1" = true ] && exit 0\n'
+        f'cmd="$1"; shift; exec "{bin_dir}/$cmd" "$@"\n',
+        "password": f'echo "sudo $*" >> {calls}\necho "sudo: a password is required" >&2\nexit 1\n',
+    }
+    files = {"sudo": scripts[sudo]} if sudo else {}
+    if apt_get:
+        files["apt-get"] = (
+            f'echo "apt-get $* ($DEBIAN_FRONTEND)" >> {calls}\n'
+            f'[ "$1" = update ] && : > {folder}/updated && exit 0\n'
+            f"[ -e {folder}/updated ] || exit 100\n"
+            'echo "Setting up postgresql"\n'
+        )
+    for name, body in files.items():
+        (bin_dir / name).write_text("#!/bin/sh\n" + body)
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def _calls(folder: Path) -> list[str]:
+    log = folder / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture()
+def not_root(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setattr(postgres, "is_root", lambda: False)
+    return monkeypatch
+
+
+async def test_not_root_installs_postgres_through_sudo_n(
+    tmp_path: Path, not_root: pytest.MonkeyPatch
+) -> None:
+    not_root.setenv("PATH", str(_fake_bin(tmp_path, sudo="passwordless")))
+    lines: list[str] = []
+    await postgres.install(PgPaths(tmp_path / "data", tmp_path / "pg.log"), lines.append)
+    assert _calls(tmp_path) == [
+        "sudo -n true",
+        "sudo -n apt-get install -y postgresql",
+        "apt-get install -y postgresql (noninteractive)",
+        "sudo -n apt-get update",
+        "apt-get update (noninteractive)",
+        "sudo -n apt-get install -y postgresql",
+        "apt-get install -y postgresql (noninteractive)",
+    ]
+    assert "postgres: apt: Setting up postgresql" in lines, lines
+    assert lines[-1].startswith("postgres: installed `postgresql`"), lines
+
+
+@pytest.mark.parametrize("sudo", ["password", None], ids=["sudo-asks-a-password", "no-sudo"])
+async def test_not_root_without_usable_sudo_names_the_package_and_command(
+    tmp_path: Path, not_root: pytest.MonkeyPatch, sudo: str | None
+) -> None:
+    not_root.setenv("PATH", str(_fake_bin(tmp_path, sudo=sudo)))
+    with pytest.raises(InfrastructureError) as caught:
+        await postgres.install(PgPaths(tmp_path / "data", tmp_path / "pg.log"), print)
+    message = str(caught.value)
+    assert "`postgresql`" in message and "sudo -n" in message
+    assert "`sudo apt-get install -y postgresql`" in message
+    assert not any(call.startswith("apt-get") for call in _calls(tmp_path))
+
+
+async def test_no_apt_get_names_the_command_to_run(
+    tmp_path: Path, not_root: pytest.MonkeyPatch
+) -> None:
+    not_root.setenv("PATH", str(_fake_bin(tmp_path, sudo="passwordless", apt_get=False)))
+    with pytest.raises(InfrastructureError, match="no apt-get") as caught:
+        await postgres.install(PgPaths(tmp_path / "data", tmp_path / "pg.log"), print)
+    assert "sudo apt-get install -y postgresql" in str(caught.value)
+
+
 async def test_failed_step_names_its_log_and_quotes_it(tmp_path: Path) -> None:
     log = tmp_path / "step.log"
     with pytest.raises(InfrastructureError) as caught:
