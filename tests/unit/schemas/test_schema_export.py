@@ -5,6 +5,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from pydantic import ValidationError
 
 from app.cli import main
 from schemas import EXPORTED_MODELS
@@ -121,6 +122,31 @@ def test_the_resource_schema_accepts_exactly_what_the_model_does(
     assert (schema_ok, model_ok) == (valid, valid)
 
 
+ACTION: dict[str, object] = {
+    "id": 7, "kind": "rollback", "idempotency_key": "inc_1:rollback:revert_code",
+    "status": "sent", "attempts": 1, "created_at": "2026-11-25T17:00:02Z",
+    "finished_at": "2026-11-25T17:00:03.250000+00:00",
+    "payload": {"service": "chat-api", "from_version": "2.4.0", "to_version": "2.3.9"},
+}  # fmt: skip
+DETAIL = ("timeline", "actions", "rollback")
+INCIDENT: dict[str, object] = {
+    "id": "inc_1", "service": "chat-api", "scenario": "S1", "severity": "CRITICAL",
+    "status": "mitigated", "title": "POST /api/message 5xx", "opened_at": "2026-11-25T17:00:00Z",
+    "mitigated_at": "2026-11-25T17:00:20Z", "bad_version": "2.4.0", "last_good_version": "2.3.9",
+    "rollback_status": "succeeded", "alerts": {"f1": {"state": "firing"}}, "steps": ["rollback"],
+    "updated_at": "2026-11-25T17:00:20Z",
+    "timeline": [{"id": 1, "at": "2026-11-25T17:00:00Z", "kind": "decision", "actor": "alertpipe",
+                  "message": "CRITICAL firing", "evidence": {"observed": 0.4}}],
+    "actions": [ACTION],
+    "rollback": {"id": "rb_1", "status": "succeeded", "reason": "CRITICAL: roll back now",
+                 "from_version": "2.4.0", "target_version": "2.3.9",
+                 "requested_at": "2026-11-25T17:00:01Z",
+                 "phases": [{"phase": "verify", "status": "succeeded",
+                             "started_at": "2026-11-25T17:00:04Z", "budget_min_s": 120,
+                             "budget_s": 300, "duration_s": 15.1, "attempt": 1}]},
+}  # fmt: skip
+
+
 def _built(name: str) -> list[dict[str, object]]:
     """Instances of the non-telemetry models in their wire (JSON) form, built for real."""
     from streams.aggregate.partition import PaneRules
@@ -131,8 +157,9 @@ def _built(name: str) -> list[dict[str, object]]:
         _, panes = run_all(events, PaneRules(pane_ms=100, allowed_lateness_ms=300))
         return [pane.model_dump(mode="json") for pane in panes]
     if name == "action.v1":
-        return [{"action_id": "1", "incident_id": "inc_1", "kind": "rollback",
-                 "idempotency_key": "inc_1:rollback:revert_code"}]  # fmt: skip
+        return [ACTION]
+    if name == "incident.v1":
+        return [INCIDENT, {k: v for k, v in INCIDENT.items() if k not in DETAIL}]
     if name == "incident-event.v1":
         return [{"event_id": "e1", "incident_id": "inc_1", "type": "opened", "at": 1795626000.5,
                  "service": "chat-api", "severity": "CRITICAL", "status": "open",
@@ -152,3 +179,24 @@ def test_every_model_round_trips_through_its_schema(exported: Path, name: str) -
         jsonschema.validate(data, schema)
         again = model.model_validate(data).model_dump(mode="json")
         jsonschema.validate(again, schema)
+        assert model.model_validate(again) == model.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("action.v1", {"status": "lost"}),
+        ("action.v1", {"attempts": -1}),
+        ("incident.v1", {"severity": "SEVERE"}),
+        ("incident.v1", {"rollback": {"id": "rb", "status": "done", "reason": "r",
+                                      "requested_at": "2026-11-25T17:00:01Z"}}),
+    ],
+)  # fmt: skip
+def test_incident_and_action_schemas_reject_what_the_models_reject(
+    exported: Path, name: str, change: dict[str, object]
+) -> None:
+    data = {**(ACTION if name == "action.v1" else INCIDENT), **change}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, _schema(exported, name))
+    with pytest.raises(ValidationError):
+        EXPORTED_MODELS[name].model_validate(data)
