@@ -176,7 +176,8 @@ class PartitionAggregator:
             except Exception as error:  # a value the pane cannot hold: a dead letter, not a crash
                 self._unprocessable(record, offset <= replay_to, error)
                 continue
-            accepted += 1
+            if offset > replay_to:  # a replayed event was counted before the restart
+                accepted += 1
         self.position = position
         self.time.max_event_ms, self.time.closed_before = max_event, closed_before
         self._count(handled, accepted, replayed)
@@ -186,7 +187,7 @@ class PartitionAggregator:
 
     def _count(self, handled: int, accepted: int, replayed: int) -> None:
         metrics = self.metrics
-        metrics.events += handled
+        metrics.events += handled - replayed
         metrics.accepted += accepted
         metrics.replayed += replayed
 

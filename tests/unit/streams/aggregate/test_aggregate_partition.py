@@ -326,6 +326,22 @@ def test_replayed_records_are_not_dead_lettered_again() -> None:
     assert successor.metrics.replayed == 3
 
 
+def test_replayed_records_are_counted_as_replayed_only() -> None:
+    first = [request(BASE_MS + 10), b"garbage", request(BASE_MS + 20)]
+    worker = PartitionAggregator("t", 0, RULES)
+    worker.process(records(first), 0)
+    assert (worker.metrics.events, worker.metrics.accepted) == (3, 2)
+    offset, checkpoint = worker.commit_point() or (0, None)
+    successor = PartitionAggregator("t", 0, RULES, checkpoint, offset)
+    fresh = [request(BASE_MS + 30), request(BASE_MS + 40), b"more garbage"]
+    successor.process(records([*first, *fresh]), 0)  # the first three again, then new ones
+    metrics = successor.metrics
+    assert (metrics.events, metrics.accepted, metrics.replayed) == (3, 2, 3)
+    assert metrics.dead_letters == {"not_json": 1}  # the new garbage, not the replayed one
+    # Summed over both lives, every record counts once.
+    assert worker.metrics.events + metrics.events == len(first) + len(fresh)
+
+
 def test_a_closed_pane_is_keyed_by_scope_and_partitioned_by_service() -> None:
     worker = PartitionAggregator("t", 2, RULES)
     worker.process(records([request(BASE_MS)]), 0)
