@@ -118,3 +118,29 @@ async def test_adversarial_input_neither_stops_the_stage_nor_goes_missing(stage:
     requests = [s.requests for s in summaries if s.requests is not None]
     assert sum(r.count for r in requests) == 6000  # every good event counted, exactly once
     assert max(len(r.versions) for r in requests) <= 64  # panes stay bounded
+
+
+async def test_an_event_from_a_fast_clock_does_not_make_the_on_time_ones_late(
+    stage: Stage,
+) -> None:
+    """On a LogAppendTime topic: one event 30 s ahead of the broker, then 100 on time from
+    the same service (one partition) — all 101 counted, none dead-lettered as late."""
+    now_s = time.time()
+    event = {"kind": "request", "service": "chat-api", "endpoint": "POST /api/message",
+             "status": 200, "latency_ms": 5.0}  # fmt: skip
+    ahead = {**event, "ts": now_s + 30}
+    on_time = [{**event, "ts": now_s - 1 + i / 1000} for i in range(100)]
+    await produce(stage.bootstrap, stage.telemetry, [ahead, *on_time])
+    aggregator = Aggregator(stage.config())
+    await aggregator.start()
+    running = asyncio.create_task(aggregator.run())
+    try:
+        outcome = await stage.wait_for(await stage.expected())
+        health = aggregator.health()
+    finally:
+        await aggregator.stop()
+        await running
+    assert outcome.dead_letters == Counter() and health["dead_letters"] == {}
+    summaries = [PaneSummary.model_validate_json(v) for v in outcome.panes.values()]
+    assert sum(s.requests.count for s in summaries if s.requests is not None) == 101
+    assert health["accepted"] == 101
