@@ -52,17 +52,24 @@ class Scope(_Model):
 
 
 class LatencySketch(_Model):
-    """A DDSketch (relative-error quantile sketch), dense bins from ``offset``.
+    """A DDSketch (relative-error quantile sketch): bucket counts from ``offset``, run-length.
 
     Bucket i holds values in (gamma^(i-1), gamma^i], gamma = (1 + alpha) / (1 - alpha);
-    values at or below ``min_value`` count as ``zeros``.
+    values at or below ``min_value`` count as ``zeros``. In ``counts`` an entry n >= 0 is the
+    count of the next bucket and an entry -k skips k empty buckets: ``offset=116,
+    counts=[2, -114, 1]`` is 2 in bucket 116 and 1 in bucket 231. A dense list (no negative
+    entries, the form published before) reads the same way. Stage 1 publishes at most 2048
+    buckets per sketch, collapsing the lowest ones when values lie farther apart.
     """
 
     alpha: float = Field(gt=0, lt=1)
     min_value: float = Field(default=0.0, ge=0, description="values at or below count as zeros")
     zeros: int = Field(default=0, ge=0)
-    offset: int = 0
-    counts: list[int] = Field(default_factory=list)
+    offset: int = Field(default=0, description="index of the bucket counts[0] is about")
+    counts: list[int] = Field(
+        default_factory=list,
+        description="bucket counts from offset; an entry -k stands for k empty buckets",
+    )
 
 
 class RequestStats(_Model):
