@@ -27,6 +27,7 @@ __all__ = [
     "RequestStats",
     "ResourceStats",
     "Scope",
+    "Truncated",
 ]
 
 Dimension = Literal["endpoint", "host", "queue", "bot", "check", "service"]
@@ -121,6 +122,18 @@ class DeployRecord(_Model):
     status: Literal["started", "succeeded", "failed", "rolled_back"]
 
 
+class Truncated(_Model):
+    """What a pane's caps left out (the caps, per pane, are listed in the README)."""
+
+    versions: int = Field(
+        default=0, ge=0, description="requests of versions beyond the cap: not in `versions`"
+    )
+    transitions: int = Field(
+        default=0, ge=0, description="bot transitions left out of the middle of `transitions`"
+    )
+    deploys: int = Field(default=0, ge=0, description="deploy events beyond the cap")
+
+
 class PaneSummary(_Model):
     """Everything stage 1 learned about one scope in one pane."""
 
@@ -137,6 +150,9 @@ class PaneSummary(_Model):
     bot: BotStats | None = None
     integrity: IntegrityStats | None = None
     deploys: list[DeployRecord] = Field(default_factory=list)
+    truncated: Truncated = Field(
+        default_factory=Truncated, description="what the caps cut; absent (all 0) normally"
+    )
 
     @staticmethod
     def make_id(scope: Scope, start_ms: int, partition: int | None = None) -> str:
