@@ -5,7 +5,10 @@ A pane is a short event-time interval (1 s by default) of one scope. Its identit
 from); a pane is published once per identity, and the evaluation stage dedups on it. When
 producers key telemetry by service (as they should) every scope lives on one partition and
 there is one pane per (scope, start); a producer that does not key by service yields one
-partial pane per partition, each with its own identity, and merging them is still exact.
+partial pane per partition, each with its own identity. Merging them is still exact for
+counts, sums, maxima and (within the sketch's alpha) percentiles, but not for readings
+ordered by event time across partitions (last CPU, first queue depth, bot transitions,
+latest integrity detail): partial panes do not carry those event times.
 Panes are mergeable: windows are built by merging panes.
 """
 
