@@ -174,12 +174,14 @@ async def probes_through_a_fencing(stage: Stage) -> list[httpx.Response]:
 async def test_not_ready_until_partitions_are_assigned_and_again_once_the_stage_failed(
     stage: Stage, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The failure's log record would hold the fenced producer's error, and through it
-    # aiokafka's unretrieved futures, until pytest drops its records after the test. Their
-    # "never retrieved" warning would then run from a garbage collection inside a later
-    # import's ast.parse, which CPython 3.11.7 fails ("AST constructor recursion depth
-    # mismatch"). Unlogged, they are collected here; the health report asserts the failure.
+    # Log records captured by pytest would hold the fenced producer's error (ours, and
+    # asyncio's "Future exception was never retrieved" for aiokafka's internal futures) and
+    # through its traceback those futures, until pytest drops its records after the test.
+    # Their finalisers would then log from a garbage collection at a random later point; inside
+    # an import's ast.parse CPython 3.11.7 fails ("AST constructor recursion depth mismatch").
+    # Unlogged, everything is collected here; the health report asserts the failure.
     caplog.set_level(logging.CRITICAL, logger="streams.aggregate.service")
+    caplog.set_level(logging.CRITICAL, logger="asyncio")
     before, assigned, fenced = await probes_through_a_fencing(stage)
     gc.collect()
     assert before.status_code == 503
