@@ -18,6 +18,7 @@ class AggregatorMetrics:
     replayed: int = 0  # records re-read to rebuild open panes
     panes: int = 0  # panes published
     dead_letters: Counter[str] = field(default_factory=Counter)  # by dlq.code (not replayed)
+    truncated: Counter[str] = field(default_factory=Counter)  # entries the pane caps cut, by list
     transactions: int = 0
     transaction_seconds: float = 0.0  # wall time inside transactions (overlaps processing)
     transaction_max_seconds: float = 0.0
@@ -35,6 +36,7 @@ class AggregatorMetrics:
             "replayed": self.replayed,
             "panes": self.panes,
             "dead_letters": dict(self.dead_letters),
+            "truncated": dict(self.truncated),
             "transactions": self.transactions,
             "transaction_seconds": round(self.transaction_seconds, 3),
             "transaction_max_seconds": round(self.transaction_max_seconds, 3),

@@ -267,6 +267,8 @@ class PartitionAggregator:
 
     def _closed(self, pane: Pane) -> ClosedPane:
         summary = pane.summary(self.rules.pane_ms, self.partition)
+        if "truncated" in summary:
+            self.metrics.truncated.update(summary["truncated"])
         pane_id: str = summary["pane_id"]
         # Key = service: every pane of a service lands on one partition of the panes topic,
         # so stage 2 can join a service's endpoints, bots and deploys locally.
