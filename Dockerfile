@@ -1,6 +1,9 @@
 # alertpipe's runtime image: one image, every role (`alertpipe run --role <role>`).
 # Used by docker-compose.yml; the pins in constraints.txt make the install reproducible.
-FROM python:3.11-slim
+# The base is an exact release tag (Python 3.11.16 on Debian bookworm). A tag can still be
+# re-pushed; pin its digest too (`FROM python:3.11.16-slim-bookworm@sha256:…`) once it has
+# been resolved on a machine that can reach the registry.
+FROM python:3.11.16-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -22,8 +22,7 @@ import httpx
 
 from app.api import ApiDeps
 from app.lifecycle import Role, run_roles
-from app.policy import policy_from_settings
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from app.storage.incidents import PgIncidentStore
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
@@ -215,15 +214,15 @@ async def _noop() -> None:
 
 
 async def _main() -> None:
-    from app.pipeline import rollback_from_policy  # the pipeline builds on this module
+    """The responder role through the composition root, from the process's one settings
+    object (the database must be migrated: ``alertpipe run --role responder`` does that)."""
+    from app.pipeline import build_pipeline  # the pipeline builds on this module
 
-    settings = Settings()
-    settings = rollback_from_policy(settings, policy_from_settings(settings))
-    responder = await build_responder(settings)
+    pipeline = await build_pipeline(get_settings(), roles=("responder",), http=False)
     try:
-        await run_roles(responder.roles)
+        await run_roles(pipeline.roles)
     finally:
-        await responder.close()
+        await pipeline.close()
 
 
 def main() -> int:

@@ -75,6 +75,9 @@ class LocalSettings(_Group):
     postgres_db: str = "alertpipe"
     postgres_user: str = "alertpipe"
     startup_timeout_s: float = Field(default=120.0, gt=0)
+    heartbeat_s: float = Field(
+        default=10.0, gt=0, description="a long step (download, start) says it still runs"
+    )
 
 
 class AggregatorSettings(_Group):

@@ -16,9 +16,9 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
     """
     t = settings.topics
     retention = {"retention.ms": str(t.retention_ms)}
-    # Stage 1 judges "too far in the future" against the message timestamp: on the ingest
-    # topic that is the broker's clock, so a producer whose clock runs ahead cannot push a
-    # partition's watermark forward (and make everyone else's events late).
+    # Stage 1 judges "too far in the future" against the message timestamp and advances a
+    # partition's watermark no further than it: on the ingest topic that is the broker's
+    # clock, so a producer whose clock runs ahead cannot make everyone else's events late.
     ingest = {**retention, "message.timestamp.type": "LogAppendTime"}
     specs = [TopicSpec(t.telemetry, t.partitions, t.replication_factor, ingest)]
     names = (t.dead_letter, t.panes, t.decisions, t.incidents)

@@ -8,7 +8,16 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from schemas.decisions import AlertState, Decision, Evidence, Response
-from schemas.incidents import ActionKind, ActionRecord, IncidentEvent, IncidentStatus
+from schemas.incidents import (
+    ActionKind,
+    ActionRecord,
+    IncidentEvent,
+    IncidentRecord,
+    IncidentStatus,
+    PhaseRecord,
+    RollbackRecord,
+    TimelineEntry,
+)
 from schemas.panes import LatencySketch, PaneSummary, Scope
 from schemas.severity import Scenario, Severity
 from schemas.telemetry import (
@@ -37,20 +46,24 @@ __all__ = [
     "DeployEvent",
     "Evidence",
     "IncidentEvent",
+    "IncidentRecord",
     "IncidentStatus",
     "IntegrityEvent",
     "InvalidEvent",
     "LatencySketch",
     "LogEvent",
     "PaneSummary",
+    "PhaseRecord",
     "QueueEvent",
     "RequestEvent",
     "ResourceEvent",
     "Response",
+    "RollbackRecord",
     "Scenario",
     "Scope",
     "Severity",
     "TelemetryEvent",
+    "TimelineEntry",
     "encode_event",
     "parse_event",
     "parse_timestamp",
@@ -70,5 +83,6 @@ EXPORTED_MODELS: dict[str, type[BaseModel]] = {
     "pane.v1": PaneSummary,
     "decision.v1": Decision,
     "incident-event.v1": IncidentEvent,
+    "incident.v1": IncidentRecord,
     "action.v1": ActionRecord,
 }

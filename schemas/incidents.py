@@ -1,19 +1,34 @@
 """Incidents and their actions, wire version 1.
 
 ``IncidentEvent`` is what subscribers read from the ``incidents`` topic: one message per
-lifecycle step of an incident, keyed by service. ``ActionRecord`` is one automated effect
-(page, status update, breaker, rollback phase, restore, bot restart) as the outbox holds it.
+lifecycle step of an incident, keyed by service. ``IncidentRecord`` is an incident as the
+HTTP API serves it (``GET /incidents`` rows; ``GET /incidents/{id}`` adds its
+``TimelineEntry`` list, its ``ActionRecord`` list and its ``RollbackRecord`` with
+``PhaseRecord`` rows). ``ActionRecord`` is one automated effect (page, status update,
+breaker, rollback, restore, bot restart) as the outbox holds it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.severity import Scenario, Severity
 
-__all__ = ["ActionKind", "ActionRecord", "IncidentEvent", "IncidentEventType", "IncidentStatus"]
+__all__ = [
+    "ActionKind",
+    "ActionRecord",
+    "ActionStatus",
+    "IncidentEvent",
+    "IncidentEventType",
+    "IncidentRecord",
+    "IncidentStatus",
+    "PhaseRecord",
+    "RollbackRecord",
+    "TimelineEntry",
+]
 
 IncidentStatus = Literal["open", "acknowledged", "mitigated", "resolved"]
 
@@ -61,12 +76,100 @@ class IncidentEvent(_Model):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+ActionStatus = Literal["pending", "sending", "sent", "failed", "muted", "inhibited"]
+
+
 class ActionRecord(_Model):
+    """One effect of the plan's response, with its delivery state (the outbox row)."""
+
     v: Literal[1] = 1
-    action_id: str
-    incident_id: str
+    id: int
     kind: ActionKind
     idempotency_key: str = Field(description="same key on every retry of the same effect")
-    payload: dict[str, Any] = Field(default_factory=dict)
-    status: Literal["pending", "sent", "failed", "muted"] = "pending"
-    attempts: int = Field(default=0, ge=0)
+    status: ActionStatus = Field(
+        description="muted: a silence matched; inhibited: a CRITICAL incident of the service "
+        "superseded it"
+    )
+    attempts: int = Field(ge=0)
+    reason: str | None = Field(default=None, description="why it was muted, inhibited, failed")
+    last_error: str | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+    payload: dict[str, Any] = Field(default_factory=dict, description="what the receiver gets")
+
+
+class TimelineEntry(_Model):
+    """One append-only step of an incident's history, and why it happened."""
+
+    id: int
+    at: datetime
+    kind: str = Field(
+        description="decision, action, human, timer, escalation, rollback, silence, "
+        "inhibition, status (new kinds may be added)"
+    )
+    actor: str = Field(description="alertpipe, or the person who acted")
+    message: str
+    reason: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class PhaseRecord(_Model):
+    """One phase of a rollback, timed against the plan's budget."""
+
+    phase: Literal["prepare", "revert_code", "restore_data", "verify", "resume"]
+    status: Literal["running", "succeeded", "failed", "skipped"]
+    started_at: datetime
+    finished_at: datetime | None = None
+    budget_min_s: float = Field(description="the plan expects it to take at least this")
+    budget_s: float = Field(description="the plan's budget")
+    duration_s: float | None = None
+    attempt: int = Field(default=1, ge=1, description="1, or the retry being run")
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class RollbackRecord(_Model):
+    """An incident's rollback to the last known good version (at most one per incident)."""
+
+    id: str
+    status: Literal["requested", "running", "succeeded", "failed"]
+    reason: str
+    from_version: str | None = None
+    target_version: str | None = None
+    involves_data: bool = False
+    emergency: bool = False
+    capacity: float | None = Field(default=None, description="S4: resume at this share")
+    requested_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: str | None = None
+    phases: list[PhaseRecord] = Field(default_factory=list)
+
+
+class IncidentRecord(_Model):
+    """An incident as the HTTP API serves it; the list leaves out the last three fields."""
+
+    v: Literal[1] = 1
+    id: str
+    service: str = Field(description='"*" for a cascade across services (S4)')
+    scenario: Scenario | None = None
+    severity: Severity = Field(description="the worst severity seen")
+    status: IncidentStatus
+    title: str
+    opened_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    ack_note: str | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    bad_version: str | None = None
+    last_good_version: str | None = None
+    involves_data: bool = False
+    rollback_status: str | None = None
+    human_decision: str | None = Field(default=None, description="rollback or dismiss (MEDIUM)")
+    alerts: dict[str, Any] = Field(default_factory=dict, description="the alerts it groups")
+    steps: list[str] = Field(default_factory=list, description="plan steps already taken")
+    updated_at: datetime
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    actions: list[ActionRecord] = Field(default_factory=list)
+    rollback: RollbackRecord | None = None

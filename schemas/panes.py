@@ -5,7 +5,10 @@ A pane is a short event-time interval (1 s by default) of one scope. Its identit
 from); a pane is published once per identity, and the evaluation stage dedups on it. When
 producers key telemetry by service (as they should) every scope lives on one partition and
 there is one pane per (scope, start); a producer that does not key by service yields one
-partial pane per partition, each with its own identity, and merging them is still exact.
+partial pane per partition, each with its own identity. Merging them is still exact for
+counts, sums, maxima and (within the sketch's alpha) percentiles, but not for readings
+ordered by event time across partitions (last CPU, first queue depth, bot transitions,
+latest integrity detail): partial panes do not carry those event times.
 Panes are mergeable: windows are built by merging panes.
 """
 
@@ -27,6 +30,7 @@ __all__ = [
     "RequestStats",
     "ResourceStats",
     "Scope",
+    "Truncated",
 ]
 
 Dimension = Literal["endpoint", "host", "queue", "bot", "check", "service"]
@@ -52,17 +56,24 @@ class Scope(_Model):
 
 
 class LatencySketch(_Model):
-    """A DDSketch (relative-error quantile sketch), dense bins from ``offset``.
+    """A DDSketch (relative-error quantile sketch): bucket counts from ``offset``, run-length.
 
     Bucket i holds values in (gamma^(i-1), gamma^i], gamma = (1 + alpha) / (1 - alpha);
-    values at or below ``min_value`` count as ``zeros``.
+    values at or below ``min_value`` count as ``zeros``. In ``counts`` an entry n >= 0 is the
+    count of the next bucket and an entry -k skips k empty buckets: ``offset=116,
+    counts=[2, -114, 1]`` is 2 in bucket 116 and 1 in bucket 231. A dense list (no negative
+    entries, the form published before) reads the same way. Stage 1 publishes at most 2048
+    buckets per sketch, collapsing the lowest ones when values lie farther apart.
     """
 
     alpha: float = Field(gt=0, lt=1)
     min_value: float = Field(default=0.0, ge=0, description="values at or below count as zeros")
     zeros: int = Field(default=0, ge=0)
-    offset: int = 0
-    counts: list[int] = Field(default_factory=list)
+    offset: int = Field(default=0, description="index of the bucket counts[0] is about")
+    counts: list[int] = Field(
+        default_factory=list,
+        description="bucket counts from offset; an entry -k stands for k empty buckets",
+    )
 
 
 class RequestStats(_Model):
@@ -114,6 +125,18 @@ class DeployRecord(_Model):
     status: Literal["started", "succeeded", "failed", "rolled_back"]
 
 
+class Truncated(_Model):
+    """What a pane's caps left out (the caps, per pane, are listed in the README)."""
+
+    versions: int = Field(
+        default=0, ge=0, description="requests of versions beyond the cap: not in `versions`"
+    )
+    transitions: int = Field(
+        default=0, ge=0, description="bot transitions left out of the middle of `transitions`"
+    )
+    deploys: int = Field(default=0, ge=0, description="deploy events beyond the cap")
+
+
 class PaneSummary(_Model):
     """Everything stage 1 learned about one scope in one pane."""
 
@@ -130,6 +153,9 @@ class PaneSummary(_Model):
     bot: BotStats | None = None
     integrity: IntegrityStats | None = None
     deploys: list[DeployRecord] = Field(default_factory=list)
+    truncated: Truncated = Field(
+        default_factory=Truncated, description="what the caps cut; absent (all 0) normally"
+    )
 
     @staticmethod
     def make_id(scope: Scope, start_ms: int, partition: int | None = None) -> str:

@@ -4,17 +4,36 @@ One JSON object per Kafka message, UTF-8, message key = ``service``. Extra field
 tolerated (and dropped). ``kind`` selects the model. ``v`` is the wire version; it may be
 omitted, and a message that names a version this build does not know is rejected with a
 clear error rather than half-understood.
+
+The models are strict, so that they accept exactly what the exported JSON Schemas accept
+(tests/unit/schemas prove it value by value): no JSON string for a number or a boolean
+(``"503"``, ``"812.5"``, ``"1795626000"``), no boolean for a number, ``ok`` only true/false.
+An integer field takes what JSON Schema calls an integer — any number with a zero fraction, so
+``140.0`` is 140 (JavaScript cannot even tell the two apart), but never ``140.5``. Names and
+texts are checked as sent (length, not blank) and stored without surrounding whitespace.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
 from schemas.timestamps import EpochSeconds
 
@@ -23,6 +42,8 @@ __all__ = [
     "DEPLOY_STATUSES",
     "KINDS",
     "LOG_LEVELS",
+    "MAX_DEPTH",
+    "MAX_LATENCY_MS",
     "BotEvent",
     "DeployEvent",
     "IntegrityEvent",
@@ -38,9 +59,47 @@ __all__ = [
 ]
 
 WIRE_VERSION = 1
+# A request slower than a day is not a latency but a unit error (µs or ns sent as ms) or
+# garbage; and a pane's sketch is dense on the wire from its smallest to its largest bucket,
+# so one 1e300 would stretch it over ~35,000 buckets. A day keeps it under ~1,300.
+MAX_LATENCY_MS = 86_400_000
+MAX_DEPTH = 2**63 - 1  # a signed 64-bit integer, what every consumer language can hold
 
-Name = Annotated[str, Field(min_length=1, max_length=256)]
-Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+# Exactly the characters Python's str.strip() removes (the str.isspace() set), written out so
+# that the exported pattern means the same in every regex dialect (ECMA's \s differs).
+_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+NOT_BLANK = f"[^{_WHITESPACE}]"  # JSON Schema patterns search: "has a non-blank character"
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's integer: a number with a zero fraction, never a boolean."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is bool:  # strict int refuses it, but Literal[1] would take True as 1
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise PydanticCustomError("string_blank", "String should not be blank")
+    return stripped
+
+
+# Strict: no number from a string or a boolean (the JSON Schemas allow neither). Per type, not
+# model-wide, so Python callers keep their ordinary constructor typing.
+Integer = Annotated[int, Strict(), BeforeValidator(_integral)]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=256, json_schema_extra={"pattern": NOT_BLANK}),
+    AfterValidator(_not_blank),
+]
+Text = Annotated[str, Field(max_length=65_536), AfterValidator(str.strip)]
+Percent = Annotated[Number, Field(ge=0, le=100)]
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 BOT_STATUSES = ("online", "offline", "crashed", "restarted", "error")
@@ -48,9 +107,11 @@ DEPLOY_STATUSES = ("started", "succeeded", "failed", "rolled_back")
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
-    v: Literal[1] = Field(default=1, description="wire version of this event")
+    v: Annotated[Literal[1], BeforeValidator(_integral)] = Field(
+        default=1, description="wire version of this event"
+    )
     ts: EpochSeconds = Field(description="event time")
     service: Name = Field(description="emitting service; also the Kafka message key")
 
@@ -60,8 +121,8 @@ class RequestEvent(_Event):
 
     kind: Literal["request"]
     endpoint: Name = Field(description='method and route, e.g. "POST /api/message"')
-    status: int = Field(ge=100, le=599, description="HTTP status code")
-    latency_ms: float = Field(ge=0, allow_inf_nan=False, description="server-side latency")
+    status: Integer = Field(ge=100, le=599, description="HTTP status code")
+    latency_ms: Number = Field(ge=0, le=MAX_LATENCY_MS, description="server-side latency")
     version: Name | None = Field(default=None, description="service version that served it")
 
 
@@ -70,7 +131,7 @@ class LogEvent(_Event):
 
     kind: Literal["log"]
     level: Literal["debug", "info", "warning", "error", "critical"]
-    message: str = Field(max_length=65_536)
+    message: Text
     endpoint: Name | None = None
 
 
@@ -105,7 +166,7 @@ class QueueEvent(_Event):
 
     kind: Literal["queue"]
     queue: Name
-    depth: int = Field(ge=0)
+    depth: Integer = Field(ge=0, le=MAX_DEPTH)
 
 
 class BotEvent(_Event):
@@ -121,8 +182,8 @@ class IntegrityEvent(_Event):
 
     kind: Literal["integrity"]
     check: Name
-    ok: bool
-    detail: str | None = Field(default=None, max_length=65_536)
+    ok: Annotated[bool, Strict()]
+    detail: Text | None = None
 
 
 class DeployEvent(_Event):
@@ -178,11 +239,22 @@ def _describe(error: ValidationError) -> InvalidEvent:
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         message = "field required"
+    elif _problem(first["type"]) == "type":
+        message = f"{message}, got {_json_kind(first['input'])}"
     named = re.match(r"([a-z_]+): ", message)
     if field in (None, "resource") and named:  # an event-wide check names its field first
         return InvalidEvent(message, named.group(1), _problem(first["type"]))
     reason = f"{field}: {message}" if field else message
     return InvalidEvent(reason, field, _problem(first["type"]))
+
+
+def _json_kind(value: Any) -> str:
+    """What a producer sent, in JSON's words (``"503"`` is the usual mistake)."""
+    if isinstance(value, str):
+        return f"the string {json.dumps(value[:40])}"
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return "an array" if isinstance(value, list) else "an object"
 
 
 def validate_event(data: Any) -> TelemetryEvent:

@@ -3,7 +3,8 @@
 ``GET /health`` answers 200 when every role is ready and 503 otherwise, with each role's own
 report — a readiness probe for load balancers and orchestrators. ``GET /metrics`` renders the
 same reports in the Prometheus text format (counters and gauges; a dict of numbers becomes
-one series per key, e.g. ``alertpipe_aggregator_dead_letters{key="late"}``).
+one series per key, labelled ``key`` unless ``LABEL_NAMES`` names the label, e.g.
+``alertpipe_aggregator_dead_letters{reason="late"}``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-__all__ = ["HealthReport", "render_metrics", "router"]
+__all__ = ["LABEL_NAMES", "HealthReport", "render_metrics", "router"]
 
 HealthReport = Callable[[], dict[str, dict[str, Any]]]
+
+# The label of a dict-valued report field, by field name, where "key" would say nothing.
+LABEL_NAMES: dict[str, str] = {"dead_letters": "reason"}
 
 router = APIRouter(tags=["health"])
 
@@ -60,10 +64,11 @@ def _series(role: str, report: dict[str, Any]) -> Iterator[str]:
     for key, value in sorted(report.items()):
         name = _name(role, key)
         if isinstance(value, dict):
+            label_name = LABEL_NAMES.get(key, "key")
             for label, item in sorted(value.items()):
                 number = _number(item)
                 if number is not None:
-                    yield f'{name}{{key="{_escape(str(label))}"}} {number:g}'
+                    yield f'{name}{{{label_name}="{_escape(str(label))}"}} {number:g}'
             continue
         number = _number(value)
         if number is not None:

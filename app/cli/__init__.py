@@ -10,10 +10,11 @@ import argparse
 import asyncio
 import inspect
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from pydantic import ValidationError
 
 from app.cli import (
     config_cmd,
@@ -26,6 +27,7 @@ from app.cli import (
     simulate_cmd,
 )
 from app.errors import AlertpipeError
+from app.settings import get_settings
 
 __all__ = ["build_parser", "main"]
 
@@ -73,13 +75,21 @@ def _drop_transient(record: logging.LogRecord) -> bool:
     return not any(name in record.getMessage() for name in _TRANSIENT)
 
 
+def _log_level(verbose: bool) -> int:
+    if verbose:
+        return logging.DEBUG
+    try:
+        level = get_settings().log_level
+    except ValidationError:  # the command reports it by name when it loads the settings
+        return logging.INFO
+    return logging.getLevelNamesMapping()[level]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = os.environ.get("ALERTPIPE_LOG_LEVEL", "INFO").upper()  # validated by Settings
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.getLevelNamesMapping().get(level, 20),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=_log_level(args.verbose), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").addFilter(_drop_transient)

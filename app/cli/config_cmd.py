@@ -10,7 +10,10 @@ from pydantic import ValidationError
 from app.errors import ConfigError
 from app.settings import Settings, get_settings, masked
 
-__all__ = ["load_settings", "register"]
+__all__ = ["LOCAL_MARK", "in_effect", "load_settings", "register"]
+
+#: Follows an address that is not configured but the local server's (`alertpipe local up`).
+LOCAL_MARK = " (local)"
 
 
 def load_settings() -> Settings:
@@ -30,7 +33,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "show",
         help="print the settings in effect, secrets masked",
         description="Print every setting in effect as JSON (or as ALERTPIPE_* lines with "
-        "--env). Secrets and receiver URLs are masked.",
+        "--env). Secrets and receiver URLs are masked. An unset Kafka bootstrap or database "
+        "URL shows the local server's address, marked (local).",
     )
     show.add_argument("--env", action="store_true", help="print as ALERTPIPE_* assignments")
     show.set_defaults(handler=_show)
@@ -47,8 +51,19 @@ def _flatten(data: dict[str, object], prefix: str = "ALERTPIPE_") -> list[str]:
     return lines
 
 
+def in_effect(settings: Settings) -> dict[str, object]:
+    """``masked(settings)``, with the local servers' addresses where the bootstrap and the
+    DSN are unset: ``null`` would hide which servers a command will really talk to."""
+    data = masked(settings)
+    if settings.uses_local_kafka:
+        data["kafka_bootstrap"] = f"{settings.bootstrap}{LOCAL_MARK}"
+    if settings.uses_local_postgres:  # the local DSN holds no password
+        data["database_url"] = f"{settings.dsn}{LOCAL_MARK}"
+    return data
+
+
 def _show(args: argparse.Namespace) -> int:
-    data = masked(load_settings())
+    data = in_effect(load_settings())
     if args.env:
         print("\n".join(_flatten(data)))
     else:

@@ -39,6 +39,7 @@ from app.local.process import (
     run_logged,
     spawn_detached,
     terminate,
+    ticking,
 )
 from app.settings import Settings
 
@@ -55,6 +56,7 @@ __all__ = [
     "server_properties",
     "status",
     "stop",
+    "wait_ready",
 ]
 
 HOST = "127.0.0.1"
@@ -249,6 +251,7 @@ async def ensure_jars(settings: Settings, progress: Progress) -> Path:
         limit_s=MAVEN_TIMEOUT_S,
         progress=progress,
         heartbeat="kafka: … still downloading",
+        heartbeat_s=settings.local.heartbeat_s,
         cwd=staging,
     )
     check_logging_jars(staging)
@@ -377,7 +380,17 @@ async def _probe_local(settings: Settings) -> tuple[bool, str]:
     return await probe(settings.bootstrap)
 
 
-async def _wait_ready(settings: Settings, paths: KafkaPaths, pid: int, deadline: float) -> None:
+async def wait_ready(
+    settings: Settings, paths: KafkaPaths, pid: int, deadline: float, progress: Progress
+) -> None:
+    """Return once the broker `pid` answers; say every ``local.heartbeat_s`` that it is
+    still starting (a cold JVM on a busy machine takes a while, silence looks like a hang).
+    Raises (quoting its log) when it exits or does not answer by `deadline`."""
+    async with ticking(progress, "kafka: … still starting", settings.local.heartbeat_s):
+        await _poll_ready(settings, paths, pid, deadline)
+
+
+async def _poll_ready(settings: Settings, paths: KafkaPaths, pid: int, deadline: float) -> None:
     detail = "no answer yet"
     while True:
         if not pid_alive(pid):
@@ -436,7 +449,7 @@ async def ensure_up(settings: Settings, progress: Progress) -> None:
         pid = await _start_broker(settings, paths, java, progress)
     else:
         progress(f"kafka: the broker (pid {pid}) runs but does not answer yet; waiting…")
-    await _wait_ready(settings, paths, pid, deadline)
+    await wait_ready(settings, paths, pid, deadline, progress)
     progress(f"kafka: ready on {settings.bootstrap} ({watch})")
 
 

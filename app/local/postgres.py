@@ -4,6 +4,8 @@ Why the OS packages: every machine here has Debian's PostgreSQL or can install i
 ``initdb``/``pg_ctl`` give a cluster in a folder of our own without touching the system one.
 Why ``runuser``: PostgreSQL refuses to run as root, and these machines (and CI) run as root,
 so there the cluster belongs to the ``postgres`` OS user and every server command runs as it.
+Elsewhere the package is installed through ``sudo -n`` (as the Makefile installs kcat), and
+the server runs as the calling user.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ __all__ = [
     "ensure_up",
     "find_bin_dir",
     "hba_conf",
+    "install",
     "probe",
     "server_conf",
+    "start_server",
     "status",
     "stop",
 ]
@@ -111,7 +115,7 @@ async def _bin_dir(paths: PgPaths, progress: Progress) -> Path:
     prefer = _data_version(paths)
     found = find_bin_dir(prefer)
     if found is None:
-        await _install(paths, progress)
+        await install(paths, progress)
         found = find_bin_dir(prefer)
     if found is None:
         raise InfrastructureError(
@@ -128,30 +132,56 @@ def _data_version(paths: PgPaths) -> str | None:
         return None
 
 
-async def _install(paths: PgPaths, progress: Progress) -> None:
-    """Install the OS package with apt-get (root only), echoing apt's progress."""
-    hint = f"install the OS package `{PACKAGE}` (Debian/Ubuntu: apt-get install -y {PACKAGE})"
-    if not is_root() or shutil.which("apt-get") is None:
+async def install(paths: PgPaths, progress: Progress) -> None:
+    """Install the OS package with apt-get — as root, or else through ``sudo -n`` (never a
+    password prompt: `local up` may run unattended) — echoing apt's progress."""
+    manual = f"sudo apt-get install -y {PACKAGE}"
+    if shutil.which("apt-get") is None:
         raise InfrastructureError(
-            f"postgres: PostgreSQL's initdb/pg_ctl were not found under {PACKAGE_ROOT}/*/bin "
-            f"or on PATH; {hint}"
+            f"postgres: initdb/pg_ctl were not found under {PACKAGE_ROOT}/*/bin or on PATH, "
+            f"and there is no apt-get to install them; install PostgreSQL's server package "
+            f"(Debian/Ubuntu: `{manual}`) and run `alertpipe local up` again"
         )
-    progress(f"postgres: installing the OS package `{PACKAGE}` with apt-get (first run only)…")
+    sudo = await _privilege()
+    if sudo is None:
+        raise InfrastructureError(
+            f"postgres: initdb/pg_ctl were not found; installing the OS package `{PACKAGE}` "
+            "needs root, and this user is not root and cannot use `sudo -n` (no sudo, or it "
+            f"asks for a password). Run `{manual}` yourself, then `alertpipe local up` again"
+        )
+    how = "sudo -n apt-get" if sudo else "apt-get"
+    progress(f"postgres: installing the OS package `{PACKAGE}` with {how} (first run only)…")
     watch = Stopwatch()
-    install = ["apt-get", "install", "-y", PACKAGE]
-    code = await _apt(install, paths, progress)
+    code = await _apt(sudo, ["install", "-y", PACKAGE], paths, progress)
     if code != 0:  # the package lists may be missing or stale: refresh once
-        await _apt(["apt-get", "update"], paths, progress)
-        code = await _apt(install, paths, progress)
+        await _apt(sudo, ["update"], paths, progress)
+        code = await _apt(sudo, ["install", "-y", PACKAGE], paths, progress)
     if code != 0:
-        raise failure(f"postgres: `apt-get install -y {PACKAGE}` failed; {hint}", paths.log)
+        raise failure(
+            f"postgres: `{how} install -y {PACKAGE}` failed (exit code {code}); run "
+            f"`{manual}` yourself, then `alertpipe local up` again",
+            paths.log,
+        )
     progress(f"postgres: installed `{PACKAGE}` ({watch})")
 
 
-async def _apt(command: list[str], paths: PgPaths, progress: Progress) -> int:
+async def _privilege() -> list[str] | None:
+    """What runs apt-get with root rights: nothing as root, ``sudo -n`` when sudo works
+    without a password (asked once, with a harmless command), else None."""
+    if is_root():
+        return []
+    sudo = shutil.which("sudo")
+    if sudo is None:
+        return None
+    code, _ = await command_output([sudo, "-n", "true"])
+    return [sudo, "-n"] if code == 0 else None
+
+
+async def _apt(sudo: list[str], args: list[str], paths: PgPaths, progress: Progress) -> int:
+    # sudo resets the environment; apt-get with no terminal on stdin answers debconf itself.
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     return await run_streamed(
-        command,
+        [*sudo, "apt-get", *args],
         log=paths.log,
         limit_s=INSTALL_TIMEOUT_S,
         progress=progress,
@@ -266,9 +296,11 @@ def running_pid(paths: PgPaths) -> int | None:
     return pid
 
 
-async def _start(
+async def start_server(
     settings: Settings, paths: PgPaths, bin_dir: Path, user: str | None, progress: Progress
 ) -> None:
+    """``pg_ctl -w start``: returns once the server accepts connections, saying every
+    ``local.heartbeat_s`` that it is still starting (crash recovery can take a while)."""
     port = settings.local.postgres_port
     if await port_open(HOST, port):
         raise InfrastructureError(
@@ -287,6 +319,9 @@ async def _start(
         what=f"postgres: starting the server on {HOST}:{port} (pg_ctl start)",
         log=paths.log,
         limit_s=timeout + 10,
+        progress=progress,
+        heartbeat="postgres: … still starting",
+        heartbeat_s=settings.local.heartbeat_s,
         new_session=True,
     )
 
@@ -398,7 +433,7 @@ async def ensure_up(settings: Settings, progress: Progress) -> None:
     watch = Stopwatch()
     deadline = time.monotonic() + settings.local.startup_timeout_s
     if pid is None:
-        await _start(settings, paths, bin_dir, user, progress)
+        await start_server(settings, paths, bin_dir, user, progress)
     await _ensure_role_and_db(settings, deadline, progress)
     ok, detail = await probe(settings.dsn)
     if not ok:

@@ -41,6 +41,7 @@ __all__ = [
     "spawn_detached",
     "tail",
     "terminate",
+    "ticking",
 ]
 
 Progress = Callable[[str], None]
@@ -169,6 +170,7 @@ async def run_logged(
     limit_s: float,
     progress: Progress | None = None,
     heartbeat: str | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     new_session: bool = False,
@@ -176,8 +178,8 @@ async def run_logged(
     """Run `command` to completion with its output appended to `log`.
 
     Raises InfrastructureError (naming `what`, the log and its last lines) on a non-zero
-    exit or after `limit_s` seconds. With `heartbeat`, prints ``… still <heartbeat> (20 s)``
-    every HEARTBEAT_S seconds through `progress`.
+    exit or after `limit_s` seconds. With `heartbeat`, prints ``<heartbeat> (20 s)`` every
+    `heartbeat_s` seconds through `progress` (see `heartbeat`).
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -193,18 +195,15 @@ async def run_logged(
             )
         except OSError as error:
             raise InfrastructureError(f"{what}: cannot run {command[0]}: {error}") from error
-    ticker = _start_heartbeat(progress, heartbeat)
     try:
-        code = await asyncio.wait_for(proc.wait(), limit_s)
+        async with ticking(progress, heartbeat, heartbeat_s):
+            code = await asyncio.wait_for(proc.wait(), limit_s)
     except TimeoutError:
         _kill_quietly(proc)
         raise failure(f"{what}: no result after {limit_s:g} s", log) from None
     except asyncio.CancelledError:  # Ctrl-C: leave no half-done download behind
         _kill_quietly(proc)
         raise
-    finally:
-        if ticker is not None:
-            ticker.cancel()
     if code != 0:
         raise failure(f"{what} failed (exit code {code})", log)
 
@@ -260,16 +259,26 @@ async def _echo(
                 progress(f"{prefix}{line}")
 
 
-def _start_heartbeat(progress: Progress | None, text: str | None) -> asyncio.Task[None] | None:
+@contextlib.asynccontextmanager
+async def ticking(
+    progress: Progress | None, text: str | None, every_s: float = HEARTBEAT_S
+) -> AsyncIterator[None]:
+    """While the block runs, print ``<text> (<elapsed> s)`` every `every_s` seconds, so a
+    long silent wait (a download, a server starting) still shows that it is alive."""
     if progress is None or text is None:
-        return None
-    return asyncio.get_running_loop().create_task(_heartbeat(progress, text))
+        yield
+        return
+    ticker = asyncio.get_running_loop().create_task(_tick(progress, text, every_s))
+    try:
+        yield
+    finally:
+        ticker.cancel()
 
 
-async def _heartbeat(progress: Progress, text: str) -> None:
+async def _tick(progress: Progress, text: str, every_s: float) -> None:
     watch = Stopwatch()
     while True:
-        await asyncio.sleep(HEARTBEAT_S)
+        await asyncio.sleep(every_s)
         progress(f"{text} ({watch.seconds:.0f} s)")
 
 

@@ -87,6 +87,7 @@ class Failure:
     ] = ()  # routes whose errors/latency change; () = all of the service
     integrity_failures: tuple[str, ...] = ()
     bots_down: tuple[str, ...] = ()
+    bots_erroring: tuple[str, ...] = ()  # up, but failing their tasks (status "error")
     queue_growth_per_s: float = 0.0
     error_logs: tuple[str, ...] = ()
 
@@ -149,6 +150,9 @@ def plan_for(name: ScenarioName) -> tuple[tuple[str, ...], Failure]:
             ("chat-api",),
             Failure(
                 services={"chat-api": slow},
+                # The plan's S3 signs: bots time out on the slow chat-api and report errors
+                # while their task queue backs up.
+                bots_erroring=("bot-5", "bot-6"),
                 queue_growth_per_s=12.0,
                 error_logs=("timeout waiting for message store",),
             ),
@@ -280,16 +284,22 @@ class _Generator:
 
     def bots(self, t: float) -> Iterator[TelemetryEvent]:
         for bot in BOTS:
-            status = "online"
-            restarted = self.remedies.fixed(self.remedies.restarted_bots, bot, t)
-            down = bot in self.failure.bots_down and not restarted
-            if self.failing(t) and down and not self.healed("bot-runner", t):
-                status = "crashed" if self.bot_status[bot] == "online" else "offline"
+            status = self.bot_health(bot, t)
             changed = status != self.bot_status[bot]
             self.bot_status[bot] = status
             # Report changes at once and a heartbeat every 5 s.
             if changed or int(t - self.start) % 5 == 0:
                 yield BotEvent(kind="bot", ts=t, service="bot-runner", bot_id=bot, status=status)
+
+    def bot_health(self, bot: str, t: float) -> str:
+        """A bot's status at ``t``: a down bot crashes, then stays offline until restarted;
+        an erroring bot reports errors until the failure behind them is healed."""
+        if not self.failing(t) or self.healed("bot-runner", t):
+            return "online"
+        restarted = self.remedies.fixed(self.remedies.restarted_bots, bot, t)
+        if bot in self.failure.bots_down and not restarted:
+            return "crashed" if self.bot_status[bot] == "online" else "offline"
+        return "error" if bot in self.failure.bots_erroring else "online"
 
     def integrity(self, t: float) -> Iterator[TelemetryEvent]:
         if int(t - self.start) % 5 != 0:

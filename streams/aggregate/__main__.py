@@ -1,9 +1,10 @@
 """``python -m streams.aggregate``: run stage 1 alone, stopping gracefully on SIGTERM/SIGINT.
 
-Flags default to the same environment variables the app reads (``ALERTPIPE_KAFKA_BOOTSTRAP``,
-``ALERTPIPE_TOPICS__TELEMETRY``, ``ALERTPIPE_AGGREGATOR__PANE_MS`` …) without importing
-``app`` (streams must not depend on it). Exit status: 0 after a graceful stop, 1 when the
-stage failed (restart it: it resumes from its last committed transaction).
+Configured by its flags only; their defaults are ``AggregatorConfig``'s. It reads no
+``ALERTPIPE_*`` variable: those are read once, by ``app.settings`` (streams must not import
+app), so ``alertpipe run --role aggregator`` is how to run this stage from the settings.
+Exit status: 0 after a graceful stop, 1 when the stage failed (restart it: it resumes from
+its last committed transaction).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,28 +21,26 @@ from streams.aggregate.service import Aggregator, AggregatorFailed, tune_gc
 
 log = logging.getLogger("streams.aggregate")
 
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"ALERTPIPE_{name}", default)
+_DEFAULTS = AggregatorConfig(bootstrap="")
 
 
 def _parser() -> argparse.ArgumentParser:
+    d = _DEFAULTS
     parser = argparse.ArgumentParser(prog="python -m streams.aggregate", description=__doc__)
     add = parser.add_argument
-    add("--bootstrap", default=_env("KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
-    add("--telemetry-topic", default=_env("TOPICS__TELEMETRY", "telemetry"))
-    add("--panes-topic", default=_env("TOPICS__PANES", "metrics.panes"))
-    add("--dead-letter-topic", default=_env("TOPICS__DEAD_LETTER", "telemetry.dlq"))
-    add("--group", default=_env("GROUP_PREFIX", "alertpipe") + "-aggregate")
-    rule = "AGGREGATOR__"
-    add("--pane-ms", type=int, default=int(_env(rule + "PANE_MS", "1000")))
-    add("--lateness-ms", type=int, default=int(_env(rule + "ALLOWED_LATENESS_MS", "5000")))
-    add("--idle-timeout-ms", type=int, default=int(_env(rule + "IDLE_TIMEOUT_MS", "3000")))
-    add("--max-future-skew-ms", type=int, default=int(_env(rule + "MAX_FUTURE_SKEW_MS", "60000")))
-    add("--commit-interval-ms", type=int, default=100)
-    add("--session-timeout-ms", type=int, default=10_000)
+    add("--bootstrap", required=True, help="Kafka host:port[,host:port]")
+    add("--telemetry-topic", default=d.telemetry_topic)
+    add("--panes-topic", default=d.panes_topic)
+    add("--dead-letter-topic", default=d.dead_letter_topic)
+    add("--group", default=d.group_id)
+    add("--pane-ms", type=int, default=d.pane_ms)
+    add("--lateness-ms", type=int, default=d.allowed_lateness_ms)
+    add("--idle-timeout-ms", type=int, default=d.idle_timeout_ms)
+    add("--max-future-skew-ms", type=int, default=d.max_future_skew_ms)
+    add("--commit-interval-ms", type=int, default=d.commit_interval_ms)
+    add("--session-timeout-ms", type=int, default=d.session_timeout_ms)
     add("--instance-id", default=None, help="static group membership (KIP-345)")
-    add("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    add("--log-level", default="INFO")
     return parser
 
 

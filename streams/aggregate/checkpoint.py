@@ -22,7 +22,7 @@ _VERSION = 1
 @dataclass(frozen=True)
 class Checkpoint:
     processed_to: int  # last offset handled (-1: none)
-    max_event_ms: int  # highest accepted event time: the watermark's base
+    max_event_ms: int  # highest accepted event time (capped at message time): the watermark's base
     closed_before: int  # every pane ending at or before this was published
 
 

@@ -24,7 +24,7 @@ def scope_id(scope: ScopeKey) -> str:
 
 
 class RequestAcc:
-    __slots__ = ("count", "errors", "max_ms", "min_ms", "sketch", "versions")
+    __slots__ = ("count", "errors", "max_ms", "min_ms", "sketch", "versions", "versions_cut")
 
     def __init__(self, mapping: Mapping) -> None:
         self.count = 0
@@ -33,6 +33,7 @@ class RequestAcc:
         self.max_ms = float("-inf")
         self.sketch = Sketch(mapping)
         self.versions: dict[str, int] = {}
+        self.versions_cut = 0  # requests whose version MAX_VERSIONS left uncounted
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -133,7 +134,8 @@ class QueueAcc:
 
 
 # Bounds that keep one pane far below Kafka's message size limit, whatever producers send: the
-# request count stays exact; only these lists are cut (documented in the README).
+# request count stays exact; only these lists are cut, and the pane's ``truncated`` says by
+# how much (README, "Sending telemetry").
 MAX_VERSIONS = 64  # distinct versions counted per request pane
 MAX_TRANSITIONS = 128  # bot status transitions per pane (first and last halves)
 MAX_DEPLOYS = 64  # deploy events per pane
@@ -149,10 +151,11 @@ def collapse(reports: list[tuple[float, str]]) -> list[tuple[float, str]]:
 
 
 class BotAcc:
-    __slots__ = ("reports",)
+    __slots__ = ("cut", "reports")
 
     def __init__(self) -> None:
         self.reports: list[tuple[float, str]] = []
+        self.cut = 0  # transitions MAX_TRANSITIONS left out, known once wire() has run
 
     def add(self, ts: float, status: str) -> None:
         self.reports.append((ts, status))
@@ -162,6 +165,7 @@ class BotAcc:
         last = transitions[-1][1]
         if len(transitions) > MAX_TRANSITIONS:  # a flapping bot: the first and the last ones
             half = MAX_TRANSITIONS // 2
+            self.cut = len(transitions) - 2 * half
             transitions = transitions[:half] + transitions[-half:]
         return {"transitions": transitions, "last_status": last}
 
@@ -193,6 +197,7 @@ class Pane:
     __slots__ = (
         "bot",
         "deploys",
+        "deploys_cut",
         "integrity",
         "logs",
         "mapping",
@@ -214,6 +219,7 @@ class Pane:
         self.bot: BotAcc | None = None
         self.integrity: IntegrityAcc | None = None
         self.deploys: list[tuple[float, str, str]] = []
+        self.deploys_cut = 0  # deploy events beyond MAX_DEPLOYS
 
     def add(self, kind: str, ts: float, a: Any, b: Any, c: Any) -> None:
         """Add one reading's payload (see streams.aggregate.validate for a, b, c per kind)."""
@@ -231,6 +237,8 @@ class Pane:
             self._integrity().add(ts, a, b)
         elif len(self.deploys) < MAX_DEPLOYS:
             self.deploys.append((ts, a, b))
+        else:
+            self.deploys_cut += 1
 
     def add_request(self, status: int, latency_ms: float, version: str | None) -> None:
         # The hot path: the request accumulator and Sketch.add written out in one function,
@@ -259,6 +267,8 @@ class Pane:
                 versions[version] = seen + 1
             elif len(versions) < MAX_VERSIONS:  # a pane stays small whatever producers send
                 versions[version] = 1
+            else:
+                acc.versions_cut += 1
 
     def add_queue(self, ts: float, depth: int) -> None:
         if self.queue is None:
@@ -290,7 +300,7 @@ class Pane:
         """The ``PaneSummary`` wire form (a dict ``PaneSummary.model_validate`` accepts)."""
         service, dimension, key = self.scope
         base = f"{scope_id(self.scope)}@{self.start_ms}"
-        return {
+        summary = {
             "v": 1,
             "pane_id": base if partition is None else f"{base}/{partition}",
             "scope": {"service": service, "dimension": dimension, "key": key},
@@ -308,6 +318,19 @@ class Pane:
                 for ts, version, status in sorted(self.deploys, key=lambda d: d[0])
             ],
         }
+        truncated = self.truncated()  # after the bot's wire(): it counts the cut transitions
+        if truncated:  # absent when nothing was cut: the usual pane stays as small as before
+            summary["truncated"] = truncated
+        return summary
+
+    def truncated(self) -> dict[str, int]:
+        """What the caps left out of this pane, by list; only the lists that were cut."""
+        cuts = {
+            "versions": self.requests.versions_cut if self.requests is not None else 0,
+            "transitions": self.bot.cut if self.bot is not None else 0,
+            "deploys": self.deploys_cut,
+        }
+        return {name: cut for name, cut in cuts.items() if cut}
 
 
 def _wire(acc: RequestAcc | LogAcc | ResourceAcc | QueueAcc | BotAcc | IntegrityAcc | None) -> Any:

@@ -16,6 +16,13 @@ replayed record must get the same verdict as the first time, or a restart could 
 letter into a pane count (or the reverse). With ``message.timestamp.type=LogAppendTime`` on
 the telemetry topic that timestamp is the broker's clock; with CreateTime, Kafka 4 brokers
 reject timestamps more than ``log.message.timestamp.after.max.ms`` (1 h) ahead.
+
+The watermark advances with each event's time, but never past its message timestamp: an event
+inside the allowed skew yet ahead of the broker (a producer with a fast clock) still lands in
+its own pane, while the watermark moves only as far as the broker's clock — so the on-time
+events of every other producer on the partition are not made late by it. The message
+timestamp is stored with the record, so a replay advances the watermark exactly as the first
+run did.
 """
 
 from __future__ import annotations
@@ -139,18 +146,21 @@ class PartitionAggregator:
             except Exception as error:  # nothing a producer sends may stop the stage
                 self._unprocessable(record, offset <= replay_to, error)
                 continue
-            event_ms = int(ts * 1000.0 + 0.5)
-            if event_ms > record.timestamp + skew and record.timestamp >= 0:
+            event_ms, stamp = int(ts * 1000.0 + 0.5), record.timestamp
+            if event_ms > stamp + skew and stamp >= 0:
                 self._future(record, offset <= replay_to, ts)
                 continue
             start = event_ms - event_ms % pane_ms
             if start + pane_ms <= closed_before:
                 self._late(record, offset <= replay_to, event_ms, start, closed_before)
                 continue
-            if event_ms > max_event:
-                max_event = event_ms
-                if event_ms - lateness > closed_before:
-                    closed_before = event_ms - lateness
+            # Capped at the message (broker) time: see the module docstring. A record without a
+            # timestamp (-1) leaves event time alone.
+            mark = stamp if event_ms > stamp >= 0 else event_ms
+            if mark > max_event:
+                max_event = mark
+                if mark - lateness > closed_before:
+                    closed_before = mark - lateness
             group = groups.get(start)
             if group is None:
                 group = self._new_group(start, offset)
@@ -166,7 +176,8 @@ class PartitionAggregator:
             except Exception as error:  # a value the pane cannot hold: a dead letter, not a crash
                 self._unprocessable(record, offset <= replay_to, error)
                 continue
-            accepted += 1
+            if offset > replay_to:  # a replayed event was counted before the restart
+                accepted += 1
         self.position = position
         self.time.max_event_ms, self.time.closed_before = max_event, closed_before
         self._count(handled, accepted, replayed)
@@ -176,7 +187,7 @@ class PartitionAggregator:
 
     def _count(self, handled: int, accepted: int, replayed: int) -> None:
         metrics = self.metrics
-        metrics.events += handled
+        metrics.events += handled - replayed
         metrics.accepted += accepted
         metrics.replayed += replayed
 
@@ -256,6 +267,8 @@ class PartitionAggregator:
 
     def _closed(self, pane: Pane) -> ClosedPane:
         summary = pane.summary(self.rules.pane_ms, self.partition)
+        if "truncated" in summary:
+            self.metrics.truncated.update(summary["truncated"])
         pane_id: str = summary["pane_id"]
         # Key = service: every pane of a service lands on one partition of the panes topic,
         # so stage 2 can join a service's endpoints, bots and deploys locally.

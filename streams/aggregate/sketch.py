@@ -3,8 +3,24 @@
 A value x > ``min_value`` goes to bucket ``i = ceil(log(x) / log(gamma))`` with
 ``gamma = (1 + alpha) / (1 - alpha)``; bucket i holds (gamma^(i-1), gamma^i] and is read back
 as ``2 gamma^i / (gamma + 1)``, which is within ``alpha`` of every value in the bucket. Values
-at or below ``min_value`` (1 µs for latencies in ms) count as zeros, so a stray 1e-300 cannot
-stretch the dense wire form over thousands of empty buckets.
+at or below ``min_value`` (1 µs for latencies in ms) count as zeros.
+
+Wire form (``LatencySketch``): bucket counts from ``offset`` in run-length form, where a
+negative entry ``-k`` stands for k empty buckets (a single empty bucket is written ``0``,
+which is shorter). The old dense form (no negative entries) is a special case, so panes
+published before the change still read. ``benchmarks/sketch_wire.py`` compares it with
+dense counts, sparse (index, count) pairs, delta-coded lists and base64 varints on the
+simulated scenarios and on unimodal, bimodal and one- or two-value panes: it is the smallest
+JSON form except for one or two values (within 10 bytes there), and base64 varints, smaller
+by up to a third on the sparsest panes and larger on dense ones, would be unreadable in kcat.
+
+Bounded: at most ``MAX_BINS`` buckets reach the wire. When the buckets of one pane span a
+wider index range (values more than gamma^2048, about 6e17 times, apart), the lowest ones
+collapse into the lowest bucket kept, as DDSketch's CollapsingLowestDenseStore does: the
+upper quantiles keep the alpha guarantee, a quantile whose exact value fell into a collapsed
+bucket is overestimated. In memory a pane's buckets are bounded by the mapping's finite
+index range (floats above ``min_value``: about 35,800 buckets), so the hot path never
+checks the bound.
 
 Quantiles use the lower-rank definition: the q-quantile of n values is the value at
 0-based rank ``floor(q * (n - 1))`` in sorted order (``quantile_rank``). The sketch returns a
@@ -16,16 +32,26 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
 
 from schemas.panes import LatencySketch
 
-__all__ = ["ALPHA", "MIN_VALUE", "Mapping", "MergedSketch", "Sketch", "quantile_rank"]
+__all__ = [
+    "ALPHA",
+    "MAX_BINS",
+    "MIN_VALUE",
+    "Mapping",
+    "MergedSketch",
+    "Sketch",
+    "quantile_rank",
+]
 
 ALPHA = 0.01
 MIN_VALUE = 1e-3
+MAX_BINS = 2048  # buckets on the wire: an index range of 2048 covers a factor of ~6e17
 
 
 @dataclass(frozen=True)
@@ -58,7 +84,7 @@ def quantile_rank(q: float, count: int) -> int:
 
 
 class Sketch:
-    """Bucket counts (sparse in memory, dense on the wire) plus the zero bucket."""
+    """Bucket counts (sparse in memory, run-length on the wire) plus the zero bucket."""
 
     __slots__ = ("bins", "mapping", "min_value", "multiplier", "zeros")
 
@@ -92,13 +118,13 @@ class Sketch:
             self.bins[index] = self.bins.get(index, 0) + count
 
     def merge_wire(self, wire: LatencySketch) -> None:
-        """Add a sketch as published in a pane (dense counts from ``offset``)."""
+        """Add a sketch as published in a pane (run-length or the old dense form)."""
         self._require_same_mapping(Mapping(wire.alpha, wire.min_value))
         self.zeros += wire.zeros
+        indexes, counts = decode_runs([wire])
         bins = self.bins
-        for index, count in enumerate(wire.counts, start=wire.offset):
-            if count:
-                bins[index] = bins.get(index, 0) + count
+        for index, count in zip(indexes.tolist(), counts.tolist(), strict=True):
+            bins[index] = bins.get(index, 0) + count
 
     def _require_same_mapping(self, other: Mapping) -> None:
         # Buckets of different gammas do not line up; merging them would be silently wrong.
@@ -120,16 +146,9 @@ class Sketch:
                 return self.mapping.value(index)
         raise AssertionError("unreachable: rank is below the total count")
 
-    def to_wire(self) -> dict[str, object]:
+    def to_wire(self, max_bins: int = MAX_BINS) -> dict[str, object]:
         """The ``LatencySketch`` wire form as a plain dict (cheap to serialise)."""
-        if not self.bins:
-            counts: list[int] = []
-            offset = 0
-        else:
-            offset = min(self.bins)
-            counts = [0] * (max(self.bins) - offset + 1)
-            for index, count in self.bins.items():
-                counts[index - offset] = count
+        offset, counts = encode_runs(self.bins, max_bins)
         return {
             "alpha": self.mapping.alpha,
             "min_value": self.mapping.min_value,
@@ -145,6 +164,61 @@ class Sketch:
         return sketch
 
 
+def encode_runs(bins: dict[int, int], max_bins: int) -> tuple[int, list[int]]:
+    """``(offset, counts)``: counts from offset, each run of k > 1 empty buckets written -k.
+
+    At most ``max_bins`` indexes are spanned: buckets below fold into the lowest one kept.
+    """
+    if not bins:
+        return 0, []
+    indexes = sorted(bins)
+    if indexes[-1] - indexes[0] >= max_bins:
+        bins = collapse_lowest(bins, indexes[-1] - max_bins + 1)
+        indexes = sorted(bins)
+    counts: list[int] = []
+    append = counts.append  # bound once: this runs for every pane that closes
+    previous = indexes[0] - 1
+    for index in indexes:
+        gap = index - previous
+        if gap > 1:  # gap - 1 empty buckets; one is written "0", shorter than "-1"
+            append(0 if gap == 2 else 1 - gap)
+        append(bins[index])
+        previous = index
+    return indexes[0], counts
+
+
+def collapse_lowest(bins: dict[int, int], floor: int) -> dict[int, int]:
+    """The buckets at or below ``floor`` folded into bucket ``floor``, like DDSketch's
+    CollapsingLowestDenseStore: the upper quantiles, the ones alerts watch, stay exact."""
+    kept = {index: count for index, count in bins.items() if index > floor}
+    kept[floor] = sum(count for index, count in bins.items() if index <= floor)
+    return kept
+
+
+Array = npt.NDArray[np.int64]
+
+
+def decode_runs(wires: Sequence[LatencySketch]) -> tuple[Array, Array]:
+    """The non-empty buckets of wire sketches (run-length or old dense): (indexes, counts).
+
+    All sketches at once, vectorised: the entries are laid end to end, each stands for one
+    bucket (a count) or ``k`` (a run ``-k``), and each sketch's entries are then shifted so
+    that its first one lands on its ``offset``.
+    """
+    filled = [wire for wire in wires if wire.counts]
+    if not filled:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lengths = np.fromiter((len(w.counts) for w in filled), np.int64, len(filled))
+    offsets = np.fromiter((w.offset for w in filled), np.int64, len(filled))
+    runs = np.fromiter(chain.from_iterable(w.counts for w in filled), np.int64, int(lengths.sum()))
+    steps = np.where(runs < 0, -runs, 1)
+    starts = np.cumsum(steps) - steps  # bucket of each entry, sketches laid end to end
+    firsts = np.cumsum(lengths) - lengths  # each sketch's first entry
+    indexes = starts + np.repeat(offsets - starts[firsts], lengths)
+    filled_buckets = runs > 0
+    return indexes[filled_buckets], runs[filled_buckets]
+
+
 class MergedSketch:
     """Many wire sketches summed into one dense array (the window merge), read by quantile.
 
@@ -152,28 +226,29 @@ class MergedSketch:
     values, which keeps the error within about twice the larger alpha instead of failing.
     """
 
-    __slots__ = ("counts", "mapping", "offset", "total", "zeros")
+    __slots__ = ("cumulative", "mapping", "offset", "total", "zeros")
 
     def __init__(self, sketches: Sequence[LatencySketch]) -> None:
         first = sketches[0] if sketches else None
         self.mapping = Mapping(first.alpha, first.min_value) if first else DEFAULT_MAPPING
         own = [s for s in sketches if Mapping(s.alpha, s.min_value) == self.mapping]
         foreign = [s for s in sketches if Mapping(s.alpha, s.min_value) != self.mapping]
-        self.zeros = sum(s.zeros for s in own)
-        self.offset, self.counts = _dense_sum(own)
-        for sketch in foreign:
-            self._rebin(sketch)
-        self.total = self.zeros + int(self.counts.sum())
+        self.zeros = sum(s.zeros for s in sketches)
+        parts = [decode_runs(own), *(self._rebinned(s) for s in foreign)]
+        indexes = np.concatenate([i for i, _ in parts])
+        counts = np.concatenate([c for _, c in parts])
+        self.offset = int(indexes.min()) if len(indexes) else 0
+        # Dense from the lowest bucket: one pane's buckets span at most MAX_BINS indexes,
+        # a window's at most the mapping's index range (~36k), and usually a few hundred.
+        dense = np.bincount(indexes - self.offset, weights=counts).astype(np.int64)
+        self.cumulative: Array = np.cumsum(dense)
+        self.total = self.zeros + (int(self.cumulative[-1]) if len(dense) else 0)
 
-    def _rebin(self, wire: LatencySketch) -> None:
+    def _rebinned(self, wire: LatencySketch) -> tuple[Array, Array]:
         source = Mapping(wire.alpha, wire.min_value)
-        self.zeros += wire.zeros
-        bins: dict[int, int] = {}
-        for index, count in enumerate(wire.counts, start=wire.offset):
-            if count:
-                target = self.mapping.index(source.value(index))
-                bins[target] = bins.get(target, 0) + count
-        self.offset, self.counts = _with_bins(self.offset, self.counts, bins)
+        indexes, counts = decode_runs([wire])
+        targets = [self.mapping.index(source.value(index)) for index in indexes.tolist()]
+        return np.asarray(targets, dtype=np.int64), counts
 
     def quantile(self, q: float) -> float | None:
         """The q-quantile estimate (lower-rank definition), or None when empty."""
@@ -182,34 +257,5 @@ class MergedSketch:
         rank = quantile_rank(q, self.total)
         if rank < self.zeros:
             return 0.0
-        cumulative = np.cumsum(self.counts)
-        position = int(np.searchsorted(cumulative, rank - self.zeros, side="right"))
+        position = int(np.searchsorted(self.cumulative, rank - self.zeros, side="right"))
         return self.mapping.value(self.offset + position)
-
-
-def _dense_sum(sketches: Sequence[LatencySketch]) -> tuple[int, npt.NDArray[np.int64]]:
-    filled = [s for s in sketches if s.counts]
-    if not filled:
-        return 0, np.zeros(0, dtype=np.int64)
-    low = min(s.offset for s in filled)
-    high = max(s.offset + len(s.counts) for s in filled)
-    total = np.zeros(high - low, dtype=np.int64)
-    for sketch in filled:
-        start = sketch.offset - low
-        total[start : start + len(sketch.counts)] += np.asarray(sketch.counts, dtype=np.int64)
-    return low, total
-
-
-def _with_bins(
-    offset: int, counts: npt.NDArray[np.int64], bins: dict[int, int]
-) -> tuple[int, npt.NDArray[np.int64]]:
-    if not bins:
-        return offset, counts
-    low, high = min(bins), max(bins) + 1
-    if len(counts):
-        low, high = min(low, offset), max(high, offset + len(counts))
-    total = np.zeros(high - low, dtype=np.int64)
-    total[offset - low : offset - low + len(counts)] += counts
-    for index, count in bins.items():
-        total[index - low] += count
-    return low, total

@@ -1,6 +1,8 @@
 """Event time of one partition: its watermark, and which panes it has closed.
 
-The watermark is the highest event time seen minus the allowed lateness. A pane [start, end)
+The watermark is the highest event time seen — each event's time capped at its message
+(broker) timestamp, so a producer with a fast clock cannot push it ahead — minus the allowed
+lateness. A pane [start, end)
 is closed once ``end <= closed_before``, where ``closed_before`` is the watermark — or more,
 when the partition went quiet and its open panes were closed on the idle timeout. Everything a
 pane decision depends on is in these two numbers, which is why they are checkpointed: a
@@ -27,13 +29,16 @@ class PartitionTime:
     max_event_ms: int = NEVER
     closed_before: int = NEVER
 
-    def admit(self, event_ms: int, pane_end_ms: int) -> bool:
-        """Accept an event whose pane is still open (and advance); False means it is late."""
+    def admit(self, event_ms: int, pane_end_ms: int, message_ms: int = -1) -> bool:
+        """Accept an event whose pane is still open (and advance, no further than the message
+        timestamp when there is one); False means it is late. PartitionAggregator.process runs
+        this same rule inline, on locals."""
         if pane_end_ms <= self.closed_before:
             return False
-        if event_ms > self.max_event_ms:
-            self.max_event_ms = event_ms
-            self.closed_before = max(self.closed_before, event_ms - self.lateness_ms)
+        mark = message_ms if event_ms > message_ms >= 0 else event_ms
+        if mark > self.max_event_ms:
+            self.max_event_ms = mark
+            self.closed_before = max(self.closed_before, mark - self.lateness_ms)
         return True
 
     def is_closed(self, pane_end_ms: int) -> bool:

@@ -1,8 +1,10 @@
 """``python -m streams.evaluate``: the evaluator (and the cascade correlator) as a process.
 
-Reads its configuration from arguments or the usual ``ALERTPIPE_*`` variables, without
-importing ``app``. Prints one JSON line per lifecycle event (``ready``, ``stopped``) on
-stdout; SIGTERM and SIGINT stop it gracefully.
+Configured by its arguments only; their defaults are ``EvaluatorConfig``'s and
+``CorrelatorConfig``'s. It reads no ``ALERTPIPE_*`` variable: those are read once, by
+``app.settings`` (streams must not import app), so ``alertpipe run --role evaluator`` is how
+to run this stage from the settings. Prints one JSON line per lifecycle event (``ready``,
+``stopped``) on stdout; SIGTERM and SIGINT stop it gracefully.
 """
 
 from __future__ import annotations
@@ -21,41 +23,34 @@ from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.service import Evaluator, EvaluatorConfig
 from streams.policy import PolicyInvalid, load_policy
 
-_EVAL = "ALERTPIPE_EVALUATOR__"
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name) or default
+_EVALUATOR = EvaluatorConfig(bootstrap="")
+_CORRELATOR = CorrelatorConfig(bootstrap="")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    prefix = _env("ALERTPIPE_GROUP_PREFIX", "alertpipe")
+    ev = _EVALUATOR
     parser = argparse.ArgumentParser(
         prog="python -m streams.evaluate",
         description="Stage 2: merge panes into windows, evaluate the policy, publish decisions.",
     )
     add = parser.add_argument
-    add("--bootstrap", default=_env("ALERTPIPE_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
-    add("--policy", default=os.environ.get("ALERTPIPE_POLICY") or None, help="policy YAML")
-    add("--panes-topic", default=_env("ALERTPIPE_TOPICS__PANES", "metrics.panes"))
-    add("--decisions-topic", default=_env("ALERTPIPE_TOPICS__DECISIONS", "alerts.decisions"))
-    add("--state-topic", default=_env("ALERTPIPE_EVALUATOR__STATE_TOPIC", "alerts.state"))
-    add("--group", default=f"{prefix}-evaluator", help="consumer group of the evaluator")
+    add("--bootstrap", required=True, help="Kafka host:port[,host:port]")
+    add("--policy", default=None, help="policy YAML (default: the built-in plan)")
+    add("--panes-topic", default=ev.panes_topic)
+    add("--decisions-topic", default=ev.decisions_topic)
+    add("--state-topic", default=ev.state_topic)
+    add("--group", default=ev.group_id, help="consumer group of the evaluator")
     add(
         "--transactional-prefix",
-        default=os.environ.get(f"{_EVAL}TRANSACTIONAL_PREFIX") or None,
+        default=None,
         help="producer of partition P: PREFIX.PANES_TOPIC.P (default: GROUP)",
     )
-    add("--correlator-group", default=f"{prefix}-correlator")
+    add("--correlator-group", default=_CORRELATOR.group_id)
     add("--role", choices=("evaluator", "correlator", "all"), default="all")
-    add("--idle-after-ms", type=int, default=int(_env(f"{_EVAL}IDLE_AFTER_MS", "2000")))
-    add("--rebuild-margin-ms", type=int, default=int(_env(f"{_EVAL}REBUILD_MARGIN_MS", "30000")))
-    add("--session-timeout-ms", type=int, default=int(_env(f"{_EVAL}SESSION_TIMEOUT_MS", "10000")))
-    add(
-        "--offset-reset",
-        choices=("latest", "earliest"),
-        default=_env(f"{_EVAL}OFFSET_RESET", "latest"),
-    )
+    add("--idle-after-ms", type=int, default=ev.idle_after_ms)
+    add("--rebuild-margin-ms", type=int, default=ev.rebuild_margin_ms)
+    add("--session-timeout-ms", type=int, default=ev.session_timeout_ms)
+    add("--offset-reset", choices=("latest", "earliest"), default=ev.auto_offset_reset)
     add("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,11 +26,18 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from app.errors import InfrastructureError
-from app.local import LocalEndpoints, ServerStatus, down, ensure_up, process, status
-from app.local.kafka import KafkaPaths, check_logging_jars, pom_xml, server_properties
+from app.local import LocalEndpoints, ServerStatus, down, ensure_up, postgres, process, status
+from app.local.kafka import (
+    KafkaPaths,
+    check_logging_jars,
+    pom_xml,
+    server_properties,
+    wait_ready,
+)
 from app.local.postgres import PgPaths
 from app.local.process import pid_alive, pid_cmdline
 from app.settings import LocalSettings, Settings
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -398,21 +406,162 @@ def test_server_properties_follow_the_settings(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- plumbing
 
 
-async def test_long_step_reports_progress_while_it_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(process, "HEARTBEAT_S", 0.2)
+def _waits_for(release: Path) -> list[str]:
+    """A command that runs until `release` exists: a long step the test ends when it likes."""
+    return ["sh", "-c", f'while [ ! -e "{release}" ]; do sleep 0.05; done']
+
+
+async def _lines_matching(lines: list[str], prefix: str, count: int) -> list[str]:
+    async def matching() -> list[str]:
+        return [line for line in lines if line.startswith(prefix)]
+
+    return await eventually(matching, lambda found: len(found) >= count, what=f"{count}× {prefix}")
+
+
+async def test_long_step_reports_progress_while_it_runs(tmp_path: Path) -> None:
     lines: list[str] = []
-    await process.run_logged(
-        ["sleep", "0.7"],
-        what="sleeping",
-        log=tmp_path / "step.log",
-        limit_s=10,
-        progress=lines.append,
-        heartbeat="test: … still sleeping",
+    release = tmp_path / "release"
+    step = asyncio.create_task(
+        process.run_logged(
+            _waits_for(release),
+            what="waiting",
+            log=tmp_path / "step.log",
+            limit_s=300,
+            progress=lines.append,
+            heartbeat="test: … still waiting",
+            heartbeat_s=0.05,
+        )
     )
-    assert len(lines) >= 2, lines
-    assert all(line.startswith("test: … still sleeping (") for line in lines), lines
+    await _lines_matching(lines, "test: … still waiting (", 2)
+    release.touch()
+    await step
+    assert all(line.startswith("test: … still waiting (") for line in lines), lines
+
+
+async def test_kafka_says_it_is_still_starting_while_the_broker_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    (port,) = _free_ports(1)  # nothing listens there: the "broker" never answers
+    settings = Settings(local=LocalSettings(dir=tmp_path, kafka_port=port, heartbeat_s=0.05))
+    broker = subprocess.Popen(["sleep", "600"])  # alive, so the wait goes on
+    lines: list[str] = []
+    deadline = time.monotonic() + 600
+    waiting = asyncio.create_task(
+        wait_ready(settings, KafkaPaths.of(settings), broker.pid, deadline, lines.append)
+    )
+    try:
+        await _lines_matching(lines, "kafka: … still starting (", 2)
+        assert not waiting.done()
+    finally:
+        waiting.cancel()
+        broker.kill()
+        broker.wait()
+
+
+async def test_postgres_says_it_is_still_starting_while_pg_ctl_waits(tmp_path: Path) -> None:
+    bin_dir, release = tmp_path / "bin", tmp_path / "release"
+    bin_dir.mkdir()
+    pg_ctl = bin_dir / "pg_ctl"  # a pg_ctl whose `-w start` lasts until the test says so
+    pg_ctl.write_text("#!/bin/sh\n" + " ".join(_waits_for(release)[2:]) + "\n")
+    pg_ctl.chmod(0o755)
+    (port,) = _free_ports(1)
+    settings = Settings(local=LocalSettings(dir=tmp_path, postgres_port=port, heartbeat_s=0.05))
+    lines: list[str] = []
+    starting = asyncio.create_task(
+        postgres.start_server(settings, PgPaths.of(settings), bin_dir, None, lines.append)
+    )
+    try:
+        await _lines_matching(lines, "postgres: … still starting (", 2)
+        assert not starting.done()
+        release.touch()
+        await starting
+    finally:
+        starting.cancel()
+    assert lines[0].startswith(f"postgres: starting on 127.0.0.1:{port}"), lines
+
+
+# ------------------------------------------------------------------ installing PostgreSQL
+
+
+def _fake_bin(folder: Path, *, sudo: str | None, apt_get: bool = True) -> Path:
+    """A PATH holding only fake `sudo` / `apt-get` that record their calls in calls.log.
+
+    `sudo` is "passwordless" (runs its command from this folder) or "password" (refuses,
+    as `sudo -n` does when it would have to ask). The fake apt-get's first `install` fails
+    until an `update` ran, like a machine whose package lists are stale.
+    """
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    calls = folder / "calls.log"
+    scripts = {
+        "passwordless": f'echo "sudo $*" >> {calls}\nshift\n[ "$1" = true ] && exit 0\n'
+        f'cmd="$1"; shift; exec "{bin_dir}/$cmd" "$@"\n',
+        "password": f'echo "sudo $*" >> {calls}\necho "sudo: a password is required" >&2\nexit 1\n',
+    }
+    files = {"sudo": scripts[sudo]} if sudo else {}
+    if apt_get:
+        files["apt-get"] = (
+            f'echo "apt-get $* ($DEBIAN_FRONTEND)" >> {calls}\n'
+            f'[ "$1" = update ] && : > {folder}/updated && exit 0\n'
+            f"[ -e {folder}/updated ] || exit 100\n"
+            'echo "Setting up postgresql"\n'
+        )
+    for name, body in files.items():
+        (bin_dir / name).write_text("#!/bin/sh\n" + body)
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def _calls(folder: Path) -> list[str]:
+    log = folder / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture()
+def not_root(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setattr(postgres, "is_root", lambda: False)
+    return monkeypatch
+
+
+async def test_not_root_installs_postgres_through_sudo_n(
+    tmp_path: Path, not_root: pytest.MonkeyPatch
+) -> None:
+    not_root.setenv("PATH", str(_fake_bin(tmp_path, sudo="passwordless")))
+    lines: list[str] = []
+    await postgres.install(PgPaths(tmp_path / "data", tmp_path / "pg.log"), lines.append)
+    assert _calls(tmp_path) == [
+        "sudo -n true",
+        "sudo -n apt-get install -y postgresql",
+        "apt-get install -y postgresql (noninteractive)",
+        "sudo -n apt-get update",
+        "apt-get update (noninteractive)",
+        "sudo -n apt-get install -y postgresql",
+        "apt-get install -y postgresql (noninteractive)",
+    ]
+    assert "postgres: apt: Setting up postgresql" in lines, lines
+    assert lines[-1].startswith("postgres: installed `postgresql`"), lines
+
+
+@pytest.mark.parametrize("sudo", ["password", None], ids=["sudo-asks-a-password", "no-sudo"])
+async def test_not_root_without_usable_sudo_names_the_package_and_command(
+    tmp_path: Path, not_root: pytest.MonkeyPatch, sudo: str | None
+) -> None:
+    not_root.setenv("PATH", str(_fake_bin(tmp_path, sudo=sudo)))
+    with pytest.raises(InfrastructureError) as caught:
+        await postgres.install(PgPaths(tmp_path / "data", tmp_path / "pg.log"), print)
+    message = str(caught.value)
+    assert "`postgresql`" in message and "sudo -n" in message
+    assert "`sudo apt-get install -y postgresql`" in message
+    assert not any(call.startswith("apt-get") for call in _calls(tmp_path))
+
+
+async def test_no_apt_get_names_the_command_to_run(
+    tmp_path: Path, not_root: pytest.MonkeyPatch
+) -> None:
+    not_root.setenv("PATH", str(_fake_bin(tmp_path, sudo="passwordless", apt_get=False)))
+    with pytest.raises(InfrastructureError, match="no apt-get") as caught:
+        await postgres.install(PgPaths(tmp_path / "data", tmp_path / "pg.log"), print)
+    assert "sudo apt-get install -y postgresql" in str(caught.value)
 
 
 async def test_failed_step_names_its_log_and_quotes_it(tmp_path: Path) -> None:

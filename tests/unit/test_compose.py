@@ -8,6 +8,7 @@ compose plugin fails (`make test` builds the plugin where Go is available).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -94,6 +95,8 @@ def test_role_runs_against_healthy_servers(config: dict[str, Any], role: str) ->
 
 def test_dockerfile_installs_with_constraints() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    assert text.startswith("#")
+    # An exact release (not the moving 3.11-slim), on a named Debian release.
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?$", text, re.M)
     assert "pip install -c constraints.txt ." in text
     assert 'ENTRYPOINT ["alertpipe"]' in text

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -47,3 +49,13 @@ def test_the_data_files_are_in_the_wheel(wheel_files: set[str]) -> None:
         "handlers/py.typed",
     } <= wheel_files
     assert not any(name.startswith("tests/") for name in wheel_files)
+
+
+def test_the_build_backend_is_pinned_exactly() -> None:
+    """`pip install .` builds in an isolated environment from [build-system] requires: a
+    range there would let a new setuptools change what gets built."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requires = pyproject["build-system"]["requires"]
+    assert requires and all(
+        re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", r) for r in requires
+    )

@@ -1,6 +1,7 @@
 """The migration runner applies each file once, in order, even when processes race."""
 
 import asyncio
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -36,6 +37,58 @@ async def test_concurrent_starts_apply_each_file_once(empty_database: str) -> No
     applied = [label for result in results for label in result]
     assert sorted(applied) == ["0001_first", "0002_second"]
     assert await _count(empty_database, "SELECT count(*) FROM m_two") == 1
+
+
+# One OS process per start, as when several `alertpipe run` processes boot together: each
+# imports the runner, says it is ready, then waits at a gate so that they all call migrate()
+# in the same instant on the shipped migrations (plain CREATE TABLEs: twice would fail).
+_STARTER = """
+import asyncio, os, sys, time
+from app.storage.migrations import migrate
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.002)
+print("applied:" + ",".join(asyncio.run(migrate(sys.argv[1]))), flush=True)
+"""
+ROOT = Path(__file__).resolve().parents[3]
+
+
+async def _start_process(dsn: str, gate: Path) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _STARTER, dsn, str(gate), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert await asyncio.wait_for(process.stdout.readline(), 60) == b"ready\n"
+    return process
+
+
+async def _applied_by(process: asyncio.subprocess.Process) -> list[str]:
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    (line,) = [x for x in out.decode().splitlines() if x.startswith("applied:")]
+    return [label for label in line.removeprefix("applied:").split(",") if label]
+
+
+async def _all_applied(processes: list[asyncio.subprocess.Process]) -> list[str]:
+    """Every process's labels, after every process ended (none is left running)."""
+    results = await asyncio.gather(*map(_applied_by, processes), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [label for labels in results if isinstance(labels, list) for label in labels]
+
+
+async def test_processes_starting_at_once_apply_each_file_once(
+    empty_database: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "go"
+    processes = await asyncio.gather(*(_start_process(empty_database, gate) for _ in range(6)))
+    gate.touch()  # every process is waiting: open the gate for all of them at once
+    applied = await _all_applied(list(processes))
+    shipped = [m.label for m in available_migrations()]
+    assert sorted(applied) == sorted(shipped)  # each file by exactly one process
+    assert await _count(empty_database, "SELECT count(*) FROM schema_migrations") == len(shipped)
 
 
 async def test_an_edited_applied_migration_is_refused(empty_database: str) -> None:

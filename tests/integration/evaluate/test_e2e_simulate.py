@@ -65,9 +65,11 @@ async def pipeline(
         "ALERTPIPE_TOPICS__PANES": eval_topics.panes,
         "ALERTPIPE_TOPICS__DECISIONS": eval_topics.decisions,
     }
+    # The stage reads flags only (the ALERTPIPE_* variables above are for `alertpipe simulate`).
     aggregator = subprocess.Popen(
         [sys.executable, "-m", "streams.aggregate", "--bootstrap", bootstrap,
-         "--group", aggregator_group, "--log-level", "WARNING"],
+         "--telemetry-topic", telemetry, "--dead-letter-topic", dead_letter,
+         "--panes-topic", eval_topics.panes, "--group", aggregator_group, "--log-level", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     evaluator = evaluator_process(eval_topics)

@@ -198,10 +198,15 @@ async def produce(bootstrap: str, topic: str, messages: Sequence[dict[str, Any] 
 @pytest.fixture
 async def stage(bootstrap: str, unique: Callable[[str], str]) -> AsyncIterator[Stage]:
     names = [unique("agg-telemetry"), unique("agg-panes"), unique("agg-dlq")]
+    telemetry, panes, dead_letter = names
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
-    telemetry, panes, dead_letter = names
+    # The ingest topic as app/topics.py declares it: message timestamps are the broker's.
+    broker_time = {"message.timestamp.type": "LogAppendTime"}
+    await admin.create_topics(
+        [NewTopic(telemetry, PARTITIONS, 1, topic_configs=broker_time)]
+        + [NewTopic(name, PARTITIONS, 1) for name in (panes, dead_letter)]
+    )
     staged = Stage(bootstrap, telemetry, panes, dead_letter, group=unique("agg-group"))
     try:
         yield staged

@@ -1,9 +1,23 @@
 from collections import Counter
+from itertools import groupby
 
 import pytest
 
+from app.settings import AggregatorSettings
 from app.simulation.scenarios import SCENARIOS, Timeline, generate
-from schemas.telemetry import BotEvent, DeployEvent, IntegrityEvent, QueueEvent, RequestEvent
+from schemas.decisions import Decision
+from schemas.telemetry import (
+    BotEvent,
+    DeployEvent,
+    IntegrityEvent,
+    QueueEvent,
+    RequestEvent,
+    encode_event,
+)
+from streams.aggregate.partition import PaneRules
+from streams.evaluate.engine import Evaluation
+from streams.policy import load_policy
+from tests.unit.streams.aggregate.telemetry_factory import BASE_MS, run_all
 
 START = 1_795_626_000.0
 SHORT = Timeline(warmup_s=20, failure_s=20, rate=200, seed=3)
@@ -88,6 +102,44 @@ def test_s3_is_slow_with_a_growing_queue() -> None:
     assert slow[int(0.95 * len(slow))] > 5000
     depths = [e.depth for e in events if isinstance(e, QueueEvent) and e.ts >= after]
     assert depths[-1] > 100 and depths == sorted(depths)
+
+
+def _decisions_from(name: str) -> list[Decision]:
+    """The scenario's traffic through stage 1 (panes, in-process) and stage 2 (the
+    evaluator's engine) with the default settings and the built-in plan."""
+    start = BASE_MS / 1000 - Timeline().total_s  # before the fake records' broker time
+    raw = [encode_event(e) for e in generate(name, start)]  # type: ignore[arg-type]
+    _, panes = run_all(raw, PaneRules(**AggregatorSettings().model_dump()), batch=1000)
+    engine, decisions = Evaluation(load_policy(None)), []
+    for _, closing in groupby(sorted(panes, key=lambda p: p.end_ms), key=lambda p: p.end_ms):
+        for pane in closing:
+            engine.add(pane)
+        decisions.extend(engine.advance().decisions)
+    return decisions
+
+
+def _firing(decisions: list[Decision]) -> set[tuple[str, str, str]]:
+    return {(d.rule, d.service, d.severity.name) for d in decisions if d.state == "firing"}
+
+
+def test_s3_bots_report_errors_while_the_queue_grows() -> None:
+    after = START + SHORT.warmup_s + 1
+    bots = [e for e in _events("s3") if isinstance(e, BotEvent)]
+    assert {e.bot_id for e in bots if e.status == "error"} == {"bot-5", "bot-6"}
+    assert all(e.status == "online" for e in bots if e.ts < after)
+
+
+def test_s3_traffic_fires_the_plans_s3_alerts() -> None:
+    """Latency HIGH on chat-api, and the queue growing while bot-runner's bots report errors
+    (the plan's "queue depth growing, bot errors"), both HIGH and classified S3."""
+    firing = _firing(_decisions_from("s3"))
+    assert ("latency-p95-high", "chat-api", "HIGH") in firing, firing
+    assert ("queue-growing-with-bot-errors", "bot-runner", "HIGH") in firing, firing
+    assert not any(severity == "CRITICAL" for _, _, severity in firing), firing
+
+
+def test_healthy_traffic_fires_nothing() -> None:
+    assert _firing(_decisions_from("healthy")) == set()
 
 
 def test_s4_takes_several_services_and_bots_down() -> None:

@@ -4,6 +4,13 @@ Random valid events of every kind, in random (out-of-order) arrival, go through 
 partition aggregator; the panes it publishes are merged over a random window and compared
 with an exact computation over the events of that window: counts exactly, percentiles within
 the sketch's relative-error guarantee of the exact lower-rank percentile.
+
+With several services spread over several partitions (a producer that does not key by
+service), one scope's pane is published as partial panes, one per partition. Counts, sums,
+maxima and percentiles still merge exactly (within the sketch's guarantee); readings ordered
+by event time (the last CPU, the first and last queue depth and its slope, bot transitions,
+the latest integrity detail) are only exact when a scope's events share one partition,
+which keying by service guarantees: a partial pane keeps no event times for them.
 """
 
 from __future__ import annotations
@@ -34,15 +41,15 @@ Indexed = list[tuple[int, int, dict[str, Any]]]  # (event ms, arrival, event)
 
 
 def scope_of(event: dict[str, Any]) -> Scope:
-    kind = event["kind"]
+    kind, service = event["kind"], event["service"]
     if kind in ("request", "log") and "endpoint" in event:
-        return Scope(service=SERVICE, dimension="endpoint", key=event["endpoint"])
+        return Scope(service=service, dimension="endpoint", key=event["endpoint"])
     natural = {"resource": ("host", "host"), "queue": ("queue", "queue"),
                "bot": ("bot", "bot_id"), "integrity": ("check", "check")}  # fmt: skip
     if kind in natural:
         dimension, field = natural[kind]
-        return Scope(service=SERVICE, dimension=dimension, key=event[field])
-    return Scope(service=SERVICE, dimension="service", key=SERVICE)
+        return Scope(service=service, dimension=dimension, key=event[field])
+    return Scope(service=service, dimension="service", key=service)
 
 
 def in_window(events: list[dict[str, Any]], scope: Scope, start: int, end: int) -> Indexed:
@@ -86,24 +93,27 @@ def check_logs(window: WindowStats, chosen: Indexed) -> None:
     assert window.log_errors == sum(1 for e in logs if e["level"] in ("error", "critical"))
 
 
-def check_resources(window: WindowStats, chosen: Indexed) -> None:
+def check_resources(window: WindowStats, chosen: Indexed, ordered: bool = True) -> None:
     assert window.resource_samples == len(of_kind(chosen, "resource"))
     for field, last, top in (("cpu_pct", window.cpu_last, window.cpu_max),
                              ("mem_pct", window.mem_last, window.mem_max)):  # fmt: skip
         readings = [e[field] for _, _, e in of_kind(chosen, "resource", field)]
-        assert last == (readings[-1] if readings else None)
         assert top == (max(readings) if readings else None)
+        if ordered:
+            assert last == (readings[-1] if readings else None)
 
 
-def check_queues(window: WindowStats, chosen: Indexed) -> None:
+def check_queues(window: WindowStats, chosen: Indexed, ordered: bool = True) -> None:
     samples = of_kind(chosen, "queue")
     assert window.queue_samples == len(samples)
     if not samples:
         assert window.queue_depth_last is None and window.queue_slope is None
         return
+    assert window.queue_depth_max == max(e["depth"] for _, _, e in samples)
+    if not ordered:
+        return
     assert window.queue_depth_first == samples[0][2]["depth"]
     assert window.queue_depth_last == samples[-1][2]["depth"]
-    assert window.queue_depth_max == max(e["depth"] for _, _, e in samples)
     last_per_pane = {ms - ms % PANE_MS: (ms / 1000, float(e["depth"])) for ms, _, e in samples}
     expected = least_squares_slope(list(last_per_pane.values()))
     if expected is None:
@@ -112,7 +122,7 @@ def check_queues(window: WindowStats, chosen: Indexed) -> None:
         assert window.queue_slope == pytest.approx(expected, rel=1e-6, abs=1e-6)
 
 
-def check_bots_integrity_deploys(window: WindowStats, chosen: Indexed) -> None:
+def check_bots(window: WindowStats, chosen: Indexed) -> None:
     transitions: list[tuple[float, str]] = []
     for _, _, e in of_kind(chosen, "bot"):
         if not transitions or transitions[-1][1] != e["status"]:
@@ -120,14 +130,20 @@ def check_bots_integrity_deploys(window: WindowStats, chosen: Indexed) -> None:
     assert window.bot_transitions == tuple(transitions)
     assert window.bot_status == (transitions[-1][1] if transitions else None)
     assert window.bot_crashes == sum(1 for _, s in transitions if s == "crashed")
+
+
+def check_integrity_deploys(window: WindowStats, chosen: Indexed, ordered: bool = True) -> None:
     checks = [e for _, _, e in of_kind(chosen, "integrity")]
     failures = [e for e in checks if not e["ok"]]
     explained = [e["detail"] for e in failures if "detail" in e]
     assert (window.integrity_checks, window.integrity_failures) == (len(checks), len(failures))
-    assert window.integrity_detail == (explained[-1] if explained else None)
     deploys = [DeployRecord(ts=e["ts"], version=e["version"], status=e["status"])
                for _, _, e in of_kind(chosen, "deploy")]  # fmt: skip
-    assert list(window.deploys) == deploys
+    if ordered:
+        assert window.integrity_detail == (explained[-1] if explained else None)
+        assert list(window.deploys) == deploys
+    else:  # equal event times from two partitions come in pane order, not arrival order
+        assert sorted(window.deploys, key=repr) == sorted(deploys, key=repr)
 
 
 # Kinds drawn in groups so that each group gets dense data (many requests for percentiles,
@@ -159,7 +175,8 @@ def test_merged_window_equals_brute_force(
         check_logs(window, chosen)
         check_resources(window, chosen)
         check_queues(window, chosen)
-        check_bots_integrity_deploys(window, chosen)
+        check_bots(window, chosen)
+        check_integrity_deploys(window, chosen)
 
 
 def test_duplicate_panes_are_merged_once() -> None:
@@ -206,3 +223,60 @@ def test_a_queue_growing_by_ten_per_second_has_slope_ten() -> None:
     window = merge_panes(panes[0].scope, panes, BASE_MS, BASE_MS + 2000)
     assert window.queue_slope == pytest.approx(10.0, rel=0.05)
     assert (window.queue_depth_first, window.queue_depth_last) == (100, 117)
+
+
+# --- several services over several partitions ----------------------------------------------
+
+SERVICES = (SERVICE, "search-api", "bot-runner")
+PARTITIONS = 3
+
+
+@st.composite
+def spread_events(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int]]:
+    """Events of several services and the partition each was produced to: by service (a
+    keyed producer) or at random (an unkeyed one, which splits every scope's panes)."""
+    events = draw(mixed_events())
+    services = draw(st.lists(st.sampled_from(SERVICES), min_size=len(events), max_size=len(events)))
+    keyed = draw(st.booleans())
+    if keyed:
+        partitions = [SERVICES.index(service) % PARTITIONS for service in services]
+    else:
+        partitions = draw(st.lists(st.integers(0, PARTITIONS - 1), min_size=len(events),
+                                   max_size=len(events)))  # fmt: skip
+    spread = [
+        {**event, "service": service} for event, service in zip(events, services, strict=True)
+    ]
+    return spread, partitions
+
+
+def run_partitions(events: list[dict[str, Any]], partitions: list[int]) -> list[PaneSummary]:
+    """Each partition's events, in arrival order, through its own partition aggregator."""
+    panes: list[PaneSummary] = []
+    for partition in sorted(set(partitions)):
+        mine = [e for e, p in zip(events, partitions, strict=True) if p == partition]
+        panes.extend(run_all(mine, RULES, partition=partition)[1])
+    return panes
+
+
+@settings(max_examples=200, deadline=None)
+@given(spread=spread_events(), first=st.integers(0, 7), length=st.integers(1, 8))
+def test_merged_window_of_partial_panes_equals_brute_force(
+    spread: tuple[list[dict[str, Any]], list[int]], first: int, length: int
+) -> None:
+    events, partitions = spread
+    panes = run_partitions(events, partitions)
+    start = BASE_MS + first * PANE_MS
+    end = start + length * PANE_MS
+    for scope in {scope_of(e) for e in events}:
+        window = merge_panes(scope, panes, start, end)
+        chosen = in_window(events, scope, start, end)
+        sources = {(ms - ms % PANE_MS, partitions[arrival]) for ms, arrival, _ in chosen}
+        assert window.panes == len(sources)  # one partial pane per (pane, partition)
+        one_partition = len({partition for _, partition in sources}) <= 1
+        check_requests(window, chosen, (end - start) / 1000)
+        check_logs(window, chosen)
+        check_resources(window, chosen, ordered=one_partition)
+        check_queues(window, chosen, ordered=one_partition)
+        if one_partition:
+            check_bots(window, chosen)
+        check_integrity_deploys(window, chosen, ordered=one_partition)

@@ -101,10 +101,10 @@ def event_ms(event: dict[str, Any]) -> int:
 
 
 def run_all(
-    events: Sequence[dict[str, Any] | bytes], rules: PaneRules, batch: int = 7
+    events: Sequence[dict[str, Any] | bytes], rules: PaneRules, batch: int = 7, partition: int = 0
 ) -> tuple[PartitionAggregator, list[PaneSummary]]:
     """Feed everything in batches, then close every pane (as the idle timeout would)."""
-    aggregator = PartitionAggregator("telemetry", 0, rules)
+    aggregator = PartitionAggregator("telemetry", partition, rules)
     feed = records(events)
     for start in range(0, len(feed), batch):
         aggregator.process(feed[start : start + batch], now_ms=0.0)

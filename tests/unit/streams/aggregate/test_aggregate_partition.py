@@ -37,6 +37,20 @@ def headers(letter: DeadLetter) -> dict[str, str]:
 # --- event time -----------------------------------------------------------------------------
 
 
+def late_by_rule(times: list[tuple[int, int]]) -> int:
+    """The lateness rule, brute force, over (event ms, watermark mark ms) in offset order: an
+    event is late iff its pane ended at or before the highest mark before it minus the
+    lateness; an accepted event raises the mark (its event time, capped at broker time)."""
+    late, high = 0, None
+    for ms, mark in times:
+        end = ms - ms % RULES.pane_ms + RULES.pane_ms
+        if high is not None and end <= high - RULES.allowed_lateness_ms:
+            late += 1
+        else:
+            high = mark if high is None else max(high, mark)
+    return late
+
+
 def test_out_of_order_events_within_lateness_all_land_in_their_panes() -> None:
     times = [BASE_MS + t for t in (250, 10, 390, 120, 5, 330, 260)]  # spread < lateness
     aggregator, panes = run_all([request(ms) for ms in times], RULES)
@@ -75,19 +89,27 @@ def test_every_event_is_counted_once_in_a_pane_or_dead_lettered_as_late(
 ) -> None:
     aggregator, panes = run_all(events, RULES)
     late = aggregator.metrics.dead_letters["late"]
-    # The rule, brute force: late iff the event's pane ended at or before the max event time
-    # seen before it minus the lateness.
-    expected_late, high = 0, None
-    for e in events:
-        ms = event_ms(e)
-        end = ms - ms % RULES.pane_ms + RULES.pane_ms
-        if high is not None and end <= high - RULES.allowed_lateness_ms:
-            expected_late += 1
-        else:
-            high = ms if high is None else max(high, ms)
-    assert late == expected_late
+    assert late == late_by_rule([(event_ms(e), event_ms(e)) for e in events])
     assert aggregator.metrics.accepted + late == len(events)
     assert len({p.pane_id for p in panes}) == len(panes)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(telemetry(), st.integers(-800, 800)), min_size=1, max_size=80))
+def test_late_is_judged_against_event_time_capped_at_broker_time(
+    stamped: list[tuple[dict[str, Any], int]],
+) -> None:
+    """Each record's broker timestamp is its event time ± 0.8 s (inside the skew)."""
+    feed = [
+        FakeRecord(i, orjson.dumps(e), timestamp=event_ms(e) + delta)
+        for i, (e, delta) in enumerate(stamped)
+    ]
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process(feed, now_ms=0)
+    marks = [(event_ms(e), min(event_ms(e), event_ms(e) + delta)) for e, delta in stamped]
+    expected_late = late_by_rule(marks)
+    assert aggregator.metrics.dead_letters["late"] == expected_late
+    assert aggregator.metrics.accepted + expected_late == len(stamped)
 
 
 def test_a_quiet_partition_closes_its_panes_after_the_idle_timeout() -> None:
@@ -102,6 +124,37 @@ def test_a_quiet_partition_closes_its_panes_after_the_idle_timeout() -> None:
     assert panes == [] and headers(letter)["dlq.code"] == "late"
 
 
+def test_a_fast_producer_clock_does_not_make_the_on_time_events_late() -> None:
+    """One event 30 s ahead of the broker (inside the 60 s skew), then 100 on time: the early
+    one lands in its own pane, the watermark follows the broker's clock, nothing is late."""
+    broker_ms = BASE_MS + 10_000
+    ahead = FakeRecord(0, orjson.dumps(request(broker_ms + 30_000)), timestamp=broker_ms)
+    on_time = [
+        FakeRecord(1 + i, orjson.dumps(request(broker_ms + i - 50)), timestamp=broker_ms + i)
+        for i in range(100)
+    ]
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process([ahead, *on_time], now_ms=0)
+    # The early event counted as its broker time, so the latest on-time event leads.
+    assert aggregator.time.max_event_ms == broker_ms + 49
+    aggregator.close_idle(now_ms=float(RULES.idle_timeout_ms))
+    panes, letters = aggregator.take()
+    summaries = [PaneSummary.model_validate_json(p.value) for p in panes]
+    assert letters == [] and not aggregator.metrics.dead_letters
+    assert aggregator.metrics.accepted == 101
+    assert sum(s.requests.count for s in summaries if s.requests) == 101
+    assert broker_ms + 30_000 in {s.start_ms for s in summaries}  # the early event's own pane
+
+
+def test_the_watermark_still_follows_event_time_behind_the_broker() -> None:
+    # Events an hour behind their message timestamps (a backlog): the cap never binds.
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process(records([request(BASE_MS + 10), request(BASE_MS + 500)]), now_ms=0)
+    assert aggregator.time.max_event_ms == BASE_MS + 500
+    [closed], _ = aggregator.take()
+    assert orjson.loads(closed.value)["start_ms"] == BASE_MS
+
+
 # --- validation and dead letters ------------------------------------------------------------
 
 
@@ -110,6 +163,8 @@ BAD: list[tuple[bytes, str]] = [
     (b"[1, 2]", "invalid:event:type"),
     (orjson.dumps({**request(BASE_MS), "status": 600}), "invalid:status:range"),
     (orjson.dumps({**request(BASE_MS), "latency_ms": -1}), "invalid:latency_ms:range"),
+    (orjson.dumps({**request(BASE_MS), "latency_ms": 1e300}), "invalid:latency_ms:range"),
+    (orjson.dumps({**request(BASE_MS), "status": "503"}), "invalid:status:type"),
     (orjson.dumps({k: v for k, v in request(BASE_MS).items() if k != "endpoint"}),
      "invalid:endpoint:missing"),
     (orjson.dumps({**request(BASE_MS), "status": "oops"}), "invalid:status:type"),
@@ -130,6 +185,10 @@ def test_each_malformed_message_is_one_dead_letter_with_its_reason() -> None:
     assert [d.value for d in letters] == [bad for bad, _ in BAD]
     assert all(headers(d)["dlq.reason"] for d in letters)
     assert headers(letters[2])["dlq.field"] == "status"
+    for letter in letters:  # a schema error's reason starts with the field it names
+        code = headers(letter)["dlq.code"]
+        if code.startswith("invalid:") and code != "invalid:event:type":
+            assert headers(letter)["dlq.reason"].startswith(code.split(":")[1] + ": ")
 
 
 def test_an_oversize_message_is_a_truncated_dead_letter_that_says_its_size() -> None:
@@ -265,6 +324,22 @@ def test_replayed_records_are_not_dead_lettered_again() -> None:
     assert letters == []
     assert [orjson.loads(p.value)["requests"]["count"] for p in panes] == [2]
     assert successor.metrics.replayed == 3
+
+
+def test_replayed_records_are_counted_as_replayed_only() -> None:
+    first = [request(BASE_MS + 10), b"garbage", request(BASE_MS + 20)]
+    worker = PartitionAggregator("t", 0, RULES)
+    worker.process(records(first), 0)
+    assert (worker.metrics.events, worker.metrics.accepted) == (3, 2)
+    offset, checkpoint = worker.commit_point() or (0, None)
+    successor = PartitionAggregator("t", 0, RULES, checkpoint, offset)
+    fresh = [request(BASE_MS + 30), request(BASE_MS + 40), b"more garbage"]
+    successor.process(records([*first, *fresh]), 0)  # the first three again, then new ones
+    metrics = successor.metrics
+    assert (metrics.events, metrics.accepted, metrics.replayed) == (3, 2, 3)
+    assert metrics.dead_letters == {"not_json": 1}  # the new garbage, not the replayed one
+    # Summed over both lives, every record counts once.
+    assert worker.metrics.events + metrics.events == len(first) + len(fresh)
 
 
 def test_a_closed_pane_is_keyed_by_scope_and_partitioned_by_service() -> None:

@@ -2,17 +2,16 @@
 
 For every JSON value, ``read_event`` either returns the same reading as the pydantic path
 (same values, same types, same ts) or raises the same InvalidEvent (same reason, same field).
-The generator starts from valid events and perturbs them with the shapes that differ between
-a hand-written check and pydantic's lax mode: numeric strings, floats with zero fractions,
-booleans, whitespace that Python strips and Rust does not, out-of-range numbers, timestamps in
-every unit, missing and extra fields.
+The generators (tests/support/wire_values.py) start from valid events and perturb them with
+the shapes where a hand-written check and pydantic could differ: numeric strings, floats with
+zero fractions, booleans for numbers, whitespace, numbers at and beyond every bound (latency's
+one day, depth's int64), timestamps in every unit and as text, missing and extra fields.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -20,153 +19,7 @@ from hypothesis import strategies as st
 import streams.aggregate.validate as validate_module
 from schemas.telemetry import InvalidEvent, parse_event, validate_event
 from streams.aggregate.validate import Reading, decode, read_event, reading_of
-
-WHITESPACE = [" ", "\t", "\n", "\x1c", "\x1f", "\x85", "\xa0", "\u2000", "\u200b", "\u3000"]
-
-unicode = st.characters(exclude_categories=["Cs"])  # lone surrogates are not valid JSON
-names = st.one_of(
-    st.text(unicode, min_size=1, max_size=12),
-    st.builds(lambda w, s: w + s, st.sampled_from(WHITESPACE), st.text(unicode, max_size=5)),
-    st.builds(lambda s, w: s + w, st.text(unicode, max_size=5), st.sampled_from(WHITESPACE)),
-    st.sampled_from(["", "x" * 256, "x" * 257, " " * 3, "POST /api/message"]),
-    st.integers(-3, 3),
-    st.none(),
-    st.booleans(),
-    st.just(["a"]),
-)
-numbers = st.one_of(
-    st.integers(-(2**63), 2**64 - 1),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.sampled_from([0, 0.0, -0.0, 100, 100.0, 100.5, 599, 600, 1e308, -1e-300]),
-    st.booleans(),
-    st.sampled_from(["200", " 41.5", "NaN", "inf", "1e3", "abc", "", "-1"]),
-    st.none(),
-)
-timestamps = st.one_of(
-    st.floats(0, 2e9),
-    st.integers(0, 2 * 10**9),
-    st.integers(10**11, 2 * 10**12),
-    st.integers(10**14, 2 * 10**15),
-    st.integers(10**17, 2 * 10**18),
-    st.floats(min_value=-1e20, max_value=1e20),
-    st.sampled_from(
-        [
-            "2026-11-25T17:00:00Z",
-            "2026-11-25T17:00:00.125+01:00",
-            "2026-11-25T17:00:00",
-            "1764090000",
-            " 1764090000.5 ",
-            "nan",
-            "yesterday",
-            True,
-            None,
-            [1],
-        ]
-    ),
-)
-literals = st.one_of(
-    st.sampled_from(
-        [
-            "debug",
-            "info",
-            "warning",
-            "error",
-            "critical",
-            "online",
-            "offline",
-            "crashed",
-            "restarted",
-            "started",
-            "succeeded",
-            "failed",
-            "rolled_back",
-            " error",
-            "ERROR",
-        ]
-    ),
-    st.text(unicode, max_size=6),
-    st.integers(0, 2),
-    st.none(),
-)
-texts = st.one_of(st.none(), names, st.just("y" * 65_537))
-
-specials: st.SearchStrategy[Any] = st.sampled_from([True, False, None, "1", "", [], {}])
-
-
-def around(low: float, high: float) -> st.SearchStrategy[Any]:
-    """Numbers at and just beyond a range's edges, in every JSON shape pydantic coerces."""
-    edges = [low, high, low - 1, high + 1, float(low), float(high), high + 0.5, low - 1e-9]
-    return st.one_of(
-        st.sampled_from(edges),
-        st.sampled_from(edges),  # twice: edges are where hand-written checks go wrong
-        st.integers(int(low) - 1, int(high) + 1),
-        st.floats(low - 1, high + 1),
-        st.sampled_from(edges).map(str),
-        specials,
-        numbers,
-    )
-
-
-FIELDS: dict[str, st.SearchStrategy[Any]] = {
-    "service": names,
-    "endpoint": names,
-    "host": names,
-    "queue": names,
-    "bot_id": names,
-    "check": names,
-    "version": names,
-    "status": st.one_of(around(100, 599), literals),
-    "latency_ms": around(0, 5),
-    "cpu_pct": around(0, 100),
-    "mem_pct": around(0, 100),
-    "depth": around(0, 3),
-    "level": literals,
-    "message": texts,
-    "detail": texts,
-    "ok": st.one_of(st.booleans(), around(0, 1), st.sampled_from(["true", "no", "yes"])),
-    "ts": timestamps,
-    "v": st.sampled_from([1, 1.0, True, 2, 0, False, "1", None]),
-    "kind": st.sampled_from(["request", "log", "resource", "queue", "bot", "integrity"])
-    | st.sampled_from(["deploy", "Request", " request", "metric"])
-    | st.integers(0, 1),
-}
-
-VALID: list[dict[str, Any]] = [
-    {"kind": "request", "ts": 1764090000.25, "service": "chat-api",
-     "endpoint": "POST /api/message", "status": 200, "latency_ms": 41.5},
-    {"kind": "request", "ts": 1764090000250, "service": "chat-api", "endpoint": "GET /",
-     "status": 503, "latency_ms": 0, "version": "1.2.3"},
-    {"kind": "log", "ts": 1764090000, "service": "chat-api", "level": "error", "message": ""},
-    {"kind": "log", "ts": 1764090000, "service": "s", "level": "info", "message": "hi",
-     "endpoint": "GET /"},
-    {"kind": "resource", "ts": 1764090000, "service": "s", "host": "h1", "cpu_pct": 50},
-    {"kind": "resource", "ts": 1764090000, "service": "s", "host": "h1", "mem_pct": 99.5},
-    {"kind": "queue", "ts": 1764090000, "service": "s", "queue": "q", "depth": 7},
-    {"kind": "bot", "ts": 1764090000, "service": "s", "bot_id": "b1", "status": "crashed"},
-    {"kind": "integrity", "ts": 1764090000, "service": "s", "check": "c", "ok": False,
-     "detail": "3 rows missing"},
-    {"kind": "deploy", "ts": 1764090000, "service": "s", "version": "v2", "status": "started"},
-]  # fmt: skip
-
-
-COMMON = ["v", "ts", "service", "kind"]
-
-
-@st.composite
-def events(draw: st.DrawFn) -> Any:
-    data = dict(draw(st.sampled_from(VALID)))
-    # Mostly perturb the fields this kind has (that is where the edges are), sometimes any.
-    own = sorted(set(data) | {"version", "endpoint", "detail", "cpu_pct", "mem_pct"} & set(FIELDS))
-    fields = st.sampled_from(own + COMMON) | st.sampled_from(sorted(FIELDS))
-    for name in draw(st.lists(fields, max_size=3)):
-        if draw(st.integers(0, 4)) == 0:
-            data.pop(name, None)
-        else:
-            data[name] = draw(FIELDS[name])
-    if draw(st.integers(0, 9)) == 0:
-        data["extra"] = draw(st.text(unicode, max_size=3))
-    return data
-
+from tests.support.wire_values import VALID, as_json, events, one_field_changed
 
 json_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
 json_values = st.recursive(
@@ -178,11 +31,6 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(json_text, inner, max_size=3),
     max_leaves=6,
 )
-
-
-def _as_json(data: Any) -> Any:
-    """What a producer can actually send: the value after a JSON round trip."""
-    return orjson.loads(orjson.dumps(data))
 
 
 def _outcome(function: Any, data: Any) -> tuple[str, Any]:
@@ -197,22 +45,11 @@ def _reference(data: Any) -> Reading:
     return reading_of(validate_event(data))
 
 
-@st.composite
-def one_field_changed(draw: st.DrawFn) -> Any:
-    data = dict(draw(st.sampled_from(VALID)))
-    name = draw(st.sampled_from([*sorted(set(data) - {"kind"}), "version", "v", "endpoint"]))
-    if draw(st.integers(0, 3)) == 0:
-        data.pop(name, None)
-    else:
-        data[name] = draw(FIELDS[name])
-    return data
-
-
 @settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(one_field_changed())
 @example({"kind": "resource", "ts": 1, "service": "s", "host": "h", "cpu_pct": None})
 def test_fast_reader_agrees_with_pydantic_on_each_field_edge(data: dict[str, Any]) -> None:
-    data = _as_json(data)
+    data = as_json(data)
     assert _outcome(read_event, data) == _outcome(_reference, data)
 
 
@@ -223,15 +60,63 @@ def test_fast_reader_agrees_with_pydantic_on_each_field_edge(data: dict[str, Any
 @example({"kind": "request", "ts": 1.0, "service": "a", "endpoint": "e", "status": 200.0,
           "latency_ms": True, "v": True})  # fmt: skip
 def test_fast_reader_agrees_with_pydantic_on_near_valid_events(data: dict[str, Any]) -> None:
-    data = _as_json(data)
+    data = as_json(data)
     assert _outcome(read_event, data) == _outcome(_reference, data)
 
 
 @settings(max_examples=300, deadline=None)
 @given(json_values)
 def test_fast_reader_agrees_with_pydantic_on_any_json(data: Any) -> None:
-    data = _as_json(data)
+    data = as_json(data)
     assert _outcome(read_event, data) == _outcome(_reference, data)
+
+
+REQUEST, QUEUE, INTEGRITY = VALID[0], VALID[6], VALID[8]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "problem"),
+    [
+        ({**REQUEST, "status": "503"}, "status", "type"),
+        ({**REQUEST, "status": True}, "status", "type"),
+        ({**REQUEST, "status": 503.5}, "status", "type"),
+        ({**REQUEST, "latency_ms": "812.5"}, "latency_ms", "type"),
+        ({**REQUEST, "latency_ms": True}, "latency_ms", "type"),
+        ({**REQUEST, "latency_ms": 1e300}, "latency_ms", "range"),
+        ({**REQUEST, "latency_ms": 86_400_000.001}, "latency_ms", "range"),
+        ({**REQUEST, "ts": "1795626000"}, "ts", "value"),
+        ({**REQUEST, "v": True}, "v", "type"),
+        ({**QUEUE, "depth": "140"}, "depth", "type"),
+        ({**QUEUE, "depth": 2**63}, "depth", "range"),
+        ({**INTEGRITY, "ok": 1}, "ok", "type"),
+        ({**INTEGRITY, "ok": "yes"}, "ok", "type"),
+    ],
+)
+def test_the_fast_reader_rejects_what_the_strict_model_rejects(
+    data: dict[str, Any], field: str, problem: str
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        read_event(data)
+    assert (caught.value.field, caught.value.problem) == (field, problem)
+    assert _outcome(read_event, data) == _outcome(_reference, data)
+
+
+@pytest.mark.parametrize(
+    ("data", "value"),
+    [
+        ({**REQUEST, "status": 503.0}, 503),  # JSON Schema's integer: a zero fraction is fine
+        ({**QUEUE, "depth": 140.0}, 140),
+        ({**REQUEST, "latency_ms": 86_400_000}, 86_400_000.0),  # exactly a day: allowed
+        ({**REQUEST, "v": 1.0}, None),
+    ],
+)
+def test_the_fast_reader_and_the_model_accept_the_same_edges(
+    data: dict[str, Any], value: Any
+) -> None:
+    reading = read_event(data)
+    assert _outcome(read_event, data) == _outcome(_reference, data)
+    if value is not None:
+        assert value in reading and type(value) in {type(part) for part in reading}
 
 
 @pytest.mark.parametrize("data", VALID, ids=lambda d: str(d["kind"]))
@@ -243,7 +128,7 @@ def test_canonical_events_never_reach_pydantic(
         raise AssertionError("pydantic was called for a canonical event")
 
     monkeypatch.setattr(validate_module, "validate_event", _forbidden)
-    assert read_event(_as_json(data))[0] == data["kind"]
+    assert read_event(as_json(data))[0] == data["kind"]
 
 
 @settings(max_examples=200, deadline=None)
