@@ -97,7 +97,12 @@ class EvaluatorSettings(_Group):
         default=None, description="partition P's producer is PREFIX.TOPIC.P; unset: the group id"
     )
     correlator: bool = Field(default=True, description="run the S4 correlator with it")
-    idle_after_ms: int = Field(default=2_000, ge=0)
+    idle_after_ms: int = Field(
+        default=10_000,
+        ge=0,
+        description="a scope, service or whole partition with no pane for this long is judged "
+        "on its silence (in the partition's event time; wall-clock time when all of it is quiet)",
+    )
     rebuild_margin_ms: int = Field(default=30_000, ge=0)
     checkpoint_every_ms: int = Field(default=30_000, ge=0)
     session_timeout_ms: int = Field(default=10_000, ge=6_000)

@@ -11,12 +11,13 @@ from app.policy import load_policy_file
 from streams.evaluate.offline import TestResult, run_file
 from streams.policy import (
     DEFAULT_POLICY,
+    Condition,
     PolicyInvalid,
     Rule,
     default_policy_text,
     format_duration,
 )
-from streams.policy.metrics import METRICS
+from streams.policy.durations import format_value
 
 __all__ = ["register"]
 
@@ -68,19 +69,13 @@ def _scope_text(rule: Rule) -> str:
     return "; ".join(f"{key} {', '.join(values)}" for key, values in rule.match.items())
 
 
-def _condition_text(rule: Rule) -> str:
-    unit = METRICS[rule.metric].unit
-    threshold = f"{rule.threshold:g}"
-    if unit == "ratio":
-        threshold = f"{rule.threshold * 100:g}%"
-    elif unit == "ms":
-        threshold = f"{rule.threshold / 1000:g}s"
-    elif unit == "percent":
-        threshold = f"{rule.threshold:g}%"
-    text = f"{rule.metric} {rule.comparison} {threshold}"
-    for extra in rule.also:
-        text += f" and {extra.metric} {extra.comparison} {extra.threshold:g}"
-    return text
+def _condition_text(condition: Condition) -> str:
+    threshold = format_value(condition.threshold, condition.info.unit)
+    return f"{condition.metric} {condition.comparison} {threshold}"
+
+
+def _rule_text(rule: Rule) -> str:
+    return " and ".join(_condition_text(c) for c in (rule, *rule.also))
 
 
 def _summary_line(rule: Rule) -> str:
@@ -91,7 +86,7 @@ def _summary_line(rule: Rule) -> str:
         timing += f", keep {format_duration(rule.keep_firing_for_ms)}"
     scenario = f" {rule.scenario}" if rule.scenario else ""
     return (
-        f"  {rule.severity:<8} {rule.name:<30} {_condition_text(rule)} {timing}; "
+        f"  {rule.severity:<8} {rule.name:<30} {_rule_text(rule)} {timing}; "
         f"{_scope_text(rule)} -> {rule.response}{scenario}"
     )
 

@@ -1,7 +1,8 @@
 """The compacted state topic's records: alert records and per-service state, as JSON.
 
-Keys: ``alert:{fingerprint}`` (one alert's record) and ``service:{name}`` (the version track
-and the throughput baselines of a service). Values are JSON objects with a ``kind``.
+Keys: ``alert:{fingerprint}`` (one alert's record), ``service:{name}`` (the version track
+and the throughput baselines of a service) and ``clock`` (the partition's event time once idle
+ticks moved it past its latest pane). Values are JSON objects with a ``kind``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from streams.evaluate.deploys import VersionTrack
 from streams.evaluate.state import AlertRecord
 
 __all__ = [
+    "CLOCK_KEY",
     "alert_key",
     "decode",
     "decode_alert",
+    "decode_clock",
     "decode_service",
     "encode",
     "encode_alert",
+    "encode_clock",
     "encode_service",
     "service_key",
 ]
+
+
+CLOCK_KEY = "clock"
 
 
 def alert_key(fingerprint: str) -> str:
@@ -62,6 +69,14 @@ def encode_service(
 def decode_service(value: dict[str, Any]) -> tuple[str, VersionTrack, dict[str, Baseline]]:
     baselines = {key: Baseline(**raw) for key, raw in value.get("baselines", {}).items()}
     return str(value["service"]), VersionTrack(**value["track"]), baselines
+
+
+def encode_clock(clock_ms: int) -> dict[str, Any]:
+    return {"kind": "clock", "clock_ms": clock_ms}
+
+
+def decode_clock(value: dict[str, Any]) -> int:
+    return int(value["clock_ms"])
 
 
 def encode(value: dict[str, Any] | None) -> bytes | None:

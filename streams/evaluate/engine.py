@@ -1,15 +1,23 @@
 """The evaluation of one partition's services: panes in, decisions and state changes out.
 
-No I/O and no clock: time is the event time of the panes. The Kafka service feeds it panes
+No I/O and no clock: time is the event time of the panes, and silence is measured on a
+clock the caller passes in (``arrived_ms``, ``now_ms``). The Kafka service feeds it panes
 batch by batch and publishes what ``advance`` returns; the offline policy tester feeds it a
 synthetic series. Evaluation happens at pane closes: at each pane end time, the scopes whose
 pane closed there (and the scopes that have gone quiet, so that a silent endpoint still
 reports "no data" or a throughput collapse) are evaluated on their windows.
+
+A whole service with no pane for ``idle_after_ms`` — in event time and on the caller's
+clock — while other services of the partition still report is evaluated at their pane ends;
+a partition that is silent altogether is moved on by ``idle_tick``, by the wall-clock time
+that passed since its last pane (never straight to "now", so that backfilled data is not
+judged against the present). Without a caller's clock, panes count as arriving as they close.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,7 +44,11 @@ __all__ = ["EngineConfig", "Evaluation", "Output", "ServiceEvaluation", "StateCh
 
 @dataclass(frozen=True)
 class EngineConfig:
-    idle_after_ms: int = 2_000  # a scope with no pane for this long is evaluated anyway
+    # A scope (or service, or partition) with no pane for this long is judged on its silence.
+    # Longer than stage 1's pauses (its 3 s idle timeout, a rebalance), so that a pane that is
+    # merely late is evaluated at its own time; shorter than what a silence needs to show in a
+    # window (a 30 s throughput window halves after 15 s), so it delays no decision.
+    idle_after_ms: int = 10_000
     margin_ms: int = 30_000  # panes kept beyond the longest window
     checkpoint_every_ms: int = 30_000  # baselines are persisted at most this often
 
@@ -92,6 +104,8 @@ class ServiceEvaluation:
         self.baselines: dict[str, Baseline] = {}
         self.evaluated_ms = 0  # latest tick evaluated
         self.first_ms: int | None = None  # start of the earliest pane seen
+        self.last_end_ms = 0  # end of the latest pane seen, of any scope
+        self.arrived_ms = 0  # when (on the caller's clock) its latest pane arrived
         self._new: dict[int, set[str]] = {}  # pane end -> scope ids with a new pane there
         self._deploys: list[DeployRecord] = []
         self._served: dict[int, Counter[str]] = {}
@@ -111,9 +125,12 @@ class ServiceEvaluation:
             found = self.buffers[scope.id] = PaneBuffer(scope)
         return found
 
-    def add(self, pane: PaneSummary, *, evaluate: bool = True) -> bool:
+    def add(
+        self, pane: PaneSummary, *, evaluate: bool = True, arrived_ms: int | None = None
+    ) -> bool:
         """Buffer a pane; with ``evaluate=False`` (rebuilding after a restart) it is context
-        only: it was evaluated before the restart and its deploys are in the restored state."""
+        only: it was evaluated before the restart and its deploys are in the restored state.
+        ``arrived_ms`` is when it arrived on the caller's clock (default: as it closed)."""
         if pane.end_ms <= self._horizon():
             return False
         buffer = self.buffer(pane.scope)
@@ -121,6 +138,8 @@ class ServiceEvaluation:
             return False
         if self.first_ms is None or pane.start_ms < self.first_ms:
             self.first_ms = pane.start_ms
+        self.last_end_ms = max(self.last_end_ms, pane.end_ms)
+        self.arrived_ms = max(self.arrived_ms, pane.end_ms if arrived_ms is None else arrived_ms)
         if not evaluate:
             buffer.evaluated_ms = max(buffer.evaluated_ms, pane.end_ms)
             self.evaluated_ms = max(self.evaluated_ms, pane.end_ms)
@@ -140,10 +159,20 @@ class ServiceEvaluation:
 
     # --- evaluation ----------------------------------------------------------------------
 
-    def advance(self) -> Output:
-        """Evaluate every pane end time that got new panes since the last call."""
+    @property
+    def new_ticks(self) -> set[int]:
+        """Pane end times with new panes of this service, not evaluated yet."""
+        return set(self._new)
+
+    def advance(self, partition_ticks: Iterable[int] = (), now_ms: int | None = None) -> Output:
+        """Evaluate every pane end time that got new panes since the last call, and the
+        partition's ``partition_ticks`` (other services' pane ends, idle ticks) at which this
+        service has been silent for ``idle_after_ms``: a crashed service is still judged.
+        ``now_ms`` is the caller's clock (default: each tick's own time, as if panes arrived
+        as they closed)."""
         self._out = Output()
-        for tick in sorted(self._new):
+        silent = {t for t in partition_ticks if self._silent_at(t, t if now_ms is None else now_ms)}
+        for tick in sorted(self._new.keys() | silent):
             self._tick(tick)
         self._new.clear()
         self._served.clear()
@@ -168,6 +197,14 @@ class ServiceEvaluation:
         self._learn(evaluated, tick, healthy)
         self._set_track(after_health(self.track, healthy, tick, self.policy.deploys))
         self._maybe_checkpoint(tick)
+
+    def _silent_at(self, tick: int, now_ms: int) -> bool:
+        """No pane for ``idle_after_ms`` in event time *and* on the caller's clock: a service
+        whose panes merely lag (stage 1 catching up one partition behind another) keeps
+        sending, so it is not judged silent on the others' event time."""
+        idle = self.config.idle_after_ms
+        quiet = now_ms - self.arrived_ms >= idle
+        return quiet and tick > self.evaluated_ms and self.last_end_ms <= tick - idle
 
     def _due(self, buffer: PaneBuffer, tick: int, new_scopes: set[str]) -> bool:
         if tick <= buffer.evaluated_ms:
@@ -338,12 +375,17 @@ class ServiceEvaluation:
 
 
 class Evaluation:
-    """All services of one partition."""
+    """All services of one partition, and the partition's event time (``clock_ms``)."""
 
     def __init__(self, policy: Policy, config: EngineConfig | None = None) -> None:
         self.policy = policy
         self.config = config or EngineConfig()
         self.services: dict[str, ServiceEvaluation] = {}
+        self.clock_ms = 0  # the latest pane end, or further when idle ticks moved it on
+        self.pane_ms: int | None = None  # the width of the latest pane (the idle ticks' step)
+        self._arrived_ms = 0  # when the latest pane arrived, on the caller's clock
+        self._clock_then_ms = 0  # the partition's event time then
+        self._restored_clock_ms = 0  # every service was judged up to here before a restart
 
     def alert_states(self) -> dict[str, int]:
         """How many (rule, scope) alerts are in each state, and how many are still warming up
@@ -362,8 +404,19 @@ class Evaluation:
             found = self.services[name] = ServiceEvaluation(name, self.policy, self.config)
         return found
 
-    def add(self, pane: PaneSummary, *, evaluate: bool = True) -> bool:
-        return self.service(pane.scope.service).add(pane, evaluate=evaluate)
+    def add(
+        self, pane: PaneSummary, *, evaluate: bool = True, arrived_ms: int | None = None
+    ) -> bool:
+        """See ``ServiceEvaluation.add``; the evaluator passes its monotonic clock as
+        ``arrived_ms``, and the arrival time of rebuilt panes is the restart's."""
+        arrived = pane.end_ms if arrived_ms is None else arrived_ms
+        added = self.service(pane.scope.service).add(pane, evaluate=evaluate, arrived_ms=arrived)
+        if added:
+            self.clock_ms = max(self.clock_ms, pane.end_ms)
+            self.pane_ms = pane.end_ms - pane.start_ms
+            self._arrived_ms = max(self._arrived_ms, arrived)
+            self._clock_then_ms = self.clock_ms
+        return added
 
     def restore(self, value: dict[str, Any]) -> None:
         """Apply one record of the state topic (unknown kinds and rules are skipped)."""
@@ -375,9 +428,41 @@ class Evaluation:
         elif kind == "service":
             service, track, baselines = codec.decode_service(value)
             self.service(service).restore_service(track, baselines)
+        elif kind == "clock":
+            self._restored_clock_ms = codec.decode_clock(value)
+            self.clock_ms = max(self.clock_ms, self._restored_clock_ms)
 
-    def advance(self) -> Output:
+    def advance(self, now_ms: int | None = None) -> Output:
+        """Evaluate the new panes; a service silent at their end times is judged there too
+        (``now_ms``: the caller's clock, as given to ``add``)."""
+        ticks = set().union(*(service.new_ticks for service in self.services.values()))
+        # Silent services were judged up to the restored clock before a restart: a late
+        # pane's end time before it must not judge them again, earlier than they were.
+        partition = [tick for tick in ticks if tick > self._restored_clock_ms]
         out = Output()
         for service in self.services.values():
-            out.extend(service.advance())
+            out.extend(service.advance(partition, now_ms))
         return out
+
+    def idle_tick(self, now_ms: int) -> Output:
+        """At ``now_ms`` on the caller's clock: if the partition got no pane for
+        ``idle_after_ms``, move its event time on by the time since its last pane (in whole
+        panes) and judge every service there. The new clock is a state change, so a restart
+        resumes from it."""
+        target = self._idle_target(now_ms - self._arrived_ms)
+        if target is None:
+            return Output()
+        self.clock_ms = target
+        out = Output(state=[StateChange(codec.CLOCK_KEY, codec.encode_clock(target))])
+        for service in self.services.values():
+            out.extend(service.advance([target], now_ms))
+        return out
+
+    def _idle_target(self, quiet_ms: int) -> int | None:
+        if not self.pane_ms:
+            return None  # no pane yet: nothing to judge
+        since = self._clock_then_ms
+        target = since + quiet_ms // self.pane_ms * self.pane_ms
+        if target - since < self.config.idle_after_ms or target <= self.clock_ms:
+            return None
+        return target

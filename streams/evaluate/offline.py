@@ -21,7 +21,11 @@ the compact notation of ``streams.evaluate.series`` and the decisions expected::
 ``state`` is the alert's published state at ``at`` (the latest decision for the rule and
 scope at or before it; "inactive" when there was none). ``absent: true`` expects no
 decision for the rule (and scope, and state when given) up to ``at``. The engine is the
-evaluator's own, so a test passing here passes in production.
+evaluator's own, so a test passing here passes in production. All the series of a test share
+one partition: a service whose series ends is judged on its silence at the others' pane ends,
+and when every series has ended the partition is moved on by idle ticks up to the last ``at``.
+The evaluator's decisions then go through the S4 correlator, so ``rule`` may also name the
+policy's cascade (its scope is ``{service: "*"}``).
 """
 
 from __future__ import annotations
@@ -34,11 +38,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.decisions import AlertState, Decision
+from streams.evaluate.correlate import Cascade, correlate
 from streams.evaluate.engine import EngineConfig, Evaluation
 from streams.evaluate.synthetic import START_MS, DurationMs, SeriesInput, SeriesText, build_panes
 from streams.policy.errors import PolicyInvalid, Problem
 from streams.policy.load import load_policy
-from streams.policy.model import Policy
+from streams.policy.model import CascadePolicy, Policy
 
 __all__ = ["PolicyTests", "TestResult", "load_tests", "run_file", "run_tests"]
 
@@ -129,13 +134,40 @@ def policy_for(tests: PolicyTests, tests_path: Path, override: Path | None = Non
 
 
 def _decisions(test: PolicyTest, policy: Policy, pane_ms: int) -> list[Decision]:
+    """The evaluator's decisions on the test's series, then the S4 correlator's on those."""
+    decisions = _evaluated(test, policy, pane_ms)
+    if policy.cascade.enabled:
+        decisions.extend(_correlated(decisions, policy.cascade))
+    return sorted(decisions, key=lambda d: d.at_ms)
+
+
+def _evaluated(test: PolicyTest, policy: Policy, pane_ms: int) -> list[Decision]:
+    """Panes go in as they close; where no series has a pane, the evaluator's wall clock —
+    here running at the panes' pace — moves the partition on by idle ticks, up to the last
+    expectation, as it would when every service of a partition went silent."""
     engine = Evaluation(policy, EngineConfig(idle_after_ms=2 * pane_ms))
+    groups = {group[0].end_ms: group for group in build_panes(test.series, pane_ms)}
+    until = max([*groups, *(START_MS + e.at_ms for e in test.expect)], default=START_MS)
     decisions: list[Decision] = []
-    for panes in build_panes(test.series, pane_ms):
-        for pane in panes:
+    for end in range(START_MS + pane_ms, until + 1, pane_ms):
+        group = groups.get(end)
+        if group is None:
+            decisions.extend(engine.idle_tick(end).decisions)
+            continue
+        for pane in group:
             engine.add(pane)
         decisions.extend(engine.advance().decisions)
     return decisions
+
+
+def _correlated(decisions: list[Decision], policy: CascadePolicy) -> list[Decision]:
+    """What the cascade correlator decides reading ``decisions`` in event-time order."""
+    cascade, made = Cascade(), []
+    for decision in sorted(decisions, key=lambda d: d.at_ms):
+        cascade, found = correlate(cascade, decision, policy)
+        if found is not None:
+            made.append(found)
+    return made
 
 
 def _relative(at_ms: int) -> str:
@@ -207,6 +239,13 @@ def _check(expect: Expectation, decisions: list[Decision]) -> list[str]:
     return [f"{label}: {failure}" for failure in check(expect, found)]
 
 
+def _rule_names(policy: Policy) -> set[str]:
+    names = {rule.name for rule in policy.rules}
+    if policy.cascade.enabled:
+        names.add(policy.cascade.name)
+    return names
+
+
 def run_tests(tests: PolicyTests, policy: Policy) -> list[TestResult]:
     results = []
     for test in tests.tests:
@@ -217,7 +256,7 @@ def run_tests(tests: PolicyTests, policy: Policy) -> list[TestResult]:
             result.failures.append(f"invalid series: {error}")
             results.append(result)
             continue
-        unknown = [e.rule for e in test.expect if e.rule not in {r.name for r in policy.rules}]
+        unknown = [e.rule for e in test.expect if e.rule not in _rule_names(policy)]
         result.failures.extend(f"unknown rule {name!r} in expect" for name in unknown)
         for expect in test.expect:
             result.failures.extend(_check(expect, result.decisions))

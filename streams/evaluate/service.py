@@ -5,7 +5,10 @@ keeps an ``Evaluation`` (pane buffers and alert states) and a transactional prod
 ``transactional.id`` is derived from the partition: starting it fences any earlier owner of
 the partition (a crashed process, a zombie that lost it in a rebalance) and aborts its open
 transaction. Each batch's decisions, state changes and input offsets of a partition go out
-in one transaction. On assignment it restores the partition's alert states from the
+in one transaction. A partition that gets no pane at all for ``idle_after_ms`` of wall-clock
+time (every service on it crashed, or stopped) is moved on by idle ticks — its event time
+advances by the wall-clock time since its last pane — whose decisions and state go out in
+transactions the same way. On assignment it restores the partition's alert states from the
 compacted state topic and rebuilds the pane buffers by re-reading the panes just before the
 committed offset, without deciding anything again — so a restart neither re-fires nor
 forgets an alert, and a pending alert keeps its pending time.
@@ -67,7 +70,7 @@ class EvaluatorConfig:
     # Where a brand-new group starts; either way the buffers get the panes just before it.
     auto_offset_reset: Literal["latest", "earliest"] = "latest"
     rebuild_margin_ms: int = 30_000
-    idle_after_ms: int = 2_000
+    idle_after_ms: int = 10_000  # see EngineConfig; also the wall-clock wait of an idle tick
     checkpoint_every_ms: int = 30_000
     poll_timeout_ms: int = 100
     max_records: int = 20_000
@@ -98,6 +101,7 @@ class _Stats:
     bad_panes: int = 0
     stale_records: int = 0
     decisions: int = 0
+    idle_ticks: int = 0
     state_records: int = 0
     restores: int = 0
     last_batch_at: float | None = None
@@ -112,6 +116,11 @@ class _Owned:
     engine: Evaluation
     sender: TransactionalSender
     position: int
+
+
+def _now_ms() -> int:
+    """The wall clock the engine measures silence with (monotonic: immune to clock steps)."""
+    return int(time.monotonic() * 1000)
 
 
 class EvaluatorFailed(RuntimeError):
@@ -188,6 +197,8 @@ class Evaluator:
                 )
                 if batch and not self._stopping.is_set():
                     await self._handle(batch)
+                if not self._stopping.is_set():
+                    await self._idle_ticks()
             self._raise_if_failed()
         finally:
             self._running = False
@@ -234,6 +245,7 @@ class Evaluator:
             "bad_panes": s.bad_panes,
             "stale_records": s.stale_records,
             "decisions": s.decisions,
+            "idle_ticks": s.idle_ticks,
             "alerts": self._alert_states(),
             "state_records": s.state_records,
             "restores": s.restores,
@@ -285,6 +297,18 @@ class Evaluator:
             self.stats.batches += 1
             self.stats.last_batch_at = time.time()
 
+    async def _idle_ticks(self) -> None:
+        """Move every wholly quiet partition's event time on (see ``Evaluation.idle_tick``);
+        what that decides is committed like a batch's output, with no input offsets."""
+        async with self._lock:
+            commits = []
+            for tp, owned in list(self._owned.items()):
+                out = owned.engine.idle_tick(_now_ms())
+                if out:
+                    self.stats.idle_ticks += 1
+                    commits.append(self._commit(tp, owned, self._messages(out, tp.partition), {}))
+            await asyncio.gather(*commits)
+
     async def _consumed_to(self, tp: TopicPartition, after_last: int) -> int:
         """The offset to commit: past the last record and past the transaction markers
         that follow it (the consumer's position), so that a caught-up group is at the end."""
@@ -301,11 +325,12 @@ class Evaluator:
         return fresh
 
     def _evaluate(self, engine: Evaluation, records: list[Any]) -> Output:
+        now = _now_ms()
         for record in records:
             pane = self._decode(record)
             if pane is not None:
-                engine.add(pane)
-        return engine.advance()
+                engine.add(pane, arrived_ms=now)
+        return engine.advance(now)
 
     def _decode(self, record: Any, *, rebuilding: bool = False) -> PaneSummary | None:
         try:
@@ -428,7 +453,11 @@ class Evaluator:
         lookback = self.policy.longest_window_ms + self.config.rebuild_margin_ms
         found = await reader.offsets_for_times({tp: newest - lookback})
         start = found[tp].offset if found.get(tp) is not None else end
+        # A restart does not know how long the partition was quiet before it: the rebuilt
+        # panes count as arriving now, so a silence is judged idle_after_ms after the restart
+        # (late, never on a guessed time; alerts judged before it are in the restored state).
+        now = _now_ms()
         async for record in read_range(reader, tp, start, end):
             pane = self._decode(record, rebuilding=True)
             if pane is not None:
-                engine.add(pane, evaluate=False)
+                engine.add(pane, evaluate=False, arrived_ms=now)

@@ -10,7 +10,13 @@ import math
 import re
 from typing import Any
 
-__all__ = ["format_duration", "parse_duration_ms", "parse_percent", "parse_threshold"]
+__all__ = [
+    "format_duration",
+    "format_value",
+    "parse_duration_ms",
+    "parse_percent",
+    "parse_threshold",
+]
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -88,6 +94,17 @@ def parse_threshold(value: Any, unit: str) -> float:
             ) from None
     hint = "expected a number" + (" or a duration like 5s" if unit == "ms" else "")
     return _number(value, hint)
+
+
+def format_value(value: float, unit: str) -> str:
+    """A threshold as a policy writes it: 0.1 ratio -> "10%", 5000 ms -> "5s", 80 -> "80%"."""
+    if unit == "ratio":
+        return f"{value * 100:g}%"
+    if unit == "percent":
+        return f"{value:g}%"
+    if unit == "ms":
+        return f"{value / 1000:g}s" if abs(value) >= 1000 else f"{value:g}ms"
+    return f"{value:g}"
 
 
 def _is_number(text: str) -> bool:

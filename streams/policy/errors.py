@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PolicyInvalid", "Problem"]
+__all__ = ["FieldInvalid", "PolicyInvalid", "Problem"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,16 @@ class Problem:
         if self.field:
             where.append(f"field {self.field}")
         return f"{': '.join(where)}: {self.message}"
+
+
+class FieldInvalid(ValueError):
+    """Raised by a validator about a field below the one it validates (``match.host`` from
+    the rule's validator): the loader appends ``field`` to the error's location, so the
+    problem names it like any other field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PolicyInvalid(ValueError):

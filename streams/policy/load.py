@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from streams.policy.errors import PolicyInvalid, Problem
+from streams.policy.errors import FieldInvalid, PolicyInvalid, Problem
 from streams.policy.model import Policy
 
 __all__ = ["DEFAULT_POLICY", "default_policy_text", "load_policy", "parse_policy"]
@@ -77,13 +77,21 @@ def _rule_label(data: dict[str, Any], index: int) -> str:
 
 
 def _problem(source: str, data: dict[str, Any], detail: ErrorDetails) -> Problem:
-    loc = list(detail["loc"])
+    loc = [*detail["loc"], *_below(detail)]
     rule: str | None = None
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         rule = _rule_label(data, loc[1])
         loc = loc[2:]
     field = ".".join(str(part) for part in loc) or None
     return Problem(source, rule, field, _expectation(detail))
+
+
+def _below(detail: ErrorDetails) -> list[int | str]:
+    """The part of the location a validator named with ``FieldInvalid`` (``match.host``)."""
+    error = (detail.get("ctx") or {}).get("error")
+    if not isinstance(error, FieldInvalid):
+        return []
+    return [int(part) if part.isdigit() else part for part in error.field.split(".")]
 
 
 def _expectation(detail: ErrorDetails) -> str:

@@ -24,6 +24,12 @@ class MetricInfo:
     samples: str
     description: str
     over: Dimension | None = None  # a service metric computed over these scopes of it
+    # The values the metric can take; a threshold outside them is a mistake (150% errors).
+    low: float | None = 0.0
+    high: float | None = None
+
+
+_HIGHEST: dict[Unit, float | None] = {"ratio": None, "percent": 100.0}
 
 
 def _m(
@@ -33,14 +39,19 @@ def _m(
     samples: str,
     description: str,
     over: Dimension | None = None,
+    *,
+    low: float | None = 0.0,
+    high: float | None = None,
 ) -> MetricInfo:
-    return MetricInfo(name, dimension, unit, samples, description, over)
+    """A metric; by default it is never negative, and a percentage is at most 100."""
+    high = _HIGHEST.get(unit) if high is None else high
+    return MetricInfo(name, dimension, unit, samples, description, over, low, high)
 
 
 METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in (
-        _m("error_rate", "endpoint", "ratio", "requests", "5xx responses / requests"),
+        _m("error_rate", "endpoint", "ratio", "requests", "5xx responses / requests", high=1.0),
         _m("p50_ms", "endpoint", "ms", "requests", "median latency"),
         _m("p95_ms", "endpoint", "ms", "requests", "95th percentile latency"),
         _m("p99_ms", "endpoint", "ms", "requests", "99th percentile latency"),
@@ -59,7 +70,14 @@ METRICS: dict[str, MetricInfo] = {
         _m("mem_max_pct", "host", "percent", "resource samples", "highest memory reading"),
         _m("queue_depth", "queue", "count", "queue samples", "latest queue depth"),
         _m("queue_depth_max", "queue", "count", "queue samples", "highest queue depth"),
-        _m("queue_growth", "queue", "per_second", "queue samples", "depth change per second"),
+        _m(
+            "queue_growth",
+            "queue",
+            "per_second",
+            "queue samples",
+            "depth change per second",
+            low=None,  # a queue also shrinks
+        ),
         _m("bot_crashes", "bot", "count", "bot panes", "transitions to a crash status"),
         _m("bot_offline", "bot", "count", "bot panes", "1 when the bot's last status is offline"),
         _m("integrity_failures", "check", "count", "checks", "failed integrity checks"),

@@ -29,7 +29,13 @@ from pydantic import (
 from schemas.decisions import Response
 from schemas.panes import Scope
 from schemas.severity import Scenario, Severity
-from streams.policy.durations import parse_duration_ms, parse_percent, parse_threshold
+from streams.policy.durations import (
+    format_value,
+    parse_duration_ms,
+    parse_percent,
+    parse_threshold,
+)
+from streams.policy.errors import FieldInvalid
 from streams.policy.metrics import MATCH_KEYS, METRICS, MetricInfo
 
 __all__ = [
@@ -106,10 +112,25 @@ def _check_patterns(match: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, .
             try:
                 _compile(pattern)
             except re.error as error:
-                raise ValueError(
-                    f"{key}: invalid regular expression {pattern!r}: {error}"
+                raise FieldInvalid(
+                    key, f"expected a valid regular expression after re:, got {pattern!r}: {error}"
                 ) from None
     return match
+
+
+def _check_range(info: MetricInfo, threshold: float) -> None:
+    """A threshold the metric can never reach on one side is a typo (150% errors, -5 ms)."""
+    low, high = info.low, info.high
+    if (low is None or threshold >= low) and (high is None or threshold <= high):
+        return
+    shown = format_value(threshold, info.unit)
+    if high is None:
+        expected = f"{format_value(low or 0.0, info.unit)} or more"
+    else:
+        expected = f"from {format_value(low or 0.0, info.unit)} to {format_value(high, info.unit)}"
+    raise ValueError(
+        f"expected a threshold {expected} ({info.name} is {info.description}), got {shown}"
+    )
 
 
 def _metric_info(value: str) -> MetricInfo:
@@ -140,7 +161,9 @@ class Condition(_Model):
             # The metric is unknown (reported on its own): its unit is too, so the threshold
             # cannot be judged — not a second, misleading error.
             return value if isinstance(value, int | float) else 0.0
-        return parse_threshold(value, METRICS[metric].unit)
+        threshold = parse_threshold(value, METRICS[metric].unit)
+        _check_range(METRICS[metric], threshold)
+        return threshold
 
     @property
     def info(self) -> MetricInfo:
@@ -162,27 +185,40 @@ class Rule(Condition):
     response: Response
     also: tuple[Condition, ...] = ()
 
+    # Field validators, not a model validator: they see the metric (validated first) and
+    # still run when another field of the rule is wrong, so every mistake is reported at once.
     @field_validator("match")
     @classmethod
-    def _valid_patterns(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    def _match_fits_metric(
+        cls, value: dict[str, tuple[str, ...]], info: ValidationInfo
+    ) -> dict[str, tuple[str, ...]]:
+        metric = METRICS.get(info.data.get("metric", ""))
+        allowed = MATCH_KEYS[metric.dimension] if metric else ()
+        for key in value:
+            if metric is not None and key not in allowed:
+                raise FieldInvalid(
+                    key,
+                    f"metric {metric.name} is per {metric.dimension}; "
+                    f"expected match keys among {', '.join(allowed)}",
+                )
         return _check_patterns(value)
 
-    @model_validator(mode="after")
-    def _match_keys_fit_metric(self) -> Rule:
-        allowed = MATCH_KEYS[self.info.dimension]
-        for key in self.match:
-            if key not in allowed:
-                raise ValueError(
-                    f"match.{key}: metric {self.metric} is per {self.info.dimension}; "
-                    f"expected match keys among {', '.join(allowed)}"
+    @field_validator("also")
+    @classmethod
+    def _also_fits_metric(
+        cls, value: tuple[Condition, ...], info: ValidationInfo
+    ) -> tuple[Condition, ...]:
+        metric = METRICS.get(info.data.get("metric", ""))
+        if metric is None:
+            return value  # the unknown metric is reported on its own
+        for n, extra in enumerate(value):
+            if extra.info.dimension not in (metric.dimension, "service"):
+                raise FieldInvalid(
+                    f"{n}.metric",
+                    f"{extra.metric} is per {extra.info.dimension}; expected "
+                    f"a metric per {metric.dimension} or per service",
                 )
-        for n, extra in enumerate(self.also):
-            if extra.info.dimension not in (self.info.dimension, "service"):
-                raise ValueError(
-                    f"also[{n}].metric: {extra.metric} is per {extra.info.dimension}; expected "
-                    f"a metric per {self.info.dimension} or per service"
-                )
-        return self
+        return value
 
     @property
     def dimension(self) -> str:
@@ -251,7 +287,7 @@ class ExpectedRate(_Model):
     def _valid_patterns(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         for key in value:
             if key not in MATCH_KEYS["endpoint"]:
-                raise ValueError(f"match.{key}: expected match keys among service, endpoint")
+                raise FieldInvalid(key, "expected match keys among service, endpoint")
         return _check_patterns(value)
 
     def matches(self, scope: Scope) -> bool:
@@ -348,7 +384,7 @@ class Policy(_Model):
     bots: BotPolicy = Field(default_factory=BotPolicy)
     cascade: CascadePolicy = Field(default_factory=CascadePolicy)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
-    rules: tuple[Rule, ...] = ()
+    rules: tuple[Rule, ...] = Field(default=(), validate_default=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -371,11 +407,15 @@ class Policy(_Model):
     @field_validator("rules")
     @classmethod
     def _unique_names(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-        seen: set[str] = set()
-        for rule in rules:
+        if not rules:
+            raise ValueError("expected at least one rule (a policy without rules never alerts)")
+        seen: dict[str, int] = {}
+        for n, rule in enumerate(rules):
             if rule.name in seen:
-                raise ValueError(f"rule names must be unique; {rule.name!r} appears twice")
-            seen.add(rule.name)
+                raise FieldInvalid(
+                    f"{n}.name", f"expected a unique name; rule #{seen[rule.name] + 1} has it too"
+                )
+            seen[rule.name] = n
         return rules
 
     def rule(self, name: str) -> Rule:

@@ -21,7 +21,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.decisions import Decision
 from schemas.panes import PaneSummary
+from streams.evaluate import Evaluator, EvaluatorConfig
 from streams.evaluate.synthetic import SeriesInput, build_panes
+from streams.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -53,6 +55,35 @@ async def eval_topics(
             await admin.delete_topics([topics.state])
     finally:
         await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def running_evaluator(
+    bootstrap: str, topics: EvalTopics, policy: Policy, **config: Any
+) -> AsyncIterator[Evaluator]:
+    """An in-process evaluator on ``topics``, started, running and ready; stopped after."""
+    evaluator = Evaluator(
+        EvaluatorConfig(
+            bootstrap=bootstrap,
+            panes_topic=topics.panes,
+            decisions_topic=topics.decisions,
+            state_topic=topics.state,
+            group_id=topics.group,
+            transactional_prefix=topics.group,
+            auto_offset_reset="earliest",
+            **config,
+        ),
+        policy,
+    )
+    await evaluator.start()
+    task = asyncio.create_task(evaluator.run())
+    try:
+        async with asyncio.timeout(30):
+            await evaluator.wait_ready()
+        yield evaluator
+    finally:
+        await evaluator.stop()
+        await task
 
 
 def _series_panes(series: list[dict[str, Any]]) -> list[list[PaneSummary]]:

@@ -2,8 +2,10 @@
 (`python -m streams.aggregate`) -> the evaluator (`python -m streams.evaluate`).
 
 S1 yields a CRITICAL decision for POST /api/message carrying the bad version (2.4.0) and the
-last good one (2.3.9); the healthy scenario yields no pending or firing decision at all once
-every pane of its timeline has been evaluated (``no_data`` while panes arrive is reported).
+last good one (2.3.9); the healthy scenario yields no pending or firing decision at all over
+its timeline, only the throughput rule's reports while it learns each endpoint's rate (which
+show that every endpoint was evaluated) — and once the simulation stops, the evaluator judges
+the silence: every endpoint's throughput collapses, after the timeline, not before.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from app.simulation.scenarios import FLEET
 from schemas.decisions import Decision
+from schemas.panes import PaneSummary
 from schemas.severity import Severity
-from streams.evaluate.kafka import partition_count
+from streams.evaluate.kafka import make_reader, partition_count, read_range
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -142,18 +146,60 @@ async def test_s1_yields_a_critical_decision_with_bad_and_last_good_versions(
     assert critical.evidence.observed is not None and critical.evidence.observed > 0.10
 
 
-async def test_healthy_yields_no_alert_only_the_throughput_baselines_no_data_reports(
+async def _last_pane_end(bootstrap: str, topic: str) -> int:
+    """The end of the latest pane stage 1 published: where the simulated telemetry stops."""
+    reader = make_reader(bootstrap, "e2e-last-pane")
+    await reader.start()
+    last = 0
+    try:
+        for partition in range(await partition_count(bootstrap, topic) or 0):
+            tp = TopicPartition(topic, partition)
+            end = (await reader.end_offsets([tp]))[tp]
+            async for record in read_range(reader, tp, 0, end):
+                last = max(last, PaneSummary.model_validate_json(record.value).end_ms)
+    finally:
+        await reader.stop()
+    return last
+
+
+FLEET_ENDPOINTS = {(e.service, e.route) for e in FLEET}
+
+
+def _endpoints(decisions: Iterable[Decision]) -> set[tuple[str, str | None]]:
+    return {(d.service, d.scope.get("endpoint")) for d in decisions}
+
+
+def _collapsed(after_ms: int) -> Callable[[list[Decision]], bool]:
+    """Every endpoint of the fleet judged silent (throughput collapsed) after ``after_ms``."""
+
+    def collapse(d: Decision) -> bool:
+        return (d.rule, d.state) == ("throughput-collapse", "firing") and d.at_ms > after_ms
+
+    return lambda seen: _endpoints(filter(collapse, seen)) >= FLEET_ENDPOINTS
+
+
+async def test_healthy_yields_no_alert_over_its_timeline_and_its_end_is_judged_as_silence(
     bootstrap: str, pipeline: Pipeline, decision_log: Log
 ) -> None:
     async with decision_log(pipeline.decisions) as log:
         await _simulate(pipeline, "healthy")
         await _all_evaluated(bootstrap, pipeline)
-        alarming = log.matching(lambda d: d.state in ("pending", "firing"))
-        reports = log.matching(lambda d: True)
-    assert alarming == []  # no alert of any severity, not even pending
-    # The only decisions: the throughput rule saying "no data" while it has no baseline yet
-    # (it cannot breach without one) and "inactive" once it learned one — reports, no alarm.
-    assert {(d.rule, d.previous, d.state) for d in reports} <= {
+        end = await _last_pane_end(bootstrap, pipeline.panes)
+        await log.wait_until(_collapsed(end), "throughput-collapse for every endpoint", 90)
+    during = [d for d in log.decisions if d.at_ms <= end]
+    assert [d for d in during if d.state in ("pending", "firing")] == []  # not even pending
+    # The only decisions over the timeline: the throughput rule saying "no data" while it has
+    # no baseline yet (it cannot breach without one) and "inactive" once it learned one.
+    assert {(d.rule, d.previous, d.state) for d in during} <= {
         ("throughput-collapse", "inactive", "no_data"),
         ("throughput-collapse", "no_data", "inactive"),
-    }, [(d.rule, d.previous, d.state) for d in reports]
+    }, [(d.rule, d.previous, d.state) for d in during]
+    # The positive control: every endpoint of the fleet learned its rate and was judged on it.
+    learned = [d for d in during if (d.previous, d.state) == ("no_data", "inactive")]
+    assert _endpoints(learned) == FLEET_ENDPOINTS
+    # After the timeline the services are silent: collapses and "no data", nothing else.
+    after = [d for d in log.decisions if d.at_ms > end]
+    assert all(
+        d.state == "no_data" or (d.rule, d.state) == ("throughput-collapse", "firing")
+        for d in after
+    ), [(d.rule, d.scope, d.state) for d in after]

@@ -3,7 +3,6 @@ in transactions, with the state persisted beside it."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -12,9 +11,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.panes import PaneSummary
-from streams.evaluate import Evaluator, EvaluatorConfig
+from streams.evaluate import Evaluator
 from streams.evaluate.synthetic import START_MS
 from streams.policy import load_policy
+from tests.integration.evaluate.conftest import running_evaluator
 
 MESSAGE = {"service": "chat-api", "endpoint": "POST /api/message"}
 S1 = [
@@ -28,23 +28,8 @@ S1 = [
 
 @pytest.fixture
 async def evaluator(bootstrap: str, eval_topics: Any) -> AsyncIterator[Evaluator]:
-    config = EvaluatorConfig(
-        bootstrap=bootstrap,
-        panes_topic=eval_topics.panes,
-        decisions_topic=eval_topics.decisions,
-        state_topic=eval_topics.state,
-        group_id=eval_topics.group,
-        transactional_prefix=eval_topics.group,
-        auto_offset_reset="earliest",
-    )
-    service = Evaluator(config, load_policy())
-    await service.start()
-    task = asyncio.create_task(service.run())
-    async with asyncio.timeout(30):
-        await service.wait_ready()
-    yield service
-    await service.stop()
-    await task
+    async with running_evaluator(bootstrap, eval_topics, load_policy()) as service:
+        yield service
 
 
 async def _state_records(bootstrap: str, topic: str) -> dict[bytes, bytes]:

@@ -70,8 +70,14 @@ def test_a_decision_carries_versions_and_the_post_deploy_window() -> None:
     assert critical.evidence.observed == pytest.approx(308 / 2870)
 
 
-def _restart(engine: Evaluation, out: Output, history: list[list[PaneSummary]]) -> Evaluation:
-    """A new engine from the persisted state (latest value per key) and the recent panes."""
+def _restart(
+    engine: Evaluation,
+    out: Output,
+    history: list[list[PaneSummary]],
+    at_ms: int | None = None,
+) -> Evaluation:
+    """A new engine from the persisted state (latest value per key) and the recent panes,
+    rebuilt at ``at_ms`` on the wall clock (default: as each pane closed)."""
     latest: dict[str, Any] = {}
     for change in out.state:
         latest[change.key] = change.value
@@ -80,7 +86,7 @@ def _restart(engine: Evaluation, out: Output, history: list[list[PaneSummary]]) 
         fresh.restore(value)
     for panes in history[-(POLICY.longest_window_ms // 1000 + 30) :]:
         for pane in panes:
-            fresh.add(pane, evaluate=False)
+            fresh.add(pane, evaluate=False, arrived_ms=at_ms)
     return fresh
 
 
@@ -153,3 +159,110 @@ def test_bot_rules_apply_only_to_services_that_have_bots() -> None:
     assert [(d.rule, d.state) for d in decisions if d.rule == "bots-offline"] == [
         ("bots-offline", "no_data")  # two bots known, the rule needs three: reported
     ]
+
+
+SILENT_AFTER_70S: list[dict[str, Any]] = [
+    {"scope": MESSAGE, "requests": "70x70"},  # chat-api crashes at 70 s: no pane at all
+    {"scope": {"service": "chat-api", "host": "web-1"}, "cpu": "40x70"},
+    {"scope": {"service": "search-api", "endpoint": "POST /api/search"}, "requests": "60x150"},
+]
+
+
+def _of(decisions: list[Decision], service: str) -> list[tuple[str, str, str, float]]:
+    return _changes([d for d in decisions if d.service == service])
+
+
+def test_a_silent_service_is_judged_at_the_pane_ends_of_its_partition() -> None:
+    out = _run(Evaluation(POLICY), _groups(SILENT_AFTER_70S))
+    chat = _of(out.decisions, "chat-api")
+    # 30 s throughput window: below half the learned 70/s once more than 15 s are silent
+    assert ("throughput-collapse", "inactive", "firing", 86.0) in chat
+    # the last requests leave the one-minute window at 130 s: too few samples from then on
+    assert ("core-error-rate-critical", "inactive", "no_data", 130.0) in chat
+    assert ("core-error-rate-high", "inactive", "no_data", 130.0) in chat
+    assert [c for c in _of(out.decisions, "search-api") if c[3] > 70] == []  # still sending
+
+
+def test_a_silent_service_waits_idle_after_before_it_is_judged() -> None:
+    engine = Evaluation(POLICY, EngineConfig(idle_after_ms=20_000))
+    out = _run(engine, _groups(SILENT_AFTER_70S))
+    chat = _of(out.decisions, "chat-api")
+    # silent since 70 s, judged from 90 s on: the collapse is seen late, never missed
+    assert ("throughput-collapse", "inactive", "firing", 90.0) in chat
+    assert ("core-error-rate-critical", "inactive", "no_data", 130.0) in chat
+
+
+def test_without_other_services_a_silent_partition_does_not_move_on_its_own() -> None:
+    engine = Evaluation(POLICY)
+    out = _run(engine, _groups([{"scope": MESSAGE, "requests": "70x70"}]))
+    assert [c for c in _changes(out.decisions) if c[3] > 70] == []  # idle ticks are the caller's
+    assert engine.clock_ms == START_MS + 70_000
+
+
+def _idle(engine: Evaluation, since_ms: int, quiet_s: list[float]) -> Output:
+    """Idle ticks ``quiet_s`` seconds after ``since_ms`` on the wall clock."""
+    out = Output()
+    for quiet in quiet_s:
+        out.extend(engine.idle_tick(since_ms + int(quiet * 1000)))
+    return out
+
+
+def test_an_idle_tick_moves_a_quiet_partition_on_by_the_wall_clock_time_since_its_last_pane() -> (
+    None
+):
+    engine = Evaluation(POLICY)
+    _run(engine, _groups([{"scope": MESSAGE, "requests": "70x70"}]))  # data from 2023
+    last = engine.clock_ms  # the last pane closed (and arrived) at 70 s
+    assert not engine.idle_tick(last + 9_999)  # quiet for less than idle_after: nothing yet
+    first = engine.idle_tick(last + 10_500)  # whole panes only: 10 s
+    assert engine.clock_ms == last + 10_000
+    assert first.state[0].key == "clock" and first.state[0].value == {
+        "kind": "clock", "clock_ms": last + 10_000}  # fmt: skip
+    out = _idle(engine, last, [s / 2 for s in range(22, 122)])  # every half second to 60.5 s
+    changes = _changes(out.decisions)
+    assert ("throughput-collapse", "inactive", "firing", 86.0) in changes
+    assert ("core-error-rate-critical", "inactive", "no_data", 130.0) in changes
+    assert engine.clock_ms == last + 60_000  # the time that passed, never "now"
+
+
+def _lagging(engine: Evaluation, wall_clock: bool) -> list[Decision]:
+    """Stage 1 catching up unevenly: search-api's panes run 40 s ahead of chat-api's, one
+    pane of each arriving every second (with ``wall_clock``, the engine is told so)."""
+    ahead = _groups([{"scope": {"service": "search-api", "endpoint": "POST /api/search"},
+                      "requests": "60x150"}])  # fmt: skip
+    behind = _groups([{"scope": MESSAGE, "requests": "70x110"}])
+    out = Output()
+    for second in range(150):
+        now = second * 1000 if wall_clock else None
+        for pane in ahead[second] + (behind[second - 40] if second >= 40 else []):
+            engine.add(pane, arrived_ms=now)
+        out.extend(engine.advance(now))
+    return out.decisions
+
+
+def test_a_service_whose_panes_lag_but_keep_arriving_is_not_judged_silent() -> None:
+    alarms = [c for c in _of(_lagging(Evaluation(POLICY), True), "chat-api") if c[2] == "firing"]
+    assert alarms == []
+    # the control: on event time alone, the lagging service would look silent
+    judged = _of(_lagging(Evaluation(POLICY), False), "chat-api")
+    assert ("throughput-collapse", "firing") in [(c[0], c[2]) for c in judged]
+
+
+def test_a_restart_resumes_the_idle_clock_and_judges_nothing_twice() -> None:
+    groups = _groups(SILENT_AFTER_70S[:2])
+    engine = Evaluation(POLICY)
+    before = _run(engine, groups)
+    before.extend(_idle(engine, engine.clock_ms, [float(s) for s in range(10, 71)]))
+    assert ("core-error-rate-critical", "inactive", "no_data", 130.0) in _changes(before.decisions)
+    restart = START_MS + 140_000  # the wall clock, like event time so far
+    fresh = _restart(engine, before, groups, at_ms=restart)
+    assert fresh.clock_ms == engine.clock_ms == restart  # the persisted clock
+    # Another service's pane from before that clock arrives late, once chat-api is quiet
+    # again: chat-api, judged up to 140 s before the restart, must not be judged again at
+    # 100 s (its data seemingly back).
+    late = _groups([{"scope": {"service": "search-api"}, "cpu": "_x99 50"}])[0][0]
+    fresh.add(late, arrived_ms=restart + 11_000)
+    out = fresh.advance(restart + 11_000)
+    out.extend(_idle(fresh, restart + 11_000, [10.0, 11.0]))
+    assert _of(out.decisions, "chat-api") == []
+    assert fresh.clock_ms == restart + 11_000  # 11 s of silence after the late pane

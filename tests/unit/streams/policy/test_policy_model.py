@@ -138,10 +138,11 @@ def _problems(text: str) -> list[str]:
         (("    response: rollback", "    response: rollback\n    windw: 1m"),
          "team.yaml: rule r: field windw: unknown field; expected one of "),
         (("    response: rollback", "    response: rollback\n    match: {host: web-1}"),
-         "team.yaml: rule r: match.host: metric error_rate is per endpoint; expected match keys"),
+         "team.yaml: rule r: field match.host: metric error_rate is per endpoint; expected match"),
         (("  - name: r\n", "  - \n"), "team.yaml: rule #1: field name: required field is missing"),
         (("    response: rollback", "    response: rollback\n    match: {endpoint: 're:('}"),
-         "team.yaml: rule r: field match: endpoint: invalid regular expression"),
+         "team.yaml: rule r: field match.endpoint: expected a valid regular expression after "
+         "re:, got 're:('"),
     ],
 )  # fmt: skip
 def test_errors_name_file_rule_field_and_expectation(
@@ -152,7 +153,9 @@ def test_errors_name_file_rule_field_and_expectation(
 
 
 def test_duplicate_rule_names_and_bad_yaml_are_reported() -> None:
-    assert "appears twice" in _problems(RULE + RULE.removeprefix("\nrules:\n"))[0]
+    assert _problems(RULE + RULE.removeprefix("\nrules:\n")) == [
+        "team.yaml: rule r: field name: expected a unique name; rule #1 has it too"
+    ]
     assert _problems("rules: [")[0].startswith("team.yaml: line 1, column")
     assert "expected a mapping" in _problems("- a\n- b\n")[0]
 
@@ -176,4 +179,77 @@ def test_one_mistake_is_one_error() -> None:
 def test_an_also_condition_of_the_wrong_dimension_names_its_entry() -> None:
     also = "    also:\n      - {metric: queue_depth, comparison: '>', threshold: 5}\n"
     problems = _problems(RULE + also)
-    assert any("rule r: also[0].metric: queue_depth is per queue" in p for p in problems), problems
+    assert problems == [
+        "team.yaml: rule r: field also.0.metric: queue_depth is per queue; expected a metric "
+        "per endpoint or per service"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("metric", "threshold", "expected"),
+    [
+        ("error_rate", "150%", "expected a threshold from 0% to 100% (error_rate is 5xx "
+         "responses / requests), got 150%"),
+        ("error_rate", "-1%", "expected a threshold from 0% to 100%"),
+        ("p95_ms", "-5", "expected a threshold 0ms or more (p95_ms is 95th percentile "
+         "latency), got -5ms"),
+        ("cpu_max_pct", "120%", "expected a threshold from 0% to 100% (cpu_max_pct is highest "
+         "CPU reading), got 120%"),
+        ("mem_pct", "-3", "expected a threshold from 0% to 100%"),
+        ("queue_depth", "-1", "expected a threshold 0 or more (queue_depth is latest queue "
+         "depth), got -1"),
+        ("request_rate", "-2", "expected a threshold 0 or more"),
+    ],
+)  # fmt: skip
+def test_a_threshold_the_metric_can_never_reach_is_refused(
+    metric: str, threshold: str, expected: str
+) -> None:
+    text = RULE.replace("metric: error_rate", f"metric: {metric}").replace("10%", threshold)
+    (problem,) = _problems(text)
+    assert problem.startswith(f"team.yaml: rule r: field threshold: {expected}"), problem
+
+
+@pytest.mark.parametrize(
+    ("metric", "threshold"),
+    [("error_rate", "100%"), ("error_rate", "0%"), ("throughput_ratio", "200%"),
+     ("queue_growth", "-5"), ("cpu_pct", "100%"), ("p95_ms", "0")],
+)  # fmt: skip
+def test_thresholds_at_the_ends_of_a_metric_range_are_fine(metric: str, threshold: str) -> None:
+    text = RULE.replace("metric: error_rate", f"metric: {metric}").replace("10%", threshold)
+    assert parse_policy(text).rules[0].metric == metric
+
+
+def test_an_also_threshold_out_of_range_names_its_entry() -> None:
+    also = "    also:\n      - {metric: bot_errors, comparison: '>', threshold: -1}\n"
+    problems = _problems(RULE.replace("error_rate", "queue_growth").replace("10%", "0.5") + also)
+    assert problems == [
+        "team.yaml: rule r: field also.0.threshold: expected a threshold 0 or more (bot_errors "
+        "is bots with errors), got -1"
+    ]
+
+
+@pytest.mark.parametrize("text", ["rules: []\n", "name: nothing\n", ""])
+def test_a_policy_without_rules_is_refused(text: str) -> None:
+    assert _problems(text) == [
+        "team.yaml: field rules: expected at least one rule (a policy without rules never alerts)"
+    ]
+
+
+def test_every_mistake_of_a_rule_is_reported_at_once() -> None:
+    text = RULE.replace("10%", "150%").replace(
+        "    response: rollback", "    response: rollback\n    match: {host: web-1}"
+    )
+    assert _problems(text) == [
+        "team.yaml: rule r: field threshold: expected a threshold from 0% to 100% (error_rate is "
+        "5xx responses / requests), got 150%",
+        "team.yaml: rule r: field match.host: metric error_rate is per endpoint; expected match "
+        "keys among service, endpoint",
+    ]
+
+
+def test_an_expected_rate_names_its_match_key() -> None:
+    text = RULE + "throughput:\n  expected: [{match: {host: web-1}, rps: 5}]\n"
+    assert _problems(text) == [
+        "team.yaml: field throughput.expected.0.match.host: expected match keys among service, "
+        "endpoint"
+    ]

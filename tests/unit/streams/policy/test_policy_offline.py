@@ -86,6 +86,51 @@ def test_the_cli_tests_another_policy_with_the_same_tests(
     assert main(["policy", "test", str(tests), "--policy", str(policy)]) == 1
 
 
+CASCADE = """
+policy: default
+tests:
+  - name: five services broken at once
+    series:
+SERIES
+    expect:
+      - {at: 40s, rule: cascading-failures, scope: {service: "*"}, state: STATE}
+"""
+
+
+def _cascade_test(services: int, state: str) -> str:
+    series = "\n".join(
+        f'      - {{scope: {{service: svc-{n}, endpoint: "POST /api/search"}}, '
+        f"requests: 100x40, errors: 0x10 40x30}}"
+        for n in range(services)
+    )
+    return CASCADE.replace("SERIES", series).replace("STATE", state)
+
+
+def test_the_cascade_is_correlated_from_the_evaluated_decisions(tmp_path: Path) -> None:
+    (result,) = run_file(_write(tmp_path, "t.yaml", _cascade_test(5, "firing")))
+    assert result.passed, result.failures
+    (cascade,) = [d for d in result.decisions if d.rule == "cascading-failures"]
+    assert cascade.scenario == "S4" and cascade.response == "emergency_stop"
+    critical = [d for d in result.decisions if d.rule == "core-error-rate-critical"]
+    assert cascade.at_ms == max(d.at_ms for d in critical)  # the fifth CRITICAL fires it
+
+
+def test_four_critical_alerts_are_no_cascade(tmp_path: Path) -> None:
+    (result,) = run_file(_write(tmp_path, "t.yaml", _cascade_test(4, "firing")))
+    assert result.failures == [
+        "cascading-failures {'service': '*'}: at 40s: expected state firing, got inactive "
+        "(no decisions)"
+    ]
+
+
+def test_a_policy_without_the_cascade_does_not_know_its_name(tmp_path: Path) -> None:
+    text = (ROOT / "streams/policy/default.yaml").read_text()
+    policy = _write(tmp_path, "p.yaml", text.replace("cascade:\n", "cascade:\n  enabled: false\n"))
+    tests = _write(tmp_path, "t.yaml", _cascade_test(5, "firing"))
+    (result,) = run_file(tests, policy)
+    assert "unknown rule 'cascading-failures' in expect" in result.failures
+
+
 def test_check_prints_the_rules(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "check", str(ROOT / "streams/policy/default.yaml")]) == 0
     out = capsys.readouterr().out
