@@ -5,11 +5,15 @@
 ``next_step(rollback, actions, now, cfg)`` looks at the durable rollback (which phases ran,
 when) and the outbox state of the current phase's actions, and says what to do next and why.
 Each phase's actions have fixed idempotency keys, so starting a phase again after a crash
-re-sends the same effects instead of new ones. A phase whose action failed (after the
-outbox's delivery retries), or a verify that ran out of time, is tried again as many times as
-``rollback.phase_retries`` says — a new attempt that sends the failed calls again (under the
-same idempotency key when the receiver may have acted, a new one when it refused) — and then
-fails the rollback: breakers stay open and the incident escalates; the procedure is never looped.
+re-sends the same effects instead of new ones. Only control calls (breaker, rollback,
+restore, bot restart) gate a phase; its notices (``phase_notices``: "rollback initiated" in
+chat) are side effects queued with it and never waited on — a chat outage must not abort a
+rollback, and a notice that failed is on the timeline like any other. A phase whose control
+call failed (after the outbox's delivery retries), or a verify that ran out of time, is tried
+again as many times as ``rollback.phase_retries`` says — a new attempt that sends the failed
+calls again (under the same idempotency key when the receiver may have acted, a new one when
+it refused) — and then fails the rollback: breakers stay open and the incident escalates; the
+procedure is never looped.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "failed",
     "next_step",
     "phase_actions",
+    "phase_notices",
     "phase_plan",
     "retry_plan",
     "verify_step",
@@ -176,16 +181,21 @@ def retry_plan(
     return RetryPlan(attempt, tuple(requeue), tuple(resend), keys)
 
 
-def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
-    """The receivers a phase calls, under their first attempt's keys. Keys are shared with the
-    manager's immediate response, so a breaker opened at detection is not opened a second
-    time by ``prepare``."""
+def phase_notices(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+    """The notifications a phase sends when it starts. Never part of its outcome: the phase
+    does not wait for them, and their failure does not fail it."""
     if phase is Phase.PREPARE:
         text = f"Rollback initiated for {rb.service} ({inc.id}): {rb.reason}"
-        found = [
-            notices.chat(inc, "rollback_initiated", text),
-            notices.breaker(inc, "open", _breaker_target(rb)),
-        ]
+        return [notices.chat(inc, "rollback_initiated", text)]
+    return []
+
+
+def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+    """The control calls a phase makes and waits for, under their first attempt's keys. Keys
+    are shared with the manager's immediate response, so a breaker opened at detection is not
+    opened a second time by ``prepare``."""
+    if phase is Phase.PREPARE:
+        found = [notices.breaker(inc, "open", _breaker_target(rb))]
         if rb.involves_data:
             found += [
                 notices.bot_action(inc, "stop"),

@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from schemas.incidents import IncidentEvent
 from schemas.severity import Severity
 from tests.conftest import consume
@@ -423,3 +425,55 @@ async def test_s2_whose_integrity_recheck_still_fails_escalates_with_the_data_is
     assert any(m == "rollback failed; escalated" for m in _timeline(inc))
     failed = [a for a in inc["actions"] if a["kind"] == "integrity_check"]
     assert failed[0]["status"] == "failed" and "12 rows differ" in failed[0]["last_error"]
+
+
+@pytest.mark.parametrize("status", [500, 400], ids=["chat-down", "chat-refuses"])
+async def test_a_chat_outage_never_fails_the_rollback(
+    stack: MakeStack, recorder: Recorder, status: int
+) -> None:
+    """Chat answers 500 (retried until the outbox gives up) or 400 to every message: the
+    rollback still completes — notices never gate a phase — with exactly one revert, and the
+    failed "rollback initiated" notice is on the timeline."""
+    s = await stack()
+    recorder.fail_next(10_000, status=status, path="/chat")
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    await recorder.wait_for(lambda r: len(r.on("/rollback")) == 1, what="the revert call")
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "succeeded")
+    initiated = f"{inc['id']}:chat:rollback_initiated"
+
+    def notice_failed(i: dict[str, Any]) -> bool:
+        return any(
+            a["idempotency_key"] == initiated and a["status"] == "failed" for a in i["actions"]
+        )
+
+    inc = await s.wait_incident("chat-api", notice_failed, what="the notice failed for good")
+    assert len(_one_effect(recorder, "/rollback")) == 1
+    assert recorder.on("/chat") and {r.answered for r in recorder.on("/chat")} == {status}
+    assert "chat rollback_initiated failed" in _timeline(inc)
+    phases = {p["phase"]: p for p in inc["rollback"]["phases"]}
+    assert (phases["prepare"]["status"], phases["prepare"]["attempt"]) == ("succeeded", 1)
+    assert not any("attempt 1 failed" in m for m in _timeline(inc))
+
+
+async def test_a_hung_chat_receiver_does_not_hold_up_the_rollbacks_control_calls(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """Every chat message hangs for as long as the delivery timeout allows (30 s): the control
+    calls are claimed and sent in a lane of their own, so the rollback completes while the
+    first chat message is still waiting for its answer."""
+    s = await stack(delivery={"timeout_s": 30.0, "lease_s": 60.0})
+    recorder.stall_next(10_000, path="/chat")
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident(
+        "chat-api", lambda i: i["rollback_status"] == "succeeded", within_s=15
+    )
+    assert len(recorder.on("/chat")) == 1  # the first message is still in flight
+    [chat] = [a for a in inc["actions"] if a["status"] == "sending"]
+    assert chat["kind"] == "chat"
+    _ordered(
+        _calls(recorder), "/breaker:open:chat-api", "/rollback:rollback", "/breaker:close:chat-api"
+    )
+    await recorder.wait_for(lambda r: "/pager:trigger" in _calls(r), what="the page, not held up")
+    recorder.release()
