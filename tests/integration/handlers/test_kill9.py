@@ -49,8 +49,8 @@ def _env(
         ALERTPIPE_ROLLBACK__VERIFY_MIN_S="1",
         ALERTPIPE_ROLLBACK__VERIFY_BUDGET_S="60",
         ALERTPIPE_DELIVERY__POLL_S="0.05",
-        ALERTPIPE_DELIVERY__TIMEOUT_S="30",
-        ALERTPIPE_DELIVERY__LEASE_S="1.5",
+        ALERTPIPE_DELIVERY__TIMEOUT_S="2",
+        ALERTPIPE_DELIVERY__LEASE_S="4",
         PYTHONUNBUFFERED="1",
     )
     for name, topic in topics.items():
