@@ -37,11 +37,14 @@ class Receiver:
 
 
 def _action(
-    kind: str = "page", closing: bool = False, severity: Severity = Severity.HIGH
+    kind: str = "page",
+    closing: bool = False,
+    severity: Severity = Severity.HIGH,
+    incident_id: str = "inc_1",
 ) -> Claimed:
     return Claimed(
         1,
-        "inc_1",
+        incident_id,
         "chat-api",
         kind,
         "k",
@@ -71,6 +74,15 @@ async def test_inhibition_by_a_critical_incident_of_the_service() -> None:
     critical = [Inhibitor("inc_9", "chat-api", Severity.CRITICAL)]
     assert await _run(_action(), inhibitors=critical) == ("inhibited", 0)
     assert await _run(_action(severity=Severity.CRITICAL), inhibitors=critical) == ("sent", 1)
+
+
+async def test_an_incident_raised_to_critical_does_not_inhibit_its_own_queued_notices() -> None:
+    """inc_1 paged at HIGH, then became CRITICAL before the page went out: its HIGH page still
+    goes (it is the incident's own first page, not a lesser one drowned by it); another
+    incident's HIGH page of the same service is inhibited."""
+    raised = [Inhibitor("inc_1", "chat-api", Severity.CRITICAL)]
+    assert await _run(_action(incident_id="inc_1"), inhibitors=raised) == ("sent", 1)
+    assert await _run(_action(incident_id="inc_2"), inhibitors=raised) == ("inhibited", 0)
 
 
 async def test_retry_stage_reports_the_next_move() -> None:
