@@ -52,7 +52,12 @@ def _evidence(decision: Decision) -> dict[str, Any]:
     }
 
 
-def _entry(decision: Decision) -> AlertEntry:
+def _entry(decision: Decision, before: AlertEntry | None) -> AlertEntry:
+    """The alert's latest state; its window start stays that of the first firing seen (the
+    earliest evidence, which an S2 restore must predate)."""
+    start = decision.evidence.window_start_ms / 1000.0
+    if before is not None and before.window_start is not None:
+        start = min(start, before.window_start)
     return AlertEntry(
         fingerprint=decision.fingerprint,
         rule=decision.rule,
@@ -60,7 +65,12 @@ def _entry(decision: Decision) -> AlertEntry:
         severity=decision.severity,
         at=decision.at_ms / 1000.0,
         scope=dict(decision.scope),
+        window_start=start,
     )
+
+
+def _alert(incident: Incident, decision: Decision) -> AlertEntry:
+    return _entry(decision, incident.alerts.get(decision.fingerprint))
 
 
 def _title(decision: Decision) -> str:
@@ -98,7 +108,7 @@ def _absorb(
         or decision.last_good_version
         or ctx.known_good_version,
         involves_data=incident.involves_data or merged == "S2",
-        alerts={**incident.alerts, decision.fingerprint: _entry(decision)},
+        alerts={**incident.alerts, decision.fingerprint: _alert(incident, decision)},
     )
 
 
@@ -157,7 +167,9 @@ def _update(
     current: Incident, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
 ) -> Effects:
     """A pending / resolved / no-data change of an alert that is part of the incident."""
-    after = replace(current, alerts={**current.alerts, decision.fingerprint: _entry(decision)})
+    after = replace(
+        current, alerts={**current.alerts, decision.fingerprint: _alert(current, decision)}
+    )
     message = {
         "resolved": f"{decision.rule} resolved",
         "no_data": f"{decision.rule}: no data — recovery cannot be confirmed",

@@ -44,6 +44,7 @@ __all__ = [
     "phase_actions",
     "phase_notices",
     "phase_plan",
+    "restore_point",
     "retry_plan",
     "verify_step",
 ]
@@ -95,6 +96,8 @@ class Rollback:
     emergency: bool = False
     capacity: float | None = None
     phases: Mapping[Phase, PhaseRecord] = field(default_factory=dict)
+    restore_before: float | None = None  # data rollbacks: the backup must predate this
+    restore_basis: str | None = None  # why that moment (see ``restore_point``)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,23 @@ class RollbackStep:
     kind: StepKind
     reason: str
     phase: Phase | None = None
+
+
+def restore_point(
+    inc: Incident, bad_deploy_started: float | None, requested_at: float
+) -> tuple[float, str]:
+    """The moment the restored backup must predate, and why. Corruption can be no older than
+    the deploy of the bad version, so a backup from before it started is the last good one;
+    with no such deploy on record, the start of the earliest window an alert fired on is the
+    first evidence of trouble. Never the rollback request: corruption began before it was
+    detected, and a backup taken in between would restore corrupt data."""
+    if bad_deploy_started is not None:
+        why = f"the deploy of {inc.bad_version} started"
+        return min(bad_deploy_started, requested_at), why
+    first = inc.first_evidence_at
+    if first is not None:
+        return min(first, requested_at), "the first alert's window started"
+    return requested_at, "no deploy or alert window on record: the rollback request"
 
 
 def budget(phase: Phase, cfg: RollbackConfig) -> tuple[float, float]:
@@ -205,7 +225,8 @@ def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionInten
     if phase is Phase.REVERT_CODE:
         return [notices.rollback_call(inc, rb.from_version, rb.target_version or "")]
     if phase is Phase.RESTORE_DATA:
-        return [notices.restore_call(inc, "restore", before=rb.requested_at)]
+        before = rb.requested_at if rb.restore_before is None else rb.restore_before
+        return [notices.restore_call(inc, "restore", before, rb.restore_basis)]
     if phase is Phase.VERIFY:
         return [notices.restore_call(inc, "integrity_check")] if rb.involves_data else []
     found = (

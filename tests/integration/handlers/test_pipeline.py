@@ -195,9 +195,8 @@ async def test_s2_data_corruption_stops_bots_restores_and_rechecks(
     stack: MakeStack, recorder: Recorder
 ) -> None:
     s = await stack()
-    await s.send(
-        decision("chat-api", scenario="S2", rule="integrity_check_failed", metric="integrity")
-    )
+    corrupt = decision("chat-api", scenario="S2", rule="integrity_check_failed", metric="integrity")
+    await s.send(corrupt)
     await recorder.wait_for(
         lambda r: len(r.on("/restore")) >= 2, what="restore and integrity check"
     )
@@ -219,6 +218,10 @@ async def test_s2_data_corruption_stops_bots_restores_and_rechecks(
         _one_effect(recorder, path)
     assert len(recorder.on("/rollback")) == 1  # exactly one rollback
     assert calls.count("/restore:restore") == 1 and calls.count("/bot_restart:stop") == 1
+    # No deploy of 2.4.0 on record: the backup must predate the alert's evidence window.
+    [restore] = [r for r in recorder.on("/restore") if r.json["action"] == "restore"]
+    assert restore.json["before"] == corrupt.evidence.window_start_ms / 1000
+    assert restore.json["before_basis"] == "the first alert's window started"
     _expect_phases_in_timeline(inc, "prepare", "revert_code", "restore_data", "verify", "resume")
     phases = {p["phase"]: p["status"] for p in inc["rollback"]["phases"]}
     assert phases == dict.fromkeys(
@@ -409,6 +412,11 @@ async def test_s2_whose_integrity_recheck_still_fails_escalates_with_the_data_is
     """The re-run integrity check answers {"ok": false}: verify fails, the data stays isolated
     (no resume: breakers open, bots stopped) and the incident escalates."""
     s = await stack()
+    assert s.responder is not None
+    deployed = time.time() - 900  # the bad version went out 15 minutes ago
+    async with s.responder.incidents.transaction() as tx:
+        await tx.record_deploy("chat-api", "2.4.0", "started", deployed)
+        await tx.record_deploy("chat-api", "2.4.0", "succeeded", deployed + 60)
     recorder.answer_next(
         1, {"ok": False, "detail": "chat_history: 12 rows differ"}, "/restore", "integrity_check"
     )
@@ -425,6 +433,11 @@ async def test_s2_whose_integrity_recheck_still_fails_escalates_with_the_data_is
     assert any(m == "rollback failed; escalated" for m in _timeline(inc))
     failed = [a for a in inc["actions"] if a["kind"] == "integrity_check"]
     assert failed[0]["status"] == "failed" and "12 rows differ" in failed[0]["last_error"]
+    # The restore asked for a backup from before the bad deploy started, not before the request.
+    [restore] = [r for r in recorder.on("/restore") if r.json["action"] == "restore"]
+    assert restore.json["before"] == pytest.approx(deployed, abs=1e-3)
+    assert restore.json["before_basis"] == "the deploy of 2.4.0 started"
+    assert inc["rollback"]["restore_basis"] == "the deploy of 2.4.0 started"
 
 
 @pytest.mark.parametrize("status", [500, 400], ids=["chat-down", "chat-refuses"])

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from handlers.config import PhaseRetries, RollbackConfig
-from handlers.incidents.incident import Incident
+from handlers.incidents.incident import AlertEntry, Incident
 from handlers.rollback.phases import (
     Phase,
     PhaseRecord,
@@ -18,6 +18,7 @@ from handlers.rollback.phases import (
     phase_actions,
     phase_notices,
     phase_plan,
+    restore_point,
     retry_plan,
     verify_step,
 )
@@ -237,3 +238,32 @@ def test_a_phase_waits_on_control_calls_only_and_its_notices_are_side_effects(
         assert all(a.notification for a in phase_notices(rb, phase, INC)), phase
     [initiated] = phase_notices(rb, Phase.PREPARE, INC)
     assert (initiated.kind, initiated.key) == ("chat", "inc_1:chat:rollback_initiated")
+
+
+def _data_incident(*window_starts: float) -> Incident:
+    alerts = {
+        f"fp{n}": AlertEntry(f"fp{n}", "integrity", "firing", Severity.CRITICAL, T0, {}, start)
+        for n, start in enumerate(window_starts)
+    }
+    return replace(INC, bad_version="2.4.0", alerts=alerts, involves_data=True)
+
+
+@pytest.mark.parametrize(
+    ("deploy_started", "window_starts", "before", "basis"),
+    [
+        (T0 - 900, (T0 - 60,), T0 - 900, "the deploy of 2.4.0 started"),
+        (None, (T0 - 60, T0 - 120), T0 - 120, "the first alert's window started"),
+        (None, (), T0, "no deploy or alert window on record: the rollback request"),
+    ],
+    ids=["bad-deploy-known", "first-alert-window", "nothing-on-record"],
+)
+def test_s2_restores_a_backup_from_before_the_corruption_could_begin(
+    deploy_started: float | None, window_starts: tuple[float, ...], before: float, basis: str
+) -> None:
+    """Not "before the rollback request": detection comes after the corruption began, and a
+    backup taken in between would bring the corrupt data back."""
+    inc = _data_incident(*window_starts)
+    assert restore_point(inc, deploy_started, T0) == (before, basis)
+    rb = replace(RB, involves_data=True, restore_before=before, restore_basis=basis)
+    [restore] = phase_actions(rb, Phase.RESTORE_DATA, inc)
+    assert (restore.payload["before"], restore.payload["before_basis"]) == (before, basis)

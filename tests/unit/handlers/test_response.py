@@ -164,3 +164,16 @@ def test_idempotency_keys_name_the_incident_and_the_plan_step() -> None:
     keys = [a.key for a in effects.actions]
     assert all(k.startswith("inc_1:") for k in keys) and len(set(keys)) == len(keys)
     assert "inc_1:breaker:open:chat-api" in keys
+
+
+def test_the_incident_keeps_the_earliest_window_its_alerts_fired_on() -> None:
+    """The first evidence (an S2 restore must predate it) survives later decisions of the same
+    alert, whose windows start later; another alert's earlier window moves it back."""
+    first = _open(Severity.CRITICAL, scenario="S2", rule="integrity", metric="integrity")
+    assert first.incident.first_evidence_at == NOW - 60
+    later = decision(scenario="S2", rule="integrity", metric="integrity", seq=3, at=NOW + 90)
+    again = on_decision(first.incident, later, _ctx(NOW + 90), CFG)
+    assert again is not None and again.incident.first_evidence_at == NOW - 60
+    older = decision(rule="messages_missing", at=NOW - 30)
+    other = on_decision(again.incident, older, _ctx(NOW + 90), CFG)
+    assert other is not None and other.incident.first_evidence_at == NOW - 90
