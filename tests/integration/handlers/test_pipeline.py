@@ -82,14 +82,27 @@ async def _events(stack: Stack, count: int) -> list[IncidentEvent]:
 async def test_s1_critical_rolls_back_now_and_verifies_on_live_windows(
     stack: MakeStack, recorder: Recorder
 ) -> None:
-    s = await stack()
+    s = await stack(delivery={"timeout_s": 3.0, "lease_s": 6.0})
+    recorder.stall_next(1, path="/rollback", stall_s=1.0)  # the revert takes a second
     await s.send(decision("chat-api", Severity.CRITICAL))
     await recorder.wait_for(lambda r: len(r.on("/rollback")) == 1, what="the revert call")
     s.background(s.feed_healthy("chat-api"))
     inc = await s.wait_incident("chat-api", lambda i: i["status"] == "mitigated", what="mitigated")
+    # A notice still queued when the incident resolves is stale and not sent: let the
+    # "rollback done" message go out before the alert resolves, so every count below is exact.
+    await recorder.wait_for(
+        lambda r: any(q.key == f"{inc['id']}:chat:rollback_done" for q in r.on("/chat")),
+        what="the rollback-done message",
+    )
     await s.send(decision("chat-api", Severity.CRITICAL, "resolved", seq=2))
     inc = await s.wait_incident("chat-api", lambda i: i["status"] == "resolved", what="resolved")
-    await recorder.wait_for(lambda r: "/pager:resolve" in _calls(r), what="pager resolve")
+    await recorder.wait_for(
+        lambda r: (
+            {"/pager:resolve", "/statuspage:resolved"} <= set(_calls(r))
+            and any(q.key == f"{inc['id']}:chat:resolved" for q in r.on("/chat"))
+        ),
+        what="the resolution notices",
+    )
 
     calls = _calls(recorder)
     _ordered(calls, "/pager:trigger", "/pager:resolve")
@@ -107,9 +120,28 @@ async def test_s1_critical_rolls_back_now_and_verifies_on_live_windows(
     assert [phases[p]["status"] for p in ("prepare", "revert_code", "verify", "resume")] == [
         "succeeded"
     ] * 4
-    assert phases["revert_code"]["budget_s"] == 120 and phases["revert_code"]["duration_s"] >= 0
+    revert_phase = phases["revert_code"]
+    assert revert_phase["budget_s"] == 120 and revert_phase["duration_s"] >= 1.0
+    assert revert_phase["detail"]["over_budget"] is False
     verify = phases["verify"]["detail"]["evidence"]
     assert verify["requests"] >= 5 and verify["error_rate"] == 0.0
+
+    # Exactly the plan's notices, each once: one page (and its resolve), the chat messages of
+    # detection, rollback start and end and resolution, the status page's open and resolved.
+    triggers = [c for c in calls if c == "/pager:trigger"]
+    assert (len(triggers), calls.count("/pager:resolve")) == (1, 1)
+    chat = sorted(str(r.key).removeprefix(f"{inc['id']}:") for r in recorder.on("/chat"))
+    assert chat == [
+        "chat:opened:CRITICAL",
+        "chat:resolved",
+        "chat:rollback_done",
+        "chat:rollback_initiated",
+    ]
+    posts = [
+        (r.json["incident"]["status"], r.json["incident"]["impact_override"])
+        for r in recorder.on("/statuspage")
+    ]
+    assert posts == [("investigating", "critical"), ("resolved", "none")]
 
     events = await _events(s, 6)
     types = [e.type for e in events]
@@ -490,3 +522,25 @@ async def test_a_hung_chat_receiver_does_not_hold_up_the_rollbacks_control_calls
     )
     await recorder.wait_for(lambda r: "/pager:trigger" in _calls(r), what="the page, not held up")
     recorder.release()
+
+
+async def test_a_phase_over_its_configured_budget_says_so_on_the_timeline(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """The revert takes a second against a configured budget of half of one: the phase's real
+    duration is recorded, flagged over budget on the phase and the timeline; prepare, well
+    inside its 60 s, is not."""
+    s = await stack(
+        delivery={"timeout_s": 3.0, "lease_s": 6.0}, rollback={"revert_code_budget_s": 0.5}
+    )
+    recorder.stall_next(1, path="/rollback", stall_s=1.0)
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "succeeded")
+    phases = {p["phase"]: p for p in inc["rollback"]["phases"]}
+    revert, prepare = phases["revert_code"], phases["prepare"]
+    assert revert["duration_s"] >= 1.0 and revert["budget_s"] == 0.5
+    assert (revert["detail"]["over_budget"], prepare["detail"]["over_budget"]) == (True, False)
+    [note] = [t for t in inc["timeline"] if t["message"].startswith("phase revert_code done in")]
+    assert note["message"].endswith("(plan 0.5 s) — over budget")
+    assert note["result"]["over_budget"] is True and note["result"]["duration_s"] >= 1.0
