@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.severity import Severity
 
@@ -59,10 +59,25 @@ class ResponseConfig(_Group):
     chat_update_every_s: float = Field(default=120.0, gt=0, description="internal updates")
     status_update_every_s: float = Field(default=300.0, gt=0, description="stakeholder updates")
     updates_min_severity: Severity = Severity.MEDIUM
+    status_page_min_severity: Severity = Field(
+        default=Severity.HIGH,
+        description="the plan posts to the status page 'if customer-facing': incidents at or "
+        "above this severity are (posted at detection, then updated every "
+        "status_update_every_s); below it, updates stay internal (chat)",
+    )
     review_due_within_s: float = Field(default=24 * 3600.0, gt=0)
     review_reminder_after_s: float = Field(default=3600.0, ge=0)
     reduced_capacity: float = Field(default=0.5, gt=0, le=1, description="S4 resume capacity")
     timers_poll_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("status_page_min_severity")
+    @classmethod
+    def _posted_incidents_notify(cls, value: Severity) -> Severity:
+        if value is Severity.LOW:
+            raise ValueError(
+                "LOW incidents are only recorded, never announced: use MEDIUM, HIGH or CRITICAL"
+            )
+        return value
 
 
 class PhaseRetries(_Group):

@@ -251,7 +251,16 @@ def _notify_humans(s: _Steps, cfg: ResponseConfig, reason: str) -> None:
     if s.first(f"chat:{inc.severity.value}"):
         text = f"{inc.severity.value} incident {inc.id} on {inc.service}: {inc.title} — {reason}"
         s.actions.append(notices.chat(inc, f"opened:{inc.severity.value}", text))
-    if inc.severity >= Severity.HIGH and s.first(f"status_page:{inc.severity.value}"):
+    _post_status_page(s, cfg)
+
+
+def _post_status_page(s: _Steps, cfg: ResponseConfig) -> None:
+    """Customer-facing severities go on the status page (the plan: "if customer-facing"); the
+    post starts the stakeholder update cadence (``handlers.escalation``)."""
+    inc = s.incident
+    if inc.severity >= cfg.status_page_min_severity and s.first(
+        f"status_page:{inc.severity.value}"
+    ):
         body = f"We are investigating degraded service on {inc.service}."
         s.actions.append(notices.status_page(inc, "investigating", body, inc.severity.value))
 
@@ -271,6 +280,7 @@ def _notify(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effe
             f"POST /incidents/{inc.id}/decision with action rollback or dismiss"
         )
         s.actions.append(notices.chat(inc, "decision_needed", text))
+    _post_status_page(s, cfg)
     return s.effects(reason)
 
 
