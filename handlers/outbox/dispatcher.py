@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from handlers.config import DeliveryConfig
 from handlers.incidents.effects import NOTIFICATION_KINDS
@@ -37,8 +37,10 @@ from schemas.incidents import ActionKind
 
 __all__ = ["LANES", "OutboxDispatcher", "OutboxLane", "build_pipeline"]
 
+# Every kind in exactly one lane: control is whatever is not a notification, so a new control
+# kind is claimed (and gates its rollback phase) without touching this table.
 LANES: Mapping[str, frozenset[ActionKind]] = {
-    "control": frozenset({"breaker", "rollback", "restore", "integrity_check", "bot_restart"}),
+    "control": frozenset(get_args(ActionKind)) - NOTIFICATION_KINDS,
     "page": frozenset({"page"}),
     "updates": NOTIFICATION_KINDS - {"page"},
 }

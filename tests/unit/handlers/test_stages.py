@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from handlers.config import DeliveryConfig
+from handlers.incidents.effects import NOTIFICATION_KINDS
 from handlers.notify.stages import Delivery
-from handlers.outbox.dispatcher import build_pipeline
+from handlers.outbox.dispatcher import LANES, build_pipeline
 from handlers.outbox.ports import Claimed, Settlement
 from handlers.outbox.retry import SendResult
 from handlers.receivers.base import Outbound
 from handlers.silences import Inhibitor, Matcher, Silence
+from schemas.incidents import ActionKind
 from schemas.severity import Severity
 
 NOW = 1_800_000_000.0
@@ -88,3 +92,10 @@ async def test_an_incident_raised_to_critical_does_not_inhibit_its_own_queued_no
 async def test_retry_stage_reports_the_next_move() -> None:
     assert await _run(_action(), SendResult(False, True, "HTTP 503", 503)) == ("pending", 1)
     assert await _run(_action(), SendResult(False, False, "HTTP 400", 400)) == ("failed", 1)
+
+
+def test_every_action_kind_is_claimed_by_exactly_one_lane() -> None:
+    """A kind in no lane would never be sent; one in two could be sent twice at once."""
+    lanes = list(LANES.values())
+    assert sorted(k for kinds in lanes for k in kinds) == sorted(get_args(ActionKind))
+    assert LANES["control"].isdisjoint(NOTIFICATION_KINDS)
