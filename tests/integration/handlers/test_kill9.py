@@ -1,5 +1,8 @@
-"""Exactly-once effects across kill -9: the responder process is killed mid-rollback, restarted,
-and every semantic effect still has exactly one idempotency key; re-sends carry the same key.
+"""Exactly-once effects across kill -9: the responder process is killed mid-rollback (a revert
+in flight, during verify), with a page in flight (detection, escalation), inside a timer's
+firing transaction, or as one of two responders sharing the work — restarted (or taken over),
+and every semantic effect still has exactly one idempotency key per incident and plan step;
+re-sends carry the same key.
 
 The responder runs as ``python -m app.respond`` (configured through ``ALERTPIPE_*`` variables
 only, durations shortened there), its receivers pointed at a recorder in this process.
