@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
 
 __all__ = [
+    "RECEIVER_URLS",
     "AggregatorSettings",
     "EvaluatorSettings",
     "LocalSettings",
@@ -43,6 +44,18 @@ def _default_local_dir() -> Path:
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "alertpipe"
+
+
+# The receivers' URL settings (``ALERTPIPE_<NAME>``); unset or empty: the console receiver.
+RECEIVER_URLS = (
+    "pager_url",
+    "chat_url",
+    "statuspage_url",
+    "breaker_url",
+    "rollback_url",
+    "restore_url",
+    "bot_restart_url",
+)
 
 
 class _Group(BaseModel):
@@ -171,6 +184,15 @@ class Settings(BaseSettings):
             host, sep, port = part.strip().rpartition(":")
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port], got {part!r}")
+        return value
+
+    @field_validator(*RECEIVER_URLS, mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: Any) -> Any:
+        # ALERTPIPE_PAGER_URL= (set but empty, as compose files and env templates leave it)
+        # means "no receiver": print to the console, never POST to an empty URL and fail.
+        if isinstance(value, str) and not value.strip():
+            return None
         return value
 
     @field_validator("log_level")

@@ -7,7 +7,7 @@ It mutes notifications (page, chat, status page) while the incident is still rec
 the control actions (breaker, rollback, restore, bots) still run.
 
 Inhibition: an open CRITICAL incident of a service inhibits that service's lower-severity
-notifications.
+notifications of other incidents (never its own, queued before it became CRITICAL).
 """
 
 from __future__ import annotations
@@ -90,11 +90,21 @@ def silenced_by(
 
 
 def inhibited_by(
-    inhibitors: Iterable[Inhibitor], service: str, severity: Severity
+    inhibitors: Iterable[Inhibitor], service: str, severity: Severity, incident_id: str
 ) -> Inhibitor | None:
-    """An open CRITICAL incident of the same service, when the notice is of lower severity."""
+    """An open CRITICAL incident of the same service, when the notice is of lower severity and
+    belongs to another incident. An incident never inhibits itself: raised from HIGH to
+    CRITICAL, the HIGH notices it queued before (its page, its chat) still go out — they say
+    what the incident was until then, and the CRITICAL ones follow them in order."""
     if severity is Severity.CRITICAL:
         return None
     return next(
-        (i for i in inhibitors if i.severity is Severity.CRITICAL and i.service == service), None
+        (
+            i
+            for i in inhibitors
+            if i.severity is Severity.CRITICAL
+            and i.service == service
+            and i.incident_id != incident_id
+        ),
+        None,
     )

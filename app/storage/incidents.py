@@ -29,10 +29,11 @@ from handlers.incidents.effects import (
 from handlers.incidents.incident import AlertEntry, Incident
 from handlers.incidents.ports import DueTimer, Recorded
 from handlers.outbox.retry import NextReason
-from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback
+from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback, restore_point
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
 from schemas.severity import Severity
+from schemas.timestamps import to_rfc3339
 
 __all__ = ["PgIncidentStore", "PgIncidentTx", "incident_from_row", "rollback_from_row"]
 
@@ -45,6 +46,7 @@ def _alerts_json(incident: Incident) -> dict[str, Any]:
             "severity": a.severity.value,
             "at": a.at,
             "scope": dict(a.scope),
+            "window_start": a.window_start,
         }
         for fp, a in incident.alerts.items()
     }
@@ -52,7 +54,15 @@ def _alerts_json(incident: Incident) -> dict[str, Any]:
 
 def _alerts(raw: Mapping[str, Any]) -> dict[str, AlertEntry]:
     return {
-        fp: AlertEntry(fp, a["rule"], a["state"], Severity(a["severity"]), a["at"], a["scope"])
+        fp: AlertEntry(
+            fp,
+            a["rule"],
+            a["state"],
+            Severity(a["severity"]),
+            a["at"],
+            a["scope"],
+            a.get("window_start"),  # absent in rows written before it was kept
+        )
         for fp, a in raw.items()
     }
 
@@ -108,6 +118,8 @@ def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
         emergency=row["emergency"],
         capacity=row["capacity"],
         phases={Phase(p["phase"]): _phase_from_row(p) for p in phases},
+        restore_before=epoch(row["restore_before"]),
+        restore_basis=row["restore_basis"],
     )
 
 
@@ -142,9 +154,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 
 _INSERT_ROLLBACK = """
 INSERT INTO rollbacks (id, incident_id, service, reason, status, from_version, target_version,
-    involves_data, emergency, capacity, requested_at)
-VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10)
+    involves_data, emergency, capacity, requested_at, restore_before, restore_basis)
+VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT DO NOTHING
+"""
+
+# The bad version's latest deploy before the rollback: its start, or (no start recorded) its
+# success — a redeploy after an earlier rollback counts from its own start, not the first one.
+_BAD_DEPLOY_STARTED = """
+SELECT at FROM deploys
+WHERE service = $1 AND version = $2 AND status IN ('started', 'succeeded') AND at <= $3
+ORDER BY status = 'started' DESC, at DESC LIMIT 1
 """
 
 _CLAIM_ROLLBACK = """
@@ -368,6 +388,8 @@ class PgIncidentTx:
         target = incident.last_good_version or await self.last_good_version(
             incident.service, incident.bad_version
         )
+        involves_data = intent.involves_data or incident.involves_data
+        restore = await self._restore_point(incident, now) if involves_data else (None, None)
         rollback_id = f"rb_{incident.id}"
         status = await self._conn.execute(
             _INSERT_ROLLBACK,
@@ -377,17 +399,24 @@ class PgIncidentTx:
             intent.reason,
             incident.bad_version,
             target,
-            intent.involves_data or incident.involves_data,
+            involves_data,
             intent.emergency,
             intent.capacity,
             moment(now),
+            moment(restore[0]),
+            restore[1],
         )
         if status.endswith(" 1"):
             after = replace(incident, rollback_status="requested", last_good_version=target)
             message = (
                 f"rollback requested: {incident.bad_version or '?'} → {target or '(none known)'}"
             )
-            note = TimelineEntry("rollback", message, reason=intent.reason)
+            evidence = (
+                {"restore_before": to_rfc3339(restore[0]), "restore_basis": restore[1]}
+                if restore[0] is not None
+                else {}
+            )
+            note = TimelineEntry("rollback", message, reason=intent.reason, evidence=evidence)
             return after, note, Recorded(rollback_id=rollback_id)
         blocker = await self._conn.fetchrow(
             """SELECT id, incident_id FROM rollbacks WHERE incident_id = $1
@@ -410,6 +439,15 @@ class PgIncidentTx:
             )
         note = TimelineEntry("rollback", "rollback not started", reason=why)
         return incident, note, Recorded(rollback_blocked=why)
+
+    async def _restore_point(self, incident: Incident, now: float) -> tuple[float, str]:
+        started = None
+        if incident.bad_version is not None:
+            at = await self._conn.fetchval(
+                _BAD_DEPLOY_STARTED, incident.service, incident.bad_version, moment(now)
+            )
+            started = epoch(at)
+        return restore_point(incident, started, now)
 
     # timers ----------------------------------------------------------------------------------
 

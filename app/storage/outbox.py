@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import asyncpg
 import orjson
 
@@ -9,17 +11,20 @@ from app.storage.pool import Row, epoch, moment
 from app.storage.silences import silence_from_row
 from handlers.outbox.ports import Claimed, PendingEvent, Settlement
 from handlers.silences import Inhibitor, Silence
+from schemas.incidents import ActionKind
 from schemas.severity import Severity
 
 __all__ = ["PgOutboxStore"]
 
-# Due actions, oldest first, never two of one (incident, kind) at once: a receiver sees an
-# incident's actions in the order they were queued (trigger before acknowledge before resolve).
+# Due actions of the lane's kinds, oldest first, never two of one (incident, kind) at once: a
+# receiver sees an incident's actions in the order they were queued (trigger before acknowledge
+# before resolve). Lanes claim separately, so one kind's backlog never holds up another's.
 _CLAIM = """
 WITH due AS (
     SELECT a.id FROM actions a
     WHERE ((a.status = 'pending' AND a.next_attempt_at <= $1)
            OR (a.status = 'sending' AND a.lease_until < $1))
+      AND a.kind = ANY($4::text[])
       AND NOT EXISTS (
           SELECT 1 FROM actions b
           WHERE b.incident_id = a.incident_id AND b.kind = a.kind AND b.id < a.id
@@ -63,8 +68,12 @@ class PgOutboxStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def claim(self, now: float, lease_s: float, limit: int) -> list[Claimed]:
-        rows = await self._pool.fetch(_CLAIM, moment(now), moment(now + lease_s), limit)
+    async def claim(
+        self, now: float, lease_s: float, limit: int, kinds: Collection[ActionKind]
+    ) -> list[Claimed]:
+        rows = await self._pool.fetch(
+            _CLAIM, moment(now), moment(now + lease_s), limit, sorted(kinds)
+        )
         return sorted((_claimed(r) for r in rows), key=lambda c: c.id)
 
     async def settle(self, action: Claimed, outcome: Settlement, now: float) -> None:

@@ -51,7 +51,8 @@ class PgIncidentQueries:
             )
             rollback = await conn.fetchrow(
                 """SELECT id, status, reason, from_version, target_version, involves_data,
-                          emergency, capacity, requested_at, started_at, finished_at, outcome
+                          emergency, capacity, requested_at, started_at, finished_at, outcome,
+                          restore_before, restore_basis
                    FROM rollbacks WHERE incident_id = $1""",
                 incident_id,
             )

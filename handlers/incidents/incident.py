@@ -38,6 +38,7 @@ class AlertEntry:
     severity: Severity
     at: float
     scope: Mapping[str, str] = field(default_factory=dict)
+    window_start: float | None = None  # where the evidence of its first firing began (epoch s)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ class Incident:
     def firing(self) -> bool:
         """Some alert still fires, or has gone silent (no data is never taken as recovery)."""
         return any(a.state in ("firing", "no_data") for a in self.alerts.values())
+
+    @property
+    def first_evidence_at(self) -> float | None:
+        """The start of the earliest window any of its alerts fired on."""
+        return min(
+            (a.window_start for a in self.alerts.values() if a.window_start is not None),
+            default=None,
+        )
 
     @property
     def held(self) -> bool:

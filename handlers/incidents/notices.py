@@ -113,8 +113,11 @@ def rollback_call(incident: Incident, from_version: str | None, to_version: str)
     )
 
 
-def restore_call(incident: Incident, action: str, before: float | None = None) -> ActionIntent:
-    """``restore`` from the last good backup (taken before ``before``) or an ``integrity_check``."""
-    payload = {"action": action, "backup": "last_good", "before": before}
+def restore_call(
+    incident: Incident, action: str, before: float | None = None, basis: str | None = None
+) -> ActionIntent:
+    """``restore`` from the last good backup (taken before ``before``, epoch s, for the reason
+    ``basis``) or an ``integrity_check``."""
+    payload = {"action": action, "backup": "last_good", "before": before, "before_basis": basis}
     kind = "restore" if action == "restore" else "integrity_check"
     return _intent(incident, kind, action_key(incident.id, kind, action), payload)

@@ -52,7 +52,12 @@ def _evidence(decision: Decision) -> dict[str, Any]:
     }
 
 
-def _entry(decision: Decision) -> AlertEntry:
+def _entry(decision: Decision, before: AlertEntry | None) -> AlertEntry:
+    """The alert's latest state; its window start stays that of the first firing seen (the
+    earliest evidence, which an S2 restore must predate)."""
+    start = decision.evidence.window_start_ms / 1000.0
+    if before is not None and before.window_start is not None:
+        start = min(start, before.window_start)
     return AlertEntry(
         fingerprint=decision.fingerprint,
         rule=decision.rule,
@@ -60,7 +65,12 @@ def _entry(decision: Decision) -> AlertEntry:
         severity=decision.severity,
         at=decision.at_ms / 1000.0,
         scope=dict(decision.scope),
+        window_start=start,
     )
+
+
+def _alert(incident: Incident, decision: Decision) -> AlertEntry:
+    return _entry(decision, incident.alerts.get(decision.fingerprint))
 
 
 def _title(decision: Decision) -> str:
@@ -98,7 +108,7 @@ def _absorb(
         or decision.last_good_version
         or ctx.known_good_version,
         involves_data=incident.involves_data or merged == "S2",
-        alerts={**incident.alerts, decision.fingerprint: _entry(decision)},
+        alerts={**incident.alerts, decision.fingerprint: _alert(incident, decision)},
     )
 
 
@@ -157,7 +167,9 @@ def _update(
     current: Incident, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
 ) -> Effects:
     """A pending / resolved / no-data change of an alert that is part of the incident."""
-    after = replace(current, alerts={**current.alerts, decision.fingerprint: _entry(decision)})
+    after = replace(
+        current, alerts={**current.alerts, decision.fingerprint: _alert(current, decision)}
+    )
     message = {
         "resolved": f"{decision.rule} resolved",
         "no_data": f"{decision.rule}: no data — recovery cannot be confirmed",
@@ -239,7 +251,16 @@ def _notify_humans(s: _Steps, cfg: ResponseConfig, reason: str) -> None:
     if s.first(f"chat:{inc.severity.value}"):
         text = f"{inc.severity.value} incident {inc.id} on {inc.service}: {inc.title} — {reason}"
         s.actions.append(notices.chat(inc, f"opened:{inc.severity.value}", text))
-    if inc.severity >= Severity.HIGH and s.first(f"status_page:{inc.severity.value}"):
+    _post_status_page(s, cfg)
+
+
+def _post_status_page(s: _Steps, cfg: ResponseConfig) -> None:
+    """Customer-facing severities go on the status page (the plan: "if customer-facing"); the
+    post starts the stakeholder update cadence (``handlers.escalation``)."""
+    inc = s.incident
+    if inc.severity >= cfg.status_page_min_severity and s.first(
+        f"status_page:{inc.severity.value}"
+    ):
         body = f"We are investigating degraded service on {inc.service}."
         s.actions.append(notices.status_page(inc, "investigating", body, inc.severity.value))
 
@@ -259,6 +280,7 @@ def _notify(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effe
             f"POST /incidents/{inc.id}/decision with action rollback or dismiss"
         )
         s.actions.append(notices.chat(inc, "decision_needed", text))
+    _post_status_page(s, cfg)
     return s.effects(reason)
 
 

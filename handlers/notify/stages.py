@@ -80,7 +80,7 @@ class InhibitStage:
         a = d.action
         if not a.notification or a.closing:
             return d
-        by = inhibited_by(d.inhibitors, a.service, a.severity)
+        by = inhibited_by(d.inhibitors, a.service, a.severity, a.incident_id)
         if by is None:
             return d
         note = TimelineEntry(

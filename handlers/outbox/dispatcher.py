@@ -4,14 +4,21 @@ A claimed action is leased (``delivery.lease_s``); a worker killed mid-send leav
 ``sending`` with a lease that runs out, and the next claim sends it again under the same
 idempotency key. Retries are durable: a retryable failure puts the action back with its next
 attempt time.
+
+The dispatcher runs one loop per lane (``LANES``): control calls, pages, and the updates
+(chat and status page). A lane waits for its own batch only, so a receiver that hangs until
+its timeout, or a backlog of its retries, holds up its own lane and never a rollback's
+control calls or a page.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from typing import Any, get_args
 
 from handlers.config import DeliveryConfig
+from handlers.incidents.effects import NOTIFICATION_KINDS
 from handlers.notify.stages import (
     DedupStage,
     Delivery,
@@ -28,7 +35,15 @@ from handlers.service import LoopService
 from schemas.clock import Clock
 from schemas.incidents import ActionKind
 
-__all__ = ["OutboxDispatcher", "build_pipeline"]
+__all__ = ["LANES", "OutboxDispatcher", "OutboxLane", "build_pipeline"]
+
+# Every kind in exactly one lane: control is whatever is not a notification, so a new control
+# kind is claimed (and gates its rollback phase) without touching this table.
+LANES: Mapping[str, frozenset[ActionKind]] = {
+    "control": frozenset(get_args(ActionKind)) - NOTIFICATION_KINDS,
+    "page": frozenset({"page"}),
+    "updates": NOTIFICATION_KINDS - {"page"},
+}
 
 
 def build_pipeline(
@@ -38,7 +53,42 @@ def build_pipeline(
     return Pipeline(stages, RecordStage(store))
 
 
-class OutboxDispatcher(LoopService):
+class OutboxLane(LoopService):
+    """Claims and sends the due actions of some kinds only."""
+
+    def __init__(
+        self,
+        lane: str,
+        kinds: frozenset[ActionKind],
+        store: OutboxStore,
+        pipeline: Pipeline,
+        cfg: DeliveryConfig,
+        clock: Clock,
+    ) -> None:
+        super().__init__(clock, cfg.poll_s)
+        self.name = f"outbox-{lane}"
+        self.kinds = kinds
+        self._store = store
+        self._pipeline = pipeline
+        self._cfg = cfg
+        self.delivered = 0
+
+    async def tick(self) -> bool:
+        now = self.clock.now()
+        claimed = await self._store.claim(now, self._cfg.lease_s, self._cfg.batch, self.kinds)
+        if not claimed:
+            return False
+        silences = await self._store.silences(now)
+        inhibitors = await self._store.inhibitors()
+        deliveries = [Delivery(a, now, silences, inhibitors) for a in claimed]
+        await asyncio.gather(*(self._pipeline.exec(d) for d in deliveries))
+        self.delivered += len(claimed)
+        return True
+
+
+class OutboxDispatcher:
+    """One role: every lane's loop, started, run and stopped together."""
+
     name = "outbox-dispatcher"
 
     def __init__(
@@ -48,20 +98,33 @@ class OutboxDispatcher(LoopService):
         cfg: DeliveryConfig,
         clock: Clock,
     ) -> None:
-        super().__init__(clock, cfg.poll_s)
-        self._store = store
-        self._cfg = cfg
-        self._pipeline = build_pipeline(store, receivers, cfg)
-        self.delivered = 0
+        pipeline = build_pipeline(store, receivers, cfg)
+        self.lanes = [
+            OutboxLane(lane, kinds, store, pipeline, cfg, clock) for lane, kinds in LANES.items()
+        ]
 
-    async def tick(self) -> bool:
-        now = self.clock.now()
-        claimed = await self._store.claim(now, self._cfg.lease_s, self._cfg.batch)
-        if not claimed:
-            return False
-        silences = await self._store.silences(now)
-        inhibitors = await self._store.inhibitors()
-        deliveries = [Delivery(a, now, silences, inhibitors) for a in claimed]
-        await asyncio.gather(*(self._pipeline.exec(d) for d in deliveries))
-        self.delivered += len(claimed)
-        return True
+    async def start(self) -> None:
+        for lane in self.lanes:
+            await lane.start()
+
+    async def run(self) -> None:
+        await asyncio.gather(*(lane.run() for lane in self.lanes))
+
+    async def stop(self) -> None:
+        for lane in self.lanes:
+            await lane.stop()
+
+    @property
+    def delivered(self) -> int:
+        return sum(lane.delivered for lane in self.lanes)
+
+    def health(self) -> dict[str, Any]:
+        reports = {lane.name: lane.health() for lane in self.lanes}
+        failed = [f"{name}: {r['last_error']}" for name, r in reports.items() if r["last_error"]]
+        return {
+            "ready": all(r["ready"] for r in reports.values()),
+            "ticks": sum(r["ticks"] for r in reports.values()),
+            "errors": sum(r["errors"] for r in reports.values()),
+            "last_error": "; ".join(failed) or None,
+            "delivered": {lane.name: lane.delivered for lane in self.lanes},
+        }

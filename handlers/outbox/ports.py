@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -54,9 +54,12 @@ class PendingEvent:
 
 
 class OutboxStore(Protocol):
-    async def claim(self, now: float, lease_s: float, limit: int) -> list[Claimed]:
-        """Due actions (pending and due, or sending with an expired lease), oldest first, at most
-        one per (incident, kind) so each receiver sees an incident's actions in order."""
+    async def claim(
+        self, now: float, lease_s: float, limit: int, kinds: Collection[ActionKind]
+    ) -> list[Claimed]:
+        """Due actions of ``kinds`` (pending and due, or sending with an expired lease), oldest
+        first, at most one per (incident, kind) so each receiver sees an incident's actions in
+        order."""
         ...
 
     async def settle(self, action: Claimed, outcome: Settlement, now: float) -> None: ...

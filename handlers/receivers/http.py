@@ -7,6 +7,7 @@ logger, so this module drops those lines.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -63,10 +64,14 @@ class WebhookPoster:
     async def post(self, body: Mapping[str, Any], key: str) -> SendResult:
         raw = orjson.dumps(body)
         try:
-            response = await self._client.post(
-                self._url, content=raw, headers=self._headers(raw, key), timeout=self._timeout
-            )
-        except httpx.TimeoutException:
+            # One deadline for the whole send: httpx's timeout bounds connect, write, read (per
+            # chunk) and the pool wait each, so a trickling receiver could outlast the outbox
+            # lease (sized against ``delivery.timeout_s``) and see the action claimed twice.
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.post(
+                    self._url, content=raw, headers=self._headers(raw, key), timeout=self._timeout
+                )
+        except (httpx.TimeoutException, TimeoutError):
             return SendResult(False, True, f"{self.name}: no answer within {self._timeout:g} s")
         except httpx.TransportError as error:
             return SendResult(False, True, f"{self.name}: {type(error).__name__}")

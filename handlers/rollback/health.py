@@ -28,27 +28,6 @@ class HealthProbe(Protocol):
         ...
 
 
-def _direct(scope: Scope, panes: Sequence[PaneSummary], start_ms: int, end_ms: int) -> WindowStats:
-    """Counts straight from the panes while the shared window merge is not available.
-
-    TODO(p95): switch to ``merge_panes`` once stage 1 ships it; until then the slowest request
-    (``max_ms``) stands in for p95 — an upper bound, so it can only delay a pass, never fake one.
-    """
-    stats = [p.requests for p in panes if p.requests is not None]
-    requests = sum(s.count for s in stats)
-    errors = sum(s.errors for s in stats)
-    return WindowStats(
-        scope=scope,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        panes=len(panes),
-        requests=requests,
-        errors=errors,
-        error_rate=errors / requests if requests else None,
-        max_ms=max((s.max_ms for s in stats), default=None),
-    )
-
-
 def _combine(
     scope: Scope, windows: Sequence[WindowStats], start_ms: int, end_ms: int
 ) -> WindowStats:
@@ -82,10 +61,7 @@ def window_of(
     by_scope: dict[Scope, list[PaneSummary]] = {}
     for pane in inside:
         by_scope.setdefault(pane.scope, []).append(pane)
-    try:
-        windows = [merge_panes(s, ps, start_ms, end_ms) for s, ps in by_scope.items()]
-    except NotImplementedError:
-        return _direct(scope, inside, start_ms, end_ms)
+    windows = [merge_panes(s, ps, start_ms, end_ms) for s, ps in by_scope.items()]
     return _combine(scope, windows, start_ms, end_ms)
 
 

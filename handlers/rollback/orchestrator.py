@@ -4,9 +4,10 @@ A worker claims a rollback with a lease (``rollback.lease_s``) and renews it at 
 a worker killed mid-rollback leaves a lease that runs out, and the next claim resumes where
 the database says it was. Each step is one transaction that locks the incident first, asks
 the pure ``next_step`` what to do, and records it: a phase's actions go to the outbox under
-fixed idempotency keys (so resuming re-sends, never doubles), each phase's real duration is
-recorded against the plan's budget, and the incident learns the outcome. At most one rollback
-per service runs at a time (a partial unique index), one per incident ever.
+fixed idempotency keys (so resuming re-sends, never doubles) — only its control calls are
+waited on, its notices are side effects —, each phase's real duration is recorded against
+the plan's budget, and the incident learns the outcome. At most one rollback per service
+runs at a time (a partial unique index), one per incident ever.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from handlers.rollback.phases import (
     budget,
     next_step,
     phase_actions,
+    phase_notices,
     phase_plan,
     retry_plan,
     verify_step,
@@ -231,7 +233,7 @@ class RollbackOrchestrator(LoopService):
         effects = Effects(
             after,
             timeline=tuple(notes),
-            actions=tuple(phase_actions(rb, phase, incident)),
+            actions=(*phase_notices(rb, phase, incident), *phase_actions(rb, phase, incident)),
             events=(_phase_event(phase, "started", {"budget_s": high}),),
         )
         await tx.record(incident, effects, now)

@@ -5,11 +5,15 @@
 ``next_step(rollback, actions, now, cfg)`` looks at the durable rollback (which phases ran,
 when) and the outbox state of the current phase's actions, and says what to do next and why.
 Each phase's actions have fixed idempotency keys, so starting a phase again after a crash
-re-sends the same effects instead of new ones. A phase whose action failed (after the
-outbox's delivery retries), or a verify that ran out of time, is tried again as many times as
-``rollback.phase_retries`` says — a new attempt that sends the failed calls again (under the
-same idempotency key when the receiver may have acted, a new one when it refused) — and then
-fails the rollback: breakers stay open and the incident escalates; the procedure is never looped.
+re-sends the same effects instead of new ones. Only control calls (breaker, rollback,
+restore, bot restart) gate a phase; its notices (``phase_notices``: "rollback initiated" in
+chat) are side effects queued with it and never waited on — a chat outage must not abort a
+rollback, and a notice that failed is on the timeline like any other. A phase whose control
+call failed (after the outbox's delivery retries), or a verify that ran out of time, is tried
+again as many times as ``rollback.phase_retries`` says — a new attempt that sends the failed
+calls again (under the same idempotency key when the receiver may have acted, a new one when
+it refused) — and then fails the rollback: breakers stay open and the incident escalates; the
+procedure is never looped.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ __all__ = [
     "failed",
     "next_step",
     "phase_actions",
+    "phase_notices",
     "phase_plan",
+    "restore_point",
     "retry_plan",
     "verify_step",
 ]
@@ -90,6 +96,8 @@ class Rollback:
     emergency: bool = False
     capacity: float | None = None
     phases: Mapping[Phase, PhaseRecord] = field(default_factory=dict)
+    restore_before: float | None = None  # data rollbacks: the backup must predate this
+    restore_basis: str | None = None  # why that moment (see ``restore_point``)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,23 @@ class RollbackStep:
     kind: StepKind
     reason: str
     phase: Phase | None = None
+
+
+def restore_point(
+    inc: Incident, bad_deploy_started: float | None, requested_at: float
+) -> tuple[float, str]:
+    """The moment the restored backup must predate, and why. Corruption can be no older than
+    the deploy of the bad version, so a backup from before it started is the last good one;
+    with no such deploy on record, the start of the earliest window an alert fired on is the
+    first evidence of trouble. Never the rollback request: corruption began before it was
+    detected, and a backup taken in between would restore corrupt data."""
+    if bad_deploy_started is not None:
+        why = f"the deploy of {inc.bad_version} started"
+        return min(bad_deploy_started, requested_at), why
+    first = inc.first_evidence_at
+    if first is not None:
+        return min(first, requested_at), "the first alert's window started"
+    return requested_at, "no deploy or alert window on record: the rollback request"
 
 
 def budget(phase: Phase, cfg: RollbackConfig) -> tuple[float, float]:
@@ -176,16 +201,21 @@ def retry_plan(
     return RetryPlan(attempt, tuple(requeue), tuple(resend), keys)
 
 
-def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
-    """The receivers a phase calls, under their first attempt's keys. Keys are shared with the
-    manager's immediate response, so a breaker opened at detection is not opened a second
-    time by ``prepare``."""
+def phase_notices(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+    """The notifications a phase sends when it starts. Never part of its outcome: the phase
+    does not wait for them, and their failure does not fail it."""
     if phase is Phase.PREPARE:
         text = f"Rollback initiated for {rb.service} ({inc.id}): {rb.reason}"
-        found = [
-            notices.chat(inc, "rollback_initiated", text),
-            notices.breaker(inc, "open", _breaker_target(rb)),
-        ]
+        return [notices.chat(inc, "rollback_initiated", text)]
+    return []
+
+
+def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+    """The control calls a phase makes and waits for, under their first attempt's keys. Keys
+    are shared with the manager's immediate response, so a breaker opened at detection is not
+    opened a second time by ``prepare``."""
+    if phase is Phase.PREPARE:
+        found = [notices.breaker(inc, "open", _breaker_target(rb))]
         if rb.involves_data:
             found += [
                 notices.bot_action(inc, "stop"),
@@ -195,7 +225,8 @@ def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionInten
     if phase is Phase.REVERT_CODE:
         return [notices.rollback_call(inc, rb.from_version, rb.target_version or "")]
     if phase is Phase.RESTORE_DATA:
-        return [notices.restore_call(inc, "restore", before=rb.requested_at)]
+        before = rb.requested_at if rb.restore_before is None else rb.restore_before
+        return [notices.restore_call(inc, "restore", before, rb.restore_basis)]
     if phase is Phase.VERIFY:
         return [notices.restore_call(inc, "integrity_check")] if rb.involves_data else []
     found = (

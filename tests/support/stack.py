@@ -109,6 +109,9 @@ class Stack:
             await self.producer.stop()
         if self.responder is not None:
             await self.responder.close()
+        # Stopped for good: a test that stops a stack early ("the responder went down") leaves
+        # nothing for the fixture's own stop to do twice.
+        self.tasks, self.producer, self.responder = [], None, None
 
     async def send(self, *decisions: Decision) -> None:
         assert self.producer is not None

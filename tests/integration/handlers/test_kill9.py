@@ -1,5 +1,8 @@
-"""Exactly-once effects across kill -9: the responder process is killed mid-rollback, restarted,
-and every semantic effect still has exactly one idempotency key; re-sends carry the same key.
+"""Exactly-once effects across kill -9: the responder process is killed mid-rollback (a revert
+in flight, during verify), with a page in flight (detection, escalation), inside a timer's
+firing transaction, or as one of two responders sharing the work — restarted (or taken over),
+and every semantic effect still has exactly one idempotency key per incident and plan step;
+re-sends carry the same key.
 
 The responder runs as ``python -m app.respond`` (configured through ``ALERTPIPE_*`` variables
 only, durations shortened there), its receivers pointed at a recorder in this process.
@@ -19,6 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from schemas.severity import Severity
 from tests.support.decisions import decision
 from tests.support.recorder import Recorder
 from tests.support.stack import RECEIVERS, Stack, fast_settings
@@ -49,8 +53,8 @@ def _env(
         ALERTPIPE_ROLLBACK__VERIFY_MIN_S="1",
         ALERTPIPE_ROLLBACK__VERIFY_BUDGET_S="60",
         ALERTPIPE_DELIVERY__POLL_S="0.05",
-        ALERTPIPE_DELIVERY__TIMEOUT_S="30",
-        ALERTPIPE_DELIVERY__LEASE_S="1.5",
+        ALERTPIPE_DELIVERY__TIMEOUT_S="2",
+        ALERTPIPE_DELIVERY__LEASE_S="4",
         PYTHONUNBUFFERED="1",
     )
     for name, topic in topics.items():
@@ -121,17 +125,49 @@ async def _value(dsn: str, sql: str, *args: Any) -> Any:
         await conn.close()
 
 
-def _assert_one_key_per_effect(rec: Recorder) -> Counter[str | None]:
+def _incident_of(key: str | None) -> str:
+    return str(key).split(":", 1)[0]
+
+
+def _assert_one_key_per_effect(rec: Recorder, triggers: int = 1) -> Counter[str | None]:
+    """Per incident: one revert and ``triggers`` page triggers (one per plan step), each a single
+    idempotency key; a re-send repeats its key with the same body."""
     keys: Counter[str | None] = Counter(r.key for r in rec.requests)
     assert None not in keys
-    rollbacks = {r.key for r in rec.on("/rollback")}
-    assert len(rollbacks) == 1, f"more than one rollback effect: {rollbacks}"
-    triggers = [r for r in rec.on("/pager") if r.json["event_action"] == "trigger"]
-    assert len({r.key for r in triggers}) == 1, "a second page trigger"
+    reverts = Counter(_incident_of(k) for k in {r.key for r in rec.on("/rollback")})
+    assert set(reverts.values()) == {1}, f"more than one rollback effect: {reverts}"
+    paged = {r.key for r in rec.on("/pager") if r.json["event_action"] == "trigger"}
+    per_incident = Counter(_incident_of(k) for k in paged)
+    assert set(per_incident.values()) == {triggers}, f"page triggers: {sorted(paged)}"
+    assert set(per_incident) == set(reverts)
     bodies: dict[str | None, Any] = {}
     for r in rec.requests:  # a re-send is the same effect: same key, same body
         assert bodies.setdefault(r.key, r.json) == r.json, f"{r.key} re-sent with another body"
     return keys
+
+
+async def _assert_one_rollback_per_incident(dsn: str, incidents: int = 1) -> None:
+    assert await _value(dsn, "SELECT count(*) FROM incidents") == incidents
+    assert await _value(dsn, "SELECT count(*) FROM rollbacks") == incidents
+    per_incident = "SELECT count(*) FROM actions WHERE kind = 'rollback' GROUP BY incident_id"
+    assert await _values(dsn, per_incident) == [1] * incidents
+
+
+async def _values(dsn: str, sql: str) -> list[Any]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [row[0] for row in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+async def _rolled_back(dsn: str, incidents: int = 1) -> None:
+    await eventually(
+        lambda: _values(dsn, "SELECT status FROM rollbacks"),
+        lambda s: s == ["succeeded"] * incidents,
+        within_s=45,
+        what="every rollback finished after the kill",
+    )
 
 
 @pytest.mark.parametrize("when", ["while the revert call is in flight", "during verify"])
@@ -162,12 +198,7 @@ async def test_kill9_mid_rollback_never_doubles_an_effect(
     await child.kill9()
     await child.start()
     feeder.background(feeder.feed_healthy("chat-api", seconds=60))
-    await eventually(
-        lambda: _value(database, "SELECT status FROM rollbacks"),
-        lambda s: s == "succeeded",
-        within_s=45,
-        what="rollback finished after the restart",
-    )
+    await _rolled_back(database)
     await recorder.wait_for(lambda r: len(r.on("/breaker")) >= 2, what="breaker closed")
 
     keys = _assert_one_key_per_effect(recorder)
@@ -176,7 +207,135 @@ async def test_kill9_mid_rollback_never_doubles_an_effect(
         assert keys[revert_key] == 2, "the interrupted revert is re-sent once, under the same key"
     else:
         assert keys[revert_key] == 1
-    assert await _value(database, "SELECT count(*) FROM rollbacks") == 1
-    assert await _value(database, "SELECT count(*) FROM actions WHERE kind = 'rollback'") == 1
-    assert await _value(database, "SELECT count(*) FROM incidents") == 1
+    await _assert_one_rollback_per_incident(database)
     assert await _value(database, "SELECT count(*) FROM decisions") == 1
+
+
+async def test_kill9_while_the_page_trigger_is_in_flight_pages_once(
+    child: Responder, feeder: Stack, recorder: Recorder, database: str
+) -> None:
+    """The detection page hangs at the pager when the responder dies: the next responder sends
+    it again under the same key (the pager dedups it), never as a second trigger."""
+    recorder.stall_next(1, path="/pager")
+    await child.start()
+    await feeder.send(decision("chat-api"))
+    await recorder.wait_for(lambda r: len(r.on("/pager")) == 1, within_s=30, what="page sent")
+    await child.kill9()
+    await child.start()
+    feeder.background(feeder.feed_healthy("chat-api", seconds=60))
+    await _rolled_back(database)
+    await recorder.wait_for(lambda r: len(r.on("/pager")) == 2, what="the page re-sent")
+
+    keys = _assert_one_key_per_effect(recorder)
+    [trigger] = {r.key for r in recorder.on("/pager")}
+    assert keys[trigger] == 2 and trigger.endswith(":page:trigger:detection:CRITICAL")
+    await _assert_one_rollback_per_incident(database)
+
+
+async def test_kill9_while_the_escalation_page_is_in_flight_escalates_once(
+    child: Responder, feeder: Stack, recorder: Recorder, database: str
+) -> None:
+    """The escalation clock fires (lead engineer at 1.5 s) and its page hangs when the
+    responder dies: the timer has fired — it does not fire again — and its page is re-sent
+    under its own key; still one rollback."""
+    child.env["ALERTPIPE_RESPONSE__LEAD_ENGINEER_AFTER_S"] = "1.5"
+    await child.start()
+    await feeder.send(decision("chat-api"))
+    await recorder.wait_for(lambda r: len(r.on("/pager")) == 1, within_s=30, what="page sent")
+    recorder.stall_next(1, path="/pager")  # the next page: the escalation
+    await recorder.wait_for(lambda r: len(r.on("/pager")) == 2, what="escalation sent")
+    await child.kill9()
+    await child.start()
+    feeder.background(feeder.feed_healthy("chat-api", seconds=60))
+    await _rolled_back(database)
+    await recorder.wait_for(lambda r: len(r.on("/pager")) == 3, what="the escalation re-sent")
+
+    keys = _assert_one_key_per_effect(recorder, triggers=2)
+    escalation = recorder.on("/pager")[1].key
+    assert str(escalation).endswith(":page:trigger:escalation:lead_engineer")
+    assert keys[escalation] == 2
+    fired = (
+        "SELECT count(*) FROM timers WHERE kind = 'escalation' AND outcome LIKE '%lead_engineer%'"
+    )
+    assert await _value(database, fired) == 1
+    said = "SELECT count(*) FROM timeline WHERE message = 'escalated to lead engineer'"
+    assert await _value(database, said) == 1
+    await _assert_one_rollback_per_incident(database)
+
+
+async def test_kill9_inside_the_investigation_timers_transaction_fires_it_once(
+    child: Responder, feeder: Stack, recorder: Recorder, database: str
+) -> None:
+    """A HIGH incident's investigation window ends while the test holds the incident's row
+    lock: the responder's firing transaction waits on it, and the responder dies inside it.
+    Nothing of that firing survives; the next responder fires the timer once and rolls back."""
+    child.env["ALERTPIPE_RESPONSE__INVESTIGATION_S"] = "1.5"
+    await child.start()
+    await feeder.send(decision("search-api", Severity.HIGH, rule="p95_latency", metric="p95_ms"))
+    await recorder.wait_for(lambda r: len(r.on("/pager")) == 1, within_s=30, what="page sent")
+    holder = await asyncpg.connect(database)
+    try:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT id FROM incidents FOR UPDATE")
+        waiting = """SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+        await eventually(
+            lambda: _value(database, waiting), lambda n: n >= 1, what="the timer waiting"
+        )
+        await child.kill9()
+        await lock.rollback()
+    finally:
+        await holder.close()
+    assert await _value(database, "SELECT count(*) FROM rollbacks") == 0
+    await child.start()
+    feeder.background(feeder.feed_healthy("search-api", seconds=60))
+    await _rolled_back(database)
+
+    _assert_one_key_per_effect(recorder)
+    fired = "SELECT count(*) FROM timers WHERE kind = 'investigation' AND fired_at IS NOT NULL"
+    assert await _value(database, fired) == 1
+    ended = "SELECT count(*) FROM timeline WHERE message = 'investigation window ended'"
+    assert await _value(database, ended) == 1
+    await _assert_one_rollback_per_incident(database)
+
+
+async def test_two_responders_one_killed_mid_rollback_still_act_once_per_incident(
+    database: str,
+    bootstrap: str,
+    topics: dict[str, str],
+    recorder: Recorder,
+    feeder: Stack,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+) -> None:
+    """Two responder processes share the work of two incidents; the one driving the rollback
+    whose revert hangs is killed. The survivor takes the rollback over when its lease runs
+    out, and every effect still happens once per incident."""
+    env = _env(database, bootstrap, topics, recorder, unique("kill9-pair"))
+    pair = [Responder(env, tmp_path / f"responder-{n}.log") for n in (1, 2)]
+    try:
+        recorder.stall_next(1, path="/rollback")
+        for proc in pair:
+            await proc.start()
+        await feeder.send(decision("chat-api"), decision("search-api"))
+        await recorder.wait_for(
+            lambda r: len(r.on("/rollback")) >= 1, within_s=30, what="a revert sent"
+        )
+        incident = _incident_of(recorder.on("/rollback")[0].key)
+        owner = await _value(
+            database, "SELECT lease_owner FROM rollbacks WHERE incident_id = $1", incident
+        )
+        [driving] = [p for p in pair if f"claimed by {owner}" in p.log.read_text()]
+        await driving.kill9()
+        for service in ("chat-api", "search-api"):
+            feeder.background(feeder.feed_healthy(service, seconds=60))
+        await _rolled_back(database, incidents=2)
+    finally:
+        for proc in pair:
+            await proc.stop()
+
+    keys = _assert_one_key_per_effect(recorder)
+    assert max(keys[r.key] for r in recorder.on("/rollback")) <= 2
+    await _assert_one_rollback_per_incident(database, incidents=2)
+    assert await _value(database, "SELECT count(*) FROM decisions") == 2

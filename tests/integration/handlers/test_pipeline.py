@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from schemas.incidents import IncidentEvent
 from schemas.severity import Severity
 from tests.conftest import consume
@@ -80,14 +82,27 @@ async def _events(stack: Stack, count: int) -> list[IncidentEvent]:
 async def test_s1_critical_rolls_back_now_and_verifies_on_live_windows(
     stack: MakeStack, recorder: Recorder
 ) -> None:
-    s = await stack()
+    s = await stack(delivery={"timeout_s": 3.0, "lease_s": 6.0})
+    recorder.stall_next(1, path="/rollback", stall_s=1.0)  # the revert takes a second
     await s.send(decision("chat-api", Severity.CRITICAL))
     await recorder.wait_for(lambda r: len(r.on("/rollback")) == 1, what="the revert call")
     s.background(s.feed_healthy("chat-api"))
     inc = await s.wait_incident("chat-api", lambda i: i["status"] == "mitigated", what="mitigated")
+    # A notice still queued when the incident resolves is stale and not sent: let the
+    # "rollback done" message go out before the alert resolves, so every count below is exact.
+    await recorder.wait_for(
+        lambda r: any(q.key == f"{inc['id']}:chat:rollback_done" for q in r.on("/chat")),
+        what="the rollback-done message",
+    )
     await s.send(decision("chat-api", Severity.CRITICAL, "resolved", seq=2))
     inc = await s.wait_incident("chat-api", lambda i: i["status"] == "resolved", what="resolved")
-    await recorder.wait_for(lambda r: "/pager:resolve" in _calls(r), what="pager resolve")
+    await recorder.wait_for(
+        lambda r: (
+            {"/pager:resolve", "/statuspage:resolved"} <= set(_calls(r))
+            and any(q.key == f"{inc['id']}:chat:resolved" for q in r.on("/chat"))
+        ),
+        what="the resolution notices",
+    )
 
     calls = _calls(recorder)
     _ordered(calls, "/pager:trigger", "/pager:resolve")
@@ -105,9 +120,28 @@ async def test_s1_critical_rolls_back_now_and_verifies_on_live_windows(
     assert [phases[p]["status"] for p in ("prepare", "revert_code", "verify", "resume")] == [
         "succeeded"
     ] * 4
-    assert phases["revert_code"]["budget_s"] == 120 and phases["revert_code"]["duration_s"] >= 0
+    revert_phase = phases["revert_code"]
+    assert revert_phase["budget_s"] == 120 and revert_phase["duration_s"] >= 1.0
+    assert revert_phase["detail"]["over_budget"] is False
     verify = phases["verify"]["detail"]["evidence"]
     assert verify["requests"] >= 5 and verify["error_rate"] == 0.0
+
+    # Exactly the plan's notices, each once: one page (and its resolve), the chat messages of
+    # detection, rollback start and end and resolution, the status page's open and resolved.
+    triggers = [c for c in calls if c == "/pager:trigger"]
+    assert (len(triggers), calls.count("/pager:resolve")) == (1, 1)
+    chat = sorted(str(r.key).removeprefix(f"{inc['id']}:") for r in recorder.on("/chat"))
+    assert chat == [
+        "chat:opened:CRITICAL",
+        "chat:resolved",
+        "chat:rollback_done",
+        "chat:rollback_initiated",
+    ]
+    posts = [
+        (r.json["incident"]["status"], r.json["incident"]["impact_override"])
+        for r in recorder.on("/statuspage")
+    ]
+    assert posts == [("investigating", "critical"), ("resolved", "none")]
 
     events = await _events(s, 6)
     types = [e.type for e in events]
@@ -193,9 +227,8 @@ async def test_s2_data_corruption_stops_bots_restores_and_rechecks(
     stack: MakeStack, recorder: Recorder
 ) -> None:
     s = await stack()
-    await s.send(
-        decision("chat-api", scenario="S2", rule="integrity_check_failed", metric="integrity")
-    )
+    corrupt = decision("chat-api", scenario="S2", rule="integrity_check_failed", metric="integrity")
+    await s.send(corrupt)
     await recorder.wait_for(
         lambda r: len(r.on("/restore")) >= 2, what="restore and integrity check"
     )
@@ -217,6 +250,10 @@ async def test_s2_data_corruption_stops_bots_restores_and_rechecks(
         _one_effect(recorder, path)
     assert len(recorder.on("/rollback")) == 1  # exactly one rollback
     assert calls.count("/restore:restore") == 1 and calls.count("/bot_restart:stop") == 1
+    # No deploy of 2.4.0 on record: the backup must predate the alert's evidence window.
+    [restore] = [r for r in recorder.on("/restore") if r.json["action"] == "restore"]
+    assert restore.json["before"] == corrupt.evidence.window_start_ms / 1000
+    assert restore.json["before_basis"] == "the first alert's window started"
     _expect_phases_in_timeline(inc, "prepare", "revert_code", "restore_data", "verify", "resume")
     phases = {p["phase"]: p["status"] for p in inc["rollback"]["phases"]}
     assert phases == dict.fromkeys(
@@ -407,6 +444,11 @@ async def test_s2_whose_integrity_recheck_still_fails_escalates_with_the_data_is
     """The re-run integrity check answers {"ok": false}: verify fails, the data stays isolated
     (no resume: breakers open, bots stopped) and the incident escalates."""
     s = await stack()
+    assert s.responder is not None
+    deployed = time.time() - 900  # the bad version went out 15 minutes ago
+    async with s.responder.incidents.transaction() as tx:
+        await tx.record_deploy("chat-api", "2.4.0", "started", deployed)
+        await tx.record_deploy("chat-api", "2.4.0", "succeeded", deployed + 60)
     recorder.answer_next(
         1, {"ok": False, "detail": "chat_history: 12 rows differ"}, "/restore", "integrity_check"
     )
@@ -423,3 +465,82 @@ async def test_s2_whose_integrity_recheck_still_fails_escalates_with_the_data_is
     assert any(m == "rollback failed; escalated" for m in _timeline(inc))
     failed = [a for a in inc["actions"] if a["kind"] == "integrity_check"]
     assert failed[0]["status"] == "failed" and "12 rows differ" in failed[0]["last_error"]
+    # The restore asked for a backup from before the bad deploy started, not before the request.
+    [restore] = [r for r in recorder.on("/restore") if r.json["action"] == "restore"]
+    assert restore.json["before"] == pytest.approx(deployed, abs=1e-3)
+    assert restore.json["before_basis"] == "the deploy of 2.4.0 started"
+    assert inc["rollback"]["restore_basis"] == "the deploy of 2.4.0 started"
+
+
+@pytest.mark.parametrize("status", [500, 400], ids=["chat-down", "chat-refuses"])
+async def test_a_chat_outage_never_fails_the_rollback(
+    stack: MakeStack, recorder: Recorder, status: int
+) -> None:
+    """Chat answers 500 (retried until the outbox gives up) or 400 to every message: the
+    rollback still completes — notices never gate a phase — with exactly one revert, and the
+    failed "rollback initiated" notice is on the timeline."""
+    s = await stack()
+    recorder.fail_next(10_000, status=status, path="/chat")
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    await recorder.wait_for(lambda r: len(r.on("/rollback")) == 1, what="the revert call")
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "succeeded")
+    initiated = f"{inc['id']}:chat:rollback_initiated"
+
+    def notice_failed(i: dict[str, Any]) -> bool:
+        return any(
+            a["idempotency_key"] == initiated and a["status"] == "failed" for a in i["actions"]
+        )
+
+    inc = await s.wait_incident("chat-api", notice_failed, what="the notice failed for good")
+    assert len(_one_effect(recorder, "/rollback")) == 1
+    assert recorder.on("/chat") and {r.answered for r in recorder.on("/chat")} == {status}
+    assert "chat rollback_initiated failed" in _timeline(inc)
+    phases = {p["phase"]: p for p in inc["rollback"]["phases"]}
+    assert (phases["prepare"]["status"], phases["prepare"]["attempt"]) == ("succeeded", 1)
+    assert not any("attempt 1 failed" in m for m in _timeline(inc))
+
+
+async def test_a_hung_chat_receiver_does_not_hold_up_the_rollbacks_control_calls(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """Every chat message hangs for as long as the delivery timeout allows (30 s): the control
+    calls are claimed and sent in a lane of their own, so the rollback completes while the
+    first chat message is still waiting for its answer."""
+    s = await stack(delivery={"timeout_s": 30.0, "lease_s": 60.0})
+    recorder.stall_next(10_000, path="/chat")
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident(
+        "chat-api", lambda i: i["rollback_status"] == "succeeded", within_s=15
+    )
+    assert len(recorder.on("/chat")) == 1  # the first message is still in flight
+    [chat] = [a for a in inc["actions"] if a["status"] == "sending"]
+    assert chat["kind"] == "chat"
+    _ordered(
+        _calls(recorder), "/breaker:open:chat-api", "/rollback:rollback", "/breaker:close:chat-api"
+    )
+    await recorder.wait_for(lambda r: "/pager:trigger" in _calls(r), what="the page, not held up")
+    recorder.release()
+
+
+async def test_a_phase_over_its_configured_budget_says_so_on_the_timeline(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """The revert takes a second against a configured budget of half of one: the phase's real
+    duration is recorded, flagged over budget on the phase and the timeline; prepare, well
+    inside its 60 s, is not."""
+    s = await stack(
+        delivery={"timeout_s": 3.0, "lease_s": 6.0}, rollback={"revert_code_budget_s": 0.5}
+    )
+    recorder.stall_next(1, path="/rollback", stall_s=1.0)
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    s.background(s.feed_healthy("chat-api"))
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "succeeded")
+    phases = {p["phase"]: p for p in inc["rollback"]["phases"]}
+    revert, prepare = phases["revert_code"], phases["prepare"]
+    assert revert["duration_s"] >= 1.0 and revert["budget_s"] == 0.5
+    assert (revert["detail"]["over_budget"], prepare["detail"]["over_budget"]) == (True, False)
+    [note] = [t for t in inc["timeline"] if t["message"].startswith("phase revert_code done in")]
+    assert note["message"].endswith("(plan 0.5 s) — over budget")
+    assert note["result"]["over_budget"] is True and note["result"]["duration_s"] >= 1.0

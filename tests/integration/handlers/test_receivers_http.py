@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -170,6 +172,37 @@ async def test_a_stalled_receiver_times_out_retryably_and_no_url_leaks(
     assert "within 0.5 s" in (result.error or "") and "127.0.0.1" not in (result.error or "")
     assert after_attempt(result, 1, 0.0, CFG).outcome == "retry"
     recorder.release()
+
+
+async def _trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers 200 one body byte every 0.2 s for 3 s: each read stays under a per-read timeout."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n")
+    with contextlib.suppress(ConnectionError):
+        for byte in b'{"ok": true}   ':
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.write(bytes([byte]))
+        await writer.drain()
+    writer.close()
+
+
+async def test_a_trickling_receiver_is_cut_off_at_the_delivery_timeout(
+    client: httpx.AsyncClient,
+) -> None:
+    """The outbox lease is sized against ``delivery.timeout_s``; a receiver that keeps each
+    read short but the whole answer long must not hold a send past it (httpx alone would wait
+    the 3 s and call it a success)."""
+    server = await asyncio.start_server(_trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        urls = ReceiverUrls(breaker=f"http://127.0.0.1:{port}/breaker")
+        receivers = build_receivers(urls, client, CFG, SystemClock())
+        result = await receivers["breaker"].send(Outbound("breaker", "k", "inc_1", {}))
+    finally:
+        server.close()
+    assert (result.ok, result.retry) == (False, True)
+    assert result.error == "breaker: no answer within 0.5 s"
 
 
 async def test_a_refused_connection_is_retryable_without_the_url(client: httpx.AsyncClient) -> None:

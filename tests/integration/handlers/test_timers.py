@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import asyncpg
+
 from handlers.incidents.manager import IncidentManager
 from handlers.timers import TimerWorker
 from schemas.severity import Severity
@@ -87,3 +89,56 @@ async def test_the_escalation_clock_pages_each_contact_once_then_reminds_of_the_
         "team lead",
         "Dave",
     ]  # none after resolution
+
+
+async def test_a_timer_due_while_no_worker_runs_fires_once_after_a_restart(
+    stack: MakeStack, recorder: Recorder, database: str
+) -> None:
+    """The responder goes down with a HIGH incident's investigation window open; the window
+    ends while nothing runs. The next responder to start fires the timer — once — and rolls
+    back, however many rounds it goes on ticking."""
+    before = await stack(roles=("timers",), response={"investigation_s": 1.0})
+    assert before.responder is not None
+    manager = IncidentManager(
+        before.responder.incidents,
+        None,
+        before.settings.response,
+        before.responder.clock,  # type: ignore[arg-type]
+    )
+    await manager.apply(decision(severity=Severity.HIGH, rule="p95_latency", metric="p95_ms"))
+    [incident] = await before.incidents()
+    await before.stop()
+
+    async def overdue_and_unfired() -> bool:
+        conn = await asyncpg.connect(database)
+        try:
+            return bool(
+                await conn.fetchval(
+                    """SELECT due_at <= now() AND fired_at IS NULL FROM timers
+                       WHERE kind = 'investigation'"""
+                )
+            )
+        finally:
+            await conn.close()
+
+    assert await eventually(overdue_and_unfired, within_s=10, what="the window ended unwatched")
+    after = await stack(roles=("timers",), response={"investigation_s": 1.0})
+    worker = after.role("timers")
+    assert isinstance(worker, TimerWorker)
+
+    async def ended() -> int:
+        inc = await after.incident(incident["id"])
+        return sum(t["message"] == "investigation window ended" for t in inc["timeline"])
+
+    assert await eventually(ended, lambda n: n >= 1, within_s=10, what="the timer fired") == 1
+    ticks = worker.ticks
+    await eventually(lambda: _ticks(worker), lambda n: n >= ticks + 3, what="three more rounds")
+    assert await ended() == 1 and worker.fired == 1
+    inc = await after.incident(incident["id"])
+    assert inc["rollback"] is not None and inc["rollback"]["reason"].startswith(
+        "investigation window expired"
+    )
+
+
+async def _ticks(worker: TimerWorker) -> int:
+    return worker.ticks

@@ -1,9 +1,14 @@
 import json
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings, masked
+from app.respond import receiver_urls
+from app.settings import RECEIVER_URLS, Settings, masked
+from handlers.receivers.console import ConsoleReceiver
+from handlers.receivers.registry import build_receivers
+from schemas.clock import SystemClock
 
 
 def test_defaults_point_at_the_local_servers() -> None:
@@ -75,3 +80,61 @@ def test_a_database_schema_becomes_the_search_path() -> None:
 def test_a_database_schema_must_be_a_plain_identifier() -> None:
     with pytest.raises(ValidationError, match="database_schema"):
         Settings(database_schema="Public; DROP")
+
+
+async def test_an_empty_receiver_url_means_unset_and_the_console_receiver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ALERTPIPE_PAGER_URL=`` (as env templates leave it) prints instead of POSTing to ''."""
+    for name in RECEIVER_URLS:
+        monkeypatch.setenv(f"ALERTPIPE_{name.upper()}", "" if name != "chat_url" else "  ")
+    settings = Settings()
+    assert all(getattr(settings, name) is None for name in RECEIVER_URLS)
+    assert set(vars(receiver_urls(settings)).values()) == {None}
+    async with httpx.AsyncClient() as client:
+        receivers = build_receivers(
+            receiver_urls(settings), client, settings.delivery, SystemClock()
+        )
+    assert {type(r) for r in receivers.values()} == {ConsoleReceiver}
+    assert Settings(pager_url="").pager_url is None
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        (
+            {"DELIVERY__TIMEOUT_S": "30", "DELIVERY__LEASE_S": "1.5"},
+            ("delivery.lease_s", "delivery.timeout_s", "ALERTPIPE_DELIVERY__LEASE_S to 60"),
+        ),
+        (
+            {
+                "ROLLBACK__LEASE_S": "1",
+                "ROLLBACK__POLL_S": "0.8",
+                "ROLLBACK__VERIFY_EVERY_S": "0.2",
+            },
+            ("rollback.lease_s", "rollback.poll_s", "ALERTPIPE_ROLLBACK__LEASE_S to 1.6"),
+        ),
+        (
+            {"ROLLBACK__LEASE_S": "8"},  # verify_every_s is 5 by default
+            ("rollback.lease_s", "rollback.verify_every_s", "ALERTPIPE_ROLLBACK__LEASE_S to 10"),
+        ),
+    ],
+    ids=["send-outlasts-delivery-lease", "poll-outlasts-rollback-lease", "verify-interval"],
+)
+def test_a_lease_shorter_than_what_it_covers_is_refused_naming_both_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: tuple[str, ...]
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(f"ALERTPIPE_{name}", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    for text in named:
+        assert text in str(caught.value)
+
+
+def test_leases_at_twice_what_they_cover_are_accepted() -> None:
+    settings = Settings(
+        delivery={"timeout_s": 2.0, "lease_s": 4.0},
+        rollback={"poll_s": 0.5, "verify_every_s": 1.0, "lease_s": 2.0},
+    )
+    assert (settings.delivery.lease_s, settings.rollback.lease_s) == (4.0, 2.0)

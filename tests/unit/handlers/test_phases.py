@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from handlers.config import PhaseRetries, RollbackConfig
-from handlers.incidents.incident import Incident
+from handlers.incidents.incident import AlertEntry, Incident
 from handlers.rollback.phases import (
     Phase,
     PhaseRecord,
@@ -16,7 +16,9 @@ from handlers.rollback.phases import (
     budget,
     next_step,
     phase_actions,
+    phase_notices,
     phase_plan,
+    restore_point,
     retry_plan,
     verify_step,
 )
@@ -198,15 +200,15 @@ def test_verify_is_not_retried_by_default_and_a_retry_gets_a_fresh_budget() -> N
 
 
 def test_a_retry_requeues_what_may_have_acted_and_renames_what_was_refused() -> None:
-    """prepare: the chat notice went out, the breaker timed out (exhausted: it may have acted),
-    nothing refused → the breaker goes again under its own key, chat is not repeated. revert:
-    refused (400) → a new request under ``…#2``; a third attempt would be ``…#3``."""
+    """prepare: the breaker timed out (exhausted: it may have acted), nothing refused → the
+    breaker goes again under its own key. revert: refused (400) → a new request under ``…#2``;
+    a third attempt would be ``…#3``."""
     prepare = PhaseRecord(Phase.PREPARE, "running", T0)
     keys = [a.key for a in phase_actions(RB, Phase.PREPARE, INC)]
     breaker = "inc_1:breaker:open:chat-api"
     plan = retry_plan(RB, INC, prepare, {breaker: False})
     assert (plan.requeue, plan.resend, plan.attempt) == ((breaker,), (), 2)
-    assert breaker in keys and len(keys) == 2
+    assert keys == [breaker]
 
     revert = PhaseRecord(Phase.REVERT_CODE, "running", T0)
     plan = retry_plan(RB, INC, revert, {"inc_1:rollback:revert_code": True})
@@ -218,3 +220,50 @@ def test_a_retry_requeues_what_may_have_acted_and_renames_what_was_refused() -> 
     third = retry_plan(RB, INC, second, {"inc_1:rollback:revert_code#2": True})
     assert [a.key for a in third.resend] == ["inc_1:rollback:revert_code#3"]
     assert third.resend[0].payload == phase_actions(RB, Phase.REVERT_CODE, INC)[0].payload
+
+
+@pytest.mark.parametrize(
+    "rb",
+    [RB, replace(RB, involves_data=True), replace(RB, emergency=True, capacity=0.5)],
+    ids=["plain", "data", "emergency"],
+)
+def test_a_phase_waits_on_control_calls_only_and_its_notices_are_side_effects(
+    rb: Rollback,
+) -> None:
+    """What gates a phase (``phase_actions``: the orchestrator reads only their outbox state)
+    is never a notification, so a chat or status-page outage cannot fail a phase; prepare's
+    "rollback initiated" notice is sent beside it."""
+    for phase in Phase:
+        assert not [a.kind for a in phase_actions(rb, phase, INC) if a.notification], phase
+        assert all(a.notification for a in phase_notices(rb, phase, INC)), phase
+    [initiated] = phase_notices(rb, Phase.PREPARE, INC)
+    assert (initiated.kind, initiated.key) == ("chat", "inc_1:chat:rollback_initiated")
+
+
+def _data_incident(*window_starts: float) -> Incident:
+    alerts = {
+        f"fp{n}": AlertEntry(f"fp{n}", "integrity", "firing", Severity.CRITICAL, T0, {}, start)
+        for n, start in enumerate(window_starts)
+    }
+    return replace(INC, bad_version="2.4.0", alerts=alerts, involves_data=True)
+
+
+@pytest.mark.parametrize(
+    ("deploy_started", "window_starts", "before", "basis"),
+    [
+        (T0 - 900, (T0 - 60,), T0 - 900, "the deploy of 2.4.0 started"),
+        (None, (T0 - 60, T0 - 120), T0 - 120, "the first alert's window started"),
+        (None, (), T0, "no deploy or alert window on record: the rollback request"),
+    ],
+    ids=["bad-deploy-known", "first-alert-window", "nothing-on-record"],
+)
+def test_s2_restores_a_backup_from_before_the_corruption_could_begin(
+    deploy_started: float | None, window_starts: tuple[float, ...], before: float, basis: str
+) -> None:
+    """Not "before the rollback request": detection comes after the corruption began, and a
+    backup taken in between would bring the corrupt data back."""
+    inc = _data_incident(*window_starts)
+    assert restore_point(inc, deploy_started, T0) == (before, basis)
+    rb = replace(RB, involves_data=True, restore_before=before, restore_basis=basis)
+    [restore] = phase_actions(rb, Phase.RESTORE_DATA, inc)
+    assert (restore.payload["before"], restore.payload["before_basis"]) == (before, basis)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from handlers.config import ResponseConfig
+from handlers.escalation import Step, escalation_due
 from handlers.incidents.effects import Effects
 from handlers.incidents.incident import Incident
 from handlers.incidents.response import DecisionContext, on_decision
@@ -164,3 +168,41 @@ def test_idempotency_keys_name_the_incident_and_the_plan_step() -> None:
     keys = [a.key for a in effects.actions]
     assert all(k.startswith("inc_1:") for k in keys) and len(set(keys)) == len(keys)
     assert "inc_1:breaker:open:chat-api" in keys
+
+
+def test_the_incident_keeps_the_earliest_window_its_alerts_fired_on() -> None:
+    """The first evidence (an S2 restore must predate it) survives later decisions of the same
+    alert, whose windows start later; another alert's earlier window moves it back."""
+    first = _open(Severity.CRITICAL, scenario="S2", rule="integrity", metric="integrity")
+    assert first.incident.first_evidence_at == NOW - 60
+    later = decision(scenario="S2", rule="integrity", metric="integrity", seq=3, at=NOW + 90)
+    again = on_decision(first.incident, later, _ctx(NOW + 90), CFG)
+    assert again is not None and again.incident.first_evidence_at == NOW - 60
+    older = decision(rule="messages_missing", at=NOW - 30)
+    other = on_decision(again.incident, older, _ctx(NOW + 90), CFG)
+    assert other is not None and other.incident.first_evidence_at == NOW - 90
+
+
+@pytest.mark.parametrize(
+    ("posted_from", "posts", "stakeholder_update_at_5_min"),
+    [(Severity.HIGH, [], False), (Severity.MEDIUM, ["status_page:investigating"], True)],
+    ids=["default-internal-only", "medium-is-customer-facing"],
+)
+def test_medium_goes_on_the_status_page_only_when_configured_customer_facing(
+    posted_from: Severity, posts: list[str], stakeholder_update_at_5_min: bool
+) -> None:
+    """The plan's status page is "if customer-facing": by default only HIGH and CRITICAL are,
+    so a MEDIUM incident's updates stay in chat (every 2 min) with no stakeholder cadence;
+    ``status_page_min_severity=MEDIUM`` posts it and updates the page every 5 min."""
+    cfg = ResponseConfig(status_page_min_severity=posted_from)
+    effects = on_decision(None, decision(severity=Severity.MEDIUM, at=NOW), _ctx(), cfg)
+    assert effects is not None
+    assert [k for k in _kinds(effects) if k.startswith("status_page")] == posts
+    due = {d.step for d in escalation_due(effects.incident, NOW + 300, cfg)}
+    assert Step.CHAT_UPDATE in due
+    assert (Step.STATUS_UPDATE in due) is stakeholder_update_at_5_min
+
+
+def test_low_incidents_are_never_posted() -> None:
+    with pytest.raises(ValidationError, match="LOW incidents are only recorded"):
+        ResponseConfig(status_page_min_severity=Severity.LOW)

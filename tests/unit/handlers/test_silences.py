@@ -51,7 +51,7 @@ def test_silence_mutes_only_while_active_and_when_every_matcher_matches() -> Non
 def test_a_critical_incident_inhibits_lower_notices_of_its_service_only() -> None:
     critical = Inhibitor("inc_9", "chat-api", Severity.CRITICAL)
     high = Inhibitor("inc_8", "chat-api", Severity.HIGH)
-    assert inhibited_by([high, critical], "chat-api", Severity.HIGH) is critical
-    assert inhibited_by([critical], "chat-api", Severity.CRITICAL) is None
-    assert inhibited_by([critical], "bot-runner", Severity.LOW) is None
-    assert inhibited_by([high], "chat-api", Severity.LOW) is None
+    assert inhibited_by([high, critical], "chat-api", Severity.HIGH, "inc_1") is critical
+    assert inhibited_by([critical], "chat-api", Severity.CRITICAL, "inc_1") is None
+    assert inhibited_by([critical], "bot-runner", Severity.LOW, "inc_1") is None
+    assert inhibited_by([high], "chat-api", Severity.LOW, "inc_1") is None
