@@ -69,7 +69,7 @@ _WIDTH = 160
 _QUIET = frozenset({"response", "severity", "budget_s", "budget_min_s"})  # said elsewhere
 
 
-DEMO_SCHEMA = "alertpipe_demo"
+DEMO_SCHEMA = "alertpipe_demo"  # + "_<run id>": concurrent demos never share tables
 
 
 def demo_namespace(settings: Settings, run_id: str) -> Settings:
@@ -91,16 +91,16 @@ def demo_namespace(settings: Settings, run_id: str) -> Settings:
             "topics": topics,
             "evaluator": evaluator,
             "group_prefix": f"alertpipe-{prefix}",
-            "database_schema": DEMO_SCHEMA,
+            "database_schema": f"{DEMO_SCHEMA}_{run_id}",
         }
     )
 
 
-async def _fresh_schema(settings: Settings) -> None:
-    """The demo's schema from scratch: the previous demo's incidents are gone."""
+async def _drop_schema(settings: Settings) -> None:
+    """This run's tables go with it (the migrations create the schema at start)."""
     conn = await asyncpg.connect(settings.dsn)
     try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{DEMO_SCHEMA}" CASCADE')
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE')
     finally:
         await conn.close()
 
@@ -294,7 +294,6 @@ async def run_demo(
     started, result = time.monotonic(), DemoResult()
     await local_if_needed(settings, progress)
     settings = demo_namespace(settings, uuid.uuid4().hex[:8])
-    await _fresh_schema(settings)
     await prepare(settings, progress)
     fleet, fleet_http = await _fleet(clock, progress)
     drill = drill_settings(settings, fleet_http.url, compress)
@@ -325,6 +324,8 @@ async def run_demo(
         await fleet_http.stop()
         with contextlib.suppress(Exception):  # best effort: they are only this run's
             await _drop_topics(settings)
+        with contextlib.suppress(Exception):
+            await _drop_schema(settings)
     result.fleet_calls = list(fleet.calls)
     for incident in reversed(result.incidents):
         _summary(incident, progress)

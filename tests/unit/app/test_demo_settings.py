@@ -10,7 +10,8 @@ def test_the_demo_namespace_isolates_topics_groups_and_tables() -> None:
     assert demo.topics.incidents == "demo-abc123.incidents"
     assert demo.evaluator.state_topic == "demo-abc123.alerts.state"
     assert demo.group_prefix == "alertpipe-demo-abc123"
-    assert demo.database_schema == DEMO_SCHEMA and demo.dsn.endswith(f"search_path={DEMO_SCHEMA}")
+    schema = f"{DEMO_SCHEMA}_abc123"  # a schema per run: two demos at once share no table
+    assert demo.database_schema == schema and demo.dsn.endswith(f"search_path={schema}")
 
 
 def test_a_drill_compresses_the_plans_clock_but_not_the_verify_window() -> None:
