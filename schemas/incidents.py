@@ -143,6 +143,12 @@ class RollbackRecord(_Model):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     outcome: str | None = None
+    restore_before: datetime | None = Field(
+        default=None, description="data incidents: the backup restored predates this moment"
+    )
+    restore_basis: str | None = Field(
+        default=None, description="why that moment: the bad deploy, the first alert, the request"
+    )
     phases: list[PhaseRecord] = Field(default_factory=list)
 
 

@@ -15,6 +15,7 @@ from streams.evaluate import Evaluator
 from streams.evaluate.synthetic import START_MS
 from streams.policy import load_policy
 from tests.integration.evaluate.conftest import running_evaluator
+from tests.support.waiting import eventually
 
 MESSAGE = {"service": "chat-api", "endpoint": "POST /api/message"}
 S1 = [
@@ -85,7 +86,10 @@ async def test_s1_panes_yield_one_critical_decision_with_versions(
         firing = log.matching(lambda d: d.rule == "core-error-rate-critical")
         assert [d.state for d in firing] == ["firing"]
         assert log.matching(lambda d: d.service == "search-api" and d.state == "firing") == []
-    health = evaluator.health()
+    # The decisions above may come from a batch before the last: wait until every pane is in.
+    health = await eventually(
+        _health_of(evaluator), lambda h: h["panes"] >= len(panes), what="every pane consumed"
+    )
     assert health["ready"] and health["panes"] == len(panes) and health["transactions"] >= 1
     state = await _state_records(bootstrap, eval_topics.state)
     assert f"alert:{critical.fingerprint}".encode() in state
@@ -108,3 +112,10 @@ async def test_malformed_panes_are_skipped_and_counted(
         await produce_panes(eval_topics.panes, [p for g in series_panes(S1) for p in g])
         await log.wait_for(lambda d: d.rule == "core-error-rate-critical", "a decision")
     assert evaluator.health()["bad_panes"] == 1
+
+
+def _health_of(evaluator: Evaluator) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def probe() -> dict[str, Any]:
+        return evaluator.health()
+
+    return probe

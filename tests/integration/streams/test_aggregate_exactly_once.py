@@ -58,9 +58,16 @@ async def test_kill_9_at_a_random_point_and_restart_gives_the_uninterrupted_pane
 async def test_two_workers_together_emit_the_same_panes_as_one(
     stage: Stage, tmp_path: Path
 ) -> None:
+    workers = [stage.spawn(log=tmp_path / f"worker{i}.log") for i in range(2)]
+    # Both own partitions before any data exists: otherwise the first to join may consume the
+    # whole stream before the second is assigned anything, and "split the work" is untested.
+    for i in range(2):
+        await eventually(
+            partial(_owns_a_partition, tmp_path / f"worker{i}.log"), within_s=60,
+            what=f"worker {i} assigned a partition",
+        )  # fmt: skip
     await produce(stage.bootstrap, stage.telemetry, stream(100_000, seed=8, malformed_every=40))
     expected = await stage.expected()
-    workers = [stage.spawn(log=tmp_path / f"worker{i}.log") for i in range(2)]
     await stage.wait_for(expected)
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
@@ -68,6 +75,10 @@ async def test_two_workers_together_emit_the_same_panes_as_one(
     assert_exactly(await stage.published(), expected)
     handled = [_events_handled(tmp_path / f"worker{i}.log") for i in range(2)]
     assert all(n > 0 for n in handled), handled  # both did part of the work
+
+
+async def _owns_a_partition(log: Path) -> bool:
+    return log.exists() and ": resume at " in log.read_text()
 
 
 def _events_handled(log: Path) -> int:
