@@ -60,8 +60,8 @@ __all__ = [
 
 WIRE_VERSION = 1
 # A request slower than a day is not a latency but a unit error (µs or ns sent as ms) or
-# garbage; and a pane's sketch is dense on the wire from its smallest to its largest bucket,
-# so one 1e300 would stretch it over ~35,000 buckets. A day keeps it under ~1,300.
+# garbage, and it would still stretch its pane's sketch (1 µs to a day spans ~1,300 buckets;
+# the wire form's MAX_BINS bound is the last line of defence, not the contract).
 MAX_LATENCY_MS = 86_400_000
 MAX_DEPTH = 2**63 - 1  # a signed 64-bit integer, what every consumer language can hold
 

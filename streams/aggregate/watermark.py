@@ -2,11 +2,11 @@
 
 The watermark is the highest event time seen — each event's time capped at its message
 (broker) timestamp, so a producer with a fast clock cannot push it ahead — minus the allowed
-lateness. A pane [start, end)
-is closed once ``end <= closed_before``, where ``closed_before`` is the watermark — or more,
-when the partition went quiet and its open panes were closed on the idle timeout. Everything a
-pane decision depends on is in these two numbers, which is why they are checkpointed: a
-restarted worker knows exactly which panes it already published.
+lateness. A pane [start, end) is closed once ``end <= closed_before``, where
+``closed_before`` is the watermark — or more, when the partition went quiet and its open panes
+were closed on the idle timeout. Everything a pane decision depends on is in these two
+numbers, which is why they are checkpointed: a restarted worker knows exactly which panes it
+already published.
 
 Watermark and lateness advance per event, not per batch, so a pane's content depends only on
 the order of events in the partition, never on how the consumer happened to batch them.
