@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import orjson
 from orjson import JSONDecodeError, loads
 
+from schemas.sketch import DEFAULT_MAPPING, Mapping
 from schemas.telemetry import InvalidEvent
 from schemas.timestamps import to_rfc3339
 from streams.aggregate.checkpoint import Checkpoint
@@ -48,7 +49,6 @@ from streams.aggregate.deadletter import (
 )
 from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.panes import Pane, ScopeKey, scope_id
-from streams.aggregate.sketch import DEFAULT_MAPPING, Mapping
 from streams.aggregate.validate import decode, read_event
 from streams.aggregate.watermark import PartitionTime
 
