@@ -95,7 +95,7 @@ def test_a_setting_without_a_description_is_refused_by_name(
         bare: Bare = Field(default_factory=Bare)
 
     monkeypatch.setattr("app.settings_docs.Settings", WithBare)
-    with pytest.raises(ConfigError, match="ALERTPIPE_BARE__UNDOCUMENTED: .*no description="):
+    with pytest.raises(ConfigError, match=r"ALERTPIPE_BARE__UNDOCUMENTED: .*no description="):
         settings_markdown()
 
 
