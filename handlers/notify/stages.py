@@ -1,7 +1,7 @@
 """Delivery stages: one small contract (``exec(delivery) -> delivery``) and a pipeline of them.
 
-Named ``DeliveryStage``/``DeliveryPipeline``: the lifecycle's roles and the composition root's
-``app.pipeline.Pipeline`` are another thing.
+Named ``DeliveryStage``/``DeliveryPipeline`` to keep them apart from the lifecycle's roles and
+the composition root's ``app.pipeline.Pipeline``.
 
 A stage either leaves the delivery alone (passes it on) or gives it a ``Settlement`` (muted,
 inhibited, stale, sent, retry, failed); the pipeline stops at the first settlement and the
