@@ -11,8 +11,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
-from app.api import health, incidents, silences
+from app.api import dashboard, health, incidents, silences
+from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
 from app.api.health import HealthReport
 
@@ -34,11 +36,14 @@ def create_probe_app(report: HealthReport) -> FastAPI:
     return app
 
 
-def create_app(deps: ApiDeps) -> FastAPI:
+def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
+    """The API; with ``board``, the dashboard too (its page at ``/``, its JSON under /api)."""
     app = create_probe_app(deps.health)
     app.title = "alertpipe responder"
     app.state.deps = deps
+    app.state.dashboard = board
     app.add_exception_handler(RequestValidationError, _invalid)
-    for module in (incidents, silences):
+    for module in (incidents, silences, dashboard):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
