@@ -36,6 +36,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from app.api import ApiDeps, create_app, create_probe_app
+from app.api.auth import Authenticator
 from app.api.dashboard import DashboardDeps
 from app.api.server import HttpServer
 from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
@@ -47,6 +48,7 @@ from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
 from app.storage.silences import PgSilenceStore
+from app.storage.tokens import PgCredentialStore
 from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
@@ -203,6 +205,7 @@ class Responder:
     silences: PgSilenceStore
     queries: PgIncidentQueries
     commands: IncidentCommands
+    credentials: PgCredentialStore
     roles: list[Role] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -294,15 +297,16 @@ def _stages(settings: Settings, roles: Sequence[RoleName], policy: Policy | None
 
 
 def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) -> FastAPI:
-    r = pipeline.responder
+    r, cfg = pipeline.responder, pipeline.settings.auth
     if "api" not in roles or r is None:
-        return create_probe_app(pipeline.health)
+        return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()))
     assert policy is not None
     pipeline.dashboard = _dashboard(pipeline.settings, policy, r.clock)
     board = DashboardDeps(
         pipeline.dashboard.dashboard, PgIncidentBoard(r.pool), pipeline.settings.response
     )
-    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health)
+    auth = Authenticator(cfg, r.clock, r.credentials)
+    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth)
     return create_app(deps, board)
 
 
@@ -343,6 +347,7 @@ async def _responder(
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
         IncidentCommands(incidents, settings.response, clock),
+        PgCredentialStore(pool),
     )
     built = _responder_parts(settings, responder, probe, write, parts)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from app.api.auth import Viewer
+from app.api.errors import ApiError, FieldError, error_responses
 from app.dashboard import Dashboard, ScopeNotFound
 from app.dashboard.board import board_rows
 from app.dashboard.series import Grid
@@ -75,7 +77,7 @@ class SeriesOut(BaseModel):
 def _deps(request: Request) -> DashboardDeps:
     deps: DashboardDeps | None = getattr(request.app.state, "dashboard", None)
     if deps is None:
-        raise HTTPException(404, "the dashboard runs in the process with the api role")
+        raise ApiError(404, "the dashboard runs in the process with the api role")
     return deps
 
 
@@ -89,8 +91,11 @@ async def page() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/api/scopes")
-async def scopes(request: Request) -> dict[str, Any]:
+_READ = error_responses(401, 403, 404, 422, 429)
+
+
+@router.get("/api/scopes", responses=_READ)
+async def scopes(request: Request, viewer: Viewer) -> dict[str, Any]:
     """Every scope with panes in the dashboard's memory, by service, and its pane width,
     retention and live cadence."""
     return _deps(request).dashboard.scopes()
@@ -111,23 +116,21 @@ Until = Annotated[int | None, Query(ge=0, description="end, epoch ms (default: n
 Step = Annotated[int | None, Query(ge=1, description="bucket width in ms (default: one pane)")]
 
 
+def _invalid(field: str, message: str) -> ApiError:
+    found = [FieldError(field=field, message=message)]
+    return ApiError(422, f"invalid request: {field}: {message}", fields=found)
+
+
 def _grid(dashboard: Dashboard, minutes: float, until_ms: int | None, step_ms: int | None) -> Grid:
     if minutes * 60 > dashboard.retention_s:
-        raise HTTPException(
-            422,
-            {
-                "field": "query.minutes",
-                "message": f"at most {dashboard.retention_s / 60:g} (the retention)",
-            },
-        )
+        raise _invalid("query.minutes", f"at most {dashboard.retention_s / 60:g} (the retention)")
     step = step_ms or dashboard.pane_ms
     if step % dashboard.pane_ms:
-        message = f"a multiple of the pane width, {dashboard.pane_ms} ms"
-        raise HTTPException(422, {"field": "query.step_ms", "message": message})
+        raise _invalid("query.step_ms", f"a multiple of the pane width, {dashboard.pane_ms} ms")
     grid = Grid.ending(until_ms or dashboard.now_ms(), int(minutes * 60_000), step)
     if grid.size > _MAX_BUCKETS:
-        message = f"{grid.size} buckets asked for; at most {_MAX_BUCKETS}: a longer step"
-        raise HTTPException(422, {"field": "query.step_ms", "message": message})
+        message = f"{grid.size} buckets asked for, at most {_MAX_BUCKETS}: take a longer step"
+        raise _invalid("query.step_ms", message)
     return grid
 
 
@@ -137,12 +140,13 @@ def _series(
     try:
         return dashboard.series(service, dimension, key, grid)
     except ScopeNotFound as missing:
-        raise HTTPException(404, str(missing)) from None
+        raise ApiError(404, str(missing)) from None
 
 
-@router.get("/api/series", response_model=SeriesOut)
+@router.get("/api/series", response_model=SeriesOut, responses=_READ)
 async def series(
     request: Request,
+    viewer: Viewer,
     service: Service,
     dimension: Dim = None,
     key: Key = None,
@@ -174,16 +178,17 @@ async def _live(
         try:
             payload = dashboard.series(*query, grid, window)
         except ScopeNotFound as missing:
-            payload = {"error": "not found", "detail": str(missing)}
+            payload = {"error": "not_found", "message": str(missing)}
         yield b"event: series\ndata: " + orjson.dumps(payload) + b"\n\n"
         last_to = grid.to_ms
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(dashboard.closing.wait(), dashboard.live_every_s)
 
 
-@router.get("/api/stream", response_class=StreamingResponse)
+@router.get("/api/stream", response_class=StreamingResponse, responses=_READ)
 async def stream(
     request: Request,
+    viewer: Viewer,
     service: Service,
     dimension: Dim = None,
     key: Key = None,
@@ -200,9 +205,10 @@ async def stream(
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
 
-@router.get("/api/board")
+@router.get("/api/board", responses=_READ)
 async def board(
     request: Request,
+    viewer: Viewer,
     resolved: Annotated[int, Query(ge=0, le=500, description="resolved incidents shown")] = 20,
 ) -> list[dict[str, Any]]:
     """Incidents not resolved first (most severe, then newest), then the latest resolved; each

@@ -13,8 +13,11 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
+
+from app.api.auth import Bearer, Cookie, authenticator, require
+from app.api.errors import error_responses
 
 __all__ = ["LABEL_NAMES", "HealthReport", "render_metrics", "router"]
 
@@ -39,7 +42,22 @@ async def health(request: Request, response: Response) -> dict[str, Any]:
     return {"status": "ok" if ok else "degraded", "roles": roles}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics_access(request: Request, bearer: Bearer, cookie: Cookie) -> None:
+    """Open unless ``ALERTPIPE_AUTH__METRICS_TOKEN`` is set; then that token, or a viewer."""
+    auth = authenticator(request)
+    if auth.cfg.metrics_token is None:
+        return
+    if auth.metrics_token_matches(bearer.credentials if bearer else None):
+        return
+    await require("viewer")(request, bearer, cookie)
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    dependencies=[Depends(metrics_access)],
+    responses=error_responses(401, 403, 429),
+)
 async def metrics(request: Request) -> str:
     return render_metrics(_report(request))
 

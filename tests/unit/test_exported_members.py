@@ -18,12 +18,20 @@ EXPORTED: dict[str, str | None] = {
     "app": None,
     "app.api": "ApiDeps create_app create_probe_app",
     "app.api.app": "create_app create_probe_app",
+    "app.api.auth": (
+        "CSRF_HEADER ROLES ROLE_NAMES SESSION_COOKIE Admin Authenticator Bearer Cookie Operator "
+        "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
+        "require"
+    ),
     "app.api.deps": "ApiDeps Commands Queries Silences",
+    "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.health": "LABEL_NAMES HealthReport render_metrics router",
     "app.api.incidents": "router",
     "app.api.models": "AckIn DecisionIn MatcherIn ResolveIn SilenceIn SilenceOut SilencePatch",
     "app.api.server": "HttpServer",
+    "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
+    "app.api.tokens": "NewTokenOut TokenIn TokenOut router",
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
     "app.cli.demo_cmd": "register",
@@ -33,6 +41,10 @@ EXPORTED: dict[str, str | None] = {
     "app.cli.run_cmd": "register",
     "app.cli.schema_cmd": "export_schemas register",
     "app.cli.simulate_cmd": "register",
+    "app.credentials": (
+        "CredentialStore NameTaken NewToken StoredSession StoredToken digest issue_token "
+        "new_secret new_token parse_token same_digest"
+    ),
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
     "app.errors": "ConfigError InfrastructureError PolicyError",
     "app.infra": "local_if_needed prepare prepare_kafka",
@@ -55,8 +67,9 @@ EXPORTED: dict[str, str | None] = {
         "correlator_config evaluator_config needs_database receiver_urls rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
+    "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": (
-        "RECEIVER_URLS AggregatorSettings EvaluatorSettings LocalSettings Settings TopicSettings "
+        "RECEIVER_URLS AggregatorSettings AuthSettings EvaluatorSettings LocalSettings Settings TopicSettings "
         "get_settings masked"
     ),
     "app.settings_docs": "COMMAND settings_markdown",
@@ -74,6 +87,7 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.pool": "Conn Row create_pool epoch moment",
     "app.storage.queries": "PgIncidentQueries",
     "app.storage.silences": "PgSilenceStore silence_from_row",
+    "app.storage.tokens": "PgCredentialStore",
     "app.topics": "declared_topics",
     "handlers": None,
     "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",

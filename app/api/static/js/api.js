@@ -20,8 +20,8 @@ export class ApiError extends Error {
 function describe(status, body) {
   if (body && typeof body === "object") {
     const fields = (body.fields || []).map((f) => `${f.field}: ${f.message}`).join("; ");
-    const detail = typeof body.detail === "string" ? body.detail : "";
-    const text = [body.error, detail, fields].filter(Boolean).join(" — ");
+    const message = typeof body.message === "string" ? body.message : "";
+    const text = message ? [message, fields].filter(Boolean).join(" — ") : body.error;
     if (text) return `${status}: ${text}`;
   }
   return `${status}: the request failed`;

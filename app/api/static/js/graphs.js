@@ -280,7 +280,7 @@ function merge(payload) {
 
 function update(container, payload, status) {
   if (payload.error) {
-    container.replaceChildren(h("p", { class: "empty", text: payload.detail || payload.error }));
+    container.replaceChildren(h("p", { class: "empty", text: payload.message || payload.error }));
     return;
   }
   held.meta = payload;
