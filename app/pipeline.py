@@ -322,6 +322,7 @@ def _dashboard(settings: Settings, policy: Policy, clock: Clock) -> DashboardFee
         pane_ms=pane_ms,
         retention_s=cfg.retention_s,
         live_every_s=cfg.live_every_s,
+        hold_ms=settings.evaluator.idle_after_ms,
     )
     topics = settings.topics
     group = f"{settings.group_prefix}-dashboard"

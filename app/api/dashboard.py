@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from app.api.auth import Viewer
 from app.api.errors import ApiError, FieldError, error_responses
-from app.dashboard import Dashboard, ScopeNotFound
+from app.dashboard import Dashboard, not_found
 from app.dashboard.board import board_rows
 from app.dashboard.series import Grid
 from app.storage.board import PgIncidentBoard
@@ -137,10 +137,10 @@ def _grid(dashboard: Dashboard, minutes: float, until_ms: int | None, step_ms: i
 def _series(
     dashboard: Dashboard, service: str, dimension: Dimension | None, key: str | None, grid: Grid
 ) -> dict[str, Any]:
-    try:
-        return dashboard.series(service, dimension, key, grid)
-    except ScopeNotFound as missing:
-        raise ApiError(404, str(missing)) from None
+    found = dashboard.series(service, dimension, key, grid)
+    if found is None:
+        raise ApiError(404, not_found(service, dimension, key))
+    return found
 
 
 @router.get("/api/series", response_model=SeriesOut, responses=_READ)
@@ -175,10 +175,10 @@ async def _live(
         window = grid = Grid.ending(dashboard.now_ms(), span_ms, step)
         if last_to is not None:
             grid = Grid(max(grid.from_ms, last_to - LIVE_OVERLAP_MS), grid.to_ms, step)
-        try:
-            payload = dashboard.series(*query, grid, window)
-        except ScopeNotFound as missing:
-            payload = {"error": "not_found", "message": str(missing)}
+        payload = dashboard.series(*query, grid, window) or {
+            "error": "not_found",
+            "message": not_found(*query),
+        }
         yield b"event: series\ndata: " + orjson.dumps(payload) + b"\n\n"
         last_to = grid.to_ms
         with contextlib.suppress(TimeoutError):

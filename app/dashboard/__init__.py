@@ -4,6 +4,6 @@
 from app.dashboard.feed import DashboardFeed
 from app.dashboard.firing import FiringLog
 from app.dashboard.ring import PaneRing
-from app.dashboard.view import Dashboard, ScopeNotFound
+from app.dashboard.view import Dashboard, not_found
 
-__all__ = ["Dashboard", "DashboardFeed", "FiringLog", "PaneRing", "ScopeNotFound"]
+__all__ = ["Dashboard", "DashboardFeed", "FiringLog", "PaneRing", "not_found"]

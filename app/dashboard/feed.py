@@ -25,6 +25,8 @@ from app.dashboard.firing import FiringLog
 from app.dashboard.ring import PaneRing, RevisedPane
 from app.dashboard.view import Dashboard
 from schemas.decisions import Decision
+from streams.evaluate.kafka import partition_count
+from streams.topics import TopicMissing
 
 __all__ = ["DECISIONS_LOOKBACK_S", "DashboardFeed"]
 
@@ -47,6 +49,7 @@ class DashboardFeed:
         group_id: str,
     ) -> None:
         self.dashboard = dashboard
+        self._bootstrap = bootstrap
         self._topics = (panes_topic, decisions_topic)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -69,19 +72,18 @@ class DashboardFeed:
         return self.dashboard.firing
 
     async def start(self) -> None:
+        partitions = [tp for topic in self._topics for tp in await self._partitions(topic)]
         await self._consumer.start()
-        await self._consumer.topics()  # metadata, so partitions_for_topic answers
-        partitions = [tp for topic in self._topics for tp in self._partitions(topic)]
         self._consumer.assign(partitions)
         self._refill_to = await self._consumer.end_offsets(partitions)
         await self._seek_back(partitions)
         self.started = True
 
-    def _partitions(self, topic: str) -> list[TopicPartition]:
-        found = self._consumer.partitions_for_topic(topic)
-        if not found:
-            raise RuntimeError(f"dashboard: topic {topic!r} does not exist (declare the topics)")
-        return [TopicPartition(topic, p) for p in sorted(found)]
+    async def _partitions(self, topic: str) -> list[TopicPartition]:
+        count = await partition_count(self._bootstrap, topic)
+        if not count:
+            raise TopicMissing(topic)
+        return [TopicPartition(topic, p) for p in range(count)]
 
     async def _seek_back(self, partitions: list[TopicPartition]) -> None:
         now_ms, (panes, decisions) = self.dashboard.now_ms(), self._topics

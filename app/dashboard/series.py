@@ -9,7 +9,9 @@ bucket's own percentile), queue depth and bot status the latest. A bucket with n
 ``None`` (a gap in the graph), never 0.
 
 Queue growth is the least-squares slope of the depth over the policy's growth window ending at
-each bucket, as the queue_growth rule judges it; bots are counted per service (online, with
+each bucket, as the queue_growth rule judges it. A bot's status is a state, reported every few
+seconds: it holds in the buckets after a report for up to ``hold_ms`` (stage 2's
+``idle_after_ms``: silent longer, it is unknown). Bots are counted per service (online, with
 errors, offline, by the policy's lists; a crashed bot is both offline and erroring, as the
 rules count it).
 """
@@ -27,7 +29,7 @@ from app.dashboard.ring import BOT_STATUSES, FIELDS, ScopeRing, Window
 from schemas.panes import Dimension
 from streams.policy import BotPolicy
 
-__all__ = ["DECIMALS", "Grid", "bot_counts", "scope_series"]
+__all__ = ["DECIMALS", "Grid", "bot_counts", "forward_fill", "rolling_slope", "scope_series"]
 
 Floats = npt.NDArray[np.float64]
 How = Literal["sum", "max", "last"]
@@ -129,6 +131,22 @@ def rolling_slope(times_s: Floats, values: Floats, span: int) -> Floats:
     return np.where((n >= 2) & (spread > 1e-9), slope, np.nan)
 
 
+def forward_fill(values: Floats, limit: int) -> Floats:
+    """Each NaN takes the last value before it, if that is at most ``limit`` buckets back."""
+    at = np.arange(values.size)
+    last = np.maximum.accumulate(np.where(np.isnan(values), -1, at))
+    filled = values[np.maximum(last, 0)]
+    return np.where((last >= 0) & (at - last <= limit), filled, np.nan)
+
+
+def _statuses(ring: ScopeRing, grid: Grid, hold_ms: int) -> Floats:
+    """A bot's status code per bucket, held ``hold_ms`` after each report."""
+    wider = grid.earlier(hold_ms)
+    codes = _columns(ring.window(wider.from_ms, wider.to_ms), wider, "bot")["status"]
+    held = forward_fill(codes, hold_ms // grid.step_ms)
+    return held[wider.size - grid.size :]
+
+
 def _endpoint(cols: dict[str, Floats], grid: Grid) -> dict[str, Floats]:
     requests = cols["requests"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -163,21 +181,25 @@ def _status_names(codes: Floats) -> list[str | None]:
     return [None if np.isnan(c) else BOT_STATUSES[int(c)] for c in codes]
 
 
-def scope_series(ring: ScopeRing, grid: Grid, growth_window_ms: int) -> dict[str, list[Any]]:
+def scope_series(
+    ring: ScopeRing, grid: Grid, growth_window_ms: int, hold_ms: int
+) -> dict[str, list[Any]]:
     """Every series of one scope on ``grid``."""
     dimension = ring.scope.dimension
     if dimension == "queue":
         return _wire(_queue(ring, grid, growth_window_ms))
+    if dimension == "bot":
+        return {"status": _status_names(_statuses(ring, grid, hold_ms))}
     cols = _columns(ring.window(grid.from_ms, grid.to_ms), grid, dimension)
     if dimension == "endpoint":
         return _wire(_endpoint(cols, grid))
-    if dimension == "bot":
-        return {"status": _status_names(cols["status"])}
     return _wire(cols)
 
 
-def bot_counts(rings: Sequence[ScopeRing], grid: Grid, bots: BotPolicy) -> dict[str, list[Any]]:
-    """Bots of one service per bucket: online, with errors, offline (None: none reported)."""
+def bot_counts(
+    rings: Sequence[ScopeRing], grid: Grid, bots: BotPolicy, hold_ms: int
+) -> dict[str, list[Any]]:
+    """Bots of one service per bucket: online, with errors, offline (None: none known)."""
     classes: dict[str, Callable[[str], bool]] = {
         "bots_online": lambda s: s not in bots.offline and s not in bots.errors,
         "bots_errors": lambda s: s in bots.errors,
@@ -186,7 +208,7 @@ def bot_counts(rings: Sequence[ScopeRing], grid: Grid, bots: BotPolicy) -> dict[
     counts = {name: np.zeros(grid.size) for name in classes}
     reported = np.zeros(grid.size, dtype=bool)
     for ring in rings:
-        status = _columns(ring.window(grid.from_ms, grid.to_ms), grid, "bot")["status"]
+        status = _statuses(ring, grid, hold_ms)
         known = ~np.isnan(status)
         reported |= known
         for name, member in classes.items():

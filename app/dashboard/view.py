@@ -23,15 +23,11 @@ from schemas.clock import Clock
 from schemas.panes import Dimension, Scope
 from streams.policy import Policy
 
-__all__ = ["OVERVIEW", "Dashboard", "ScopeNotFound"]
+__all__ = ["OVERVIEW", "Dashboard", "not_found"]
 
 # The scopes of a service overview, in the order the page shows them (bots are counted on the
 # service's own scope; one bot at a time is asked for with dimension=bot).
 OVERVIEW: tuple[Dimension, ...] = ("endpoint", "host", "queue", "check", "service")
-
-
-class ScopeNotFound(LookupError):
-    """No pane of the scope asked for is in the ring (unknown, or quiet for the retention)."""
 
 
 class Dashboard:
@@ -45,6 +41,7 @@ class Dashboard:
         pane_ms: int,
         retention_s: int,
         live_every_s: float,
+        hold_ms: int,
     ) -> None:
         self.ring = ring
         self.firing = firing
@@ -53,6 +50,7 @@ class Dashboard:
         self.pane_ms = pane_ms
         self.retention_s = retention_s
         self.live_every_s = live_every_s
+        self.hold_ms = hold_ms  # how long a bot's reported status holds (stage 2's idle_after)
         self.closing = asyncio.Event()  # set when the feed stops: live streams end
         self._lines: dict[str, list[dict[str, Any]]] = {}
 
@@ -95,8 +93,9 @@ class Dashboard:
         key: str | None,
         grid: Grid,
         marks: Grid | None = None,
-    ) -> dict[str, Any]:
-        """The payload of ``GET /api/series``; raises ``ScopeNotFound``. Firing intervals and
+    ) -> dict[str, Any] | None:
+        """The payload of ``GET /api/series``; None when no pane of the scopes asked for is
+        in the ring (``not_found`` says so in words). Firing intervals and
         deploys are those of ``marks`` (default: the grid): a live update's grid is its last
         seconds, its marks the whole window."""
         marks = marks or grid
@@ -106,7 +105,7 @@ class Dashboard:
         if wants_service and bots and not any(r.scope.dimension == "service" for r in rings):
             rings.append(ScopeRing(Scope(service=service, dimension="service", key=service), 1))
         if not rings:
-            raise ScopeNotFound(_missing(service, dimension, key))
+            return None
         scopes = [self._scope(ring, grid, marks, bots) for ring in rings]
         deploys = [
             d.model_dump()
@@ -127,9 +126,9 @@ class Dashboard:
         self, ring: ScopeRing, grid: Grid, marks: Grid, bots: list[ScopeRing]
     ) -> dict[str, Any]:
         scope = ring.scope
-        series = scope_series(ring, grid, growth_window_ms(self.policy, scope))
+        series = scope_series(ring, grid, growth_window_ms(self.policy, scope), self.hold_ms)
         if scope.dimension == "service" and bots:
-            series.update(bot_counts(bots, grid, self.policy.bots))
+            series.update(bot_counts(bots, grid, self.policy.bots, self.hold_ms))
         firing = self.firing.of(scope, marks.from_ms, marks.to_ms)
         return {
             "scope": {"service": scope.service, "dimension": scope.dimension, "key": scope.key},
@@ -154,6 +153,6 @@ def _rank(dimension: str) -> int:
     return order.index(dimension) if dimension in order else len(order)
 
 
-def _missing(service: str, dimension: str | None, key: str | None) -> str:
+def not_found(service: str, dimension: str | None, key: str | None) -> str:
     what = " ".join(x for x in (service, dimension, key) if x)
     return f"no panes of {what!r} in the dashboard's memory (unknown, or quiet for its retention)"

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from app.dashboard import Dashboard, FiringLog, PaneRing, ScopeNotFound
+from app.dashboard import Dashboard, FiringLog, PaneRing
 from app.dashboard.ring import BOT_STATUSES, ScopeRing
-from app.dashboard.series import Grid, bot_counts, rolling_slope, scope_series
+from app.dashboard.series import Grid, bot_counts, forward_fill, rolling_slope, scope_series
 from app.dashboard.thresholds import thresholds_for
 from schemas.clock import ManualClock
 from schemas.panes import Scope
@@ -38,11 +38,11 @@ def test_endpoint_buckets_add_counts_and_keep_the_worst_percentile() -> None:
         3000: (50, 0, 200.0),
     }.items():
         ring.put(start, 0, 0, (requests, errors, 10.0, p95, p95 + 1))
-    per_pane = scope_series(ring, Grid(0, 4000, 1000), 60_000)
+    per_pane = scope_series(ring, Grid(0, 4000, 1000), 60_000, 0)
     assert _none(per_pane["requests"]) == [None, 100.0, 100.0, 50.0]  # no pane: a gap, not 0
     assert _none(per_pane["error_rate"]) == [None, 0.05, 0.15, 0.0]
     assert _none(per_pane["rps"]) == [None, 100.0, 100.0, 50.0]
-    two_s = scope_series(ring, Grid(0, 4000, 2000), 60_000)
+    two_s = scope_series(ring, Grid(0, 4000, 2000), 60_000, 0)
     assert two_s["requests"] == [100.0, 150.0]
     assert two_s["error_rate"] == [0.05, pytest.approx(15 / 150, abs=1e-5)]
     assert two_s["rps"] == [50.0, 75.0]
@@ -54,7 +54,7 @@ def test_queue_growth_is_the_least_squares_slope_over_the_window() -> None:
     ring = ScopeRing(queue, 1000)
     for n in range(120):  # 2 tasks more every second
         ring.put(n * 1000, 0, 0, (float(2 * n), float(2 * n)))
-    series = scope_series(ring, Grid(60_000, 120_000, 1000), 60_000)
+    series = scope_series(ring, Grid(60_000, 120_000, 1000), 60_000, 0)
     assert series["depth"][:2] == [120.0, 122.0]
     assert series["growth"] == [pytest.approx(2.0)] * 60  # the window reaches before the grid
 
@@ -79,10 +79,17 @@ def test_bots_are_counted_by_the_policy_lists() -> None:
         for n, status in enumerate(statuses):
             ring.put(n * 1000, 0, 0, (code[status],))
         rings.append(ring)
-    counts = bot_counts(rings, Grid(0, 4000, 1000), BotPolicy())
-    assert _none(counts["bots_online"]) == [2.0, 1.0, 0.0, None]
-    assert _none(counts["bots_errors"]) == [0.0, 1.0, 1.0, None]
-    assert _none(counts["bots_offline"]) == [0.0, 0.0, 2.0, None]  # crashed is offline too
+    counts = bot_counts(rings, Grid(0, 5000, 1000), BotPolicy(), hold_ms=0)
+    assert _none(counts["bots_online"]) == [2.0, 1.0, 0.0, None, None]
+    assert _none(counts["bots_errors"]) == [0.0, 1.0, 1.0, None, None]
+    assert _none(counts["bots_offline"]) == [0.0, 0.0, 2.0, None, None]  # crashed too
+    held = bot_counts(rings, Grid(0, 5000, 1000), BotPolicy(), hold_ms=1000)
+    assert _none(held["bots_offline"]) == [0.0, 0.0, 2.0, 2.0, None]  # a report holds 1 s
+
+
+def test_a_status_holds_until_the_next_report_or_the_limit() -> None:
+    values = np.array([np.nan, 1.0, np.nan, np.nan, np.nan, 2.0, np.nan])
+    assert _none(forward_fill(values, 2).tolist()) == [None, 1.0, 1.0, 1.0, None, 2.0, 2.0]
 
 
 def test_the_policy_thresholds_of_a_core_endpoint() -> None:
@@ -121,6 +128,7 @@ def _dashboard(ring: PaneRing, now_s: float = 100.0) -> Dashboard:
         pane_ms=1000,
         retention_s=3600,
         live_every_s=1.0,
+        hold_ms=10_000,
     )
 
 
@@ -133,6 +141,7 @@ def test_the_overview_has_every_endpoint_and_counts_bots_on_the_service() -> Non
     ring.put(pane(90_000, Scope(service="other", dimension="endpoint", key="GET /")))
     view = _dashboard(ring)
     found = view.series("chat-api", None, None, Grid.ending(100_000, 60_000, 1000))
+    assert found is not None
     scopes = [(s["scope"]["dimension"], s["scope"]["key"]) for s in found["scopes"]]
     assert scopes == [
         ("endpoint", "GET /api/x"),
@@ -142,8 +151,7 @@ def test_the_overview_has_every_endpoint_and_counts_bots_on_the_service() -> Non
     service = found["scopes"][-1]["series"]
     assert service["bots_online"][50] == 1.0
     assert len(found["t"]) == 60
-    with pytest.raises(ScopeNotFound, match="nope"):
-        view.series("nope", None, None, Grid.ending(100_000, 60_000, 1000))
+    assert view.series("nope", None, None, Grid.ending(100_000, 60_000, 1000)) is None
     listed = view.scopes()["services"]
     assert listed["chat-api"][0] == {"dimension": "endpoint", "key": "GET /api/x"}
     assert listed["chat-api"][-1] == {"dimension": "bot", "key": "b1"}

@@ -10,7 +10,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (name === "text") el.textContent = value;
     else el.setAttribute(name, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -18,7 +18,9 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 export function duration(seconds) {
-  const s = Math.max(0, Math.round(Math.abs(seconds)));
+  const exact = Math.abs(seconds);
+  if (exact < 10) return `${Number(exact.toFixed(exact < 1 ? 2 : 1))} s`;
+  const s = Math.round(exact);
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60 ? `${s % 60} s` : ""}`.trim();
   const m = Math.floor(s / 60);

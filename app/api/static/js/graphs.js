@@ -63,8 +63,9 @@ const CHARTS = {
   check: [
     {
       id: "integrity",
-      title: "Integrity checks",
+      title: "Integrity checks (per pane)",
       unit: "checks",
+      points: true,
       series: [
         { name: "checks", label: "checks", color: GREEN },
         { name: "failures", label: "failures", color: RED },
@@ -91,6 +92,7 @@ const DIMENSION_TITLE = { endpoint: "Endpoint", host: "Host", queue: "Queue", ch
 // What the page holds: the window's data by scope, and the charts drawn from it.
 const held = { query: null, t: [], scopes: new Map(), deploys: [], meta: null, charts: [] };
 let source = null;
+let generation = 0; // each showGraphs call; a slower earlier one gives way to the latest
 
 window.alertpipe = { graphs: held }; // for the browser tests: the data each chart draws
 
@@ -108,11 +110,13 @@ function chartData(chart) {
   return [held.t, ...chart.spec.series.map((s) => values(scope, s, chart.spec))];
 }
 
+// Three significant digits at most, no trailing zeros: 0.25%, 12.5%, 350 ms, 1.5 s.
 function number(v, unit) {
   if (v === null || v === undefined) return "–";
-  const abs = Math.abs(v);
-  const text = abs >= 100 ? v.toFixed(0) : abs >= 10 ? v.toFixed(1) : abs >= 1 ? v.toFixed(2) : v.toFixed(3);
-  return unit === "%" ? `${text}%` : unit === "ms" && abs >= 1000 ? `${(v / 1000).toFixed(2)} s` : text;
+  const short = (x) => String(Number(Math.abs(x) >= 1000 ? x.toFixed(0) : x.toPrecision(3)));
+  if (unit === "%") return `${short(v)}%`;
+  if (unit === "ms") return Math.abs(v) >= 1000 ? `${short(v / 1000)} s` : `${short(v)} ms`;
+  return short(v);
 }
 
 // --- marks: thresholds, firing intervals, deploys ---------------------------------------------
@@ -137,20 +141,35 @@ function shadeFiring(u, chart) {
   }
 }
 
+// Rules with the same line (queue growth > 0.5 at MEDIUM, and at HIGH with bot errors) are
+// drawn once, named together.
+function sameLines(thresholds) {
+  const lines = new Map();
+  for (const t of thresholds) {
+    const key = `${t.series}|${t.comparison}|${t.value}`;
+    const seen = lines.get(key);
+    lines.set(key, seen ? { ...seen, severity: seen.severity, also: [...seen.also, t.severity] } : { ...t, also: [] });
+  }
+  return [...lines.values()];
+}
+
 function drawThresholds(u, chart) {
   const scope = held.scopes.get(chart.scopeId);
   const { ctx, bbox } = u;
   const dpr = devicePixelRatio || 1;
   const above = [];
+  let lastY = null;
   ctx.save();
   ctx.font = `${11 * dpr}px system-ui, sans-serif`;
   ctx.setLineDash([6 * dpr, 4 * dpr]);
   ctx.lineWidth = 1.5 * dpr;
-  for (const t of scope.thresholds) {
+  for (const t of sameLines(scope.thresholds)) {
     const scale = seriesScale(chart, t.series);
     if (!scale) continue;
     const value = t.value * (chart.spec.factor || 1);
-    const label = `${t.severity} ${t.comparison} ${number(value, chart.spec.unit)}`;
+    const what = chart.spec.series.length > 1 ? `${chart.spec.series.find((x) => x.name === t.series).label} ` : "";
+    const severities = [t.severity, ...t.also.filter((x) => x !== t.severity)].join("/");
+    const label = `${severities}: ${what}${t.comparison} ${number(value, t.series === "growth" ? "/s" : chart.spec.unit)}`;
     const max = u.scales[scale].max;
     if (value > max) {
       above.push(label);
@@ -163,34 +182,49 @@ function drawThresholds(u, chart) {
     ctx.moveTo(bbox.left, y);
     ctx.lineTo(bbox.left + bbox.width, y);
     ctx.stroke();
-    ctx.textAlign = "right";
-    ctx.fillText(label, bbox.left + bbox.width - 4 * dpr, y - 4 * dpr);
-  }
-  if (above.length) {
-    ctx.fillStyle = GREY;
-    ctx.textAlign = "right";
-    ctx.fillText(`above: ${above.join(", ")}`, bbox.left + bbox.width - 4 * dpr, bbox.top + 12 * dpr);
+    // At the left (older data, usually calm); a label that would overlap the one before
+    // goes under its line instead.
+    const crowded = lastY !== null && Math.abs(y - lastY) < 14 * dpr;
+    ctx.textAlign = "left";
+    ctx.fillText(label, bbox.left + 6 * dpr, crowded ? y + 13 * dpr : y - 4 * dpr);
+    lastY = y;
   }
   ctx.restore();
+  chart.above.textContent = above.length ? `thresholds above the graph: ${above.join(", ")}` : "";
+}
+
+// A deploy's events (started, then succeeded or failed) make one mark: where it started,
+// coloured and named by how it ended.
+function deployMarks() {
+  const marks = new Map();
+  for (const d of held.deploys) {
+    const seen = marks.get(d.version);
+    marks.set(d.version, { ts: seen ? seen.ts : d.ts, version: d.version, status: d.status });
+  }
+  return [...marks.values()];
 }
 
 function drawDeploys(u) {
   const { ctx, bbox } = u;
   const dpr = devicePixelRatio || 1;
+  const right = bbox.left + bbox.width;
   ctx.save();
   ctx.font = `bold ${11 * dpr}px system-ui, sans-serif`;
   ctx.lineWidth = 2 * dpr;
-  for (const d of held.deploys) {
+  for (const d of deployMarks()) {
     const x = u.valToPos(d.ts, "x", true);
-    if (x < bbox.left || x > bbox.left + bbox.width) continue;
+    if (x < bbox.left || x > right) continue;
+    const label = `deploy ${d.version}${d.status === "succeeded" ? "" : ` (${d.status.replace("_", " ")})`}`;
     ctx.strokeStyle = DEPLOY[d.status] || BLUE;
     ctx.fillStyle = ctx.strokeStyle;
     ctx.beginPath();
     ctx.moveTo(x, bbox.top);
     ctx.lineTo(x, bbox.top + bbox.height);
     ctx.stroke();
-    ctx.textAlign = "left";
-    ctx.fillText(`${d.version} ${d.status === "succeeded" ? "" : d.status}`.trim(), x + 4 * dpr, bbox.top + 12 * dpr);
+    const width = ctx.measureText(label).width;
+    const onLeft = x + 4 * dpr + width > right;
+    ctx.textAlign = onLeft ? "right" : "left";
+    ctx.fillText(label, onLeft ? x - 4 * dpr : x + 4 * dpr, bbox.top + 12 * dpr);
   }
   ctx.restore();
 }
@@ -198,11 +232,11 @@ function drawDeploys(u) {
 // --- charts -----------------------------------------------------------------------------------
 
 function makeChart(spec, scope, box) {
-  const chart = { spec, scopeId: scopeId(scope.scope), title: spec.title, scope: scope.scope };
+  const chart = { spec, scopeId: scopeId(scope.scope), title: spec.title, scope: scope.scope, above: box.querySelector(".above") };
   const levels = spec.levels;
   const axisValues = (u, ticks) => ticks.map((v) => (levels ? levels[v] || "" : number(v, spec.unit)));
   const scales = { x: { time: true }, y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } };
-  const axes = [{}, { size: 64, values: axisValues, splits: levels ? () => levels.map((_, i) => i) : undefined }];
+  const axes = [{ space: 80 }, { size: 64, values: axisValues, splits: levels ? () => levels.map((_, i) => i) : undefined }];
   if (spec.series.some((s) => s.scale === "trend")) {
     scales.trend = { range: (u, min, max) => { const m = Math.max(1, Math.abs(min), Math.abs(max)); return [-m * 1.1, m * 1.1]; } };
     axes.push({ scale: "trend", side: 1, size: 50, grid: { show: false }, values: (u, ticks) => ticks.map((v) => v.toFixed(1)) });
@@ -222,6 +256,7 @@ function makeChart(spec, scope, box) {
         width: 2,
         scale: s.scale || "y",
         paths: levels ? uPlot.paths.stepped({ align: 1 }) : undefined,
+        points: spec.points ? { show: true, size: 6, fill: s.color } : undefined,
         value: (u, v) => (levels ? (v === null ? "–" : levels[v]) : number(v, s.scale === "trend" ? "/s" : spec.unit)),
       })),
     ],
@@ -246,8 +281,8 @@ function render(container) {
   for (const scope of held.scopes.values()) {
     const specs = (CHARTS[scope.scope.dimension] || []).filter((spec) => !spec.needs || spec.needs in scope.series);
     if (!specs.length) continue;
-    const boxes = specs.map((spec) => h("div", { class: "chart", "data-chart": spec.id }, h("h4", { text: spec.title })));
-    const panel = h("section", { class: "panel", "data-scope": scopeId(scope.scope) }, h("h3", { text: panelTitle(scope) }), h("div", { class: "charts" }, boxes));
+    const boxes = specs.map((spec) => h("div", { class: "chart", "data-chart": spec.id }, h("h4", {}, spec.title, " ", h("span", { class: "above" }))));
+    const panel = h("section", { class: `panel${specs.length > 1 ? " wide" : ""}`, "data-scope": scopeId(scope.scope) }, h("h3", { text: panelTitle(scope) }), h("div", { class: "charts" }, boxes));
     container.append(panel);
     specs.forEach((spec, i) => held.charts.push(makeChart(spec, scope, boxes[i])));
   }
@@ -301,6 +336,7 @@ function streamUrl(query) {
 }
 
 export function stopGraphs() {
+  generation += 1;
   if (source) source.close();
   source = null;
   for (const chart of held.charts) chart.u.destroy();
@@ -320,7 +356,9 @@ const RANGES = [[5, "last 5 min"], [15, "last 15 min"], [30, "last 30 min"], [60
 
 export async function showGraphs(view, params) {
   stopGraphs();
+  const mine = ++generation;
   const found = await api("GET", "/api/scopes");
+  if (mine !== generation) return;
   const services = Object.keys(found.services);
   if (!services.length) {
     view.replaceChildren(h("p", { class: "empty", text: "No telemetry yet: the graphs appear once panes flow on metrics.panes." }));

@@ -56,15 +56,29 @@ export function showBoard(view, rows) {
 
 // --- one incident -----------------------------------------------------------------------------
 
-function evidence(e) {
-  if (!e) return null;
+const short = (v) => (typeof v === "number" ? String(Number(v.toPrecision(4))) : String(v));
+
+// A decision's evidence in one line (metric, observed against the threshold, window, samples);
+// anything else, folded.
+function evidence(e, title = "evidence") {
+  if (!e || (typeof e === "object" && !Object.keys(e).length)) return null;
   if (typeof e === "string") return h("div", { class: "evidence mono", text: e });
   if ("metric" in e && "threshold" in e) {
-    const seconds = e.window_end_ms && e.window_start_ms ? ` over ${duration((e.window_end_ms - e.window_start_ms) / 1000)}` : "";
+    const windowMs = e.window_end_ms - e.window_start_ms;
+    const seconds = windowMs > 0 ? ` over ${duration(windowMs / 1000)}` : "";
     const samples = e.samples !== undefined ? `, ${e.samples} samples` : "";
-    return h("div", { class: "evidence mono", text: `${e.metric} = ${e.observed ?? "no data"} ${e.comparison} ${e.threshold}${seconds}${samples}` });
+    const observed = e.observed === null || e.observed === undefined ? "no data" : short(e.observed);
+    return h("div", { class: "evidence mono", text: `${e.metric} = ${observed} ${e.comparison || ""} ${short(e.threshold)}${seconds}${samples}` });
   }
-  return h("details", { class: "evidence" }, h("summary", { text: "evidence" }), h("pre", { text: JSON.stringify(e, null, 2) }));
+  return h("details", { class: "evidence" }, h("summary", { text: title }), h("pre", { text: JSON.stringify(e, null, 2) }));
+}
+
+// An action's delivery result in one line: attempt, HTTP status, error.
+function delivery(r) {
+  if (!r || !Object.keys(r).length) return null;
+  if (!("attempt" in r)) return evidence(r, "result");
+  const parts = [`attempt ${r.attempt}`, r.status ? `HTTP ${r.status}` : null, r.error ? `error: ${r.error}` : null];
+  return h("div", { class: "evidence mono", text: parts.filter(Boolean).join(" · ") });
 }
 
 function timeline(entries) {
@@ -82,7 +96,7 @@ function timeline(entries) {
           h("td", { class: "mono", text: clock(t.at) }),
           h("td", {}, badge(t.kind, "kind")),
           h("td", { class: "actor", text: t.actor || "alertpipe" }),
-          h("td", {}, h("div", { text: t.message }), t.reason ? h("div", { class: "muted", text: t.reason }) : null, evidence(t.evidence), t.result ? evidence(t.result) : null),
+          h("td", {}, h("div", { text: t.message }), t.reason ? h("div", { class: "muted", text: t.reason }) : null, evidence(t.evidence), delivery(t.result)),
         ),
       ),
     ),
@@ -91,10 +105,14 @@ function timeline(entries) {
 
 function phases(rollback) {
   if (!rollback) return h("p", { class: "muted", text: "No rollback." });
-  const scale = Math.max(1, ...rollback.phases.map((p) => Math.max(p.budget_s || 0, p.duration_s || 0)));
+  const taken = (p) => (p.duration_s !== null ? p.duration_s : (Date.now() - Date.parse(p.started_at)) / 1000);
+  const scale = Math.max(1, ...rollback.phases.map((p) => Math.max(p.budget_s || 0, taken(p))));
   const rows = rollback.phases.map((p) => {
-    const over = p.duration_s !== null && p.budget_s !== null && p.duration_s > p.budget_s;
-    const label = p.status === "skipped" ? `skipped${p.detail && p.detail.reason ? ` — ${p.detail.reason}` : ""}` : `${p.duration_s === null ? "running" : `${p.duration_s.toFixed(1)} s`} of ${p.budget_s} s budget${p.attempt > 1 ? `, attempt ${p.attempt}` : ""}`;
+    // A running phase's bar grows with the time since it started.
+    const spent = p.duration_s !== null ? p.duration_s : Math.max(0, (Date.now() - Date.parse(p.started_at)) / 1000);
+    const over = p.budget_s !== null && spent > p.budget_s;
+    const attempt = p.attempt > 1 ? `, attempt ${p.attempt}` : "";
+    const label = p.status === "skipped" ? (p.detail && p.detail.reason) || "" : `${duration(spent)} of a ${duration(p.budget_s)} budget${attempt}`;
     return h(
       "div",
       { class: `phase ${p.status}`, "data-phase": p.phase },
@@ -103,7 +121,7 @@ function phases(rollback) {
         "div",
         { class: "track" },
         p.budget_s ? h("div", { class: "budget", style: `width:${(100 * p.budget_s) / scale}%` }) : null,
-        p.duration_s !== null ? h("div", { class: `spent${over ? " over" : ""}`, style: `width:${(100 * p.duration_s) / scale}%` }) : null,
+        p.status === "skipped" ? null : h("div", { class: `spent${over ? " over" : ""}`, style: `width:max(3px, ${(100 * spent) / scale}%)` }),
       ),
       h("div", { class: "phase-label", text: `${p.status} · ${label}` }),
     );
