@@ -196,10 +196,11 @@ async def stream(
 ) -> StreamingResponse:
     """Server-sent events: ``event: series`` messages shaped as ``/api/series`` answers — the
     last ``minutes`` first, then each ``live_every_s`` the buckets that changed (from 30 s
-    before the previous message's end; replace those, append the new)."""
+    before the previous message's end; replace those, append the new). A scope with no pane
+    yet is not an error here: the message is ``{"error": "not_found", "message": …}`` until
+    its first pane arrives."""
     dashboard = _deps(request).dashboard
-    _grid(dashboard, minutes, None, None)  # the same checks as /api/series, and 404 alike:
-    _series(dashboard, service, dimension, key, Grid.ending(dashboard.now_ms(), 1, 1))
+    _grid(dashboard, minutes, None, None)  # the same checks as /api/series
     events = _live(request, dashboard, (service, dimension, key), int(minutes * 60_000))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)

@@ -360,12 +360,17 @@ export async function showGraphs(view, params) {
   const found = await api("GET", "/api/scopes");
   if (mine !== generation) return;
   const services = Object.keys(found.services);
-  if (!services.length) {
+  const asked = params.get("service");
+  if (!services.length && !asked) {
     view.replaceChildren(h("p", { class: "empty", text: "No telemetry yet: the graphs appear once panes flow on metrics.panes." }));
+    setTimeout(() => mine === generation && showGraphs(view, params), 3000);
     return;
   }
-  const service = services.includes(params.get("service")) ? params.get("service") : services[0];
-  const scopes = found.services[service];
+  // A service asked for by name is kept even before its first pane: the stream says "not
+  // found" until it arrives, then draws.
+  const service = asked || services[0];
+  if (!services.includes(service)) services.push(service);
+  const scopes = found.services[service] || [];
   const scopeIds = scopes.map(scopeId);
   const scope = scopeIds.includes(params.get("scope")) ? params.get("scope") : "";
   const ranges = RANGES.filter(([m]) => m * 60 <= found.retention_s);
