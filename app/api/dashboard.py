@@ -110,8 +110,10 @@ Key = Annotated[
     str | None, Query(max_length=1000, description='e.g. "POST /api/message"; none: all')
 ]
 Minutes = Annotated[
-    float, Query(gt=0, description="how far back from `until_ms` (default 15, up to retention)")
+    float | None,
+    Query(gt=0, description="how far back from `until_ms` (default 15, up to the retention)"),
 ]
+DEFAULT_MINUTES = 15.0
 Until = Annotated[int | None, Query(ge=0, description="end, epoch ms (default: now)")]
 Step = Annotated[int | None, Query(ge=1, description="bucket width in ms (default: one pane)")]
 
@@ -121,7 +123,14 @@ def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, f"invalid request: {field}: {message}", fields=found)
 
 
-def _grid(dashboard: Dashboard, minutes: float, until_ms: int | None, step_ms: int | None) -> Grid:
+def _minutes(dashboard: Dashboard, minutes: float | None) -> float:
+    return minutes or min(DEFAULT_MINUTES, dashboard.retention_s / 60)
+
+
+def _grid(
+    dashboard: Dashboard, minutes: float | None, until_ms: int | None, step_ms: int | None
+) -> Grid:
+    minutes = _minutes(dashboard, minutes)
     if minutes * 60 > dashboard.retention_s:
         raise _invalid("query.minutes", f"at most {dashboard.retention_s / 60:g} (the retention)")
     step = step_ms or dashboard.pane_ms
@@ -150,7 +159,7 @@ async def series(
     service: Service,
     dimension: Dim = None,
     key: Key = None,
-    minutes: Minutes = 15.0,
+    minutes: Minutes = None,
     until_ms: Until = None,
     step_ms: Step = None,
 ) -> Response:
@@ -192,7 +201,7 @@ async def stream(
     service: Service,
     dimension: Dim = None,
     key: Key = None,
-    minutes: Minutes = 15.0,
+    minutes: Minutes = None,
 ) -> StreamingResponse:
     """Server-sent events: ``event: series`` messages shaped as ``/api/series`` answers — the
     last ``minutes`` first, then each ``live_every_s`` the buckets that changed (from 30 s
@@ -201,7 +210,8 @@ async def stream(
     its first pane arrives."""
     dashboard = _deps(request).dashboard
     _grid(dashboard, minutes, None, None)  # the same checks as /api/series
-    events = _live(request, dashboard, (service, dimension, key), int(minutes * 60_000))
+    span_ms = int(_minutes(dashboard, minutes) * 60_000)
+    events = _live(request, dashboard, (service, dimension, key), span_ms)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
