@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 DECISIONS_LOOKBACK_S = 24 * 3600
 _COMMIT_EVERY_S = 5.0
-_BATCH = 1000  # records per poll: a poll's parsing stays short beside the HTTP requests
+_BATCH = 1000  # records per poll
+_YIELD_EVERY = 50  # records parsed (~3 ms) between two turns of the event loop
 
 
 class DashboardFeed:
@@ -103,8 +104,10 @@ class DashboardFeed:
             batches = await self._consumer.getmany(timeout_ms=200, max_records=_BATCH)
             for tp, records in batches.items():
                 keep = self._pane if tp.topic == self._topics[0] else self._decision
-                for record in records:
+                for n, record in enumerate(records, 1):
                     keep(record.value)
+                    if n % _YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # let the page's requests in between
             if not self._refilled:
                 self._refilled = await self._caught_up()
             if time.monotonic() - committed >= _COMMIT_EVERY_S:

@@ -73,8 +73,13 @@ class Grid:
     def size(self) -> int:
         return (self.to_ms - self.from_ms) // self.step_ms
 
-    def times_s(self) -> list[float]:
-        return [(self.from_ms + i * self.step_ms) / 1000 for i in range(self.size)]
+    def times_s(self) -> list[int] | list[float]:
+        starts = self.from_ms + np.arange(self.size, dtype=np.int64) * self.step_ms
+        if self.from_ms % 1000 == 0 and self.step_ms % 1000 == 0:
+            seconds: list[int] = (starts // 1000).tolist()  # ints: shorter, quicker to write
+            return seconds
+        fractions: list[float] = (starts / 1000).tolist()
+        return fractions
 
     def earlier(self, span_ms: int) -> Grid:
         """This grid extended ``span_ms`` (whole steps) back in time."""
