@@ -15,12 +15,21 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    create_model,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handlers.actions import URL_SETTINGS
 from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
 
 __all__ = [
@@ -46,16 +55,19 @@ def _default_cache_dir() -> Path:
     return Path(base) / "alertpipe"
 
 
-# The receivers' URL settings (``ALERTPIPE_<NAME>``); unset or empty: the console receiver.
-RECEIVER_URLS = (
-    "pager_url",
-    "chat_url",
-    "statuspage_url",
-    "breaker_url",
-    "rollback_url",
-    "restore_url",
-    "bot_restart_url",
-)
+def _empty_is_unset(value: Any) -> Any:
+    # ALERTPIPE_PAGER_URL= (set but empty, as compose files and env templates leave it)
+    # means "no receiver": print to the console, never POST to an empty URL and fail.
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+# The receivers' URL settings (``ALERTPIPE_<NAME>``): one per URL that a row of
+# ``handlers.actions.ACTIONS`` names, so a new receiver brings its own. Unset or empty: the
+# console receiver.
+RECEIVER_URLS: tuple[str, ...] = tuple(URL_SETTINGS)
+ReceiverUrl = Annotated[SecretStr | None, BeforeValidator(_empty_is_unset)]
 
 
 class _Group(BaseModel):
@@ -122,8 +134,8 @@ class EvaluatorSettings(_Group):
     offset_reset: Literal["latest", "earliest"] = "latest"
 
 
-class Settings(BaseSettings):
-    """Everything alertpipe reads from its environment. Frozen: built once, passed down."""
+class _Servers(BaseSettings):
+    """``Settings`` up to the receivers' URLs (see there)."""
 
     model_config = SettingsConfigDict(
         env_prefix="ALERTPIPE_",
@@ -159,22 +171,6 @@ class Settings(BaseSettings):
         default=None, description="policy YAML; unset means the built-in plan"
     )
 
-    pager_url: SecretStr | None = None
-    chat_url: SecretStr | None = None
-    statuspage_url: SecretStr | None = None
-    breaker_url: SecretStr | None = None
-    rollback_url: SecretStr | None = None
-    restore_url: SecretStr | None = None
-    bot_restart_url: SecretStr | None = None
-    webhook_secret: SecretStr | None = None
-    pager_routing_key: SecretStr | None = Field(
-        default=None, description="PagerDuty Events v2 routing key, sent with every page"
-    )
-
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=0, le=65535)
-    log_level: str = "INFO"
-
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_has_port(cls, value: str | None) -> str | None:
@@ -186,14 +182,35 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port], got {part!r}")
         return value
 
-    @field_validator(*RECEIVER_URLS, mode="before")
-    @classmethod
-    def _empty_url_is_unset(cls, value: Any) -> Any:
-        # ALERTPIPE_PAGER_URL= (set but empty, as compose files and env templates leave it)
-        # means "no receiver": print to the console, never POST to an empty URL and fail.
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
+
+if TYPE_CHECKING:  # the URL fields are generated: code reads them by name from RECEIVER_URLS
+    _WithReceiverUrls = _Servers
+else:
+    _WithReceiverUrls = create_model(
+        "_WithReceiverUrls",
+        __base__=_Servers,
+        **{
+            name: (ReceiverUrl, Field(default=None, description=f"{about} (secret)"))
+            for name, about in URL_SETTINGS.items()
+        },
+    )
+
+
+class Settings(_WithReceiverUrls):
+    """Everything alertpipe reads from its environment. Frozen: built once, passed down.
+
+    The receivers' URL fields (``RECEIVER_URLS``: ``pager_url`` …) are generated from
+    ``handlers.actions.ACTIONS`` in a class of their own, between ``_Servers`` and this one,
+    so that they keep their place after ``policy`` in ``alertpipe config show``."""
+
+    webhook_secret: SecretStr | None = None
+    pager_routing_key: SecretStr | None = Field(
+        default=None, description="PagerDuty Events v2 routing key, sent with every page"
+    )
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
 
     @field_validator("log_level")
     @classmethod
