@@ -55,6 +55,8 @@ def _control(r: HttpReceiver) -> Receiver:
 
 @dataclass(frozen=True)
 class ActionSpec:
+    """One kind of action's row."""
+
     receiver: Callable[[HttpReceiver], Receiver]
     """Builds the kind's receiver (with no URL configured, the console prints instead)."""
     url: str
@@ -70,33 +72,55 @@ class ActionSpec:
 ACTIONS: Mapping[ActionKind, ActionSpec] = {
     "page": ActionSpec(
         lambda r: PagerReceiver(r.poster, r.routing_key),
-        "pager",
-        "page",
-        True,
-        "PagerDuty Events v2 endpoint",
+        url="pager",
+        lane="page",
+        notification=True,
+        about="PagerDuty Events v2 endpoint",
     ),
     "chat": ActionSpec(
-        lambda r: ChatReceiver(r.poster), "chat", "updates", True, "Slack incoming webhook"
+        lambda r: ChatReceiver(r.poster),
+        url="chat",
+        lane="updates",
+        notification=True,
+        about="Slack incoming webhook",
     ),
     "status_page": ActionSpec(
         lambda r: StatusPageReceiver(r.poster),
-        "statuspage",
-        "updates",
-        True,
-        "status page incidents",
+        url="statuspage",
+        lane="updates",
+        notification=True,
+        about="status page incidents",
     ),
-    "breaker": ActionSpec(_control, "breaker", "control", False, "circuit breaker webhook"),
+    "breaker": ActionSpec(
+        _control,
+        url="breaker",
+        lane="control",
+        notification=False,
+        about="circuit breaker webhook",
+    ),
     "rollback": ActionSpec(
-        _control, "rollback", "control", False, "deploy tooling: revert to a version"
+        _control,
+        url="rollback",
+        lane="control",
+        notification=False,
+        about="deploy tooling: revert to a version",
     ),
     "restore": ActionSpec(
-        _control, "restore", "control", False, "data restore and integrity re-check"
+        _control,
+        url="restore",
+        lane="control",
+        notification=False,
+        about="data restore and integrity re-check",
     ),
     "bot_restart": ActionSpec(
-        _control, "bot_restart", "control", False, "bot restart / stop / resume"
+        _control,
+        url="bot_restart",
+        lane="control",
+        notification=False,
+        about="bot restart / stop / resume",
     ),
-    # The service that restored the data is the one that checks it.
-    "integrity_check": ActionSpec(_control, "restore", "control", False),
+    # The service that restored the data is the one that checks it: restore's URL.
+    "integrity_check": ActionSpec(_control, url="restore", lane="control", notification=False),
 }
 
 
@@ -125,6 +149,9 @@ def _url_settings() -> dict[str, str]:
     found: dict[str, str] = {}
     for spec in ACTIONS.values():
         found.setdefault(f"{spec.url}_url", spec.about)
+    unsaid = [name for name, about in found.items() if not about]
+    if unsaid:  # it becomes the setting's description
+        raise TypeError(f"ACTIONS: the first kind of {', '.join(unsaid)} needs an `about`")
     return found
 
 
