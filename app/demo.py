@@ -32,6 +32,8 @@ from app.simulation.fleet import Fleet, fleet_app
 from app.simulation.pacing import play
 from app.simulation.scenarios import Remedies, ScenarioName, Timeline, generate
 from app.topics import declared_topics
+from handlers.actions import ACTIONS
+from handlers.rollback.phases import BUDGET_FIELDS
 from schemas.clock import Clock, SystemClock
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
@@ -55,16 +57,8 @@ _RESPONSE_CLOCK = (
     "status_update_every_s",
     "review_reminder_after_s",
 )
-_ROLLBACK_BUDGETS = (
-    "prepare_budget_s",
-    "revert_code_budget_s",
-    "restore_data_min_s",
-    "restore_data_budget_s",
-    "verify_min_s",
-    "verify_budget_s",
-    "resume_budget_s",
-)
-_CONTROL = ("breaker", "rollback", "restore", "bot_restart")
+# The control calls' URLs: the demo fleet answers them (notifications go where the user says).
+_CONTROL = tuple(dict.fromkeys(spec.url for spec in ACTIONS.values() if not spec.notification))
 _WIDTH = 160
 _QUIET = frozenset({"response", "severity", "budget_s", "budget_min_s"})  # said elsewhere
 
@@ -125,7 +119,7 @@ def drill_settings(settings: Settings, fleet_url: str, compress: float) -> Setti
         | {"timers_poll_s": min(r.timers_poll_s, 0.25)}
     )
     rollback = rb.model_copy(
-        update={name: getattr(rb, name) / compress for name in _ROLLBACK_BUDGETS}
+        update={name: getattr(rb, name) / compress for name in BUDGET_FIELDS}
         | {
             "verify_window_s": max(15.0, rb.verify_window_s / compress),
             "verify_every_s": min(rb.verify_every_s, 1.0),

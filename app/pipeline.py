@@ -43,6 +43,7 @@ from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
 from app.storage.silences import PgSilenceStore
+from handlers import actions
 from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
@@ -176,15 +177,7 @@ def _secret(value: Any) -> str | None:
 
 
 def receiver_urls(settings: Settings) -> ReceiverUrls:
-    return ReceiverUrls(
-        pager=_secret(settings.pager_url),
-        chat=_secret(settings.chat_url),
-        statuspage=_secret(settings.statuspage_url),
-        breaker=_secret(settings.breaker_url),
-        rollback=_secret(settings.rollback_url),
-        restore=_secret(settings.restore_url),
-        bot_restart=_secret(settings.bot_restart_url),
-    )
+    return actions.receiver_urls(settings)
 
 
 @dataclass

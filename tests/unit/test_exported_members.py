@@ -76,6 +76,9 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.silences": "PgSilenceStore silence_from_row",
     "app.topics": "declared_topics",
     "handlers": None,
+    "handlers.actions": (
+        "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane receiver_urls"
+    ),
     "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
@@ -130,9 +133,9 @@ EXPORTED: dict[str, str | None] = {
     "handlers.rollback.kafka_probe": "KafkaHealthProbe",
     "handlers.rollback.orchestrator": "RollbackOrchestrator",
     "handlers.rollback.phases": (
-        "ActionStatus Phase PhaseRecord RetryPlan Rollback RollbackStep StepKind attempt_actions "
-        "budget closes_breaker failed next_step phase_actions phase_notices phase_plan "
-        "restore_point retry_plan verify_step"
+        "BUDGET_FIELDS PHASES SPECS ActionStatus AttemptFailure Phase PhaseRecord PhaseSpec "
+        "RetryPlan Rollback RollbackStep StepKind attempt_actions budget closes_breaker failed "
+        "next_step phase_actions phase_notices phase_plan restore_point retry_plan verify_step"
     ),
     "handlers.service": "LoopService SourceLoop",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
@@ -155,6 +158,7 @@ EXPORTED: dict[str, str | None] = {
         "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
         "QueueStats RequestStats ResourceStats Scope Truncated"
     ),
+    "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",
     "schemas.sketch": "ALPHA MAX_BINS MIN_VALUE Mapping MergedSketch Sketch quantile_rank",
     "schemas.telemetry": (
