@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 from schemas.errors import CommandError
 
 __all__ = [
+    "TOKEN_NAME",
     "CredentialStore",
     "NameTaken",
     "NewToken",
@@ -36,6 +37,8 @@ __all__ = [
     "same_digest",
 ]
 
+# A token's name: the actor the timeline records for what it does.
+TOKEN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"  # noqa: S105 (a pattern, not a secret)
 _TOKEN = re.compile(r"ap_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
 

@@ -19,6 +19,7 @@ from typing import Any, get_args
 
 from handlers.config import DeliveryConfig
 from handlers.incidents.effects import NOTIFICATION_KINDS
+from handlers.notify.metrics import DeliveryStats, MeteredRecord
 from handlers.notify.stages import (
     DedupStage,
     Delivery,
@@ -47,7 +48,10 @@ LANES: Mapping[str, frozenset[ActionKind]] = {
 
 
 def delivery_pipeline(
-    store: OutboxStore, receivers: Mapping[ActionKind, Receiver], cfg: DeliveryConfig
+    store: OutboxStore,
+    receivers: Mapping[ActionKind, Receiver],
+    cfg: DeliveryConfig,
+    stats: DeliveryStats | None = None,
 ) -> DeliveryPipeline:
     stages: list[DeliveryStage] = [
         SilenceStage(),
@@ -55,7 +59,8 @@ def delivery_pipeline(
         DedupStage(),
         RetryStage(receivers, cfg),
     ]
-    return DeliveryPipeline(stages, RecordStage(store))
+    record = RecordStage(store)
+    return DeliveryPipeline(stages, record if stats is None else MeteredRecord(record, stats))
 
 
 class OutboxLane(LoopService):
@@ -103,7 +108,8 @@ class OutboxDispatcher:
         cfg: DeliveryConfig,
         clock: Clock,
     ) -> None:
-        pipeline = delivery_pipeline(store, receivers, cfg)
+        self.stats = DeliveryStats()
+        pipeline = delivery_pipeline(store, receivers, cfg, self.stats)
         self.lanes = [
             OutboxLane(lane, kinds, store, pipeline, cfg, clock) for lane, kinds in LANES.items()
         ]

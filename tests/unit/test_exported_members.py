@@ -25,8 +25,12 @@ EXPORTED: dict[str, str | None] = {
     ),
     "app.api.deps": "ApiDeps Commands Queries Silences",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
-    "app.api.health": "LABEL_NAMES HealthReport render_metrics router",
+    "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
+    "app.api.metrics": (
+        "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
+        "decision_latency_family delivery_families gauge histogram report_families"
+    ),
     "app.api.models": "AckIn DecisionIn MatcherIn ResolveIn SilenceIn SilenceOut SilencePatch",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
@@ -41,8 +45,9 @@ EXPORTED: dict[str, str | None] = {
     "app.cli.run_cmd": "register",
     "app.cli.schema_cmd": "export_schemas register",
     "app.cli.simulate_cmd": "register",
+    "app.cli.token_cmd": "register",
     "app.credentials": (
-        "CredentialStore NameTaken NewToken StoredSession StoredToken digest issue_token "
+        "TOKEN_NAME CredentialStore NameTaken NewToken StoredSession StoredToken digest issue_token "
         "new_secret new_token parse_token same_digest"
     ),
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
@@ -81,6 +86,7 @@ EXPORTED: dict[str, str | None] = {
         "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
     ),
     "app.storage": None,
+    "app.storage.gauges": "Backlog PgGauges TimersDue",
     "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
     "app.storage.migrations": "Migration available_migrations migrate",
     "app.storage.outbox": "PgOutboxStore",
@@ -118,7 +124,9 @@ EXPORTED: dict[str, str | None] = {
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
+    "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
+    "handlers.notify.metrics": "DeliveryStats MeteredRecord first_page",
     "handlers.notify.stages": (
         "DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage InhibitStage RecordStage "
         "RetryStage SilenceStage needs_send"
@@ -223,6 +231,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.lag": "consumer_lag",
     "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
     "streams.policy": (
         "DEFAULT_POLICY METRICS BotPolicy CascadePolicy Condition DeployPolicy MetricInfo "
