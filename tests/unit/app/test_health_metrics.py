@@ -150,3 +150,11 @@ def test_the_grafana_dashboard_graphs_documented_families() -> None:
         base = re.sub(r"_bucket$", "", name)
         stage_field = re.sub(r"^alertpipe_(aggregator|evaluator)_", "", base)
         assert f"`{base}" in documented or f"`{stage_field}" in documented, name
+
+
+def test_docs_auth_md_lists_every_role_with_what_it_may_do() -> None:
+    from app.roles import ROLES
+
+    text = (DOCS / "auth.md").read_text(encoding="utf-8")
+    for role in ROLES:
+        assert f"| `{role.name}` |" in text, role.name
