@@ -410,3 +410,20 @@ async def test_openapi_declares_the_security_schemes_and_every_error_body(api: A
             for code, response in errors.items():
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": error_ref}, (where, code)
+
+
+# --- /metrics: open, or protected by a setting ----------------------------------------------
+
+
+async def test_metrics_are_open_unless_a_metrics_token_is_set(database: str) -> None:
+    scrape_token = "prometheus-scrape-token-0123456789"
+    auth = AuthSettings(bootstrap_token=SecretStr(BOOTSTRAP), metrics_token=SecretStr(scrape_token))
+    async for api in start_api(database, auth):
+        refused = await api.anonymous.get("/metrics")
+        assert refused.status_code == 401 and refused.json()["error"] == "unauthenticated"
+        async with client_for(api.asgi, scrape_token) as prometheus:
+            scraped = await prometheus.get("/metrics")
+        assert scraped.status_code == 200 and "# TYPE alertpipe_auth_failures_total" in scraped.text
+        assert (await api.as_("viewer").get("/metrics")).status_code == 200
+        async with client_for(api.asgi, scrape_token) as prometheus:
+            assert (await prometheus.get("/incidents")).status_code == 401  # metrics only
