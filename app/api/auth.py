@@ -196,9 +196,13 @@ class Authenticator:
             headers={"Retry-After": str(seconds)},
         )
 
-    def _fail(self, address: str, reason: str, message: str) -> ApiError:
+    def _fail(self, address: str, reason: str, message: str, *, guess: bool = True) -> ApiError:
+        """Count a refused credential; a possible guess (a token) also counts toward the
+        address's throttle. A dead session cookie is no guess (its 256 random bits cannot be
+        guessed): a console left open must not lock its user out by polling."""
         self.failures[reason] += 1
-        self.throttle.record(address, self.clock.now())
+        if guess:
+            self.throttle.record(address, self.clock.now())
         log.warning("authentication failed from %s: %s", address, reason)
         return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
 
@@ -268,9 +272,17 @@ class Authenticator:
             return None
         session = await self.session(cookie)
         if session is None:
-            raise self._fail(
-                address, "bad_session", "the session has expired or was ended; sign in again"
+            error = self._fail(
+                address,
+                "bad_session",
+                "the session has expired or was ended; sign in again",
+                guess=False,
             )
+            assert error.headers is not None
+            error.headers["Set-Cookie"] = (
+                f"{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=strict"
+            )
+            raise error
         request.state.session = session
         return Principal(session.name, session.role, "session")
 

@@ -237,6 +237,13 @@ async def test_sessions_expire_and_end_with_their_token(database: str) -> None:
             await clock.advance(61)
             expired = await client.get("/session")
             assert expired.status_code == 401 and "expired" in expired.json()["message"]
+            assert expired.headers["set-cookie"].startswith(f"{SESSION_COOKIE}=; Max-Age=0")
+            # a console left open polls with its dead cookie: that is no guess, no throttle
+            for _ in range(2 * api.asgi.state.auth.cfg.max_failures):
+                client.cookies.set(SESSION_COOKIE, "dead-cookie")
+                assert (await client.get("/incidents")).status_code == 401
+            again = await client.post("/session", json={"token": api.tokens["viewer"]})
+            assert again.status_code == 200
         async with _signed_in(api, "viewer") as (client, _):
             await api.as_("admin").delete("/tokens/vic")  # revoke by name
             assert (await client.get("/session")).status_code == 401
