@@ -87,7 +87,7 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
     "events": _c("telemetry records consumed (records re-read after a restart left out)"),
     "accepted": _c("events added to a pane (replayed ones left out)"),
     "replayed": _c("records re-read after a restart or rebalance to rebuild open panes"),
-    "panes": _c("panes published (aggregator) or read (evaluator)"),
+    "panes": _c("panes published (aggregator), read (evaluator) or kept (dashboard)"),
     "dead_letters": _c("records sent to the dead-letter topic, by reason", "reason"),
     "truncated": _c("entries a pane's caps cut, by list", "list"),
     "transactions": _c("Kafka transactions committed"),
@@ -99,7 +99,8 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
     "bad_panes": _c("pane records that could not be decoded"),
     "stale_records": _c("records older than the state they would change, skipped"),
     "decisions": _c(
-        "decisions made (evaluator, correlator) or consumed by outcome (incident manager)",
+        "decisions made (evaluator, correlator), read (dashboard) or consumed by outcome "
+        "(incident manager)",
         "outcome",
     ),
     "idle_ticks": _c("evaluations of scopes, services or partitions gone quiet"),
@@ -115,6 +116,14 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
     "invalid": _c("records that could not be decoded, skipped"),
     "recorded": _c("deploys recorded in the deploy history"),
     "delivered": _c("outbox actions claimed and run through the delivery pipeline", "lane"),
+    # the api role's dashboard (its ring of panes per scope)
+    "refilled": _g("1 once the dashboard's ring was refilled from Kafka at start"),
+    "scopes": _g("scopes the dashboard's ring holds"),
+    "stale_panes": _c("panes the dashboard ignored (an equal or newer one was kept)"),
+    "evicted_scopes": _c("scopes the dashboard's ring dropped to stay within its bound"),
+    "ring_bytes": _g("memory the dashboard's ring holds, in bytes"),
+    "ring_bound_bytes": _g("the most memory the dashboard's ring may hold, in bytes"),
+    "firing": _g("alerts firing as the dashboard's decision log has them"),
 }
 
 _UNDECLARED = "undeclared field of the role's health report: declare it in REPORT_FIELDS"
