@@ -19,6 +19,7 @@ from typing import Any
 
 from handlers.actions import LANES
 from handlers.config import DeliveryConfig
+from handlers.notify.metrics import DeliveryStats, MeteredRecord
 from handlers.notify.stages import (
     DedupStage,
     Delivery,
@@ -39,7 +40,10 @@ __all__ = ["LANES", "OutboxDispatcher", "OutboxLane", "delivery_pipeline"]
 
 
 def delivery_pipeline(
-    store: OutboxStore, receivers: Mapping[ActionKind, Receiver], cfg: DeliveryConfig
+    store: OutboxStore,
+    receivers: Mapping[ActionKind, Receiver],
+    cfg: DeliveryConfig,
+    stats: DeliveryStats | None = None,
 ) -> DeliveryPipeline:
     stages: list[DeliveryStage] = [
         SilenceStage(),
@@ -47,7 +51,8 @@ def delivery_pipeline(
         DedupStage(),
         RetryStage(receivers, cfg),
     ]
-    return DeliveryPipeline(stages, RecordStage(store))
+    record = RecordStage(store)
+    return DeliveryPipeline(stages, record if stats is None else MeteredRecord(record, stats))
 
 
 class OutboxLane(LoopService):
@@ -95,7 +100,8 @@ class OutboxDispatcher:
         cfg: DeliveryConfig,
         clock: Clock,
     ) -> None:
-        pipeline = delivery_pipeline(store, receivers, cfg)
+        self.stats = DeliveryStats()
+        pipeline = delivery_pipeline(store, receivers, cfg, self.stats)
         self.lanes = [
             OutboxLane(lane, kinds, store, pipeline, cfg, clock) for lane, kinds in LANES.items()
         ]
