@@ -23,9 +23,11 @@ from typing import Literal, Protocol
 from schemas.errors import CommandError
 
 __all__ = [
+    "TOKEN_NAME",
     "CredentialStore",
     "NameTaken",
     "NewToken",
+    "SessionVia",
     "StoredSession",
     "StoredToken",
     "digest",
@@ -36,6 +38,8 @@ __all__ = [
     "same_digest",
 ]
 
+# A token's name: the actor the timeline records for what it does.
+TOKEN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"  # noqa: S105 (a pattern, not a secret)
 _TOKEN = re.compile(r"ap_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
 
@@ -60,11 +64,15 @@ class NewToken:
     secret_hash: str
 
 
+# What a stored session was signed in with (the SQL CHECK of api_sessions.via).
+SessionVia = Literal["token", "proxy"]
+
+
 @dataclass(frozen=True)
 class StoredSession:
     name: str
     role: str
-    via: Literal["token", "proxy"]
+    via: SessionVia
     csrf: str
     expires_at: float
     token_id: str | None = None

@@ -26,6 +26,7 @@ HTTP server (left out to drive ``Pipeline.asgi`` in-process) or which responder 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -38,17 +39,25 @@ from pydantic import BaseModel
 from app.api import ApiDeps, create_app, create_probe_app
 from app.api.auth import Authenticator
 from app.api.dashboard import DashboardDeps
+from app.api.metrics import (
+    Exposition,
+    database_families,
+    decision_latency_family,
+    delivery_families,
+)
 from app.api.server import HttpServer
 from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
 from app.policy import policy_from_settings
 from app.settings import Settings
 from app.storage.board import PgIncidentBoard
+from app.storage.gauges import PgGauges
 from app.storage.incidents import PgIncidentStore
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
 from app.storage.silences import PgSilenceStore
 from app.storage.tokens import PgCredentialStore
+from handlers import actions
 from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
@@ -67,6 +76,7 @@ from schemas.incidents import ActionKind
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.service import Evaluator, EvaluatorConfig
+from streams.lag import consumer_lag
 from streams.lifecycle import ResourceRole, Role, ServiceRole
 from streams.policy import Policy
 
@@ -182,15 +192,7 @@ def _secret(value: Any) -> str | None:
 
 
 def receiver_urls(settings: Settings) -> ReceiverUrls:
-    return ReceiverUrls(
-        pager=_secret(settings.pager_url),
-        chat=_secret(settings.chat_url),
-        statuspage=_secret(settings.statuspage_url),
-        breaker=_secret(settings.breaker_url),
-        rollback=_secret(settings.rollback_url),
-        restore=_secret(settings.restore_url),
-        bot_restart=_secret(settings.bot_restart_url),
-    )
+    return actions.receiver_urls(settings)
 
 
 @dataclass
@@ -227,6 +229,10 @@ class Pipeline:
     asgi: FastAPI | None = None
     http: HttpServer | None = None
     dashboard: DashboardFeed | None = None
+    exposition: Exposition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exposition = Exposition(self.health)
 
     def health(self) -> dict[str, dict[str, Any]]:
         return {role.name: role.health() for role in self.roles if role is not self.http}
@@ -264,11 +270,12 @@ async def build_pipeline(
     )
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
-    pipeline = Pipeline(settings, _stages(settings, roles, policy))
+    pipeline = Pipeline(settings)
+    pipeline.roles = _stages(settings, roles, policy, pipeline.exposition)
     if needs_database(roles):
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted
+            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition
         )
         pipeline.roles.extend(pipeline.responder.roles)
     pipeline.asgi = _asgi(pipeline, roles, policy)
@@ -282,31 +289,39 @@ async def build_pipeline(
     return pipeline
 
 
-def _stages(settings: Settings, roles: Sequence[RoleName], policy: Policy | None) -> list[Role]:
+def _stages(
+    settings: Settings, roles: Sequence[RoleName], policy: Policy | None, expo: Exposition
+) -> list[Role]:
     stages: list[Role] = []
     if "aggregator" in roles:
         aggregator = Aggregator(aggregator_config(settings))
         stages.append(ServiceRole("aggregator", aggregator, after_start=tune_gc))
+        expo.add_lag("aggregator", aggregator.lag)
     if "evaluator" in roles:
         assert policy is not None
-        stages.append(ServiceRole("evaluator", Evaluator(evaluator_config(settings), policy)))
+        evaluator = Evaluator(evaluator_config(settings), policy)
+        stages.append(ServiceRole("evaluator", evaluator))
+        expo.add_lag("evaluator", evaluator.lag)
         if settings.evaluator.correlator and policy.cascade.enabled:
             correlator = Correlator(correlator_config(settings), policy.cascade)
             stages.append(ServiceRole("correlator", correlator))
+            expo.add_lag("correlator", correlator.lag)
     return stages
 
 
 def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) -> FastAPI:
     r, cfg = pipeline.responder, pipeline.settings.auth
+    expo = pipeline.exposition
     if "api" not in roles or r is None:
-        return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()))
+        return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()), expo)
     assert policy is not None
     pipeline.dashboard = _dashboard(pipeline.settings, policy, r.clock)
+    expo.add_lag("dashboard", pipeline.dashboard.lag)
     board = DashboardDeps(
         pipeline.dashboard.dashboard, PgIncidentBoard(r.pool), pipeline.settings.response
     )
     auth = Authenticator(cfg, r.clock, r.credentials)
-    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth)
+    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo)
     return create_app(deps, board)
 
 
@@ -335,6 +350,7 @@ async def _responder(
     probe: HealthProbe | None,
     write: Callable[[str], None],
     parts: Sequence[str],
+    expo: Exposition,
 ) -> Responder:
     """Stages 3–4 wired from settings (the database must be migrated)."""
     pool = await create_pool(settings.dsn)
@@ -350,9 +366,25 @@ async def _responder(
         IncidentCommands(incidents, settings.response, clock),
         PgCredentialStore(pool),
     )
-    built = _responder_parts(settings, responder, probe, write, parts)
+    built = _responder_parts(settings, responder, probe, write, parts, expo)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
+    if parts:
+        _responder_metrics(settings, responder, built, expo)
     return responder
+
+
+def _responder_metrics(
+    settings: Settings, r: Responder, built: Mapping[str, Role], expo: Exposition
+) -> None:
+    """What stages 3–4 add to /metrics: deliveries, latencies, and the database's outbox
+    backlog and timers (sampled where the responder runs)."""
+    manager, dispatcher = built.get("manager"), built.get("dispatcher")
+    if isinstance(manager, IncidentManager):
+        expo.add(lambda: [decision_latency_family(manager.decision_latency)])
+    if isinstance(dispatcher, OutboxDispatcher):
+        expo.add(lambda: delivery_families(dispatcher.stats))
+    late_s = 2 * settings.response.timers_poll_s + 1.0
+    expo.add_sampled(functools.partial(database_families, PgGauges(r.pool), r.clock, late_s))
 
 
 def _responder_parts(
@@ -361,6 +393,7 @@ def _responder_parts(
     probe: HealthProbe | None,
     write: Callable[[str], None],
     wanted: Sequence[str],
+    expo: Exposition,
 ) -> dict[str, Role]:
     """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
     clock = r.clock
@@ -387,11 +420,13 @@ def _responder_parts(
     def manager() -> Role:
         group = f"{settings.group_prefix}-incidents"
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.decisions, group)
+        expo.add_lag("incident-manager", functools.partial(consumer_lag, source.consumer))
         return IncidentManager(r.incidents, source, settings.response, clock)
 
     def deploys() -> Role:
         group = f"{settings.group_prefix}-deploys"
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
+        expo.add_lag("deploy-recorder", functools.partial(consumer_lag, source.consumer))
         return DeployRecorder(r.incidents, source, clock)
 
     def orchestrator() -> Role:

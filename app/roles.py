@@ -32,11 +32,14 @@ ROLES: tuple[Role, ...] = (
 )
 
 ROLE_NAMES: tuple[str, ...] = tuple(role.name for role in ROLES)
-_RANK = {role.name: n for n, role in enumerate(ROLES) if role.ranked}
 
 
 def allows(have: str, need: str) -> bool:
     """Whether a principal of role ``have`` may do what needs role ``need``."""
+    rank = {role.name: n for n, role in enumerate(ROLES)}
+    if have not in rank or need not in rank:
+        return False
     if have == need:
-        return have in ROLE_NAMES
-    return have in _RANK and need in _RANK and _RANK[have] >= _RANK[need]
+        return True
+    ranked = {role.name for role in ROLES if role.ranked}
+    return have in ranked and need in ranked and rank[have] >= rank[need]

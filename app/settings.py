@@ -16,13 +16,23 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.roles import ROLE_NAMES
+from handlers.actions import URL_SETTINGS
 from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
 
 __all__ = [
@@ -52,16 +62,19 @@ def _default_cache_dir() -> Path:
     return Path(base) / "alertpipe"
 
 
-# The receivers' URL settings (``ALERTPIPE_<NAME>``); unset or empty: the console receiver.
-RECEIVER_URLS = (
-    "pager_url",
-    "chat_url",
-    "statuspage_url",
-    "breaker_url",
-    "rollback_url",
-    "restore_url",
-    "bot_restart_url",
-)
+def _empty_is_unset(value: Any) -> Any:
+    # ALERTPIPE_PAGER_URL= (set but empty, as compose files and env templates leave it)
+    # means "no receiver": print to the console, never POST to an empty URL and fail.
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+# The receivers' URL settings (``ALERTPIPE_<NAME>``): one per URL that a row of
+# ``handlers.actions.ACTIONS`` names, so a new receiver brings its own. Unset or empty: the
+# console receiver.
+RECEIVER_URLS: tuple[str, ...] = tuple(URL_SETTINGS)
+ReceiverUrl = Annotated[SecretStr | None, BeforeValidator(_empty_is_unset)]
 
 
 class _Group(BaseModel):
@@ -301,8 +314,8 @@ class DashboardSettings(_Group):
     )
 
 
-class Settings(BaseSettings):
-    """Everything alertpipe reads from its environment. Frozen: built once, passed down."""
+class _Servers(BaseSettings):
+    """``Settings`` up to the receivers' URLs (see there)."""
 
     model_config = SettingsConfigDict(
         env_prefix="ALERTPIPE_",
@@ -344,30 +357,38 @@ class Settings(BaseSettings):
         description="policy YAML file; unset means the built-in plan (`alertpipe policy default`)",
     )
 
-    # Receivers: unset or empty, the console receiver prints what it would send.
-    pager_url: SecretStr | None = Field(
-        default=None, description="PagerDuty Events API v2 endpoint; unset or empty: console"
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for part in value.split(","):
+            host, sep, port = part.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {part!r}")
+        return value
+
+
+if TYPE_CHECKING:  # the URL fields are generated: code reads them by name from RECEIVER_URLS
+    _WithReceiverUrls = _Servers
+else:
+    _WithReceiverUrls = create_model(
+        "_WithReceiverUrls",
+        __base__=_Servers,
+        **{
+            name: (ReceiverUrl, Field(default=None, description=f"{about} (secret)"))
+            for name, about in URL_SETTINGS.items()
+        },
     )
-    chat_url: SecretStr | None = Field(
-        default=None, description="Slack incoming webhook; unset or empty: console"
-    )
-    statuspage_url: SecretStr | None = Field(
-        default=None, description="status page incidents; unset or empty: console"
-    )
-    breaker_url: SecretStr | None = Field(
-        default=None, description="circuit breaker webhook; unset or empty: console"
-    )
-    rollback_url: SecretStr | None = Field(
-        default=None,
-        description="deploy tooling: revert a service to a version; unset or empty: console",
-    )
-    restore_url: SecretStr | None = Field(
-        default=None,
-        description="data restore and integrity re-check; unset or empty: console",
-    )
-    bot_restart_url: SecretStr | None = Field(
-        default=None, description="bot restart / stop / resume; unset or empty: console"
-    )
+
+
+class Settings(_WithReceiverUrls):
+    """Everything alertpipe reads from its environment. Frozen: built once, passed down.
+
+    The receivers' URL fields (``RECEIVER_URLS``: ``pager_url`` …) are generated from
+    ``handlers.actions.ACTIONS`` in a class of their own, between ``_Servers`` and this one,
+    so that they keep their place after ``policy`` in ``alertpipe config show``."""
+
     webhook_secret: SecretStr | None = Field(
         default=None,
         description="HMAC-SHA256 key for `X-Alertpipe-Signature` on every receiver call; "
@@ -386,26 +407,6 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"
     )
-
-    @field_validator("kafka_bootstrap")
-    @classmethod
-    def _bootstrap_has_port(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        for part in value.split(","):
-            host, sep, port = part.strip().rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise ValueError(f"expected host:port[,host:port], got {part!r}")
-        return value
-
-    @field_validator(*RECEIVER_URLS, mode="before")
-    @classmethod
-    def _empty_url_is_unset(cls, value: Any) -> Any:
-        # ALERTPIPE_PAGER_URL= (set but empty, as compose files and env templates leave it)
-        # means "no receiver": print to the console, never POST to an empty URL and fail.
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
 
     @field_validator("log_level")
     @classmethod

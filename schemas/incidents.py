@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.rollback import PhaseStatus, RollbackPhase, RollbackStatus
 from schemas.severity import Scenario, Severity
 
 __all__ = [
@@ -44,6 +45,8 @@ IncidentEventType = Literal[
     "reopened",
 ]
 
+# The kinds of action; ``handlers.actions.ACTIONS`` has a row for each (receiver, URL setting,
+# outbox lane), checked when it is imported. The SQL CHECK of ``actions.kind`` is tested against it.
 ActionKind = Literal[
     "page",
     "chat",
@@ -117,8 +120,8 @@ class TimelineEntry(_Model):
 class PhaseRecord(_Model):
     """One phase of a rollback, timed against the plan's budget."""
 
-    phase: Literal["prepare", "revert_code", "restore_data", "verify", "resume"]
-    status: Literal["running", "succeeded", "failed", "skipped"]
+    phase: RollbackPhase
+    status: PhaseStatus
     started_at: datetime
     finished_at: datetime | None = None
     budget_min_s: float = Field(description="the plan expects it to take at least this")
@@ -132,7 +135,7 @@ class RollbackRecord(_Model):
     """An incident's rollback to the last known good version (at most one per incident)."""
 
     id: str
-    status: Literal["requested", "running", "succeeded", "failed"]
+    status: RollbackStatus
     reason: str
     from_version: str | None = None
     target_version: str | None = None

@@ -19,7 +19,7 @@ from app.api import dashboard, errors, health, incidents, session, silences, tok
 from app.api.auth import Authenticator, Viewer
 from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
-from app.api.health import HealthReport
+from app.api.metrics import Exposition, HealthReport
 from app.settings import AuthSettings
 from schemas.clock import SystemClock
 
@@ -31,11 +31,16 @@ async def _openapi(request: Request, viewer: Viewer) -> dict[str, Any]:
     return document
 
 
-def create_probe_app(report: HealthReport, auth: Authenticator | None = None) -> FastAPI:
+def create_probe_app(
+    report: HealthReport,
+    auth: Authenticator | None = None,
+    exposition: Exposition | None = None,
+) -> FastAPI:
     # No interactive docs: they load their scripts from a CDN, and the console works offline.
     app = FastAPI(title="alertpipe", version="1", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.health = report
     app.state.auth = auth or Authenticator(AuthSettings(), SystemClock())
+    app.state.exposition = exposition or Exposition(report)
     errors.install(app)
     app.include_router(health.router)
     return app
@@ -45,7 +50,7 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
     """The API; with ``board``, the dashboard too: its page at ``/`` and its files under
     ``/static`` (open: the page holds no data, and it is where one signs in), its JSON under
     ``/api`` (for viewers)."""
-    app = create_probe_app(deps.health, deps.auth)
+    app = create_probe_app(deps.health, deps.auth, deps.exposition)
     app.title = "alertpipe responder"
     app.state.deps = deps
     app.state.dashboard = board

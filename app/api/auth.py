@@ -36,6 +36,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from app.api.errors import CSRF, ApiError
 from app.credentials import (
     CredentialStore,
+    SessionVia,
     StoredSession,
     StoredToken,
     digest,
@@ -196,9 +197,13 @@ class Authenticator:
             headers={"Retry-After": str(seconds)},
         )
 
-    def _fail(self, address: str, reason: str, message: str) -> ApiError:
+    def _fail(self, address: str, reason: str, message: str, *, guess: bool = True) -> ApiError:
+        """Count a refused credential; a possible guess (a token) also counts toward the
+        address's throttle. A dead session cookie is no guess (its 256 random bits cannot be
+        guessed): a console left open must not lock its user out by polling."""
         self.failures[reason] += 1
-        self.throttle.record(address, self.clock.now())
+        if guess:
+            self.throttle.record(address, self.clock.now())
         log.warning("authentication failed from %s: %s", address, reason)
         return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
 
@@ -268,9 +273,17 @@ class Authenticator:
             return None
         session = await self.session(cookie)
         if session is None:
-            raise self._fail(
-                address, "bad_session", "the session has expired or was ended; sign in again"
+            error = self._fail(
+                address,
+                "bad_session",
+                "the session has expired or was ended; sign in again",
+                guess=False,
             )
+            assert error.headers is not None
+            error.headers["Set-Cookie"] = (
+                f"{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=strict"
+            )
+            raise error
         request.state.session = session
         return Principal(session.name, session.role, "session")
 
@@ -313,7 +326,7 @@ class Authenticator:
             raise ApiError(404, "this process keeps no sessions (it runs no `api` role)")
         now = self.clock.now()
         cookie = new_secret()
-        via: Literal["token", "proxy"] = "proxy" if principal.via == "proxy" else "token"
+        via: SessionVia = "proxy" if principal.via == "proxy" else "token"
         ends = now + self.cfg.session_ttl_s
         session = StoredSession(principal.name, principal.role, via, new_secret(), ends, token_id)
         await self.store.start_session(digest(cookie), session, now)

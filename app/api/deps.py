@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.api.auth import Authenticator
+from app.api.metrics import Exposition
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import HumanAction
 from handlers.silences import Silence
@@ -57,3 +58,4 @@ class ApiDeps:
     clock: Clock
     health: Callable[[], dict[str, dict[str, Any]]] = dict
     auth: Authenticator | None = None  # None: nobody gets in (every route answers 401)
+    exposition: Exposition | None = None  # None: the roles' health reports only

@@ -57,7 +57,7 @@ async def list_incidents(
     return await _deps(request).queries.list_incidents(status, service, limit)
 
 
-@router.get("/{incident_id}", responses=error_responses(401, 403, 404, 429))
+@router.get("/{incident_id}", responses=error_responses(401, 403, 404, 422, 429))
 async def get_incident(request: Request, viewer: Viewer, incident_id: str) -> dict[str, Any]:
     found = await _deps(request).queries.get_incident(incident_id)
     if found is None:

@@ -33,7 +33,7 @@ def _check_window(starts_at: float, ends_at: float) -> None:
 
 
 _READ = error_responses(401, 403, 422, 429)
-_WRITE = error_responses(401, 403, 404, 422, 429)
+_ONE = error_responses(401, 403, 404, 422, 429)
 
 
 @router.post("", status_code=201, responses=error_responses(401, 403, 422, 429))
@@ -71,13 +71,13 @@ async def _existing(deps: ApiDeps, silence_id: str) -> Silence:
     return found
 
 
-@router.get("/{silence_id}", responses=error_responses(401, 403, 404, 429))
+@router.get("/{silence_id}", responses=_ONE)
 async def get(request: Request, viewer: Viewer, silence_id: str) -> SilenceOut:
     deps = _deps(request)
     return SilenceOut.of(await _existing(deps, silence_id), deps.clock.now())
 
 
-@router.patch("/{silence_id}", responses=_WRITE)
+@router.patch("/{silence_id}", responses=_ONE)
 async def update(
     request: Request, operator: Operator, silence_id: str, body: SilencePatch
 ) -> SilenceOut:
@@ -101,7 +101,7 @@ async def update(
     return SilenceOut.of(saved, now)
 
 
-@router.delete("/{silence_id}", responses=error_responses(401, 403, 404, 429))
+@router.delete("/{silence_id}", responses=_ONE)
 async def expire(request: Request, operator: Operator, silence_id: str) -> SilenceOut:
     deps = _deps(request)
     now = deps.clock.now()

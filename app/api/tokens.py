@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.auth import Admin, authenticator
 from app.api.errors import ApiError, error_responses
-from app.credentials import CredentialStore, NameTaken, StoredToken, issue_token
+from app.credentials import TOKEN_NAME, CredentialStore, NameTaken, StoredToken, issue_token
 from app.roles import ROLE_NAMES
 
 __all__ = ["NewTokenOut", "TokenIn", "TokenOut", "router"]
@@ -27,7 +27,7 @@ class TokenIn(BaseModel):
     name: str = Field(
         min_length=1,
         max_length=100,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$",
+        pattern=TOKEN_NAME,
         description="who or what uses it (the actor on the timeline): letters, digits, `._@-`",
     )
     role: str = Field(json_schema_extra={"enum": list(ROLE_NAMES)})
@@ -94,7 +94,7 @@ async def create_token(request: Request, admin: Admin, body: TokenIn) -> NewToke
     return NewTokenOut(**TokenOut.of(stored).model_dump(), token=value)
 
 
-@router.delete("/{token_id}", responses=error_responses(401, 403, 404, 429))
+@router.delete("/{token_id}", responses=error_responses(401, 403, 404, 422, 429))
 async def revoke_token(request: Request, admin: Admin, token_id: str) -> TokenOut:
     """Revoke a live token (by id, or by name); the sessions signed in with it end too."""
     now = authenticator(request).clock.now()

@@ -26,6 +26,7 @@ from app.dashboard.ring import PaneRing, RevisedPane
 from app.dashboard.view import Dashboard
 from schemas.decisions import Decision
 from streams.evaluate.kafka import partition_count
+from streams.lag import consumer_lag
 from streams.topics import TopicMissing
 
 __all__ = ["DECISIONS_LOOKBACK_S", "DashboardFeed"]
@@ -148,6 +149,10 @@ class DashboardFeed:
         self.dashboard.closing.set()  # live streams end, so the HTTP server can stop
         self._stopping.set()
         await self._consumer.stop()
+
+    def lag(self) -> dict[int, int]:
+        """Panes behind the end of each partition of the panes topic."""
+        return consumer_lag(self._consumer, self._topics[0])
 
     def health(self) -> dict[str, Any]:
         ring = self.ring

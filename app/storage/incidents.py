@@ -29,9 +29,10 @@ from handlers.incidents.effects import (
 from handlers.incidents.incident import AlertEntry, Incident
 from handlers.incidents.ports import DueTimer, Recorded
 from handlers.outbox.retry import NextReason
-from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback, restore_point
+from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback, restore_point
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
+from schemas.rollback import parse_phase
 from schemas.severity import Severity
 from schemas.timestamps import to_rfc3339
 
@@ -93,8 +94,8 @@ def incident_from_row(row: Row) -> Incident:
 
 
 def _phase_from_row(row: Row) -> PhaseRecord:
-    return PhaseRecord(
-        phase=Phase(row["phase"]),
+    return PhaseRecord.from_stored(
+        phase=parse_phase(row["phase"]),
         status=row["status"],
         started_at=float(row["started_at"].timestamp()),
         finished_at=epoch(row["finished_at"]),
@@ -117,7 +118,7 @@ def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
         involves_data=row["involves_data"],
         emergency=row["emergency"],
         capacity=row["capacity"],
-        phases={Phase(p["phase"]): _phase_from_row(p) for p in phases},
+        phases={parse_phase(p["phase"]): _phase_from_row(p) for p in phases},
         restore_before=epoch(row["restore_before"]),
         restore_basis=row["restore_basis"],
     )
@@ -499,23 +500,18 @@ class PgIncidentTx:
         return bool(status.endswith(" 1"))
 
     async def start_phase(
-        self,
-        rb: Rollback,
-        phase: Phase,
-        now: float,
-        budget: tuple[float, float],
-        detail: Mapping[str, Any] | None = None,
+        self, rb: Rollback, record: PhaseRecord, budget: tuple[float, float]
     ) -> None:
         await self._conn.execute(
             """INSERT INTO rollback_phases (rollback_id, phase, status, started_at, budget_min_s,
                    budget_s, detail)
                VALUES ($1, $2, 'running', $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
             rb.id,
-            phase.value,
-            moment(now),
+            record.phase,
+            moment(record.started_at),
             budget[0],
             budget[1],
-            dict(detail or {}),
+            record.stored_detail(),
         )
 
     async def emergency_rollbacks_short_of_resume(self, rb: Rollback) -> list[str]:
@@ -539,12 +535,12 @@ class PgIncidentTx:
                    finished_at = EXCLUDED.finished_at, duration_s = EXCLUDED.duration_s,
                    detail = EXCLUDED.detail""",
             rb.id,
-            record.phase.value,
+            record.phase,
             record.status,
             moment(record.started_at),
             moment(now),
             now - record.started_at,
-            dict(record.detail),
+            record.stored_detail(),
         )
 
     async def failed_actions(self, keys: list[str]) -> dict[str, bool]:
@@ -569,10 +565,10 @@ class PgIncidentTx:
             """UPDATE rollback_phases SET attempt = $3, attempt_started_at = $4, detail = $5
                WHERE rollback_id = $1 AND phase = $2 AND status = 'running'""",
             rb.id,
-            record.phase.value,
+            record.phase,
             record.attempt,
             moment(record.attempt_start),
-            dict(record.detail),
+            record.stored_detail(),
         )
 
     async def end_rollback(self, rb: Rollback, ok: bool, outcome: str, now: float) -> None:

@@ -21,6 +21,7 @@ from handlers.incidents.classify import Cascade
 from handlers.incidents.ports import IncidentStore, IncidentTx
 from handlers.incidents.response import DecisionContext, on_decision
 from handlers.incidents.source import DecisionSource
+from handlers.instruments import Histogram
 from handlers.service import SourceLoop
 from schemas.clock import Clock
 from schemas.decisions import Decision
@@ -55,6 +56,8 @@ class IncidentManager(SourceLoop):
         self._cfg = cfg
         self._new_id = new_id
         self.counts: Counter[str] = Counter()
+        # pane end (the decision's window end, event time) -> the decision recorded here
+        self.decision_latency = Histogram()
 
     async def handle(self, values: list[bytes]) -> None:
         for value in values:
@@ -74,6 +77,7 @@ class IncidentManager(SourceLoop):
         async with self._store.transaction() as tx:
             if not await tx.remember_decision(decision, now):
                 return "duplicate"
+            self.decision_latency.observe(max(0.0, now - decision.evidence.window_end_ms / 1000))
             await tx.lock_service(decision.service)
             current = await tx.open_incident(decision.service)
             ctx = await self._context(tx, decision, now)

@@ -8,15 +8,14 @@ deadlock: a worker locks the incident first, then claims what hangs off it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from handlers.incidents.classify import Cascade
 from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
 from handlers.incidents.incident import Incident
-from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback
+from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback
 from schemas.decisions import Decision
 
 __all__ = ["DueTimer", "IncidentStore", "IncidentTx", "Recorded"]
@@ -90,13 +89,10 @@ class IncidentTx(Protocol):
     ) -> bool: ...
 
     async def start_phase(
-        self,
-        rb: Rollback,
-        phase: Phase,
-        now: float,
-        budget: tuple[float, float],
-        detail: Mapping[str, Any] | None = None,
-    ) -> None: ...
+        self, rb: Rollback, record: PhaseRecord, budget: tuple[float, float]
+    ) -> None:
+        """Record that ``record.phase`` started (once: a second start of it is ignored)."""
+        ...
 
     async def emergency_rollbacks_short_of_resume(self, rb: Rollback) -> list[str]:
         """Services of the other active emergency rollbacks that have not reached resume.

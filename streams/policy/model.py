@@ -28,6 +28,7 @@ from pydantic import (
 
 from schemas.decisions import Response
 from schemas.panes import Scope
+from schemas.rollback import PhaseRetries
 from schemas.severity import Scenario, Severity
 from streams.policy.durations import (
     format_value,
@@ -337,23 +338,9 @@ class CascadePolicy(_Model):
     response: Response = "emergency_stop"
 
 
-PhaseRetryCount = Annotated[int, Field(ge=0, le=5)]
-
-
-class PhaseRetries(_Model):
-    """Per rollback phase: how many more times a failed phase is tried before the rollback
-    fails and the incident escalates (a phase fails when a receiver refused it for good, or
-    when verify ran out of time)."""
-
-    prepare: PhaseRetryCount = 1
-    revert_code: PhaseRetryCount = 1
-    restore_data: PhaseRetryCount = 1
-    verify: PhaseRetryCount = 0
-    resume: PhaseRetryCount = 1
-
-
 class RollbackPolicy(_Model):
-    """How the response retries a rollback's phases (the plan: "never loop")."""
+    """How the response retries a rollback's phases (the plan: "never loop"); the phases and
+    their retry counts are ``schemas.rollback``'s, shared with the responder's settings."""
 
     phase_retries: PhaseRetries = Field(default_factory=PhaseRetries)
 

@@ -26,8 +26,12 @@ EXPORTED: dict[str, str | None] = {
     "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps router",
     "app.api.deps": "ApiDeps Commands Queries Silences",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
-    "app.api.health": "LABEL_NAMES HealthReport render_metrics router",
+    "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
+    "app.api.metrics": (
+        "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
+        "decision_latency_family delivery_families gauge histogram report_families"
+    ),
     "app.api.models": "AckIn DecisionIn MatcherIn ResolveIn SilenceIn SilenceOut SilencePatch",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
@@ -42,9 +46,10 @@ EXPORTED: dict[str, str | None] = {
     "app.cli.run_cmd": "register",
     "app.cli.schema_cmd": "export_schemas register",
     "app.cli.simulate_cmd": "register",
+    "app.cli.token_cmd": "register",
     "app.credentials": (
-        "CredentialStore NameTaken NewToken StoredSession StoredToken digest issue_token "
-        "new_secret new_token parse_token same_digest"
+        "TOKEN_NAME CredentialStore NameTaken NewToken SessionVia StoredSession StoredToken "
+        "digest issue_token new_secret new_token parse_token same_digest"
     ),
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
     "app.errors": "ConfigError InfrastructureError PolicyError",
@@ -93,6 +98,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "app.storage": None,
     "app.storage.board": "PgIncidentBoard",
+    "app.storage.gauges": "Backlog PgGauges TimersDue",
     "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
     "app.storage.migrations": "Migration available_migrations migrate",
     "app.storage.outbox": "PgOutboxStore",
@@ -102,6 +108,9 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.tokens": "PgCredentialStore",
     "app.topics": "declared_topics",
     "handlers": None,
+    "handlers.actions": (
+        "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane receiver_urls"
+    ),
     "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
@@ -130,7 +139,9 @@ EXPORTED: dict[str, str | None] = {
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
+    "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
+    "handlers.notify.metrics": "DeliveryStats MeteredRecord first_page",
     "handlers.notify.stages": (
         "DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage InhibitStage RecordStage "
         "RetryStage SilenceStage needs_send"
@@ -156,9 +167,9 @@ EXPORTED: dict[str, str | None] = {
     "handlers.rollback.kafka_probe": "KafkaHealthProbe",
     "handlers.rollback.orchestrator": "RollbackOrchestrator",
     "handlers.rollback.phases": (
-        "ActionStatus Phase PhaseRecord RetryPlan Rollback RollbackStep StepKind attempt_actions "
-        "budget closes_breaker failed next_step phase_actions phase_notices phase_plan "
-        "restore_point retry_plan verify_step"
+        "BUDGET_FIELDS PHASES SPECS ActionStatus AttemptFailure Phase PhaseRecord PhaseSpec "
+        "RetryPlan Rollback RollbackStep StepKind attempt_actions budget closes_breaker failed "
+        "next_step phase_actions phase_notices phase_plan restore_point retry_plan verify_step"
     ),
     "handlers.service": "LoopService SourceLoop",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
@@ -181,6 +192,7 @@ EXPORTED: dict[str, str | None] = {
         "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
         "QueueStats RequestStats ResourceStats Scope Truncated"
     ),
+    "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",
     "schemas.sketch": "ALPHA MAX_BINS MIN_VALUE Mapping MergedSketch Sketch quantile_rank",
     "schemas.telemetry": (
@@ -235,6 +247,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.lag": "consumer_lag",
     "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
     "streams.policy": (
         "DEFAULT_POLICY METRICS BotPolicy CascadePolicy Condition DeployPolicy MetricInfo "

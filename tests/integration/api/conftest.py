@@ -20,6 +20,7 @@ from app.credentials import issue_token
 from app.pipeline import Responder, build_pipeline
 from app.settings import AuthSettings, Settings
 from handlers.incidents.manager import IncidentManager
+from schemas.clock import Clock
 
 BOOTSTRAP = "bootstrap-admin-token-for-the-tests"
 NAMES = {"viewer": "vic", "operator": "ana", "admin": "root"}
@@ -49,10 +50,12 @@ def client_for(asgi: FastAPI, token: str | None = None, **kw: object) -> httpx.A
     return httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers)
 
 
-async def start_api(database: str, auth: AuthSettings | None = None) -> AsyncIterator[Api]:
+async def start_api(
+    database: str, auth: AuthSettings | None = None, clock: Clock | None = None
+) -> AsyncIterator[Api]:
     auth = auth or AuthSettings(bootstrap_token=SecretStr(BOOTSTRAP))
     settings = Settings(database_url=database, auth=auth)
-    pipeline = await build_pipeline(settings, ("api",), http=False)
+    pipeline = await build_pipeline(settings, ("api",), http=False, clock=clock)
     assert pipeline.responder is not None and pipeline.asgi is not None
     r = pipeline.responder
     tokens = {}
