@@ -271,7 +271,8 @@ async def test_a_viewer_sees_no_write_control_and_a_forged_write_is_refused(
 async def test_the_api_stops_gracefully_while_a_page_streams(
     console: Console, operator: Page, s1_incident: str
 ) -> None:
-    await operator.goto(f"{console.url}/#/graphs?service=chat-api&minutes=5")
+    await operator.goto(f"{console.url}/#/graphs?service=chat-api&minutes=1")
+    await operator.reload()  # a fresh page: no message left from an earlier step
 
     async def firing() -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = await operator.evaluate(
