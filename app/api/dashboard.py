@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -21,11 +21,11 @@ from app.api.errors import ApiError, FieldError, error_responses
 from app.dashboard import Dashboard, not_found
 from app.dashboard.board import board_rows
 from app.dashboard.series import Grid
-from app.storage.board import PgIncidentBoard
 from handlers.config import ResponseConfig
+from handlers.incidents.incident import Incident
 from schemas.panes import Dimension
 
-__all__ = ["LIVE_OVERLAP_MS", "STATIC", "DashboardDeps", "router"]
+__all__ = ["LIVE_OVERLAP_MS", "STATIC", "DashboardDeps", "IncidentBoard", "router"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 # Each live message re-sends this much before the previous one's end: panes close up to the
@@ -36,12 +36,18 @@ _MAX_BUCKETS = 20_000
 router = APIRouter(tags=["dashboard"])
 
 
+class IncidentBoard(Protocol):
+    async def incidents(self, resolved: int) -> list[Incident]:
+        """Every incident not resolved, and the ``resolved`` latest resolved ones."""
+        ...
+
+
 @dataclass(frozen=True)
 class DashboardDeps:
     """What the dashboard's routes need; the composition root builds it for the api role."""
 
     dashboard: Dashboard
-    board: PgIncidentBoard
+    board: IncidentBoard
     response: ResponseConfig
 
 

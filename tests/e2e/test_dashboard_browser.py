@@ -143,6 +143,7 @@ async def test_sign_in_sets_a_strict_http_only_session_cookie(
     form = await browser.new_page()
     await form.goto(f"{console.url}/")
     await form.wait_for_selector("form.sign-in")
+    assert not await form.is_visible("#nav") and not await form.is_visible("#who")
     await form.fill("input[name=token]", "ap_not_a_token")
     await form.click("form.sign-in button[type=submit]")
     await form.wait_for_selector("#flash:not([hidden])")
@@ -246,6 +247,7 @@ async def test_a_viewer_sees_no_write_control_and_a_forged_write_is_refused(
     await viewer.wait_for_selector("table.timeline")
     assert await viewer.locator("[data-controls=write]").count() == 0
     assert await viewer.locator("button[data-action]").count() == 0
+    assert "null" not in await viewer.inner_text("#view")  # nothing left where controls are
     await screenshot(viewer, "incident-viewer")
     await viewer.goto(f"{console.url}/#/silences")
     await viewer.wait_for_selector("h2:has-text('Silences')")
@@ -266,6 +268,7 @@ async def test_a_viewer_sees_no_write_control_and_a_forged_write_is_refused(
     assert forged["without"][0] == 403, forged
     got = (await console.api.get(f"/incidents/{s1_incident}")).json()
     assert got["status"] != "resolved"
+    assert viewer.errors == []  # type: ignore[attr-defined]
 
 
 async def test_the_api_stops_gracefully_while_a_page_streams(
@@ -287,4 +290,5 @@ async def test_the_api_stops_gracefully_while_a_page_streams(
     deploys = await operator.evaluate("window.alertpipe.graphs.deploys")
     assert "2.4.0" in {d["version"] for d in deploys}, deploys
     await screenshot(operator, "graphs-s1")
+    assert operator.errors == []  # type: ignore[attr-defined]  # no script failed on any page
     assert await console.run.terminate(within_s=30) == 0, console.run.output

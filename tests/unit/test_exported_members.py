@@ -23,7 +23,7 @@ EXPORTED: dict[str, str | None] = {
         "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
         "require"
     ),
-    "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps router",
+    "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
     "app.api.deps": "ApiDeps Commands Queries Silences",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.health": "HealthReport metrics_access router",

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from app.pipeline import Pipeline, build_pipeline
@@ -172,6 +173,16 @@ async def test_the_series_route_draws_what_flows_with_thresholds_firing_and_depl
     ]
     health = (await api.client.get("/health")).json()["roles"]["dashboard"]
     assert health["scopes"] == 2 and 0 < health["ring_bytes"] <= health["ring_bound_bytes"]
+    text = (await api.client.get("/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    (ring,) = families["alertpipe_dashboard_ring_bytes"].samples
+    assert ring.value == health["ring_bytes"]
+    lag = {
+        s.labels["partition"]: s.value
+        for s in families["alertpipe_consumer_lag"].samples
+        if s.labels["stage"] == "dashboard"
+    }
+    assert lag == {"0": 0.0, "1": 0.0}  # both partitions of the panes topic, read to the end
 
 
 async def test_the_dashboards_json_is_for_signed_in_viewers_and_names_bad_fields(

@@ -352,7 +352,7 @@ function select(name, options, selected, onchange) {
   );
 }
 
-const RANGES = [[5, "last 5 min"], [15, "last 15 min"], [30, "last 30 min"], [60, "last hour"], [180, "last 3 hours"], [360, "last 6 hours"]];
+const RANGES = [[1, "last minute"], [5, "last 5 min"], [15, "last 15 min"], [30, "last 30 min"], [60, "last hour"], [180, "last 3 hours"], [360, "last 6 hours"]];
 
 export async function showGraphs(view, params) {
   stopGraphs();

@@ -15,7 +15,8 @@ const STEP_NAMES = {
 function nextStep(step) {
   if (!step) return "—";
   const when = step.in_s > 0 ? `in ${duration(step.in_s)}` : "due now";
-  const who = step.step === "rollback" ? STEP_NAMES.rollback : `${STEP_NAMES[step.step] || step.step} (${step.to})`;
+  const role = STEP_NAMES[step.step] || step.step;
+  const who = step.step === "rollback" || step.to === role ? role : `${role} (${step.to})`;
   return `${who} ${when}`;
 }
 
@@ -198,7 +199,7 @@ export async function showIncident(view, id) {
     ["Rollback", incident.rollback_status || "—"],
     ["Decision", incident.human_decision || "—"],
   ];
-  view.replaceChildren(
+  const parts = [
     h("p", {}, h("a", { href: "#/incidents", text: "← all incidents" })),
     h("h2", {}, badge(incident.severity), " ", incident.scenario ? badge(incident.scenario, "scenario") : null, " ", incident.title, " ", badge(incident.status, "status")),
     h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })])),
@@ -206,6 +207,7 @@ export async function showIncident(view, id) {
     h("section", {}, h("h3", { text: "Timeline" }), timeline(incident.timeline)),
     h("section", {}, h("h3", { text: "Rollback phases" }), phases(incident.rollback)),
     h("section", {}, h("h3", { text: "Actions and their delivery" }), actions(incident.actions)),
-  );
+  ];
+  view.replaceChildren(...parts.filter(Boolean)); // a viewer's page has no controls at all
   view.dataset.incident = id;
 }
