@@ -160,6 +160,38 @@ def test_duplicate_rule_names_and_bad_yaml_are_reported() -> None:
     assert "expected a mapping" in _problems("- a\n- b\n")[0]
 
 
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("    threshold: 10%\n", "    threshold: 10%\n    threshold: 20%\n"),
+         "team.yaml: rule r: field threshold: duplicate key 'threshold' on lines 6 and 7"),
+        (("    response: rollback", "    response: rollback\n    match: {endpoint: a, endpoint: b}"),
+         "team.yaml: rule r: field match.endpoint: duplicate key 'endpoint' on lines 9 and 9"),
+        (("\nrules:\n", "\nname: a\nname: b\nrules:\n"),
+         "team.yaml: field name: duplicate key 'name' on lines 2 and 3"),
+        (("  - name: r\n", "  - metric: error_rate\n"),
+         "team.yaml: rule #1: field metric: duplicate key 'metric' on lines 3 and 4"),
+    ],
+)  # fmt: skip
+def test_a_key_written_twice_is_refused_with_both_lines(
+    change: tuple[str, str], expected: str
+) -> None:
+    """YAML would keep the last value silently; the policy means what it says or nothing."""
+    assert _problems(RULE.replace(*change)) == [
+        f"{expected}: write it once (YAML would silently keep the last value)"
+    ]
+
+
+def test_every_duplicate_key_is_reported_at_once() -> None:
+    twice = RULE.replace("    severity: CRITICAL\n", "    severity: CRITICAL\n    severity: LOW\n")
+    problems = _problems(twice.replace("    threshold: 10%\n", "    threshold: 10%\n" * 3))
+    assert [p.split(": write")[0] for p in problems] == [
+        "team.yaml: rule r: field threshold: duplicate key 'threshold' on lines 6 and 7",
+        "team.yaml: rule r: field threshold: duplicate key 'threshold' on lines 6 and 8",
+        "team.yaml: rule r: field severity: duplicate key 'severity' on lines 9 and 10",
+    ]
+
+
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(PolicyInvalid, match=r"nope\.yaml: cannot read"):
         load_policy(tmp_path / "nope.yaml")

@@ -59,6 +59,36 @@ def test_an_invalid_tests_file_names_file_test_and_field(tmp_path: Path) -> None
     assert str(caught.value.problems[0]).startswith(f"{path}: test s1: field expect.0.state:")
 
 
+def test_a_key_written_twice_in_a_tests_file_names_the_test_and_both_lines(
+    tmp_path: Path,
+) -> None:
+    text = ONE_TEST.replace("STATE", "firing").replace(
+        "        requests: 70x60\n", "        requests: 70x60\n        requests: 7x60\n"
+    )
+    path = _write(tmp_path, "t.yaml", text)
+    with pytest.raises(PolicyInvalid) as caught:
+        run_file(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}: test s1: field series.0.requests: duplicate key 'requests' on lines 7 and 8: "
+        "write it once (YAML would silently keep the last value)"
+    ]
+
+
+def test_the_cli_check_refuses_a_threshold_written_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (ROOT / "streams/policy/default.yaml").read_text()
+    twice = text.replace("    threshold: 10%\n", "    threshold: 10%\n    threshold: 90%\n", 1)
+    path = _write(tmp_path, "team.yaml", twice)
+    assert main(["policy", "check", str(path)]) != 0
+    captured = capsys.readouterr()
+    line = text[: text.index("    threshold: 10%")].count("\n") + 1
+    assert (
+        f"{path}: rule core-error-rate-critical: field threshold: duplicate key 'threshold' "
+        f"on lines {line} and {line + 1}"
+    ) in captured.out + captured.err
+
+
 def test_the_cli_runs_the_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "test", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
