@@ -10,7 +10,7 @@ __all__ = ["PgIncidentQueries"]
 
 _INCIDENT_COLUMNS = """id, service, scenario, severity, status, title, opened_at, acknowledged_at,
     acknowledged_by, ack_note, mitigated_at, resolved_at, bad_version, last_good_version,
-    involves_data, rollback_status, human_decision, alerts, steps, updated_at"""
+    target_basis, involves_data, rollback_status, human_decision, alerts, steps, updated_at"""
 
 
 class PgIncidentQueries:
@@ -52,7 +52,7 @@ class PgIncidentQueries:
             rollback = await conn.fetchrow(
                 """SELECT id, status, reason, from_version, target_version, involves_data,
                           emergency, capacity, requested_at, started_at, finished_at, outcome,
-                          restore_before, restore_basis
+                          restore_before, restore_basis, target_basis
                    FROM rollbacks WHERE incident_id = $1""",
                 incident_id,
             )

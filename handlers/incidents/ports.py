@@ -52,8 +52,9 @@ class IncidentTx(Protocol):
 
     async def cascade(self, since: float) -> Cascade: ...
 
-    async def last_good_version(self, service: str, bad_version: str | None) -> str | None:
-        """The newest version that deployed successfully and was never failed or rolled back."""
+    async def previous_deploy(self, service: str, bad_version: str) -> str | None:
+        """The newest other version whose deploy succeeded before ``bad_version``'s and that
+        was never failed or rolled back (``handlers.incidents.target``)."""
         ...
 
     async def record_deploy(self, service: str, version: str, status: str, at: float) -> None: ...

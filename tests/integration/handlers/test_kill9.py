@@ -295,7 +295,7 @@ async def test_kill9_inside_the_investigation_timers_transaction_fires_it_once(
     _assert_one_key_per_effect(recorder)
     fired = "SELECT count(*) FROM timers WHERE kind = 'investigation' AND fired_at IS NOT NULL"
     assert await _value(database, fired) == 1
-    ended = "SELECT count(*) FROM timeline WHERE message = 'investigation window ended'"
+    ended = "SELECT count(*) FROM timeline WHERE message = 'investigation window of 1.5 s ended'"
     assert await _value(database, ended) == 1
     await _assert_one_rollback_per_incident(database)
 
