@@ -46,6 +46,18 @@ class Evidence(_Model):
     threshold: float
     samples: int = Field(ge=0)
     min_samples: int = Field(ge=0)
+    confidence: float | None = Field(
+        default=None, description="the rule's one-sided confidence, when it asks for one"
+    )
+    bound: float | None = Field(
+        default=None,
+        description="proportions: the Wilson bound at that confidence compared with the "
+        "threshold (lower for >, upper for <)",
+    )
+    p_value: float | None = Field(
+        default=None,
+        description="counts: P(X <= observed) for the expected count (one-sided Poisson test)",
+    )
 
 
 class Decision(_Model):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schemas.decisions import Evidence
+from streams.evaluate.confidence import poisson_cdf, poisson_judgeable, wilson_bounds
 from streams.evaluate.state import Status
 from streams.policy.model import BotPolicy, Comparison, Condition, Rule
 from streams.window import WindowStats
@@ -47,6 +48,8 @@ class MetricInput:
 class Reading:
     value: float | None
     samples: int
+    events: int | None = None  # proportions: errors of `samples`; counts: requests observed
+    expected: float | None = None  # counts: requests expected (the Poisson mean)
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,14 @@ def _rate(data: MetricInput) -> Reading:
 
 
 def _throughput_ratio(data: MetricInput) -> Reading:
+    """Samples are the requests expected in the covered part of the window: what a collapse
+    is judged against (a quiet endpoint expects few, however long it was watched)."""
     rate = _rate(data)
     if rate.value is None or not data.expected_rps:
-        return Reading(None, rate.samples)
-    return Reading(rate.value / data.expected_rps, rate.samples)
+        return Reading(None, 0)
+    expected = data.expected_rps * data.covered_s
+    observed = data.window.requests
+    return Reading(rate.value / data.expected_rps, int(expected), observed, expected)
 
 
 def _float(value: int | float | None) -> float | None:
@@ -114,7 +121,7 @@ def _bot_reading(data: MetricInput, value: float) -> Reading:
 Extractor = Callable[[MetricInput], Reading]
 
 EXTRACTORS: dict[str, Extractor] = {
-    "error_rate": lambda d: _requests(d.window, d.window.error_rate),
+    "error_rate": lambda d: Reading(d.window.error_rate, d.window.requests, d.window.errors),
     "p50_ms": lambda d: _requests(d.window, d.window.p50_ms),
     "p95_ms": lambda d: _requests(d.window, d.window.p95_ms),
     "p99_ms": lambda d: _requests(d.window, d.window.p99_ms),
@@ -149,10 +156,58 @@ def _holds(condition: Condition, data: MetricInput) -> bool:
     )
 
 
-def _status(rule: Rule, reading: Reading, data: MetricInput) -> Status:
+@dataclass(frozen=True)
+class _Test:
+    """A confidence test's verdict: passed, or could not pass whatever the outcome."""
+
+    passed: bool
+    judgeable: bool = True
+    bound: float | None = None
+    p_value: float | None = None
+
+
+def _proportion(rule: Rule, reading: Reading, confidence: float) -> _Test:
+    """The Wilson bound on the far side of the threshold must be past it; a window where
+    even all or none of the samples being events could not get it there cannot be judged."""
+    trials, events = reading.samples, reading.events or 0
+    low, high = wilson_bounds(events, trials, confidence)
+    above = rule.comparison in (">", ">=")
+    bound = low if above else high
+    best = wilson_bounds(trials if above else 0, trials, confidence)[0 if above else 1]
+    return _Test(
+        passed=compare(bound, rule.comparison, rule.threshold),
+        judgeable=compare(best, rule.comparison, rule.threshold),
+        bound=bound,
+    )
+
+
+def _poisson(reading: Reading, confidence: float) -> _Test:
+    """One-sided: seeing this few requests when ``expected`` were due is improbable."""
+    expected = reading.expected or 0.0
+    p_value = poisson_cdf(reading.events or 0, expected)
+    return _Test(
+        passed=p_value < 1.0 - confidence,
+        judgeable=poisson_judgeable(expected, confidence),
+        p_value=p_value,
+    )
+
+
+def _test(rule: Rule, reading: Reading) -> _Test | None:
+    if rule.confidence is None:
+        return None
+    if rule.info.test == "poisson":
+        return _poisson(reading, rule.confidence)
+    return _proportion(rule, reading, rule.confidence)
+
+
+def _status(rule: Rule, reading: Reading, data: MetricInput, test: _Test | None) -> Status:
     if reading.value is None or reading.samples < rule.min_samples:
         return "no_data"
+    if test is not None and not test.judgeable:
+        return "no_data"  # no outcome could show a breach at this confidence: cannot judge
     breached = compare(reading.value, rule.comparison, rule.threshold)
+    if test is not None:
+        breached = breached and test.passed
     # Side conditions join other signals (e.g. bot errors); one that cannot be read is false.
     if breached and all(_holds(extra, data) for extra in rule.also):
         return "breach"
@@ -162,6 +217,8 @@ def _status(rule: Rule, reading: Reading, data: MetricInput) -> Status:
 def observe(rule: Rule, data: MetricInput) -> Observation:
     """Evaluate ``rule`` on one scope's window."""
     reading = read(rule.metric, data)
+    counted = reading.value is not None and reading.samples >= rule.min_samples
+    test = _test(rule, reading) if counted else None
     window = data.window
     evidence = Evidence(
         metric=rule.metric,
@@ -172,5 +229,8 @@ def observe(rule: Rule, data: MetricInput) -> Observation:
         threshold=rule.threshold,
         samples=max(0, reading.samples),
         min_samples=rule.min_samples,
+        confidence=rule.confidence,
+        bound=test.bound if test is not None else None,
+        p_value=test.p_value if test is not None else None,
     )
-    return Observation(_status(rule, reading, data), evidence)
+    return Observation(_status(rule, reading, data, test), evidence)

@@ -133,6 +133,13 @@ def _check_range(info: MetricInfo, threshold: float) -> None:
     )
 
 
+# Which comparisons a confidence test can back: a bound on the right side of the threshold.
+_CONFIDENT_COMPARISONS: dict[str, tuple[str, ...]] = {
+    "proportion": (">", ">=", "<", "<="),
+    "poisson": ("<", "<="),
+}
+
+
 def _metric_info(value: str) -> MetricInfo:
     info = METRICS.get(value)
     if info is None:
@@ -184,6 +191,9 @@ class Rule(Condition):
     scenario: Scenario | None = None
     response: Response
     also: tuple[Condition, ...] = ()
+    # The breach must hold at this one-sided confidence, not just on the observed value
+    # (``streams.evaluate.confidence``: a Wilson bound, or a Poisson test with the ratio).
+    confidence: Fraction | None = None
 
     # Field validators, not a model validator: they see the metric (validated first) and
     # still run when another field of the rule is wrong, so every mistake is reported at once.
@@ -218,6 +228,29 @@ class Rule(Condition):
                     f"{extra.metric} is per {extra.info.dimension}; expected "
                     f"a metric per {metric.dimension} or per service",
                 )
+        return value
+
+    @field_validator("confidence")
+    @classmethod
+    def _confidence_fits_metric(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None:
+            return None
+        if not 0.5 <= value < 1.0:
+            raise ValueError(
+                f"expected a confidence from 50% up to (not including) 100%, got {value:g}"
+            )
+        metric = METRICS.get(info.data.get("metric", ""))
+        if metric is None:
+            return value  # the unknown metric is reported on its own
+        allowed = _CONFIDENT_COMPARISONS.get(metric.test) if metric.test else None
+        if allowed is None:
+            testable = ", ".join(m.name for m in METRICS.values() if m.test)
+            raise ValueError(f"{metric.name} has no confidence test; expected one of {testable}")
+        if info.data.get("comparison", allowed[0]) not in allowed:
+            raise ValueError(
+                f"a confidence on {metric.name} tests comparisons "
+                f"{', '.join(allowed[:-1])} and {allowed[-1]} only"
+            )
         return value
 
     @property

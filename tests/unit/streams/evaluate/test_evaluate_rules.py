@@ -39,28 +39,42 @@ def _input(rule: str, **fields: Any) -> MetricInput:
 
 
 R = {"requests": 100}
+
+
+def _errors(requests: int, errors: int) -> dict[str, Any]:
+    return {"requests": requests, "errors": errors, "error_rate": errors / requests}
+
+
 OFFLINE3 = (_bot("offline"), _bot("crashed"), _bot("offline"), _bot("online"))
 OFFLINE2 = (_bot("offline"), _bot("crashed"), _bot("online"))
 ERRORS = (_bot("error", "online", "error"),)
 
 # (rule, window fields, expected status)
 TABLE: list[tuple[str, dict[str, Any], str]] = [
-    ("core-error-rate-critical", {**R, "error_rate": 0.10}, "clear"),  # exactly 10%: not above
-    ("core-error-rate-critical", {**R, "error_rate": 0.1001}, "breach"),
-    ("core-error-rate-critical", {"requests": 19, "error_rate": 0.5}, "no_data"),
-    ("core-error-rate-critical", {"requests": 20, "error_rate": 0.5}, "breach"),
-    ("core-error-rate-high", {**R, "error_rate": 0.05}, "clear"),
-    ("core-error-rate-high", {**R, "error_rate": 0.0501}, "breach"),
+    ("core-error-rate-critical", _errors(100, 10), "clear"),  # exactly 10%: not above
+    ("core-error-rate-critical", _errors(100_000, 10_500), "breach"),  # 99.9% bound 10.2%
+    ("core-error-rate-critical", _errors(1_000, 105), "clear"),  # above, bound 7.9%: noise
+    ("core-error-rate-critical", _errors(19, 19), "no_data"),
+    ("core-error-rate-critical", _errors(20, 10), "breach"),  # 50% of 20: bound 21.6%
+    ("core-error-rate-high", _errors(100, 5), "clear"),
+    ("core-error-rate-high", _errors(100_000, 5_400), "breach"),  # bound 5.18%
+    ("core-error-rate-high", _errors(1_000, 60), "clear"),  # 6% of 1000: bound 4.1%
     ("core-error-rate-high", {"requests": 0}, "no_data"),
     ("latency-p95-critical", {**R, "p95_ms": 10_000.0}, "clear"),
     ("latency-p95-critical", {**R, "p95_ms": 10_000.5}, "breach"),
     ("latency-p95-high", {**R, "p95_ms": 5_000.0}, "clear"),
     ("latency-p95-high", {**R, "p95_ms": 5_000.5}, "breach"),
     ("latency-p95-high", {"requests": 19, "p95_ms": 9_000.0}, "no_data"),
+    # 60 expected: below 50% is not enough, it must be improbable (P(X <= k) < 1e-6)
     ("throughput-collapse", {"requests": 30, "covered_s": 30.0, "expected_rps": 2.0}, "clear"),
-    ("throughput-collapse", {"requests": 29, "covered_s": 30.0, "expected_rps": 2.0}, "breach"),
+    ("throughput-collapse", {"requests": 27, "covered_s": 30.0, "expected_rps": 2.0}, "clear"),
+    ("throughput-collapse", {"requests": 26, "covered_s": 30.0, "expected_rps": 2.0}, "breach"),
     ("throughput-collapse", {"requests": 0, "covered_s": 30.0, "expected_rps": 2.0}, "breach"),
-    ("throughput-collapse", {"requests": 0, "covered_s": 19.0, "expected_rps": 2.0}, "no_data"),
+    ("throughput-collapse", {"requests": 0, "covered_s": 19.0, "expected_rps": 2.0}, "breach"),
+    ("throughput-collapse", {"requests": 0, "covered_s": 9.0, "expected_rps": 2.0}, "no_data"),
+    # a quiet endpoint: 0.2 req/s expects 6 in 30 s; 2 of them is ordinary, 0 unprovable
+    ("throughput-collapse", {"requests": 2, "covered_s": 30.0, "expected_rps": 0.2}, "no_data"),
+    ("throughput-collapse", {"requests": 0, "covered_s": 30.0, "expected_rps": 0.2}, "no_data"),
     ("throughput-collapse", {"requests": 10, "covered_s": 30.0}, "no_data"),  # no baseline
     ("cpu-high", {"resource_samples": 10, "cpu_max": 80.0}, "clear"),
     ("cpu-high", {"resource_samples": 10, "cpu_max": 80.1}, "breach"),
