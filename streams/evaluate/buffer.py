@@ -52,6 +52,16 @@ class PaneBuffer:
         start = end_ms - length_ms
         return merge_panes(self.scope, self.between(start, end_ms), start, end_ms)
 
+    def request_counts(self, end_ms: int, length_ms: int) -> tuple[int, int]:
+        """(requests, 5xx errors) of the window [end - length, end): counts only, no sketch
+        merge (what a service-wide rate over all endpoints needs)."""
+        requests = errors = 0
+        for pane in self.between(end_ms - length_ms, end_ms):
+            if pane.requests is not None:
+                requests += pane.requests.count
+                errors += pane.requests.errors
+        return requests, errors
+
     def covered_s(self, end_ms: int, length_ms: int) -> float:
         """Seconds of the window [end - length, end) since this scope was first seen."""
         if self.first_start_ms is None:

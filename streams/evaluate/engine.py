@@ -269,7 +269,21 @@ class ServiceEvaluation:
             expected_rps=self.expected_rps(scope) if scope.dimension == "endpoint" else None,
             bot_windows=self._bot_windows(scope, window_ms, tick),
             bots=self.policy.bots,
+            service_requests=self._service_requests(scope, window_ms, tick),
         )
+
+    def _service_requests(self, scope: Scope, window_ms: int, tick: int) -> tuple[int, int]:
+        """Requests and 5xx over all the service's endpoints, for service-wide rates."""
+        if scope.dimension != "service" or not any(
+            rule.info.over == "endpoint" for rule in self.rules_for(scope)
+        ):
+            return 0, 0
+        requests = errors = 0
+        for buffer in self.buffers.values():
+            if buffer.scope.dimension == "endpoint":
+                found = buffer.request_counts(tick, window_ms)
+                requests, errors = requests + found[0], errors + found[1]
+        return requests, errors
 
     def _bot_windows(self, scope: Scope, window_ms: int, tick: int) -> tuple[WindowStats, ...]:
         needs = any(

@@ -42,6 +42,8 @@ class MetricInput:
     expected_rps: float | None = None  # throughput baseline, None until one exists
     bot_windows: tuple[WindowStats, ...] = ()  # the service's bots, same window
     bots: BotPolicy = field(default_factory=BotPolicy)
+    # (requests, 5xx) over every endpoint of the service, same window (service scopes)
+    service_requests: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,11 @@ def _bot_errors(data: MetricInput) -> Reading:
     return Reading(float(sum(_has_errors(w, data.bots) for w in known)), len(known))
 
 
+def _service_error_rate(data: MetricInput) -> Reading:
+    requests, errors = data.service_requests
+    return Reading(errors / requests if requests else None, requests, errors)
+
+
 def _bot_reading(data: MetricInput, value: float) -> Reading:
     return Reading(value if data.window.panes else None, data.window.panes)
 
@@ -140,6 +147,7 @@ EXTRACTORS: dict[str, Extractor] = {
     "integrity_failures": lambda d: Reading(
         float(d.window.integrity_failures), d.window.integrity_checks
     ),
+    "service_error_rate": _service_error_rate,
     "bots_offline": _bots_offline,
     "bot_errors": _bot_errors,
 }

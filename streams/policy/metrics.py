@@ -96,6 +96,16 @@ METRICS: dict[str, MetricInfo] = {
         _m("bot_crashes", "bot", "count", "bot panes", "transitions to a crash status"),
         _m("bot_offline", "bot", "count", "bot panes", "1 when the bot's last status is offline"),
         _m("integrity_failures", "check", "count", "checks", "failed integrity checks"),
+        _m(
+            "service_error_rate",
+            "service",
+            "ratio",
+            "requests",
+            "5xx responses / requests over every endpoint of the service",
+            over="endpoint",
+            high=1.0,
+            test="proportion",
+        ),
         _m("bots_offline", "service", "count", "bots known", "bots offline", over="bot"),
         _m("bot_errors", "service", "count", "bots known", "bots with errors", over="bot"),
     )

@@ -34,7 +34,8 @@ def _bot(status: str, *transitions: str) -> WindowStats:
 
 def _input(rule: str, **fields: Any) -> MetricInput:
     dimension = POLICY.rule(rule).info.dimension
-    extra = {k: fields.pop(k) for k in ("covered_s", "expected_rps", "bot_windows") if k in fields}
+    names = ("covered_s", "expected_rps", "bot_windows", "service_requests")
+    extra = {k: fields.pop(k) for k in names if k in fields}
     return MetricInput(window=_window(dimension, **fields), **extra)
 
 
@@ -60,6 +61,15 @@ TABLE: list[tuple[str, dict[str, Any], str]] = [
     ("core-error-rate-high", _errors(100_000, 5_400), "breach"),  # bound 5.18%
     ("core-error-rate-high", _errors(1_000, 60), "clear"),  # 6% of 1000: bound 4.1%
     ("core-error-rate-high", {"requests": 0}, "no_data"),
+    # service-wide: (requests, 5xx) summed over every endpoint of the service
+    ("service-error-rate-critical", {"service_requests": (1000, 200)}, "clear"),  # exactly 20%
+    ("service-error-rate-critical", {"service_requests": (100_000, 21_000)}, "breach"),
+    ("service-error-rate-critical", {"service_requests": (100, 30)}, "clear"),  # bound 18.1%
+    ("service-error-rate-critical", {"service_requests": (60, 30)}, "breach"),  # bound 31.5%
+    ("service-error-rate-critical", {"service_requests": (19, 19)}, "no_data"),
+    ("service-error-rate-high", {"service_requests": (100_000, 5_400)}, "breach"),
+    ("service-error-rate-high", {"service_requests": (1_000, 60)}, "clear"),
+    ("service-error-rate-high", {"service_requests": (0, 0)}, "no_data"),
     ("latency-p95-critical", {**R, "p95_ms": 10_000.0}, "clear"),
     ("latency-p95-critical", {**R, "p95_ms": 10_000.5}, "breach"),
     ("latency-p95-high", {**R, "p95_ms": 5_000.0}, "clear"),

@@ -64,6 +64,8 @@ def test_the_default_policy_encodes_every_number_of_the_plan() -> None:
     expected = {
         "core-error-rate-critical": (0.10, Severity.CRITICAL, "S1", "rollback"),
         "core-error-rate-high": (0.05, Severity.HIGH, None, "investigate"),
+        "service-error-rate-critical": (0.20, Severity.CRITICAL, None, "rollback"),
+        "service-error-rate-high": (0.05, Severity.HIGH, None, "investigate"),
         "latency-p95-critical": (10_000.0, Severity.CRITICAL, "S3", "rollback"),
         "latency-p95-high": (5_000.0, Severity.HIGH, "S3", "investigate"),
         "throughput-collapse": (0.5, Severity.HIGH, "S3", "investigate"),
