@@ -58,6 +58,12 @@ class Evidence(_Model):
         default=None,
         description="counts: P(X <= observed) for the expected count (one-sided Poisson test)",
     )
+    short_window_start_ms: int | None = Field(
+        default=None, description="multi-window rules: the short window, ending with this one"
+    )
+    short_observed: float | None = Field(
+        default=None, description="multi-window rules: the value on the short window"
+    )
 
 
 class Decision(_Model):

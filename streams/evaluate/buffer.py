@@ -69,11 +69,14 @@ class PaneBuffer:
         start = max(end_ms - length_ms, self.first_start_ms)
         return max(0, end_ms - start) / 1000.0
 
-    def evict(self, before_ms: int) -> None:
-        """Forget panes that end at or before ``before_ms``."""
+    def evict(self, before_ms: int) -> list[PaneSummary]:
+        """Forget panes that end at or before ``before_ms``; returns them (to roll up)."""
         cut = 0
+        evicted = []
         while cut < len(self._starts) and self._panes[self._starts[cut]].end_ms <= before_ms:
             pane = self._panes.pop(self._starts[cut])
             self._ids.discard(pane.pane_id)
+            evicted.append(pane)
             cut += 1
         del self._starts[:cut]
+        return evicted

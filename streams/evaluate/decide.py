@@ -128,6 +128,9 @@ def _strength(evidence: Evidence) -> str:
 
 def _summary(subject: Subject, state: str, evidence: Evidence, reason: Reason) -> str:
     observed = _format(evidence.observed, evidence.metric) + _strength(evidence)
+    if evidence.short_window_start_ms is not None:
+        short = format_duration(evidence.window_end_ms - evidence.short_window_start_ms)
+        observed += f" and {_format(evidence.short_observed, evidence.metric)} over {short},"
     threshold = _format(evidence.threshold, evidence.metric)
     window = format_duration(subject.window_ms)
     return (

@@ -222,8 +222,27 @@ def _status(rule: Rule, reading: Reading, data: MetricInput, test: _Test | None)
     return "clear"
 
 
-def observe(rule: Rule, data: MetricInput) -> Observation:
-    """Evaluate ``rule`` on one scope's window."""
+def observe(rule: Rule, data: MetricInput, short: MetricInput | None = None) -> Observation:
+    """Evaluate ``rule`` on one scope's window, and on its short window when it has one
+    (multi-window: it breaches only when both do; no data on either is no data)."""
+    found = _observe(rule, data)
+    if rule.short_window_ms is None or short is None:
+        return found
+    brief = _observe(rule, short)
+    statuses = {found.status, brief.status}
+    status: Status = (
+        "no_data" if "no_data" in statuses else "breach" if statuses == {"breach"} else "clear"
+    )
+    evidence = found.evidence.model_copy(
+        update={
+            "short_window_start_ms": brief.evidence.window_start_ms,
+            "short_observed": brief.evidence.observed,
+        }
+    )
+    return Observation(status, evidence)
+
+
+def _observe(rule: Rule, data: MetricInput) -> Observation:
     reading = read(rule.metric, data)
     counted = reading.value is not None and reading.samples >= rule.min_samples
     test = _test(rule, reading) if counted else None

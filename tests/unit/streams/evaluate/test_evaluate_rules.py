@@ -70,6 +70,13 @@ TABLE: list[tuple[str, dict[str, Any], str]] = [
     ("service-error-rate-high", {"service_requests": (100_000, 5_400)}, "breach"),
     ("service-error-rate-high", {"service_requests": (1_000, 60)}, "clear"),
     ("service-error-rate-high", {"service_requests": (0, 0)}, "no_data"),
+    # the default SLO (99%): burn 14.4x = 14.4% errors over 1 h (short window: own test)
+    ("slo-availability-page-fast", {"service_requests": (100_000, 15_000)}, "breach"),
+    ("slo-availability-page-fast", {"service_requests": (100_000, 14_400)}, "clear"),
+    ("slo-availability-page-fast", {"service_requests": (10, 5)}, "no_data"),
+    ("slo-availability-page-slow", {"service_requests": (100_000, 6_500)}, "breach"),
+    ("slo-availability-ticket", {"service_requests": (1_000_000, 10_500)}, "breach"),
+    ("slo-availability-ticket", {"service_requests": (1_000, 15)}, "clear"),  # 1.5%, not sure
     ("latency-p95-critical", {**R, "p95_ms": 10_000.0}, "clear"),
     ("latency-p95-critical", {**R, "p95_ms": 10_000.5}, "breach"),
     ("latency-p95-high", {**R, "p95_ms": 5_000.0}, "clear"),
@@ -167,3 +174,26 @@ def test_core_rules_watch_only_the_core_endpoints() -> None:
     assert all(rule.matches(scope) for scope in core)
     assert not rule.matches(Scope(service="s", dimension="endpoint", key="GET /api/history"))
     assert not rule.matches(Scope(service="s", dimension="host", key="POST /api/message"))
+
+
+@pytest.mark.parametrize(
+    ("long", "short", "status"),
+    [
+        ((100_000, 20_000), (5_000, 1_000), "breach"),  # both windows burn
+        ((100_000, 20_000), (5_000, 100), "clear"),  # the short window has recovered
+        ((100_000, 1_000), (5_000, 1_000), "clear"),  # a spike too short for the long one
+        ((100_000, 20_000), (10, 5), "no_data"),  # the short window cannot be judged
+    ],
+)
+def test_a_multi_window_rule_breaches_only_on_both_windows(
+    long: tuple[int, int], short: tuple[int, int], status: str
+) -> None:
+    rule = POLICY.rule("slo-availability-page-fast")
+    found = observe(
+        rule,
+        _input(rule.name, service_requests=long),
+        _input(rule.name, service_requests=short),
+    )
+    assert found.status == status
+    if status != "no_data":
+        assert found.evidence.short_observed == pytest.approx(short[1] / short[0])

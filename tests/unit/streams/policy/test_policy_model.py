@@ -77,6 +77,10 @@ def test_the_default_policy_encodes_every_number_of_the_plan() -> None:
         "bot-crash": (0.0, Severity.MEDIUM, None, "restart_bot"),
         "bots-offline": (3.0, Severity.CRITICAL, "S4", "emergency_stop"),
         "integrity-failure": (0.0, Severity.CRITICAL, "S2", "restore_data"),
+        # the SRE workbook's burn rates on the default SLO (99%: a 1% budget)
+        "slo-availability-page-fast": (0.144, Severity.HIGH, None, "investigate"),
+        "slo-availability-page-slow": (0.06, Severity.HIGH, None, "investigate"),
+        "slo-availability-ticket": (0.01, Severity.LOW, None, "record"),
     }
     got = {n: (r.threshold, r.severity, r.scenario, r.response) for n, r in by_name.items()}
     assert got == expected
