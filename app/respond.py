@@ -2,7 +2,8 @@
 
 ``build_responder(settings)`` returns a ``Responder`` whose ``roles`` run under
 ``app.lifecycle.run_roles``: the health probe (live panes), the incident manager (decisions →
-incidents), the deploy recorder (deploy events → deploy history), the timers, the rollback
+incidents), the deploy recorder (deploy events → deploy history), the budget recorder (SLO
+error budgets → ``GET /slos``), the timers, the rollback
 orchestrator, the outbox dispatcher and the lifecycle event publisher. Every role can run in
 several processes at once; the database arbitrates. ``app.pipeline`` builds it for
 ``alertpipe run``.
@@ -39,9 +40,11 @@ from handlers.receivers.registry import ReceiverUrls, build_receivers
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
+from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
+from streams.evaluate.kafka import ensure_state_topic
 
 __all__ = ["ALL_ROLES", "Responder", "build_responder", "main", "receiver_urls"]
 
@@ -52,6 +55,7 @@ ALL_ROLES = (
     "probe",
     "manager",
     "deploys",
+    "budgets",
     "timers",
     "orchestrator",
     "dispatcher",
@@ -188,6 +192,19 @@ def _roles(
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
         return DeployRecorder(r.incidents, source, clock)
 
+    def budgets() -> Role:
+        group = f"{settings.group_prefix}-slo-budgets"
+        state = settings.evaluator.state_topic
+        source = KafkaDecisionSource(settings.bootstrap, state, group)
+        topics = settings.topics
+
+        async def state_topic() -> None:  # stage 2 creates it; the responder may start first
+            await ensure_state_topic(
+                settings.bootstrap, state, topics.panes, topics.replication_factor
+            )
+
+        return BudgetRecorder(r.incidents, source, clock, before_start=state_topic)
+
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
@@ -200,6 +217,7 @@ def _roles(
         "probe": lambda: kafka_probe,
         "manager": manager,
         "deploys": deploys,
+        "budgets": budgets,
         "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
         "orchestrator": orchestrator,
         "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),

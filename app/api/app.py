@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.api import health, incidents, silences
+from app.api import health, incidents, silences, slos
 from app.api.deps import ApiDeps
 from app.api.health import HealthReport
 
@@ -39,6 +39,6 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.title = "alertpipe responder"
     app.state.deps = deps
     app.add_exception_handler(RequestValidationError, _invalid)
-    for module in (incidents, silences):
+    for module in (incidents, silences, slos):
         app.include_router(module.router)
     return app

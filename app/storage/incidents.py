@@ -8,6 +8,7 @@ Every statement is parameterised.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback,
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
 from schemas.severity import Severity
+from schemas.slo import SloBudget
 from schemas.timestamps import to_rfc3339
 
 __all__ = ["PgIncidentStore", "PgIncidentTx", "incident_from_row", "rollback_from_row"]
@@ -180,6 +182,19 @@ WHERE service = $1 AND status = 'succeeded' AND version <> $2
 ORDER BY at DESC LIMIT 1
 """
 
+_UPSERT_SLO_BUDGET = """
+INSERT INTO slo_budgets (slo, scope_id, service, scope, objective, period_s, at, since, requests,
+    errors, budget_remaining, burn_rates, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (slo, scope_id) DO UPDATE SET
+    service = EXCLUDED.service, scope = EXCLUDED.scope, objective = EXCLUDED.objective,
+    period_s = EXCLUDED.period_s, at = EXCLUDED.at, since = EXCLUDED.since,
+    requests = EXCLUDED.requests, errors = EXCLUDED.errors,
+    budget_remaining = EXCLUDED.budget_remaining, burn_rates = EXCLUDED.burn_rates,
+    updated_at = EXCLUDED.updated_at
+WHERE slo_budgets.at <= EXCLUDED.at
+"""
+
 # The bad version's latest deploy before the rollback: its start, or (no start recorded) its
 # success — a redeploy after an earlier rollback counts from its own start, not the first one.
 _BAD_DEPLOY_STARTED = """
@@ -258,6 +273,24 @@ class PgIncidentTx:
             version,
             status,
             moment(at),
+        )
+
+    async def record_slo_budget(self, budget: SloBudget) -> None:
+        await self._conn.execute(
+            _UPSERT_SLO_BUDGET,
+            budget.slo,
+            budget.scope_id,
+            budget.service,
+            budget.scope,
+            budget.objective,
+            budget.period_ms / 1000.0,
+            moment(budget.at_ms / 1000.0),
+            moment(budget.since_ms / 1000.0),
+            budget.requests,
+            budget.errors,
+            budget.budget_remaining,
+            budget.burn_rates,
+            moment(time.time()),
         )
 
     # incidents -------------------------------------------------------------------------------

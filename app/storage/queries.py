@@ -70,3 +70,19 @@ class PgIncidentQueries:
             None if rollback is None else {**dict(rollback), "phases": [dict(p) for p in phases]}
         )
         return found
+
+    async def list_slo_budgets(
+        self, slo: str | None = None, service: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The latest error budget of each SLO and scope, the most spent first."""
+        rows = await self._pool.fetch(
+            """SELECT slo, service, scope, objective, period_s, at, since, requests, errors,
+                      budget_remaining, burn_rates
+               FROM slo_budgets
+               WHERE ($1::text IS NULL OR slo = $1) AND ($2::text IS NULL OR service = $2)
+               ORDER BY budget_remaining ASC NULLS LAST, slo, scope_id LIMIT $3""",
+            slo,
+            service,
+            limit,
+        )
+        return [dict(r) for r in rows]

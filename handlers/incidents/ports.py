@@ -18,6 +18,7 @@ from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
 from handlers.incidents.incident import Incident
 from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback
 from schemas.decisions import Decision
+from schemas.slo import SloBudget
 
 __all__ = ["DueTimer", "IncidentStore", "IncidentTx", "Recorded"]
 
@@ -58,6 +59,10 @@ class IncidentTx(Protocol):
         ...
 
     async def record_deploy(self, service: str, version: str, status: str, at: float) -> None: ...
+
+    async def record_slo_budget(self, budget: SloBudget) -> None:
+        """Keep ``budget`` unless a later report of its SLO and scope is there already."""
+        ...
 
     # incidents
     async def open_incident(self, service: str) -> Incident | None:
