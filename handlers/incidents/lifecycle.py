@@ -8,13 +8,14 @@ breach_after_investigation(incident, now, cfg)   HIGH: a breach after a "no roll
 rollback_finished(incident, ok, reason, now)     mitigated, or escalated with breakers still open
 
 The investigation's verdict is on the breach itself: when the window ends, the incident rolls
-back only if one of its alerts still *breaches on its latest window* — the rule's condition
-(with its ``min_samples`` and confidence) held on the window ending at the latest closed pane
-that stage 2 evaluated: a firing alert whose latest decision says ``breaching``, or a pending
-one. A firing alert that is clear there and kept firing only by ``keep_firing_for`` does not
-count — that hysteresis keeps notifications from flapping, it is no evidence that the problem
-is still there (the plan: "if root cause unknown after 2 minutes: rollback" is about a problem
-still present) — nor does one with no data (neither recovery nor breach can be shown). Such an
+back only if one of its HIGH or CRITICAL alerts still *breaches on its latest window* — the
+rule's condition (with its ``min_samples`` and confidence) held on the window ending at the
+latest closed pane that stage 2 evaluated: a firing alert whose latest decision says
+``breaching``, or a pending one. A firing alert that is clear there and kept firing only by
+``keep_firing_for`` does not count — that hysteresis keeps notifications from flapping, it is
+no evidence that the problem is still there (the plan's "if root cause unknown after 2
+minutes: rollback" is about a problem still present) — nor does one with no data (neither
+recovery nor breach can be shown), nor a LOW or MEDIUM alert that joined the incident. Such an
 incident stays open; if one of its alerts breaches again before it resolves, it rolls back then.
 """
 
@@ -35,8 +36,9 @@ from handlers.incidents.effects import (
     TimelineEntry,
     TimerIntent,
 )
-from handlers.incidents.incident import Incident
+from handlers.incidents.incident import AlertEntry, Incident
 from handlers.incidents.target import no_target_reason
+from schemas.severity import Severity
 from schemas.timestamps import to_rfc3339
 
 __all__ = [
@@ -168,21 +170,29 @@ def human_decision(
     )
 
 
+def _serious(inc: Incident) -> list[AlertEntry]:
+    """The alerts a rollback can be for: HIGH and above (a LOW or MEDIUM alert that joined the
+    incident — an SLO ticket, a CPU notice — asks for a human, never for a rollback)."""
+    return [a for a in inc.alerts.values() if a.severity >= Severity.HIGH]
+
+
 def investigation_verdict(inc: Incident) -> InvestigationReason:
     """What the end of the HIGH investigation window means for ``inc`` (see the module)."""
+    serious = _serious(inc)
+    breaching = any(a.breaches for a in serious)
     if inc.status == "mitigated":
         return InvestigationReason.NOT_OPEN
     if inc.done("rollback"):
         return InvestigationReason.ALREADY
-    if not inc.firing and not inc.breaching:  # open or resolved by itself: recovered
-        return InvestigationReason.RECOVERED
+    if not breaching and not any(a.state in ("firing", "no_data") for a in serious):
+        return InvestigationReason.RECOVERED  # open or resolved by itself: recovered
     if not inc.is_open:
         return InvestigationReason.NOT_OPEN
     if inc.held:
         return InvestigationReason.HELD
-    if inc.breaching:
+    if breaching:
         return InvestigationReason.EXPIRED
-    if any(a.state == "no_data" for a in inc.alerts.values()):
+    if any(a.state == "no_data" for a in serious):
         return InvestigationReason.NO_DATA
     return InvestigationReason.CLEARING
 

@@ -286,7 +286,13 @@ class ServiceEvaluation:
                     short = slos.metric_input(
                         scope, rule.short_window_ms, tick, buffers, self.first_ms
                     )
-                # Judged from the first minute on the data there is (no "warming" for days).
+                if _warming(rule, data):
+                    # A burn rate over the few minutes a new scope has is no burn over an hour
+                    # (a start-up blip would page): judged once its long window is covered.
+                    # Roll-ups survive restarts, so only a new scope waits.
+                    self.warming.add(fingerprint(rule.name, scope.id))
+                    continue
+                self.warming.discard(fingerprint(rule.name, scope.id))
                 self._apply(rule, scope, observe(rule, data, short), tick, False)
             for budget in slos.budgets(scope, tick, buffers, self.first_ms):
                 value = {"kind": SLO_KIND, **budget.model_dump(mode="json")}

@@ -69,6 +69,20 @@ NO_TARGET = incident(last_good_version=None, target_basis=None)
         (incident(status="mitigated"), InvestigationReason.NOT_OPEN, False),
         (incident(steps=frozenset({"rollback"})), InvestigationReason.ALREADY, False),
         (NO_TARGET, InvestigationReason.NO_TARGET, False),
+        # an SLO ticket (LOW) that joined the incident still burns; the HIGH alert recovered
+        (
+            replace(
+                incident("resolved"),
+                alerts={
+                    "fp": AlertEntry("fp", "p95_latency", "resolved", Severity.HIGH, T0),
+                    "lo": AlertEntry(
+                        "lo", "slo-ticket", "firing", Severity.LOW, T0, breaching=True
+                    ),
+                },
+            ),
+            InvestigationReason.RECOVERED,
+            False,
+        ),
         (replace(NO_TARGET, involves_data=True), InvestigationReason.EXPIRED, True),  # restore
     ],
 )
@@ -78,7 +92,7 @@ def test_investigation_window(inc: Incident, reason: InvestigationReason, rolls_
     assert (effects.rollback is not None) is rolls_back
     assert effects.timeline[0].reason == reason.value
     assert effects.timeline[0].message == "investigation window of 2 min ended"
-    (alert,) = effects.timeline[0].evidence["alerts"]
+    alert = effects.timeline[0].evidence["alerts"][0]  # the worst first
     assert alert["rule"] == "p95_latency" and alert["counts"] is inc.alerts["fp"].breaches
 
 
