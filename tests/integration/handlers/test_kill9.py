@@ -58,7 +58,10 @@ def _env(
         PYTHONUNBUFFERED="1",
     )
     for name, topic in topics.items():
-        env[f"ALERTPIPE_TOPICS__{name.upper()}"] = topic
+        if name == "state":  # stage 2's state topic (SLO budgets): an evaluator setting
+            env["ALERTPIPE_EVALUATOR__STATE_TOPIC"] = topic
+        else:
+            env[f"ALERTPIPE_TOPICS__{name.upper()}"] = topic
     for name in RECEIVERS:
         env[f"ALERTPIPE_{name.upper()}_URL"] = rec.url(f"/{name}")
     return env
