@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from app.api import dashboard, errors, health, incidents, session, silences, tokens
+from app.api import dashboard, errors, health, incidents, session, silences, slos, tokens
 from app.api.auth import Authenticator, Viewer
 from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
@@ -54,7 +54,7 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
     app.title = "alertpipe responder"
     app.state.deps = deps
     app.state.dashboard = board
-    for module in (incidents, silences, session, tokens, dashboard):
+    for module in (incidents, silences, session, tokens, slos, dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route(

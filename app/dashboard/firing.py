@@ -1,10 +1,11 @@
 """When each alert fired: intervals rebuilt from the decisions stage 2 publishes.
 
-A decision is a state change of one alert (one rule on one scope, ``fingerprint``); an
-interval opens when its alert goes to ``firing`` and closes on its next change away from
-firing. The graphs shade them. Bounded: an alert has at most one open interval, each scope
-keeps its last ``CLOSED_PER_SCOPE`` closed ones, and ``prune`` forgets those that ended before
-the retention.
+A decision is a state change (or a firing alert's turn) of one alert: one rule on one scope,
+``fingerprint``. An interval opens when its alert goes to ``firing`` and closes on its next
+change away from firing; turns (firing again while held) leave it open. The graphs shade
+them. Bounded: an alert has at most one open interval, each scope keeps its last
+``CLOSED_PER_SCOPE`` closed ones, and ``prune`` forgets those that ended before the
+retention.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class FiringLog:
     def add(self, decision: Decision) -> None:
         self.decisions += 1
         scope_id = decision_scope(decision).id
+        if decision.state == "firing" and decision.fingerprint in self._open:
+            return  # a turn of a firing alert (firing -> firing): the interval goes on
         ended = self._open.pop(decision.fingerprint, None)
         if ended is not None:
             closed = self._closed.setdefault(ended[0], deque(maxlen=CLOSED_PER_SCOPE))

@@ -110,8 +110,9 @@ def test_firing_intervals_open_and_close_per_alert() -> None:
     log = FiringLog()
     scope = {"service": "chat-api", "endpoint": "POST /api/message"}
     log.add(decision(state="firing", at=10, scope=scope, seq=1))
-    log.add(decision(state="resolved", at=40, scope=scope, seq=2))
-    log.add(decision(state="firing", at=70, scope=scope, seq=3))
+    log.add(decision(state="firing", at=25, scope=scope, seq=2, previous="firing"))  # a turn
+    log.add(decision(state="resolved", at=40, scope=scope, seq=3))
+    log.add(decision(state="firing", at=70, scope=scope, seq=4))
     found = log.of(ENDPOINT, 0, 100_000)
     assert [(f.from_ms, f.to_ms) for f in found] == [(10_000, 40_000), (70_000, None)]
     assert [(f.from_ms, f.to_ms) for f in log.of(ENDPOINT, 45_000, 60_000)] == []
