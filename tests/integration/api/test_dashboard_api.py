@@ -23,7 +23,9 @@ from pydantic import SecretStr
 
 from app.pipeline import Pipeline, build_pipeline
 from app.settings import AuthSettings, Settings
+from handlers.incidents.manager import IncidentManager
 from schemas.panes import PaneSummary, Scope
+from schemas.severity import Severity
 from tests.support.decisions import decision
 from tests.support.waiting import eventually
 from tests.unit.app.test_dashboard_ring import pane
@@ -260,3 +262,21 @@ async def test_a_restarted_api_refills_the_recent_past_from_kafka_by_timestamp(
         assert ring is not None and ring.window(0, old + 2000).start_ms.size == 0
     finally:
         await restarted.stop()
+
+
+async def test_the_board_lists_open_incidents_first_with_the_next_escalation(
+    api: Running,
+) -> None:
+    r = api.pipeline.responder
+    assert r is not None
+    manager = IncidentManager(r.incidents, None, r.settings.response, r.clock)  # type: ignore[arg-type]
+    await manager.apply(decision(service="search-api", severity=Severity.MEDIUM, rule="q"))
+    await manager.apply(decision(service="chat-api", severity=Severity.CRITICAL, rule="e"))
+    board = (await api.client.get("/api/board")).json()
+    assert [(i["service"], i["severity"], i["status"]) for i in board] == [
+        ("chat-api", "CRITICAL", "open"),
+        ("search-api", "MEDIUM", "open"),
+    ]
+    assert board[0]["next_step"]["step"] == "lead_engineer"
+    assert 0 < board[0]["next_step"]["in_s"] <= r.settings.response.lead_engineer_after_s
+    assert board[0]["age_s"] >= 0
