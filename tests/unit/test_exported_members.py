@@ -52,6 +52,16 @@ EXPORTED: dict[str, str | None] = {
         "TOKEN_NAME CredentialStore NameTaken NewToken SessionVia StoredSession StoredToken "
         "digest issue_token new_secret new_token parse_token same_digest"
     ),
+    "app.dashboard": "Dashboard DashboardFeed FiringLog PaneRing not_found",
+    "app.dashboard.board": "board_rows",
+    "app.dashboard.feed": "DECISIONS_LOOKBACK_S DashboardFeed",
+    "app.dashboard.firing": "CLOSED_PER_SCOPE Firing FiringLog decision_scope",
+    "app.dashboard.ring": (
+        "BOT_STATUSES FIELDS PaneRing RevisedPane ScopeRing Window pane_row sketch_quantiles"
+    ),
+    "app.dashboard.series": "DECIMALS Grid bot_counts forward_fill rolling_slope scope_series",
+    "app.dashboard.thresholds": "SERIES_OF_METRIC Threshold growth_window_ms thresholds_for",
+    "app.dashboard.view": "OVERVIEW Dashboard not_found",
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
     "app.errors": "ConfigError InfrastructureError PolicyError",
     "app.infra": "local_if_needed prepare prepare_kafka",
@@ -73,16 +83,6 @@ EXPORTED: dict[str, str | None] = {
         "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline "
         "correlator_config evaluator_config needs_database receiver_urls rollback_from_policy"
     ),
-    "app.dashboard": "Dashboard DashboardFeed FiringLog PaneRing not_found",
-    "app.dashboard.board": "board_rows",
-    "app.dashboard.feed": "DECISIONS_LOOKBACK_S DashboardFeed",
-    "app.dashboard.firing": "CLOSED_PER_SCOPE Firing FiringLog decision_scope",
-    "app.dashboard.ring": (
-        "BOT_STATUSES FIELDS PaneRing RevisedPane ScopeRing Window pane_row sketch_quantiles"
-    ),
-    "app.dashboard.series": "DECIMALS Grid bot_counts forward_fill rolling_slope scope_series",
-    "app.dashboard.thresholds": "SERIES_OF_METRIC Threshold growth_window_ms thresholds_for",
-    "app.dashboard.view": "OVERVIEW Dashboard not_found",
     "app.policy": "load_policy_file policy_from_settings",
     "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": (
