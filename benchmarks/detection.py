@@ -561,9 +561,11 @@ async def main_async(args: argparse.Namespace) -> None:
                 seconds = args.warmup + args.trials * args.gap + args.timeout + 30
                 processes.append(start_background(args, topic, seconds))
             # Restart the clock now that everything runs: the warm-up counts from here.
-            first = time.time() + args.warmup
+            # Each T0 at a random phase of the second: pane ends, scrapes and evaluations fall
+            # anywhere relative to the crossing, as they would for a real fault.
+            first, phase = time.time() + args.warmup, random.Random(args.seed + 1)
             for i, trial in enumerate(trials):
-                trial.t0 = first + i * args.gap
+                trial.t0 = first + i * args.gap + phase.random()
             print(f"run {run}: warm-up {args.warmup:g} s, then a step every {args.gap:g} s",
                   file=sys.stderr)  # fmt: skip
             tasks = [
