@@ -1,0 +1,97 @@
+"""Refinements: a later revision of a pane replaces it (never counts twice), the windows that
+held it are judged again, and a verdict it reverses resolves through the rule's hysteresis."""
+
+from __future__ import annotations
+
+from schemas.decisions import Decision
+from schemas.panes import PaneSummary, Scope
+from streams.evaluate.buffer import PaneBuffer
+from streams.evaluate.engine import Evaluation, Output
+from streams.evaluate.synthetic import START_MS, SeriesInput, build_panes
+from streams.policy import load_policy
+
+POLICY = load_policy()
+MESSAGE = {"service": "chat-api", "endpoint": "POST /api/message"}
+CRITICAL = "core-error-rate-critical"
+
+
+def _panes(requests: str, errors: str) -> list[list[PaneSummary]]:
+    return build_panes((SeriesInput.model_validate(
+        {"scope": MESSAGE, "requests": requests, "errors": errors}
+    ),))  # fmt: skip
+
+
+def _revision(pane: PaneSummary, revision: int, count: int, errors: int) -> PaneSummary:
+    """``pane`` as a refinement would carry it: more requests counted, a higher revision."""
+    assert pane.requests is not None
+    requests = pane.requests.model_copy(update={"count": count, "errors": errors})
+    return pane.model_copy(update={"revision": revision, "requests": requests})
+
+
+def _feed(engine: Evaluation, groups: list[list[PaneSummary]]) -> Output:
+    out = Output()
+    for panes in groups:
+        for pane in panes:
+            engine.add(pane)
+        out.extend(engine.advance())
+    return out
+
+
+def _at(decisions: list[Decision], rule: str) -> list[tuple[str, float]]:
+    return [(d.state, (d.at_ms - START_MS) / 1000) for d in decisions if d.rule == rule]
+
+
+def test_a_later_revision_replaces_the_pane_and_an_older_one_is_ignored() -> None:
+    [[pane]] = _panes("10x1", "1x1")
+    buffer = PaneBuffer(Scope(service="chat-api", dimension="endpoint", key=MESSAGE["endpoint"]))
+    assert buffer.add(_revision(pane, 5, 10, 1))
+    assert buffer.refine(_revision(pane, 5, 10, 1)) is None  # re-sent: nothing changes
+    held = buffer.refine(_revision(pane, 9, 30, 2))
+    assert held is not None and held.revision == 5
+    assert buffer.refine(_revision(pane, 7, 20, 1)) is None  # older than the one held
+    window = buffer.window(pane.end_ms, 60_000)
+    assert (window.requests, window.errors) == (30, 2)  # the refined counts, once
+
+
+def test_a_refinement_that_clears_the_breach_resolves_through_keep_firing_for() -> None:
+    """59 s of 10 requests, then a pane whose on-time revision holds 200 errors of 200
+    (25% over the minute: CRITICAL fires); its refinement adds 2000 late successes (7%)."""
+    groups = _panes("10x59 200x1 10x150", "0x59 200x1 0x150")
+    breaching = groups[59][0]
+    engine = Evaluation(POLICY)
+    fired = _feed(engine, groups[:60])
+    assert _at(fired.decisions, CRITICAL) == [("firing", 60.0)]
+
+    engine.add(_revision(breaching, 1, 2200, 200))
+    again = engine.advance()
+    assert again.decisions == []  # still firing: clear, within keep_firing_for (1 m)
+    assert engine.take_counts() == {"refinements": 1, "reversals": 1}
+
+    later = _feed(engine, groups[60:])
+    assert _at(later.decisions, CRITICAL) == [("resolved", 120.0)]  # 1 m after the clear
+
+
+def test_without_the_refinement_it_stays_firing_until_the_pane_leaves_the_window() -> None:
+    """The control for the test above: the same panes, no refinement."""
+    groups = _panes("10x59 200x1 10x150", "0x59 200x1 0x150")
+    out = _feed(Evaluation(POLICY), groups)
+    assert _at(out.decisions, CRITICAL) == [("firing", 60.0), ("resolved", 180.0)]
+
+
+def test_a_refinement_judged_by_a_newer_pane_end_is_not_judged_twice() -> None:
+    groups = _panes("10x59 200x1 10x5", "0x59 200x1 0x5")
+    engine = Evaluation(POLICY)
+    _feed(engine, groups[:60])
+    engine.add(_revision(groups[59][0], 1, 2200, 200))
+    engine.add(groups[60][0])  # the next pane end arrives in the same batch
+    engine.advance()
+    assert engine.take_counts() == {"refinements": 1, "reversals": 0}
+
+
+def test_a_refinement_that_confirms_the_verdict_is_no_reversal() -> None:
+    groups = _panes("10x59 200x1", "0x59 200x1")
+    engine = Evaluation(POLICY)
+    _feed(engine, groups)
+    engine.add(_revision(groups[59][0], 1, 210, 205))
+    assert engine.advance().decisions == []
+    assert engine.take_counts() == {"refinements": 1, "reversals": 0}
