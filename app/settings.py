@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         description="PostgreSQL schema of alertpipe's tables (created by the migrations); "
         "unset: the server's search_path (public)",
     )
+    database_notify: bool = Field(
+        default=True,
+        description="wake the responder's workers on PostgreSQL LISTEN/NOTIFY when work is "
+        "committed; off (poll intervals only) behind a pooler that does not pass notifications",
+    )
     group_prefix: str = "alertpipe"
     topics: TopicSettings = Field(default_factory=TopicSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
