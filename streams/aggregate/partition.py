@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
-from orjson import JSONDecodeError, loads
+from orjson import JSONDecodeError
 
 from schemas.telemetry import InvalidEvent
 from schemas.timestamps import to_rfc3339
@@ -59,7 +59,7 @@ from streams.aggregate.deadletter import (
 from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.panes import Pane, ScopeKey, scope_id
 from streams.aggregate.sketch import DEFAULT_MAPPING, Mapping
-from streams.aggregate.validate import decode, read_event
+from streams.aggregate.validate import decode, read_record
 from streams.aggregate.watermark import PartitionTime
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class PartitionAggregator:
             if offset <= replay_to:
                 replayed += 1
             try:
-                kind, service, dimension, key, ts, a, b, c = read_event(loads(record.value or b""))
+                kind, service, dimension, key, ts, a, b, c = read_record(record.value or b"")
             except (InvalidEvent, JSONDecodeError) as error:
                 self._invalid(record, offset <= replay_to, error)
                 continue
