@@ -26,7 +26,6 @@ from pydantic import SecretStr
 
 from app.api.server import HttpServer
 from app.infra import local_if_needed, prepare
-from app.lifecycle import run_roles
 from app.pipeline import Pipeline, build_pipeline
 from app.settings import Settings
 from app.simulation.fleet import Fleet, fleet_app
@@ -38,6 +37,7 @@ from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
 from schemas.severity import Severity
 from schemas.telemetry import DeployEvent, TelemetryEvent
+from streams.lifecycle import run_roles
 from streams.producer import TelemetryProducer
 
 __all__ = ["DEMO_SCHEMA", "DemoResult", "demo_namespace", "drill_settings", "run_demo"]

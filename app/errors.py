@@ -1,22 +1,22 @@
-"""alertpipe's error tree. Every error a user can cause says what was wrong and how to fix it.
+"""The application layer's errors: settings, the policy in effect, local infrastructure.
 
-AlertpipeError                 -- anything alertpipe reports instead of a traceback
- ├── ConfigError               -- a setting or file is wrong (names the setting/file/field)
- │    └── PolicyError          -- a policy file is invalid (file, rule, field, expectation)
- ├── InfrastructureError       -- Kafka or PostgreSQL could not be reached or started
- └── InputError                -- a command's input (a replay file, a request) is wrong
+Their place in alertpipe's one error tree (drawn in ``schemas.errors``):
+
+    InputError
+     └── ConfigError          -- a setting or file is wrong (names the setting/file/field)
+          └── PolicyError     -- a policy file is invalid (file, rule, field, expectation)
+    OperationalError
+     └── InfrastructureError  -- Kafka or PostgreSQL could not be reached or started
 """
 
 from __future__ import annotations
 
-__all__ = ["AlertpipeError", "ConfigError", "InfrastructureError", "InputError", "PolicyError"]
+from schemas.errors import InputError, OperationalError
+
+__all__ = ["ConfigError", "InfrastructureError", "PolicyError"]
 
 
-class AlertpipeError(Exception):
-    exit_code = 1
-
-
-class ConfigError(AlertpipeError):
+class ConfigError(InputError):
     exit_code = 2
 
 
@@ -24,9 +24,5 @@ class PolicyError(ConfigError):
     pass
 
 
-class InfrastructureError(AlertpipeError):
+class InfrastructureError(OperationalError):
     exit_code = 3
-
-
-class InputError(AlertpipeError):
-    exit_code = 2

@@ -1,7 +1,7 @@
-"""The composition root: every role of the pipeline, built from one ``Settings`` object.
+"""The composition root: every role of every process, built from one ``Settings`` object.
 
     pipeline = await build_pipeline(settings, roles=("aggregator", "evaluator"))
-    await run_roles(pipeline.roles)     # app.lifecycle: start in order, stop in reverse
+    await run_roles(pipeline.roles)     # streams.lifecycle: start in order, stop in reverse
     await pipeline.close()
 
 Roles (``alertpipe run --role …``; several may share one process, ``all`` is every one):
@@ -11,82 +11,92 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
     responder    stages 3–4: incidents, timers, rollback orchestrator, outbox, events
     api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics
 
+The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
+health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
+(deploy events → deploy history), the timers, the rollback orchestrator, the outbox dispatcher
+and the lifecycle event publisher. Every part can run in several processes at once; the
+database arbitrates.
+
 A process without the ``api`` role still serves ``/health`` and ``/metrics`` (its readiness
 probe) on ``ALERTPIPE_HTTP_HOST:ALERTPIPE_HTTP_PORT``. Tests and the demo build their
-pipeline here too, swapping only the clock, the verify probe or where console output goes.
+pipeline here too, swapping only the clock, the verify probe, where console output goes, the
+HTTP server (left out to drive ``Pipeline.asgi`` in-process) or which responder parts run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import asyncpg
+import httpx
+from fastapi import FastAPI
 from pydantic import BaseModel
 
-from app.api import create_app, create_probe_app
+from app.api import ApiDeps, create_app, create_probe_app
 from app.api.server import HttpServer
-from app.lifecycle import Role
 from app.policy import policy_from_settings
-from app.respond import ALL_ROLES, Responder, build_responder
 from app.settings import Settings
+from app.storage.incidents import PgIncidentStore
+from app.storage.notify import PgNotifications
+from app.storage.outbox import PgOutboxStore
+from app.storage.pool import create_pool
+from app.storage.queries import PgIncidentQueries
+from app.storage.silences import PgSilenceStore
 from handlers.config import PhaseRetries
+from handlers.deploys import DeployRecorder
+from handlers.events import EventPublisher, KafkaEventSink
+from handlers.incidents.commands import IncidentCommands
+from handlers.incidents.manager import IncidentManager
+from handlers.incidents.source import KafkaDecisionSource
+from handlers.outbox.dispatcher import OutboxDispatcher
+from handlers.receivers.base import Receiver
+from handlers.receivers.registry import ReceiverUrls, build_receivers
 from handlers.rollback.health import HealthProbe
-from schemas.clock import Clock
+from handlers.rollback.kafka_probe import KafkaHealthProbe
+from handlers.rollback.orchestrator import RollbackOrchestrator
+from handlers.timers import TimerWorker
+from schemas.clock import Clock, SystemClock
+from schemas.incidents import ActionKind
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.service import Evaluator, EvaluatorConfig
+from streams.lifecycle import ResourceRole, Role, ServiceRole
 from streams.policy import Policy
 
 __all__ = [
+    "RESPONDER_PARTS",
     "ROLES",
     "Pipeline",
+    "Responder",
     "RoleName",
-    "Stage",
     "aggregator_config",
     "build_pipeline",
     "correlator_config",
     "evaluator_config",
     "needs_database",
+    "receiver_urls",
     "rollback_from_policy",
 ]
 
 RoleName = Literal["aggregator", "evaluator", "responder", "api"]
 ROLES: tuple[RoleName, ...] = ("aggregator", "evaluator", "responder", "api")
 
-
-class _Service(Protocol):
-    async def start(self) -> None: ...
-
-    async def run(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def health(self) -> dict[str, Any]: ...
-
-
-class Stage:
-    """A stream stage (aggregator, evaluator, correlator) as a named lifecycle role."""
-
-    def __init__(
-        self, name: str, service: _Service, after_start: Callable[[], None] = (lambda: None)
-    ) -> None:
-        self.name = name
-        self.service = service
-        self._after_start = after_start
-
-    async def start(self) -> None:
-        await self.service.start()
-        self._after_start()
-
-    async def run(self) -> None:
-        await self.service.run()
-
-    async def stop(self) -> None:
-        await self.service.stop()
-
-    def health(self) -> dict[str, Any]:
-        return self.service.health()
+# The responder's parts in start order (stop is the reverse): outbound clients first, the
+# event publisher last.
+RESPONDER_PARTS = (
+    "sink",
+    "http",
+    "notifications",
+    "probe",
+    "manager",
+    "deploys",
+    "timers",
+    "orchestrator",
+    "dispatcher",
+    "events",
+)
 
 
 def needs_database(roles: Sequence[RoleName]) -> bool:
@@ -163,13 +173,52 @@ def _explicit(model: BaseModel) -> dict[str, Any]:
     return {name: getattr(model, name) for name in model.model_fields_set}
 
 
+def _secret(value: Any) -> str | None:
+    return None if value is None else str(value.get_secret_value())
+
+
+def receiver_urls(settings: Settings) -> ReceiverUrls:
+    return ReceiverUrls(
+        pager=_secret(settings.pager_url),
+        chat=_secret(settings.chat_url),
+        statuspage=_secret(settings.statuspage_url),
+        breaker=_secret(settings.breaker_url),
+        rollback=_secret(settings.rollback_url),
+        restore=_secret(settings.restore_url),
+        bot_restart=_secret(settings.bot_restart_url),
+    )
+
+
+@dataclass
+class Responder:
+    """Stages 3–4: the database's adapters (what the API and tests reach into) and the parts."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    clock: Clock
+    incidents: PgIncidentStore
+    outbox: PgOutboxStore
+    silences: PgSilenceStore
+    queries: PgIncidentQueries
+    commands: IncidentCommands
+    roles: list[Role] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
 @dataclass
 class Pipeline:
-    """The roles of one process, in start order, and what the API and tests reach into."""
+    """The roles of one process, in start order, and what the API and tests reach into.
+
+    ``asgi`` is the HTTP application (the API, or only ``/health`` and ``/metrics``); the
+    ``http`` role serves it, or tests drive it in-process when the server is left out.
+    """
 
     settings: Settings
     roles: list[Role] = field(default_factory=list)
     responder: Responder | None = None
+    asgi: FastAPI | None = None
     http: HttpServer | None = None
 
     def health(self) -> dict[str, dict[str, Any]]:
@@ -183,20 +232,6 @@ class Pipeline:
             await self.responder.close()
 
 
-def _stages(settings: Settings, roles: Sequence[RoleName], policy: Policy | None) -> list[Role]:
-    stages: list[Role] = []
-    if "aggregator" in roles:
-        aggregator = Aggregator(aggregator_config(settings))
-        stages.append(Stage("aggregator", aggregator, after_start=tune_gc))
-    if "evaluator" in roles:
-        assert policy is not None
-        stages.append(Stage("evaluator", Evaluator(evaluator_config(settings), policy)))
-        if settings.evaluator.correlator and policy.cascade.enabled:
-            correlator = Correlator(correlator_config(settings), policy.cascade)
-            stages.append(Stage("correlator", correlator))
-    return stages
-
-
 async def build_pipeline(
     settings: Settings,
     roles: Sequence[RoleName] = ROLES,
@@ -205,11 +240,14 @@ async def build_pipeline(
     probe: HealthProbe | None = None,
     write: Callable[[str], None] = print,
     http: bool = True,
+    parts: Sequence[str] = RESPONDER_PARTS,
 ) -> Pipeline:
     """Every role asked for, wired from ``settings`` (after ``app.infra.prepare``).
 
-    ``write`` receives what the console receivers print (receivers with no URL configured);
-    ``http=False`` leaves out the HTTP server (tests that drive the API in-process).
+    ``clock`` and ``probe`` (rollback verify) replace the system clock and the Kafka health
+    probe; ``write`` receives what the console receivers print (receivers with no URL
+    configured); ``http=False`` leaves out the HTTP server; ``parts`` narrows the responder
+    to some of its parts (tests of one part).
     """
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
@@ -221,18 +259,144 @@ async def build_pipeline(
         settings = rollback_from_policy(settings, policy)
     pipeline = Pipeline(settings, _stages(settings, roles, policy))
     if needs_database(roles):
-        wanted = ALL_ROLES if "responder" in roles else ()
-        responder = await build_responder(
-            settings, clock=clock, probe=probe, write=write, roles=wanted
+        wanted = parts if "responder" in roles else ()
+        pipeline.responder = await _responder(
+            settings, clock or SystemClock(), probe, write, wanted
         )
-        pipeline.responder = responder
-        pipeline.roles.extend(responder.roles)
+        pipeline.roles.extend(pipeline.responder.roles)
+    pipeline.asgi = _asgi(pipeline, roles)
     if http:
-        if "api" in roles and pipeline.responder is not None:
-            deps = replace(pipeline.responder.api_deps(), health=pipeline.health)
-            app = create_app(deps)
-        else:
-            app = create_probe_app(pipeline.health)
-        pipeline.http = HttpServer(app, settings.http_host, settings.http_port)
+        pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
     return pipeline
+
+
+def _stages(settings: Settings, roles: Sequence[RoleName], policy: Policy | None) -> list[Role]:
+    stages: list[Role] = []
+    if "aggregator" in roles:
+        aggregator = Aggregator(aggregator_config(settings))
+        stages.append(ServiceRole("aggregator", aggregator, after_start=tune_gc))
+    if "evaluator" in roles:
+        assert policy is not None
+        stages.append(ServiceRole("evaluator", Evaluator(evaluator_config(settings), policy)))
+        if settings.evaluator.correlator and policy.cascade.enabled:
+            correlator = Correlator(correlator_config(settings), policy.cascade)
+            stages.append(ServiceRole("correlator", correlator))
+    return stages
+
+
+def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
+    r = pipeline.responder
+    if "api" not in roles or r is None:
+        return create_probe_app(pipeline.health)
+    return create_app(ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health))
+
+
+async def _responder(
+    settings: Settings,
+    clock: Clock,
+    probe: HealthProbe | None,
+    write: Callable[[str], None],
+    parts: Sequence[str],
+) -> Responder:
+    """Stages 3–4 wired from settings (the database must be migrated)."""
+    pool = await create_pool(settings.dsn)
+    incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
+    responder = Responder(
+        settings,
+        pool,
+        clock,
+        incidents,
+        outbox,
+        PgSilenceStore(pool),
+        PgIncidentQueries(pool),
+        IncidentCommands(incidents, settings.response, clock),
+    )
+    built = _responder_parts(settings, responder, probe, write, parts)
+    responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
+    return responder
+
+
+def _responder_parts(
+    settings: Settings,
+    r: Responder,
+    probe: HealthProbe | None,
+    write: Callable[[str], None],
+    wanted: Sequence[str],
+) -> dict[str, Role]:
+    """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
+    clock = r.clock
+    client = httpx.AsyncClient()
+    sink = KafkaEventSink(settings.bootstrap, settings.topics.incidents)
+    kafka_probe: KafkaHealthProbe | None = None
+    if probe is None and "orchestrator" in wanted:
+        kafka_probe = KafkaHealthProbe(
+            settings.bootstrap, settings.topics.panes, settings.rollback, clock
+        )
+    verify: HealthProbe | None = probe or kafka_probe
+
+    def receivers() -> Mapping[ActionKind, Receiver]:
+        return build_receivers(
+            receiver_urls(settings),
+            client,
+            settings.delivery,
+            clock,
+            secret=_secret(settings.webhook_secret),
+            routing_key=_secret(settings.pager_routing_key),
+            write=write,
+        )
+
+    def manager() -> Role:
+        group = f"{settings.group_prefix}-incidents"
+        source = KafkaDecisionSource(settings.bootstrap, settings.topics.decisions, group)
+        return IncidentManager(r.incidents, source, settings.response, clock)
+
+    def deploys() -> Role:
+        group = f"{settings.group_prefix}-deploys"
+        source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
+        return DeployRecorder(r.incidents, source, clock)
+
+    def orchestrator() -> Role:
+        assert verify is not None
+        return RollbackOrchestrator(
+            r.incidents, verify, settings.rollback, settings.response, clock
+        )
+
+    builders: dict[str, Callable[[], Role | None]] = {
+        "sink": lambda: ResourceRole("incidents-producer", sink.start, sink.stop),
+        "http": lambda: ResourceRole("http-client", _noop, client.aclose),
+        "probe": lambda: kafka_probe,
+        "manager": manager,
+        "deploys": deploys,
+        "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
+        "orchestrator": orchestrator,
+        "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),
+        "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
+    }
+    built = {name: builders[name]() for name in wanted if name in builders}
+    if settings.database_notify and "notifications" in wanted:
+        built["notifications"] = _notifications(settings.dsn, built)
+    return {name: role for name, role in built.items() if role is not None}
+
+
+def _notifications(dsn: str, built: Mapping[str, Role | None]) -> PgNotifications:
+    """Committed work wakes the worker that takes it (migration 0006 announces it)."""
+    notifications = PgNotifications(dsn)
+    dispatcher = built.get("dispatcher")
+    if isinstance(dispatcher, OutboxDispatcher):
+        for lane in dispatcher.lanes:
+            for kind in lane.kinds:
+                notifications.on(f"actions:{kind}", lane.wake)
+    orchestrator = built.get("orchestrator")
+    if isinstance(orchestrator, RollbackOrchestrator):
+        notifications.on("rollbacks", orchestrator.wake)
+        notifications.on("settled", orchestrator.settled)
+    for name, topic in (("timers", "timers"), ("events", "events")):
+        worker = built.get(name)
+        if isinstance(worker, TimerWorker | EventPublisher):
+            notifications.on(topic, worker.wake)
+    return notifications
+
+
+async def _noop() -> None:
+    return None

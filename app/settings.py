@@ -36,12 +36,14 @@ __all__ = [
 
 
 def _default_local_dir() -> Path:
+    """`/tmp/alertpipe-$USER` (the system's temporary folder)"""
     # Under /tmp rather than $HOME: PostgreSQL refuses to run as root, so when we are root the
     # server runs as the `postgres` user, which must be able to reach its data folder.
     return Path(tempfile.gettempdir()) / f"alertpipe-{getpass.getuser()}"
 
 
 def _default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/alertpipe` or `~/.cache/alertpipe`"""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "alertpipe"
 
@@ -65,61 +67,118 @@ class _Group(BaseModel):
 class TopicSettings(_Group):
     """Kafka topic names, partition count and retention (created at start if missing)."""
 
-    telemetry: str = "telemetry"
-    dead_letter: str = "telemetry.dlq"
-    panes: str = "metrics.panes"
-    decisions: str = "alerts.decisions"
-    incidents: str = "incidents"
-    partitions: int = Field(default=3, ge=1, le=1000)
-    replication_factor: int = Field(default=1, ge=1)
-    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
+    telemetry: str = Field(default="telemetry", description="ingest topic (key: service)")
+    dead_letter: str = Field(
+        default="telemetry.dlq", description="rejected input with its reason, field and origin"
+    )
+    panes: str = Field(default="metrics.panes", description="closed panes: stage 1 → stage 2")
+    decisions: str = Field(
+        default="alerts.decisions", description="severity decisions: stage 2 → stage 3"
+    )
+    incidents: str = Field(default="incidents", description="lifecycle events for subscribers")
+    partitions: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="partitions of every topic created at start (existing ones are left alone)",
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, description="replication factor of every topic created at start"
+    )
+    retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000,
+        ge=60_000,
+        description="retention of every topic created at start (the default is 7 days)",
+    )
 
 
 class LocalSettings(_Group):
     """Where and how `alertpipe local up` runs Kafka and PostgreSQL on 127.0.0.1."""
 
-    dir: Path = Field(default_factory=_default_local_dir)
-    cache_dir: Path = Field(default_factory=_default_cache_dir)
-    kafka_version: str = "4.1.1"
-    kafka_port: int = Field(default=19092, ge=1, le=65535)
-    kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
-    kafka_heap: str = "768m"
-    postgres_port: int = Field(default=54329, ge=1, le=65535)
-    postgres_db: str = "alertpipe"
-    postgres_user: str = "alertpipe"
-    startup_timeout_s: float = Field(default=120.0, gt=0)
+    dir: Path = Field(
+        default_factory=_default_local_dir, description="data folders, logs and pid files"
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir, description="Kafka's jars, fetched with Maven once"
+    )
+    kafka_version: str = Field(default="4.1.1", description="Apache Kafka release")
+    kafka_port: int = Field(default=19092, ge=1, le=65535, description="broker port on 127.0.0.1")
+    kafka_controller_port: int = Field(
+        default=19093, ge=1, le=65535, description="KRaft controller port on 127.0.0.1"
+    )
+    kafka_heap: str = Field(default="768m", description="the broker JVM's `-Xmx`")
+    postgres_port: int = Field(
+        default=54329, ge=1, le=65535, description="PostgreSQL port on 127.0.0.1"
+    )
+    postgres_db: str = Field(default="alertpipe", description="database created for alertpipe")
+    postgres_user: str = Field(
+        default="alertpipe",
+        description="role created for alertpipe (trust authentication, loopback only)",
+    )
+    startup_timeout_s: float = Field(
+        default=120.0, gt=0, description="how long each server may take to answer"
+    )
     heartbeat_s: float = Field(
-        default=10.0, gt=0, description="a long step (download, start) says it still runs"
+        default=10.0,
+        gt=0,
+        description="how often a long step (download, start) prints that it is still running",
     )
 
 
 class AggregatorSettings(_Group):
     """Stage 1: event-time panes."""
 
-    pane_ms: int = Field(default=1000, ge=10)
-    allowed_lateness_ms: int = Field(default=5000, ge=0)
-    idle_timeout_ms: int = Field(default=3000, ge=10)
-    max_future_skew_ms: int = Field(default=60_000, ge=0)
+    pane_ms: int = Field(default=1000, ge=10, description="pane width")
+    allowed_lateness_ms: int = Field(
+        default=5000, ge=0, description="how late an event may be and still count in its pane"
+    )
+    idle_timeout_ms: int = Field(
+        default=3000, ge=10, description="a partition quiet this long has its panes closed anyway"
+    )
+    max_future_skew_ms: int = Field(
+        default=60_000,
+        ge=0,
+        description="events further ahead of the broker's clock are dead-lettered (`future_ts`)",
+    )
 
 
 class EvaluatorSettings(_Group):
     """Stage 2: the evaluator and the cascade correlator (the policy holds the plan's numbers)."""
 
-    state_topic: str = "alerts.state"  # compacted, co-partitioned with the panes topic
-    transactional_prefix: str | None = Field(
-        default=None, description="partition P's producer is PREFIX.TOPIC.P; unset: the group id"
+    state_topic: str = Field(
+        default="alerts.state",
+        description="stage 2's compacted state (alert states, baselines), co-partitioned with "
+        "the panes topic",
     )
-    correlator: bool = Field(default=True, description="run the S4 correlator with it")
+    transactional_prefix: str | None = Field(
+        default=None,
+        description="partition P's producer is `PREFIX.PANES_TOPIC.P`; unset: the group id",
+    )
+    correlator: bool = Field(
+        default=True, description="run the S4 cascade correlator with the evaluator"
+    )
     idle_after_ms: int = Field(
         default=10_000,
         ge=0,
         description="a scope, service or whole partition with no pane for this long is judged "
         "on its silence (in the partition's event time; wall-clock time when all of it is quiet)",
     )
-    rebuild_margin_ms: int = Field(default=30_000, ge=0)
-    checkpoint_every_ms: int = Field(default=30_000, ge=0)
-    session_timeout_ms: int = Field(default=10_000, ge=6_000)
-    offset_reset: Literal["latest", "earliest"] = "latest"
+    rebuild_margin_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description="panes kept (and re-read after a restart) beyond the longest window",
+    )
+    checkpoint_every_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description="baselines and deploy tracks are written to the state topic at most this often",
+    )
+    session_timeout_ms: int = Field(
+        default=10_000, ge=6_000, description="a dead evaluator's partitions move after this"
+    )
+    offset_reset: Literal["latest", "earliest"] = Field(
+        default="latest", description="where a brand-new consumer group starts"
+    )
 
 
 class Settings(BaseSettings):
@@ -134,11 +193,12 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str | None = Field(
         default=None,
-        description="host:port[,host:port]; unset means the local broker from `alertpipe local up`",
+        description="`host:port[,host:port]`; unset means the local broker from "
+        "`alertpipe local up` (127.0.0.1, `ALERTPIPE_LOCAL__KAFKA_PORT`)",
     )
     database_url: SecretStr | None = Field(
         default=None,
-        description="postgresql://…; unset means the local server from `alertpipe local up`",
+        description="`postgresql://…`; unset means the local server from `alertpipe local up`",
     )
     database_schema: str | None = Field(
         default=None,
@@ -151,7 +211,9 @@ class Settings(BaseSettings):
         description="wake the responder's workers on PostgreSQL LISTEN/NOTIFY when work is "
         "committed; off (poll intervals only) behind a pooler that does not pass notifications",
     )
-    group_prefix: str = "alertpipe"
+    group_prefix: str = Field(
+        default="alertpipe", description="prefix of every consumer group and transactional id"
+    )
     topics: TopicSettings = Field(default_factory=TopicSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
     aggregator: AggregatorSettings = Field(default_factory=AggregatorSettings)
@@ -161,24 +223,52 @@ class Settings(BaseSettings):
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     policy: Path | None = Field(
-        default=None, description="policy YAML; unset means the built-in plan"
+        default=None,
+        description="policy YAML file; unset means the built-in plan (`alertpipe policy default`)",
     )
 
-    pager_url: SecretStr | None = None
-    chat_url: SecretStr | None = None
-    statuspage_url: SecretStr | None = None
-    breaker_url: SecretStr | None = None
-    rollback_url: SecretStr | None = None
-    restore_url: SecretStr | None = None
-    bot_restart_url: SecretStr | None = None
-    webhook_secret: SecretStr | None = None
+    # Receivers: unset or empty, the console receiver prints what it would send.
+    pager_url: SecretStr | None = Field(
+        default=None, description="PagerDuty Events API v2 endpoint; unset or empty: console"
+    )
+    chat_url: SecretStr | None = Field(
+        default=None, description="Slack incoming webhook; unset or empty: console"
+    )
+    statuspage_url: SecretStr | None = Field(
+        default=None, description="status page incidents; unset or empty: console"
+    )
+    breaker_url: SecretStr | None = Field(
+        default=None, description="circuit breaker webhook; unset or empty: console"
+    )
+    rollback_url: SecretStr | None = Field(
+        default=None,
+        description="deploy tooling: revert a service to a version; unset or empty: console",
+    )
+    restore_url: SecretStr | None = Field(
+        default=None,
+        description="data restore and integrity re-check; unset or empty: console",
+    )
+    bot_restart_url: SecretStr | None = Field(
+        default=None, description="bot restart / stop / resume; unset or empty: console"
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key for `X-Alertpipe-Signature` on every receiver call; "
+        "unset: unsigned",
+    )
     pager_routing_key: SecretStr | None = Field(
         default=None, description="PagerDuty Events v2 routing key, sent with every page"
     )
 
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=0, le=65535)
-    log_level: str = "INFO"
+    http_host: str = Field(
+        default="127.0.0.1", description="where each process serves /health, /metrics (and the API)"
+    )
+    http_port: int = Field(
+        default=8080, ge=0, le=65535, description="its port (0 picks a free one)"
+    )
+    log_level: str = Field(
+        default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -32,7 +32,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.simulation.scenarios import Timeline, generate
-from streams.aggregate.sketch import Sketch
+from schemas.sketch import Sketch
 
 
 def _header(sketch: Sketch) -> dict[str, Any]:

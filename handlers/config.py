@@ -44,31 +44,65 @@ class ResponseConfig(_Group):
         gt=0,
         description="decisions for a service this close in time join one incident",
     )
-    investigation_s: float = Field(default=120.0, gt=0, description="HIGH: investigation window")
-    cascade_window_s: float = Field(default=120.0, gt=0, description="S4: window for counting")
-    cascade_min_alerts: int = Field(default=5, ge=2, description="S4: critical alerts in window")
-    cascade_min_services: int = Field(default=3, ge=2, description="S4: failing services")
-    lead_engineer_after_s: float = Field(default=300.0, ge=0)
-    team_lead_after_s: float = Field(default=600.0, ge=0)
-    critical_rollback_after_s: float = Field(default=900.0, ge=0)
-    final_contact_after_s: float = Field(default=1200.0, ge=0)
-    lead_engineer: str = "lead engineer"
-    team_lead: str = "team lead"
+    investigation_s: float = Field(
+        default=120.0, gt=0, description="HIGH: investigation before the rollback"
+    )
+    cascade_window_s: float = Field(
+        default=120.0, gt=0, description="S4: window in which critical alerts are counted"
+    )
+    cascade_min_alerts: int = Field(
+        default=5, ge=2, description="S4: critical alerts in that window"
+    )
+    cascade_min_services: int = Field(
+        default=3, ge=2, description="S4: failing services in that window"
+    )
+    lead_engineer_after_s: float = Field(
+        default=300.0, ge=0, description="escalate to the lead engineer"
+    )
+    team_lead_after_s: float = Field(default=600.0, ge=0, description="escalate to the team lead")
+    critical_rollback_after_s: float = Field(
+        default=900.0, ge=0, description="roll back a still-critical incident"
+    )
+    final_contact_after_s: float = Field(default=1200.0, ge=0, description="page the final contact")
+    lead_engineer: str = Field(
+        default="lead engineer", description="who the first escalation names"
+    )
+    team_lead: str = Field(default="team lead", description="who the second escalation names")
     final_contact: str = Field(default="Dave", description="the plan's last escalation step")
-    escalate_min_severity: Severity = Severity.MEDIUM
-    chat_update_every_s: float = Field(default=120.0, gt=0, description="internal updates")
-    status_update_every_s: float = Field(default=300.0, gt=0, description="stakeholder updates")
-    updates_min_severity: Severity = Severity.MEDIUM
+    escalate_min_severity: Severity = Field(
+        default=Severity.MEDIUM, description="incidents below this do not escalate"
+    )
+    chat_update_every_s: float = Field(
+        default=120.0, gt=0, description="internal status updates (chat) while open"
+    )
+    status_update_every_s: float = Field(
+        default=300.0, gt=0, description="stakeholder updates (status page) while open"
+    )
+    updates_min_severity: Severity = Field(
+        default=Severity.MEDIUM, description="incidents below this get no periodic updates"
+    )
     status_page_min_severity: Severity = Field(
         default=Severity.HIGH,
         description="the plan posts to the status page 'if customer-facing': incidents at or "
         "above this severity are (posted at detection, then updated every "
-        "status_update_every_s); below it, updates stay internal (chat)",
+        "status_update_every_s); below it, updates stay internal (chat). MEDIUM (errors in "
+        "logs, resources) is not customer-facing by default; LOW is refused",
     )
-    review_due_within_s: float = Field(default=24 * 3600.0, gt=0)
-    review_reminder_after_s: float = Field(default=3600.0, ge=0)
-    reduced_capacity: float = Field(default=0.5, gt=0, le=1, description="S4 resume capacity")
-    timers_poll_s: float = Field(default=1.0, gt=0)
+    review_due_within_s: float = Field(
+        default=24 * 3600.0, gt=0, description="post-incident review deadline after resolution"
+    )
+    review_reminder_after_s: float = Field(
+        default=3600.0, ge=0, description="review reminder after resolution"
+    )
+    reduced_capacity: float = Field(
+        default=0.5, gt=0, le=1, description="S4: capacity the services resume at"
+    )
+    timers_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often due timers are looked for at most (the worker sleeps until the "
+        "next one is due, and a new one wakes it)",
+    )
 
     @field_validator("status_page_min_severity")
     @classmethod
@@ -85,14 +119,15 @@ class PhaseRetries(_Group):
     fails and the incident escalates (the plan: "never loop"). A phase fails when one of its
     receivers failed for good — after the outbox's own delivery retries — or, for verify, when
     the service is not back under the baseline within ``verify_budget_s``. A retry re-sends the
-    phase's calls under new idempotency keys (``…#2``): a receiver that refused the first call
-    sees a new request, not a replay of the refused one."""
+    phase's failed calls: under the same idempotency key when the receiver may have acted
+    (timeouts, 5xx), under a new one (``…#2``) when it refused, so that it sees a new request,
+    not a replay of the refused one."""
 
-    prepare: int = Field(default=1, ge=0, le=5)
-    revert_code: int = Field(default=1, ge=0, le=5)
-    restore_data: int = Field(default=1, ge=0, le=5)
-    verify: int = Field(default=0, ge=0, le=5)
-    resume: int = Field(default=1, ge=0, le=5)
+    prepare: int = Field(default=1, ge=0, le=5, description="retries of prepare")
+    revert_code: int = Field(default=1, ge=0, le=5, description="retries of revert code")
+    restore_data: int = Field(default=1, ge=0, le=5, description="retries of restore data")
+    verify: int = Field(default=0, ge=0, le=5, description="retries of verify")
+    resume: int = Field(default=1, ge=0, le=5, description="retries of resume")
 
     def attempts(self, phase: str) -> int:
         """Tries in all for ``phase`` (the first one plus its retries)."""
@@ -102,30 +137,59 @@ class PhaseRetries(_Group):
 class RollbackConfig(_Group):
     """Stage 4: the five phases' budgets and the verify baseline (the plan's rollback procedure)."""
 
-    prepare_budget_s: float = Field(default=60.0, gt=0)
-    revert_code_budget_s: float = Field(default=120.0, gt=0)
-    restore_data_min_s: float = Field(default=300.0, gt=0)
-    restore_data_budget_s: float = Field(default=600.0, gt=0)
-    verify_min_s: float = Field(default=120.0, gt=0)
-    verify_budget_s: float = Field(
-        default=300.0, gt=0, description="verify gives up (and escalates) after this"
+    prepare_budget_s: float = Field(default=60.0, gt=0, description="prepare: at most")
+    revert_code_budget_s: float = Field(default=120.0, gt=0, description="revert code: at most")
+    restore_data_min_s: float = Field(
+        default=300.0, gt=0, description="restore data: expected at least (recorded with the phase)"
     )
-    resume_budget_s: float = Field(default=60.0, gt=0)
-    verify_every_s: float = Field(default=5.0, gt=0)
-    verify_window_s: float = Field(default=30.0, gt=0, description="judge the last N seconds")
-    verify_min_requests: int = Field(default=20, ge=1)
-    baseline_error_rate: float = Field(default=0.01, ge=0, le=1)
-    baseline_p95_ms: float = Field(default=1000.0, gt=0)
+    restore_data_budget_s: float = Field(default=600.0, gt=0, description="restore data: at most")
+    verify_min_s: float = Field(
+        default=120.0, gt=0, description="verify: expected at least (recorded with the phase)"
+    )
+    verify_budget_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="verify gives up after this (breakers stay open, the incident escalates)",
+    )
+    resume_budget_s: float = Field(default=60.0, gt=0, description="resume: at most")
+    verify_every_s: float = Field(
+        default=5.0, gt=0, description="how often verify judges the live panes"
+    )
+    verify_window_s: float = Field(
+        default=30.0, gt=0, description="verify judges the last N seconds"
+    )
+    verify_min_requests: int = Field(
+        default=20, ge=1, description="fewer requests in that window is not yet a verdict"
+    )
+    baseline_error_rate: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="verify passes under this error rate; unset: the policy's "
+        "`readiness.error_rate` (the built-in plan's is this default)",
+    )
+    baseline_p95_ms: float = Field(
+        default=1000.0,
+        gt=0,
+        description="… and under this p95; unset: the policy's `readiness.p95_ms` (the "
+        "built-in plan's is this default)",
+    )
     lease_s: float = Field(
         default=30.0,
         gt=0,
         description="a crashed worker's rollback is resumed after this (≥ 2 × poll_s and "
         "verify_every_s)",
     )
-    poll_s: float = Field(default=0.5, gt=0)
+    poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="how often the orchestrator looks for work when no notification came "
+        "(ALERTPIPE_DATABASE_NOTIFY)",
+    )
     phase_retries: PhaseRetries = Field(
         default_factory=PhaseRetries,
-        description="per phase: tries after a failure before escalating (policy `rollback:`)",
+        description="per phase: tries after a failure, before the rollback fails and escalates; "
+        "unset: the policy's `rollback: phase_retries` (the built-in plan's are these defaults)",
     )
 
     @model_validator(mode="after")
@@ -146,18 +210,31 @@ class RollbackConfig(_Group):
 class DeliveryConfig(_Group):
     """The outbox and the HTTP receivers: timeouts, backoff, leases."""
 
-    timeout_s: float = Field(default=5.0, gt=0)
-    max_attempts: int = Field(default=6, ge=1)
-    backoff_initial_s: float = Field(default=1.0, gt=0)
-    backoff_max_s: float = Field(default=60.0, gt=0)
-    retry_after_max_s: float = Field(default=300.0, gt=0)
+    timeout_s: float = Field(default=5.0, gt=0, description="one HTTP call's timeout")
+    max_attempts: int = Field(
+        default=6,
+        ge=1,
+        description="attempts in all (timeouts, 429 and 5xx are retried; other 4xx fail at once)",
+    )
+    backoff_initial_s: float = Field(
+        default=1.0, gt=0, description="first retry delay (doubles each time)"
+    )
+    backoff_max_s: float = Field(default=60.0, gt=0, description="longest retry delay")
+    retry_after_max_s: float = Field(
+        default=300.0, gt=0, description="a receiver's `Retry-After` is followed, capped at this"
+    )
     lease_s: float = Field(
         default=30.0,
         gt=0,
         description="a claimed action not recorded by then is sent again (≥ 2 × timeout_s)",
     )
-    poll_s: float = Field(default=0.5, gt=0)
-    batch: int = Field(default=20, ge=1)
+    poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="how often the outbox is looked at when no notification came "
+        "(ALERTPIPE_DATABASE_NOTIFY)",
+    )
+    batch: int = Field(default=20, ge=1, description="actions claimed at a time")
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> Self:

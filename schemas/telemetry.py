@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+from schemas.errors import InputError
 from schemas.timestamps import EpochSeconds
 
 __all__ = [
@@ -204,7 +205,7 @@ KINDS: tuple[str, ...] = ("request", "log", "resource", "queue", "bot", "integri
 _ADAPTER: TypeAdapter[TelemetryEvent] = TypeAdapter(TelemetryEvent)
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(InputError, ValueError):
     """A message that is not a valid telemetry event. ``reason`` is short and names the field."""
 
     def __init__(self, reason: str, field: str | None = None, problem: str = "value") -> None:

@@ -14,12 +14,22 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-__all__ = ["TopicSpec", "ensure_topics"]
+from schemas.errors import OperationalError
+
+__all__ = ["TopicMissing", "TopicSpec", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
 _ALREADY_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 _VISIBLE_WITHIN_S = 30.0
+
+
+class TopicMissing(OperationalError, RuntimeError):
+    """A topic a stage reads (or sizes its state topic by) does not exist yet."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"topic {topic!r} does not exist; create it first")
+        self.topic = topic
 
 
 @dataclass(frozen=True)

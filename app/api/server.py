@@ -1,7 +1,7 @@
 """The HTTP API as a lifecycle role: uvicorn inside the process's own event loop.
 
 uvicorn normally owns SIGINT/SIGTERM (and re-raises them when it stops); here
-``app.lifecycle.run_roles`` owns the signals and stops every role in order, so the server's
+``streams.lifecycle.run_roles`` owns the signals and stops every role in order, so the server's
 signal capture is switched off.
 """
 

@@ -26,10 +26,15 @@ from app.cli import (
     schema_cmd,
     simulate_cmd,
 )
-from app.errors import AlertpipeError
+from app.errors import InfrastructureError
 from app.settings import get_settings
+from schemas.errors import InputError
 
 __all__ = ["build_parser", "main"]
+
+# Reported as one line: the message says what to fix. Any other failure (a stage that
+# stopped, a bug) keeps its traceback, whose cause is the diagnosis.
+_REPORTED = (InputError, InfrastructureError)
 
 _GROUPS = (
     demo_cmd,
@@ -95,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiokafka").addFilter(_drop_transient)
     try:
         return _run(args.handler, args)
-    except AlertpipeError as error:
+    except _REPORTED as error:
         print(f"alertpipe: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

@@ -1,14 +1,17 @@
-"""``alertpipe config show``: the settings in effect, secrets masked."""
+"""``alertpipe config show``: the settings in effect, secrets masked; ``alertpipe config docs``:
+the settings reference (docs/settings.md), written from the settings models."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from app.errors import ConfigError
 from app.settings import Settings, get_settings, masked
+from app.settings_docs import settings_markdown
 
 __all__ = ["LOCAL_MARK", "in_effect", "load_settings", "register"]
 
@@ -27,7 +30,12 @@ def load_settings() -> Settings:
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("config", help="inspect settings (ALERTPIPE_* variables)")
+    parser = commands.add_parser(
+        "config",
+        help="inspect settings (ALERTPIPE_* variables)",
+        description="Inspect the settings: the values in effect (show) and the reference of "
+        "every ALERTPIPE_* variable (docs).",
+    )
     sub = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = sub.add_parser(
         "show",
@@ -38,6 +46,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     show.add_argument("--env", action="store_true", help="print as ALERTPIPE_* assignments")
     show.set_defaults(handler=_show)
+    docs = sub.add_parser(
+        "docs",
+        help="print the settings reference (docs/settings.md) as Markdown",
+        description="Print every ALERTPIPE_* variable with its type, default and description, "
+        "as the Markdown of docs/settings.md, written from the settings models. Run "
+        "`alertpipe config docs --write docs/settings.md` after changing a setting.",
+    )
+    docs.add_argument(
+        "--write", type=Path, metavar="FILE", help="write the Markdown to FILE instead of stdout"
+    )
+    docs.set_defaults(handler=_docs)
 
 
 def _flatten(data: dict[str, object], prefix: str = "ALERTPIPE_") -> list[str]:
@@ -68,4 +87,14 @@ def _show(args: argparse.Namespace) -> int:
         print("\n".join(_flatten(data)))
     else:
         print(json.dumps(data, indent=2))
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    text = settings_markdown()
+    if args.write is None:
+        print(text, end="")
+    else:
+        args.write.write_text(text, encoding="utf-8")
+        print(f"wrote {args.write}")
     return 0

@@ -52,7 +52,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 async def _demo(args: argparse.Namespace) -> int:
     # The demo prints its own feed of decisions and incidents; the stages' logs are noise here.
-    for name in ("streams", "handlers", "app.lifecycle"):
+    for name in ("streams", "handlers"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retried, self-healing warnings
     duration = args.duration or (40.0 if args.scenario == "healthy" else 150.0)

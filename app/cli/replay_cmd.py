@@ -31,7 +31,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "are kept; --speed N plays N times faster (gaps shrink N-fold, in the events too, "
         "so event time stays in step with the wall clock).",
     )
-    parser.add_argument("file", type=Path, metavar="FILE.jsonl")
+    parser.add_argument(
+        "file", type=Path, metavar="FILE.jsonl", help="the recording: one JSON event per line"
+    )
     parser.add_argument("--speed", type=_positive, default=1.0, help="time factor (default 1)")
     parser.add_argument(
         "--skip-invalid", action="store_true", help="skip invalid lines instead of refusing"

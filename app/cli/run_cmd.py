@@ -7,8 +7,8 @@ import logging
 
 from app.cli.config_cmd import load_settings
 from app.infra import prepare
-from app.lifecycle import run_roles
 from app.pipeline import ROLES, RoleName, build_pipeline, needs_database
+from streams.lifecycle import run_roles
 
 __all__ = ["register"]
 

@@ -31,7 +31,12 @@ def export_schemas(directory: Path) -> list[Path]:
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("schema", help="publish the wire contract as JSON Schema")
+    parser = commands.add_parser(
+        "schema",
+        help="publish the wire contract as JSON Schema",
+        description="Publish the wire contract (telemetry, panes, decisions, incidents) as "
+        "JSON Schema, for producers and subscribers in any language.",
+    )
     sub = parser.add_subparsers(dest="schema_command", metavar="ACTION", required=True)
     export = sub.add_parser(
         "export",

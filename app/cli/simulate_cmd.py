@@ -39,7 +39,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--scenario", choices=SCENARIOS, required=True)
+    parser.add_argument(
+        "--scenario", choices=SCENARIOS, required=True, help="scenario of the plan to play"
+    )
     parser.add_argument(
         "--warmup",
         type=_non_negative,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.errors import InputError
+from schemas.errors import InputError
 from schemas.telemetry import InvalidEvent, TelemetryEvent, parse_event
 
 __all__ = ["Recording", "read_recording"]

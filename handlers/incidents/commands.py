@@ -19,14 +19,15 @@ from handlers.incidents.lifecycle import (
 )
 from handlers.incidents.ports import IncidentStore
 from schemas.clock import Clock
+from schemas.errors import CommandError
 
 __all__ = ["IncidentCommands", "IncidentNotFound"]
 
 _Step = Callable[[Incident, float], Effects]
 
 
-class IncidentNotFound(LookupError):
-    pass
+class IncidentNotFound(CommandError, LookupError):
+    """No incident has the id (``args[0]``)."""
 
 
 class IncidentCommands:

@@ -25,6 +25,7 @@ from handlers.incidents.effects import (
     TimerIntent,
 )
 from handlers.incidents.incident import Incident
+from schemas.errors import CommandError
 from schemas.timestamps import to_rfc3339
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
 HumanAction = Literal["rollback", "dismiss"]
 
 
-class LifecycleError(ValueError):
+class LifecycleError(CommandError, ValueError):
     """A lifecycle step that does not apply to the incident as it is (e.g. ack a resolved one)."""
 
 

@@ -1,5 +1,8 @@
 """Delivery stages: one small contract (``exec(delivery) -> delivery``) and a pipeline of them.
 
+Named ``DeliveryStage``/``DeliveryPipeline`` to keep them apart from the lifecycle's roles and
+the composition root's ``app.pipeline.Pipeline``.
+
 A stage either leaves the delivery alone (passes it on) or gives it a ``Settlement`` (muted,
 inhibited, stale, sent, retry, failed); the pipeline stops at the first settlement and the
 record stage writes it. Silences and inhibition apply to notifications only (page, chat,
@@ -26,12 +29,12 @@ __all__ = [
     "DedupReason",
     "DedupStage",
     "Delivery",
+    "DeliveryPipeline",
+    "DeliveryStage",
     "InhibitStage",
-    "Pipeline",
     "RecordStage",
     "RetryStage",
     "SilenceStage",
-    "Stage",
     "needs_send",
 ]
 
@@ -48,7 +51,7 @@ class Delivery:
         return replace(self, settlement=settlement)
 
 
-class Stage(Protocol):
+class DeliveryStage(Protocol):
     async def exec(self, delivery: Delivery) -> Delivery: ...
 
 
@@ -161,10 +164,10 @@ class RecordStage:
         return d
 
 
-class Pipeline:
+class DeliveryPipeline:
     """Runs stages until one settles the delivery, then the record stage."""
 
-    def __init__(self, stages: Sequence[Stage], record: Stage) -> None:
+    def __init__(self, stages: Sequence[DeliveryStage], record: DeliveryStage) -> None:
         self._stages = stages
         self._record = record
 

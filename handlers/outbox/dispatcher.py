@@ -22,12 +22,12 @@ from handlers.incidents.effects import NOTIFICATION_KINDS
 from handlers.notify.stages import (
     DedupStage,
     Delivery,
+    DeliveryPipeline,
+    DeliveryStage,
     InhibitStage,
-    Pipeline,
     RecordStage,
     RetryStage,
     SilenceStage,
-    Stage,
 )
 from handlers.outbox.ports import OutboxStore
 from handlers.receivers.base import Receiver
@@ -35,7 +35,7 @@ from handlers.service import LoopService
 from schemas.clock import Clock
 from schemas.incidents import ActionKind
 
-__all__ = ["LANES", "OutboxDispatcher", "OutboxLane", "build_pipeline"]
+__all__ = ["LANES", "OutboxDispatcher", "OutboxLane", "delivery_pipeline"]
 
 # Every kind in exactly one lane: control is whatever is not a notification, so a new control
 # kind is claimed (and gates its rollback phase) without touching this table.
@@ -46,11 +46,16 @@ LANES: Mapping[str, frozenset[ActionKind]] = {
 }
 
 
-def build_pipeline(
+def delivery_pipeline(
     store: OutboxStore, receivers: Mapping[ActionKind, Receiver], cfg: DeliveryConfig
-) -> Pipeline:
-    stages: list[Stage] = [SilenceStage(), InhibitStage(), DedupStage(), RetryStage(receivers, cfg)]
-    return Pipeline(stages, RecordStage(store))
+) -> DeliveryPipeline:
+    stages: list[DeliveryStage] = [
+        SilenceStage(),
+        InhibitStage(),
+        DedupStage(),
+        RetryStage(receivers, cfg),
+    ]
+    return DeliveryPipeline(stages, RecordStage(store))
 
 
 class OutboxLane(LoopService):
@@ -61,7 +66,7 @@ class OutboxLane(LoopService):
         lane: str,
         kinds: frozenset[ActionKind],
         store: OutboxStore,
-        pipeline: Pipeline,
+        pipeline: DeliveryPipeline,
         cfg: DeliveryConfig,
         clock: Clock,
     ) -> None:
@@ -98,7 +103,7 @@ class OutboxDispatcher:
         cfg: DeliveryConfig,
         clock: Clock,
     ) -> None:
-        pipeline = build_pipeline(store, receivers, cfg)
+        pipeline = delivery_pipeline(store, receivers, cfg)
         self.lanes = [
             OutboxLane(lane, kinds, store, pipeline, cfg, clock) for lane, kinds in LANES.items()
         ]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from handlers.config import RollbackConfig
 from schemas.panes import PaneSummary, Scope
-from streams.window import WindowStats, merge_panes
+from schemas.window import WindowStats, merge_panes
 
 __all__ = ["HealthProbe", "judge", "window_of"]
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 
 from streams.aggregate.config import AggregatorConfig
 from streams.aggregate.service import Aggregator, AggregatorFailed, tune_gc
+from streams.lifecycle import ServiceRole, run_roles
 
 log = logging.getLogger("streams.aggregate")
 
@@ -65,19 +65,10 @@ def config_from(args: argparse.Namespace) -> AggregatorConfig:
 async def serve(config: AggregatorConfig) -> int:
     """Run until SIGTERM/SIGINT (graceful) or a failure (exit status 1)."""
     aggregator = Aggregator(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await aggregator.start()
-    tune_gc()
-    running = asyncio.create_task(aggregator.run())
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    await aggregator.stop()
     try:
-        await running
+        late = await run_roles([ServiceRole("aggregator", aggregator, after_start=tune_gc)])
+        if late:  # it failed while finishing its last batch: not a graceful stop
+            raise late[0]
     except AggregatorFailed:
         log.exception("stage 1 failed; restart it to resume from the last commit")
         return 1

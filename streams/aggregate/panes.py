@@ -11,7 +11,7 @@ from __future__ import annotations
 from math import ceil, log
 from typing import Any
 
-from streams.aggregate.sketch import DEFAULT_MAPPING, Mapping, Sketch
+from schemas.sketch import DEFAULT_MAPPING, Mapping, Sketch
 
 __all__ = ["Pane", "ScopeKey", "scope_id"]
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import orjson
 from orjson import JSONDecodeError
 
+from schemas.sketch import DEFAULT_MAPPING, Mapping
 from schemas.telemetry import InvalidEvent
 from schemas.timestamps import to_rfc3339
 from streams.aggregate.checkpoint import Checkpoint
@@ -58,7 +59,6 @@ from streams.aggregate.deadletter import (
 )
 from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.panes import Pane, ScopeKey, scope_id
-from streams.aggregate.sketch import DEFAULT_MAPPING, Mapping
 from streams.aggregate.validate import decode, read_record
 from streams.aggregate.watermark import PartitionTime
 

@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.clock import Clock, SystemClock
+from schemas.errors import OperationalError
 from streams.aggregate.checkpoint import Checkpoint, decode_checkpoint
 from streams.aggregate.config import AggregatorConfig
 from streams.aggregate.metrics import AggregatorMetrics
@@ -47,7 +48,7 @@ __all__ = ["Aggregator", "AggregatorFailed", "tune_gc"]
 log = logging.getLogger(__name__)
 
 
-class AggregatorFailed(RuntimeError):
+class AggregatorFailed(OperationalError, RuntimeError):
     """The stage cannot continue without losing exactly-once; restart it."""
 
 

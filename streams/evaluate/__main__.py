@@ -14,13 +14,13 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.service import Evaluator, EvaluatorConfig
+from streams.lifecycle import Service, ServiceRole, run_roles
 from streams.policy import PolicyInvalid, load_policy
 
 _EVALUATOR = EvaluatorConfig(bootstrap="")
@@ -55,9 +55,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(args: argparse.Namespace) -> list[_Service]:
+def build(args: argparse.Namespace) -> dict[str, _Service]:
     policy = load_policy(args.policy)
-    services: list[_Service] = []
+    services: dict[str, _Service] = {}
     if args.role in ("evaluator", "all"):
         config = EvaluatorConfig(
             bootstrap=args.bootstrap,
@@ -71,7 +71,7 @@ def build(args: argparse.Namespace) -> list[_Service]:
             rebuild_margin_ms=args.rebuild_margin_ms,
             session_timeout_ms=args.session_timeout_ms,
         )
-        services.append(Evaluator(config, policy))
+        services["evaluator"] = Evaluator(config, policy)
     if args.role in ("correlator", "all") and policy.cascade.enabled:
         correlator = CorrelatorConfig(
             bootstrap=args.bootstrap,
@@ -81,7 +81,7 @@ def build(args: argparse.Namespace) -> list[_Service]:
             group_id=args.correlator_group,
             transactional_id=args.correlator_group,
         )
-        services.append(Correlator(correlator, policy.cascade))
+        services["correlator"] = Correlator(correlator, policy.cascade)
     return services
 
 
@@ -89,31 +89,45 @@ def _say(event: str, **fields: object) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
 
-class _Service(Protocol):
-    async def start(self) -> None: ...
-    async def run(self) -> None: ...
-    async def stop(self) -> None: ...
+class _Service(Service, Protocol):
     async def wait_ready(self) -> None: ...
 
 
-async def serve(services: list[_Service]) -> int:
+class _Announcer:
+    """Says ``ready`` once every service has joined its group. A role itself, so a signal or a
+    failure while the services are still joining stops the process as it would later."""
+
+    name = "announcer"
+
+    def __init__(self, services: Iterable[_Service]) -> None:
+        self._services = list(services)
+        self._stopped = asyncio.Event()
+        self._said = False
+
+    async def start(self) -> None:
+        return None
+
+    async def run(self) -> None:
+        await asyncio.gather(*(service.wait_ready() for service in self._services))
+        _say("ready", pid=os.getpid())
+        self._said = True
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        self._stopped.set()
+
+    def health(self) -> dict[str, Any]:
+        return {"ready": self._said}
+
+
+async def serve(services: Mapping[str, _Service]) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or until a service fails (exit 1: restart it, it
     resumes from its last committed transaction)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    for service in services:
-        await service.start()
-    runs = [asyncio.create_task(service.run()) for service in services]
-    await asyncio.gather(*(service.wait_ready() for service in services))
-    _say("ready", pid=os.getpid())
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)
-    for service in services:
-        await service.stop()
-    outcomes = await asyncio.gather(*runs, return_exceptions=True)
-    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    roles = [ServiceRole(name, service) for name, service in services.items()]
+    try:
+        failures = await run_roles([*roles, _Announcer(services.values())])
+    except Exception as error:  # run_roles stopped every service before re-raising it
+        failures = [error]
     for failure in failures:
         logging.getLogger("streams.evaluate").error("stopped by a failure: %r", failure)
     _say("stopped", failed=bool(failures))

@@ -7,7 +7,7 @@ import bisect
 from collections.abc import Iterator
 
 from schemas.panes import PaneSummary, Scope
-from streams.window import WindowStats, merge_panes
+from schemas.window import WindowStats, merge_panes
 
 __all__ = ["PaneBuffer"]
 

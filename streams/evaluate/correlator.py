@@ -31,6 +31,7 @@ from streams.evaluate.kafka import (
 )
 from streams.evaluate.service import encode_decision
 from streams.policy.model import CascadePolicy
+from streams.topics import TopicMissing
 
 __all__ = ["Correlator", "CorrelatorConfig"]
 
@@ -93,7 +94,7 @@ class Correlator:
         topic = self.config.decisions_topic
         count = await partition_count(self.config.bootstrap, topic)
         if not count:
-            raise RuntimeError(f"topic {topic!r} does not exist; create it first")
+            raise TopicMissing(topic)
         tps = [TopicPartition(topic, p) for p in range(count)]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)

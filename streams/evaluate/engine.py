@@ -30,6 +30,7 @@ from typing import Any
 
 from schemas.decisions import Decision
 from schemas.panes import DeployRecord, PaneSummary, Scope
+from schemas.window import WindowStats
 from streams.evaluate import codec
 from streams.evaluate.baseline import Baseline, expected_rate, learn, skip
 from streams.evaluate.buffer import PaneBuffer
@@ -44,7 +45,6 @@ from streams.evaluate.deploys import (
 from streams.evaluate.rules import MetricInput, Observation, observe
 from streams.evaluate.state import AlertRecord, step
 from streams.policy.model import Policy, Rule
-from streams.window import WindowStats
 
 __all__ = ["EngineConfig", "Evaluation", "Output", "ServiceEvaluation", "StateChange"]
 

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.topics import TopicSpec, ensure_topics
+from streams.topics import TopicMissing, TopicSpec, ensure_topics
 
 __all__ = [
     "Outgoing",
@@ -145,7 +145,7 @@ async def ensure_state_topic(
     count. A state topic with a different count would scatter a partition's state."""
     partitions = await partition_count(bootstrap, input_topic)
     if partitions is None:
-        raise RuntimeError(f"topic {input_topic!r} does not exist; create it first")
+        raise TopicMissing(input_topic)
     config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
     await ensure_topics(bootstrap, [TopicSpec(state_topic, partitions, replication_factor, config)])
     found = await partition_count(bootstrap, state_topic)

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schemas.decisions import Evidence
+from schemas.window import WindowStats
 from streams.evaluate.state import Status
 from streams.policy.model import BotPolicy, Comparison, Condition, Rule
-from streams.window import WindowStats
 
 __all__ = ["EXTRACTORS", "MetricInput", "Observation", "Reading", "compare", "observe", "read"]
 

@@ -37,6 +37,7 @@ from aiokafka.errors import ProducerFenced
 from pydantic import ValidationError
 
 from schemas.decisions import Decision
+from schemas.errors import OperationalError
 from schemas.panes import PaneSummary
 from streams.evaluate import codec
 from streams.evaluate.engine import EngineConfig, Evaluation, Output
@@ -125,7 +126,7 @@ def _now_ms() -> int:
     return int(time.monotonic() * 1000)
 
 
-class EvaluatorFailed(RuntimeError):
+class EvaluatorFailed(OperationalError, RuntimeError):
     """The evaluator cannot go on without risking a lost or duplicated decision."""
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from schemas.panes import Dimension, PaneSummary, Scope
-from streams.aggregate.sketch import Sketch
+from schemas.sketch import Sketch
 from streams.evaluate.series import expand, expand_numbers
 from streams.policy.durations import parse_duration_ms
 

@@ -1,12 +1,16 @@
 """Policy problems, each naming the file, the rule and the field, and what was expected.
 
-``PolicyInvalid`` is a plain exception so that ``streams`` does not depend on ``app``; the
-CLI and the composition root wrap it in ``app.errors.PolicyError``.
+Both are ``InputError``s (``schemas.errors``) and stay ``ValueError``s: a validator's
+``ValueError`` is what pydantic turns into a located field error. ``streams`` does not depend
+on ``app``, so the CLI and the composition root wrap ``PolicyInvalid`` in
+``app.errors.PolicyError``, whose message is the whole report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from schemas.errors import InputError
 
 __all__ = ["FieldInvalid", "PolicyInvalid", "Problem"]
 
@@ -28,7 +32,7 @@ class Problem:
         return f"{': '.join(where)}: {self.message}"
 
 
-class FieldInvalid(ValueError):
+class FieldInvalid(InputError, ValueError):
     """Raised by a validator about a field below the one it validates (``match.host`` from
     the rule's validator): the loader appends ``field`` to the error's location, so the
     problem names it like any other field."""
@@ -38,7 +42,7 @@ class FieldInvalid(ValueError):
         self.field = field
 
 
-class PolicyInvalid(ValueError):
+class PolicyInvalid(InputError, ValueError):
     """A policy file that cannot be used; ``problems`` lists every finding."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -1,7 +1,10 @@
 """The responder on real servers for integration tests: PostgreSQL, Kafka, a loopback recorder.
 
-Every duration is shortened through ``Settings`` (never by patching code); topics, consumer
-groups and the database are unique to the test.
+Built by the composition root (``app.pipeline.build_pipeline``: the responder and API roles,
+the API driven in-process instead of through the HTTP server), so the wiring under test is
+production's. Every duration is shortened through
+``Settings`` (never by patching code); topics, consumer groups and the database are unique to
+the test.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from app.lifecycle import Role
-from app.respond import Responder, build_responder
+from app.pipeline import RESPONDER_PARTS, Pipeline, Responder, build_pipeline
 from app.settings import Settings
 from schemas.decisions import Decision
+from streams.lifecycle import Role
 from tests.support.decisions import healthy_pane
 from tests.support.recorder import Recorder
 from tests.support.waiting import eventually
@@ -75,16 +78,23 @@ def fast_settings(
 class Stack:
     settings: Settings
     recorder: Recorder | None
+    pipeline: Pipeline | None = None
     responder: Responder | None = None
     producer: AIOKafkaProducer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     printed: list[str] = field(default_factory=list)
 
     async def start(self, roles: tuple[str, ...] | None = None) -> None:
-        kwargs: dict[str, Any] = {"write": self.printed.append}
-        if roles is not None:
-            kwargs["roles"] = roles
-        self.responder = await build_responder(self.settings, **kwargs)
+        """``roles``: the responder's parts to run (default: every one, ``RESPONDER_PARTS``)."""
+        self.pipeline = await build_pipeline(
+            self.settings,
+            ("responder", "api"),
+            write=self.printed.append,
+            http=False,
+            parts=RESPONDER_PARTS if roles is None else roles,
+        )
+        self.responder = self.pipeline.responder
+        assert self.responder is not None
         for role in self.responder.roles:
             await role.start()
         self.tasks = [asyncio.create_task(r.run(), name=r.name) for r in self.responder.roles]
@@ -107,11 +117,11 @@ class Stack:
                 await task
         if self.producer is not None:
             await self.producer.stop()
-        if self.responder is not None:
-            await self.responder.close()
+        if self.pipeline is not None:
+            await self.pipeline.close()
         # Stopped for good: a test that stops a stack early ("the responder went down") leaves
         # nothing for the fixture's own stop to do twice.
-        self.tasks, self.producer, self.responder = [], None, None
+        self.tasks, self.producer, self.responder, self.pipeline = [], None, None, None
 
     async def send(self, *decisions: Decision) -> None:
         assert self.producer is not None

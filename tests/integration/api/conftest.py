@@ -1,4 +1,5 @@
-"""The API on a fresh database: ``create_app(responder.api_deps())`` over httpx's ASGI transport."""
+"""The API on a fresh database, built by the composition root (the ``api`` role without the
+HTTP server) and driven in-process over httpx's ASGI transport."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from app.api import create_app
-from app.respond import Responder, build_responder
+from app.pipeline import Responder, build_pipeline
 from app.settings import Settings
 from handlers.incidents.manager import IncidentManager
 
@@ -27,8 +27,9 @@ class Api:
 
 @pytest.fixture
 async def api(database: str) -> AsyncIterator[Api]:
-    responder = await build_responder(Settings(database_url=database), roles=())
-    transport = httpx.ASGITransport(app=create_app(responder.api_deps()))
+    pipeline = await build_pipeline(Settings(database_url=database), ("api",), http=False)
+    assert pipeline.responder is not None and pipeline.asgi is not None
+    transport = httpx.ASGITransport(app=pipeline.asgi)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        yield Api(client, responder)
-    await responder.close()
+        yield Api(client, pipeline.responder)
+    await pipeline.close()

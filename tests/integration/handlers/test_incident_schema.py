@@ -14,7 +14,6 @@ import httpx
 import jsonschema
 from pydantic import BaseModel
 
-from app.api import create_app
 from app.cli.schema_cmd import export_schemas
 from schemas import ActionRecord, IncidentRecord, PhaseRecord, RollbackRecord, TimelineEntry
 from schemas.severity import Severity
@@ -40,8 +39,8 @@ def _fields_the_models_miss(incident: dict[str, Any]) -> set[str]:
 
 async def _served(stack: Stack, incident_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The incident and the incident list, as JSON from the API."""
-    assert stack.responder is not None
-    transport = httpx.ASGITransport(app=create_app(stack.responder.api_deps()))
+    assert stack.pipeline is not None and stack.pipeline.asgi is not None
+    transport = httpx.ASGITransport(app=stack.pipeline.asgi)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         one = (await client.get(f"/incidents/{incident_id}")).json()
         listed = (await client.get("/incidents")).json()

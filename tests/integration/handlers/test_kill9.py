@@ -4,8 +4,9 @@ firing transaction, or as one of two responders sharing the work — restarted (
 and every semantic effect still has exactly one idempotency key per incident and plan step;
 re-sends carry the same key.
 
-The responder runs as ``python -m app.respond`` (configured through ``ALERTPIPE_*`` variables
-only, durations shortened there), its receivers pointed at a recorder in this process.
+The responder runs as ``alertpipe run --role responder`` (``python -m app``: configured
+through ``ALERTPIPE_*`` variables only, durations shortened there, every topic its own and the
+HTTP probe on a free port), its receivers pointed at a recorder in this process.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.support.stack import RECEIVERS, Stack, fast_settings
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[3]
+RESPONDER = (sys.executable, "-m", "app", "run", "--role", "responder")
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +57,7 @@ def _env(
         ALERTPIPE_DELIVERY__POLL_S="0.05",
         ALERTPIPE_DELIVERY__TIMEOUT_S="2",
         ALERTPIPE_DELIVERY__LEASE_S="4",
+        ALERTPIPE_HTTP_PORT="0",
         PYTHONUNBUFFERED="1",
     )
     for name, topic in topics.items():
@@ -65,7 +68,7 @@ def _env(
 
 
 class Responder:
-    """``python -m app.respond`` as a child process."""
+    """``alertpipe run --role responder`` as a child process."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
@@ -74,7 +77,7 @@ class Responder:
     async def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "app.respond", cwd=ROOT, env=self.env, stdout=out, stderr=out
+                *RESPONDER, cwd=ROOT, env=self.env, stdout=out, stderr=out
             )
 
     async def kill9(self) -> None:
@@ -90,6 +93,13 @@ class Responder:
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
+
+
+@pytest.fixture
+async def topics(make_topic: Callable[..., Awaitable[str]]) -> dict[str, str]:
+    """Every topic ``alertpipe run`` declares, fresh: it finds them all and creates none."""
+    names = ("telemetry", "dead_letter", "panes", "decisions", "incidents")
+    return {name: await make_topic(name) for name in names}
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The composition root builds exactly the roles asked for (no server is contacted here:
 clients connect in ``start``)."""
 
+import httpx
 import pytest
 
 from app.pipeline import ROLES, build_pipeline, needs_database
@@ -25,6 +26,17 @@ async def test_the_correlator_can_be_left_out() -> None:
     settings = Settings(evaluator={"correlator": False})
     pipeline = await build_pipeline(settings, ("evaluator",), http=False)
     assert [role.name for role in pipeline.roles] == ["evaluator"]
+
+
+async def test_without_the_http_server_its_application_is_still_built() -> None:
+    """Tests drive ``Pipeline.asgi`` in-process: the same application the server would serve."""
+    pipeline = await build_pipeline(Settings(), ("aggregator",), http=False)
+    assert pipeline.http is None and "http" not in [role.name for role in pipeline.roles]
+    transport = httpx.ASGITransport(app=pipeline.asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:
+        health = await client.get("/health")
+    assert health.status_code == 503  # built, not started: the aggregator is not ready
+    assert list(health.json()["roles"]) == ["aggregator"]
 
 
 async def test_an_unknown_role_is_refused_by_name() -> None:

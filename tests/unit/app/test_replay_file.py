@@ -3,8 +3,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from app.errors import InputError
 from app.simulation.replay import read_recording
+from schemas.errors import InputError
 
 
 def _line(ts: float, **extra: object) -> bytes:

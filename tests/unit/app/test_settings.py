@@ -4,7 +4,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from app.respond import receiver_urls
+from app.pipeline import receiver_urls
 from app.settings import RECEIVER_URLS, Settings, masked
 from handlers.receivers.console import ConsoleReceiver
 from handlers.receivers.registry import build_receivers

@@ -7,7 +7,7 @@ from typing import get_args
 from handlers.config import DeliveryConfig
 from handlers.incidents.effects import NOTIFICATION_KINDS
 from handlers.notify.stages import Delivery
-from handlers.outbox.dispatcher import LANES, build_pipeline
+from handlers.outbox.dispatcher import LANES, delivery_pipeline
 from handlers.outbox.ports import Claimed, Settlement
 from handlers.outbox.retry import SendResult
 from handlers.receivers.base import Outbound
@@ -63,7 +63,9 @@ def _action(
 
 async def _run(action: Claimed, result: SendResult = OK, **kw: object) -> tuple[str, int]:
     store, receiver = Store(), Receiver(result)
-    pipeline = build_pipeline(store, dict.fromkeys(("page", "breaker"), receiver), DeliveryConfig())
+    pipeline = delivery_pipeline(
+        store, dict.fromkeys(("page", "breaker"), receiver), DeliveryConfig()
+    )
     await pipeline.exec(Delivery(action, NOW, **kw))
     return store.settled[0].status, len(receiver.sent)
 

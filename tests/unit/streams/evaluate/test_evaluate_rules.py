@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from schemas.panes import Dimension, Scope
+from schemas.window import WindowStats
 from streams.evaluate.rules import EXTRACTORS, MetricInput, compare, observe
 from streams.policy import METRICS, load_policy
-from streams.window import WindowStats
 
 POLICY = load_policy()
 KEYS: dict[Dimension, str] = {

@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.panes import DeployRecord, PaneSummary, Scope
+from schemas.sketch import ALPHA, MIN_VALUE, quantile_rank
+from schemas.window import WindowStats, least_squares_slope, merge_panes
 from streams.aggregate.partition import PaneRules
-from streams.aggregate.sketch import ALPHA, MIN_VALUE, quantile_rank
-from streams.window import WindowStats, least_squares_slope, merge_panes
 from tests.unit.streams.aggregate.telemetry_factory import (
     BASE_MS,
     SERVICE,

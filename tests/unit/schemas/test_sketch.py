@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.panes import LatencySketch
-from streams.aggregate.sketch import (
+from schemas.sketch import (
     ALPHA,
     MAX_BINS,
     MIN_VALUE,

@@ -22,6 +22,10 @@ bucket is overestimated. In memory a pane's buckets are bounded by the mapping's
 index range (floats above ``min_value``: about 35,800 buckets), so the hot path never
 checks the bound.
 
+Stage 1 fills sketches; stage 2 and the rollback's verify phase read them through the
+window merge (``schemas.window``): the sketch is part of the pane's wire form, so it lives
+here, where ``streams`` and ``handlers`` may both import it.
+
 Quantiles use the lower-rank definition: the q-quantile of n values is the value at
 0-based rank ``floor(q * (n - 1))`` in sorted order (``quantile_rank``). The sketch returns a
 value within ``alpha`` (relative) of that exact value, clamped to the observed [min, max].
@@ -100,7 +104,8 @@ class Sketch:
         return self.zeros + sum(self.bins.values())
 
     def add(self, value: float) -> None:
-        # Written out again in Pane.add_request (the hot path); keep the two in step.
+        # Written out again in stage 1's Pane.add_request (streams.aggregate.panes, the hot
+        # path); keep the two in step.
         if value <= self.min_value:
             self.zeros += 1
             return

@@ -1,7 +1,9 @@
 """Windows: panes of one scope merged over any length — what the evaluation stage decides on.
 
 ``WindowStats`` is the contract between stage 1's panes and stage 2's rules. ``merge_panes``
-builds it (stage 1 owns the implementation; stage 2 only reads the result).
+builds it from panes as published (``PaneSummary``); it lives beside the pane's wire form,
+pure, so that stage 2 and the rollback's verify phase (``handlers``) merge windows without
+importing stage 1.
 
 Merging rules: a pane counts when it is of the scope and lies wholly inside the window; panes
 are deduplicated by ``pane_id`` (a second line of defence behind stage 1's exactly-once) and
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.panes import DeployRecord, PaneSummary, Scope
-from streams.aggregate.sketch import MergedSketch
+from schemas.sketch import MergedSketch
 
 __all__ = ["WindowStats", "least_squares_slope", "merge_panes"]
 

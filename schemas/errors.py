@@ -1,0 +1,59 @@
+"""alertpipe's error tree: one base, three branches, every domain error placed under one.
+
+AlertpipeError             -- every error alertpipe raises on purpose
+ ├── InputError            -- what alertpipe was given is wrong; names the file/field and why
+ │    ├── InvalidEvent     -- (ValueError) a telemetry message that is not a valid event
+ │    ├── PolicyInvalid    -- (ValueError) a policy or policy-tests file, every problem listed
+ │    ├── FieldInvalid     -- (ValueError) a policy validator's finding about a nested field
+ │    └── ConfigError      -- a setting, or a file a setting names
+ │         └── PolicyError -- the policy file in effect, its problems one per line
+ ├── CommandError          -- an incident command that cannot be carried out (HTTP 4xx)
+ │    ├── IncidentNotFound -- (LookupError) no incident has that id
+ │    └── LifecycleError   -- (ValueError) the step does not apply to the incident as it is
+ └── OperationalError      -- alertpipe cannot go on; repair or restart, the input was fine
+      ├── InfrastructureError -- Kafka or PostgreSQL could not be reached or started
+      ├── TopicMissing     -- (RuntimeError) a topic a stage reads does not exist
+      ├── AggregatorFailed -- (RuntimeError) stage 1 stopped to keep exactly-once
+      └── EvaluatorFailed  -- (RuntimeError) stage 2 stopped rather than lose or repeat a decision
+
+The base and the branches live here, at the bottom layer, so that every package can place
+its errors under them; each leaf lives beside the code that raises it:
+
+    schemas.telemetry               InvalidEvent
+    streams.policy.errors           PolicyInvalid, FieldInvalid
+    streams.topics                  TopicMissing
+    streams.aggregate.service       AggregatorFailed
+    streams.evaluate.service        EvaluatorFailed
+    handlers.incidents.commands     IncidentNotFound
+    handlers.incidents.lifecycle    LifecycleError
+    app.errors                      ConfigError, PolicyError, InfrastructureError
+
+A leaf keeps the built-in kind in brackets as a second base, so code that caught it as a
+``ValueError`` (pydantic turns a validator's ``ValueError`` into a field error),
+``LookupError`` or ``RuntimeError`` still does. The CLI reports an ``InputError`` or an
+``InfrastructureError`` as one line and exits with its ``exit_code``; every other failure
+keeps its traceback, whose cause is the diagnosis. tests/unit/schemas/test_errors.py pins
+this drawing against the classes, so a new error is placed here deliberately.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = ["AlertpipeError", "CommandError", "InputError", "OperationalError"]
+
+
+class AlertpipeError(Exception):
+    exit_code: ClassVar[int] = 1  # the status a command exits with when this error ends it
+
+
+class InputError(AlertpipeError):
+    exit_code = 2
+
+
+class CommandError(AlertpipeError):
+    pass
+
+
+class OperationalError(AlertpipeError):
+    pass

@@ -1,0 +1,258 @@
+"""Every module's public surface (``__all__``) is pinned here, as httpx's
+tests/test_exported_members.py pins its own: a name joins or leaves a surface only with an
+edit to this table, so a change of surface is a decision a reviewer sees.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+PACKAGES = ("schemas", "streams", "handlers", "app")
+
+# module -> its ``__all__``, names separated by spaces, in the module's order. None: a package
+# that declares none (its modules are its surface).
+EXPORTED: dict[str, str | None] = {
+    "app": None,
+    "app.api": "ApiDeps create_app create_probe_app",
+    "app.api.app": "create_app create_probe_app",
+    "app.api.deps": "ApiDeps Commands Queries Silences",
+    "app.api.health": "LABEL_NAMES HealthReport render_metrics router",
+    "app.api.incidents": "router",
+    "app.api.models": "AckIn DecisionIn MatcherIn ResolveIn SilenceIn SilenceOut SilencePatch",
+    "app.api.server": "HttpServer",
+    "app.api.silences": "router",
+    "app.cli": "build_parser main",
+    "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
+    "app.cli.demo_cmd": "register",
+    "app.cli.local_cmd": "endpoint_lines register status_table",
+    "app.cli.policy_cmd": "register",
+    "app.cli.replay_cmd": "register",
+    "app.cli.run_cmd": "register",
+    "app.cli.schema_cmd": "export_schemas register",
+    "app.cli.simulate_cmd": "register",
+    "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
+    "app.errors": "ConfigError InfrastructureError PolicyError",
+    "app.infra": "local_if_needed prepare prepare_kafka",
+    "app.lifecycle": "Role run_roles",
+    "app.local": "LocalEndpoints ServerStatus down ensure_up lock_path status",
+    "app.local.kafka": (
+        "LOG4J_VERSION MAVEN_TIMEOUT_S SLF4J_API_VERSION KafkaPaths check_logging_jars ensure_jars "
+        "ensure_up pom_xml probe server_properties status stop wait_ready"
+    ),
+    "app.local.model": "LocalEndpoints ServerStatus",
+    "app.local.postgres": (
+        "PgPaths ensure_up find_bin_dir hba_conf install probe server_conf start_server status stop"
+    ),
+    "app.local.process": (
+        "HEARTBEAT_S Progress Stopwatch as_user chown_to command_output failure file_lock is_root "
+        "pid_alive pid_cmdline port_open read_pid run_logged run_streamed spawn_detached tail "
+        "terminate ticking"
+    ),
+    "app.pipeline": (
+        "ROLES Pipeline RoleName Stage aggregator_config build_pipeline correlator_config "
+        "evaluator_config needs_database rollback_from_policy"
+    ),
+    "app.policy": "load_policy_file policy_from_settings",
+    "app.respond": "ALL_ROLES Responder build_responder main receiver_urls",
+    "app.settings": (
+        "RECEIVER_URLS AggregatorSettings EvaluatorSettings LocalSettings Settings TopicSettings "
+        "get_settings masked"
+    ),
+    "app.simulation": None,
+    "app.simulation.fleet": "Fleet fleet_app",
+    "app.simulation.pacing": "PlayStats Sender play",
+    "app.simulation.replay": "Recording read_recording",
+    "app.simulation.scenarios": (
+        "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
+    ),
+    "app.storage": None,
+    "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
+    "app.storage.migrations": "Migration available_migrations migrate",
+    "app.storage.outbox": "PgOutboxStore",
+    "app.storage.pool": "Conn Row create_pool epoch moment",
+    "app.storage.queries": "PgIncidentQueries",
+    "app.storage.silences": "PgSilenceStore silence_from_row",
+    "app.topics": "declared_topics",
+    "handlers": None,
+    "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
+    "handlers.deploys": "DeployRecorder deploys_in",
+    "handlers.escalation": (
+        "Due EscalationReason Step escalation_due next_escalation_at on_escalation"
+    ),
+    "handlers.events": "EventPublisher EventSink KafkaEventSink",
+    "handlers.incidents": None,
+    "handlers.incidents.classify": (
+        "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify response_for "
+        "should_join"
+    ),
+    "handlers.incidents.commands": "IncidentCommands IncidentNotFound",
+    "handlers.incidents.effects": (
+        "NOTIFICATION_KINDS ActionIntent Effects EventIntent RollbackIntent TimelineEntry "
+        "TimelineKind TimerIntent TimerKind action_key"
+    ),
+    "handlers.incidents.incident": "SCENARIO_RANK AlertEntry Incident worse_scenario",
+    "handlers.incidents.lifecycle": (
+        "HumanAction InvestigationReason LifecycleError acknowledge human_decision "
+        "investigation_expired resolve rollback_finished"
+    ),
+    "handlers.incidents.manager": "Applied IncidentManager new_incident_id",
+    "handlers.incidents.notices": (
+        "ALL_TARGETS bot_action breaker chat labels page restore_call rollback_call status_page"
+    ),
+    "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
+    "handlers.incidents.response": "DecisionContext on_decision respond",
+    "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
+    "handlers.notify": None,
+    "handlers.notify.stages": (
+        "DedupReason DedupStage Delivery InhibitStage Pipeline RecordStage RetryStage SilenceStage "
+        "Stage needs_send"
+    ),
+    "handlers.outbox": None,
+    "handlers.outbox.dispatcher": "LANES OutboxDispatcher OutboxLane build_pipeline",
+    "handlers.outbox.ports": "Claimed OutboxStore PendingEvent Settlement",
+    "handlers.outbox.retry": (
+        "Next NextReason SendResult after_attempt backoff classify_status parse_retry_after"
+    ),
+    "handlers.receivers": "Outbound Receiver",
+    "handlers.receivers.base": "Outbound Receiver",
+    "handlers.receivers.chat": "ChatReceiver chat_body",
+    "handlers.receivers.console": "ConsoleReceiver describe",
+    "handlers.receivers.http": "WebhookPoster",
+    "handlers.receivers.pager": "PagerReceiver pager_body",
+    "handlers.receivers.registry": "ReceiverUrls build_receivers",
+    "handlers.receivers.signing": "HEADER sign verify",
+    "handlers.receivers.statuspage": "StatusPageReceiver statuspage_body",
+    "handlers.receivers.webhook": "ControlReceiver control_body integrity_verdict",
+    "handlers.rollback": None,
+    "handlers.rollback.health": "HealthProbe judge window_of",
+    "handlers.rollback.kafka_probe": "KafkaHealthProbe",
+    "handlers.rollback.orchestrator": "RollbackOrchestrator",
+    "handlers.rollback.phases": (
+        "ActionStatus Phase PhaseRecord RetryPlan Rollback RollbackStep StepKind attempt_actions "
+        "budget closes_breaker failed next_step phase_actions phase_notices phase_plan "
+        "restore_point retry_plan verify_step"
+    ),
+    "handlers.service": "LoopService SourceLoop",
+    "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
+    "handlers.timers": "TimerWorker timer_effects",
+    "schemas": (
+        "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
+        "IncidentEvent IncidentRecord IncidentStatus IntegrityEvent InvalidEvent LatencySketch "
+        "LogEvent PaneSummary PhaseRecord QueueEvent RequestEvent ResourceEvent Response "
+        "RollbackRecord Scenario Scope Severity TelemetryEvent TimelineEntry encode_event "
+        "parse_event parse_timestamp to_rfc3339 validate_event"
+    ),
+    "schemas.clock": "Clock ManualClock SystemClock",
+    "schemas.decisions": "AlertState Decision Evidence Response",
+    "schemas.errors": "AlertpipeError CommandError InputError OperationalError",
+    "schemas.incidents": (
+        "ActionKind ActionRecord ActionStatus IncidentEvent IncidentEventType IncidentRecord "
+        "IncidentStatus PhaseRecord RollbackRecord TimelineEntry"
+    ),
+    "schemas.panes": (
+        "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
+        "QueueStats RequestStats ResourceStats Scope Truncated"
+    ),
+    "schemas.severity": "Scenario Severity",
+    "schemas.sketch": "ALPHA MAX_BINS MIN_VALUE Mapping MergedSketch Sketch quantile_rank",
+    "schemas.telemetry": (
+        "BOT_STATUSES DEPLOY_STATUSES KINDS LOG_LEVELS MAX_DEPTH MAX_LATENCY_MS BotEvent "
+        "DeployEvent IntegrityEvent InvalidEvent LogEvent QueueEvent RequestEvent ResourceEvent "
+        "TelemetryEvent encode_event parse_event validate_event"
+    ),
+    "schemas.timestamps": (
+        "MAX_EPOCH_NUMBER MAX_EPOCH_S RFC3339_PATTERN TIMESTAMP_SCHEMA EpochSeconds "
+        "parse_timestamp to_rfc3339"
+    ),
+    "schemas.window": "WindowStats least_squares_slope merge_panes",
+    "streams": None,
+    "streams.aggregate": (
+        "Aggregator AggregatorConfig AggregatorFailed AggregatorMetrics PaneRules "
+        "PartitionAggregator tune_gc"
+    ),
+    "streams.aggregate.checkpoint": "Checkpoint decode_checkpoint encode_checkpoint",
+    "streams.aggregate.config": "AggregatorConfig",
+    "streams.aggregate.deadletter": "MAX_VALUE_BYTES DeadLetter Record dead_letter invalid_code",
+    "streams.aggregate.metrics": "AggregatorMetrics",
+    "streams.aggregate.output": "PartitionOutput",
+    "streams.aggregate.panes": "Pane ScopeKey scope_id",
+    "streams.aggregate.partition": "ClosedPane PaneRules PartitionAggregator",
+    "streams.aggregate.service": "Aggregator AggregatorFailed tune_gc",
+    "streams.aggregate.validate": "Reading decode read_event reading_of",
+    "streams.aggregate.watermark": "NEVER PartitionTime",
+    "streams.evaluate": (
+        "AlertRecord Correlator CorrelatorConfig EngineConfig Evaluation Evaluator EvaluatorConfig "
+        "Output Reason StateChange step"
+    ),
+    "streams.evaluate.baseline": "Baseline expected_rate learn skip",
+    "streams.evaluate.buffer": "PaneBuffer",
+    "streams.evaluate.codec": (
+        "CLOCK_KEY alert_key decode decode_alert decode_clock decode_service encode encode_alert "
+        "encode_clock encode_service service_key"
+    ),
+    "streams.evaluate.correlate": "Cascade Member correlate decode_cascade encode_cascade",
+    "streams.evaluate.correlator": "Correlator CorrelatorConfig",
+    "streams.evaluate.decide": "RuleLike Subject Versions fingerprint make_decision scope_label",
+    "streams.evaluate.deploys": (
+        "VersionTrack after_deploy after_health after_served in_post_deploy"
+    ),
+    "streams.evaluate.engine": "EngineConfig Evaluation Output ServiceEvaluation StateChange",
+    "streams.evaluate.kafka": (
+        "Outgoing TransactionalSender ensure_state_topic last_timestamp_before make_reader "
+        "partition_count read_range"
+    ),
+    "streams.evaluate.offline": "PolicyTests TestResult load_tests run_file run_tests",
+    "streams.evaluate.rules": "EXTRACTORS MetricInput Observation Reading compare observe read",
+    "streams.evaluate.series": "expand expand_numbers expand_text",
+    "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
+    "streams.evaluate.state": "AlertRecord Reason Status Timing step",
+    "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.policy": (
+        "DEFAULT_POLICY METRICS BotPolicy CascadePolicy Condition DeployPolicy MetricInfo "
+        "PhaseRetries Policy PolicyInvalid Problem Readiness RollbackPolicy Rule ThroughputPolicy "
+        "default_policy_text format_duration load_policy parse_duration_ms parse_policy "
+        "scope_fields"
+    ),
+    "streams.policy.durations": (
+        "format_duration format_value parse_duration_ms parse_percent parse_threshold"
+    ),
+    "streams.policy.errors": "FieldInvalid PolicyInvalid Problem",
+    "streams.policy.load": "DEFAULT_POLICY default_policy_text load_policy parse_policy",
+    "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
+    "streams.policy.model": (
+        "BotPolicy CascadePolicy Comparison Condition DeployPolicy ExpectedRate PhaseRetries "
+        "Policy Readiness RollbackPolicy Rule RuleDefaults ThroughputPolicy scope_fields"
+    ),
+    "streams.producer": "TelemetryProducer",
+    "streams.topics": "TopicMissing TopicSpec ensure_topics",
+}
+
+
+def _modules() -> list[str]:
+    found = []
+    for top in PACKAGES:
+        found.append(top)
+        package = importlib.import_module(top)
+        for module in pkgutil.walk_packages(package.__path__, f"{top}."):
+            if not module.name.endswith(".__main__"):  # entry points: nothing to import
+                found.append(module.name)
+    return sorted(found)
+
+
+def test_every_module_is_in_the_table() -> None:
+    assert _modules() == sorted(EXPORTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTED))
+def test_the_public_surface_is_as_pinned(name: str) -> None:
+    module = importlib.import_module(name)
+    pinned = EXPORTED[name]
+    declared = getattr(module, "__all__", None)
+    assert (None if declared is None else list(declared)) == (
+        None if pinned is None else pinned.split()
+    )
+    missing = [member for member in declared or () if not hasattr(module, member)]
+    assert missing == [], f"{name}.__all__ names what it does not define"
