@@ -36,7 +36,6 @@ EXPORTED: dict[str, str | None] = {
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
     "app.errors": "ConfigError InfrastructureError PolicyError",
     "app.infra": "local_if_needed prepare prepare_kafka",
-    "app.lifecycle": "Role run_roles",
     "app.local": "LocalEndpoints ServerStatus down ensure_up lock_path status",
     "app.local.kafka": (
         "LOG4J_VERSION MAVEN_TIMEOUT_S SLF4J_API_VERSION KafkaPaths check_logging_jars ensure_jars "
@@ -52,15 +51,15 @@ EXPORTED: dict[str, str | None] = {
         "terminate ticking"
     ),
     "app.pipeline": (
-        "ROLES Pipeline RoleName Stage aggregator_config build_pipeline correlator_config "
-        "evaluator_config needs_database rollback_from_policy"
+        "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline "
+        "correlator_config evaluator_config needs_database receiver_urls rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
-    "app.respond": "ALL_ROLES Responder build_responder main receiver_urls",
     "app.settings": (
         "RECEIVER_URLS AggregatorSettings EvaluatorSettings LocalSettings Settings TopicSettings "
         "get_settings masked"
     ),
+    "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
     "app.simulation.fleet": "Fleet fleet_app",
     "app.simulation.pacing": "PlayStats Sender play",
@@ -107,11 +106,11 @@ EXPORTED: dict[str, str | None] = {
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
     "handlers.notify": None,
     "handlers.notify.stages": (
-        "DedupReason DedupStage Delivery InhibitStage Pipeline RecordStage RetryStage SilenceStage "
-        "Stage needs_send"
+        "DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage InhibitStage RecordStage "
+        "RetryStage SilenceStage needs_send"
     ),
     "handlers.outbox": None,
-    "handlers.outbox.dispatcher": "LANES OutboxDispatcher OutboxLane build_pipeline",
+    "handlers.outbox.dispatcher": "LANES OutboxDispatcher OutboxLane delivery_pipeline",
     "handlers.outbox.ports": "Claimed OutboxStore PendingEvent Settlement",
     "handlers.outbox.retry": (
         "Next NextReason SendResult after_attempt backoff classify_status parse_retry_after"
@@ -210,6 +209,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
     "streams.policy": (
         "DEFAULT_POLICY METRICS BotPolicy CascadePolicy Condition DeployPolicy MetricInfo "
         "PhaseRetries Policy PolicyInvalid Problem Readiness RollbackPolicy Rule ThroughputPolicy "

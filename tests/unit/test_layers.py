@@ -29,14 +29,8 @@ MAY_IMPORT: Mapping[str, frozenset[str]] = {
 }
 
 # Imports against the layers that are known and on their way out, as (importer, imported).
-EXCEPTIONS = frozenset(
-    {
-        # The rollback's verify probe reuses stage 2's window arithmetic. Issue 11 moves that
-        # pure math out of streams (branch i11-errors): the integrator deletes this entry when
-        # merging it, and test_every_exception_is_still_needed says so until then.
-        ("handlers.rollback.health", "streams.window"),
-    }
-)
+# Imports allowed against the layers, each with its reason. None today: keep it that way.
+EXCEPTIONS: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
