@@ -70,6 +70,7 @@ EXPORTED: dict[str, str | None] = {
     "app.storage": None,
     "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
     "app.storage.migrations": "Migration available_migrations migrate",
+    "app.storage.notify": "APPLICATION_NAME CHANNEL PgNotifications",
     "app.storage.outbox": "PgOutboxStore",
     "app.storage.pool": "Conn Row create_pool epoch moment",
     "app.storage.queries": "PgIncidentQueries",
@@ -134,7 +135,7 @@ EXPORTED: dict[str, str | None] = {
         "budget closes_breaker failed next_step phase_actions phase_notices phase_plan "
         "restore_point retry_plan verify_step"
     ),
-    "handlers.service": "LoopService SourceLoop",
+    "handlers.service": "LoopService Signal SourceLoop sleep_or_wake",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
     "handlers.timers": "TimerWorker timer_effects",
     "schemas": (
@@ -180,7 +181,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.aggregate.panes": "Pane ScopeKey scope_id",
     "streams.aggregate.partition": "ClosedPane PaneRules PartitionAggregator",
     "streams.aggregate.service": "Aggregator AggregatorFailed tune_gc",
-    "streams.aggregate.validate": "Reading decode read_event reading_of",
+    "streams.aggregate.validate": "Reading decode read_event read_record reading_of",
     "streams.aggregate.watermark": "NEVER PartitionTime",
     "streams.evaluate": (
         "AlertRecord Correlator CorrelatorConfig EngineConfig Evaluation Evaluator EvaluatorConfig "
