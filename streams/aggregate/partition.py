@@ -119,6 +119,7 @@ class PartitionAggregator:
         self.first_offset: dict[int, int] = {}  # per group: offset of its earliest event
         self.panes: list[ClosedPane] = []
         self.refined: dict[int, Pane] = {}  # fired panes with late events since (by id())
+        self.live_fired = False  # a pane of live data fired since the service last looked
         self.dead_letters: list[DeadLetter] = []
         self.last_activity_ms: float | None = None
 
@@ -202,7 +203,7 @@ class PartitionAggregator:
         self._count(handled, accepted, replayed)
         if handled:
             self.last_activity_ms = now_ms
-        self.close_ready()
+        self.close_ready(now_ms)
 
     def _count(self, handled: int, accepted: int, replayed: int) -> None:
         metrics = self.metrics
@@ -260,9 +261,12 @@ class PartitionAggregator:
 
     # --- closing --------------------------------------------------------------------------
 
-    def close_ready(self) -> None:
+    def close_ready(self, now_ms: float | None = None) -> None:
         """Fire every open pane that ends at or before the watermark (on time: published,
-        kept open), and close those past the allowed lateness (a last refinement if due)."""
+        kept open), and close those past the allowed lateness (a last refinement if due).
+        A pane that fired within a pane interval of ``now_ms`` (the wall clock: live data,
+        not a backlog) sets ``live_fired``: it should go out without waiting for the next
+        scheduled transaction."""
         pane_ms, time_ = self.rules.pane_ms, self.time
         due = time_.fire_through
         for start in sorted(self.groups):
@@ -271,6 +275,8 @@ class PartitionAggregator:
                 break
             if end > time_.fired_before:
                 self._fire(start)
+                if now_ms is not None and end >= now_ms - pane_ms:
+                    self.live_fired = True
             if time_.is_closed(end):
                 self._close(start)
         time_.fired_before = max(time_.fired_before, due)
@@ -283,7 +289,7 @@ class PartitionAggregator:
         if now_ms - self.last_activity_ms < self.rules.idle_timeout_ms:
             return False
         self.time.close_through(max(self.groups) + self.rules.pane_ms)
-        self.close_ready()
+        self.close_ready(now_ms)
         return True
 
     def _fire(self, start: int) -> None:

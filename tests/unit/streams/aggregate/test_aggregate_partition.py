@@ -445,3 +445,16 @@ def test_a_closed_pane_is_keyed_by_scope_and_partitioned_by_service() -> None:
     summary = PaneSummary.model_validate_json(pane.value)
     assert summary.pane_id == PaneSummary.make_id(summary.scope, BASE_MS, 2)
     assert summary.scope.id == scope_id and summary.partition == 2
+
+
+def test_a_pane_of_live_data_that_fires_asks_for_a_transaction_now() -> None:
+    """Live: the pane ends within a pane interval of the wall clock. A backlog's panes (far
+    behind the wall clock) wait for the next scheduled transaction."""
+    live = PartitionAggregator("t", 0, RULES)
+    live.process(records([request(BASE_MS + 50), request(BASE_MS + 100)]), now_ms=BASE_MS + 130)
+    assert live.live_fired
+    backlog = PartitionAggregator("t", 0, RULES)
+    backlog.process(
+        records([request(BASE_MS + 50), request(BASE_MS + 100)]), now_ms=BASE_MS + 10**6
+    )
+    assert not backlog.live_fired and len(backlog.take()[0]) == 1  # fired all the same
