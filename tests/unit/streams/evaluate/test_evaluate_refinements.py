@@ -95,3 +95,22 @@ def test_a_refinement_that_confirms_the_verdict_is_no_reversal() -> None:
     engine.add(_revision(groups[59][0], 1, 210, 205))
     assert engine.advance().decisions == []
     assert engine.take_counts() == {"refinements": 1, "reversals": 0}
+
+
+def test_a_restart_rebuilds_from_the_latest_revision_and_replays_count_once() -> None:
+    """Rebuilding (no evaluation) keeps the highest revision whatever the order read; a
+    revision read again after a restart neither replaces nor counts."""
+    groups = _panes("10x59 200x1", "0x59 200x1")
+    pane = groups[59][0]
+    engine = Evaluation(POLICY)
+    for panes in groups[:59]:
+        for one in panes:
+            engine.add(one, evaluate=False)
+    engine.add(_revision(pane, 7, 2200, 200), evaluate=False)
+    engine.add(_revision(pane, 3, 200, 200), evaluate=False)  # an older one, read after
+    service = engine.services["chat-api"]
+    window = service.buffer(pane.scope).window(pane.end_ms, 60_000)
+    assert (window.requests, window.errors) == (59 * 10 + 2200, 200)
+    engine.add(_revision(pane, 7, 2200, 200))  # the same revision again, live
+    assert engine.advance().decisions == []
+    assert engine.take_counts() == {"refinements": 0, "reversals": 0}
