@@ -153,6 +153,18 @@ class Aggregator:
         await asyncio.wait_for(self._assigned.wait(), timeout_s)
         self._raise_if_failed()
 
+    @property
+    def committed(self) -> bool:
+        """Every record handled so far is in a committed transaction (its panes, dead letters
+        and checkpoint are durable)."""
+        return all(
+            owned.committed is not None
+            and owned.committed[1].processed_to >= owned.aggregator.position - 1
+            for owned in self._owned.values()
+            if owned.aggregator.position is not None
+            and owned.aggregator.last_activity_ms is not None  # it handled records
+        )
+
     def health(self) -> dict[str, Any]:
         return {
             "ready": self.ready,

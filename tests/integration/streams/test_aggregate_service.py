@@ -180,6 +180,7 @@ async def test_a_pane_of_live_data_is_published_when_it_fires_not_at_the_next_in
         outcome = await eventually(
             stage.published, lambda o: bool(o.panes), within_s=30, what="the fired pane"
         )
+        assert aggregator.committed  # that transaction covered every record handled
     finally:
         await aggregator.stop()
         await running
