@@ -233,7 +233,7 @@ async def aggregate(
     started = time.perf_counter()
     running = asyncio.create_task(aggregator.run())
     samples: list[tuple[int, float]] = []
-    while aggregator.metrics.events < total or not aggregator.committed:
+    while aggregator.metrics.events < total or not _committed(aggregator):
         await asyncio.sleep(0.01)
         if rss_every and aggregator.metrics.events >= (len(samples) + 1) * rss_every:
             samples.append((aggregator.metrics.events, rss_mb()))
@@ -253,6 +253,18 @@ async def aggregate(
         "transaction_max_seconds": health["transaction_max_seconds"],
         "rss_mb": samples, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }  # fmt: skip
+
+
+def _committed(aggregator: Aggregator) -> bool:
+    """``Aggregator.committed``, or the same computed here for an older checkout (a
+    before/after comparison runs this script in a copy of the older tree)."""
+    if hasattr(aggregator, "committed"):
+        return bool(aggregator.committed)
+    return all(
+        o.committed is not None and o.committed[1].processed_to >= o.aggregator.position - 1
+        for o in aggregator._owned.values()
+        if o.aggregator.position is not None and o.aggregator.last_activity_ms is not None
+    )
 
 
 def _profiler(enabled: bool) -> Any:
