@@ -248,6 +248,7 @@ async def aggregate(
     return {
         "mode": "b", "events": health["events"], "seconds": elapsed,
         "rate": health["events"] / elapsed, "panes": health["panes"],
+        "refinements": health.get("refinements", 0),
         "transactions": health["transactions"], "dead_letters": health["dead_letters"],
         "transaction_seconds": health["transaction_seconds"],
         "transaction_max_seconds": health["transaction_max_seconds"],
@@ -324,7 +325,8 @@ def throughput(args: argparse.Namespace) -> None:
             b = run_child("b", args, topic, sent, profile=args.profile and pair == 1)
             print(f"pair {pair}: a ({args.baseline}) = {a['rate']:>9,.0f} ev/s   "
                   f"b = {b['rate']:>9,.0f} ev/s   "
-                  f"b/a = {b['rate'] / a['rate']:.2f}   (b: {b['panes']:,} panes, "
+                  f"b/a = {b['rate'] / a['rate']:.2f}   (b: {b['panes']:,} panes "
+                  f"+ {b['refinements']:,} refinements, "
                   f"{b['transactions']} transactions averaging "
                   f"{1000 * b['transaction_seconds'] / max(1, b['transactions']):.0f} ms, "
                   f"peak RSS {b['peak_rss_mb']:.0f} MB, "
@@ -349,7 +351,8 @@ def memory(args: argparse.Namespace) -> None:
         b = run_child("b", args, topic, sent, rss_every=1_000_000)
         for count, rss in b["rss_mb"]:
             print(f"  after {count:>9,} events: RSS {rss:6.0f} MB")
-        print(f"peak RSS {b['peak_rss_mb']:.0f} MB; {b['rate']:,.0f} ev/s; {b['panes']:,} panes")
+        print(f"peak RSS {b['peak_rss_mb']:.0f} MB; {b['rate']:,.0f} ev/s; {b['panes']:,} panes "
+              f"+ {b['refinements']:,} refinements")  # fmt: skip
     finally:
         asyncio.run(delete_topics(args.bootstrap, [topic]))
 
