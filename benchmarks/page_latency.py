@@ -10,8 +10,9 @@ and PostgreSQL, with fresh topics, groups and database schema, twice in the same
     outbox every ``delivery.poll_s`` = 0.5 s, as before notifications existed);
 (b) notifications on (the default): committed work wakes the worker that takes it.
 
-Each time this script produces ``--decisions`` CRITICAL firing decisions, each for a new
-service (so each opens an incident and pages), one every ``--interval`` seconds, on the
+Each time this script produces ``--decisions`` CRITICAL firing decisions (after one that is
+not timed, paged end to end first: the consumer group has joined, the pools are warm), each
+for a new service (so each opens an incident and pages), one every ``--interval`` seconds, on the
 decisions topic with acks=all: the broker's acknowledgement is the decision's time, when a
 consumer can first see it. The pager URL points at a loopback server here, which notes when
 each PagerDuty trigger arrives. Reported: p50 / p99 / max of decision → page for (a) and
@@ -80,13 +81,17 @@ def summary(values: list[float]) -> dict[str, float]:
 async def one_run(args: argparse.Namespace, notify: bool, logs: Path) -> list[float]:
     run = uuid.uuid4().hex[:6]
     pages: dict[str, float] = {}
-    all_paged = asyncio.Event()
+    all_paged, warmed = asyncio.Event(), asyncio.Event()
 
     async def receive(request: web.Request) -> web.Response:
         now = time.time()
         body = await request.json()
         if request.match_info["receiver"] == "pager" and body.get("event_action") == "trigger":
-            pages.setdefault(str(body["payload"]["source"]), now)
+            service = str(body["payload"]["source"])
+            if service.endswith("-warmup"):
+                warmed.set()
+                return web.json_response({"status": "success", "ok": True})
+            pages.setdefault(service, now)
             if len(pages) >= args.decisions:
                 all_paged.set()
         return web.json_response({"status": "success", "ok": True})
@@ -105,9 +110,14 @@ async def one_run(args: argparse.Namespace, notify: bool, logs: Path) -> list[fl
     sent: dict[str, float] = {}
     try:
         await wait_alertpipe(process, log_dir)
-        await asyncio.sleep(2.0)  # its consumer group settles (the first decision would wait)
         await producer.start()
         topic = env["ALERTPIPE_TOPICS__DECISIONS"]
+        # Not timed: one decision paged end to end first (consumer group joined, pools warm).
+        warmup = f"svc-{run}-warmup"
+        await producer.send_and_wait(
+            topic, decision(warmup, int(time.time() * 1000)), key=warmup.encode()
+        )
+        await asyncio.wait_for(warmed.wait(), 120)
         for i in range(args.decisions):
             service = f"svc-{run}-{i}"
             value = decision(service, int(time.time() * 1000))
