@@ -38,7 +38,9 @@ Reported per trial and as min / median / max over the trials:
   CRITICAL decision visible → page received.
 
 ``--background N`` adds N events/s of healthy request traffic from other services on the
-same telemetry topic, produced by a separate process.
+same telemetry topic, produced by a separate process. ``--split`` runs alertpipe's roles as
+three processes (aggregator; evaluator; responder and API), as a deployment under load would:
+in one process, stage 1's batches share the event loop with every other stage.
 """
 
 from __future__ import annotations
@@ -207,22 +209,30 @@ def alertpipe_env(args: argparse.Namespace, run: str, hook_port: int) -> dict[st
     return env
 
 
+# ``--split``: the roles as separate processes, as a deployment with load would run them.
+SPLIT = (("aggregator",), ("evaluator",), ("responder", "api"))
+
+
 def start_alertpipe(
-    args: argparse.Namespace, env: dict[str, str], logs: Path
+    args: argparse.Namespace, env: dict[str, str], logs: Path, roles: tuple[str, ...] = ()
 ) -> subprocess.Popen[bytes]:
-    sink = (logs / "alertpipe.log").open("ab")
+    """``alertpipe run`` (with ``--role`` for each of ``roles``); its log in ``logs``."""
+    name = "-".join(roles) or "alertpipe"
+    sink = (logs / f"{name}.log").open("ab")
     command = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
-    return subprocess.Popen(
-        [*command, "run"], cwd=args.alertpipe_root, env=env, stdout=sink, stderr=sink
-    )
+    command += ["run", *(f"--role={role}" for role in roles)]
+    return subprocess.Popen(command, cwd=args.alertpipe_root, env=env, stdout=sink, stderr=sink)
 
 
-async def wait_alertpipe(process: subprocess.Popen[bytes], logs: Path) -> None:
+async def wait_alertpipe(
+    process: subprocess.Popen[bytes], logs: Path, roles: tuple[str, ...] = ()
+) -> None:
     """Until ``alertpipe run`` says it is running (it prints its URL)."""
+    log = logs / f"{'-'.join(roles) or 'alertpipe'}.log"
     deadline = time.monotonic() + 120
-    while "alertpipe: running" not in (logs / "alertpipe.log").read_text(errors="replace"):
+    while "alertpipe: running" not in log.read_text(errors="replace"):
         if process.poll() is not None or time.monotonic() > deadline:
-            tail = (logs / "alertpipe.log").read_text(errors="replace")[-3000:]
+            tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"alertpipe did not start:\n{tail}")
         await asyncio.sleep(0.2)
 
@@ -552,10 +562,10 @@ async def main_async(args: argparse.Namespace) -> None:
         try:
             started, prom_port = start_prometheus(Path(work), port, port, logs)
             processes += started
-            alertpipe = start_alertpipe(args, env, logs)
-            processes.append(alertpipe)
+            for roles in SPLIT if args.split else ((),):  # one after the other: one prepares
+                processes.append(start_alertpipe(args, env, logs, roles))  # topics and tables
+                await wait_alertpipe(processes[-1], logs, roles)
             await wait_http(f"http://127.0.0.1:{prom_port}/-/ready")
-            await wait_alertpipe(alertpipe, logs)
             topic = env["ALERTPIPE_TOPICS__TELEMETRY"]
             if args.background:
                 seconds = args.warmup + args.trials * args.gap + args.timeout + 30
@@ -612,6 +622,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=90.0, help="give up on a page after")
     parser.add_argument("--background", type=float, default=0.0, help="extra events/s")
     parser.add_argument("--lateness-ms", type=int, default=5000)
+    parser.add_argument(
+        "--split", action="store_true", help="aggregator, evaluator, responder + api: 3 processes"
+    )
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--alertpipe-root", type=Path, default=ROOT, help="checkout to run")
     parser.add_argument(
