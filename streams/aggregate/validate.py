@@ -129,6 +129,8 @@ _NOT_A_CANONICAL_REQUEST = (msgspec.ValidationError, msgspec.DecodeError, Recurs
 def read_record(raw: bytes) -> Reading:
     """The reading of one message's bytes; raises InvalidEvent (or orjson's JSONDecodeError,
     for bytes that are not JSON) exactly as ``read_event(orjson.loads(raw))`` would."""
+    if b'"request"' not in raw:  # not a request: spare the failed decode (an exception, ~1.5 µs)
+        return read_event(orjson.loads(raw))
     try:
         request = _decode_request(raw)
     except _NOT_A_CANONICAL_REQUEST:
