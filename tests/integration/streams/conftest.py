@@ -183,9 +183,26 @@ class Stage:
                 sum(outcome.dead_letters.values()) >= sum(expected.dead_letters.values())
             )
 
-        return await eventually(
-            self.published, complete, within_s=within_s, what="all panes committed", every_s=0.5
-        )
+        try:
+            return await eventually(
+                self.published, complete, within_s=within_s, what="all panes", every_s=0.5
+            )
+        except AssertionError:
+            raise AssertionError(_difference(await self.published(), expected)) from None
+
+
+def _difference(outcome: Outcome, expected: Outcome) -> str:
+    """What the committed output still lacks, in a few lines (not the whole topic)."""
+    missing = sorted(expected.panes.keys() - outcome.panes.keys())
+    differ = sorted(k for k in expected.panes.keys() & outcome.panes.keys()
+                    if outcome.panes[k] != expected.panes[k])  # fmt: skip
+    first = differ[0] if differ else None
+    return (
+        f"not all panes committed: {len(missing)} missing (e.g. {missing[:3]}), "
+        f"{len(differ)} at another content (e.g. {first}: "
+        f"{outcome.panes.get(first or '', b'')[:300]!r} != {expected.panes.get(first or '', b'')[:300]!r}); "
+        f"dead letters {sum(outcome.dead_letters.values())} of {sum(expected.dead_letters.values())}"
+    )
 
 
 def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
