@@ -25,13 +25,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from app.api.server import HttpServer
+from app.credentials import issue_token
 from app.infra import local_if_needed, prepare
-from app.pipeline import Pipeline, build_pipeline
+from app.pipeline import Pipeline, Responder, build_pipeline
 from app.settings import Settings
 from app.simulation.fleet import Fleet, fleet_app
 from app.simulation.pacing import play
 from app.simulation.scenarios import Remedies, ScenarioName, Timeline, generate
 from app.topics import declared_topics
+from handlers.actions import ACTIONS
+from handlers.rollback.phases import BUDGET_FIELDS
 from schemas.clock import Clock, SystemClock
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
@@ -55,16 +58,8 @@ _RESPONSE_CLOCK = (
     "status_update_every_s",
     "review_reminder_after_s",
 )
-_ROLLBACK_BUDGETS = (
-    "prepare_budget_s",
-    "revert_code_budget_s",
-    "restore_data_min_s",
-    "restore_data_budget_s",
-    "verify_min_s",
-    "verify_budget_s",
-    "resume_budget_s",
-)
-_CONTROL = ("breaker", "rollback", "restore", "bot_restart")
+# The control calls' URLs: the demo fleet answers them (notifications go where the user says).
+_CONTROL = tuple(dict.fromkeys(spec.url for spec in ACTIONS.values() if not spec.notification))
 _WIDTH = 160
 _QUIET = frozenset({"response", "severity", "budget_s", "budget_min_s"})  # said elsewhere
 
@@ -126,7 +121,7 @@ def drill_settings(settings: Settings, fleet_url: str, compress: float) -> Setti
         | {"timers_poll_s": min(r.timers_poll_s, 0.25)}
     )
     rollback = rb.model_copy(
-        update={name: getattr(rb, name) / compress for name in _ROLLBACK_BUDGETS}
+        update={name: getattr(rb, name) / compress for name in BUDGET_FIELDS}
         | {
             "verify_window_s": max(15.0, rb.verify_window_s / compress),
             "verify_every_s": min(rb.verify_every_s, 1.0),
@@ -354,9 +349,14 @@ async def _drill(
     await _until_ready(pipeline)
     await feed.start()
     assert pipeline.http is not None and pipeline.responder is not None
+    token = await _demo_token(pipeline.responder, clock)
     feed.say(
-        f"pipeline ready (API {pipeline.http.url}/incidents); scenario {scenario}: "
-        f"{timeline.warmup_s:g} s healthy, then a deploy; plan clock ÷{compress:g}"
+        f"pipeline ready: API and console {pipeline.http.url}/ (metrics {pipeline.http.url}"
+        f"/metrics); demo admin token {token} (it ends with the demo)"
+    )
+    feed.say(
+        f"scenario {scenario}: {timeline.warmup_s:g} s healthy, then a deploy; "
+        f"plan clock ÷{compress:g}"
     )
     settings = pipeline.settings
     deadline = time.monotonic() + timeline.total_s
@@ -374,6 +374,12 @@ async def _drill(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _demo_token(responder: Responder, clock: Clock) -> str:
+    """An admin token in this run's own schema: the demo's database goes with the demo."""
+    _, token = await issue_token(responder.credentials, "demo", "admin", "demo", clock.now())
+    return token
 
 
 class _Traffic:

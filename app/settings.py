@@ -11,21 +11,34 @@ Receiver URLs are treated as secrets: a Slack incoming-webhook URL *is* a creden
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.roles import ROLE_NAMES
+from handlers.actions import URL_SETTINGS
 from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
 
 __all__ = [
     "RECEIVER_URLS",
     "AggregatorSettings",
+    "AuthSettings",
     "EvaluatorSettings",
     "LocalSettings",
     "Settings",
@@ -48,16 +61,19 @@ def _default_cache_dir() -> Path:
     return Path(base) / "alertpipe"
 
 
-# The receivers' URL settings (``ALERTPIPE_<NAME>``); unset or empty: the console receiver.
-RECEIVER_URLS = (
-    "pager_url",
-    "chat_url",
-    "statuspage_url",
-    "breaker_url",
-    "rollback_url",
-    "restore_url",
-    "bot_restart_url",
-)
+def _empty_is_unset(value: Any) -> Any:
+    # ALERTPIPE_PAGER_URL= (set but empty, as compose files and env templates leave it)
+    # means "no receiver": print to the console, never POST to an empty URL and fail.
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+# The receivers' URL settings (``ALERTPIPE_<NAME>``): one per URL that a row of
+# ``handlers.actions.ACTIONS`` names, so a new receiver brings its own. Unset or empty: the
+# console receiver.
+RECEIVER_URLS: tuple[str, ...] = tuple(URL_SETTINGS)
+ReceiverUrl = Annotated[SecretStr | None, BeforeValidator(_empty_is_unset)]
 
 
 class _Group(BaseModel):
@@ -189,8 +205,102 @@ class EvaluatorSettings(_Group):
     )
 
 
-class Settings(BaseSettings):
-    """Everything alertpipe reads from its environment. Frozen: built once, passed down."""
+class AuthSettings(_Group):
+    """Who may use the HTTP API and the console (see docs/auth.md): tokens, sessions, a
+    trusted reverse proxy, throttling of failed attempts, and whether /metrics is open."""
+
+    bootstrap_token: SecretStr | None = Field(
+        default=None,
+        description="an admin token taken from the environment (the first credential, before "
+        "`alertpipe token create` has made any); at least 24 characters; signs in as `bootstrap`",
+    )
+    session_ttl_s: float = Field(
+        default=12 * 3600.0,
+        gt=0,
+        description="a console session (cookie) ends this long after sign-in",
+    )
+    secure_cookie: bool = Field(
+        default=False,
+        description="the console is served over https (directly or by a TLS-terminating proxy): "
+        "the session cookie is marked `Secure`",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="unset: /metrics is open; set: /metrics needs `Authorization: Bearer` with "
+        "this token (Prometheus's `authorization` scrape setting) or, on an `api` process, a "
+        "viewer credential",
+    )
+    max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="failed sign-ins from one client address within `failure_window_s` before "
+        "its requests are refused with 429 (per process)",
+    )
+    failure_window_s: float = Field(
+        default=60.0, gt=0, description="the window over which failed attempts are counted"
+    )
+    proxy_user_header: str | None = Field(
+        default=None,
+        description="trusted reverse-proxy mode: the request header naming the signed-in user "
+        "(e.g. `X-Forwarded-User`); read only from `trusted_proxies`; unset: off",
+    )
+    proxy_role_header: str | None = Field(
+        default=None,
+        description="the header carrying the proxied user's role (viewer, operator, admin); "
+        "unset or absent: `proxy_role`",
+    )
+    proxy_role: str = Field(
+        default="viewer", description="the role of a proxied user whose request names none"
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(),
+        description="addresses or CIDRs of the reverse proxies whose user header and "
+        '`X-Forwarded-For` are believed (JSON list, e.g. `["10.0.0.0/8"]`)',
+    )
+
+    @field_validator("bootstrap_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 24:
+            raise ValueError("must be at least 24 characters (make one: `openssl rand -hex 24`)")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or CIDR") from None
+        return value
+
+    @field_validator("proxy_user_header", "proxy_role_header")
+    @classmethod
+    def _header(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("proxy_role")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        if value not in ROLE_NAMES:
+            raise ValueError(f"expected one of {', '.join(ROLE_NAMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _proxy_needs_trust(self) -> AuthSettings:
+        if self.proxy_user_header and not self.trusted_proxies:
+            raise ValueError(
+                "proxy_user_header is set but trusted_proxies is empty: name the proxies "
+                "whose header is believed"
+            )
+        return self
+
+
+class _Servers(BaseSettings):
+    """``Settings`` up to the receivers' URLs (see there)."""
 
     model_config = SettingsConfigDict(
         env_prefix="ALERTPIPE_",
@@ -230,35 +340,44 @@ class Settings(BaseSettings):
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     policy: Path | None = Field(
         default=None,
         description="policy YAML file; unset means the built-in plan (`alertpipe policy default`)",
     )
 
-    # Receivers: unset or empty, the console receiver prints what it would send.
-    pager_url: SecretStr | None = Field(
-        default=None, description="PagerDuty Events API v2 endpoint; unset or empty: console"
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for part in value.split(","):
+            host, sep, port = part.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {part!r}")
+        return value
+
+
+if TYPE_CHECKING:  # the URL fields are generated: code reads them by name from RECEIVER_URLS
+    _WithReceiverUrls = _Servers
+else:
+    _WithReceiverUrls = create_model(
+        "_WithReceiverUrls",
+        __base__=_Servers,
+        **{
+            name: (ReceiverUrl, Field(default=None, description=f"{about} (secret)"))
+            for name, about in URL_SETTINGS.items()
+        },
     )
-    chat_url: SecretStr | None = Field(
-        default=None, description="Slack incoming webhook; unset or empty: console"
-    )
-    statuspage_url: SecretStr | None = Field(
-        default=None, description="status page incidents; unset or empty: console"
-    )
-    breaker_url: SecretStr | None = Field(
-        default=None, description="circuit breaker webhook; unset or empty: console"
-    )
-    rollback_url: SecretStr | None = Field(
-        default=None,
-        description="deploy tooling: revert a service to a version; unset or empty: console",
-    )
-    restore_url: SecretStr | None = Field(
-        default=None,
-        description="data restore and integrity re-check; unset or empty: console",
-    )
-    bot_restart_url: SecretStr | None = Field(
-        default=None, description="bot restart / stop / resume; unset or empty: console"
-    )
+
+
+class Settings(_WithReceiverUrls):
+    """Everything alertpipe reads from its environment. Frozen: built once, passed down.
+
+    The receivers' URL fields (``RECEIVER_URLS``: ``pager_url`` …) are generated from
+    ``handlers.actions.ACTIONS`` in a class of their own, between ``_Servers`` and this one,
+    so that they keep their place after ``policy`` in ``alertpipe config show``."""
+
     webhook_secret: SecretStr | None = Field(
         default=None,
         description="HMAC-SHA256 key for `X-Alertpipe-Signature` on every receiver call; "
@@ -277,26 +396,6 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"
     )
-
-    @field_validator("kafka_bootstrap")
-    @classmethod
-    def _bootstrap_has_port(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        for part in value.split(","):
-            host, sep, port = part.strip().rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise ValueError(f"expected host:port[,host:port], got {part!r}")
-        return value
-
-    @field_validator(*RECEIVER_URLS, mode="before")
-    @classmethod
-    def _empty_url_is_unset(cls, value: Any) -> Any:
-        # ALERTPIPE_PAGER_URL= (set but empty, as compose files and env templates leave it)
-        # means "no receiver": print to the console, never POST to an empty URL and fail.
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
 
     @field_validator("log_level")
     @classmethod

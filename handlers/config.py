@@ -11,6 +11,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.rollback import PhaseRetries
 from schemas.severity import Severity
 
 __all__ = ["LEASE_MARGIN", "DeliveryConfig", "PhaseRetries", "ResponseConfig", "RollbackConfig"]
@@ -112,26 +113,6 @@ class ResponseConfig(_Group):
                 "LOW incidents are only recorded, never announced: use MEDIUM, HIGH or CRITICAL"
             )
         return value
-
-
-class PhaseRetries(_Group):
-    """How many more times each rollback phase is tried after it failed, before the rollback
-    fails and the incident escalates (the plan: "never loop"). A phase fails when one of its
-    receivers failed for good — after the outbox's own delivery retries — or, for verify, when
-    the service is not back under the baseline within ``verify_budget_s``. A retry re-sends the
-    phase's failed calls: under the same idempotency key when the receiver may have acted
-    (timeouts, 5xx), under a new one (``…#2``) when it refused, so that it sees a new request,
-    not a replay of the refused one."""
-
-    prepare: int = Field(default=1, ge=0, le=5, description="retries of prepare")
-    revert_code: int = Field(default=1, ge=0, le=5, description="retries of revert code")
-    restore_data: int = Field(default=1, ge=0, le=5, description="retries of restore data")
-    verify: int = Field(default=0, ge=0, le=5, description="retries of verify")
-    resume: int = Field(default=1, ge=0, le=5, description="retries of resume")
-
-    def attempts(self, phase: str) -> int:
-        """Tries in all for ``phase`` (the first one plus its retries)."""
-        return 1 + int(getattr(self, phase))
 
 
 class RollbackConfig(_Group):

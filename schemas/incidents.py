@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.rollback import PhaseStatus, RollbackPhase, RollbackStatus
 from schemas.severity import Scenario, Severity
 
 __all__ = [
@@ -44,6 +45,8 @@ IncidentEventType = Literal[
     "reopened",
 ]
 
+# The kinds of action; ``handlers.actions.ACTIONS`` has a row for each (receiver, URL setting,
+# outbox lane), checked when it is imported. The SQL CHECK of ``actions.kind`` is tested against it.
 ActionKind = Literal[
     "page",
     "chat",
@@ -117,8 +120,8 @@ class TimelineEntry(_Model):
 class PhaseRecord(_Model):
     """One phase of a rollback, timed against the plan's budget."""
 
-    phase: Literal["prepare", "revert_code", "restore_data", "verify", "resume"]
-    status: Literal["running", "succeeded", "failed", "skipped"]
+    phase: RollbackPhase
+    status: PhaseStatus
     started_at: datetime
     finished_at: datetime | None = None
     budget_min_s: float = Field(description="the plan expects it to take at least this")
@@ -132,10 +135,15 @@ class RollbackRecord(_Model):
     """An incident's rollback to the last known good version (at most one per incident)."""
 
     id: str
-    status: Literal["requested", "running", "succeeded", "failed"]
+    status: RollbackStatus
     reason: str
     from_version: str | None = None
     target_version: str | None = None
+    target_basis: str | None = Field(
+        default=None,
+        description="why that version: known_good (ran healthy through its post-deploy "
+        "window) or previous_deploy (deployed successfully before the bad one, not yet proven)",
+    )
     involves_data: bool = False
     emergency: bool = False
     capacity: float | None = Field(default=None, description="S4: resume at this share")
@@ -169,7 +177,11 @@ class IncidentRecord(_Model):
     mitigated_at: datetime | None = None
     resolved_at: datetime | None = None
     bad_version: str | None = None
-    last_good_version: str | None = None
+    last_good_version: str | None = Field(default=None, description="the rollback target")
+    target_basis: str | None = Field(
+        default=None,
+        description="known_good, previous_deploy; or, with no target, known_good_in_effect",
+    )
     involves_data: bool = False
     rollback_status: str | None = None
     human_decision: str | None = Field(default=None, description="rollback or dismiss (MEDIUM)")

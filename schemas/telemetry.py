@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import orjson
 from pydantic import (
@@ -102,9 +102,12 @@ Name = Annotated[
 Text = Annotated[str, Field(max_length=65_536), AfterValidator(str.strip)]
 Percent = Annotated[Number, Field(ge=0, le=100)]
 
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-BOT_STATUSES = ("online", "offline", "crashed", "restarted", "error")
-DEPLOY_STATUSES = ("started", "succeeded", "failed", "rolled_back")
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+BotStatus = Literal["online", "offline", "crashed", "restarted", "error"]
+DeployStatus = Literal["started", "succeeded", "failed", "rolled_back"]
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
+BOT_STATUSES: tuple[BotStatus, ...] = get_args(BotStatus)
+DEPLOY_STATUSES: tuple[DeployStatus, ...] = get_args(DeployStatus)
 
 
 class _Event(BaseModel):
@@ -131,7 +134,7 @@ class LogEvent(_Event):
     """One log line worth counting (error-level lines count toward error signals)."""
 
     kind: Literal["log"]
-    level: Literal["debug", "info", "warning", "error", "critical"]
+    level: LogLevel
     message: Text
     endpoint: Name | None = None
 
@@ -175,7 +178,7 @@ class BotEvent(_Event):
 
     kind: Literal["bot"]
     bot_id: Name
-    status: Literal["online", "offline", "crashed", "restarted", "error"]
+    status: BotStatus
 
 
 class IntegrityEvent(_Event):
@@ -192,7 +195,7 @@ class DeployEvent(_Event):
 
     kind: Literal["deploy"]
     version: Name
-    status: Literal["started", "succeeded", "failed", "rolled_back"]
+    status: DeployStatus
 
 
 TelemetryEvent = Annotated[

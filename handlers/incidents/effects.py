@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from handlers.actions import ACTIONS, NOTIFICATION_KINDS
 from handlers.incidents.incident import Incident
 from schemas.incidents import ActionKind, IncidentEventType
 from schemas.severity import Severity
@@ -42,8 +43,6 @@ TimelineKind = Literal[
     "status",
 ]
 TimerKind = Literal["escalation", "investigation"]
-
-NOTIFICATION_KINDS: frozenset[ActionKind] = frozenset({"page", "chat", "status_page"})
 
 
 def action_key(incident_id: str, *parts: str) -> str:
@@ -75,7 +74,7 @@ class ActionIntent:
 
     @property
     def notification(self) -> bool:
-        return self.kind in NOTIFICATION_KINDS
+        return ACTIONS[self.kind].notification
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,16 @@ deadlock: a worker locks the incident first, then claims what hangs off it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from handlers.incidents.classify import Cascade
 from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
 from handlers.incidents.incident import Incident
-from handlers.rollback.phases import ActionStatus, Phase, PhaseRecord, Rollback
+from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback
 from schemas.decisions import Decision
+from schemas.slo import SloBudget
 
 __all__ = ["DueTimer", "IncidentStore", "IncidentTx", "Recorded"]
 
@@ -52,11 +52,16 @@ class IncidentTx(Protocol):
 
     async def cascade(self, since: float) -> Cascade: ...
 
-    async def last_good_version(self, service: str, bad_version: str | None) -> str | None:
-        """The newest version that deployed successfully and was never failed or rolled back."""
+    async def previous_deploy(self, service: str, bad_version: str) -> str | None:
+        """The newest other version whose deploy succeeded before ``bad_version``'s and that
+        was never failed or rolled back (``handlers.incidents.target``)."""
         ...
 
     async def record_deploy(self, service: str, version: str, status: str, at: float) -> None: ...
+
+    async def record_slo_budget(self, budget: SloBudget) -> None:
+        """Keep ``budget`` unless a later report of its SLO and scope is there already."""
+        ...
 
     # incidents
     async def open_incident(self, service: str) -> Incident | None:
@@ -90,13 +95,10 @@ class IncidentTx(Protocol):
     ) -> bool: ...
 
     async def start_phase(
-        self,
-        rb: Rollback,
-        phase: Phase,
-        now: float,
-        budget: tuple[float, float],
-        detail: Mapping[str, Any] | None = None,
-    ) -> None: ...
+        self, rb: Rollback, record: PhaseRecord, budget: tuple[float, float]
+    ) -> None:
+        """Record that ``record.phase`` started (once: a second start of it is ignored)."""
+        ...
 
     async def emergency_rollbacks_short_of_resume(self, rb: Rollback) -> list[str]:
         """Services of the other active emergency rollbacks that have not reached resume.

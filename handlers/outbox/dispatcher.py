@@ -5,20 +5,21 @@ A claimed action is leased (``delivery.lease_s``); a worker killed mid-send leav
 idempotency key. Retries are durable: a retryable failure puts the action back with its next
 attempt time.
 
-The dispatcher runs one loop per lane (``LANES``): control calls, pages, and the updates
-(chat and status page). A lane waits for its own batch only, so a receiver that hangs until
-its timeout, or a backlog of its retries, holds up its own lane and never a rollback's
-control calls or a page.
+The dispatcher runs one loop per lane (``LANES``, from each kind's row of
+``handlers.actions.ACTIONS``): control calls, pages, and the updates (chat and status page).
+A lane waits for its own batch only, so a receiver that hangs until its timeout, or a backlog
+of its retries, holds up its own lane and never a rollback's control calls or a page.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, get_args
+from typing import Any
 
+from handlers.actions import LANES
 from handlers.config import DeliveryConfig
-from handlers.incidents.effects import NOTIFICATION_KINDS
+from handlers.notify.metrics import DeliveryStats, MeteredRecord
 from handlers.notify.stages import (
     DedupStage,
     Delivery,
@@ -37,17 +38,12 @@ from schemas.incidents import ActionKind
 
 __all__ = ["LANES", "OutboxDispatcher", "OutboxLane", "delivery_pipeline"]
 
-# Every kind in exactly one lane: control is whatever is not a notification, so a new control
-# kind is claimed (and gates its rollback phase) without touching this table.
-LANES: Mapping[str, frozenset[ActionKind]] = {
-    "control": frozenset(get_args(ActionKind)) - NOTIFICATION_KINDS,
-    "page": frozenset({"page"}),
-    "updates": NOTIFICATION_KINDS - {"page"},
-}
-
 
 def delivery_pipeline(
-    store: OutboxStore, receivers: Mapping[ActionKind, Receiver], cfg: DeliveryConfig
+    store: OutboxStore,
+    receivers: Mapping[ActionKind, Receiver],
+    cfg: DeliveryConfig,
+    stats: DeliveryStats | None = None,
 ) -> DeliveryPipeline:
     stages: list[DeliveryStage] = [
         SilenceStage(),
@@ -55,7 +51,8 @@ def delivery_pipeline(
         DedupStage(),
         RetryStage(receivers, cfg),
     ]
-    return DeliveryPipeline(stages, RecordStage(store))
+    record = RecordStage(store)
+    return DeliveryPipeline(stages, record if stats is None else MeteredRecord(record, stats))
 
 
 class OutboxLane(LoopService):
@@ -103,7 +100,8 @@ class OutboxDispatcher:
         cfg: DeliveryConfig,
         clock: Clock,
     ) -> None:
-        pipeline = delivery_pipeline(store, receivers, cfg)
+        self.stats = DeliveryStats()
+        pipeline = delivery_pipeline(store, receivers, cfg, self.stats)
         self.lanes = [
             OutboxLane(lane, kinds, store, pipeline, cfg, clock) for lane, kinds in LANES.items()
         ]

@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from handlers.actions import ACTIONS
 from handlers.incidents.effects import TimelineEntry
 from handlers.silences import Inhibitor, Silence
 from schemas.incidents import ActionKind
@@ -33,7 +34,7 @@ class Claimed:
 
     @property
     def notification(self) -> bool:
-        return self.kind in ("page", "chat", "status_page")
+        return ACTIONS[self.kind].notification
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from handlers.incidents.lifecycle import rollback_finished
 from handlers.incidents.ports import IncidentStore, IncidentTx
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.phases import (
+    AttemptFailure,
     Phase,
     PhaseRecord,
     Rollback,
@@ -64,7 +65,7 @@ def _current_phase(rb: Rollback) -> Phase | None:
 
 
 def _phase_event(phase: Phase, status: str, detail: dict[str, Any]) -> EventIntent:
-    return EventIntent("rollback_phase", {"phase": phase.value, "status": status, **detail})
+    return EventIntent("rollback_phase", {"phase": phase, "status": status, **detail})
 
 
 class RollbackOrchestrator(LoopService):
@@ -136,7 +137,7 @@ class RollbackOrchestrator(LoopService):
     async def _wait(self, step: RollbackStep, settled: asyncio.Event) -> None:
         """Verify probes at its own pace; other phases wait for their control calls, so an
         action settled since the step looked ends the wait."""
-        if step.phase is Phase.VERIFY:
+        if step.phase == "verify":
             await self.clock.sleep(self._cfg.verify_every_s)
         else:
             await sleep_or_wake(self.clock, self._cfg.poll_s, settled)
@@ -154,7 +155,7 @@ class RollbackOrchestrator(LoopService):
         async with self._store.transaction() as tx:
             rb = await tx.rollback(rollback_id)
         assert rb is not None
-        verify = rb.phases.get(Phase.VERIFY)
+        verify = rb.phases.get("verify")
         return rb.service, None if verify is None else verify.started_at
 
     async def _decide_and_apply(
@@ -187,8 +188,8 @@ class RollbackOrchestrator(LoopService):
         probed: tuple[bool, dict[str, Any]] | None,
     ) -> RollbackStep:
         phase = _current_phase(rb)
-        if probed is not None and phase is Phase.VERIFY:
-            return verify_step(rb.phases[Phase.VERIFY], probed[0], now, self._cfg)
+        if probed is not None and phase == "verify":
+            return verify_step(rb.phases["verify"], probed[0], now, self._cfg)
         record = rb.phases.get(phase) if phase else None
         keys = [a.key for a in attempt_actions(rb, phase, incident, record)] if phase else []
         statuses = await tx.action_statuses(keys) if phase in rb.phases else {}
@@ -223,15 +224,13 @@ class RollbackOrchestrator(LoopService):
         self, tx: IncidentTx, rb: Rollback, incident: Incident, phase: Phase, now: float
     ) -> None:
         low, high = budget(phase, self._cfg)
-        detail: dict[str, Any] = {}
+        record = PhaseRecord(phase, "running", now)
         notes = [
-            TimelineEntry(
-                "rollback", f"phase {phase.value} started", reason=f"plan budget {high:g} s"
-            )
+            TimelineEntry("rollback", f"phase {phase} started", reason=f"plan budget {high:g} s")
         ]
-        if phase is Phase.RESUME and rb.emergency:
+        if phase == "resume" and rb.emergency:
             waiting = await tx.emergency_rollbacks_short_of_resume(rb)
-            detail = {"close_platform": not waiting, "waiting_for": waiting}
+            record = replace(record, detail={"waiting_for": waiting}, close_platform=not waiting)
             if waiting:
                 why = f"emergency rollbacks of {', '.join(waiting)} have not reached resume"
                 notes.append(
@@ -241,10 +240,8 @@ class RollbackOrchestrator(LoopService):
                         reason=f"{why}; the last closes it",
                     )
                 )
-        await tx.start_phase(rb, phase, now, (low, high), detail)
-        rb = replace(
-            rb, phases={**rb.phases, phase: PhaseRecord(phase, "running", now, detail=detail)}
-        )
+        await tx.start_phase(rb, record, (low, high))
+        rb = replace(rb, phases={**rb.phases, phase: record})
         after = replace(incident, rollback_status="running")
         effects = Effects(
             after,
@@ -260,7 +257,7 @@ class RollbackOrchestrator(LoopService):
         assert step.phase is not None
         record = PhaseRecord(step.phase, "skipped", now, now, {"reason": step.reason})
         await tx.end_phase(rb, record, now)
-        note = TimelineEntry("rollback", f"phase {step.phase.value} skipped", reason=step.reason)
+        note = TimelineEntry("rollback", f"phase {step.phase} skipped", reason=step.reason)
         await tx.note(incident.id, note, now)
 
     async def _finish(
@@ -284,16 +281,17 @@ class RollbackOrchestrator(LoopService):
             "attempts": started.attempt,
         }
         detail = {**detail, "budget_min_s": low, "evidence": evidence} if evidence else detail
-        await tx.end_phase(rb, replace(started, status="succeeded", detail=detail), now)
-        if step.phase is Phase.REVERT_CODE and rb.from_version:
+        ended = replace(started, status="succeeded", detail=detail)
+        await tx.end_phase(rb, ended, now)
+        if step.phase == "revert_code" and rb.from_version:
             await tx.record_deploy(rb.service, rb.from_version, "rolled_back", now)
         over = " — over budget" if took > high else ""
         note = TimelineEntry(
             "rollback",
-            f"phase {step.phase.value} done in {took:.1f} s (plan {high:g} s){over}",
+            f"phase {step.phase} done in {took:.1f} s (plan {high:g} s){over}",
             reason=step.reason,
             evidence=evidence,
-            result=detail,
+            result=ended.stored_detail(),
         )
         event = _phase_event(step.phase, "succeeded", {"duration_s": detail["duration_s"]})
         await tx.record(incident, Effects(incident, timeline=(note,), events=(event,)), now)
@@ -314,22 +312,19 @@ class RollbackOrchestrator(LoopService):
         current = [a.key for a in attempt_actions(rb, step.phase, incident, started)]
         failures = await tx.failed_actions(current)
         plan = retry_plan(rb, incident, started, failures)
-        failed_before = [
-            *started.detail.get("failures", ()),
-            {"attempt": started.attempt, "reason": step.reason, "at": now},
-        ]
         again = replace(
             started,
             attempt=plan.attempt,
             attempt_started_at=now,
-            detail={**started.detail, "failures": failed_before, "keys": plan.keys},
+            failures=(*started.failures, AttemptFailure(started.attempt, step.reason, now)),
+            keys=plan.keys,
         )
         await tx.retry_phase(rb, again)
         await tx.requeue_actions(list(plan.requeue), now)
         sent_again = [*plan.requeue, *(a.key for a in plan.resend)]
         note = TimelineEntry(
             "rollback",
-            f"phase {step.phase.value} attempt {started.attempt} failed; attempt {again.attempt}",
+            f"phase {step.phase} attempt {started.attempt} failed; attempt {again.attempt}",
             reason=step.reason,
             evidence=evidence,
             result={"sent_again": sent_again},
@@ -362,8 +357,8 @@ class RollbackOrchestrator(LoopService):
             }
             await tx.end_phase(rb, replace(started, status="failed", detail=detail), now)
         await tx.end_rollback(rb, False, step.reason, now)
-        phase = step.phase.value if step.phase else "rollback"
-        event = _phase_event(step.phase or Phase.PREPARE, "failed", {"reason": step.reason})
+        phase = step.phase or "rollback"
+        event = _phase_event(step.phase or "prepare", "failed", {"reason": step.reason})
         # An emergency stop opened only the platform breaker, which another service's resume
         # may close: a service whose rollback failed keeps a breaker of its own open.
         own = (notices.breaker(incident, "open", rb.service),) if rb.emergency else ()

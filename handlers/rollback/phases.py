@@ -14,24 +14,34 @@ again as many times as ``rollback.phase_retries`` says — a new attempt that se
 calls again (under the same idempotency key when the receiver may have acted, a new one when
 it refused) — and then fails the rollback: breakers stay open and the incident escalates; the
 procedure is never looped.
+
+Each phase is one row of ``SPECS``: its budget (``RollbackConfig`` fields), its control calls,
+its notices and when it is skipped. The phases themselves, and how often each is retried, are
+``schemas.rollback``'s (docs/extending.md: adding a phase).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any, Literal
 
 from handlers.config import RollbackConfig
 from handlers.incidents import notices
 from handlers.incidents.effects import ActionIntent
 from handlers.incidents.incident import Incident
+from schemas.incidents import ActionStatus
+from schemas.rollback import PHASES, PhaseStatus, RollbackPhase, RollbackStatus
 
 __all__ = [
+    "BUDGET_FIELDS",
+    "PHASES",
+    "SPECS",
     "ActionStatus",
+    "AttemptFailure",
     "Phase",
     "PhaseRecord",
+    "PhaseSpec",
     "RetryPlan",
     "Rollback",
     "RollbackStep",
@@ -49,25 +59,26 @@ __all__ = [
     "verify_step",
 ]
 
-ActionStatus = Literal["pending", "sending", "sent", "failed", "muted", "inhibited"]
-RollbackStatus = Literal["requested", "running", "succeeded", "failed"]
-PhaseStatus = Literal["running", "succeeded", "failed", "skipped"]
 StepKind = Literal["start", "skip", "wait", "probe", "finish", "retry", "fail", "complete", "done"]
 
-
-class Phase(StrEnum):
-    PREPARE = "prepare"
-    REVERT_CODE = "revert_code"
-    RESTORE_DATA = "restore_data"
-    VERIFY = "verify"
-    RESUME = "resume"
+Phase = RollbackPhase  # the phases, in order: ``PHASES`` (declared once, in schemas.rollback)
 
 
-ORDER = tuple(Phase)
+@dataclass(frozen=True)
+class AttemptFailure:
+    """Why an earlier attempt of a phase failed, and when."""
+
+    attempt: int
+    reason: str
+    at: float
 
 
 @dataclass(frozen=True)
 class PhaseRecord:
+    """A phase as it ran. ``detail`` holds what it reports (duration, evidence, reasons); the
+    fields after it are what later steps read back. Both are stored in one JSON column, the
+    fields under their own names (``stored_detail``), as they always were."""
+
     phase: Phase
     status: PhaseStatus
     started_at: float
@@ -75,11 +86,60 @@ class PhaseRecord:
     detail: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 1
     attempt_started_at: float | None = None
+    keys: Mapping[str, str] = field(default_factory=dict)
+    """A call a retry sent as a new request: its first attempt's key → the key it went under."""
+    failures: tuple[AttemptFailure, ...] = ()
+    """The attempts that failed before the current one."""
+    close_platform: bool | None = None
+    """Emergency resume: whether this rollback closes the platform breaker (it is the last
+    emergency rollback to reach resume). None: not decided, nothing to hold back."""
 
     @property
     def attempt_start(self) -> float:
         """When the current attempt began (the phase's start for the first one)."""
         return self.started_at if self.attempt_started_at is None else self.attempt_started_at
+
+    def stored_detail(self) -> dict[str, Any]:
+        """``detail`` with the read-back fields in it, as stored and shown (API, timeline)."""
+        found = dict(self.detail)
+        if self.keys or self.failures:
+            found["keys"] = dict(self.keys)
+        if self.failures:
+            found["failures"] = [
+                {"attempt": f.attempt, "reason": f.reason, "at": f.at} for f in self.failures
+            ]
+        if self.close_platform is not None:
+            found["close_platform"] = self.close_platform
+        return found
+
+    @classmethod
+    def from_stored(
+        cls,
+        phase: Phase,
+        status: PhaseStatus,
+        started_at: float,
+        finished_at: float | None,
+        detail: Mapping[str, Any],
+        attempt: int = 1,
+        attempt_started_at: float | None = None,
+    ) -> PhaseRecord:
+        """The record whose ``stored_detail()`` is ``detail``."""
+        notes = dict(detail)
+        keys = dict(notes.pop("keys", {}))
+        failures = tuple(AttemptFailure(**f) for f in notes.pop("failures", ()))
+        close_platform = notes.pop("close_platform", None)
+        return cls(
+            phase,
+            status,
+            started_at,
+            finished_at,
+            notes,
+            attempt,
+            attempt_started_at,
+            keys=keys,
+            failures=failures,
+            close_platform=close_platform,
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +152,7 @@ class Rollback:
     requested_at: float
     from_version: str | None = None
     target_version: str | None = None
+    target_basis: str | None = None  # why that version (``handlers.incidents.target``)
     involves_data: bool = False
     emergency: bool = False
     capacity: float | None = None
@@ -124,34 +185,160 @@ def restore_point(
     return requested_at, "no deploy or alert window on record: the rollback request"
 
 
-def budget(phase: Phase, cfg: RollbackConfig) -> tuple[float, float]:
-    """The plan's time for a phase, as (expected at least, at most) seconds."""
-    return {
-        Phase.PREPARE: (0.0, cfg.prepare_budget_s),
-        Phase.REVERT_CODE: (0.0, cfg.revert_code_budget_s),
-        Phase.RESTORE_DATA: (cfg.restore_data_min_s, cfg.restore_data_budget_s),
-        Phase.VERIFY: (cfg.verify_min_s, cfg.verify_budget_s),
-        Phase.RESUME: (0.0, cfg.resume_budget_s),
-    }[phase]
+# --- the phases, one row each ---------------------------------------------------------------
+# Each phase's parts are small functions of the rollback (and its incident); ``SPECS`` puts
+# them in one table keyed by ``RollbackPhase``. A phase that is never skipped, sends no notice
+# or calls nothing leaves that column out.
 
 
-def phase_plan(rb: Rollback) -> list[tuple[Phase, str | None]]:
-    """Every phase with the reason it is skipped (None: it runs)."""
-    skip: dict[Phase, str] = {}
-    if not rb.involves_data:
-        skip[Phase.RESTORE_DATA] = "the incident does not involve data"
-    if rb.target_version is not None and rb.target_version == rb.from_version:
-        skip[Phase.REVERT_CODE] = f"already running the last known good version {rb.target_version}"
-    elif rb.involves_data and rb.target_version is None:
-        skip[Phase.REVERT_CODE] = "no last known good version; data restore only"
-    elif rb.emergency and rb.target_version is None:
-        # S4 stops every service; one that was not deployed has nothing to revert.
-        skip[Phase.REVERT_CODE] = "emergency stop of a service with no newer version to revert"
-    return [(phase, skip.get(phase)) for phase in ORDER]
+def _never_skipped(rb: Rollback) -> str | None:
+    return None
+
+
+def _no_notices(rb: Rollback, inc: Incident) -> list[ActionIntent]:
+    return []
 
 
 def _breaker_target(rb: Rollback) -> str:
     return notices.ALL_TARGETS if rb.emergency else rb.service
+
+
+def _prepare_notices(rb: Rollback, inc: Incident) -> list[ActionIntent]:
+    text = f"Rollback initiated for {rb.service} ({inc.id}): {rb.reason}"
+    return [notices.chat(inc, "rollback_initiated", text)]
+
+
+def _prepare(rb: Rollback, inc: Incident) -> list[ActionIntent]:
+    found = [notices.breaker(inc, "open", _breaker_target(rb))]
+    if rb.involves_data:
+        found += [
+            notices.bot_action(inc, "stop"),
+            notices.breaker(inc, "open", f"{rb.service}/data"),
+        ]
+    return found
+
+
+def _revert_code_skipped(rb: Rollback) -> str | None:
+    if rb.target_version is not None and rb.target_version == rb.from_version:
+        return f"already running the last known good version {rb.target_version}"
+    if rb.involves_data and rb.target_version is None:
+        return "no last known good version; data restore only"
+    if rb.emergency and rb.target_version is None:
+        # S4 stops every service; one that was not deployed has nothing to revert.
+        return "emergency stop of a service with no newer version to revert"
+    return None
+
+
+def _revert_code(rb: Rollback, inc: Incident) -> list[ActionIntent]:
+    return [notices.rollback_call(inc, rb.from_version, rb.target_version or "")]
+
+
+def _restore_data_skipped(rb: Rollback) -> str | None:
+    return None if rb.involves_data else "the incident does not involve data"
+
+
+def _restore_data(rb: Rollback, inc: Incident) -> list[ActionIntent]:
+    before = rb.requested_at if rb.restore_before is None else rb.restore_before
+    return [notices.restore_call(inc, "restore", before, rb.restore_basis)]
+
+
+def _verify(rb: Rollback, inc: Incident) -> list[ActionIntent]:
+    return [notices.restore_call(inc, "integrity_check")] if rb.involves_data else []
+
+
+def _resume(rb: Rollback, inc: Incident) -> list[ActionIntent]:
+    found = (
+        [notices.breaker(inc, "close", _breaker_target(rb), capacity=rb.capacity)]
+        if closes_breaker(rb)
+        else []
+    )
+    if rb.involves_data:
+        found += [
+            notices.breaker(inc, "close", f"{rb.service}/data"),
+            notices.bot_action(inc, "start"),
+        ]
+    return found
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """One phase of the plan's rollback procedure. Its retries after a failure are
+    ``rollback.phase_retries.<phase>`` (``schemas.rollback.PhaseRetries``)."""
+
+    budget: str
+    """The ``RollbackConfig`` field with the plan's time for it, at most (seconds)."""
+    actions: Callable[[Rollback, Incident], list[ActionIntent]]
+    """The control calls it makes and waits for, under their first attempt's keys."""
+    least: str | None = None
+    """The ``RollbackConfig`` field with the time it is expected to take at least (None: 0)."""
+    notices: Callable[[Rollback, Incident], list[ActionIntent]] = _no_notices
+    """The notifications it sends when it starts, never waited on."""
+    skipped: Callable[[Rollback], str | None] = _never_skipped
+    """Why this rollback leaves it out (None: it runs)."""
+
+
+SPECS: Mapping[Phase, PhaseSpec] = {
+    "prepare": PhaseSpec("prepare_budget_s", _prepare, notices=_prepare_notices),
+    "revert_code": PhaseSpec("revert_code_budget_s", _revert_code, skipped=_revert_code_skipped),
+    "restore_data": PhaseSpec(
+        "restore_data_budget_s",
+        _restore_data,
+        least="restore_data_min_s",
+        skipped=_restore_data_skipped,
+    ),
+    "verify": PhaseSpec("verify_budget_s", _verify, least="verify_min_s"),
+    "resume": PhaseSpec("resume_budget_s", _resume),
+}
+
+# Every RollbackConfig field that holds a phase's time (a drill compresses exactly these).
+BUDGET_FIELDS: tuple[str, ...] = tuple(
+    name for spec in SPECS.values() for name in (spec.least, spec.budget) if name is not None
+)
+
+
+def _check_specs() -> None:
+    """At import: a row per phase, in the phases' order, naming budgets that exist."""
+    if tuple(SPECS) != PHASES:
+        raise TypeError(f"SPECS has rows {tuple(SPECS)}, expected one per phase: {PHASES}")
+    unknown = [name for name in BUDGET_FIELDS if name not in RollbackConfig.model_fields]
+    if unknown:
+        raise TypeError(f"SPECS names budgets that RollbackConfig lacks: {', '.join(unknown)}")
+
+
+_check_specs()
+
+
+def budget(phase: Phase, cfg: RollbackConfig) -> tuple[float, float]:
+    """The plan's time for a phase, as (expected at least, at most) seconds."""
+    spec = SPECS[phase]
+    least = 0.0 if spec.least is None else float(getattr(cfg, spec.least))
+    return least, float(getattr(cfg, spec.budget))
+
+
+def phase_plan(rb: Rollback) -> list[tuple[Phase, str | None]]:
+    """Every phase with the reason it is skipped (None: it runs)."""
+    return [(phase, SPECS[phase].skipped(rb)) for phase in PHASES]
+
+
+def phase_notices(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+    """The notifications a phase sends when it starts. Never part of its outcome: the phase
+    does not wait for them, and their failure does not fail it."""
+    return SPECS[phase].notices(rb, inc)
+
+
+def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
+    """The control calls a phase makes and waits for, under their first attempt's keys. Keys
+    are shared with the manager's immediate response, so a breaker opened at detection is not
+    opened a second time by ``prepare``."""
+    return SPECS[phase].actions(rb, inc)
+
+
+def closes_breaker(rb: Rollback) -> bool:
+    """Whether resume closes the breaker. An emergency rollback shares the platform breaker
+    (``*``) with the other services' emergency rollbacks: only the last of them to reach resume
+    closes it (the orchestrator records which one that is when resume starts)."""
+    record = rb.phases.get("resume")
+    return not rb.emergency or record is None or record.close_platform is not False
 
 
 def attempt_actions(
@@ -159,7 +346,7 @@ def attempt_actions(
 ) -> list[ActionIntent]:
     """The phase's calls as its current attempt sends them: a retry that re-sent a refused
     call gave it a key of its own (``<key>#<attempt>``, kept in the record's ``keys``)."""
-    keys: Mapping[str, str] = record.detail.get("keys", {}) if record is not None else {}
+    keys: Mapping[str, str] = record.keys if record is not None else {}
     return [replace(a, key=keys.get(a.key, a.key)) for a in phase_actions(rb, phase, inc)]
 
 
@@ -183,7 +370,7 @@ def retry_plan(
 ) -> RetryPlan:
     """``failures``: the current attempt's failed keys → whether the receiver refused it."""
     attempt = record.attempt + 1
-    keys = dict(record.detail.get("keys", {}))
+    keys = dict(record.keys)
     requeue: list[str] = []
     resend: list[ActionIntent] = []
     for first, now in zip(
@@ -201,55 +388,6 @@ def retry_plan(
     return RetryPlan(attempt, tuple(requeue), tuple(resend), keys)
 
 
-def phase_notices(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
-    """The notifications a phase sends when it starts. Never part of its outcome: the phase
-    does not wait for them, and their failure does not fail it."""
-    if phase is Phase.PREPARE:
-        text = f"Rollback initiated for {rb.service} ({inc.id}): {rb.reason}"
-        return [notices.chat(inc, "rollback_initiated", text)]
-    return []
-
-
-def phase_actions(rb: Rollback, phase: Phase, inc: Incident) -> list[ActionIntent]:
-    """The control calls a phase makes and waits for, under their first attempt's keys. Keys
-    are shared with the manager's immediate response, so a breaker opened at detection is not
-    opened a second time by ``prepare``."""
-    if phase is Phase.PREPARE:
-        found = [notices.breaker(inc, "open", _breaker_target(rb))]
-        if rb.involves_data:
-            found += [
-                notices.bot_action(inc, "stop"),
-                notices.breaker(inc, "open", f"{rb.service}/data"),
-            ]
-        return found
-    if phase is Phase.REVERT_CODE:
-        return [notices.rollback_call(inc, rb.from_version, rb.target_version or "")]
-    if phase is Phase.RESTORE_DATA:
-        before = rb.requested_at if rb.restore_before is None else rb.restore_before
-        return [notices.restore_call(inc, "restore", before, rb.restore_basis)]
-    if phase is Phase.VERIFY:
-        return [notices.restore_call(inc, "integrity_check")] if rb.involves_data else []
-    found = (
-        [notices.breaker(inc, "close", _breaker_target(rb), capacity=rb.capacity)]
-        if closes_breaker(rb)
-        else []
-    )
-    if rb.involves_data:
-        found += [
-            notices.breaker(inc, "close", f"{rb.service}/data"),
-            notices.bot_action(inc, "start"),
-        ]
-    return found
-
-
-def closes_breaker(rb: Rollback) -> bool:
-    """Whether resume closes the breaker. An emergency rollback shares the platform breaker
-    (``*``) with the other services' emergency rollbacks: only the last of them to reach resume
-    closes it (the orchestrator records which one that is when resume starts)."""
-    record = rb.phases.get(Phase.RESUME)
-    return not rb.emergency or record is None or bool(record.detail.get("close_platform", True))
-
-
 def _waiting_on(statuses: Sequence[ActionStatus]) -> bool:
     return any(s in ("pending", "sending") for s in statuses)
 
@@ -265,7 +403,7 @@ def next_step(
         if record is not None and record.status in ("succeeded", "skipped"):
             continue
         if record is not None and record.status == "failed":
-            return RollbackStep("fail", f"{phase.value} failed", phase)
+            return RollbackStep("fail", f"{phase} failed", phase)
         if record is None:
             return _begin(rb, phase, skip)
         return _progress(phase, record, list(actions.values()), now, cfg)
@@ -275,27 +413,27 @@ def next_step(
 def _begin(rb: Rollback, phase: Phase, skip: str | None) -> RollbackStep:
     if skip is not None:
         return RollbackStep("skip", skip, phase)
-    if phase is Phase.REVERT_CODE and rb.target_version is None:
+    if phase == "revert_code" and rb.target_version is None:
         return RollbackStep("fail", "no last known good version to roll back to", phase)
-    return RollbackStep("start", f"{phase.value} begins", phase)
+    return RollbackStep("start", f"{phase} begins", phase)
 
 
 def _progress(
     phase: Phase, record: PhaseRecord, statuses: list[ActionStatus], now: float, cfg: RollbackConfig
 ) -> RollbackStep:
     if "failed" in statuses:
-        reason = f"a receiver of {phase.value} failed after its delivery retries"
+        reason = f"a receiver of {phase} failed after its delivery retries"
         return failed(record, reason, cfg)
     if _waiting_on(statuses):
-        return RollbackStep("wait", f"{phase.value}: waiting for receivers", phase)
-    if phase is Phase.VERIFY:
+        return RollbackStep("wait", f"{phase}: waiting for receivers", phase)
+    if phase == "verify":
         return RollbackStep("probe", "verify: watch live windows against the baseline", phase)
-    return RollbackStep("finish", f"{phase.value}: every receiver answered", phase)
+    return RollbackStep("finish", f"{phase}: every receiver answered", phase)
 
 
 def failed(record: PhaseRecord, reason: str, cfg: RollbackConfig) -> RollbackStep:
     """A phase attempt failed: try again while the policy allows, then fail the rollback."""
-    allowed = cfg.phase_retries.attempts(record.phase.value)
+    allowed = cfg.phase_retries.attempts(record.phase)
     tried = f"attempt {record.attempt} of {allowed}"
     if record.attempt < allowed:
         return RollbackStep("retry", f"{reason} ({tried}); trying again", record.phase)
@@ -307,7 +445,7 @@ def verify_step(
 ) -> RollbackStep:
     """After a health probe: done when healthy; the attempt failed once its budget is spent."""
     if healthy:
-        return RollbackStep("finish", "back under the baseline", Phase.VERIFY)
+        return RollbackStep("finish", "back under the baseline", "verify")
     if now - record.attempt_start >= cfg.verify_budget_s:
         return failed(record, f"not back under the baseline within {cfg.verify_budget_s:g} s", cfg)
-    return RollbackStep("wait", "not yet back under the baseline", Phase.VERIFY)
+    return RollbackStep("wait", "not yet back under the baseline", "verify")

@@ -44,6 +44,7 @@ from streams.aggregate.config import AggregatorConfig
 from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.output import PartitionOutput
 from streams.aggregate.partition import PartitionAggregator
+from streams.lag import consumer_lag
 
 __all__ = ["Aggregator", "AggregatorFailed", "tune_gc"]
 
@@ -164,6 +165,10 @@ class Aggregator:
             if owned.aggregator.position is not None
             and owned.aggregator.last_activity_ms is not None  # it handled records
         )
+
+    def lag(self) -> dict[int, int]:
+        """Records behind the end of each assigned partition (``alertpipe_consumer_lag``)."""
+        return consumer_lag(self._consumer)
 
     def health(self) -> dict[str, Any]:
         return {

@@ -49,6 +49,8 @@ from streams.evaluate.kafka import (
     make_reader,
     read_range,
 )
+from streams.evaluate.rollup import MINUTE_MS
+from streams.lag import consumer_lag
 from streams.policy.model import Policy
 
 __all__ = ["Evaluator", "EvaluatorConfig", "EvaluatorFailed", "encode_decision"]
@@ -234,6 +236,10 @@ class Evaluator:
         """Until ``ready`` (wrap in ``asyncio.timeout`` to bound it)."""
         await self._ready.wait()
         self._raise_if_failed()
+
+    def lag(self) -> dict[int, int]:
+        """Records behind the end of each assigned partition (``alertpipe_consumer_lag``)."""
+        return consumer_lag(self._consumer)
 
     def health(self) -> dict[str, Any]:
         s = self.stats
@@ -460,6 +466,8 @@ class Evaluator:
         if newest is None:
             return
         lookback = self.policy.longest_window_ms + self.config.rebuild_margin_ms
+        if self.policy.slos:  # back to the restored roll-ups' end (checkpointed each minute)
+            lookback += 2 * MINUTE_MS
         found = await reader.offsets_for_times({tp: newest - lookback})
         start = found[tp].offset if found.get(tp) is not None else end
         # A restart does not know how long the partition was quiet before it: the rebuilt

@@ -1,14 +1,22 @@
 """The migration runner applies each file once, in order, even when processes race."""
 
 import asyncio
+import re
 import sys
 from pathlib import Path
+from typing import get_args
 
 import asyncpg
 import pytest
 
+from app.credentials import SessionVia
 from app.errors import ConfigError
 from app.storage.migrations import Migration, available_migrations, migrate
+from handlers.incidents.effects import TimerKind
+from schemas.incidents import ActionKind, ActionStatus, IncidentStatus
+from schemas.rollback import PHASES, PhaseStatus, RollbackStatus
+from schemas.severity import Scenario, Severity
+from schemas.telemetry import DEPLOY_STATUSES
 
 STEPS = [
     Migration(1, "first", "CREATE TABLE m_one (id int PRIMARY KEY);"),
@@ -141,3 +149,49 @@ async def test_a_configured_schema_holds_every_table(empty_database: str) -> Non
 async def test_a_schema_name_that_is_not_an_identifier_is_refused(empty_database: str) -> None:
     with pytest.raises(ConfigError, match="ALERTPIPE_DATABASE_SCHEMA"):
         await migrate(empty_database, STEPS, schema='x"; DROP TABLE y; --')
+
+
+# The Python declaration behind every CHECK (column IN (…)) of the shipped migrations.
+CHECK_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("deploys", "status"): DEPLOY_STATUSES,
+    ("incidents", "scenario"): get_args(Scenario),
+    ("incidents", "severity"): tuple(s.value for s in Severity),
+    ("incidents", "status"): get_args(IncidentStatus),
+    ("actions", "kind"): get_args(ActionKind),
+    ("actions", "status"): get_args(ActionStatus),
+    ("timers", "kind"): get_args(TimerKind),
+    ("rollbacks", "status"): get_args(RollbackStatus),
+    ("rollback_phases", "phase"): PHASES,
+    ("rollback_phases", "status"): get_args(PhaseStatus),
+    ("api_sessions", "via"): get_args(SessionVia),
+}
+
+
+async def _check_lists(dsn: str) -> dict[tuple[str, str], list[str]]:
+    """Every CHECK of one column against a list of values, as the migrated database has it
+    (after every ALTER of the migrations that followed)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            """SELECT c.conrelid::regclass::text AS tbl, a.attname AS col,
+                      pg_get_constraintdef(c.oid) AS def
+               FROM pg_constraint c
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+               WHERE c.contype = 'c' AND cardinality(c.conkey) = 1
+                 AND pg_get_constraintdef(c.oid) LIKE '%ANY (ARRAY[%'"""
+        )
+    finally:
+        await conn.close()
+    return {
+        (row["tbl"], row["col"]): re.findall(r"'((?:[^']|'')*)'::text", row["def"]) for row in rows
+    }
+
+
+async def test_every_check_list_is_the_python_declaration(database: str) -> None:
+    """A kind of action, a phase or a status added in Python needs a migration that widens
+    its CHECK (docs/extending.md), and one added in SQL needs the Python literal: either one
+    alone fails here, naming the column."""
+    found = await _check_lists(database)
+    assert set(found) == set(CHECK_LISTS), "a CHECK list this test does not know of, or lost"
+    for column, values in found.items():
+        assert sorted(values) == sorted(CHECK_LISTS[column]), column

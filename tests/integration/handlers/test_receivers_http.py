@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from handlers.actions import ACTIONS
 from handlers.config import DeliveryConfig
 from handlers.outbox.retry import after_attempt
 from handlers.receivers.base import Outbound
-from handlers.receivers.registry import ReceiverUrls, build_receivers
+from handlers.receivers.registry import build_receivers
 from handlers.receivers.signing import verify
 from schemas.clock import SystemClock
 from tests.support.recorder import Recorder
@@ -34,7 +35,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _receivers(rec: Recorder, client: httpx.AsyncClient, secret: str | None = SECRET):
-    urls = ReceiverUrls(**{name: rec.url(f"/{name}") for name in ReceiverUrls.__dataclass_fields__})
+    urls = {spec.url: rec.url(f"/{spec.url}") for spec in ACTIONS.values()}
     return build_receivers(urls, client, CFG, SystemClock(), secret=secret, routing_key="rk-1")
 
 
@@ -196,7 +197,7 @@ async def test_a_trickling_receiver_is_cut_off_at_the_delivery_timeout(
     server = await asyncio.start_server(_trickle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        urls = ReceiverUrls(breaker=f"http://127.0.0.1:{port}/breaker")
+        urls = {"breaker": f"http://127.0.0.1:{port}/breaker"}
         receivers = build_receivers(urls, client, CFG, SystemClock())
         result = await receivers["breaker"].send(Outbound("breaker", "k", "inc_1", {}))
     finally:
@@ -206,7 +207,7 @@ async def test_a_trickling_receiver_is_cut_off_at_the_delivery_timeout(
 
 
 async def test_a_refused_connection_is_retryable_without_the_url(client: httpx.AsyncClient) -> None:
-    urls = ReceiverUrls(pager="http://127.0.0.1:9/secret-token-path")
+    urls = {"pager": "http://127.0.0.1:9/secret-token-path"}
     receivers = build_receivers(urls, client, CFG, SystemClock())
     result = await receivers["page"].send(_page())
     assert result.retry and "secret-token-path" not in (result.error or "")
@@ -214,7 +215,7 @@ async def test_a_refused_connection_is_retryable_without_the_url(client: httpx.A
 
 async def test_console_receiver_prints_one_line_per_effect(client: httpx.AsyncClient) -> None:
     lines: list[str] = []
-    receivers = build_receivers(ReceiverUrls(), client, CFG, SystemClock(), write=lines.append)
+    receivers = build_receivers({}, client, CFG, SystemClock(), write=lines.append)
     assert (await receivers["page"].send(_page())).ok
     assert (
         await receivers["breaker"].send(

@@ -90,7 +90,7 @@ async def test_an_empty_receiver_url_means_unset_and_the_console_receiver(
         monkeypatch.setenv(f"ALERTPIPE_{name.upper()}", "" if name != "chat_url" else "  ")
     settings = Settings()
     assert all(getattr(settings, name) is None for name in RECEIVER_URLS)
-    assert set(vars(receiver_urls(settings)).values()) == {None}
+    assert set(receiver_urls(settings).values()) == {None}
     async with httpx.AsyncClient() as client:
         receivers = build_receivers(
             receiver_urls(settings), client, settings.delivery, SystemClock()

@@ -9,6 +9,8 @@ import pytest
 from handlers.config import PhaseRetries, RollbackConfig
 from handlers.incidents.incident import AlertEntry, Incident
 from handlers.rollback.phases import (
+    PHASES,
+    AttemptFailure,
     Phase,
     PhaseRecord,
     Rollback,
@@ -32,15 +34,15 @@ INC = Incident("inc_1", "chat-api", Severity.CRITICAL, "open", "t", T0, T0)
 
 def done(*phases: Phase, running: Phase | None = None) -> dict[Phase, PhaseRecord]:
     found = {p: PhaseRecord(p, "succeeded", T0, T0 + 1) for p in phases}
-    if Phase.VERIFY in phases or running in (Phase.VERIFY, Phase.RESUME):
-        found[Phase.RESTORE_DATA] = PhaseRecord(Phase.RESTORE_DATA, "skipped", T0 + 1, T0 + 1)
+    if "verify" in phases or running in ("verify", "resume"):
+        found["restore_data"] = PhaseRecord("restore_data", "skipped", T0 + 1, T0 + 1)
     if running is not None:
         found[running] = PhaseRecord(running, "running", T0 + 1)
     return found
 
 
 def test_the_plan_skips_restore_unless_data_is_involved() -> None:
-    assert [(p.value, s is None) for p, s in phase_plan(RB)] == [
+    assert [(p, s is None) for p, s in phase_plan(RB)] == [
         ("prepare", True),
         ("revert_code", True),
         ("restore_data", False),
@@ -49,59 +51,59 @@ def test_the_plan_skips_restore_unless_data_is_involved() -> None:
     ]
     data = replace(RB, involves_data=True, target_version=None)
     skipped = {p for p, s in phase_plan(data) if s}
-    assert skipped == {Phase.REVERT_CODE}
+    assert skipped == {"revert_code"}
 
 
 @pytest.mark.parametrize(
     ("rb", "actions", "kind", "phase"),
     [
-        (RB, {}, "start", Phase.PREPARE),
-        (replace(RB, phases=done(running=Phase.PREPARE)), {"a": "pending"}, "wait", Phase.PREPARE),
-        (replace(RB, phases=done(running=Phase.PREPARE)), {"a": "sending"}, "wait", Phase.PREPARE),
+        (RB, {}, "start", "prepare"),
+        (replace(RB, phases=done(running="prepare")), {"a": "pending"}, "wait", "prepare"),
+        (replace(RB, phases=done(running="prepare")), {"a": "sending"}, "wait", "prepare"),
         (
-            replace(RB, phases=done(running=Phase.PREPARE)),
+            replace(RB, phases=done(running="prepare")),
             {"a": "sent", "b": "muted"},
             "finish",
-            Phase.PREPARE,
+            "prepare",
         ),
         (
-            replace(RB, phases=done(Phase.PREPARE, running=Phase.REVERT_CODE)),
+            replace(RB, phases=done("prepare", running="revert_code")),
             {"a": "failed"},
             "retry",
-            Phase.REVERT_CODE,
+            "revert_code",
         ),
-        (replace(RB, phases=done(Phase.PREPARE)), {}, "start", Phase.REVERT_CODE),
+        (replace(RB, phases=done("prepare")), {}, "start", "revert_code"),
         (
-            replace(RB, phases=done(Phase.PREPARE, Phase.REVERT_CODE)),
+            replace(RB, phases=done("prepare", "revert_code")),
             {},
             "skip",
-            Phase.RESTORE_DATA,
+            "restore_data",
         ),
         (
             replace(
                 RB,
                 phases={
-                    **done(Phase.PREPARE, Phase.REVERT_CODE),
-                    Phase.RESTORE_DATA: PhaseRecord(Phase.RESTORE_DATA, "skipped", T0),
+                    **done("prepare", "revert_code"),
+                    "restore_data": PhaseRecord("restore_data", "skipped", T0),
                 },
             ),
             {},
             "start",
-            Phase.VERIFY,
+            "verify",
         ),
         (
-            replace(RB, phases=done(Phase.PREPARE, Phase.REVERT_CODE, running=Phase.VERIFY)),
+            replace(RB, phases=done("prepare", "revert_code", running="verify")),
             {},
             "probe",
-            Phase.VERIFY,
+            "verify",
         ),
-        (replace(RB, phases=done(*Phase)), {}, "complete", None),
+        (replace(RB, phases=done(*PHASES)), {}, "complete", None),
         (replace(RB, status="succeeded"), {}, "done", None),
         (
-            replace(RB, target_version=None, phases=done(Phase.PREPARE)),
+            replace(RB, target_version=None, phases=done("prepare")),
             {},
             "fail",
-            Phase.REVERT_CODE,
+            "revert_code",
         ),
     ],
 )
@@ -115,7 +117,7 @@ def test_next_step(rb: Rollback, actions: dict, kind: str, phase: Phase | None) 
     [(True, 1, "finish"), (False, 10, "wait"), (False, CFG.verify_budget_s, "fail")],
 )
 def test_verify_until_healthy_or_out_of_budget(healthy: bool, elapsed: float, kind: str) -> None:
-    record = PhaseRecord(Phase.VERIFY, "running", T0)
+    record = PhaseRecord("verify", "running", T0)
     assert verify_step(record, healthy, T0 + elapsed, CFG).kind == kind
 
 
@@ -129,42 +131,42 @@ def test_verify_until_healthy_or_out_of_budget(healthy: bool, elapsed: float, ki
     ids=["nothing-newer", "emergency-unknown", "data-only"],
 )
 def test_revert_is_skipped_when_there_is_nothing_to_revert(rb: Rollback, why: str) -> None:
-    skip = dict(phase_plan(rb))[Phase.REVERT_CODE]
+    skip = dict(phase_plan(rb))["revert_code"]
     assert skip is not None and why in skip
-    step = next_step(replace(rb, phases=done(Phase.PREPARE)), {}, T0 + 2, CFG)
-    assert (step.kind, step.phase) == ("skip", Phase.REVERT_CODE)
+    step = next_step(replace(rb, phases=done("prepare")), {}, T0 + 2, CFG)
+    assert (step.kind, step.phase) == ("skip", "revert_code")
 
 
 def test_an_unknown_good_version_still_fails_a_plain_rollback() -> None:
-    rb = replace(RB, target_version=None, phases=done(Phase.PREPARE))
+    rb = replace(RB, target_version=None, phases=done("prepare"))
     step = next_step(rb, {}, T0 + 2, CFG)
-    assert (step.kind, step.phase) == ("fail", Phase.REVERT_CODE)
+    assert (step.kind, step.phase) == ("fail", "revert_code")
 
 
 def test_each_phase_calls_its_receiver_with_a_fixed_key() -> None:
     calls = {
         p: [(a.kind, a.payload.get("action"), a.key) for a in phase_actions(RB, p, INC)]
-        for p in Phase
+        for p in PHASES
     }
-    assert ("breaker", "open", "inc_1:breaker:open:chat-api") in calls[Phase.PREPARE]
-    assert calls[Phase.REVERT_CODE] == [("rollback", "rollback", "inc_1:rollback:revert_code")]
-    assert calls[Phase.RESTORE_DATA][0][:2] == ("restore", "restore")
-    assert calls[Phase.VERIFY] == []
-    assert calls[Phase.RESUME] == [("breaker", "close", "inc_1:breaker:close:chat-api")]
+    assert ("breaker", "open", "inc_1:breaker:open:chat-api") in calls["prepare"]
+    assert calls["revert_code"] == [("rollback", "rollback", "inc_1:rollback:revert_code")]
+    assert calls["restore_data"][0][:2] == ("restore", "restore")
+    assert calls["verify"] == []
+    assert calls["resume"] == [("breaker", "close", "inc_1:breaker:close:chat-api")]
 
 
 def test_emergency_and_data_rollbacks_use_every_breaker_and_the_bots() -> None:
     rb = replace(RB, emergency=True, capacity=0.5, involves_data=True)
-    resume = phase_actions(rb, Phase.RESUME, INC)
+    resume = phase_actions(rb, "resume", INC)
     assert (resume[0].payload["target"], resume[0].payload["capacity"]) == ("*", 0.5)
     assert ("bot_restart", "start") in [(a.kind, a.payload["action"]) for a in resume]
-    verify = phase_actions(rb, Phase.VERIFY, INC)
+    verify = phase_actions(rb, "verify", INC)
     assert [a.kind for a in verify] == ["integrity_check"]
 
 
 def test_budgets_are_the_plans_numbers_by_default() -> None:
-    assert [budget(p, CFG)[1] for p in Phase] == [60, 120, 600, 300, 60]
-    assert budget(Phase.RESTORE_DATA, CFG)[0] == 300
+    assert [budget(p, CFG)[1] for p in PHASES] == [60, 120, 600, 300, 60]
+    assert budget("restore_data", CFG)[0] == 300
 
 
 def _second_attempt(phase: Phase, at: float = T0 + 1) -> PhaseRecord:
@@ -174,27 +176,25 @@ def _second_attempt(phase: Phase, at: float = T0 + 1) -> PhaseRecord:
 def test_a_failed_phase_is_tried_again_as_the_policy_says_then_fails() -> None:
     """Default: one retry of a receiver phase. The second failure ends the rollback (never a
     loop); with no retries configured, the first failure does."""
-    first = replace(RB, phases=done(Phase.PREPARE, running=Phase.REVERT_CODE))
+    first = replace(RB, phases=done("prepare", running="revert_code"))
     step = next_step(first, {"k": "failed"}, T0 + 5, CFG)
-    assert (step.kind, step.phase) == ("retry", Phase.REVERT_CODE)
+    assert (step.kind, step.phase) == ("retry", "revert_code")
     assert "attempt 1 of 2" in step.reason
-    second = replace(
-        RB, phases={**done(Phase.PREPARE), Phase.REVERT_CODE: _second_attempt(Phase.REVERT_CODE)}
-    )
+    second = replace(RB, phases={**done("prepare"), "revert_code": _second_attempt("revert_code")})
     step = next_step(second, {"k#2": "failed"}, T0 + 5, CFG)
-    assert (step.kind, step.phase) == ("fail", Phase.REVERT_CODE)
+    assert (step.kind, step.phase) == ("fail", "revert_code")
     assert "attempt 2 of 2" in step.reason
     none = RollbackConfig(phase_retries=PhaseRetries(revert_code=0))
     assert next_step(first, {"k": "failed"}, T0 + 5, none).kind == "fail"
 
 
 def test_verify_is_not_retried_by_default_and_a_retry_gets_a_fresh_budget() -> None:
-    record = PhaseRecord(Phase.VERIFY, "running", T0)
+    record = PhaseRecord("verify", "running", T0)
     out = T0 + CFG.verify_budget_s
     assert verify_step(record, False, out, CFG).kind == "fail"
     again = RollbackConfig(phase_retries=PhaseRetries(verify=1))
     assert verify_step(record, False, out, again).kind == "retry"
-    retried = _second_attempt(Phase.VERIFY, at=out)
+    retried = _second_attempt("verify", at=out)
     assert verify_step(retried, False, out + 10, again).kind == "wait"  # budget from the retry
     assert verify_step(retried, False, out + again.verify_budget_s, again).kind == "fail"
 
@@ -203,23 +203,23 @@ def test_a_retry_requeues_what_may_have_acted_and_renames_what_was_refused() -> 
     """prepare: the breaker timed out (exhausted: it may have acted), nothing refused → the
     breaker goes again under its own key. revert: refused (400) → a new request under ``…#2``;
     a third attempt would be ``…#3``."""
-    prepare = PhaseRecord(Phase.PREPARE, "running", T0)
-    keys = [a.key for a in phase_actions(RB, Phase.PREPARE, INC)]
+    prepare = PhaseRecord("prepare", "running", T0)
+    keys = [a.key for a in phase_actions(RB, "prepare", INC)]
     breaker = "inc_1:breaker:open:chat-api"
     plan = retry_plan(RB, INC, prepare, {breaker: False})
     assert (plan.requeue, plan.resend, plan.attempt) == ((breaker,), (), 2)
     assert keys == [breaker]
 
-    revert = PhaseRecord(Phase.REVERT_CODE, "running", T0)
+    revert = PhaseRecord("revert_code", "running", T0)
     plan = retry_plan(RB, INC, revert, {"inc_1:rollback:revert_code": True})
     assert [a.key for a in plan.resend] == ["inc_1:rollback:revert_code#2"]
-    second = replace(revert, attempt=2, detail={"keys": plan.keys})
-    assert [a.key for a in attempt_actions(RB, Phase.REVERT_CODE, INC, second)] == [
+    second = replace(revert, attempt=2, keys=plan.keys)
+    assert [a.key for a in attempt_actions(RB, "revert_code", INC, second)] == [
         "inc_1:rollback:revert_code#2"
     ]
     third = retry_plan(RB, INC, second, {"inc_1:rollback:revert_code#2": True})
     assert [a.key for a in third.resend] == ["inc_1:rollback:revert_code#3"]
-    assert third.resend[0].payload == phase_actions(RB, Phase.REVERT_CODE, INC)[0].payload
+    assert third.resend[0].payload == phase_actions(RB, "revert_code", INC)[0].payload
 
 
 @pytest.mark.parametrize(
@@ -233,11 +233,42 @@ def test_a_phase_waits_on_control_calls_only_and_its_notices_are_side_effects(
     """What gates a phase (``phase_actions``: the orchestrator reads only their outbox state)
     is never a notification, so a chat or status-page outage cannot fail a phase; prepare's
     "rollback initiated" notice is sent beside it."""
-    for phase in Phase:
+    for phase in PHASES:
         assert not [a.kind for a in phase_actions(rb, phase, INC) if a.notification], phase
         assert all(a.notification for a in phase_notices(rb, phase, INC)), phase
-    [initiated] = phase_notices(rb, Phase.PREPARE, INC)
+    [initiated] = phase_notices(rb, "prepare", INC)
     assert (initiated.kind, initiated.key) == ("chat", "inc_1:chat:rollback_initiated")
+
+
+def test_what_later_steps_read_back_is_typed_and_stored_in_the_detail_as_before() -> None:
+    """A row's detail JSON (as the orchestrator has always written it: ``keys``, ``failures``,
+    ``close_platform`` beside what the phase reports) reads back into the record's fields and
+    is written back unchanged."""
+    stored = {
+        "waiting_for": ["web-api"],
+        "close_platform": False,
+        "failures": [{"attempt": 1, "reason": "a receiver of resume failed", "at": T0 + 3}],
+        "keys": {"inc_1:breaker:close:*": "inc_1:breaker:close:*#2"},
+        "duration_s": 1.5,
+    }
+    record = PhaseRecord.from_stored("resume", "running", T0, None, stored, 2, T0 + 3)
+    assert record.keys == {"inc_1:breaker:close:*": "inc_1:breaker:close:*#2"}
+    assert record.failures == (AttemptFailure(1, "a receiver of resume failed", T0 + 3),)
+    assert record.close_platform is False
+    assert record.detail == {"waiting_for": ["web-api"], "duration_s": 1.5}
+    assert record.stored_detail() == stored
+    assert PhaseRecord("verify", "running", T0).stored_detail() == {}
+    requeued_only = replace(record, keys={}, close_platform=None)
+    assert requeued_only.stored_detail()["keys"] == {}  # a retry always recorded its keys
+
+
+def test_an_emergency_resume_closes_the_platform_breaker_only_as_the_last_one() -> None:
+    rb = replace(RB, emergency=True)
+    held = PhaseRecord("resume", "running", T0, close_platform=False)
+    last = PhaseRecord("resume", "running", T0, close_platform=True)
+    assert phase_actions(replace(rb, phases={"resume": held}), "resume", INC) == []
+    closing = phase_actions(replace(rb, phases={"resume": last}), "resume", INC)
+    assert [(a.payload["action"], a.payload["target"]) for a in closing] == [("close", "*")]
 
 
 def _data_incident(*window_starts: float) -> Incident:
@@ -265,5 +296,5 @@ def test_s2_restores_a_backup_from_before_the_corruption_could_begin(
     inc = _data_incident(*window_starts)
     assert restore_point(inc, deploy_started, T0) == (before, basis)
     rb = replace(RB, involves_data=True, restore_before=before, restore_basis=basis)
-    [restore] = phase_actions(rb, Phase.RESTORE_DATA, inc)
+    [restore] = phase_actions(rb, "restore_data", inc)
     assert (restore.payload["before"], restore.payload["before_basis"]) == (before, basis)
