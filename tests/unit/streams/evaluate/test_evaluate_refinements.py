@@ -63,9 +63,11 @@ def test_a_refinement_that_clears_the_breach_resolves_through_keep_firing_for() 
     assert _at(fired.decisions, CRITICAL) == [("firing", 60.0)]
 
     engine.add(_revision(breaching, 1, 2200, 200))
-    again = engine.advance()
-    assert again.decisions == []  # still firing: clear, within keep_firing_for (1 m)
-    assert engine.take_counts() == {"refinements": 1, "reversals": 1}
+    [turn] = [d for d in engine.advance().decisions if d.rule == CRITICAL]
+    assert (turn.state, turn.at_ms) == ("firing", breaching.end_ms)  # judged again, same time
+    assert "held firing by keep_firing_for" in turn.summary  # clear now: the alert's turn
+    # Reversed: the endpoint's critical rule and the service-wide one (25% → 7.2%).
+    assert engine.take_counts() == {"refinements": 1, "reversals": 2}
 
     later = _feed(engine, groups[60:])
     assert _at(later.decisions, CRITICAL) == [("resolved", 120.0)]  # 1 m after the clear
@@ -75,7 +77,11 @@ def test_without_the_refinement_it_stays_firing_until_the_pane_leaves_the_window
     """The control for the test above: the same panes, no refinement."""
     groups = _panes("10x59 200x1 10x150", "0x59 200x1 0x150")
     out = _feed(Evaluation(POLICY), groups)
-    assert _at(out.decisions, CRITICAL) == [("firing", 60.0), ("resolved", 180.0)]
+    assert _at(out.decisions, CRITICAL) == [
+        ("firing", 60.0),
+        ("firing", 120.0),
+        ("resolved", 180.0),
+    ]
 
 
 def test_a_refinement_judged_by_a_newer_pane_end_is_not_judged_twice() -> None:
