@@ -438,7 +438,7 @@ def _responder_parts(
 
 
 def _notifications(dsn: str, built: Mapping[str, Role | None]) -> PgNotifications:
-    """Committed work wakes the worker that takes it (migration 0006 announces it)."""
+    """Committed work wakes the worker that takes it (migration 0009 announces it)."""
     notifications = PgNotifications(dsn)
     dispatcher = built.get("dispatcher")
     if isinstance(dispatcher, OutboxDispatcher):

@@ -1,6 +1,6 @@
 """PostgreSQL LISTEN/NOTIFY wake-ups for the responder's workers (asyncpg adapter).
 
-Migration 0006 has triggers announce committed work on the channel ``alertpipe`` as
+Migration 0009 has triggers announce committed work on the channel ``alertpipe`` as
 ``"<schema> <topic>"`` — ``actions:<kind>`` (an action of that kind is pending),
 ``settled`` (an action was settled), ``rollbacks``, ``timers``, ``events``. One dedicated
 connection listens and calls the wake-ups registered for the topics of its own schema
