@@ -102,6 +102,7 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.gauges": "Backlog PgGauges TimersDue",
     "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
     "app.storage.migrations": "Migration available_migrations migrate",
+    "app.storage.notify": "APPLICATION_NAME CHANNEL PgNotifications",
     "app.storage.outbox": "PgOutboxStore",
     "app.storage.pool": "Conn Row create_pool epoch moment",
     "app.storage.queries": "PgIncidentQueries",
@@ -178,7 +179,7 @@ EXPORTED: dict[str, str | None] = {
         "RetryPlan Rollback RollbackStep StepKind attempt_actions budget closes_breaker failed "
         "next_step phase_actions phase_notices phase_plan restore_point retry_plan verify_step"
     ),
-    "handlers.service": "LoopService SourceLoop",
+    "handlers.service": "LoopService Signal SourceLoop sleep_or_wake",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
     "handlers.slos": "BudgetRecorder budget_in",
     "handlers.timers": "TimerWorker timer_effects",
@@ -227,7 +228,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.aggregate.panes": "Pane ScopeKey scope_id",
     "streams.aggregate.partition": "ClosedPane PaneRules PartitionAggregator",
     "streams.aggregate.service": "Aggregator AggregatorFailed tune_gc",
-    "streams.aggregate.validate": "Reading decode read_event reading_of",
+    "streams.aggregate.validate": "Reading decode read_event read_record reading_of",
     "streams.aggregate.watermark": "NEVER PartitionTime",
     "streams.evaluate": (
         "AlertRecord Correlator CorrelatorConfig EngineConfig Evaluation Evaluator EvaluatorConfig "
