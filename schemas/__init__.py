@@ -21,6 +21,7 @@ from schemas.incidents import (
 from schemas.panes import LatencySketch, PaneSummary, Scope
 from schemas.severity import Scenario, Severity
 from schemas.telemetry import (
+    BackupEvent,
     BotEvent,
     DeployEvent,
     IntegrityEvent,
@@ -29,6 +30,7 @@ from schemas.telemetry import (
     QueueEvent,
     RequestEvent,
     ResourceEvent,
+    RestoreTestEvent,
     TelemetryEvent,
     encode_event,
     parse_event,
@@ -41,6 +43,7 @@ __all__ = [
     "ActionKind",
     "ActionRecord",
     "AlertState",
+    "BackupEvent",
     "BotEvent",
     "Decision",
     "DeployEvent",
@@ -58,6 +61,7 @@ __all__ = [
     "RequestEvent",
     "ResourceEvent",
     "Response",
+    "RestoreTestEvent",
     "RollbackRecord",
     "Scenario",
     "Scope",
@@ -80,6 +84,8 @@ EXPORTED_MODELS: dict[str, type[BaseModel]] = {
     "telemetry.bot.v1": BotEvent,
     "telemetry.integrity.v1": IntegrityEvent,
     "telemetry.deploy.v1": DeployEvent,
+    "telemetry.backup.v1": BackupEvent,
+    "telemetry.restore_test.v1": RestoreTestEvent,
     "pane.v1": PaneSummary,
     "decision.v1": Decision,
     "incident-event.v1": IncidentEvent,

@@ -53,6 +53,7 @@ def _alerts_json(incident: Incident) -> dict[str, Any]:
             "window_start": a.window_start,
             "breaching": a.breaching,
             "evidence": dict(a.evidence),
+            "response": a.response,
         }
         for fp, a in incident.alerts.items()
     }
@@ -70,6 +71,7 @@ def _alerts(raw: Mapping[str, Any]) -> dict[str, AlertEntry]:
             a.get("window_start"),  # absent in rows written before it was kept
             a.get("breaching"),
             a.get("evidence") or {},
+            a.get("response"),
         )
         for fp, a in raw.items()
     }

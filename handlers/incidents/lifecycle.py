@@ -39,7 +39,6 @@ from handlers.incidents.effects import (
 from handlers.incidents.incident import AlertEntry, Incident
 from handlers.incidents.target import no_target_reason
 from schemas.errors import CommandError
-from schemas.severity import Severity
 from schemas.timestamps import to_rfc3339
 
 __all__ = [
@@ -173,8 +172,9 @@ def human_decision(
 
 def _serious(inc: Incident) -> list[AlertEntry]:
     """The alerts a rollback can be for: HIGH and above (a LOW or MEDIUM alert that joined the
-    incident — an SLO ticket, a CPU notice — asks for a human, never for a rollback)."""
-    return [a for a in inc.alerts.values() if a.severity >= Severity.HIGH]
+    incident — an SLO ticket, a CPU notice — asks for a human, never for a rollback; nor does
+    one whose rule only pages, a backup overdue)."""
+    return [a for a in inc.alerts.values() if a.may_roll_back]
 
 
 def investigation_verdict(inc: Incident) -> InvestigationReason:

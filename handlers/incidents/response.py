@@ -75,6 +75,7 @@ def _entry(decision: Decision, before: AlertEntry | None) -> AlertEntry:
         window_start=start,
         breaching=decision.breaching,
         evidence=_latest(decision),
+        response=decision.response,
     )
 
 
@@ -325,6 +326,18 @@ def _notify(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effe
     return s.effects(reason)
 
 
+def _page(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
+    """Wake someone, never roll back: nothing the code did (a backup overdue). Not on the
+    status page either — customers see no outage."""
+    s = _Steps(inc)
+    if inc.severity >= Severity.HIGH and s.first(f"page:{inc.severity.value}"):
+        s.actions.append(notices.page(inc, "trigger", f"detection:{inc.severity.value}", inc.title))
+    if s.first(f"chat:{inc.severity.value}"):
+        text = f"{inc.severity.value} incident {inc.id} on {inc.service}: {inc.title} — {reason}"
+        s.actions.append(notices.chat(inc, f"opened:{inc.severity.value}", text))
+    return s.effects(reason)
+
+
 def _investigate(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
     s = _Steps(inc)
     _notify_humans(s, cfg, reason)
@@ -410,6 +423,7 @@ _RESPONSES = {
     "record": _record,
     "notify": _notify,
     "investigate": _investigate,
+    "page": _page,
     "rollback": _rollback,
     "restore_data": _restore_data,
     "emergency_stop": _emergency_stop,

@@ -24,10 +24,23 @@ queue      depth              None               None
 bot        status             None               None
 integrity  ok                 detail             None
 deploy     version            status             None
+backup     (type, status,     None               None
+           backup_id,
+           taken_at,
+           size_bytes,
+           location)
+restore_   (backup_id, ok,    None               None
+test       duration_s,
+           environment)
 ========== ================== ================== ==========
 
 The (dimension, key) pair is the pane scope: requests and logs with an endpoint go to the
-endpoint, logs without one and deploys to the service-wide scope ("service", service).
+endpoint, logs without one and deploys to the service-wide scope ("service", service),
+backups and restore tests to their dataset ("dataset", dataset).
+
+Backups and restore tests have no fast reader: a few a minute per dataset, they take the
+pydantic path (``reading_of``), which keeps the request hot path and the readers' hypothesis
+tests as they were.
 
 ``read_record`` goes one step further for requests (most telemetry): msgspec decodes the
 message's bytes straight into a typed struct whose types and bounds are the canonical
@@ -52,6 +65,7 @@ from schemas.telemetry import (
     LOG_LEVELS,
     MAX_DEPTH,
     MAX_LATENCY_MS,
+    BackupEvent,
     BotEvent,
     DeployEvent,
     IntegrityEvent,
@@ -60,6 +74,7 @@ from schemas.telemetry import (
     QueueEvent,
     RequestEvent,
     ResourceEvent,
+    RestoreTestEvent,
     TelemetryEvent,
     validate_event,
 )
@@ -347,4 +362,11 @@ def reading_of(event: TelemetryEvent) -> Reading:
             return ("integrity", service, "check", event.check, ts, event.ok, event.detail, None)
         case DeployEvent():
             return ("deploy", service, "service", service, ts, event.version, event.status, None)
+        case BackupEvent():
+            backup = (event.type, event.status, event.backup_id, event.taken_at,
+                      event.size_bytes, event.location)  # fmt: skip
+            return ("backup", service, "dataset", event.dataset, ts, backup, None, None)
+        case RestoreTestEvent():
+            test = (event.backup_id, event.ok, event.duration_s, event.environment)
+            return ("restore_test", service, "dataset", event.dataset, ts, test, None, None)
     raise AssertionError(f"unknown event type {type(event).__name__}")
