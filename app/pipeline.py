@@ -14,7 +14,8 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
 
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
-(deploy events → deploy history), the timers, the rollback orchestrator, the outbox dispatcher
+(deploy events → deploy history), the backup recorder (backups and restore tests → the
+catalogue S2's restore picks from), the timers, the rollback orchestrator, the outbox dispatcher
 and the lifecycle event publisher. Every part can run in several processes at once; the
 database arbitrates.
 
@@ -60,6 +61,7 @@ from app.storage.silences import PgSilenceStore
 from app.storage.tokens import PgCredentialStore
 from handlers import actions
 from handlers.config import PhaseRetries
+from handlers.backups import BackupRecorder
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
@@ -71,6 +73,7 @@ from handlers.receivers.registry import ReceiverUrls, build_receivers
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
+from handlers.rollback.restore import Objective, Objectives
 from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
@@ -95,6 +98,7 @@ __all__ = [
     "evaluator_config",
     "needs_database",
     "receiver_urls",
+    "restore_objectives",
     "rollback_from_policy",
 ]
 
@@ -110,6 +114,7 @@ RESPONDER_PARTS = (
     "probe",
     "manager",
     "deploys",
+    "backups",
     "budgets",
     "timers",
     "orchestrator",
@@ -185,6 +190,17 @@ def rollback_from_policy(settings: Settings, policy: Policy) -> Settings:
     }
     update["phase_retries"] = retries
     return settings.model_copy(update={"rollback": rb.model_copy(update=update)})
+
+
+def restore_objectives(policy: Policy | None) -> Objectives:
+    """The policy's recovery objectives, as the responder measures restores against them."""
+    if policy is None or not policy.backups.enabled:
+        return Objectives()
+    backups = policy.backups
+    return Objectives(
+        datasets={d.dataset: Objective(d.rpo_ms / 1000, d.rto_ms / 1000) for d in backups.datasets},
+        full_system_rto_s=backups.full_system_rto_ms / 1000,
+    )
 
 
 def _explicit(model: BaseModel) -> dict[str, Any]:
@@ -280,7 +296,7 @@ async def build_pipeline(
     if needs_database(roles):
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition
+            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition, policy
         )
         pipeline.roles.extend(pipeline.responder.roles)
     pipeline.asgi = _asgi(pipeline, roles, policy)
@@ -356,6 +372,7 @@ async def _responder(
     write: Callable[[str], None],
     parts: Sequence[str],
     expo: Exposition,
+    policy: Policy | None = None,
 ) -> Responder:
     """Stages 3–4 wired from settings (the database must be migrated)."""
     pool = await create_pool(settings.dsn)
@@ -371,7 +388,7 @@ async def _responder(
         IncidentCommands(incidents, settings.response, clock),
         PgCredentialStore(pool),
     )
-    built = _responder_parts(settings, responder, probe, write, parts, expo)
+    built = _responder_parts(settings, responder, probe, write, parts, expo, policy)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
     if parts:
         _responder_metrics(settings, responder, built, expo)
@@ -399,6 +416,7 @@ def _responder_parts(
     write: Callable[[str], None],
     wanted: Sequence[str],
     expo: Exposition,
+    policy: Policy | None = None,
 ) -> dict[str, Role]:
     """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
     clock = r.clock
@@ -434,6 +452,12 @@ def _responder_parts(
         expo.add_lag("deploy-recorder", functools.partial(consumer_lag, source.consumer))
         return DeployRecorder(r.incidents, source, clock)
 
+    def backups() -> Role:
+        group = f"{settings.group_prefix}-backups"
+        source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
+        expo.add_lag("backup-recorder", functools.partial(consumer_lag, source.consumer))
+        return BackupRecorder(r.incidents, source, clock)
+
     def budgets() -> Role:
         group = f"{settings.group_prefix}-slo-budgets"
         state = settings.evaluator.state_topic
@@ -451,7 +475,12 @@ def _responder_parts(
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
-            r.incidents, verify, settings.rollback, settings.response, clock
+            r.incidents,
+            verify,
+            settings.rollback,
+            settings.response,
+            clock,
+            objectives=restore_objectives(policy),
         )
 
     builders: dict[str, Callable[[], Role | None]] = {
@@ -460,6 +489,7 @@ def _responder_parts(
         "probe": lambda: kafka_probe,
         "manager": manager,
         "deploys": deploys,
+        "backups": backups,
         "budgets": budgets,
         "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
         "orchestrator": orchestrator,

@@ -32,8 +32,10 @@ from handlers.incidents.ports import DueTimer, Recorded
 from handlers.incidents.target import basis_text, settle_target
 from handlers.outbox.retry import NextReason
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback, restore_point
+from handlers.rollback.restore import Backup
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
+from schemas.panes import BackupRecord, RestoreTestRecord
 from schemas.rollback import parse_phase
 from schemas.severity import Severity
 from schemas.slo import SloBudget
@@ -134,6 +136,34 @@ def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
         restore_basis=row["restore_basis"],
     )
 
+
+_UPSERT_BACKUP = """
+INSERT INTO backups (service, dataset, backup_id, type, status, taken_at, reported_at,
+    size_bytes, location)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (service, dataset, backup_id) DO UPDATE SET type = EXCLUDED.type,
+    status = EXCLUDED.status, taken_at = EXCLUDED.taken_at, reported_at = EXCLUDED.reported_at,
+    size_bytes = EXCLUDED.size_bytes, location = EXCLUDED.location, recorded_at = now()
+WHERE backups.reported_at < EXCLUDED.reported_at
+"""
+
+# Per dataset: the 50 newest successful backups taken before the restore point, and the
+# newest taken at or after it (to say why none qualifies). ``tested``: false when a restore
+# test of it failed, true when one passed (and none failed), null when it was never tested.
+_RESTORE_CANDIDATES = """
+WITH ranked AS (
+    SELECT b.*, row_number() OVER (
+        PARTITION BY b.dataset, b.taken_at < $2 ORDER BY b.taken_at DESC) AS n
+    FROM backups b WHERE b.service = $1 AND b.status = 'succeeded'
+)
+SELECT r.dataset, r.backup_id, r.type, r.taken_at, r.location, r.size_bytes,
+    CASE WHEN bool_or(NOT t.ok) THEN false WHEN bool_or(t.ok) THEN true END AS tested
+FROM ranked r LEFT JOIN restore_tests t
+    ON t.service = r.service AND t.dataset = r.dataset AND t.backup_id = r.backup_id
+WHERE (r.taken_at < $2 AND r.n <= 50) OR (r.taken_at >= $2 AND r.n = 1)
+GROUP BY r.dataset, r.backup_id, r.type, r.taken_at, r.location, r.size_bytes
+ORDER BY r.dataset, r.taken_at DESC
+"""
 
 _UPSERT_INCIDENT = """
 INSERT INTO incidents (id, service, scenario, severity, status, title, opened_at, last_decision_at,
@@ -295,6 +325,59 @@ class PgIncidentTx:
             budget.burn_rates,
             moment(time.time()),
         )
+
+    # backups ---------------------------------------------------------------------------------
+
+    async def record_backup(self, service: str, dataset: str, backup: BackupRecord) -> None:
+        await self._conn.execute(
+            _UPSERT_BACKUP,
+            service,
+            dataset,
+            backup.backup_id,
+            backup.type,
+            backup.status,
+            moment(backup.taken_at),
+            moment(backup.ts),
+            backup.size_bytes,
+            backup.location,
+        )
+
+    async def record_restore_test(
+        self, service: str, dataset: str, test: RestoreTestRecord
+    ) -> None:
+        await self._conn.execute(
+            """INSERT INTO restore_tests (service, dataset, backup_id, ok, duration_s,
+                   environment, at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+            service,
+            dataset,
+            test.backup_id,
+            test.ok,
+            test.duration_s,
+            test.environment,
+            moment(test.ts),
+        )
+
+    async def datasets(self, service: str) -> list[str]:
+        rows = await self._conn.fetch(
+            "SELECT DISTINCT dataset FROM backups WHERE service = $1 ORDER BY dataset", service
+        )
+        return [row["dataset"] for row in rows]
+
+    async def restore_candidates(self, service: str, before: float) -> list[Backup]:
+        rows = await self._conn.fetch(_RESTORE_CANDIDATES, service, moment(before))
+        return [
+            Backup(
+                dataset=r["dataset"],
+                backup_id=r["backup_id"],
+                type=r["type"],
+                taken_at=float(r["taken_at"].timestamp()),
+                tested=r["tested"],
+                location=r["location"],
+                size_bytes=r["size_bytes"],
+            )
+            for r in rows
+        ]
 
     # incidents -------------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from handlers.incidents.classify import Cascade
 from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
 from handlers.incidents.incident import Incident
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback
+from handlers.rollback.restore import Backup
 from schemas.decisions import Decision
+from schemas.panes import BackupRecord, RestoreTestRecord
 from schemas.slo import SloBudget
 
 __all__ = ["DueTimer", "IncidentStore", "IncidentTx", "Recorded"]
@@ -61,6 +63,24 @@ class IncidentTx(Protocol):
 
     async def record_slo_budget(self, budget: SloBudget) -> None:
         """Keep ``budget`` unless a later report of its SLO and scope is there already."""
+        ...
+
+    # backups
+    async def record_backup(self, service: str, dataset: str, backup: BackupRecord) -> None:
+        """Keep the backup (a later report of the same backup id replaces an earlier one)."""
+        ...
+
+    async def record_restore_test(
+        self, service: str, dataset: str, test: RestoreTestRecord
+    ) -> None: ...
+
+    async def datasets(self, service: str) -> list[str]:
+        """The datasets ``service`` has backups of on record."""
+        ...
+
+    async def restore_candidates(self, service: str, before: float) -> list[Backup]:
+        """The service's successful backups, with their restore tests' verdict: for each
+        dataset the newest ones taken before ``before`` and the newest one taken after."""
         ...
 
     # incidents

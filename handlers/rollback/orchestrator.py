@@ -9,6 +9,12 @@ waited on, its notices are side effects —, each phase's real duration is recor
 the plan's budget, and the incident learns the outcome. At most one rollback per service
 runs at a time (a partial unique index), one per incident ever.
 
+A data rollback's restore phase picks, when it starts, the backup of each affected dataset
+from the catalogue (``handlers.rollback.restore``) and records it with the data-loss window it
+incurs against the RPO; when it ends, its duration against the RTO. With a dataset that has
+no backup that qualifies, it fails at once — no retry can conjure a backup — and the
+incident escalates, saying why.
+
 It waits on notifications, not on its poll interval: ``wake`` (a rollback was requested or
 ended) makes it claim at once, and ``settled`` (an outbox action was settled) makes the
 rollbacks waiting for their control calls look again at once. ``rollback.poll_s`` remains
@@ -48,6 +54,14 @@ from handlers.rollback.phases import (
     retry_plan,
     verify_step,
 )
+from handlers.rollback.restore import (
+    Objectives,
+    RestorePlan,
+    RtoCheck,
+    affected_datasets,
+    plan_restore,
+    restore_times,
+)
 from handlers.service import LoopService, Signal, sleep_or_wake
 from schemas.clock import Clock
 
@@ -80,12 +94,14 @@ class RollbackOrchestrator(LoopService):
         clock: Clock,
         *,
         owner: str | None = None,
+        objectives: Objectives | None = None,
     ) -> None:
         super().__init__(clock, cfg.poll_s)
         self._store = store
         self._probe = probe
         self._cfg = cfg
         self._response_cfg = response_cfg
+        self._objectives = objectives or Objectives()
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, asyncio.Task[None]] = {}
         self._settled = Signal()
@@ -228,6 +244,23 @@ class RollbackOrchestrator(LoopService):
         notes = [
             TimelineEntry("rollback", f"phase {phase} started", reason=f"plan budget {high:g} s")
         ]
+        if phase == "restore_data":
+            plan = await self._restore_plan(tx, rb, incident)
+            if not plan.ok:
+                step = RollbackStep("fail", f"nothing to restore: {plan.reason()}", phase)
+                evidence = {"restore_before": rb.restore_before, "restore_basis": rb.restore_basis}
+                await self._fail(tx, rb, incident, step, now, evidence)
+                return
+            record = replace(record, backups=plan.chosen)
+            notes += [
+                TimelineEntry(
+                    "rollback",
+                    backup.summary(),
+                    reason=backup.why,
+                    evidence=backup.to_json(),
+                )
+                for backup in plan.chosen
+            ]
         if phase == "resume" and rb.emergency:
             waiting = await tx.emergency_rollbacks_short_of_resume(rb)
             record = replace(record, detail={"waiting_for": waiting}, close_platform=not waiting)
@@ -250,6 +283,15 @@ class RollbackOrchestrator(LoopService):
             events=(_phase_event(phase, "started", {"budget_s": high}),),
         )
         await tx.record(incident, effects, now)
+
+    async def _restore_plan(self, tx: IncidentTx, rb: Rollback, incident: Incident) -> RestorePlan:
+        """The backup of each dataset the incident affects, taken before the restore point."""
+        before = rb.requested_at if rb.restore_before is None else rb.restore_before
+        basis = rb.restore_basis or "the rollback request"
+        known = await tx.datasets(rb.service)
+        datasets = affected_datasets((a.scope for a in incident.alerts.values()), known)
+        backups = await tx.restore_candidates(rb.service, before)
+        return plan_restore(datasets, backups, before, basis, self._objectives)
 
     async def _skip(
         self, tx: IncidentTx, rb: Rollback, incident: Incident, step: RollbackStep, now: float
@@ -281,6 +323,9 @@ class RollbackOrchestrator(LoopService):
             "attempts": started.attempt,
         }
         detail = {**detail, "budget_min_s": low, "evidence": evidence} if evidence else detail
+        rto = restore_times(started.backups, took, self._objectives)
+        if rto:
+            detail["rto"] = [check.to_json() for check in rto]
         ended = replace(started, status="succeeded", detail=detail)
         await tx.end_phase(rb, ended, now)
         if step.phase == "revert_code" and rb.from_version:
@@ -293,8 +338,10 @@ class RollbackOrchestrator(LoopService):
             evidence=evidence,
             result=ended.stored_detail(),
         )
+        notes = [note, *(_rto_note(check) for check in rto)]
         event = _phase_event(step.phase, "succeeded", {"duration_s": detail["duration_s"]})
-        await tx.record(incident, Effects(incident, timeline=(note,), events=(event,)), now)
+        effects = Effects(incident, timeline=tuple(notes), events=(event,))
+        await tx.record(incident, effects, now)
 
     async def _retry(
         self,
@@ -372,4 +419,25 @@ class RollbackOrchestrator(LoopService):
         await tx.end_rollback(rb, True, "every phase done", now)
         target = rb.target_version or "the restored data"
         effects = rollback_finished(incident, True, f"running {target}", now, self._response_cfg)
+        rto = self._objectives.full_system_rto_s
+        if rb.involves_data and rto is not None:
+            took = now - rb.requested_at
+            verdict = "within" if took <= rto else "BEYOND"
+            note = TimelineEntry(
+                "rollback",
+                f"full system back in {notices.duration_text(round(took, 1))}: {verdict} "
+                f"the RTO of {notices.duration_text(rto)}",
+                result={"duration_s": round(took, 3), "rto_s": rto, "within_rto": took <= rto},
+            )
+            effects = Effects(incident, timeline=(note,)).then(effects)
         await tx.record(incident, effects, now)
+
+
+def _rto_note(check: RtoCheck) -> TimelineEntry:
+    verdict = "within" if check.within_rto else "BEYOND"
+    return TimelineEntry(
+        "rollback",
+        f"{check.dataset} restored in {notices.duration_text(round(check.duration_s, 1))}: "
+        f"{verdict} its RTO of {notices.duration_text(check.rto_s)}",
+        result=check.to_json(),
+    )
