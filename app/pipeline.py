@@ -60,8 +60,8 @@ from app.storage.queries import PgIncidentQueries
 from app.storage.silences import PgSilenceStore
 from app.storage.tokens import PgCredentialStore
 from handlers import actions
-from handlers.config import PhaseRetries
 from handlers.backups import BackupRecorder
+from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
