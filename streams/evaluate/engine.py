@@ -304,13 +304,13 @@ class ServiceEvaluation:
         self.alerts[print_] = replace(alert, record=record)
         value = codec.encode_alert(rule.name, scope, record)
         self._out.state.append(StateChange(codec.alert_key(print_), value))
-        if record.state != alert.record.state:
+        if record.sequence != alert.record.sequence:  # a state change, or a firing turn
             decision = make_decision(
                 Subject.of(rule, scope),
                 alert.record,
                 record,
                 reason,
-                observation.evidence,
+                observation,
                 self.versions(tick),
                 tick,
             )
