@@ -38,6 +38,7 @@ from app.api import ApiDeps, create_app, create_probe_app
 from app.api.server import HttpServer
 from app.policy import policy_from_settings
 from app.settings import Settings
+from app.storage.holds import PgHoldStore
 from app.storage.incidents import PgIncidentStore
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
@@ -48,7 +49,7 @@ from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
-from handlers.incidents.manager import IncidentManager
+from handlers.incidents.manager import DecisionApplier, IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
 from handlers.outbox.dispatcher import OutboxDispatcher
 from handlers.receivers.base import Receiver
@@ -59,6 +60,7 @@ from handlers.rollback.orchestrator import RollbackOrchestrator
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
+from schemas.maintenance import MaintenanceWindow
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.service import Evaluator, EvaluatorConfig
@@ -98,8 +100,11 @@ RESPONDER_PARTS = (
 )
 
 
+_DATABASE: tuple[RoleName, ...] = ("responder", "api")
+
+
 def needs_database(roles: Sequence[RoleName]) -> bool:
-    return "responder" in roles or "api" in roles
+    return bool(set(roles) & set(_DATABASE))
 
 
 def aggregator_config(settings: Settings) -> AggregatorConfig:
@@ -192,6 +197,7 @@ class Responder:
     silences: PgSilenceStore
     queries: PgIncidentQueries
     commands: IncidentCommands
+    holds: PgHoldStore
     roles: list[Role] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -243,16 +249,15 @@ async def build_pipeline(
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected {', '.join(ROLES)}")
-    policy = (
-        policy_from_settings(settings) if "evaluator" in roles or "responder" in roles else None
-    )
+    policy = policy_from_settings(settings) if set(roles) & {"evaluator", *_DATABASE} else None
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
     pipeline = Pipeline(settings, _stages(settings, roles, policy))
     if needs_database(roles):
+        assert policy is not None
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted
+            settings, clock or SystemClock(), probe, write, wanted, policy.maintenance
         )
         pipeline.roles.extend(pipeline.responder.roles)
     pipeline.asgi = _asgi(pipeline, roles)
@@ -271,7 +276,7 @@ def _stages(settings: Settings, roles: Sequence[RoleName], policy: Policy | None
         assert policy is not None
         stages.append(ServiceRole("evaluator", Evaluator(evaluator_config(settings), policy)))
         if settings.evaluator.correlator and policy.cascade.enabled:
-            correlator = Correlator(correlator_config(settings), policy.cascade)
+            correlator = Correlator(correlator_config(settings), policy.cascade_as_run())
             stages.append(ServiceRole("correlator", correlator))
     return stages
 
@@ -289,10 +294,13 @@ async def _responder(
     probe: HealthProbe | None,
     write: Callable[[str], None],
     parts: Sequence[str],
+    windows: Sequence[MaintenanceWindow] = (),
 ) -> Responder:
-    """Stages 3–4 wired from settings (the database must be migrated)."""
+    """Stages 3–4 wired from settings (the database must be migrated); ``windows``: the
+    policy's maintenance windows."""
     pool = await create_pool(settings.dsn)
     incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
+    holds = PgHoldStore(pool, windows)
     responder = Responder(
         settings,
         pool,
@@ -301,7 +309,8 @@ async def _responder(
         outbox,
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
-        IncidentCommands(incidents, settings.response, clock),
+        IncidentCommands(incidents, settings.response, clock, holds),
+        holds,
     )
     built = _responder_parts(settings, responder, probe, write, parts)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
@@ -350,7 +359,7 @@ def _responder_parts(
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
-            r.incidents, verify, settings.rollback, settings.response, clock
+            r.incidents, verify, settings.rollback, settings.response, clock, holds=r.holds
         )
 
     builders: dict[str, Callable[[], Role | None]] = {
@@ -359,9 +368,21 @@ def _responder_parts(
         "probe": lambda: kafka_probe,
         "manager": manager,
         "deploys": deploys,
-        "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
+        "timers": lambda: TimerWorker(
+            r.incidents,
+            settings.response,
+            clock,
+            redeliver=DecisionApplier(settings.response).apply_in,
+        ),
         "orchestrator": orchestrator,
-        "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),
+        "dispatcher": lambda: OutboxDispatcher(
+            r.outbox,
+            receivers(),
+            settings.delivery,
+            clock,
+            holds=r.holds,
+            hold_cfg=settings.holds,
+        ),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
     }
     built = {name: builders[name]() for name in wanted if name in builders}

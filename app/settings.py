@@ -30,7 +30,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.actions import URL_SETTINGS
-from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
+from handlers.config import DeliveryConfig, HoldConfig, ResponseConfig, RollbackConfig
 
 __all__ = [
     "RECEIVER_URLS",
@@ -229,6 +229,7 @@ class _Servers(BaseSettings):
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    holds: HoldConfig = Field(default_factory=HoldConfig)
     policy: Path | None = Field(
         default=None,
         description="policy YAML file; unset means the built-in plan (`alertpipe policy default`)",

@@ -11,6 +11,7 @@ from app.api.models import AckIn, DecisionIn, ResolveIn
 from handlers.incidents.commands import IncidentNotFound
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import LifecycleError
+from handlers.incidents.rearm import REARMED, rearmed_alerts
 
 __all__ = ["router"]
 
@@ -34,6 +35,11 @@ def _summary(incident: Incident) -> dict[str, Any]:
         "rollback_status": incident.rollback_status,
         "acknowledged_by": incident.acknowledged_by,
         "human_decision": incident.human_decision,
+        # Resolved by hand while these still fired: the next breach opens a new incident.
+        "rearmed": [
+            {"rule": a.rule, "scope": dict(a.scope), "state": a.state}
+            for a in (rearmed_alerts(incident) if incident.done(REARMED) else [])
+        ],
     }
 
 

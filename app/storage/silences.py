@@ -23,6 +23,7 @@ def silence_from_row(row: Row) -> Silence:
         created_by=row["created_by"],
         comment=row["comment"],
         created_at=float(row["created_at"].timestamp()),
+        hold_automation=row["hold_automation"],
     )
 
 
@@ -41,8 +42,8 @@ class PgSilenceStore:
     async def create(self, silence: Silence, now: float) -> Silence:
         await self._pool.execute(
             """INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment,
-                   created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $7)""",
+                   created_at, updated_at, hold_automation)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)""",
             silence.id,
             _matchers(silence),
             moment(silence.starts_at),
@@ -50,6 +51,7 @@ class PgSilenceStore:
             silence.created_by,
             silence.comment,
             moment(now),
+            silence.hold_automation,
         )
         return replace(silence, created_at=now)
 
@@ -68,7 +70,7 @@ class PgSilenceStore:
     async def update(self, silence: Silence, now: float) -> Silence | None:
         status = await self._pool.execute(
             """UPDATE silences SET matchers = $2, starts_at = $3, ends_at = $4, comment = $5,
-                   updated_at = $6
+                   updated_at = $6, hold_automation = $7
                WHERE id = $1""",
             silence.id,
             _matchers(silence),
@@ -76,6 +78,7 @@ class PgSilenceStore:
             moment(silence.ends_at),
             silence.comment,
             moment(now),
+            silence.hold_automation,
         )
         return silence if status.endswith(" 1") else None
 

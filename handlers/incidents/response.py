@@ -27,6 +27,7 @@ from handlers.incidents.effects import (
 )
 from handlers.incidents.incident import AlertEntry, Incident, worse_scenario
 from handlers.incidents.lifecycle import resolve
+from handlers.incidents.rearm import RearmReason, is_turn, turn
 from schemas.decisions import Decision
 from schemas.severity import Severity
 
@@ -86,6 +87,7 @@ def _open(decision: Decision, ctx: DecisionContext) -> Incident:
         title=_title(decision),
         opened_at=ctx.now,
         last_decision_at=decision.at_ms / 1000.0,
+        dry_run=decision.dry_run,
     )
 
 
@@ -116,6 +118,13 @@ def on_decision(
     current: Incident | None, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
 ) -> Effects | None:
     join, why = should_join(current, decision, cfg)
+    if is_turn(decision):  # a firing alert turned between breaching and held
+        outcome = turn(current if join else None, decision)
+        if outcome == "ignore":
+            return None
+        if outcome == "breach":  # a re-armed alert: its incident was resolved by hand
+            return _firing(current if join else None, decision, ctx, cfg, RearmReason.BREACH)
+        return _update(current, decision, ctx, cfg) if current is not None else None
     if decision.state == "firing":
         return _firing(current if join else None, decision, ctx, cfg, why.value)
     if not join or current is None or decision.fingerprint not in current.alerts:
@@ -139,7 +148,12 @@ def _firing(
         evidence=_evidence(decision),
     )
     events = _lifecycle_events(before, after)
-    base = Effects(after, timeline=(note,), events=events)
+    trial = (
+        (TimelineEntry("status", "dry run: actions recorded as would have sent, none sent"),)
+        if before is None and after.dry_run
+        else ()
+    )
+    base = Effects(after, timeline=(note, *trial), events=events)
     return base.then(respond(after, decision, ctx.now, cfg))
 
 
@@ -174,6 +188,9 @@ def _update(
         "resolved": f"{decision.rule} resolved",
         "no_data": f"{decision.rule}: no data — recovery cannot be confirmed",
     }.get(decision.state, f"{decision.rule} {decision.state}")
+    if is_turn(decision):
+        turned = "breaching again" if decision.breaching else "held firing by keep_firing_for"
+        message = f"{decision.rule} {turned} on its latest window"
     note = TimelineEntry("decision", message, evidence=_evidence(decision))
     effects = Effects(after, timeline=(note,))
     if decision.state == "resolved" and not after.firing and not after.rollback_active:

@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from handlers.actions import LANES
-from handlers.config import DeliveryConfig
+from handlers.config import DeliveryConfig, HoldConfig
+from handlers.holds import Automation, HoldSource
+from handlers.notify.holds import DryRunStage, HoldStage, WindowStage
 from handlers.notify.stages import (
     DedupStage,
     Delivery,
@@ -39,12 +41,18 @@ __all__ = ["LANES", "OutboxDispatcher", "OutboxLane", "delivery_pipeline"]
 
 
 def delivery_pipeline(
-    store: OutboxStore, receivers: Mapping[ActionKind, Receiver], cfg: DeliveryConfig
+    store: OutboxStore,
+    receivers: Mapping[ActionKind, Receiver],
+    cfg: DeliveryConfig,
+    hold_cfg: HoldConfig | None = None,
 ) -> DeliveryPipeline:
     stages: list[DeliveryStage] = [
         SilenceStage(),
+        WindowStage(),
         InhibitStage(),
         DedupStage(),
+        HoldStage(hold_cfg or HoldConfig()),  # control calls wait out their holds …
+        DryRunStage(),  # … and a trial's are recorded, not sent
         RetryStage(receivers, cfg),
     ]
     return DeliveryPipeline(stages, RecordStage(store))
@@ -61,6 +69,7 @@ class OutboxLane(LoopService):
         pipeline: DeliveryPipeline,
         cfg: DeliveryConfig,
         clock: Clock,
+        holds: HoldSource | None = None,
     ) -> None:
         super().__init__(clock, cfg.poll_s)
         self.name = f"outbox-{lane}"
@@ -68,6 +77,7 @@ class OutboxLane(LoopService):
         self._store = store
         self._pipeline = pipeline
         self._cfg = cfg
+        self._holds = holds
         self.delivered = 0
 
     async def tick(self) -> bool:
@@ -77,7 +87,10 @@ class OutboxLane(LoopService):
             return False
         silences = await self._store.silences(now)
         inhibitors = await self._store.inhibitors()
-        deliveries = [Delivery(a, now, silences, inhibitors) for a in claimed]
+        automation = await self._holds.automation(now) if self._holds else Automation()
+        deliveries = [
+            Delivery(a, now, silences, inhibitors, automation=automation) for a in claimed
+        ]
         await asyncio.gather(*(self._pipeline.exec(d) for d in deliveries))
         self.delivered += len(claimed)
         return True
@@ -94,10 +107,14 @@ class OutboxDispatcher:
         receivers: Mapping[ActionKind, Receiver],
         cfg: DeliveryConfig,
         clock: Clock,
+        *,
+        holds: HoldSource | None = None,
+        hold_cfg: HoldConfig | None = None,
     ) -> None:
-        pipeline = delivery_pipeline(store, receivers, cfg)
+        pipeline = delivery_pipeline(store, receivers, cfg, hold_cfg)
         self.lanes = [
-            OutboxLane(lane, kinds, store, pipeline, cfg, clock) for lane, kinds in LANES.items()
+            OutboxLane(lane, kinds, store, pipeline, cfg, clock, holds)
+            for lane, kinds in LANES.items()
         ]
 
     async def start(self) -> None:

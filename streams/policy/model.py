@@ -37,6 +37,7 @@ from streams.policy.durations import (
     parse_threshold,
 )
 from streams.policy.errors import FieldInvalid
+from streams.policy.maintenance import DryRun, Windows
 from streams.policy.metrics import MATCH_KEYS, METRICS, MetricInfo
 
 __all__ = [
@@ -185,6 +186,7 @@ class Rule(Condition):
     scenario: Scenario | None = None
     response: Response
     also: tuple[Condition, ...] = ()
+    dry_run: DryRun = False
 
     # Field validators, not a model validator: they see the metric (validated first) and
     # still run when another field of the rule is wrong, so every mistake is reported at once.
@@ -336,6 +338,7 @@ class CascadePolicy(_Model):
     severity: SeverityName = Severity.CRITICAL
     scenario: Scenario | None = "S4"
     response: Response = "emergency_stop"
+    dry_run: DryRun = False
 
 
 class RollbackPolicy(_Model):
@@ -372,6 +375,9 @@ class Policy(_Model):
     cascade: CascadePolicy = Field(default_factory=CascadePolicy)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     rules: tuple[Rule, ...] = Field(default=(), validate_default=True)
+    # streams/policy/maintenance.py: windows, and dry run for the whole policy
+    maintenance: Windows = ()
+    dry_run: DryRun = False
 
     @model_validator(mode="before")
     @classmethod
@@ -410,6 +416,14 @@ class Policy(_Model):
             if rule.name == name:
                 return rule
         raise KeyError(name)
+
+    def is_dry_run(self, rule: Rule | CascadePolicy) -> bool:
+        """Whether ``rule``'s decisions are a trial (the policy's or the rule's ``dry_run``)."""
+        return self.dry_run or rule.dry_run
+
+    def cascade_as_run(self) -> CascadePolicy:
+        """The cascade rule as the correlator runs it: on trial with the whole policy too."""
+        return self.cascade.model_copy(update={"dry_run": self.is_dry_run(self.cascade)})
 
     @property
     def longest_window_ms(self) -> int:

@@ -68,7 +68,10 @@ EXPORTED: dict[str, str | None] = {
         "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
     ),
     "app.storage": None,
-    "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
+    "app.storage.holds": "PgHoldStore policy_windows",
+    "app.storage.incidents": (
+        "PgIncidentStore PgIncidentTx incident_from_row incident_labels rollback_from_row"
+    ),
     "app.storage.migrations": "Migration available_migrations migrate",
     "app.storage.outbox": "PgOutboxStore",
     "app.storage.pool": "Conn Row create_pool epoch moment",
@@ -79,7 +82,9 @@ EXPORTED: dict[str, str | None] = {
     "handlers.actions": (
         "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane receiver_urls"
     ),
-    "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
+    "handlers.config": (
+        "LEASE_MARGIN DeliveryConfig HoldConfig PhaseRetries ResponseConfig RollbackConfig"
+    ),
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
         "Due EscalationReason Step escalation_due next_escalation_at on_escalation"
@@ -95,19 +100,27 @@ EXPORTED: dict[str, str | None] = {
         "NOTIFICATION_KINDS ActionIntent Effects EventIntent RollbackIntent TimelineEntry "
         "TimelineKind TimerIntent TimerKind action_key"
     ),
-    "handlers.incidents.incident": "SCENARIO_RANK AlertEntry Incident worse_scenario",
+    "handlers.incidents.incident": ("SCENARIO_RANK AlertEntry HoldRelease Incident worse_scenario"),
     "handlers.incidents.lifecycle": (
         "HumanAction InvestigationReason LifecycleError acknowledge human_decision "
         "investigation_expired resolve rollback_finished"
     ),
-    "handlers.incidents.manager": "Applied IncidentManager new_incident_id",
+    "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
         "ALL_TARGETS bot_action breaker chat labels page restore_call rollback_call status_page"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
+    "handlers.incidents.rearm": (
+        "REARMED RearmReason TurnOutcome is_turn rearm rearmed_alerts redelivery redelivery_id turn"
+    ),
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
+    "handlers.holds": (
+        "Automation GlobalHold HoldCause HoldSource Window WindowSource holding muting_window "
+        "release"
+    ),
     "handlers.notify": None,
+    "handlers.notify.holds": "DryRunStage HoldStage WindowStage",
     "handlers.notify.stages": (
         "DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage InhibitStage RecordStage "
         "RetryStage SilenceStage needs_send"
@@ -139,7 +152,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.service": "LoopService SourceLoop",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
-    "handlers.timers": "TimerWorker timer_effects",
+    "handlers.timers": "Redeliver TimerWorker timer_effects",
     "schemas": (
         "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
         "IncidentEvent IncidentRecord IncidentStatus IntegrityEvent InvalidEvent LatencySketch "
@@ -153,6 +166,10 @@ EXPORTED: dict[str, str | None] = {
     "schemas.incidents": (
         "ActionKind ActionRecord ActionStatus IncidentEvent IncidentEventType IncidentRecord "
         "IncidentStatus PhaseRecord RollbackRecord TimelineEntry"
+    ),
+    "schemas.maintenance": (
+        "AutomationRecord HoldCauseRecord HoldRecord HoldReleaseRecord MaintenanceWindow "
+        "Notifications TimeInterval TimeRange WindowRecord service_matches"
     ),
     "schemas.panes": (
         "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
@@ -198,7 +215,9 @@ EXPORTED: dict[str, str | None] = {
     ),
     "streams.evaluate.correlate": "Cascade Member correlate decode_cascade encode_cascade",
     "streams.evaluate.correlator": "Correlator CorrelatorConfig",
-    "streams.evaluate.decide": "RuleLike Subject Versions fingerprint make_decision scope_label",
+    "streams.evaluate.decide": (
+        "Observed RuleLike Subject Versions fingerprint make_decision scope_label"
+    ),
     "streams.evaluate.deploys": (
         "VersionTrack after_deploy after_health after_served in_post_deploy"
     ),
@@ -225,6 +244,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "streams.policy.errors": "FieldInvalid PolicyInvalid Problem",
     "streams.policy.load": "DEFAULT_POLICY default_policy_text load_policy parse_policy",
+    "streams.policy.maintenance": "DryRun MaintenanceWindow Windows",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
         "BotPolicy CascadePolicy Comparison Condition DeployPolicy ExpectedRate PhaseRetries "
