@@ -64,7 +64,11 @@ WindowName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_
 
 
 def _as_tuple(value: Any) -> Any:
-    return (value,) if isinstance(value, str | int) else value
+    """One entry or a list; numbers (``months: [3, 4]``) as the text they are written as."""
+    items = (value,) if isinstance(value, str | int) else value
+    if not isinstance(items, list | tuple):
+        return items
+    return tuple(str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in items)
 
 
 Entries = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
