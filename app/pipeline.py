@@ -25,6 +25,7 @@ HTTP server (left out to drive ``Pipeline.asgi`` in-process) or which responder 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -35,15 +36,24 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from app.api import ApiDeps, create_app, create_probe_app
+from app.api.auth import Authenticator
+from app.api.metrics import (
+    Exposition,
+    database_families,
+    decision_latency_family,
+    delivery_families,
+)
 from app.api.server import HttpServer
 from app.policy import policy_from_settings
 from app.settings import Settings
+from app.storage.gauges import PgGauges
 from app.storage.holds import PgHoldStore
 from app.storage.incidents import PgIncidentStore
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
 from app.storage.silences import PgSilenceStore
+from app.storage.tokens import PgCredentialStore
 from handlers import actions
 from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
@@ -64,6 +74,7 @@ from schemas.maintenance import MaintenanceWindow
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.service import Evaluator, EvaluatorConfig
+from streams.lag import consumer_lag
 from streams.lifecycle import ResourceRole, Role, ServiceRole
 from streams.policy import Policy
 
@@ -197,6 +208,7 @@ class Responder:
     silences: PgSilenceStore
     queries: PgIncidentQueries
     commands: IncidentCommands
+    credentials: PgCredentialStore
     holds: PgHoldStore
     roles: list[Role] = field(default_factory=list)
 
@@ -217,6 +229,10 @@ class Pipeline:
     responder: Responder | None = None
     asgi: FastAPI | None = None
     http: HttpServer | None = None
+    exposition: Exposition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exposition = Exposition(self.health)
 
     def health(self) -> dict[str, dict[str, Any]]:
         return {role.name: role.health() for role in self.roles if role is not self.http}
@@ -252,12 +268,19 @@ async def build_pipeline(
     policy = policy_from_settings(settings) if set(roles) & {"evaluator", *_DATABASE} else None
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
-    pipeline = Pipeline(settings, _stages(settings, roles, policy))
+    pipeline = Pipeline(settings)
+    pipeline.roles = _stages(settings, roles, policy, pipeline.exposition)
     if needs_database(roles):
         assert policy is not None
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted, policy.maintenance
+            settings,
+            clock or SystemClock(),
+            probe,
+            write,
+            wanted,
+            pipeline.exposition,
+            policy.maintenance,
         )
         pipeline.roles.extend(pipeline.responder.roles)
     pipeline.asgi = _asgi(pipeline, roles)
@@ -267,25 +290,34 @@ async def build_pipeline(
     return pipeline
 
 
-def _stages(settings: Settings, roles: Sequence[RoleName], policy: Policy | None) -> list[Role]:
+def _stages(
+    settings: Settings, roles: Sequence[RoleName], policy: Policy | None, expo: Exposition
+) -> list[Role]:
     stages: list[Role] = []
     if "aggregator" in roles:
         aggregator = Aggregator(aggregator_config(settings))
         stages.append(ServiceRole("aggregator", aggregator, after_start=tune_gc))
+        expo.add_lag("aggregator", aggregator.lag)
     if "evaluator" in roles:
         assert policy is not None
-        stages.append(ServiceRole("evaluator", Evaluator(evaluator_config(settings), policy)))
+        evaluator = Evaluator(evaluator_config(settings), policy)
+        stages.append(ServiceRole("evaluator", evaluator))
+        expo.add_lag("evaluator", evaluator.lag)
         if settings.evaluator.correlator and policy.cascade.enabled:
             correlator = Correlator(correlator_config(settings), policy.cascade_as_run())
             stages.append(ServiceRole("correlator", correlator))
+            expo.add_lag("correlator", correlator.lag)
     return stages
 
 
 def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
-    r = pipeline.responder
+    r, cfg = pipeline.responder, pipeline.settings.auth
+    expo = pipeline.exposition
     if "api" not in roles or r is None:
-        return create_probe_app(pipeline.health)
-    return create_app(ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health))
+        return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()), expo)
+    auth = Authenticator(cfg, r.clock, r.credentials)
+    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo)
+    return create_app(deps)
 
 
 async def _responder(
@@ -294,6 +326,7 @@ async def _responder(
     probe: HealthProbe | None,
     write: Callable[[str], None],
     parts: Sequence[str],
+    expo: Exposition,
     windows: Sequence[MaintenanceWindow] = (),
 ) -> Responder:
     """Stages 3–4 wired from settings (the database must be migrated); ``windows``: the
@@ -310,11 +343,28 @@ async def _responder(
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
         IncidentCommands(incidents, settings.response, clock, holds),
+        PgCredentialStore(pool),
         holds,
     )
-    built = _responder_parts(settings, responder, probe, write, parts)
+    built = _responder_parts(settings, responder, probe, write, parts, expo)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
+    if parts:
+        _responder_metrics(settings, responder, built, expo)
     return responder
+
+
+def _responder_metrics(
+    settings: Settings, r: Responder, built: Mapping[str, Role], expo: Exposition
+) -> None:
+    """What stages 3–4 add to /metrics: deliveries, latencies, and the database's outbox
+    backlog and timers (sampled where the responder runs)."""
+    manager, dispatcher = built.get("manager"), built.get("dispatcher")
+    if isinstance(manager, IncidentManager):
+        expo.add(lambda: [decision_latency_family(manager.decision_latency)])
+    if isinstance(dispatcher, OutboxDispatcher):
+        expo.add(lambda: delivery_families(dispatcher.stats))
+    late_s = 2 * settings.response.timers_poll_s + 1.0
+    expo.add_sampled(functools.partial(database_families, PgGauges(r.pool), r.clock, late_s))
 
 
 def _responder_parts(
@@ -323,6 +373,7 @@ def _responder_parts(
     probe: HealthProbe | None,
     write: Callable[[str], None],
     wanted: Sequence[str],
+    expo: Exposition,
 ) -> dict[str, Role]:
     """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
     clock = r.clock
@@ -349,11 +400,13 @@ def _responder_parts(
     def manager() -> Role:
         group = f"{settings.group_prefix}-incidents"
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.decisions, group)
+        expo.add_lag("incident-manager", functools.partial(consumer_lag, source.consumer))
         return IncidentManager(r.incidents, source, settings.response, clock)
 
     def deploys() -> Role:
         group = f"{settings.group_prefix}-deploys"
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
+        expo.add_lag("deploy-recorder", functools.partial(consumer_lag, source.consumer))
         return DeployRecorder(r.incidents, source, clock)
 
     def orchestrator() -> Role:

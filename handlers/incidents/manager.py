@@ -21,6 +21,7 @@ from handlers.incidents.classify import Cascade
 from handlers.incidents.ports import IncidentStore, IncidentTx
 from handlers.incidents.response import DecisionContext, on_decision
 from handlers.incidents.source import DecisionSource
+from handlers.instruments import Histogram
 from handlers.service import SourceLoop
 from schemas.clock import Clock
 from schemas.decisions import Decision
@@ -86,6 +87,8 @@ class IncidentManager(SourceLoop):
         self._store = store
         self.applier = DecisionApplier(cfg, new_id)
         self.counts: Counter[str] = Counter()
+        # pane end (the decision's window end, event time) -> the decision recorded here
+        self.decision_latency = Histogram()
 
     async def handle(self, values: list[bytes]) -> None:
         for value in values:
@@ -103,7 +106,10 @@ class IncidentManager(SourceLoop):
     async def apply(self, decision: Decision) -> Applied:
         now = self.clock.now()
         async with self._store.transaction() as tx:
-            return await self.applier.apply_in(tx, decision, now)
+            applied = await self.applier.apply_in(tx, decision, now)
+        if applied != "duplicate":
+            self.decision_latency.observe(max(0.0, now - decision.evidence.window_end_ms / 1000))
+        return applied
 
     def health(self) -> dict[str, Any]:
         return {**super().health(), "decisions": dict(self.counts)}

@@ -57,3 +57,8 @@ class KafkaDecisionSource:
 
     async def stop(self) -> None:
         await self._consumer.stop()
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        """For the composition root's lag report (``alertpipe_consumer_lag``)."""
+        return self._consumer

@@ -21,6 +21,7 @@ from handlers.actions import LANES
 from handlers.config import DeliveryConfig, HoldConfig
 from handlers.holds import Automation, HoldSource
 from handlers.notify.holds import DryRunStage, HoldStage, WindowStage
+from handlers.notify.metrics import DeliveryStats, MeteredRecord
 from handlers.notify.stages import (
     DedupStage,
     Delivery,
@@ -44,6 +45,7 @@ def delivery_pipeline(
     store: OutboxStore,
     receivers: Mapping[ActionKind, Receiver],
     cfg: DeliveryConfig,
+    stats: DeliveryStats | None = None,
     hold_cfg: HoldConfig | None = None,
 ) -> DeliveryPipeline:
     stages: list[DeliveryStage] = [
@@ -55,7 +57,8 @@ def delivery_pipeline(
         DryRunStage(),  # … and a trial's are recorded, not sent
         RetryStage(receivers, cfg),
     ]
-    return DeliveryPipeline(stages, RecordStage(store))
+    record = RecordStage(store)
+    return DeliveryPipeline(stages, record if stats is None else MeteredRecord(record, stats))
 
 
 class OutboxLane(LoopService):
@@ -111,7 +114,8 @@ class OutboxDispatcher:
         holds: HoldSource | None = None,
         hold_cfg: HoldConfig | None = None,
     ) -> None:
-        pipeline = delivery_pipeline(store, receivers, cfg, hold_cfg)
+        self.stats = DeliveryStats()
+        pipeline = delivery_pipeline(store, receivers, cfg, self.stats, hold_cfg)
         self.lanes = [
             OutboxLane(lane, kinds, store, pipeline, cfg, clock, holds)
             for lane, kinds in LANES.items()

@@ -42,6 +42,7 @@ from streams.aggregate.config import AggregatorConfig
 from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.output import PartitionOutput
 from streams.aggregate.partition import PartitionAggregator
+from streams.lag import consumer_lag
 
 __all__ = ["Aggregator", "AggregatorFailed", "tune_gc"]
 
@@ -149,6 +150,10 @@ class Aggregator:
         """Return once the first assignment is done; TimeoutError after ``timeout_s``."""
         await asyncio.wait_for(self._assigned.wait(), timeout_s)
         self._raise_if_failed()
+
+    def lag(self) -> dict[int, int]:
+        """Records behind the end of each assigned partition (``alertpipe_consumer_lag``)."""
+        return consumer_lag(self._consumer)
 
     def health(self) -> dict[str, Any]:
         return {

@@ -49,6 +49,7 @@ from streams.evaluate.kafka import (
     make_reader,
     read_range,
 )
+from streams.lag import consumer_lag
 from streams.policy.model import Policy
 
 __all__ = ["Evaluator", "EvaluatorConfig", "EvaluatorFailed", "encode_decision"]
@@ -232,6 +233,10 @@ class Evaluator:
         """Until ``ready`` (wrap in ``asyncio.timeout`` to bound it)."""
         await self._ready.wait()
         self._raise_if_failed()
+
+    def lag(self) -> dict[int, int]:
+        """Records behind the end of each assigned partition (``alertpipe_consumer_lag``)."""
+        return consumer_lag(self._consumer)
 
     def health(self) -> dict[str, Any]:
         s = self.stats

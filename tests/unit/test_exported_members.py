@@ -18,12 +18,24 @@ EXPORTED: dict[str, str | None] = {
     "app": None,
     "app.api": "ApiDeps create_app create_probe_app",
     "app.api.app": "create_app create_probe_app",
+    "app.api.auth": (
+        "CSRF_HEADER ROLES ROLE_NAMES SESSION_COOKIE Admin Authenticator Bearer Cookie Operator "
+        "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
+        "require"
+    ),
     "app.api.deps": "ApiDeps Commands Queries Silences",
-    "app.api.health": "LABEL_NAMES HealthReport render_metrics router",
+    "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
+    "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
+    "app.api.metrics": (
+        "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
+        "decision_latency_family delivery_families gauge histogram report_families"
+    ),
     "app.api.models": "AckIn DecisionIn MatcherIn ResolveIn SilenceIn SilenceOut SilencePatch",
     "app.api.server": "HttpServer",
+    "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
+    "app.api.tokens": "NewTokenOut TokenIn TokenOut router",
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
     "app.cli.demo_cmd": "register",
@@ -33,6 +45,11 @@ EXPORTED: dict[str, str | None] = {
     "app.cli.run_cmd": "register",
     "app.cli.schema_cmd": "export_schemas register",
     "app.cli.simulate_cmd": "register",
+    "app.cli.token_cmd": "register",
+    "app.credentials": (
+        "TOKEN_NAME CredentialStore NameTaken NewToken SessionVia StoredSession StoredToken "
+        "digest issue_token new_secret new_token parse_token same_digest"
+    ),
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
     "app.errors": "ConfigError InfrastructureError PolicyError",
     "app.infra": "local_if_needed prepare prepare_kafka",
@@ -55,8 +72,9 @@ EXPORTED: dict[str, str | None] = {
         "correlator_config evaluator_config needs_database receiver_urls rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
+    "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": (
-        "RECEIVER_URLS AggregatorSettings EvaluatorSettings LocalSettings Settings TopicSettings "
+        "RECEIVER_URLS AggregatorSettings AuthSettings EvaluatorSettings LocalSettings Settings TopicSettings "
         "get_settings masked"
     ),
     "app.settings_docs": "COMMAND settings_markdown",
@@ -68,6 +86,7 @@ EXPORTED: dict[str, str | None] = {
         "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
     ),
     "app.storage": None,
+    "app.storage.gauges": "Backlog PgGauges TimersDue",
     "app.storage.holds": "PgHoldStore policy_windows",
     "app.storage.incidents": (
         "PgIncidentStore PgIncidentTx incident_from_row incident_labels rollback_from_row"
@@ -77,6 +96,7 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.pool": "Conn Row create_pool epoch moment",
     "app.storage.queries": "PgIncidentQueries",
     "app.storage.silences": "PgSilenceStore silence_from_row",
+    "app.storage.tokens": "PgCredentialStore",
     "app.topics": "declared_topics",
     "handlers": None,
     "handlers.actions": (
@@ -119,8 +139,10 @@ EXPORTED: dict[str, str | None] = {
         "Automation GlobalHold HoldCause HoldSource Window WindowSource holding muting_window "
         "release"
     ),
+    "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
     "handlers.notify.holds": "DryRunStage HoldStage WindowStage",
+    "handlers.notify.metrics": "DeliveryStats MeteredRecord first_page",
     "handlers.notify.stages": (
         "DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage InhibitStage RecordStage "
         "RetryStage SilenceStage needs_send"
@@ -232,6 +254,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.lag": "consumer_lag",
     "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
     "streams.policy": (
         "DEFAULT_POLICY METRICS BotPolicy CascadePolicy Condition DeployPolicy MetricInfo "

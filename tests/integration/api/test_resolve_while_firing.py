@@ -29,7 +29,7 @@ async def _critical_then_resolved(api: Api, at: float) -> tuple[str, dict[str, A
         assert rollback is not None
         await tx.end_rollback(rollback, True, "every phase done", at + 20)
     done = await api.client.post(
-        f"/incidents/{found['id']}/resolve", json={"by": "ana", "note": "looks fine to me"}
+        f"/incidents/{found['id']}/resolve", json={"note": "looks fine to me"}
     )
     assert done.status_code == 200
     return str(found["id"]), done.json()

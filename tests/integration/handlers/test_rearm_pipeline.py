@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
+from app.credentials import issue_token
 from schemas.panes import DeployRecord, LatencySketch, PaneSummary, RequestStats, Scope
 from streams.policy import parse_policy
 from tests.integration.evaluate.conftest import EvalTopics, running_evaluator
@@ -159,12 +160,14 @@ async def test_the_bad_version_deployed_again_after_a_resolution_by_hand_is_roll
             SERVICE, lambda i: held in _timeline(i), 30, "stage 2 holding the alert firing"
         )
         # Resolved through the API while stage 2 holds the alert firing (clear, 40 s to go).
-        assert s.pipeline is not None and s.pipeline.asgi is not None
+        assert s.pipeline is not None and s.pipeline.asgi and s.responder is not None
+        _, token = await issue_token(s.responder.credentials, "ana", "operator", "test", 0.0)
         transport = httpx.ASGITransport(app=s.pipeline.asgi)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            done = await client.post(
-                f"/incidents/{first['id']}/resolve", json={"by": "ana", "note": "all good"}
-            )
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as client:
+            done = await client.post(f"/incidents/{first['id']}/resolve", json={"note": "ok"})
         assert done.status_code == 200, done.text
         assert [a["rule"] for a in done.json()["rearmed"]] == ["core-error-rate-critical"]
         # The bad version again, errors above 10%, while the alert is still held firing.

@@ -134,7 +134,8 @@ def _claimed(kind: ActionKind, **fields: object) -> Claimed:
 async def _deliver(action: Claimed, automation: Automation) -> tuple[Settlement, Receiver]:
     store, receiver = Store(), Receiver()
     receivers = dict.fromkeys(("page", "chat", "breaker", "rollback"), receiver)
-    pipeline = delivery_pipeline(store, receivers, DeliveryConfig(), HoldConfig(recheck_s=7))  # type: ignore[arg-type]
+    hold_cfg = HoldConfig(recheck_s=7)
+    pipeline = delivery_pipeline(store, receivers, DeliveryConfig(), hold_cfg=hold_cfg)  # type: ignore[arg-type]
     await pipeline.exec(Delivery(action, NOW, automation=automation))
     [settled] = store.settled
     return settled, receiver
