@@ -316,7 +316,7 @@ def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
     if "api" not in roles or r is None:
         return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()), expo)
     auth = Authenticator(cfg, r.clock, r.credentials)
-    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo)
+    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo, r.holds)
     return create_app(deps)
 
 

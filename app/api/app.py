@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from app.api import errors, health, incidents, session, silences, tokens
+from app.api import errors, health, incidents, maintenance, session, silences, tokens
 from app.api.auth import Authenticator, Viewer
 from app.api.deps import ApiDeps
 from app.api.metrics import Exposition, HealthReport
@@ -50,6 +50,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.state.deps = deps
     for module in (incidents, silences, session, tokens):
         app.include_router(module.router)
+    app.include_router(maintenance.windows_router)
+    app.include_router(maintenance.holds_router)
     app.add_api_route(
         "/openapi.json",
         _openapi,

@@ -13,7 +13,9 @@ from handlers.silences import Matcher, MatchOp, Silence, SilenceState
 __all__ = [
     "AckIn",
     "DecisionIn",
+    "HoldIn",
     "MatcherIn",
+    "ReleaseIn",
     "ResolveIn",
     "SilenceIn",
     "SilenceOut",
@@ -68,6 +70,11 @@ class SilenceIn(_In):
     ends_at: datetime
     created_by: str | None = _ignored_actor()
     comment: str = Field(default="", max_length=4000)
+    hold_automation: bool = Field(
+        default=False,
+        description="also hold the matching incidents' control actions (breaker, rollback, "
+        "restore, bot restart) while it is active",
+    )
 
     @field_validator("matchers")
     @classmethod
@@ -87,6 +94,7 @@ class SilencePatch(_In):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     comment: str | None = Field(default=None, max_length=4000)
+    hold_automation: bool | None = None
 
 
 class SilenceOut(BaseModel):
@@ -98,6 +106,7 @@ class SilenceOut(BaseModel):
     updated_by: str | None = Field(description="who last changed or expired it")
     comment: str
     state: SilenceState
+    hold_automation: bool = Field(description="it holds the matching incidents' automation")
 
     @staticmethod
     def of(silence: Silence, now: float) -> SilenceOut:
@@ -110,4 +119,15 @@ class SilenceOut(BaseModel):
             updated_by=silence.updated_by,
             comment=silence.comment,
             state=silence.state(now),
+            hold_automation=silence.hold_automation,
         )
+
+
+class ReleaseIn(_In):
+    note: str | None = Field(
+        default=None, max_length=4000, description="why its automation may run now"
+    )
+
+
+class HoldIn(_In):
+    reason: str = Field(min_length=1, max_length=1000, description="why automation stops")

@@ -23,15 +23,18 @@ EXPORTED: dict[str, str | None] = {
         "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
         "require"
     ),
-    "app.api.deps": "ApiDeps Commands Queries Silences",
+    "app.api.deps": "ApiDeps Commands Holds Queries Silences",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
+    "app.api.maintenance": "holds_router windows_router",
     "app.api.metrics": (
         "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
         "decision_latency_family delivery_families gauge histogram report_families"
     ),
-    "app.api.models": "AckIn DecisionIn MatcherIn ResolveIn SilenceIn SilenceOut SilencePatch",
+    "app.api.models": (
+        "AckIn DecisionIn HoldIn MatcherIn ReleaseIn ResolveIn SilenceIn SilenceOut SilencePatch"
+    ),
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
@@ -39,6 +42,7 @@ EXPORTED: dict[str, str | None] = {
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
     "app.cli.demo_cmd": "register",
+    "app.cli.hold_cmd": "register",
     "app.cli.local_cmd": "endpoint_lines register status_table",
     "app.cli.policy_cmd": "register",
     "app.cli.replay_cmd": "register",
