@@ -180,3 +180,38 @@ async def test_a_dry_run_decision_records_everything_and_sends_nothing(
     assert live["dry_run"] is False
     assert recorder.on("/rollback")[0].key == f"{live['id']}:rollback:revert_code"
     assert all(inc["id"] not in str(r.key) for r in recorder.requests)
+
+
+async def test_a_hold_set_mid_rollback_stops_it_at_the_next_phase_and_lifting_it_resumes(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """The revert is under way when a global hold lands: the revert (already sent) completes,
+    verify does not start while held, and once lifted the rollback goes on where it was —
+    one revert, one breaker close, no call twice."""
+    s = await stack(holds=HOLDS, delivery={"timeout_s": 30.0, "lease_s": 60.0})
+    assert s.responder is not None
+    recorder.stall_next(1, path="/rollback")
+    await s.send(decision("chat-api", Severity.CRITICAL))
+    await recorder.wait_for(lambda r: len(r.on("/rollback")) == 1, what="the revert, in flight")
+    hold = await s.responder.holds.create_hold("freeze: incident review", "ana", time.time())
+    recorder.release()
+    inc = await s.wait_incident(
+        "chat-api",
+        lambda i: "rollback held before verify by global hold " + hold.id in _timeline(i),
+        what="verify held",
+    )
+    phases = {p["phase"]: p["status"] for p in inc["rollback"]["phases"]}
+    assert phases == {"prepare": "succeeded", "revert_code": "succeeded", "restore_data": "skipped"}
+    s.background(s.feed_healthy("chat-api"))
+    assert not [r for r in recorder.on("/breaker") if r.json["action"] == "close"]
+
+    await s.responder.holds.lift_hold(hold.id, "ana", time.time())
+    done = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "succeeded")
+    await recorder.wait_for(
+        lambda r: any(q.json["action"] == "close" for q in r.on("/breaker")), what="resume"
+    )
+    assert len(recorder.on("/rollback")) == 1
+    keys = [r.key for r in recorder.on("/breaker")]
+    assert keys == [f"{done['id']}:breaker:open:chat-api", f"{done['id']}:breaker:close:chat-api"]
+    verify = next(p for p in done["rollback"]["phases"] if p["phase"] == "verify")
+    assert verify["status"] == "succeeded"
