@@ -316,7 +316,17 @@ def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
     if "api" not in roles or r is None:
         return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()), expo)
     auth = Authenticator(cfg, r.clock, r.credentials)
-    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo, r.holds)
+    deps = ApiDeps(
+        r.queries,
+        r.commands,
+        r.silences,
+        r.clock,
+        pipeline.health,
+        auth,
+        expo,
+        r.holds,
+        pipeline.settings.http_max_body_bytes,
+    )
     return create_app(deps)
 
 

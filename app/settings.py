@@ -381,6 +381,11 @@ class Settings(_WithReceiverUrls):
     http_port: int = Field(
         default=8080, ge=0, le=65535, description="its port (0 picks a free one)"
     )
+    http_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="the API refuses a request body larger than this with 413 (default 1 MiB)",
+    )
     log_level: str = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"
     )

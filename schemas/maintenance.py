@@ -42,6 +42,8 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.timestamps import Instant
+
 __all__ = [
     "AutomationRecord",
     "HoldCauseRecord",
@@ -240,8 +242,8 @@ class MaintenanceWindow(_Model):
         default=("*",), min_length=1, description="service patterns: exact, glob, re:"
     )
     time_intervals: tuple[TimeInterval, ...] = ()
-    starts_at: datetime | None = Field(default=None, description="one-off: from (RFC 3339)")
-    ends_at: datetime | None = Field(default=None, description="one-off: until (exclusive)")
+    starts_at: Instant | None = Field(default=None, description="one-off: from (RFC 3339)")
+    ends_at: Instant | None = Field(default=None, description="one-off: until (exclusive)")
     notifications: Notifications = Field(
         default="mute", description="mute: pages, chat and status page wait out the window"
     )

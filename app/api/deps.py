@@ -90,3 +90,4 @@ class ApiDeps:
     auth: Authenticator | None = None  # None: nobody gets in (every route answers 401)
     exposition: Exposition | None = None  # None: the roles' health reports only
     holds: Holds | None = None  # None: no windows or holds (every incident runs free)
+    max_body_bytes: int = 1 << 20  # a larger request body is refused with 413

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handlers.silences import Matcher, MatchOp, Silence, SilenceState
+from schemas.timestamps import Instant
 
 __all__ = [
     "AckIn",
@@ -66,8 +67,8 @@ class MatcherIn(_In):
 
 class SilenceIn(_In):
     matchers: list[MatcherIn] = Field(min_length=1)
-    starts_at: datetime | None = Field(default=None, description="default: now")
-    ends_at: datetime
+    starts_at: Instant | None = Field(default=None, description="default: now")
+    ends_at: Instant
     created_by: str | None = _ignored_actor()
     comment: str = Field(default="", max_length=4000)
     hold_automation: bool = Field(
@@ -91,8 +92,8 @@ class SilenceIn(_In):
 
 class SilencePatch(_In):
     matchers: list[MatcherIn] | None = Field(default=None, min_length=1)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     comment: str | None = Field(default=None, max_length=4000)
     hold_automation: bool | None = None
 

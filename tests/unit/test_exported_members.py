@@ -25,6 +25,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "app.api.deps": "ApiDeps Commands Holds Queries Silences",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
+    "app.api.guards": "BodyLimit declare_guarded_answers storable_text unstorable",
     "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
     "app.api.maintenance": "holds_router windows_router",
@@ -210,7 +211,7 @@ EXPORTED: dict[str, str | None] = {
         "TelemetryEvent encode_event parse_event validate_event"
     ),
     "schemas.timestamps": (
-        "MAX_EPOCH_NUMBER MAX_EPOCH_S RFC3339_PATTERN TIMESTAMP_SCHEMA EpochSeconds "
+        "MAX_EPOCH_NUMBER MAX_EPOCH_S RFC3339_PATTERN TIMESTAMP_SCHEMA EpochSeconds Instant "
         "parse_timestamp to_rfc3339"
     ),
     "schemas.window": "WindowStats least_squares_slope merge_panes",
