@@ -11,6 +11,7 @@ import pytest
 from handlers.config import DeliveryConfig, HoldConfig
 from handlers.holds import Automation, GlobalHold, Window, holding, muting_window, release
 from handlers.incidents.incident import Incident
+from handlers.notify.metrics import DeliveryStats
 from handlers.notify.stages import Delivery
 from handlers.outbox.dispatcher import delivery_pipeline
 from handlers.outbox.ports import Claimed, Settlement
@@ -172,3 +173,11 @@ async def test_a_dry_run_action_is_recorded_as_would_have_sent() -> None:
         assert (settled.status, settled.reason) == ("dry_run", "dry run: would have sent")
         assert receiver.sent == [] and settled.timeline is not None
         assert settled.timeline.message.endswith("would have been sent (dry run)")
+
+
+def test_a_held_call_looked_at_again_is_counted_once() -> None:
+    stats = DeliveryStats()
+    held = Settlement("held", "held by global hold hold_1", NOW + 5)
+    stats.count(Delivery(_claimed("breaker"), NOW, settlement=held))
+    stats.count(Delivery(_claimed("breaker", held=True), NOW + 5, settlement=held))
+    assert stats.settled == {("breaker", "held"): 1}
