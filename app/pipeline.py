@@ -67,12 +67,14 @@ from handlers.receivers.registry import ReceiverUrls, build_receivers
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
+from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
 from schemas.maintenance import MaintenanceWindow
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
+from streams.evaluate.kafka import ensure_state_topic
 from streams.evaluate.service import Evaluator, EvaluatorConfig
 from streams.lag import consumer_lag
 from streams.lifecycle import ResourceRole, Role, ServiceRole
@@ -104,6 +106,7 @@ RESPONDER_PARTS = (
     "probe",
     "manager",
     "deploys",
+    "budgets",
     "timers",
     "orchestrator",
     "dispatcher",
@@ -419,6 +422,20 @@ def _responder_parts(
         expo.add_lag("deploy-recorder", functools.partial(consumer_lag, source.consumer))
         return DeployRecorder(r.incidents, source, clock)
 
+    def budgets() -> Role:
+        group = f"{settings.group_prefix}-slo-budgets"
+        state = settings.evaluator.state_topic
+        source = KafkaDecisionSource(settings.bootstrap, state, group)
+        topics = settings.topics
+        expo.add_lag("slo-budgets", functools.partial(consumer_lag, source.consumer))
+
+        async def state_topic() -> None:  # stage 2 creates it; the responder may start first
+            await ensure_state_topic(
+                settings.bootstrap, state, topics.panes, topics.replication_factor
+            )
+
+        return BudgetRecorder(r.incidents, source, clock, before_start=state_topic)
+
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
@@ -431,6 +448,7 @@ def _responder_parts(
         "probe": lambda: kafka_probe,
         "manager": manager,
         "deploys": deploys,
+        "budgets": budgets,
         "timers": lambda: TimerWorker(
             r.incidents,
             settings.response,

@@ -20,6 +20,7 @@ from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import investigation_expired
 from handlers.incidents.ports import DueTimer, IncidentStore, IncidentTx
 from handlers.incidents.rearm import RearmReason, rearmed_alerts, redelivery
+from handlers.incidents.target import settle_target
 from handlers.service import LoopService
 from schemas.clock import Clock
 from schemas.decisions import Decision
@@ -35,7 +36,7 @@ def timer_effects(
 ) -> tuple[Effects, str]:
     """What firing ``timer`` means for ``incident`` now, and why (recorded on the timer row)."""
     if timer.kind == "investigation":
-        effects, reason = investigation_expired(incident, now)
+        effects, reason = investigation_expired(incident, now, cfg)
         return effects, reason.value
     effects = on_escalation(incident, now, cfg)
     done = sorted(effects.incident.steps - incident.steps)
@@ -78,6 +79,7 @@ class TimerWorker(LoopService):
             if claimed.kind == "rearm":
                 outcome = await self._rearm(tx, incident, now)
             else:
+                incident = await settle_target(tx, incident)
                 effects, outcome = timer_effects(claimed, incident, now, self._cfg)
                 await tx.record(incident, effects, now)
             await tx.mark_fired(timer.id, now, outcome)

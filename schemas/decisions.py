@@ -46,6 +46,24 @@ class Evidence(_Model):
     threshold: float
     samples: int = Field(ge=0)
     min_samples: int = Field(ge=0)
+    confidence: float | None = Field(
+        default=None, description="the rule's one-sided confidence, when it asks for one"
+    )
+    bound: float | None = Field(
+        default=None,
+        description="proportions: the Wilson bound at that confidence compared with the "
+        "threshold (lower for >, upper for <)",
+    )
+    p_value: float | None = Field(
+        default=None,
+        description="counts: P(X <= observed) for the expected count (one-sided Poisson test)",
+    )
+    short_window_start_ms: int | None = Field(
+        default=None, description="multi-window rules: the short window, ending with this one"
+    )
+    short_observed: float | None = Field(
+        default=None, description="multi-window rules: the value on the short window"
+    )
 
 
 class Decision(_Model):

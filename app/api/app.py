@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
-from app.api import errors, health, incidents, maintenance, session, silences, tokens
+from app.api import errors, health, incidents, maintenance, session, silences, slos, tokens
 from app.api.auth import Authenticator, Viewer
 from app.api.deps import ApiDeps
 from app.api.guards import BodyLimit, declare_guarded_answers, storable_text
@@ -57,7 +57,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.title = "alertpipe responder"
     app.state.deps = deps
     app.add_middleware(BodyLimit, limit=deps.max_body_bytes)
-    for module in (incidents, silences, session, tokens):
+    for module in (incidents, silences, session, tokens, slos):
         app.include_router(module.router)
     app.include_router(maintenance.windows_router)
     app.include_router(maintenance.holds_router)

@@ -114,8 +114,23 @@ def scope_label(scope: dict[str, str]) -> str:
     return " ".join(scope[key] for key in scope)
 
 
+def _strength(evidence: Evidence) -> str:
+    """How sure the comparison is, when the rule asks for a confidence."""
+    if evidence.confidence is None:
+        return ""
+    level = f"{evidence.confidence * 100:g}%"
+    if evidence.bound is not None:
+        return f" (bound {_format(evidence.bound, evidence.metric)} at {level})"
+    if evidence.p_value is not None:
+        return f" (p {evidence.p_value:.2g}, needs < {1 - evidence.confidence:.2g})"
+    return ""
+
+
 def _summary(subject: Subject, state: str, evidence: Evidence, reason: Reason) -> str:
-    observed = _format(evidence.observed, evidence.metric)
+    observed = _format(evidence.observed, evidence.metric) + _strength(evidence)
+    if evidence.short_window_start_ms is not None:
+        short = format_duration(evidence.window_end_ms - evidence.short_window_start_ms)
+        observed += f" and {_format(evidence.short_observed, evidence.metric)} over {short},"
     threshold = _format(evidence.threshold, evidence.metric)
     window = format_duration(subject.window_ms)
     return (

@@ -43,6 +43,7 @@ from schemas.decisions import AlertState, Decision
 from streams.evaluate.correlate import Cascade, correlate
 from streams.evaluate.engine import EngineConfig, Evaluation
 from streams.evaluate.synthetic import START_MS, DurationMs, SeriesInput, SeriesText, build_panes
+from streams.policy.duplicates import duplicate_keys
 from streams.policy.errors import PolicyInvalid, Problem
 from streams.policy.load import load_policy
 from streams.policy.model import CascadePolicy, Policy
@@ -98,9 +99,13 @@ def load_tests(path: Path) -> PolicyTests:
     """Read and validate a tests file; problems name the file, the test and the field."""
     source = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as error:
         raise PolicyInvalid([Problem(source, None, None, f"cannot read tests: {error}")]) from None
+    repeated = duplicate_keys(text, source, items="tests", item="test")
+    if repeated:
+        raise PolicyInvalid(repeated)
     try:
         return PolicyTests.model_validate(data)
     except ValidationError as error:

@@ -39,6 +39,7 @@ EXPORTED: dict[str, str | None] = {
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
+    "app.api.slos": "router",
     "app.api.tokens": "NewTokenOut TokenIn TokenOut router",
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
@@ -112,13 +113,14 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
-        "Due EscalationReason Step escalation_due next_escalation_at on_escalation"
+        "Due EscalationReason Step escalation_due next_escalation_at no_rollback_target "
+        "on_escalation"
     ),
     "handlers.events": "EventPublisher EventSink KafkaEventSink",
     "handlers.incidents": None,
     "handlers.incidents.classify": (
-        "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify response_for "
-        "should_join"
+        "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify reason_text "
+        "response_for should_join"
     ),
     "handlers.incidents.commands": "IncidentCommands IncidentNotFound",
     "handlers.incidents.effects": (
@@ -127,12 +129,13 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.incident": ("SCENARIO_RANK AlertEntry HoldRelease Incident worse_scenario"),
     "handlers.incidents.lifecycle": (
-        "HumanAction InvestigationReason LifecycleError acknowledge human_decision "
-        "investigation_expired resolve rollback_finished"
+        "HumanAction InvestigationReason LifecycleError acknowledge breach_after_investigation "
+        "human_decision investigation_expired investigation_verdict resolve rollback_finished"
     ),
     "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat labels page restore_call rollback_call status_page"
+        "ALL_TARGETS bot_action breaker chat duration_text labels page restore_call rollback_call "
+        "status_page"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.rearm": (
@@ -140,6 +143,10 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
+    "handlers.incidents.target": (
+        "BASIS IN_EFFECT RollbackTarget TargetBasis basis_text choose_target no_target_reason "
+        "settle_target"
+    ),
     "handlers.holds": (
         "Automation GlobalHold HoldCause HoldSource Window WindowSource holding muting_window "
         "release"
@@ -179,6 +186,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.service": "LoopService SourceLoop",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
+    "handlers.slos": "BudgetRecorder budget_in",
     "handlers.timers": "Redeliver TimerWorker timer_effects",
     "schemas": (
         "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
@@ -205,6 +213,7 @@ EXPORTED: dict[str, str | None] = {
     "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",
     "schemas.sketch": "ALPHA MAX_BINS MIN_VALUE Mapping MergedSketch Sketch quantile_rank",
+    "schemas.slo": "SloBudget",
     "schemas.telemetry": (
         "BOT_STATUSES DEPLOY_STATUSES KINDS LOG_LEVELS MAX_DEPTH MAX_LATENCY_MS BotEvent "
         "DeployEvent IntegrityEvent InvalidEvent LogEvent QueueEvent RequestEvent ResourceEvent "
@@ -240,6 +249,7 @@ EXPORTED: dict[str, str | None] = {
         "CLOCK_KEY alert_key decode decode_alert decode_clock decode_service encode encode_alert "
         "encode_clock encode_service service_key"
     ),
+    "streams.evaluate.confidence": "poisson_cdf poisson_judgeable wilson_bounds z_score",
     "streams.evaluate.correlate": "Cascade Member correlate decode_cascade encode_cascade",
     "streams.evaluate.correlator": "Correlator CorrelatorConfig",
     "streams.evaluate.decide": (
@@ -254,9 +264,11 @@ EXPORTED: dict[str, str | None] = {
         "partition_count read_range"
     ),
     "streams.evaluate.offline": "PolicyTests TestResult load_tests run_file run_tests",
+    "streams.evaluate.rollup": "LEVELS Level RollUp",
     "streams.evaluate.rules": "EXTRACTORS MetricInput Observation Reading compare observe read",
     "streams.evaluate.series": "expand expand_numbers expand_text",
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
+    "streams.evaluate.slo": "ROLLUP_KIND SLO_KIND SloTracker rollup_key slo_key",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
     "streams.lag": "consumer_lag",
@@ -267,6 +279,7 @@ EXPORTED: dict[str, str | None] = {
         "default_policy_text format_duration load_policy parse_duration_ms parse_policy "
         "scope_fields"
     ),
+    "streams.policy.duplicates": "duplicate_keys",
     "streams.policy.durations": (
         "format_duration format_value parse_duration_ms parse_percent parse_threshold"
     ),
@@ -275,8 +288,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.maintenance": "DryRun MaintenanceWindow Windows",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
-        "BotPolicy CascadePolicy Comparison Condition DeployPolicy ExpectedRate PhaseRetries "
-        "Policy Readiness RollbackPolicy Rule RuleDefaults ThroughputPolicy scope_fields"
+        "WORKBOOK_ALERTS BotPolicy BurnAlert CascadePolicy Comparison Condition DeployPolicy "
+        "ExpectedRate PhaseRetries Policy Readiness RollbackPolicy Rule RuleDefaults SloPolicy "
+        "ThroughputPolicy scope_fields"
     ),
     "streams.producer": "TelemetryProducer",
     "streams.topics": "TopicMissing TopicSpec ensure_topics",

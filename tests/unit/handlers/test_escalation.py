@@ -167,7 +167,20 @@ def test_doing_what_is_due_records_it_once_and_schedules_the_next() -> None:
 
 
 def test_the_fifteen_minute_mark_requests_a_rollback() -> None:
-    inc = incident(steps=("escalation:lead_engineer", "escalation:team_lead", "chat_update:7"))
+    steps = ("escalation:lead_engineer", "escalation:team_lead", "chat_update:7")
+    inc = incident(steps=steps, bad_version="2.4.0", last_good_version="2.3.9")
     effects = on_escalation(inc, T0 + 900, CFG)
     assert effects.rollback is not None and "rollback" in effects.incident.steps
     assert dataclasses.replace(effects.incident).done("escalation:rollback")
+
+
+def test_the_rollback_mark_without_a_target_requests_none_and_says_why() -> None:
+    steps = ("escalation:lead_engineer", "escalation:team_lead", "chat_update:7")
+    effects = on_escalation(incident(steps=steps, bad_version="2.4.0"), T0 + 900, CFG)
+    assert effects.rollback is None and not effects.incident.done("rollback")
+    assert effects.incident.done("escalation:rollback")  # the mark passed: not due again
+    assert [t.message for t in effects.timeline][:2] == [
+        "no rollback at the rollback mark",
+        "no rollback; escalated to lead engineer",
+    ]
+    assert "no other version deployed successfully before it" in effects.timeline[0].reason

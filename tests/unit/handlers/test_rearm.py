@@ -70,7 +70,7 @@ def test_a_turn_belongs_to_the_open_incident_that_holds_the_alert() -> None:
     effects = on_decision(inc, again, DecisionContext(NOW + 40, "inc_2"), CFG)
     assert effects is not None and effects.incident.id == "inc_1"
     assert effects.actions == () and effects.rollback is None  # no second response
-    assert effects.timeline[0].message == "error_rate_critical breaching again on its latest window"
+    assert effects.timeline[0].message == "error_rate_critical breaching on its latest window"
     held = on_decision(inc, _turn(False, NOW + 50, 3), DecisionContext(NOW + 50, "x"), CFG)
     assert held is not None
     assert held.timeline[0].message.endswith("held firing by keep_firing_for on its latest window")
