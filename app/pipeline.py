@@ -9,7 +9,8 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
     aggregator   stage 1: telemetry → validated events → closed panes (+ dead letters)
     evaluator    stage 2: panes → windows → decisions, and the S4 cascade correlator
     responder    stages 3–4: incidents, timers, rollback orchestrator, outbox, events
-    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics
+    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics,
+                 and the dashboard at / with its reader of panes and decisions (``dashboard``)
 
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
@@ -37,6 +38,7 @@ from pydantic import BaseModel
 
 from app.api import ApiDeps, create_app, create_probe_app
 from app.api.auth import Authenticator
+from app.api.dashboard import DashboardDeps
 from app.api.metrics import (
     Exposition,
     database_families,
@@ -44,8 +46,10 @@ from app.api.metrics import (
     delivery_families,
 )
 from app.api.server import HttpServer
+from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
 from app.policy import policy_from_settings
 from app.settings import Settings
+from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
 from app.storage.holds import PgHoldStore
 from app.storage.incidents import PgIncidentStore
@@ -225,6 +229,7 @@ class Pipeline:
 
     ``asgi`` is the HTTP application (the API, or only ``/health`` and ``/metrics``); the
     ``http`` role serves it, or tests drive it in-process when the server is left out.
+    ``dashboard`` is the api role's reader of panes and decisions (what the graphs draw).
     """
 
     settings: Settings
@@ -232,6 +237,7 @@ class Pipeline:
     responder: Responder | None = None
     asgi: FastAPI | None = None
     http: HttpServer | None = None
+    dashboard: DashboardFeed | None = None
     exposition: Exposition = field(init=False)
 
     def __post_init__(self) -> None:
@@ -286,10 +292,14 @@ async def build_pipeline(
             policy.maintenance,
         )
         pipeline.roles.extend(pipeline.responder.roles)
-    pipeline.asgi = _asgi(pipeline, roles)
+    pipeline.asgi = _asgi(pipeline, roles, policy)
     if http:
         pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
+    if pipeline.dashboard is not None:
+        # After the server, so it stops before it: its stop ends the page's live streams,
+        # which the server would otherwise wait for.
+        pipeline.roles.append(pipeline.dashboard)
     return pipeline
 
 
@@ -313,11 +323,17 @@ def _stages(
     return stages
 
 
-def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
+def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) -> FastAPI:
     r, cfg = pipeline.responder, pipeline.settings.auth
     expo = pipeline.exposition
     if "api" not in roles or r is None:
         return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()), expo)
+    assert policy is not None
+    pipeline.dashboard = _dashboard(pipeline.settings, policy, r.clock)
+    expo.add_lag("dashboard", pipeline.dashboard.lag)
+    board = DashboardDeps(
+        pipeline.dashboard.dashboard, PgIncidentBoard(r.pool), pipeline.settings.response
+    )
     auth = Authenticator(cfg, r.clock, r.credentials)
     deps = ApiDeps(
         r.queries,
@@ -330,7 +346,26 @@ def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
         r.holds,
         pipeline.settings.http_max_body_bytes,
     )
-    return create_app(deps)
+    return create_app(deps, board)
+
+
+def _dashboard(settings: Settings, policy: Policy, clock: Clock) -> DashboardFeed:
+    """The dashboard's ring (``retention_s`` of panes per scope) and its Kafka reader."""
+    cfg, pane_ms = settings.dashboard, settings.aggregator.pane_ms
+    ring = PaneRing(-(-cfg.retention_s * 1000 // pane_ms), cfg.max_scopes)
+    view = Dashboard(
+        ring,
+        FiringLog(),
+        policy,
+        clock,
+        pane_ms=pane_ms,
+        retention_s=cfg.retention_s,
+        live_every_s=cfg.live_every_s,
+        hold_ms=settings.evaluator.idle_after_ms,
+    )
+    topics = settings.topics
+    group = f"{settings.group_prefix}-dashboard"
+    return DashboardFeed(view, settings.bootstrap, topics.panes, topics.decisions, group)
 
 
 async def _responder(

@@ -2,6 +2,7 @@
 
     escalation_due(incident, now, cfg)  -> [Due(step, reason, at, seq)]   what is due now, and why
     next_escalation_at(incident, cfg)   -> float | None                   when to look again
+    next_escalation(incident, cfg)      -> Due | None                     the ladder's next step
     on_escalation(incident, now, cfg)   -> Effects                         what doing it means
     no_rollback_target(incident, now, cfg) -> Effects                     nothing to roll back to
 
@@ -38,6 +39,7 @@ __all__ = [
     "EscalationReason",
     "Step",
     "escalation_due",
+    "next_escalation",
     "next_escalation_at",
     "no_rollback_target",
     "on_escalation",
@@ -144,6 +146,13 @@ def escalation_due(inc: Incident, now: float, cfg: ResponseConfig) -> list[Due]:
 def next_escalation_at(inc: Incident, cfg: ResponseConfig) -> float | None:
     candidates = _candidates(inc, cfg)
     return candidates[0].at if candidates else None
+
+
+def next_escalation(inc: Incident, cfg: ResponseConfig) -> Due | None:
+    """The escalation ladder's next step still to be taken (status updates aside): what an
+    operator looking at the incident wants to know is coming, and when."""
+    ladder = sorted(_ladder(inc, cfg), key=lambda d: d.at)
+    return ladder[0] if ladder else None
 
 
 def _age(inc: Incident, now: float) -> str:

@@ -13,9 +13,21 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 
-from app.api import errors, health, incidents, maintenance, session, silences, slos, tokens
+from app.api import (
+    dashboard,
+    errors,
+    health,
+    incidents,
+    maintenance,
+    session,
+    silences,
+    slos,
+    tokens,
+)
 from app.api.auth import Authenticator, Viewer
+from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
 from app.api.guards import BodyLimit, declare_guarded_answers, storable_text
 from app.api.metrics import Exposition, HealthReport
@@ -52,15 +64,20 @@ def create_probe_app(
     return app
 
 
-def create_app(deps: ApiDeps) -> FastAPI:
+def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
+    """The API; with ``board``, the dashboard too: its page at ``/`` and its files under
+    ``/static`` (open: the page holds no data, and it is where one signs in), its JSON under
+    ``/api`` (for viewers)."""
     app = create_probe_app(deps.health, deps.auth, deps.exposition)
     app.title = "alertpipe responder"
     app.state.deps = deps
+    app.state.dashboard = board
     app.add_middleware(BodyLimit, limit=deps.max_body_bytes)
-    for module in (incidents, silences, session, tokens, slos):
+    for module in (incidents, silences, session, tokens, slos, dashboard):
         app.include_router(module.router)
     app.include_router(maintenance.windows_router)
     app.include_router(maintenance.holds_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     declare_guarded_answers(app)
     app.add_api_route(
         "/openapi.json",

@@ -23,6 +23,7 @@ EXPORTED: dict[str, str | None] = {
         "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
         "require"
     ),
+    "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
     "app.api.deps": "ApiDeps Commands Holds Queries Silences",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.guards": "BodyLimit declare_guarded_answers storable_text unstorable",
@@ -77,11 +78,21 @@ EXPORTED: dict[str, str | None] = {
         "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline "
         "correlator_config evaluator_config needs_database receiver_urls rollback_from_policy"
     ),
+    "app.dashboard": "Dashboard DashboardFeed FiringLog PaneRing not_found",
+    "app.dashboard.board": "board_rows",
+    "app.dashboard.feed": "DECISIONS_LOOKBACK_S DashboardFeed",
+    "app.dashboard.firing": "CLOSED_PER_SCOPE Firing FiringLog decision_scope",
+    "app.dashboard.ring": (
+        "BOT_STATUSES FIELDS PaneRing RevisedPane ScopeRing Window pane_row sketch_quantiles"
+    ),
+    "app.dashboard.series": "DECIMALS Grid bot_counts forward_fill rolling_slope scope_series",
+    "app.dashboard.thresholds": "SERIES_OF_METRIC Threshold growth_window_ms thresholds_for",
+    "app.dashboard.view": "OVERVIEW Dashboard not_found",
     "app.policy": "load_policy_file policy_from_settings",
     "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": (
-        "RECEIVER_URLS AggregatorSettings AuthSettings EvaluatorSettings LocalSettings Settings TopicSettings "
-        "get_settings masked"
+        "RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings EvaluatorSettings "
+        "LocalSettings Settings TopicSettings get_settings masked"
     ),
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
@@ -92,6 +103,7 @@ EXPORTED: dict[str, str | None] = {
         "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
     ),
     "app.storage": None,
+    "app.storage.board": "PgIncidentBoard",
     "app.storage.gauges": "Backlog PgGauges TimersDue",
     "app.storage.holds": "PgHoldStore policy_windows",
     "app.storage.incidents": (
@@ -113,8 +125,8 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
-        "Due EscalationReason Step escalation_due next_escalation_at no_rollback_target "
-        "on_escalation"
+        "Due EscalationReason Step escalation_due next_escalation next_escalation_at "
+        "no_rollback_target on_escalation"
     ),
     "handlers.events": "EventPublisher EventSink KafkaEventSink",
     "handlers.incidents": None,

@@ -270,4 +270,4 @@ async def test_the_slo_error_budget_reaches_the_api(
     assert budget["errors"] == seconds  # every pane counted once, rolled up or buffered
     assert budget["budget_remaining"] == pytest.approx(0.5)
     assert budget["burn_rates"]["5m"] == pytest.approx(0.5)
-    assert bad.status_code == 422 and bad.json()["error"] == "invalid request"
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_request"

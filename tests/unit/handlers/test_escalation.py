@@ -13,6 +13,7 @@ from handlers.escalation import (
 from handlers.escalation import (
     Step,
     escalation_due,
+    next_escalation,
     next_escalation_at,
     on_escalation,
 )
@@ -172,6 +173,31 @@ def test_the_fifteen_minute_mark_requests_a_rollback() -> None:
     effects = on_escalation(inc, T0 + 900, CFG)
     assert effects.rollback is not None and "rollback" in effects.incident.steps
     assert dataclasses.replace(effects.incident).done("escalation:rollback")
+
+
+@pytest.mark.parametrize(
+    ("inc", "expected"),
+    [
+        (incident(steps=PAGED), (Step.LEAD_ENGINEER, T0 + 300)),
+        (incident(steps=(*PAGED, "escalation:lead_engineer")), (Step.TEAM_LEAD, T0 + 600)),
+        # CRITICAL with no rollback yet: the escalation clock's rollback comes before Dave
+        (
+            incident(steps=("escalation:lead_engineer", "escalation:team_lead")),
+            (Step.ROLLBACK, T0 + 900),
+        ),
+        (
+            incident(steps=(*PAGED, "escalation:lead_engineer", "escalation:team_lead")),
+            (Step.FINAL_CONTACT, T0 + 1200),
+        ),
+        (incident(status="mitigated", steps=PAGED), None),  # mitigated: the ladder stops
+        (incident(Severity.LOW), None),
+    ],
+)
+def test_the_next_escalation_step_is_the_ladders_earliest_left(
+    inc: Incident, expected: tuple[Step, float] | None
+) -> None:
+    found = next_escalation(inc, CFG)
+    assert (None if found is None else (found.step, found.at)) == expected
 
 
 def test_the_rollback_mark_without_a_target_requests_none_and_says_why() -> None:
