@@ -52,6 +52,7 @@ from app.policy import policy_from_settings
 from app.settings import Settings
 from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
+from app.storage.holds import PgHoldStore
 from app.storage.incidents import PgIncidentStore
 from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
@@ -65,7 +66,7 @@ from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
-from handlers.incidents.manager import IncidentManager
+from handlers.incidents.manager import DecisionApplier, IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
 from handlers.outbox.dispatcher import OutboxDispatcher
 from handlers.receivers.base import Receiver
@@ -123,8 +124,11 @@ RESPONDER_PARTS = (
 )
 
 
+_DATABASE: tuple[RoleName, ...] = ("responder", "api")
+
+
 def needs_database(roles: Sequence[RoleName]) -> bool:
-    return "responder" in roles or "api" in roles
+    return bool(set(roles) & set(_DATABASE))
 
 
 def aggregator_config(settings: Settings) -> AggregatorConfig:
@@ -229,6 +233,7 @@ class Responder:
     queries: PgIncidentQueries
     commands: IncidentCommands
     credentials: PgCredentialStore
+    holds: PgHoldStore
     roles: list[Role] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -286,17 +291,22 @@ async def build_pipeline(
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected {', '.join(ROLES)}")
-    policy = (
-        policy_from_settings(settings) if {"evaluator", "responder", "api"} & set(roles) else None
-    )
+    policy = policy_from_settings(settings) if set(roles) & {"evaluator", *_DATABASE} else None
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
     pipeline = Pipeline(settings)
     pipeline.roles = _stages(settings, roles, policy, pipeline.exposition)
     if needs_database(roles):
+        assert policy is not None
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition, policy
+            settings,
+            clock or SystemClock(),
+            probe,
+            write,
+            wanted,
+            pipeline.exposition,
+            policy,
         )
         pipeline.roles.extend(pipeline.responder.roles)
     pipeline.asgi = _asgi(pipeline, roles, policy)
@@ -324,7 +334,7 @@ def _stages(
         stages.append(ServiceRole("evaluator", evaluator))
         expo.add_lag("evaluator", evaluator.lag)
         if settings.evaluator.correlator and policy.cascade.enabled:
-            correlator = Correlator(correlator_config(settings), policy.cascade)
+            correlator = Correlator(correlator_config(settings), policy.cascade_as_run())
             stages.append(ServiceRole("correlator", correlator))
             expo.add_lag("correlator", correlator.lag)
     return stages
@@ -342,7 +352,17 @@ def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) 
         pipeline.dashboard.dashboard, PgIncidentBoard(r.pool), pipeline.settings.response
     )
     auth = Authenticator(cfg, r.clock, r.credentials)
-    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo)
+    deps = ApiDeps(
+        r.queries,
+        r.commands,
+        r.silences,
+        r.clock,
+        pipeline.health,
+        auth,
+        expo,
+        r.holds,
+        pipeline.settings.http_max_body_bytes,
+    )
     return create_app(deps, board)
 
 
@@ -374,9 +394,11 @@ async def _responder(
     expo: Exposition,
     policy: Policy | None = None,
 ) -> Responder:
-    """Stages 3–4 wired from settings (the database must be migrated)."""
+    """Stages 3–4 wired from settings (the database must be migrated); from ``policy``, its
+    maintenance windows and its recovery objectives."""
     pool = await create_pool(settings.dsn)
     incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
+    holds = PgHoldStore(pool, policy.maintenance if policy is not None else ())
     responder = Responder(
         settings,
         pool,
@@ -385,8 +407,9 @@ async def _responder(
         outbox,
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
-        IncidentCommands(incidents, settings.response, clock),
+        IncidentCommands(incidents, settings.response, clock, holds),
         PgCredentialStore(pool),
+        holds,
     )
     built = _responder_parts(settings, responder, probe, write, parts, expo, policy)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
@@ -480,6 +503,7 @@ def _responder_parts(
             settings.rollback,
             settings.response,
             clock,
+            holds=r.holds,
             objectives=restore_objectives(policy),
         )
 
@@ -491,9 +515,21 @@ def _responder_parts(
         "deploys": deploys,
         "backups": backups,
         "budgets": budgets,
-        "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
+        "timers": lambda: TimerWorker(
+            r.incidents,
+            settings.response,
+            clock,
+            redeliver=DecisionApplier(settings.response).apply_in,
+        ),
         "orchestrator": orchestrator,
-        "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),
+        "dispatcher": lambda: OutboxDispatcher(
+            r.outbox,
+            receivers(),
+            settings.delivery,
+            clock,
+            holds=r.holds,
+            hold_cfg=settings.holds,
+        ),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
     }
     built = {name: builders[name]() for name in wanted if name in builders}
