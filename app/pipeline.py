@@ -15,7 +15,8 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
 (deploy events → deploy history), the backup recorder (backups and restore tests → the
-catalogue S2's restore picks from), the timers, the rollback orchestrator, the outbox dispatcher
+catalogue S2's restore picks from), the deploy gate (a deploy that skipped the readiness
+check → a decision), the timers, the rollback orchestrator, the outbox dispatcher
 and the lifecycle event publisher. Every part can run in several processes at once; the
 database arbitrates.
 
@@ -49,6 +50,8 @@ from app.api.metrics import (
 from app.api.server import HttpServer
 from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
 from app.policy import policy_from_settings
+from app.readiness import DrillRecords, DrillsNotRecorded, ReadinessService
+from app.readiness.panes import KafkaPaneReader
 from app.settings import Settings
 from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
@@ -58,6 +61,7 @@ from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
+from app.storage.readiness import PgReadinessStore
 from app.storage.silences import PgSilenceStore
 from app.storage.tokens import PgCredentialStore
 from handlers import actions
@@ -69,6 +73,7 @@ from handlers.incidents.commands import IncidentCommands
 from handlers.incidents.manager import DecisionApplier, IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
 from handlers.outbox.dispatcher import OutboxDispatcher
+from handlers.readiness.gate import DeployGate
 from handlers.receivers.base import Receiver
 from handlers.receivers.registry import ReceiverUrls, build_receivers
 from handlers.rollback.health import HealthProbe
@@ -79,6 +84,7 @@ from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
+from schemas.severity import Severity
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.kafka import ensure_state_topic
@@ -98,6 +104,7 @@ __all__ = [
     "correlator_config",
     "evaluator_config",
     "needs_database",
+    "readiness_service",
     "receiver_urls",
     "restore_objectives",
     "rollback_from_policy",
@@ -116,6 +123,7 @@ RESPONDER_PARTS = (
     "manager",
     "deploys",
     "backups",
+    "gate",
     "budgets",
     "timers",
     "orchestrator",
@@ -280,13 +288,15 @@ async def build_pipeline(
     write: Callable[[str], None] = print,
     http: bool = True,
     parts: Sequence[str] = RESPONDER_PARTS,
+    drills: DrillRecords | None = None,
 ) -> Pipeline:
     """Every role asked for, wired from ``settings`` (after ``app.infra.prepare``).
 
     ``clock`` and ``probe`` (rollback verify) replace the system clock and the Kafka health
     probe; ``write`` receives what the console receivers print (receivers with no URL
     configured); ``http=False`` leaves out the HTTP server; ``parts`` narrows the responder
-    to some of its parts (tests of one part).
+    to some of its parts (tests of one part); ``drills`` are the passed drills the readiness
+    gate reads (default: none recorded, so its drill items are unknown).
     """
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
@@ -309,7 +319,7 @@ async def build_pipeline(
             policy,
         )
         pipeline.roles.extend(pipeline.responder.roles)
-    pipeline.asgi = _asgi(pipeline, roles, policy)
+    pipeline.asgi = _asgi(pipeline, roles, policy, drills or DrillsNotRecorded())
     if http:
         pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
@@ -340,7 +350,28 @@ def _stages(
     return stages
 
 
-def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) -> FastAPI:
+def readiness_service(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    policy: Policy,
+    clock: Clock,
+    drills: DrillRecords | None = None,
+) -> ReadinessService:
+    """The readiness gate, for the API and ``alertpipe readiness check``."""
+    return ReadinessService(
+        PgReadinessStore(pool),
+        KafkaPaneReader(settings.bootstrap, settings.topics.panes),
+        drills or DrillsNotRecorded(),
+        policy,
+        receiver_urls(settings),
+        settings.readiness,
+        clock,
+    )
+
+
+def _asgi(
+    pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None, drills: DrillRecords
+) -> FastAPI:
     r, cfg = pipeline.responder, pipeline.settings.auth
     expo = pipeline.exposition
     if "api" not in roles or r is None:
@@ -362,6 +393,7 @@ def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) 
         expo,
         r.holds,
         pipeline.settings.http_max_body_bytes,
+        readiness_service(pipeline.settings, r.pool, policy, r.clock, drills),
     )
     return create_app(deps, board)
 
@@ -481,6 +513,20 @@ def _responder_parts(
         expo.add_lag("backup-recorder", functools.partial(consumer_lag, source.consumer))
         return BackupRecorder(r.incidents, source, clock)
 
+    def gate() -> Role:
+        group = f"{settings.group_prefix}-deploy-gate"
+        source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
+        expo.add_lag("deploy-gate", functools.partial(consumer_lag, source.consumer))
+        severity = policy.readiness.unready_deploy if policy is not None else Severity.MEDIUM
+        return DeployGate(
+            r.incidents,
+            source,
+            DecisionApplier(settings.response),
+            clock,
+            severity=severity,
+            valid_s=settings.readiness.check_valid_s,
+        )
+
     def budgets() -> Role:
         group = f"{settings.group_prefix}-slo-budgets"
         state = settings.evaluator.state_topic
@@ -514,6 +560,7 @@ def _responder_parts(
         "manager": manager,
         "deploys": deploys,
         "backups": backups,
+        "gate": gate,
         "budgets": budgets,
         "timers": lambda: TimerWorker(
             r.incidents,

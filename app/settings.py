@@ -33,7 +33,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.roles import ROLE_NAMES
 from handlers.actions import URL_SETTINGS
-from handlers.config import DeliveryConfig, HoldConfig, ResponseConfig, RollbackConfig
+from handlers.config import (
+    DeliveryConfig,
+    HoldConfig,
+    ReadinessConfig,
+    ResponseConfig,
+    RollbackConfig,
+)
 
 __all__ = [
     "RECEIVER_URLS",
@@ -365,6 +371,7 @@ class _Servers(BaseSettings):
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     holds: HoldConfig = Field(default_factory=HoldConfig)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     policy: Path | None = Field(
         default=None,

@@ -21,6 +21,7 @@ from app.api import (
     health,
     incidents,
     maintenance,
+    readiness,
     session,
     silences,
     slos,
@@ -73,7 +74,7 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
     app.state.deps = deps
     app.state.dashboard = board
     app.add_middleware(BodyLimit, limit=deps.max_body_bytes)
-    for module in (incidents, silences, session, tokens, slos, dashboard):
+    for module in (incidents, silences, session, tokens, slos, dashboard, readiness):
         app.include_router(module.router)
     app.include_router(maintenance.windows_router)
     app.include_router(maintenance.holds_router)

@@ -11,11 +11,12 @@ from app.api.metrics import Exposition
 from handlers.holds import Automation, GlobalHold, Window
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import HumanAction
+from handlers.readiness.checklist import Attestation, Readiness
 from handlers.silences import Silence
 from schemas.clock import Clock
 from schemas.maintenance import MaintenanceWindow
 
-__all__ = ["ApiDeps", "Commands", "Holds", "Queries", "Silences"]
+__all__ = ["ApiDeps", "Commands", "Holds", "Queries", "ReadinessGate", "Silences"]
 
 
 class Queries(Protocol):
@@ -68,6 +69,14 @@ class Holds(Protocol):
     async def lift_hold(self, hold_id: str, by: str, now: float) -> GlobalHold | None: ...
 
 
+class ReadinessGate(Protocol):
+    """The readiness gate (``app.readiness.ReadinessService``)."""
+
+    async def check(self, service: str, version: str | None, actor: str) -> Readiness: ...
+
+    async def attest(self, service: str, item: str, actor: str, note: str) -> Attestation: ...
+
+
 class Silences(Protocol):
     def new_id(self) -> str: ...
 
@@ -95,3 +104,4 @@ class ApiDeps:
     exposition: Exposition | None = None  # None: the roles' health reports only
     holds: Holds | None = None  # None: no windows or holds (every incident runs free)
     max_body_bytes: int = 1 << 20  # a larger request body is refused with 413
+    readiness: ReadinessGate | None = None  # None: the readiness gate is not served here

@@ -22,6 +22,7 @@ from app.cli import (
     hold_cmd,
     local_cmd,
     policy_cmd,
+    readiness_cmd,
     replay_cmd,
     run_cmd,
     schema_cmd,
@@ -49,6 +50,7 @@ _GROUPS = (
     policy_cmd,
     token_cmd,
     hold_cmd,
+    readiness_cmd,
 )
 
 

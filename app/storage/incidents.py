@@ -32,6 +32,7 @@ from handlers.incidents.incident import AlertEntry, HoldRelease, Incident
 from handlers.incidents.ports import DueTimer, Recorded
 from handlers.incidents.target import basis_text, settle_target
 from handlers.outbox.retry import NextReason
+from handlers.readiness.verdict import CheckedVersion, GateVerdict
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback, restore_point
 from handlers.rollback.restore import Backup
 from schemas.decisions import Decision
@@ -366,6 +367,70 @@ class PgIncidentTx:
             budget.budget_remaining,
             budget.burn_rates,
             moment(time.time()),
+        )
+
+    # the readiness gate ----------------------------------------------------------------------
+
+    async def readiness_check(
+        self, service: str, version: str, before: float
+    ) -> CheckedVersion | None:
+        row = await self._conn.fetchrow(
+            """SELECT id, ready, at, report, actor FROM readiness_checks
+               WHERE service = $1 AND version = $2 AND at <= $3 ORDER BY at DESC, id DESC
+               LIMIT 1""",
+            service,
+            version,
+            moment(before),
+        )
+        if row is None:
+            return None
+        failed = tuple(str(item) for item in row["report"].get("failed", ()))
+        at = float(row["at"].timestamp())
+        return CheckedVersion(row["id"], row["ready"], at, failed, row["actor"])
+
+    async def record_gate(self, verdict: GateVerdict) -> GateVerdict:
+        await self._conn.execute(
+            """INSERT INTO deploy_gate (service, version, deployed_at, ready, reason, check_id)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
+            verdict.service,
+            verdict.version,
+            moment(verdict.deployed_at),
+            verdict.ready,
+            verdict.reason,
+            verdict.check_id,
+        )
+        found = await self._gate(
+            "g.service = $1 AND g.version = $2 AND g.deployed_at = $3",
+            verdict.service,
+            verdict.version,
+            moment(verdict.deployed_at),
+        )
+        assert found is not None
+        return found
+
+    async def unready_deploy(self, service: str, version: str) -> GateVerdict | None:
+        where = "g.service = $1 AND g.version = $2 AND NOT g.ready"
+        return await self._gate(where, service, version)
+
+    async def _gate(self, where: str, *args: Any) -> GateVerdict | None:
+        row = await self._conn.fetchrow(
+            f"""SELECT g.*, c.at AS check_at, c.report FROM deploy_gate g
+                LEFT JOIN readiness_checks c ON c.id = g.check_id
+                WHERE {where} ORDER BY g.deployed_at DESC LIMIT 1""",  # noqa: S608 (constant)
+            *args,
+        )
+        if row is None:
+            return None
+        report = row["report"] or {}
+        return GateVerdict(
+            service=row["service"],
+            version=row["version"],
+            deployed_at=float(row["deployed_at"].timestamp()),
+            ready=row["ready"],
+            reason=row["reason"],
+            check_id=row["check_id"],
+            check_at=epoch(row["check_at"]),
+            failed=tuple(str(item) for item in report.get("failed", ())),
         )
 
     # backups ---------------------------------------------------------------------------------

@@ -61,14 +61,16 @@ class DecisionApplier:
 
     async def _context(self, tx: IncidentTx, decision: Decision, now: float) -> DecisionContext:
         cascade = Cascade()
-        previous = None
+        previous = unready = None
         if decision.state == "firing":
             if decision.severity is Severity.CRITICAL:
                 cascade = await tx.cascade(decision.at_ms / 1000.0 - self._cfg.cascade_window_s)
             if decision.last_good_version is None and decision.version is not None:
                 # the fallback rollback target (``handlers.incidents.target``)
                 previous = await tx.previous_deploy(decision.service, decision.version)
-        return DecisionContext(now, self._new_id(), cascade, previous)
+            if decision.version is not None:  # did it go out skipping the readiness gate?
+                unready = await tx.unready_deploy(decision.service, decision.version)
+        return DecisionContext(now, self._new_id(), cascade, previous, unready)
 
 
 class IncidentManager(SourceLoop):

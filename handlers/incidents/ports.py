@@ -15,6 +15,7 @@ from typing import Protocol
 from handlers.incidents.classify import Cascade
 from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
 from handlers.incidents.incident import Incident
+from handlers.readiness.verdict import CheckedVersion, GateVerdict
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback
 from handlers.rollback.restore import Backup
 from schemas.decisions import Decision
@@ -67,6 +68,21 @@ class IncidentTx(Protocol):
 
     async def record_slo_budget(self, budget: SloBudget) -> None:
         """Keep ``budget`` unless a later report of its SLO and scope is there already."""
+        ...
+
+    # the readiness gate
+    async def readiness_check(
+        self, service: str, version: str, before: float
+    ) -> CheckedVersion | None:
+        """The latest readiness check of ``version`` run at or before ``before``."""
+        ...
+
+    async def record_gate(self, verdict: GateVerdict) -> GateVerdict:
+        """Keep the gate's verdict on a deploy; the one on record if there was one already."""
+        ...
+
+    async def unready_deploy(self, service: str, version: str) -> GateVerdict | None:
+        """The latest deploy of ``version`` that went out while not ready, if any."""
         ...
 
     # backups

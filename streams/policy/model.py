@@ -306,6 +306,11 @@ class Rule(Condition):
             for key, patterns in self.match.items()
         )
 
+    def watches_service(self, service: str) -> bool:
+        """Whether some scope of ``service`` can match (its service matcher, if any, does)."""
+        patterns = self.match.get("service")
+        return patterns is None or any(_value_matches(p, service) for p in patterns)
+
 
 class RuleDefaults(_Model):
     """Values a rule takes when it does not set them."""

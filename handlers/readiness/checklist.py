@@ -1,0 +1,436 @@
+"""The plan's readiness checklist, judged on evidence — pure.
+
+    judge(evidence, cfg) -> Readiness
+
+The plan's eight items ("Readiness Checklist — Before Deployment"), in its order, then its
+four pre-deployment baselines. Each comes out ``pass``, ``fail`` or ``unknown`` (what it
+needs is not recorded in this build, as drills were before issue 14), with its evidence and,
+when it does not pass, what would make it pass. A service is ready when every one passes.
+
+=====================  ==========================================================
+item                   passes when
+=====================  ==========================================================
+rollback_tested        a drill of this service passed within ``drill_within_s``
+backup_tested          each of its datasets has a full backup taken since its last
+                       deploy, and a restore test of it passed within
+                       ``restore_test_within_s``
+last_stable_version    deploy history names a version other than the one to deploy
+                       that deployed successfully and never failed or rolled back
+monitoring             its scopes sent telemetry within ``monitoring_within_s``
+alert_thresholds       the policy has rules that watch the service
+team_trained           an operator's attestation that has not expired
+communication_plan     pager, chat and status page receivers are configured
+dr_drill               a DR drill (of any service) passed within ``drill_within_s``
+error_rate, p95_ms,    the live value over the window is below the baseline, with
+cpu_pct, mem_pct       enough data to say so
+=====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from handlers.incidents.notices import duration_text
+from handlers.readiness.baselines import Measured
+from schemas.timestamps import to_rfc3339
+
+__all__ = [
+    "BASELINES",
+    "CHECKLIST",
+    "Attestation",
+    "DatasetBackups",
+    "Deploy",
+    "Evidence",
+    "GateConfig",
+    "ItemResult",
+    "ItemStatus",
+    "PassedDrill",
+    "Readiness",
+    "judge",
+]
+
+ItemStatus = Literal["pass", "fail", "unknown"]
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The gate's numbers: the baselines are the policy's ``readiness``, the rest settings."""
+
+    error_rate: float = 0.01
+    p95_ms: float = 1000.0
+    cpu_pct: float = 50.0
+    mem_pct: float = 60.0
+    window_s: float = 600.0
+    min_requests: int = 100
+    drill_within_s: float = 30 * 86_400.0
+    monitoring_within_s: float = 300.0
+    restore_test_within_s: float = 7 * 86_400.0
+
+
+@dataclass(frozen=True)
+class PassedDrill:
+    drill_id: str
+    service: str | None
+    ended_at: float
+
+
+@dataclass(frozen=True)
+class Deploy:
+    version: str
+    status: str
+    at: float
+
+
+@dataclass(frozen=True)
+class DatasetBackups:
+    """One dataset of the service: its newest full backup and its last passed restore test."""
+
+    dataset: str
+    full_backup_id: str | None = None
+    full_taken_at: float | None = None
+    tested_backup_id: str | None = None
+    tested_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Attestation:
+    actor: str
+    at: float
+    expires_at: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate found about a service, gathered by ``app.readiness``."""
+
+    service: str
+    version: str | None
+    now: float
+    measured: Measured
+    drills_recorded: bool = False  # False: this build keeps no drills (every drill item unknown)
+    service_drill: PassedDrill | None = None
+    any_drill: PassedDrill | None = None
+    last_deploy: Deploy | None = None
+    stable: Deploy | None = None
+    datasets: tuple[DatasetBackups, ...] = ()
+    rules: tuple[str, ...] = ()
+    attestation: Attestation | None = None
+    receivers: Mapping[str, bool] = field(default_factory=dict)  # pager, chat, statuspage
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    item: str
+    title: str
+    status: ItemStatus
+    detail: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    fix: str | None = None  # what would make it pass (None: it passes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": self.item,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "evidence": dict(self.evidence),
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class Readiness:
+    service: str
+    version: str | None
+    at: float
+    checklist: tuple[ItemResult, ...]
+    baselines: tuple[ItemResult, ...]
+
+    @property
+    def ready(self) -> bool:
+        return all(r.status == "pass" for r in (*self.checklist, *self.baselines))
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [r for r in (*self.checklist, *self.baselines) if r.status != "pass"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "version": self.version,
+            "at": to_rfc3339(self.at),
+            "ready": self.ready,
+            "checklist": [r.to_json() for r in self.checklist],
+            "baselines": [r.to_json() for r in self.baselines],
+            "failed": [r.item for r in self.failed],
+        }
+
+
+Result = tuple[ItemStatus, str, dict[str, Any], str | None]  # status, detail, evidence, fix
+Judge = Callable[[Evidence, GateConfig], Result]
+
+
+def _ago(now: float, at: float) -> str:
+    return f"{to_rfc3339(at)} ({duration_text(round(max(0.0, now - at)))} ago)"
+
+
+def _drill(drill: PassedDrill | None, e: Evidence, cfg: GateConfig, what: str, fix: str) -> Result:
+    within = duration_text(cfg.drill_within_s)
+    if not e.drills_recorded:
+        why = "drills are not recorded in this build: whether one passed is not known"
+        return "unknown", why, {}, f"{fix} once drills are recorded (issue 14)"
+    if drill is None or e.now - drill.ended_at > cfg.drill_within_s:
+        last = "" if drill is None else f"; the last passed {_ago(e.now, drill.ended_at)}"
+        return "fail", f"no {what} passed in the last {within}{last}", {}, fix
+    found = {"drill_id": drill.drill_id, "ended_at": to_rfc3339(drill.ended_at)}
+    return "pass", f"drill {drill.drill_id} passed {_ago(e.now, drill.ended_at)}", found, None
+
+
+def _rollback_tested(e: Evidence, cfg: GateConfig) -> Result:
+    fix = f"run a DR drill of {e.service} and pass it: alertpipe drill start --service {e.service}"
+    return _drill(e.service_drill, e, cfg, f"drill of {e.service}", fix)
+
+
+def _dr_drill(e: Evidence, cfg: GateConfig) -> Result:
+    fix = "run the monthly DR drill and pass it: alertpipe drill start"
+    return _drill(e.any_drill, e, cfg, "DR drill", fix)
+
+
+def _backup_tested(e: Evidence, cfg: GateConfig) -> Result:
+    since = e.last_deploy.at if e.last_deploy is not None else None
+    if not e.datasets:
+        fix = f"back {e.service}'s data up and report it (`backup` telemetry, docs/telemetry.md)"
+        return "fail", f"no backup of {e.service} on record", {}, fix
+    problems, found = [], {}
+    for d in e.datasets:
+        found[d.dataset] = {
+            "full_backup_id": d.full_backup_id,
+            "full_taken_at": None if d.full_taken_at is None else to_rfc3339(d.full_taken_at),
+            "tested_backup_id": d.tested_backup_id,
+            "tested_at": None if d.tested_at is None else to_rfc3339(d.tested_at),
+        }
+        if d.full_taken_at is None or (since is not None and d.full_taken_at < since):
+            after = f" since the last deploy ({to_rfc3339(since)})" if since is not None else ""
+            problems.append(f"take a full backup of {d.dataset}{after}")
+        if d.tested_at is None or e.now - d.tested_at > cfg.restore_test_within_s:
+            within = duration_text(cfg.restore_test_within_s)
+            problems.append(
+                f"restore a backup of {d.dataset} in a test and pass it (none in {within})"
+            )
+    names = ", ".join(d.dataset for d in e.datasets)
+    if problems:
+        return "fail", f"{len(problems)} missing for {names}", found, "; ".join(problems)
+    return (
+        "pass",
+        f"full backup since the last deploy and a passed restore test: {names}",
+        found,
+        None,
+    )
+
+
+def _last_stable_version(e: Evidence, cfg: GateConfig) -> Result:
+    if e.stable is None:
+        fix = (
+            f"deploy tooling reports each deploy of {e.service} (`deploy` telemetry): a version "
+            "that deployed successfully and never failed is the rollback target"
+        )
+        return "fail", "no earlier version deployed successfully on record", {}, fix
+    found = {"version": e.stable.version, "deployed_at": to_rfc3339(e.stable.at)}
+    return "pass", f"{e.stable.version}, deployed {to_rfc3339(e.stable.at)}", found, None
+
+
+def _monitoring(e: Evidence, cfg: GateConfig) -> Result:
+    newest = e.measured.newest_pane_end_ms
+    within = duration_text(cfg.monitoring_within_s)
+    if newest is None or e.now - newest / 1000 > cfg.monitoring_within_s:
+        fix = f"send {e.service}'s telemetry (docs/telemetry.md); its dashboards fill from it"
+        return "fail", f"no telemetry from {e.service} in the last {within}", {}, fix
+    found = {"newest_pane_end": to_rfc3339(newest / 1000), "scopes": list(e.measured.scopes)}
+    detail = f"{len(e.measured.scopes)} scope(s) reporting, latest {_ago(e.now, newest / 1000)}"
+    return "pass", detail, found, None
+
+
+def _alert_thresholds(e: Evidence, cfg: GateConfig) -> Result:
+    if not e.rules:
+        fix = f"add rules for {e.service} to the policy (or widen a rule's service match)"
+        return "fail", f"no rule of the policy watches {e.service}", {}, fix
+    return "pass", f"{len(e.rules)} rules watch {e.service}", {"rules": list(e.rules)}, None
+
+
+def _team_trained(e: Evidence, cfg: GateConfig) -> Result:
+    fix = (
+        f"an operator attests it: POST /v1/readiness/{e.service}/attestations "
+        '{"item": "team_trained", "note": "…"}'
+    )
+    a = e.attestation
+    if a is None:
+        return "fail", "no attestation on record", {}, fix
+    found = {"by": a.actor, "at": to_rfc3339(a.at), "expires_at": to_rfc3339(a.expires_at)}
+    if a.expires_at <= e.now:
+        return "fail", f"attested by {a.actor}, expired {to_rfc3339(a.expires_at)}", found, fix
+    detail = f"attested by {a.actor} {_ago(e.now, a.at)}, until {to_rfc3339(a.expires_at)}"
+    return "pass", detail, {**found, "note": a.note}, None
+
+
+_CHANNELS = {"pager": "ALERTPIPE_PAGER_URL", "chat": "ALERTPIPE_CHAT_URL",
+             "statuspage": "ALERTPIPE_STATUSPAGE_URL"}  # fmt: skip
+
+
+def _communication_plan(e: Evidence, cfg: GateConfig) -> Result:
+    missing = [name for name in _CHANNELS if not e.receivers.get(name)]
+    found = {name: bool(e.receivers.get(name)) for name in _CHANNELS}
+    if missing:
+        settings = ", ".join(_CHANNELS[name] for name in missing)
+        detail = f"{', '.join(missing)} not configured: only the console would hear of it"
+        return "fail", detail, found, f"set {settings}"
+    return "pass", "pager, chat and status page receivers configured", found, None
+
+
+CHECKLIST: Mapping[str, tuple[str, Judge]] = {
+    "rollback_tested": ("Rollback procedure documented and tested", _rollback_tested),
+    "backup_tested": ("Database backup created and tested", _backup_tested),
+    "last_stable_version": ("Last stable version identified", _last_stable_version),
+    "monitoring": ("Monitoring dashboards configured", _monitoring),
+    "alert_thresholds": ("Alert thresholds set", _alert_thresholds),
+    "team_trained": ("Team trained on runbook", _team_trained),
+    "communication_plan": ("Communication plan ready", _communication_plan),
+    "dr_drill": ("DR drill completed successfully", _dr_drill),
+}
+
+
+def _window(e: Evidence, cfg: GateConfig) -> dict[str, Any]:
+    m = e.measured
+    return {
+        "window_start": to_rfc3339(m.start_ms / 1000),
+        "window_end": to_rfc3339(m.end_ms / 1000),
+        "window_s": cfg.window_s,
+    }
+
+
+def _over(cfg: GateConfig) -> str:
+    return f"over the last {duration_text(cfg.window_s)}"
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One baseline's live value (None: not enough data to say), and how to show it."""
+
+    name: str
+    value: float | None
+    limit: float
+    shown: Callable[[float], str]
+    extra: Mapping[str, Any]
+    no_data: tuple[str, str]  # what is missing, and how to get it
+
+
+def _judged(r: _Reading, e: Evidence, cfg: GateConfig) -> Result:
+    found = {"metric": r.name, "value": r.value, "threshold": r.limit, **_window(e, cfg)}
+    found |= r.extra
+    if r.value is None:
+        return "fail", r.no_data[0], found, r.no_data[1]
+    detail = f"{r.name} {r.shown(r.value)} {_over(cfg)} (baseline < {r.shown(r.limit)})"
+    if r.value >= r.limit:
+        return "fail", detail, found, f"bring {r.name} below {r.shown(r.limit)} before deploying"
+    return "pass", detail, found, None
+
+
+def _per_request(
+    name: str, value: float | None, limit: float, shown: Callable[[float], str], e: Evidence,
+    cfg: GateConfig,
+) -> Result:  # fmt: skip
+    m = e.measured
+    missing = (
+        f"too few requests to judge: {m.requests} {_over(cfg)}, {cfg.min_requests} needed",
+        f"let {e.service} serve at least {cfg.min_requests} requests in "
+        f"{duration_text(cfg.window_s)}",
+    )
+    enough = value if m.requests >= cfg.min_requests else None  # too few: never a pass
+    reading = _Reading(name, enough, limit, shown, {"requests": m.requests}, missing)
+    return _judged(reading, e, cfg)
+
+
+def _error_rate(e: Evidence, cfg: GateConfig) -> Result:
+    def shown(v: float) -> str:
+        return f"{v * 100:.2f}%"
+
+    return _per_request("error_rate", e.measured.error_rate, cfg.error_rate, shown, e, cfg)
+
+
+def _p95(e: Evidence, cfg: GateConfig) -> Result:
+    def shown(v: float) -> str:
+        return f"{v:.0f} ms"
+
+    return _per_request("p95_ms", e.measured.p95_ms, cfg.p95_ms, shown, e, cfg)
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}%"
+
+
+def _load(name: str, limit: float) -> Judge:
+    """CPU or memory: the worst host's mean over the window."""
+
+    def judge_load(e: Evidence, cfg: GateConfig) -> Result:
+        worst = e.measured.worst(name)
+        value = None if worst is None else getattr(worst, name)
+        extra = {"host": worst.host, "samples": worst.samples} if worst is not None else {}
+        missing = (
+            f"no {name} readings from {e.service}'s hosts {_over(cfg)}",
+            f"report {e.service}'s hosts' resources (`resource` telemetry)",
+        )
+        return _judged(_Reading(name, value, limit, _percent, extra, missing), e, cfg)
+
+    return judge_load
+
+
+def _baselines(cfg: GateConfig) -> Mapping[str, tuple[str, Judge]]:
+    """The plan's "Pre-Deployment" baselines, with the policy's numbers in their titles."""
+    return {
+        "error_rate": (f"Error rate baseline: < {cfg.error_rate * 100:g}%", _error_rate),
+        "p95_ms": (f"Latency baseline: < {cfg.p95_ms:g} ms p95", _p95),
+        "cpu_pct": (
+            f"CPU usage baseline: < {cfg.cpu_pct:g}%",
+            _load("cpu_pct", cfg.cpu_pct),
+        ),
+        "mem_pct": (
+            f"Memory usage baseline: < {cfg.mem_pct:g}%",
+            _load("mem_pct", cfg.mem_pct),
+        ),
+    }
+
+
+BASELINES: tuple[str, ...] = ("error_rate", "p95_ms", "cpu_pct", "mem_pct")
+
+
+def _run(
+    table: Mapping[str, tuple[str, Judge]], e: Evidence, cfg: GateConfig
+) -> tuple[ItemResult, ...]:
+    results = []
+    for item, (title, judge_item) in table.items():
+        status, detail, evidence, fix = judge_item(e, cfg)
+        results.append(ItemResult(item, title, status, detail, evidence, fix))
+    return tuple(results)
+
+
+def judge(evidence: Evidence, cfg: GateConfig) -> Readiness:
+    """Every item of the checklist and every baseline, judged on ``evidence``."""
+    return Readiness(
+        service=evidence.service,
+        version=evidence.version,
+        at=evidence.now,
+        checklist=_run(CHECKLIST, evidence, cfg),
+        baselines=_run(_baselines(cfg), evidence, cfg),
+    )
+
+
+def _check_baselines() -> None:
+    """At import: the baselines' table names exactly ``BASELINES``, in order."""
+    names = tuple(_baselines(GateConfig()))
+    if names != BASELINES:
+        raise TypeError(f"baselines {names}, expected {BASELINES}")
+
+
+_check_baselines()
