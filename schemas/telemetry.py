@@ -101,6 +101,8 @@ def _not_blank(value: str) -> str:
 # model-wide, so Python callers keep their ordinary constructor typing.
 Integer = Annotated[int, Strict(), BeforeValidator(_integral)]
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+# Bounded inside the type: bounds on an optional field's Field() never reach its JSON Schema.
+ByteCount = Annotated[int, Strict(), Field(ge=0, le=MAX_SIZE_BYTES), BeforeValidator(_integral)]
 Name = Annotated[
     str,
     Field(min_length=1, max_length=256, json_schema_extra={"pattern": NOT_BLANK}),
@@ -228,7 +230,7 @@ class BackupEvent(_Event):
     status: BackupStatus
     backup_id: Name = Field(description="the backup tool's id of it: what a restore asks for")
     taken_at: EpochSeconds = Field(description="the moment the backup's data is from")
-    size_bytes: Integer | None = Field(default=None, ge=0, le=MAX_SIZE_BYTES)
+    size_bytes: ByteCount | None = None
     location: Location | None = Field(default=None, description="where it is kept")
 
 
