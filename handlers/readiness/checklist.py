@@ -204,7 +204,9 @@ def _backup_tested(e: Evidence, cfg: GateConfig) -> Result:
     if not e.datasets:
         fix = f"back {e.service}'s data up and report it (`backup` telemetry, docs/telemetry.md)"
         return "fail", f"no backup of {e.service} on record", {}, fix
-    problems, found = [], {}
+    within = duration_text(cfg.restore_test_within_s)
+    after = f" since the last deploy ({to_rfc3339(since)})" if since is not None else ""
+    missing, fixes, found = [], [], {}
     for d in e.datasets:
         found[d.dataset] = {
             "full_backup_id": d.full_backup_id,
@@ -213,22 +215,16 @@ def _backup_tested(e: Evidence, cfg: GateConfig) -> Result:
             "tested_at": None if d.tested_at is None else to_rfc3339(d.tested_at),
         }
         if d.full_taken_at is None or (since is not None and d.full_taken_at < since):
-            after = f" since the last deploy ({to_rfc3339(since)})" if since is not None else ""
-            problems.append(f"take a full backup of {d.dataset}{after}")
+            missing.append(f"no full backup of {d.dataset}{after}")
+            fixes.append(f"take a full backup of {d.dataset}")
         if d.tested_at is None or e.now - d.tested_at > cfg.restore_test_within_s:
-            within = duration_text(cfg.restore_test_within_s)
-            problems.append(
-                f"restore a backup of {d.dataset} in a test and pass it (none in {within})"
-            )
+            missing.append(f"no passed restore test of {d.dataset} in {within}")
+            fixes.append(f"restore a backup of {d.dataset} in a test environment and pass it")
+    if missing:
+        return "fail", "; ".join(missing), found, "; ".join(fixes)
     names = ", ".join(d.dataset for d in e.datasets)
-    if problems:
-        return "fail", f"{len(problems)} missing for {names}", found, "; ".join(problems)
-    return (
-        "pass",
-        f"full backup since the last deploy and a passed restore test: {names}",
-        found,
-        None,
-    )
+    detail = f"a full backup{after or ''} and a passed restore test of {names}"
+    return "pass", detail, found, None
 
 
 def _last_stable_version(e: Evidence, cfg: GateConfig) -> Result:
