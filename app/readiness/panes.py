@@ -19,8 +19,6 @@ from schemas.panes import PaneSummary
 
 __all__ = ["KafkaPaneReader"]
 
-_ASSIGN_S = 30.0  # a group-less consumer gets its partitions once the metadata arrives
-
 
 class KafkaPaneReader:
     def __init__(self, bootstrap: str, topic: str) -> None:
@@ -31,7 +29,6 @@ class KafkaPaneReader:
         """Every pane of ``service`` published since ``since_ms`` (by message time) up to
         now; the caller keeps those it needs by their own times."""
         consumer = AIOKafkaConsumer(
-            self._topic,
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
             isolation_level="read_committed",  # panes of aborted transactions never count
@@ -46,12 +43,15 @@ class KafkaPaneReader:
                 await consumer.stop()
 
     async def _seek(self, consumer: AIOKafkaConsumer, start_ms: int) -> dict[TopicPartition, int]:
-        deadline = asyncio.get_running_loop().time() + _ASSIGN_S
-        while not consumer.assignment() and asyncio.get_running_loop().time() < deadline:
-            await consumer.getmany(timeout_ms=100)
-        partitions = sorted(consumer.assignment())
+        """Assign every partition of the topic (none: no topic yet, no panes) and seek each to
+        the first message at or after ``start_ms``; the offsets to read up to."""
+        if self._topic not in await consumer.topics():  # fetches the cluster's metadata
+            return {}
+        numbers = consumer.partitions_for_topic(self._topic) or set()
+        partitions = [TopicPartition(self._topic, n) for n in sorted(numbers)]
         if not partitions:
             return {}
+        consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.offsets_for_times(dict.fromkeys(partitions, max(0, start_ms)))
         todo = {}
