@@ -11,7 +11,6 @@ import argparse
 import getpass
 import json
 import sys
-from typing import Any
 
 from aiokafka.errors import KafkaError
 
@@ -19,10 +18,10 @@ from app.cli.config_cmd import load_settings
 from app.errors import InfrastructureError
 from app.pipeline import readiness_service
 from app.policy import load_policy_file
+from app.readiness.text import report_text
 from app.storage.migrations import migrate
 from app.storage.pool import create_pool
-from handlers.incidents.notices import duration_text
-from handlers.readiness.checklist import ItemResult, Readiness
+from handlers.readiness.checklist import Readiness
 from schemas.clock import SystemClock
 from schemas.errors import InputError, OperationalError
 
@@ -38,8 +37,6 @@ as GET /v1/readiness/{service}; it is recorded, and a deploy of a version never 
 ready is a decision ("deployed while not ready"). Exit 0 ready, 1 not ready, 2 error.
 See docs/readiness.md.
 """
-
-_MARK = {"pass": "pass", "fail": "FAIL", "unknown": "??  "}
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,28 +104,5 @@ async def _check(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print(_text(report))
+        print(report_text(report))
     return 0 if report.ready else 1
-
-
-def _line(result: ItemResult) -> list[str]:
-    lines = [f"  {_MARK[result.status]}  {result.title}: {result.detail}"]
-    if result.fix:
-        lines.append(f"        to pass: {result.fix}")
-    return lines
-
-
-def _text(report: Readiness) -> str:
-    what = report.service + (f" {report.version}" if report.version else "")
-    failed = len(report.failed)
-    total = len(report.checklist) + len(report.baselines)
-    verdict = "READY" if report.ready else f"NOT READY ({failed} of {total} items do not pass)"
-    lines = [f"{what}: {verdict}", "checklist:"]
-    for result in report.checklist:
-        lines += _line(result)
-    window: Any = report.baselines[0].evidence.get("window_s") if report.baselines else None
-    over = f" over the last {duration_text(window)}" if window else ""
-    lines.append(f"baselines{over}:")
-    for result in report.baselines:
-        lines += _line(result)
-    return "\n".join(lines)
