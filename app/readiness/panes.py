@@ -19,6 +19,8 @@ from schemas.panes import PaneSummary
 
 __all__ = ["KafkaPaneReader"]
 
+_ASSIGN_S = 30.0  # a group-less subscription gets its partitions once the metadata arrives
+
 
 class KafkaPaneReader:
     def __init__(self, bootstrap: str, topic: str) -> None:
@@ -43,15 +45,19 @@ class KafkaPaneReader:
                 await consumer.stop()
 
     async def _seek(self, consumer: AIOKafkaConsumer, start_ms: int) -> dict[TopicPartition, int]:
-        """Assign every partition of the topic (none: no topic yet, no panes) and seek each to
+        """Take every partition of the topic (none: no topic yet, no panes) and seek each to
         the first message at or after ``start_ms``; the offsets to read up to."""
-        if self._topic not in await consumer.topics():  # fetches the cluster's metadata
+        # topics() fetches the cluster's metadata without keeping it for partitions_for_topic;
+        # a group-less subscription gets every partition once its own metadata arrives.
+        if self._topic not in await consumer.topics():
             return {}
-        numbers = consumer.partitions_for_topic(self._topic) or set()
-        partitions = [TopicPartition(self._topic, n) for n in sorted(numbers)]
+        consumer.subscribe([self._topic])
+        deadline = asyncio.get_running_loop().time() + _ASSIGN_S
+        while not consumer.assignment() and asyncio.get_running_loop().time() < deadline:
+            await consumer.getmany(timeout_ms=100)
+        partitions = sorted(consumer.assignment())
         if not partitions:
             return {}
-        consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.offsets_for_times(dict.fromkeys(partitions, max(0, start_ms)))
         todo = {}
