@@ -315,7 +315,7 @@ class RollbackOrchestrator(LoopService):
             after,
             timeline=tuple(notes),
             actions=(*phase_notices(rb, phase, incident), *phase_actions(rb, phase, incident)),
-            events=(_phase_event(phase, "started", {"budget_s": high}),),
+            events=(_phase_event(phase, "started", _started_detail(high, record)),),
         )
         await tx.record(incident, effects, now)
 
@@ -466,6 +466,24 @@ class RollbackOrchestrator(LoopService):
             )
             effects = Effects(incident, timeline=(note,)).then(effects)
         await tx.record(incident, effects, now)
+
+
+def _started_detail(budget_s: float, record: PhaseRecord) -> dict[str, Any]:
+    """What a phase's "started" event tells subscribers: its budget, and for a restore the
+    backup of each dataset with the data it loses."""
+    found: dict[str, Any] = {"budget_s": budget_s}
+    if record.backups:
+        found["backups"] = [
+            {
+                "dataset": b.dataset,
+                "backup_id": b.backup_id,
+                "loss_window_s": b.loss_window_s,
+                "rpo_s": b.rpo_s,
+                "within_rpo": b.within_rpo,
+            }
+            for b in record.backups
+        ]
+    return found
 
 
 def _rto_note(check: RtoCheck) -> TimelineEntry:
