@@ -24,7 +24,7 @@ EXPORTED: dict[str, str | None] = {
         "require"
     ),
     "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
-    "app.api.deps": "ApiDeps Commands Holds Queries Silences",
+    "app.api.deps": "ApiDeps Commands Holds Queries ReadinessGate Silences",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.guards": "BodyLimit declare_guarded_answers storable_text unstorable",
     "app.api.health": "HealthReport metrics_access router",
@@ -37,6 +37,7 @@ EXPORTED: dict[str, str | None] = {
     "app.api.models": (
         "AckIn DecisionIn HoldIn MatcherIn ReleaseIn ResolveIn SilenceIn SilenceOut SilencePatch"
     ),
+    "app.api.readiness": "AttestationIn router",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
@@ -48,6 +49,7 @@ EXPORTED: dict[str, str | None] = {
     "app.cli.hold_cmd": "register",
     "app.cli.local_cmd": "endpoint_lines register status_table",
     "app.cli.policy_cmd": "register",
+    "app.cli.readiness_cmd": "register",
     "app.cli.replay_cmd": "register",
     "app.cli.run_cmd": "register",
     "app.cli.schema_cmd": "export_schemas register",
@@ -86,9 +88,16 @@ EXPORTED: dict[str, str | None] = {
     ),
     "app.pipeline": (
         "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline "
-        "correlator_config evaluator_config needs_database receiver_urls rollback_from_policy"
+        "correlator_config evaluator_config needs_database readiness_service receiver_urls "
+        "restore_objectives rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
+    "app.readiness": (
+        "ATTESTATION_ITEMS DrillRecords DrillsNotRecorded PaneSource ReadinessService "
+        "ReadinessStore gate_config"
+    ),
+    "app.readiness.panes": "KafkaPaneReader",
+    "app.readiness.text": "report_text",
     "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": (
         "RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings EvaluatorSettings "
@@ -100,7 +109,8 @@ EXPORTED: dict[str, str | None] = {
     "app.simulation.pacing": "PlayStats Sender play",
     "app.simulation.replay": "Recording read_recording",
     "app.simulation.scenarios": (
-        "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
+        "BACKUP_SCHEDULE DATASETS SCENARIOS Endpoint Health Remedies ScenarioName Timeline "
+        "generate plan_for"
     ),
     "app.storage": None,
     "app.storage.board": "PgIncidentBoard",
@@ -114,6 +124,7 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.outbox": "PgOutboxStore",
     "app.storage.pool": "Conn Row create_pool epoch moment",
     "app.storage.queries": "PgIncidentQueries",
+    "app.storage.readiness": "PgReadinessStore",
     "app.storage.silences": "PgSilenceStore silence_from_row",
     "app.storage.tokens": "PgCredentialStore",
     "app.topics": "declared_topics",
@@ -121,8 +132,10 @@ EXPORTED: dict[str, str | None] = {
     "handlers.actions": (
         "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane receiver_urls"
     ),
+    "handlers.backups": "BackupRecorder Reported reported_in",
     "handlers.config": (
-        "LEASE_MARGIN DeliveryConfig HoldConfig PhaseRetries ResponseConfig RollbackConfig"
+        "LEASE_MARGIN DeliveryConfig HoldConfig PhaseRetries ReadinessConfig ResponseConfig "
+        "RollbackConfig"
     ),
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
@@ -151,8 +164,8 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat duration_text labels page restore_call rollback_call "
-        "status_page"
+        "ALL_TARGETS RestoredBackup bot_action breaker chat duration_text labels page "
+        "restore_call rollback_call status_page"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.rearm": (
@@ -178,6 +191,14 @@ EXPORTED: dict[str, str | None] = {
     "handlers.outbox.retry": (
         "Next NextReason SendResult after_attempt backoff classify_status parse_retry_after"
     ),
+    "handlers.readiness": None,
+    "handlers.readiness.baselines": "HostLoad Measured latest_revisions measure",
+    "handlers.readiness.checklist": (
+        "BASELINES CHECKLIST Attestation DatasetBackups Deploy Evidence GateConfig ItemResult "
+        "ItemStatus PassedDrill Readiness judge"
+    ),
+    "handlers.readiness.gate": "CHECK_SKEW_S DeployGate unready_decision",
+    "handlers.readiness.verdict": "GATE_RULE CheckedVersion GateVerdict gate_verdict",
     "handlers.receivers": "Outbound Receiver",
     "handlers.receivers.base": "Outbound Receiver",
     "handlers.receivers.chat": "ChatReceiver chat_body",
@@ -197,39 +218,45 @@ EXPORTED: dict[str, str | None] = {
         "RetryPlan Rollback RollbackStep StepKind attempt_actions budget closes_breaker failed "
         "next_step phase_actions phase_notices phase_plan restore_point retry_plan verify_step"
     ),
+    "handlers.rollback.restore": (
+        "Backup ChosenBackup Objective Objectives RestorePlan RtoCheck affected_datasets "
+        "plan_restore restore_times restored_backups"
+    ),
     "handlers.service": "LoopService Signal SourceLoop sleep_or_wake",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
     "handlers.slos": "BudgetRecorder budget_in",
     "handlers.timers": "Redeliver TimerWorker timer_effects",
     "schemas": (
-        "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
-        "IncidentEvent IncidentRecord IncidentStatus IntegrityEvent InvalidEvent LatencySketch "
-        "LogEvent PaneSummary PhaseRecord QueueEvent RequestEvent ResourceEvent Response "
-        "RollbackRecord Scenario Scope Severity TelemetryEvent TimelineEntry encode_event "
-        "parse_event parse_timestamp to_rfc3339 validate_event"
+        "EXPORTED_MODELS ActionKind ActionRecord AlertState BackupEvent BotEvent Decision "
+        "DeployEvent Evidence IncidentEvent IncidentRecord IncidentStatus IntegrityEvent "
+        "InvalidEvent LatencySketch LogEvent PaneSummary PhaseRecord QueueEvent RequestEvent "
+        "ResourceEvent Response RestoreTestEvent RollbackRecord Scenario Scope Severity "
+        "TelemetryEvent TimelineEntry encode_event parse_event parse_timestamp to_rfc3339 "
+        "validate_event"
     ),
     "schemas.clock": "Clock ManualClock SystemClock",
     "schemas.decisions": "AlertState Decision Evidence Response",
     "schemas.errors": "AlertpipeError CommandError InputError OperationalError",
     "schemas.incidents": (
         "ActionKind ActionRecord ActionStatus IncidentEvent IncidentEventType IncidentRecord "
-        "IncidentStatus PhaseRecord RollbackRecord TimelineEntry"
+        "IncidentStatus PhaseRecord RestoredBackup RollbackRecord TimelineEntry"
     ),
     "schemas.maintenance": (
         "AutomationRecord HoldCauseRecord HoldRecord HoldReleaseRecord MaintenanceWindow "
         "Notifications TimeInterval TimeRange WindowRecord service_matches"
     ),
     "schemas.panes": (
-        "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
-        "QueueStats RequestStats ResourceStats Scope Truncated"
+        "BackupRecord BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats "
+        "PaneSummary QueueStats RequestStats ResourceStats RestoreTestRecord Scope Truncated"
     ),
     "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",
     "schemas.sketch": "ALPHA MAX_BINS MIN_VALUE Mapping MergedSketch Sketch quantile_rank",
     "schemas.slo": "SloBudget",
     "schemas.telemetry": (
-        "BOT_STATUSES DEPLOY_STATUSES KINDS LOG_LEVELS MAX_DEPTH MAX_LATENCY_MS BotEvent "
-        "DeployEvent IntegrityEvent InvalidEvent LogEvent QueueEvent RequestEvent ResourceEvent "
+        "BACKUP_STATUSES BACKUP_TYPES BOT_STATUSES DEPLOY_STATUSES KINDS LOG_LEVELS MAX_DEPTH "
+        "MAX_LATENCY_MS MAX_SIZE_BYTES BackupEvent BotEvent DeployEvent IntegrityEvent "
+        "InvalidEvent LogEvent QueueEvent RequestEvent ResourceEvent RestoreTestEvent "
         "TelemetryEvent encode_event parse_event validate_event"
     ),
     "schemas.timestamps": (
@@ -256,6 +283,7 @@ EXPORTED: dict[str, str | None] = {
         "AlertRecord Correlator CorrelatorConfig EngineConfig Evaluation Evaluator EvaluatorConfig "
         "Output Reason StateChange step"
     ),
+    "streams.evaluate.backups": "BackupTrack after_backup after_restore_test age_ms apply_records",
     "streams.evaluate.baseline": "Baseline expected_rate learn skip",
     "streams.evaluate.buffer": "PaneBuffer",
     "streams.evaluate.codec": (
@@ -283,7 +311,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
     "streams.evaluate.slo": "ROLLUP_KIND SLO_KIND SloTracker rollup_key slo_key",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
-    "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.evaluate.synthetic": (
+        "START_MS BackupInput DeployInput RestoreTestInput SeriesInput build_panes"
+    ),
     "streams.lag": "consumer_lag",
     "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
     "streams.policy": (
@@ -301,9 +331,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.maintenance": "DryRun MaintenanceWindow Windows",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
-        "WORKBOOK_ALERTS BotPolicy BurnAlert CascadePolicy Comparison Condition DeployPolicy "
-        "ExpectedRate PhaseRetries Policy Readiness RollbackPolicy Rule RuleDefaults SloPolicy "
-        "ThroughputPolicy scope_fields"
+        "WORKBOOK_ALERTS BackupCheck BackupPolicy BotPolicy BurnAlert CascadePolicy Comparison "
+        "Condition DatasetObjective DeployPolicy ExpectedRate PhaseRetries Policy Readiness "
+        "RollbackPolicy Rule RuleDefaults SloPolicy ThroughputPolicy scope_fields"
     ),
     "streams.producer": "TelemetryProducer",
     "streams.topics": "TopicMissing TopicSpec ensure_topics",
