@@ -9,7 +9,8 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
     aggregator   stage 1: telemetry → validated events → closed panes (+ dead letters)
     evaluator    stage 2: panes → windows → decisions, and the S4 cascade correlator
     responder    stages 3–4: incidents, timers, rollback orchestrator, outbox, events
-    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics
+    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics,
+                 and ingest (/v1/telemetry, OTLP, Alertmanager) through its Kafka producer
 
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
@@ -37,6 +38,7 @@ from pydantic import BaseModel
 
 from app.api import ApiDeps, create_app, create_probe_app
 from app.api.auth import Authenticator
+from app.api.deps import Intake
 from app.api.metrics import (
     Exposition,
     database_families,
@@ -45,12 +47,14 @@ from app.api.metrics import (
 )
 from app.api.server import HttpServer
 from app.policy import policy_from_settings
+from app.receivers import check_receivers, receiver_setup
 from app.settings import Settings
 from app.storage.gauges import PgGauges
 from app.storage.incidents import PgIncidentStore
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
+from app.storage.refs import PgReceiverRefs
 from app.storage.silences import PgSilenceStore
 from app.storage.tokens import PgCredentialStore
 from handlers import actions
@@ -72,6 +76,7 @@ from schemas.incidents import ActionKind
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.service import Evaluator, EvaluatorConfig
+from streams.ingest.writer import KafkaWriter
 from streams.lag import consumer_lag
 from streams.lifecycle import ResourceRole, Role, ServiceRole
 from streams.policy import Policy
@@ -259,9 +264,7 @@ async def build_pipeline(
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected {', '.join(ROLES)}")
-    policy = (
-        policy_from_settings(settings) if "evaluator" in roles or "responder" in roles else None
-    )
+    policy = policy_from_settings(settings) if set(roles) - {"aggregator"} else None
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
     pipeline = Pipeline(settings)
@@ -269,10 +272,14 @@ async def build_pipeline(
     if needs_database(roles):
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition
+            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition, policy
         )
         pipeline.roles.extend(pipeline.responder.roles)
-    pipeline.asgi = _asgi(pipeline, roles)
+    intake = _intake(settings, policy) if "api" in roles and policy is not None else None
+    if intake is not None:
+        assert isinstance(intake.writer, KafkaWriter)
+        pipeline.roles.append(intake.writer)
+    pipeline.asgi = _asgi(pipeline, roles, intake)
     if http:
         pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
@@ -299,13 +306,36 @@ def _stages(
     return stages
 
 
-def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
+def _intake(settings: Settings, policy: Policy) -> Intake:
+    """The api role's ingest: one acks=all producer for every ingest route (a role, so it
+    starts before the HTTP server and stops after it)."""
+    cfg, topics = settings.ingest, settings.topics
+    writer = KafkaWriter(
+        settings.bootstrap,
+        max_in_flight=cfg.max_in_flight,
+        ack_timeout_s=cfg.ack_timeout_s,
+        retry_after_s=cfg.retry_after_s,
+        linger_ms=cfg.linger_ms,
+        client_id=f"{settings.group_prefix}-ingest",
+    )
+    return Intake(
+        writer,
+        topics.telemetry,
+        topics.decisions,
+        cfg.max_body_bytes,
+        otlp=policy.otlp,
+        alertmanager=policy.alertmanager,
+        stats=writer.stats,
+    )
+
+
+def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], intake: Intake | None) -> FastAPI:
     r, cfg = pipeline.responder, pipeline.settings.auth
     expo = pipeline.exposition
     if "api" not in roles or r is None:
         return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()), expo)
     auth = Authenticator(cfg, r.clock, r.credentials)
-    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo)
+    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo, intake)
     return create_app(deps)
 
 
@@ -316,6 +346,7 @@ async def _responder(
     write: Callable[[str], None],
     parts: Sequence[str],
     expo: Exposition,
+    policy: Policy | None = None,
 ) -> Responder:
     """Stages 3–4 wired from settings (the database must be migrated)."""
     pool = await create_pool(settings.dsn)
@@ -331,7 +362,7 @@ async def _responder(
         IncidentCommands(incidents, settings.response, clock),
         PgCredentialStore(pool),
     )
-    built = _responder_parts(settings, responder, probe, write, parts, expo)
+    built = _responder_parts(settings, responder, probe, write, parts, expo, policy)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
     if parts:
         _responder_metrics(settings, responder, built, expo)
@@ -359,6 +390,7 @@ def _responder_parts(
     write: Callable[[str], None],
     wanted: Sequence[str],
     expo: Exposition,
+    policy: Policy | None = None,
 ) -> dict[str, Role]:
     """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
     clock = r.clock
@@ -372,14 +404,16 @@ def _responder_parts(
     verify: HealthProbe | None = probe or kafka_probe
 
     def receivers() -> Mapping[ActionKind, Receiver]:
+        if policy is not None:
+            check_receivers(settings, policy)
         return build_receivers(
             receiver_urls(settings),
             client,
             settings.delivery,
             clock,
             secret=_secret(settings.webhook_secret),
-            routing_key=_secret(settings.pager_routing_key),
             write=write,
+            setup=receiver_setup(settings, policy, PgReceiverRefs(r.pool)),
         )
 
     def manager() -> Role:

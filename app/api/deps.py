@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.api.auth import Authenticator
@@ -12,8 +12,11 @@ from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import HumanAction
 from handlers.silences import Silence
 from schemas.clock import Clock
+from streams.ingest.stats import IngestStats
+from streams.ingest.writer import Headers, Record
+from streams.policy.sources import AlertmanagerPolicy, OtlpPolicy
 
-__all__ = ["ApiDeps", "Commands", "Queries", "Silences"]
+__all__ = ["ApiDeps", "Commands", "Intake", "Queries", "Silences", "Writer"]
 
 
 class Queries(Protocol):
@@ -50,6 +53,28 @@ class Silences(Protocol):
     ) -> Silence | None: ...
 
 
+class Writer(Protocol):
+    """Writes records to a topic, acknowledged (acks=all) before it returns; raises
+    ``streams.ingest.writer.IngestBusy`` when Kafka cannot take them now."""
+
+    async def write(
+        self, topic: str, records: Sequence[Record], headers: Headers | None = None
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the ingest routes (``/v1/…``) need: where to write, and how to read other tools."""
+
+    writer: Writer
+    telemetry_topic: str
+    decisions_topic: str
+    max_body_bytes: int
+    otlp: OtlpPolicy = field(default_factory=OtlpPolicy)
+    alertmanager: AlertmanagerPolicy = field(default_factory=AlertmanagerPolicy)
+    stats: IngestStats = field(default_factory=IngestStats)
+
+
 @dataclass(frozen=True)
 class ApiDeps:
     queries: Queries
@@ -59,3 +84,4 @@ class ApiDeps:
     health: Callable[[], dict[str, dict[str, Any]]] = dict
     auth: Authenticator | None = None  # None: nobody gets in (every route answers 401)
     exposition: Exposition | None = None  # None: the roles' health reports only
+    intake: Intake | None = None  # None: the ingest routes answer 404

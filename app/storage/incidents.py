@@ -48,6 +48,7 @@ def _alerts_json(incident: Incident) -> dict[str, Any]:
             "at": a.at,
             "scope": dict(a.scope),
             "window_start": a.window_start,
+            "evidence": dict(a.evidence),
         }
         for fp, a in incident.alerts.items()
     }
@@ -63,6 +64,7 @@ def _alerts(raw: Mapping[str, Any]) -> dict[str, AlertEntry]:
             a["at"],
             a["scope"],
             a.get("window_start"),  # absent in rows written before it was kept
+            a.get("evidence") or {},  # … and so is this
         )
         for fp, a in raw.items()
     }

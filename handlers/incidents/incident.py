@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from schemas.decisions import AlertState
 from schemas.incidents import IncidentStatus
@@ -39,6 +40,7 @@ class AlertEntry:
     at: float
     scope: Mapping[str, str] = field(default_factory=dict)
     window_start: float | None = None  # where the evidence of its first firing began (epoch s)
+    evidence: Mapping[str, Any] = field(default_factory=dict)  # its latest decision's
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def _entry(decision: Decision, before: AlertEntry | None) -> AlertEntry:
         at=decision.at_ms / 1000.0,
         scope=dict(decision.scope),
         window_start=start,
+        evidence=decision.evidence.model_dump(mode="json"),
     )
 
 
@@ -247,7 +248,8 @@ class _Steps:
 def _notify_humans(s: _Steps, cfg: ResponseConfig, reason: str) -> None:
     inc = s.incident
     if inc.severity >= Severity.HIGH and s.first(f"page:{inc.severity.value}"):
-        s.actions.append(notices.page(inc, "trigger", f"detection:{inc.severity.value}", inc.title))
+        step = f"detection:{inc.severity.value}"
+        s.actions.append(notices.page(inc, "trigger", step, inc.title, at=inc.last_decision_at))
     if s.first(f"chat:{inc.severity.value}"):
         text = f"{inc.severity.value} incident {inc.id} on {inc.service}: {inc.title} — {reason}"
         s.actions.append(notices.chat(inc, f"opened:{inc.severity.value}", text))

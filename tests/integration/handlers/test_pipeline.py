@@ -37,7 +37,7 @@ def _calls(rec: Recorder) -> list[str]:
             or "msg"
         )
         target = body.get("target")
-        out.append(f"{r.path}:{what}" + (f":{target}" if target else ""))
+        out.append(f"{r.receiver}:{what}" + (f":{target}" if target else ""))
     return out
 
 

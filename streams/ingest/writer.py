@@ -1,0 +1,149 @@
+"""The ingest producer: what an HTTP request brings is on Kafka (acks=all) before it is answered.
+
+    writer = KafkaWriter(bootstrap, max_in_flight=50_000, ack_timeout_s=10, retry_after_s=2)
+    await writer.write("telemetry", [(b"chat-api", b"{...}"), ...])   # or raises IngestBusy
+
+Two ways Kafka being slow reaches the caller, both as ``IngestBusy`` (HTTP 429 with
+``Retry-After``): a batch that would take the messages accepted but not yet acknowledged,
+across every request, beyond ``max_in_flight`` is refused before any of it is sent (nothing
+written: the client resends it whole); a batch whose acknowledgements do not all arrive within
+``ack_timeout_s`` is answered as busy too, though some of it may still land (the producer keeps
+retrying): ingest is at least once. One idempotent producer serves every request, so
+concurrent requests share its batches (``linger_ms``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from schemas.errors import OperationalError
+from streams.ingest.stats import IngestStats
+
+__all__ = ["Headers", "IngestBusy", "KafkaWriter", "Record"]
+
+Record = tuple[bytes | None, bytes]  # (key, value)
+Headers = list[tuple[str, bytes]]
+
+
+class IngestBusy(OperationalError):
+    """Kafka cannot take a write now; the client should retry after ``retry_after_s``."""
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+class KafkaWriter:
+    name = "ingest-producer"
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        max_in_flight: int,
+        ack_timeout_s: float,
+        retry_after_s: int,
+        linger_ms: int = 5,
+        client_id: str = "alertpipe-ingest",
+        stats: IngestStats | None = None,
+    ) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_batch_size=512 * 1024,
+        )
+        self.max_in_flight = max_in_flight
+        self.ack_timeout_s = ack_timeout_s
+        self.retry_after_s = retry_after_s
+        self.in_flight = 0
+        self.written = 0
+        self.busy = 0
+        self.stats = stats if stats is not None else IngestStats()
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def run(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        await self._producer.stop()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ready": True,
+            "in_flight": self.in_flight,
+            "written": self.written,
+            "busy": self.busy,
+            **self.stats.report(),
+        }
+
+    def _refuse(self, reason: str) -> IngestBusy:
+        self.busy += 1
+        return IngestBusy(reason, self.retry_after_s)
+
+    async def write(
+        self, topic: str, records: Sequence[Record], headers: Headers | None = None
+    ) -> None:
+        """Send every record and wait for all their acknowledgements; ``IngestBusy`` when the
+        in-flight bound or the acknowledgement deadline is passed."""
+        if not records:
+            return
+        if self.in_flight + len(records) > self.max_in_flight:
+            raise self._refuse(
+                f"{self.in_flight} messages are waiting for Kafka's acknowledgement; "
+                f"{len(records)} more would pass the bound of {self.max_in_flight}"
+            )
+        self.in_flight += len(records)
+        try:
+            await self._send_all(topic, records, headers or [])
+        finally:
+            self.in_flight -= len(records)
+        self.written += len(records)
+
+    async def _send_all(self, topic: str, records: Sequence[Record], headers: Headers) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ack_timeout_s
+        futures: list[asyncio.Future[Any]] = []
+        queued = False
+        try:
+            # ``send`` itself waits when the producer's buffer is full or metadata is missing.
+            async with asyncio.timeout_at(deadline):
+                for key, value in records:
+                    sent = await self._producer.send(topic, value=value, key=key, headers=headers)
+                    futures.append(sent)
+            queued = True
+            # ``wait`` (unlike ``gather``) never cancels the delivery futures: what is not
+            # acknowledged by the deadline stays with the producer, which keeps retrying it.
+            _, pending = await asyncio.wait(futures, timeout=max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            pending = {f for f in futures if not f.done()}
+        except KafkaError as error:
+            raise self._refuse(f"Kafka refused the write: {type(error).__name__}") from None
+        for future in pending:
+            future.add_done_callback(_ignore_outcome)
+        if pending or not queued:
+            raise self._refuse(
+                f"Kafka did not acknowledge the write within {self.ack_timeout_s:g} s "
+                "(some of it may still land)"
+            )
+        failed = next((f.exception() for f in futures if f.exception() is not None), None)
+        if failed is not None:
+            raise self._refuse(f"Kafka refused the write: {type(failed).__name__}")
+
+
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    # Its outcome is no longer anyone's: retrieve it so that it is not reported as unretrieved.
+    if not future.cancelled():
+        future.exception()
