@@ -98,6 +98,8 @@ PD_ACTIONS = ("trigger", "acknowledge", "resolve")
 
 @dataclass
 class PagerDutyEvents:
+    # The integration keys of the account's services (empty: any well-formed key is one).
+    keys: set[str] = field(default_factory=set)
     accepted: list[dict[str, Any]] = field(default_factory=list)  # events it took
     refused: list[list[str]] = field(default_factory=list)  # each refusal's errors
 
@@ -117,6 +119,8 @@ class PagerDutyEvents:
                 },
             )
         errors = self.errors(event)
+        if not errors and self.keys and event["routing_key"] not in self.keys:
+            errors = ["Invalid routing key"]
         if errors:
             return self._invalid(errors)
         self.accepted.append(event)
