@@ -19,7 +19,9 @@ the compact notation of ``streams.evaluate.series`` and the decisions expected::
           - {at: 90s, rule: core-error-rate-high, absent: true}
 
 ``state`` is the alert's published state at ``at`` (the latest decision for the rule and
-scope at or before it; "inactive" when there was none). ``absent: true`` expects no
+scope at or before it; "inactive" when there was none). ``route``, ``pager`` and ``chat`` say
+where that decision's incident would be sent: the policy's route (by name), the routing key
+named for its on-call page and the chat webhook named for it (``streams.policy.routes``). ``absent: true`` expects no
 decision for the rule (and scope, and state when given) up to ``at``. The engine is the
 evaluator's own, so a test passing here passes in production. All the series of a test share
 one partition: a service whose series ends is judged on its silence at the others' pane ends,
@@ -44,6 +46,7 @@ from streams.evaluate.synthetic import START_MS, DurationMs, SeriesInput, Series
 from streams.policy.errors import PolicyInvalid, Problem
 from streams.policy.load import load_policy
 from streams.policy.model import CascadePolicy, Policy
+from streams.policy.routes import Routes
 
 __all__ = ["PolicyTests", "TestResult", "load_tests", "run_file", "run_tests"]
 
@@ -63,6 +66,9 @@ class Expectation(_Model):
     last_good_version: SeriesText | None = None
     post_deploy: bool | None = None
     changed_at_ms: DurationMs | None = Field(default=None, alias="changed_at")
+    route: str | None = None
+    pager: str | None = None
+    chat: str | None = None
 
 
 class PolicyTest(_Model):
@@ -212,6 +218,18 @@ def _check_state(expect: Expectation, found: list[Decision]) -> list[str]:
     return _check_fields(expect, latest, at)
 
 
+def _check_route(expect: Expectation, latest: Decision, at: str, routes: Routes) -> list[str]:
+    route = routes.route_for(latest.service, latest.severity)
+    sent = {"route": route.name, "pager": route.pager_name("on_call"), "chat": route.chat}
+    wanted = {"route": expect.route, "pager": expect.pager, "chat": expect.chat}
+    return [
+        f"at {at}: expected {name} {value!r}, got {sent[name]!r} "
+        f"({latest.service}, {latest.severity.value})"
+        for name, value in wanted.items()
+        if value is not None and sent[name] != value
+    ]
+
+
 def _check_fields(expect: Expectation, latest: Decision, at: str) -> list[str]:
     wanted: dict[str, Any] = {
         "severity": expect.severity,
@@ -232,11 +250,14 @@ def _check_fields(expect: Expectation, latest: Decision, at: str) -> list[str]:
     return failures
 
 
-def _check(expect: Expectation, decisions: list[Decision]) -> list[str]:
+def _check(expect: Expectation, decisions: list[Decision], routes: Routes) -> list[str]:
     found = _matching(decisions, expect, START_MS + expect.at_ms)
     label = f"{expect.rule} {expect.scope or ''}".strip()
     check = _check_absent if expect.absent else _check_state
-    return [f"{label}: {failure}" for failure in check(expect, found)]
+    failures = check(expect, found)
+    if found and not expect.absent:
+        failures += _check_route(expect, found[-1], f"{expect.at_ms / 1000:g}s", routes)
+    return [f"{label}: {failure}" for failure in failures]
 
 
 def _rule_names(policy: Policy) -> set[str]:
@@ -259,7 +280,7 @@ def run_tests(tests: PolicyTests, policy: Policy) -> list[TestResult]:
         unknown = [e.rule for e in test.expect if e.rule not in _rule_names(policy)]
         result.failures.extend(f"unknown rule {name!r} in expect" for name in unknown)
         for expect in test.expect:
-            result.failures.extend(_check(expect, result.decisions))
+            result.failures.extend(_check(expect, result.decisions, policy.routes))
         results.append(result)
     return results
 
