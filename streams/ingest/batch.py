@@ -4,10 +4,14 @@
     batch.records    # (key, value) of each valid event, in the wire form (``encode_event``)
     batch.rejected   # Rejected(index, field, reason) of each invalid one
 
-Validation is ``schemas.telemetry.validate_event``: the same models, and so the same reasons,
-as stage 1's dead letters. An invalid item never spoils its neighbours. ``index`` counts from
-0: the line of the body (blank lines count, and are skipped), or the array's element. A body
-that is no batch at all (not UTF-8 JSON lines, not a JSON array) raises ``BadBody``.
+Validation is stage 1's own (``streams.aggregate.validate.read_event``: a fast reader for the
+canonical shape of each kind, ``schemas.telemetry.validate_event`` for everything else), so an
+event is accepted here exactly when stage 1 will accept it, and refused with the same reason
+its dead letter would carry. An invalid item never spoils its neighbours. A valid line is
+written as it was sent (stage 1 reads it the same way again), an array element as its JSON.
+``index`` counts from 0: the line of the body (blank lines count, and are skipped), or the
+array's element. A body that is no batch at all (not UTF-8 JSON lines, not a JSON array)
+raises ``BadBody``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any, Literal
 import orjson
 
 from schemas.errors import InputError
-from schemas.telemetry import InvalidEvent, encode_event, validate_event
+from schemas.telemetry import InvalidEvent
+from streams.aggregate.validate import read_event
 from streams.ingest.writer import Record
 
 __all__ = ["BadBody", "Batch", "BodyFormat", "Rejected", "parse_batch"]
@@ -42,13 +47,14 @@ class Batch:
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
-    def add(self, index: int, item: Any) -> None:
+    def add(self, index: int, item: Any, raw: bytes | None = None) -> None:
         try:
-            event = validate_event(item)
+            reading = read_event(item)
         except InvalidEvent as bad:
             self.rejected.append(Rejected(index, bad.field, bad.reason))
             return
-        self.records.append((event.service.encode(), encode_event(event)))
+        service = reading[1]
+        self.records.append((service.encode(), raw if raw is not None else orjson.dumps(item)))
 
 
 def parse_batch(body: bytes, form: BodyFormat) -> Batch:
@@ -65,7 +71,7 @@ def _lines(body: bytes) -> Batch:
         except orjson.JSONDecodeError as error:
             batch.rejected.append(Rejected(index, None, f"not valid JSON: {error}"))
             continue
-        batch.add(index, item)
+        batch.add(index, item, line.strip())
     return batch
 
 
