@@ -177,8 +177,11 @@ async def _batches(
     partitioner = DefaultPartitioner()
     open_batches: dict[int, Any] = {}
     futures = []
+    chosen: dict[bytes, int] = {}  # as the ingest writer does: murmur2 once per key
     for key, value in encoded:
-        partition = partitioner(key, partitions, partitions)
+        partition = chosen.get(key)
+        if partition is None:
+            partition = chosen[key] = partitioner(key, partitions, partitions)
         batch = open_batches.get(partition)
         if batch is None:
             batch = open_batches[partition] = producer.create_batch()

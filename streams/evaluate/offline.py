@@ -19,13 +19,14 @@ the compact notation of ``streams.evaluate.series`` and the decisions expected::
           - {at: 90s, rule: core-error-rate-high, absent: true}
 
 ``state`` is the alert's published state at ``at`` (the latest decision for the rule and
-scope at or before it; "inactive" when there was none). ``route``, ``pager`` and ``chat`` say
-where that decision's incident would be sent: the policy's route (by name), the routing key
-named for its on-call page and the chat webhook named for it (``streams.policy.routes``). ``absent: true`` expects no
-decision for the rule (and scope, and state when given) up to ``at``. The engine is the
-evaluator's own, so a test passing here passes in production. All the series of a test share
-one partition: a service whose series ends is judged on its silence at the others' pane ends,
-and when every series has ended the partition is moved on by idle ticks up to the last ``at``.
+scope at or before it; "inactive" when there was none). ``absent: true`` expects no
+decision for the rule (and scope, and state when given) up to ``at``. ``route``, ``pager``
+and ``chat`` say where the latest decision's incident would be sent: the policy's route (by
+name), the routing key named for its on-call page and the chat webhook named for it
+(``streams.policy.routes``). The engine is the evaluator's own, so a test passing here
+passes in production. All the series of a test share one partition: a service whose series
+ends is judged on its silence at the others' pane ends, and when every series has ended the
+partition is moved on by idle ticks up to the last ``at``.
 The evaluator's decisions then go through the S4 correlator, so ``rule`` may also name the
 policy's cascade (its scope is ``{service: "*"}``).
 """

@@ -152,8 +152,11 @@ class KafkaWriter:
         partitions = sorted(await self._producer.partitions_for(topic))
         open_batches: dict[int, Any] = {}
         futures: list[asyncio.Future[Any]] = []
+        chosen: dict[bytes | None, int] = {}  # murmur2 in Python costs µs; a batch has few keys
         for key, value in records:
-            partition = self._partitioner(key, partitions, partitions)
+            partition = chosen.get(key)
+            if partition is None:
+                partition = chosen[key] = self._partitioner(key, partitions, partitions)
             batch = open_batches.get(partition)
             if batch is None:
                 batch = open_batches[partition] = self._producer.create_batch()
