@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 # OS packages the tests run: kcat (librdkafka's CLI) produces like a non-Python service would;
-# prometheus-alertmanager is the real Alertmanager that hands its alerts to alertpipe.
-OS_TOOLS := kcat:kcat prometheus-alertmanager:prometheus-alertmanager
+# prometheus-alertmanager is the real Alertmanager that hands its alerts to alertpipe; Debian's
+# Chromium is the browser the dashboard's tests drive (through Playwright, which never
+# downloads one of its own). Each as command:package.
+OS_TOOLS := kcat:kcat prometheus-alertmanager:prometheus-alertmanager chromium:chromium
 
 tools:
 	@for tool in $(OS_TOOLS); do \
@@ -32,7 +34,7 @@ tools:
 	  command -v "$$command" >/dev/null 2>&1 && continue; \
 	  echo "setup: installing $$package from the OS packages …"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q "$$package" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "$$package" >/dev/null; }; \
-	  else sudo apt-get install -y -q "$$package" >/dev/null; fi || exit 1; \
+	  else sudo apt-get install -y -q "$$package" >/dev/null || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q "$$package" >/dev/null; }; fi || exit 1; \
 	done
 
 compose-plugin:

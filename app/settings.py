@@ -39,6 +39,7 @@ __all__ = [
     "RECEIVER_URLS",
     "AggregatorSettings",
     "AuthSettings",
+    "DashboardSettings",
     "EvaluatorSettings",
     "IngestSettings",
     "LocalSettings",
@@ -324,6 +325,28 @@ class AuthSettings(_Group):
         return self
 
 
+class DashboardSettings(_Group):
+    """The dashboard at `/` (the `api` role): its in-memory ring of recent panes per scope."""
+
+    retention_s: int = Field(
+        default=3600,
+        ge=60,
+        le=86_400,
+        description="how far back the graphs reach: panes kept per scope, refilled from Kafka "
+        "at start (the ring holds retention / pane width panes of each scope)",
+    )
+    max_scopes: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="scopes kept at once; beyond it the scope quiet the longest is dropped "
+        "(with the defaults an endpoint scope takes at most 130 kB: docs/dashboard.md)",
+    )
+    live_every_s: float = Field(
+        default=1.0, ge=0.5, le=5.0, description="how often the page's live stream sends news"
+    )
+
+
 class _Servers(BaseSettings):
     """``Settings`` up to the receivers' URLs (see there)."""
 
@@ -356,6 +379,7 @@ class _Servers(BaseSettings):
     local: LocalSettings = Field(default_factory=LocalSettings)
     aggregator: AggregatorSettings = Field(default_factory=AggregatorSettings)
     evaluator: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     # Stages 3–4 (groups defined beside the code that reads them, in handlers/config.py).
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)

@@ -24,6 +24,7 @@ EXPORTED: dict[str, str | None] = {
         "require"
     ),
     "app.api.body": "media_type read_body",
+    "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
     "app.api.deps": "ApiDeps Commands Intake Queries Silences Writer",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.health": "HealthReport metrics_access router",
@@ -38,6 +39,7 @@ EXPORTED: dict[str, str | None] = {
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
+    "app.api.slos": "router",
     "app.api.tokens": "NewTokenOut TokenIn TokenOut router",
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
@@ -53,6 +55,16 @@ EXPORTED: dict[str, str | None] = {
         "TOKEN_NAME CredentialStore NameTaken NewToken SessionVia StoredSession StoredToken "
         "digest issue_token new_secret new_token parse_token same_digest"
     ),
+    "app.dashboard": "Dashboard DashboardFeed FiringLog PaneRing not_found",
+    "app.dashboard.board": "board_rows",
+    "app.dashboard.feed": "DECISIONS_LOOKBACK_S DashboardFeed",
+    "app.dashboard.firing": "CLOSED_PER_SCOPE Firing FiringLog decision_scope",
+    "app.dashboard.ring": (
+        "BOT_STATUSES FIELDS PaneRing RevisedPane ScopeRing Window pane_row sketch_quantiles"
+    ),
+    "app.dashboard.series": "DECIMALS Grid bot_counts forward_fill rolling_slope scope_series",
+    "app.dashboard.thresholds": "SERIES_OF_METRIC Threshold growth_window_ms thresholds_for",
+    "app.dashboard.view": "OVERVIEW Dashboard not_found",
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
     "app.errors": "ConfigError InfrastructureError PolicyError",
     "app.infra": "local_if_needed prepare prepare_kafka",
@@ -78,8 +90,8 @@ EXPORTED: dict[str, str | None] = {
     "app.receivers": "ROUTING_KEY_LENGTH check_receivers receiver_setup routing_keys",
     "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": (
-        "RECEIVER_URLS AggregatorSettings AuthSettings EvaluatorSettings IngestSettings "
-        "LocalSettings Settings TopicSettings get_settings masked"
+        "RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings EvaluatorSettings "
+        "IngestSettings LocalSettings Settings TopicSettings get_settings masked"
     ),
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
@@ -90,6 +102,7 @@ EXPORTED: dict[str, str | None] = {
         "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
     ),
     "app.storage": None,
+    "app.storage.board": "PgIncidentBoard",
     "app.storage.gauges": "Backlog PgGauges TimersDue",
     "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
     "app.storage.migrations": "Migration available_migrations migrate",
@@ -108,13 +121,14 @@ EXPORTED: dict[str, str | None] = {
     "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
-        "Due EscalationReason Step escalation_due next_escalation_at on_escalation"
+        "Due EscalationReason Step escalation_due next_escalation next_escalation_at "
+        "no_rollback_target on_escalation"
     ),
     "handlers.events": "EventPublisher EventSink KafkaEventSink",
     "handlers.incidents": None,
     "handlers.incidents.classify": (
-        "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify response_for "
-        "should_join"
+        "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify reason_text "
+        "response_for should_join"
     ),
     "handlers.incidents.commands": "IncidentCommands IncidentNotFound",
     "handlers.incidents.effects": (
@@ -123,17 +137,21 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.incident": "SCENARIO_RANK AlertEntry Incident worse_scenario",
     "handlers.incidents.lifecycle": (
-        "HumanAction InvestigationReason LifecycleError acknowledge human_decision "
-        "investigation_expired resolve rollback_finished"
+        "HumanAction InvestigationReason LifecycleError acknowledge breach_after_investigation "
+        "human_decision investigation_expired investigation_verdict resolve rollback_finished"
     ),
     "handlers.incidents.manager": "Applied IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat labels page paged_tiers restore_call rollback_call "
-        "status_page tier_of"
+        "ALL_TARGETS bot_action breaker chat duration_text labels page paged_tiers restore_call "
+        "rollback_call status_page tier_of"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
+    "handlers.incidents.target": (
+        "BASIS IN_EFFECT RollbackTarget TargetBasis basis_text choose_target no_target_reason "
+        "settle_target"
+    ),
     "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
     "handlers.notify.metrics": "DeliveryStats MeteredRecord first_page",
@@ -174,6 +192,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.service": "LoopService SourceLoop",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
+    "handlers.slos": "BudgetRecorder budget_in",
     "handlers.timers": "TimerWorker timer_effects",
     "schemas": (
         "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
@@ -198,6 +217,7 @@ EXPORTED: dict[str, str | None] = {
     "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",
     "schemas.sketch": "ALPHA MAX_BINS MIN_VALUE Mapping MergedSketch Sketch quantile_rank",
+    "schemas.slo": "SloBudget",
     "schemas.telemetry": (
         "BOT_STATUSES DEPLOY_STATUSES KINDS LOG_LEVELS MAX_DEPTH MAX_LATENCY_MS BotEvent "
         "DeployEvent IntegrityEvent InvalidEvent LogEvent QueueEvent RequestEvent ResourceEvent "
@@ -233,9 +253,12 @@ EXPORTED: dict[str, str | None] = {
         "CLOCK_KEY alert_key decode decode_alert decode_clock decode_service encode encode_alert "
         "encode_clock encode_service service_key"
     ),
+    "streams.evaluate.confidence": "poisson_cdf poisson_judgeable wilson_bounds z_score",
     "streams.evaluate.correlate": "Cascade Member correlate decode_cascade encode_cascade",
     "streams.evaluate.correlator": "Correlator CorrelatorConfig",
-    "streams.evaluate.decide": "RuleLike Subject Versions fingerprint make_decision scope_label",
+    "streams.evaluate.decide": (
+        "Observed RuleLike Subject Versions fingerprint make_decision scope_label"
+    ),
     "streams.evaluate.deploys": (
         "VersionTrack after_deploy after_health after_served in_post_deploy"
     ),
@@ -245,9 +268,11 @@ EXPORTED: dict[str, str | None] = {
         "partition_count read_range"
     ),
     "streams.evaluate.offline": "PolicyTests TestResult load_tests run_file run_tests",
+    "streams.evaluate.rollup": "LEVELS Level RollUp",
     "streams.evaluate.rules": "EXTRACTORS MetricInput Observation Reading compare observe read",
     "streams.evaluate.series": "expand expand_numbers expand_text",
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
+    "streams.evaluate.slo": "ROLLUP_KIND SLO_KIND SloTracker rollup_key slo_key",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
     "streams.ingest": None,
@@ -267,6 +292,7 @@ EXPORTED: dict[str, str | None] = {
         "default_policy_text format_duration load_policy parse_duration_ms parse_policy "
         "scope_fields"
     ),
+    "streams.policy.duplicates": "duplicate_keys",
     "streams.policy.durations": (
         "format_duration format_value parse_duration_ms parse_percent parse_threshold"
     ),
@@ -275,8 +301,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.matchers": "Patterns SeverityName check_patterns matches_all value_matches",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
-        "BotPolicy CascadePolicy Comparison Condition DeployPolicy ExpectedRate PhaseRetries "
-        "Policy Readiness RollbackPolicy Rule RuleDefaults ThroughputPolicy scope_fields"
+        "WORKBOOK_ALERTS BotPolicy BurnAlert CascadePolicy Comparison Condition DeployPolicy "
+        "ExpectedRate PhaseRetries Policy Readiness RollbackPolicy Rule RuleDefaults SloPolicy "
+        "ThroughputPolicy scope_fields"
     ),
     "streams.policy.routes": "DEFAULT PagerKeys Route Routes SecretName",
     "streams.policy.sources": "AlertOverride AlertmanagerPolicy BotGauge OtlpPolicy QueueGauge",

@@ -33,7 +33,7 @@ def incident(steps: tuple[str, ...] = ("page:CRITICAL",)) -> Incident:
         T0,
         {"endpoint": "POST /api/message"},
         T0 - 60,
-        EVIDENCE,
+        evidence=EVIDENCE,
     )
     return Incident(
         id="inc_1",
