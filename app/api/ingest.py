@@ -163,10 +163,31 @@ def _webhook(body: bytes) -> AlertmanagerWebhook:
         raise ApiError(422, message, fields=fields) from None
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON Schema with its ``$defs`` written in place: in the OpenAPI document a
+    ``#/$defs/…`` reference would point at the document's root, where nothing is."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = str(node.get("$ref", ""))
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
+
+
 _ALERTMANAGER_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": AlertmanagerWebhook.model_json_schema()}},
+        "content": {
+            "application/json": {"schema": _inlined(AlertmanagerWebhook.model_json_schema())}
+        },
     }
 }
 

@@ -224,10 +224,15 @@ def translate_traces(request: ExportTraceServiceRequest) -> Translation:
     return found
 
 
+# A kind's name as the ignored count says it; OTLP/JSON may carry a number no enum names.
+_SPAN_KINDS = {
+    value: name.removeprefix("SPAN_KIND_").lower() for name, value in Span.SpanKind.items()
+}
+
+
 def _span(found: Translation, resource: Mapping[str, Any], span: Span) -> None:
     if span.kind != Span.SpanKind.SPAN_KIND_SERVER:
-        kind = Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_").lower()
-        found.ignored[f"span:{kind}"] += 1
+        found.ignored[f"span:{_SPAN_KINDS.get(span.kind, 'unknown')}"] += 1
         return
     attrs = _attributes(span.attributes)
     method = _first(attrs, "http.request.method", "http.method")

@@ -8,21 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from app.credentials import issue_token
 from app.pipeline import Pipeline, build_pipeline
+from schemas.panes import DeployRecord, PaneSummary, Scope
 from tests.support.alertmanager import Alertmanager
 from tests.support.contracts import service_contracts
 from tests.support.recorder import Recorder
 from tests.support.stack import fast_settings
 from tests.support.waiting import eventually
 
-LABELS = {"alertname": "CheckoutErrors", "service": "checkout", "severity": "critical"}
+LABELS = {
+    "alertname": "CheckoutErrors",
+    "service": "checkout",
+    "severity": "critical",
+    "version": "2.4.0",
+}
 
 
 @pytest.fixture
@@ -59,13 +67,41 @@ async def alertpipe(
         await pipeline.close()
 
 
-async def test_alertmanagers_alerts_open_an_incident_that_rolls_back_and_resolves(
+async def _deployed(pipeline: Pipeline, *versions: str) -> None:
+    """The service's deploy history, as stage 1 reports deploys (the rollback's target)."""
+    scope = Scope(service="checkout", dimension="service", key="checkout")
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.settings.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for n, version in enumerate(versions):
+            start_ms = (int(time.time()) - 600 + 60 * n) * 1000
+            pane = PaneSummary(
+                pane_id=PaneSummary.make_id(scope, start_ms),
+                scope=scope,
+                start_ms=start_ms,
+                end_ms=start_ms + 1000,
+                deploys=[DeployRecord(ts=start_ms / 1000, version=version, status="succeeded")],
+            )
+            topic = pipeline.settings.topics.panes
+            await producer.send_and_wait(topic, pane.model_dump_json().encode(), key=b"checkout")
+    finally:
+        await producer.stop()
+    recorder = pipeline.role("deploy-recorder")
+    await eventually(
+        lambda: asyncio.sleep(0, recorder.health().get("recorded", 0)),
+        lambda n: n >= len(versions),
+        what="the deploy history",
+    )
+
+
+async def test_alertmanagers_alerts_open_an_incident_that_rolls_back_and_sees_the_resolution(
     alertpipe: tuple[Pipeline, str], recorder: Recorder, tmp_path: Path
 ) -> None:
     pipeline, token = alertpipe
     assert pipeline.http is not None and pipeline.responder is not None
     queries = pipeline.responder.queries
     webhook = f"http://127.0.0.1:{pipeline.http.port}/v1/alertmanager"
+    await _deployed(pipeline, "2.3.9", "2.4.0")
     async with Alertmanager(webhook, token, tmp_path) as am:
         await am.fire(LABELS, {"summary": "checkout 5xx above 10%", "value": "0.31"})
 
@@ -83,13 +119,11 @@ async def test_alertmanagers_alerts_open_an_incident_that_rolls_back_and_resolve
         assert (
             page["payload"]["class"] == "CheckoutErrors" and page["payload"]["source"] == "checkout"
         )
-        decided = await eventually(
-            incident,
-            lambda i: (
-                i is not None and any("rollback requested" in t["message"] for t in i["timeline"])
-            ),
-            what="the rollback",
-        )
+        # CRITICAL → rollback (the mapping's default), to the version deployed before 2.4.0
+        await recorder.wait_for(lambda r: bool(r.on("/rollback")), what="the revert call")
+        revert = recorder.on("/rollback")[0].json
+        assert (revert["from_version"], revert["to_version"]) == ("2.4.0", "2.3.9")
+        decided = await incident()
         assert decided is not None
         firing = next(t for t in decided["timeline"] if t["kind"] == "decision")
         assert firing["evidence"]["rule"] == "CheckoutErrors"

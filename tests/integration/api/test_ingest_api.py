@@ -5,6 +5,8 @@ credentials are refused in the one error body; Kafka slow is 429 with Retry-Afte
 from __future__ import annotations
 
 import gzip
+import json
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -255,3 +257,110 @@ async def test_otlp_json_traces_over_the_api(
         "/v1/traces", content=b"\x0a\xff", headers={"Content-Type": "application/x-protobuf"}
     )
     assert (bad.status_code, bad.json()["error"]) == (400, "bad_request")
+
+
+def _random_json(rnd: random.Random, depth: int = 0) -> Any:
+    """A JSON value of any shape (objects with OTLP's, Alertmanager's and events' own keys)."""
+    keys = [
+        "kind",
+        "ts",
+        "service",
+        "status",
+        "resourceSpans",
+        "scopeSpans",
+        "spans",
+        "attributes",
+        "key",
+        "value",
+        "intValue",
+        "stringValue",
+        "alerts",
+        "labels",
+        "version",
+        "startsAt",
+        "fingerprint",
+        "resourceMetrics",
+        "gauge",
+        "dataPoints",
+        "x",
+    ]
+    leaves = [
+        None,
+        True,
+        -1,
+        0,
+        2**70,
+        1e308,
+        -0.5,
+        "",
+        "4",
+        "2",
+        "\x00",
+        "é" * 300,
+        "2026-11-25T17:00:00Z",
+        "request",
+        "firing",
+        "NaN",
+    ]
+    roll = rnd.random()
+    if depth > 4 or roll < 0.35:
+        return rnd.choice(leaves)
+    if roll < 0.65:
+        return [_random_json(rnd, depth + 1) for _ in range(rnd.randrange(4))]
+    return {rnd.choice(keys): _random_json(rnd, depth + 1) for _ in range(rnd.randrange(5))}
+
+
+async def test_no_body_makes_an_ingest_route_answer_5xx(api: IngestApi) -> None:
+    """A bounded fuzz: random JSON and bytes, and mutated valid bodies, to every route in every
+    media type it takes; each answer is a 2xx or a 4xx in the one error body."""
+    rnd = random.Random(16)
+    valid_protobuf = b"\n\x1e\n\x1c\x12\x1a\n\x18\x12\x16\n\x10\x00\x00\x00\x00\x00\x00\x00\x00"
+    routes = {
+        "/v1/telemetry": ("application/x-ndjson", "application/json"),
+        "/v1/traces": ("application/json", "application/x-protobuf"),
+        "/v1/metrics": ("application/json", "application/x-protobuf"),
+        "/v1/logs": ("application/json", "application/x-protobuf"),
+        "/v1/alertmanager": ("application/json",),
+    }
+    for n in range(150):
+        path = rnd.choice(list(routes))
+        media = rnd.choice(routes[path])
+        if media == "application/x-protobuf":
+            raw = bytearray(valid_protobuf if n % 2 else rnd.randbytes(rnd.randrange(40)))
+            for _ in range(rnd.randrange(4)):
+                if raw:
+                    raw[rnd.randrange(len(raw))] = rnd.randrange(256)
+            body = bytes(raw)
+        else:
+            body = json.dumps(_random_json(rnd)).encode()  # orjson stops at 64-bit integers
+        r = await api.client.post(path, content=body, headers={"Content-Type": media})
+        assert r.status_code < 500, (path, media, body, r.text)
+        if r.status_code >= 400:
+            assert set(r.json()) <= {"error", "message", "fields"} and r.json()["message"]
+
+
+async def test_the_openapi_document_declares_the_ingest_routes(api: IngestApi) -> None:
+    document = (await api.as_("admin").get("/openapi.json")).json()
+    telemetry = document["paths"]["/v1/telemetry"]["post"]
+    assert set(telemetry["requestBody"]["content"]) == {
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/json",
+    }
+    assert {"200", "400", "401", "403", "413", "415", "422", "429"} <= set(telemetry["responses"])
+    for signal in ("traces", "metrics", "logs"):
+        otlp = document["paths"][f"/v1/{signal}"]["post"]
+        assert set(otlp["requestBody"]["content"]) == {"application/x-protobuf", "application/json"}
+        assert set(otlp["responses"]["200"]["content"]) == {
+            "application/x-protobuf",
+            "application/json",
+        }
+    webhook = document["paths"]["/v1/alertmanager"]["post"]["requestBody"]["content"]
+    schema = webhook["application/json"]["schema"]
+    assert schema["properties"]["alerts"]["items"]["required"] == [
+        "status",
+        "labels",
+        "startsAt",
+        "fingerprint",
+    ]
+    assert "$ref" not in orjson.dumps(schema).decode()  # nothing points outside the document

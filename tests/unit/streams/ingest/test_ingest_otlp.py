@@ -115,6 +115,12 @@ def test_other_spans_are_ignored_and_counted_and_bad_server_spans_rejected() -> 
     ]
 
 
+def test_a_span_kind_no_enum_names_is_ignored_as_unknown() -> None:
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"kind": 99}]}]}]})
+    found = translate_traces(decode(Signal.TRACES, body, "json"))
+    assert found.ignored == {"span:unknown": 1} and not found.records
+
+
 def test_a_span_without_a_route_keeps_its_name_and_without_a_service_is_rejected() -> None:
     found = translate_traces(
         _traces(_span(http__request__method="POST", http__response__status_code=200), **SERVICE)
