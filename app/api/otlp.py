@@ -34,9 +34,12 @@ OTLP_TYPES: dict[str, Encoding] = {
 }
 
 
+_MESSAGES = {Signal.TRACES: "Trace", Signal.METRICS: "Metrics", Signal.LOGS: "Logs"}
+
+
 def _doc(signal: Signal) -> dict[str, Any]:
-    request = f"Export{signal.title().removesuffix('s')}ServiceRequest"
-    answer = f"Export{signal.title().removesuffix('s')}ServiceResponse"
+    request = f"Export{_MESSAGES[signal]}ServiceRequest"
+    answer = f"Export{_MESSAGES[signal]}ServiceResponse"
     return {
         "requestBody": {
             "required": True,

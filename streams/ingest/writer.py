@@ -54,14 +54,17 @@ class KafkaWriter:
         client_id: str = "alertpipe-ingest",
         stats: IngestStats | None = None,
     ) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-            max_batch_size=512 * 1024,
-        )
+        # Made at start: a process that builds the api role without running it (a test of
+        # its routes) leaves no producer to be reported unclosed.
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "client_id": client_id,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": linger_ms,
+            "max_batch_size": 512 * 1024,
+        }
+        self._started: AIOKafkaProducer | None = None
         self.max_in_flight = max_in_flight
         self.ack_timeout_s = ack_timeout_s
         self.retry_after_s = retry_after_s
@@ -73,18 +76,26 @@ class KafkaWriter:
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
-        await self._producer.start()
+        self._started = AIOKafkaProducer(**self._config)
+        await self._started.start()
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._started is None:
+            raise IngestBusy("the ingest producer is not started", self.retry_after_s)
+        return self._started
 
     async def run(self) -> None:
         await self._stopped.wait()
 
     async def stop(self) -> None:
         self._stopped.set()
-        await self._producer.stop()
+        if self._started is not None:
+            await self._started.stop()
 
     def health(self) -> dict[str, Any]:
         return {
-            "ready": True,
+            "ready": self._started is not None,
             "in_flight": self.in_flight,
             "written": self.written,
             "busy": self.busy,
