@@ -278,6 +278,8 @@ async def build_pipeline(
     )
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
+        if "responder" in roles and "dispatcher" in parts:
+            check_receivers(settings, policy)  # before anything is built: refused at start
     pipeline = Pipeline(settings)
     pipeline.roles = _stages(settings, roles, policy, pipeline.exposition)
     if needs_database(roles):
@@ -446,8 +448,6 @@ def _responder_parts(
     verify: HealthProbe | None = probe or kafka_probe
 
     def receivers() -> Mapping[ActionKind, Receiver]:
-        if policy is not None:
-            check_receivers(settings, policy)
         return build_receivers(
             receiver_urls(settings),
             client,

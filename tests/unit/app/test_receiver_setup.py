@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import ConfigError
+from app.pipeline import build_pipeline
 from app.receivers import check_receivers, receiver_setup
 from app.settings import Settings
 from schemas.severity import Severity
@@ -72,3 +73,14 @@ def test_the_setup_resolves_routes_to_secrets_and_links_to_the_console() -> None
     assert setup.headers == {"statuspage": {"Authorization": "OAuth sp-key"}}
     assert setup.statuspage_components == {"chat-api": "cmp1"}
     assert setup.links.incident("inc_1") == "https://alertpipe.example.com/#/incidents/inc_1"
+
+
+async def test_the_composition_root_refuses_before_it_builds_anything() -> None:
+    """No database or broker is reached: the check comes first."""
+    settings = Settings(
+        pager_url="https://events.example.com/v2/enqueue",
+        database_url="postgresql://nobody@127.0.0.1:9/none",
+        kafka_bootstrap="127.0.0.1:9",
+    )
+    with pytest.raises(ConfigError, match="ALERTPIPE_PAGER_ROUTING_KEY"):
+        await build_pipeline(settings, ("responder",), http=False)
