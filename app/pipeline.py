@@ -54,7 +54,9 @@ from app.receivers import check_receivers, receiver_setup
 from app.settings import Settings
 from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
+from app.storage.holds import PgHoldStore
 from app.storage.incidents import PgIncidentStore
+from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
@@ -66,7 +68,7 @@ from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
-from handlers.incidents.manager import IncidentManager
+from handlers.incidents.manager import DecisionApplier, IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
 from handlers.outbox.dispatcher import OutboxDispatcher
 from handlers.receivers.base import Receiver
@@ -78,6 +80,7 @@ from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
+from schemas.maintenance import MaintenanceWindow
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.kafka import ensure_state_topic
@@ -110,6 +113,7 @@ ROLES: tuple[RoleName, ...] = ("aggregator", "evaluator", "responder", "api")
 RESPONDER_PARTS = (
     "sink",
     "http",
+    "notifications",
     "probe",
     "manager",
     "deploys",
@@ -121,8 +125,11 @@ RESPONDER_PARTS = (
 )
 
 
+_DATABASE: tuple[RoleName, ...] = ("responder", "api")
+
+
 def needs_database(roles: Sequence[RoleName]) -> bool:
-    return "responder" in roles or "api" in roles
+    return bool(set(roles) & set(_DATABASE))
 
 
 def aggregator_config(settings: Settings) -> AggregatorConfig:
@@ -216,6 +223,7 @@ class Responder:
     queries: PgIncidentQueries
     commands: IncidentCommands
     credentials: PgCredentialStore
+    holds: PgHoldStore
     roles: list[Role] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -273,9 +281,7 @@ async def build_pipeline(
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected {', '.join(ROLES)}")
-    policy = (
-        policy_from_settings(settings) if {"evaluator", "responder", "api"} & set(roles) else None
-    )
+    policy = policy_from_settings(settings) if set(roles) & {"evaluator", *_DATABASE} else None
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
         if "responder" in roles and "dispatcher" in parts:
@@ -283,9 +289,17 @@ async def build_pipeline(
     pipeline = Pipeline(settings)
     pipeline.roles = _stages(settings, roles, policy, pipeline.exposition)
     if needs_database(roles):
+        assert policy is not None
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition, policy
+            settings,
+            clock or SystemClock(),
+            probe,
+            write,
+            wanted,
+            pipeline.exposition,
+            policy.maintenance,
+            policy,
         )
         pipeline.roles.extend(pipeline.responder.roles)
     intake = _intake(settings, policy) if "api" in roles and policy is not None else None
@@ -317,7 +331,7 @@ def _stages(
         stages.append(ServiceRole("evaluator", evaluator))
         expo.add_lag("evaluator", evaluator.lag)
         if settings.evaluator.correlator and policy.cascade.enabled:
-            correlator = Correlator(correlator_config(settings), policy.cascade)
+            correlator = Correlator(correlator_config(settings), policy.cascade_as_run())
             stages.append(ServiceRole("correlator", correlator))
             expo.add_lag("correlator", correlator.lag)
     return stages
@@ -360,7 +374,18 @@ def _asgi(
         pipeline.dashboard.dashboard, PgIncidentBoard(r.pool), pipeline.settings.response
     )
     auth = Authenticator(cfg, r.clock, r.credentials)
-    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo, intake)
+    deps = ApiDeps(
+        r.queries,
+        r.commands,
+        r.silences,
+        r.clock,
+        pipeline.health,
+        auth,
+        expo,
+        r.holds,
+        pipeline.settings.http_max_body_bytes,
+        intake,
+    )
     return create_app(deps, board)
 
 
@@ -390,11 +415,14 @@ async def _responder(
     write: Callable[[str], None],
     parts: Sequence[str],
     expo: Exposition,
+    windows: Sequence[MaintenanceWindow] = (),
     policy: Policy | None = None,
 ) -> Responder:
-    """Stages 3–4 wired from settings (the database must be migrated)."""
+    """Stages 3–4 wired from settings (the database must be migrated); ``windows``: the
+    policy's maintenance windows."""
     pool = await create_pool(settings.dsn)
     incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
+    holds = PgHoldStore(pool, windows)
     responder = Responder(
         settings,
         pool,
@@ -403,8 +431,9 @@ async def _responder(
         outbox,
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
-        IncidentCommands(incidents, settings.response, clock),
+        IncidentCommands(incidents, settings.response, clock, holds),
         PgCredentialStore(pool),
+        holds,
     )
     built = _responder_parts(settings, responder, probe, write, parts, expo, policy)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
@@ -487,7 +516,7 @@ def _responder_parts(
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
-            r.incidents, verify, settings.rollback, settings.response, clock
+            r.incidents, verify, settings.rollback, settings.response, clock, holds=r.holds
         )
 
     builders: dict[str, Callable[[], Role | None]] = {
@@ -497,13 +526,46 @@ def _responder_parts(
         "manager": manager,
         "deploys": deploys,
         "budgets": budgets,
-        "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
+        "timers": lambda: TimerWorker(
+            r.incidents,
+            settings.response,
+            clock,
+            redeliver=DecisionApplier(settings.response).apply_in,
+        ),
         "orchestrator": orchestrator,
-        "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),
+        "dispatcher": lambda: OutboxDispatcher(
+            r.outbox,
+            receivers(),
+            settings.delivery,
+            clock,
+            holds=r.holds,
+            hold_cfg=settings.holds,
+        ),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
     }
     built = {name: builders[name]() for name in wanted if name in builders}
+    if settings.database_notify and "notifications" in wanted:
+        built["notifications"] = _notifications(settings.dsn, built)
     return {name: role for name, role in built.items() if role is not None}
+
+
+def _notifications(dsn: str, built: Mapping[str, Role | None]) -> PgNotifications:
+    """Committed work wakes the worker that takes it (migration 0009 announces it)."""
+    notifications = PgNotifications(dsn)
+    dispatcher = built.get("dispatcher")
+    if isinstance(dispatcher, OutboxDispatcher):
+        for lane in dispatcher.lanes:
+            for kind in lane.kinds:
+                notifications.on(f"actions:{kind}", lane.wake)
+    orchestrator = built.get("orchestrator")
+    if isinstance(orchestrator, RollbackOrchestrator):
+        notifications.on("rollbacks", orchestrator.wake)
+        notifications.on("settled", orchestrator.settled)
+    for name, topic in (("timers", "timers"), ("events", "events")):
+        worker = built.get(name)
+        if isinstance(worker, TimerWorker | EventPublisher):
+            notifications.on(topic, worker.wake)
+    return notifications
 
 
 async def _noop() -> None:

@@ -33,7 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.roles import ROLE_NAMES
 from handlers.actions import URL_SETTINGS
-from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
+from handlers.config import DeliveryConfig, HoldConfig, ResponseConfig, RollbackConfig
 
 __all__ = [
     "RECEIVER_URLS",
@@ -89,7 +89,10 @@ class TopicSettings(_Group):
     dead_letter: str = Field(
         default="telemetry.dlq", description="rejected input with its reason, field and origin"
     )
-    panes: str = Field(default="metrics.panes", description="closed panes: stage 1 → stage 2")
+    panes: str = Field(
+        default="metrics.panes",
+        description="panes (on time, then refinements for late events): stage 1 → stage 2",
+    )
     decisions: str = Field(
         default="alerts.decisions", description="severity decisions: stage 2 → stage 3"
     )
@@ -148,10 +151,15 @@ class AggregatorSettings(_Group):
 
     pane_ms: int = Field(default=1000, ge=10, description="pane width")
     allowed_lateness_ms: int = Field(
-        default=5000, ge=0, description="how late an event may be and still count in its pane"
+        default=5000,
+        ge=0,
+        description="how late an event may be and still count in its pane: a pane is published "
+        "when the watermark passes its end and again (a refinement) for events this late",
     )
     idle_timeout_ms: int = Field(
-        default=3000, ge=10, description="a partition quiet this long has its panes closed anyway"
+        default=3000,
+        ge=10,
+        description="a partition quiet this long has its panes published and closed anyway",
     )
     max_future_skew_ms: int = Field(
         default=60_000,
@@ -372,6 +380,11 @@ class _Servers(BaseSettings):
         description="PostgreSQL schema of alertpipe's tables (created by the migrations); "
         "unset: the server's search_path (public)",
     )
+    database_notify: bool = Field(
+        default=True,
+        description="wake the responder's workers on PostgreSQL LISTEN/NOTIFY when work is "
+        "committed; off (poll intervals only) behind a pooler that does not pass notifications",
+    )
     group_prefix: str = Field(
         default="alertpipe", description="prefix of every consumer group and transactional id"
     )
@@ -384,6 +397,7 @@ class _Servers(BaseSettings):
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    holds: HoldConfig = Field(default_factory=HoldConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     policy: Path | None = Field(
@@ -465,6 +479,11 @@ class Settings(_WithReceiverUrls):
     )
     http_port: int = Field(
         default=8080, ge=0, le=65535, description="its port (0 picks a free one)"
+    )
+    http_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="the API refuses a request body larger than this with 413 (default 1 MiB)",
     )
     log_level: str = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"

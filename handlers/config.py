@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from schemas.rollback import PhaseRetries
 from schemas.severity import Severity
 
-__all__ = ["LEASE_MARGIN", "DeliveryConfig", "PhaseRetries", "ResponseConfig", "RollbackConfig"]
+__all__ = [
+    "LEASE_MARGIN",
+    "DeliveryConfig",
+    "HoldConfig",
+    "PhaseRetries",
+    "ResponseConfig",
+    "RollbackConfig",
+]
 
 # A lease must outlast the longest thing its holder does between renewals by this factor: the
 # margin covers the database round trips around it and a loaded machine's scheduling delays.
@@ -99,7 +106,17 @@ class ResponseConfig(_Group):
         default=0.5, gt=0, le=1, description="S4: capacity the services resume at"
     )
     timers_poll_s: float = Field(
-        default=1.0, gt=0, description="how often due timers are looked for"
+        default=1.0,
+        gt=0,
+        description="how often due timers are looked for at most (the worker sleeps until the "
+        "next one is due, and a new one wakes it)",
+    )
+    rearm_grace_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="an incident resolved by hand while its alerts fire re-arms them: one "
+        "still breaching this long after the resolution opens a new incident (a new breach "
+        "opens one at once)",
     )
 
     @field_validator("status_page_min_severity")
@@ -159,7 +176,10 @@ class RollbackConfig(_Group):
         "verify_every_s)",
     )
     poll_s: float = Field(
-        default=0.5, gt=0, description="how often the orchestrator looks for work"
+        default=0.5,
+        gt=0,
+        description="how often the orchestrator looks for work when no notification came "
+        "(ALERTPIPE_DATABASE_NOTIFY)",
     )
     phase_retries: PhaseRetries = Field(
         default_factory=PhaseRetries,
@@ -203,7 +223,12 @@ class DeliveryConfig(_Group):
         gt=0,
         description="a claimed action not recorded by then is sent again (≥ 2 × timeout_s)",
     )
-    poll_s: float = Field(default=0.5, gt=0, description="how often the outbox is looked at")
+    poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="how often the outbox is looked at when no notification came "
+        "(ALERTPIPE_DATABASE_NOTIFY)",
+    )
     batch: int = Field(default=20, ge=1, description="actions claimed at a time")
 
     @model_validator(mode="after")
@@ -216,3 +241,14 @@ class DeliveryConfig(_Group):
                 )
             )
         return self
+
+
+class HoldConfig(_Group):
+    """Maintenance windows and automation holds (``handlers.holds``)."""
+
+    recheck_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="a held control call or rollback looks again this often whether its hold "
+        "still applies (a window that ended); a lifted hold or a release wakes them at once",
+    )

@@ -14,8 +14,10 @@ refused batch written (``streams.ingest.writer``). The records carry who sent th
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, ValidationError
 
@@ -23,12 +25,19 @@ from app.api.auth import Principal, require
 from app.api.body import media_type, read_body
 from app.api.deps import ApiDeps, Intake
 from app.api.errors import ApiError, FieldError, error_responses
+from app.api.guards import unstorable
 from schemas.alertmanager import AlertmanagerWebhook
 from streams.ingest.alertmanager import decision_record, to_decisions
-from streams.ingest.batch import BadBody, BodyFormat, parse_batch
+from streams.ingest.batch import UNSTORABLE, BadBody, BodyFormat, parse_batch
 from streams.ingest.writer import Headers, IngestBusy, Record
 
-__all__ = ["Ingester", "Left", "TelemetryOut", "intake", "router", "write"]
+__all__ = ["INGEST_PATHS", "Ingester", "Left", "TelemetryOut", "intake", "router", "write"]
+
+# The routes that read their bodies themselves, to ``ALERTPIPE_INGEST__MAX_BODY_BYTES`` as sent
+# and once decompressed: the app-wide body limit (``app.api.guards.BodyLimit``) leaves them be.
+INGEST_PATHS = frozenset(
+    {"/v1/telemetry", "/v1/traces", "/v1/metrics", "/v1/logs", "/v1/alertmanager"}
+)
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 Ingester = Annotated[Principal, Depends(require("ingest"))]
@@ -151,6 +160,12 @@ async def telemetry(request: Request, principal: Ingester) -> TelemetryOut:
 
 
 def _webhook(body: bytes) -> AlertmanagerWebhook:
+    if b"\\u0000" in body:  # a label PostgreSQL cannot store would stop stage 3 at it
+        with contextlib.suppress(orjson.JSONDecodeError):
+            where = list(unstorable(orjson.loads(body), "body"))
+            if where:
+                fields = [FieldError(field=f, message=UNSTORABLE) for f in where[:_MAX_FIELDS]]
+                raise ApiError(422, f"invalid request: {', '.join(where[:5])}", fields=fields)
     try:
         return AlertmanagerWebhook.model_validate_json(body)
     except ValidationError as error:

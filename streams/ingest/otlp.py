@@ -52,7 +52,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from schemas.telemetry import InvalidEvent, encode_event, validate_event
-from streams.ingest.batch import BadBody
+from streams.ingest.batch import UNSTORABLE, BadBody
 from streams.ingest.writer import Record
 from streams.policy.sources import OtlpPolicy
 
@@ -103,7 +103,11 @@ class Translation:
         except InvalidEvent as bad:
             self.reject(f"{what}: {bad.reason}")
             return
-        self.records.append((event.service.encode(), encode_event(event)))
+        value = encode_event(event)
+        if b"\\u0000" in value:  # as HTTP ingest's lines: PostgreSQL cannot store it
+            self.reject(f"{what}: {UNSTORABLE}")
+            return
+        self.records.append((event.service.encode(), value))
 
     def reject(self, reason: str) -> None:
         self.rejected += 1

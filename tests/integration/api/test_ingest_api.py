@@ -217,6 +217,10 @@ async def test_alertmanager_alerts_become_decisions_on_the_decisions_topic(
     )
     bad = await api.client.post("/v1/alertmanager", json={**webhook, "version": "3"})
     assert (bad.status_code, bad.json()["fields"][0]["field"]) == (422, "body.version")
+    nul = {**webhook, "alerts": [_alert("firing", service="chat\u0000api")]}
+    refused = await api.client.post("/v1/alertmanager", json=nul)
+    assert refused.status_code == 422
+    assert refused.json()["fields"][0]["field"] == "body.alerts.0.labels.service"
 
 
 async def test_otlp_json_traces_over_the_api(

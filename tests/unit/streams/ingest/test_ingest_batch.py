@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from schemas.telemetry import parse_event, validate_event
-from streams.ingest.batch import BadBody, Rejected, parse_batch
+from streams.ingest.batch import UNSTORABLE, BadBody, Rejected, parse_batch
 
 GOOD = {
     "kind": "request",
@@ -83,3 +83,11 @@ def test_an_array_element_that_is_not_an_object_is_rejected_alone() -> None:
         (1, "event must be a JSON object, got int"),
         (2, "event must be a JSON object, got NoneType"),
     ]
+
+
+def test_a_nul_character_is_refused_by_line_as_the_api_refuses_it() -> None:
+    nul = {**GOOD, "endpoint": "POST /api/\u0000message"}
+    batch = parse_batch(_line(GOOD) + b"\n" + _line(nul), "ndjson")
+    assert len(batch.records) == 1
+    assert batch.rejected == [Rejected(1, None, UNSTORABLE)]
+    assert parse_batch(orjson.dumps([nul]), "array").rejected == [Rejected(0, None, UNSTORABLE)]
