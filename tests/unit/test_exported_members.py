@@ -300,7 +300,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
     "streams.ingest": None,
     "streams.ingest.alertmanager": "Skipped decision_record to_decision to_decisions",
-    "streams.ingest.batch": "BadBody Batch BodyFormat Rejected parse_batch",
+    "streams.ingest.batch": "UNSTORABLE BadBody Batch BodyFormat Rejected parse_batch",
     "streams.ingest.otlp": (
         "Encoding Signal Translation decode response translate translate_logs translate_metrics "
         "translate_traces"
