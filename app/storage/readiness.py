@@ -1,6 +1,6 @@
 """asyncpg adapter of the readiness gate's evidence and records (``app.readiness``): deploy
 history, the backup catalogue, attestations, and the checks run. Every statement is
-parameterised; checks and attestations are append-only (migration 0012)."""
+parameterised; checks and attestations are append-only (migration 0015)."""
 
 from __future__ import annotations
 

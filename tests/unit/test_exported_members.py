@@ -23,12 +23,14 @@ EXPORTED: dict[str, str | None] = {
         "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
         "require"
     ),
+    "app.api.body": "media_type read_body",
     "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
-    "app.api.deps": "ApiDeps Commands Holds Queries ReadinessGate Silences",
+    "app.api.deps": "ApiDeps Commands Holds Intake Queries ReadinessGate Silences Writer",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.guards": "BodyLimit declare_guarded_answers storable_text unstorable",
     "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
+    "app.api.ingest": "INGEST_PATHS Ingester Left TelemetryOut intake router write",
     "app.api.maintenance": "holds_router windows_router",
     "app.api.metrics": (
         "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
@@ -37,6 +39,7 @@ EXPORTED: dict[str, str | None] = {
     "app.api.models": (
         "AckIn DecisionIn HoldIn MatcherIn ReleaseIn ResolveIn SilenceIn SilenceOut SilencePatch"
     ),
+    "app.api.otlp": "router",
     "app.api.readiness": "AttestationIn router",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
@@ -98,10 +101,11 @@ EXPORTED: dict[str, str | None] = {
     ),
     "app.readiness.panes": "KafkaPaneReader",
     "app.readiness.text": "report_text",
+    "app.receivers": "ROUTING_KEY_LENGTH check_receivers receiver_setup routing_keys",
     "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": (
         "RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings EvaluatorSettings "
-        "LocalSettings Settings TopicSettings get_settings masked"
+        "IngestSettings LocalSettings Settings TopicSettings get_settings masked"
     ),
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
@@ -125,12 +129,14 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.pool": "Conn Row create_pool epoch moment",
     "app.storage.queries": "PgIncidentQueries",
     "app.storage.readiness": "PgReadinessStore",
+    "app.storage.refs": "PgReceiverRefs",
     "app.storage.silences": "PgSilenceStore silence_from_row",
     "app.storage.tokens": "PgCredentialStore",
     "app.topics": "declared_topics",
     "handlers": None,
     "handlers.actions": (
-        "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane receiver_urls"
+        "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane ReceiverSetup "
+        "receiver_urls"
     ),
     "handlers.backups": "BackupRecorder Reported reported_in",
     "handlers.config": (
@@ -164,8 +170,8 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS RestoredBackup bot_action breaker chat duration_text labels page "
-        "restore_call rollback_call status_page"
+        "ALL_TARGETS RestoredBackup bot_action breaker chat duration_text labels page paged_tiers "
+        "restore_call rollback_call status_page tier_of"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.rearm": (
@@ -201,13 +207,19 @@ EXPORTED: dict[str, str | None] = {
     "handlers.readiness.verdict": "GATE_RULE CheckedVersion GateVerdict gate_verdict",
     "handlers.receivers": "Outbound Receiver",
     "handlers.receivers.base": "Outbound Receiver",
-    "handlers.receivers.chat": "ChatReceiver chat_body",
+    "handlers.receivers.chat": (
+        "BLOCKS_MAX HEADER_MAX SECTION_MAX TEXT_MAX ChatReceiver chat_body mrkdwn"
+    ),
     "handlers.receivers.console": "ConsoleReceiver describe",
-    "handlers.receivers.http": "WebhookPoster",
-    "handlers.receivers.pager": "PagerReceiver pager_body",
+    "handlers.receivers.http": "ANSWER_KEPT WebhookPoster",
+    "handlers.receivers.pager": "CLIENT SEVERITY PagerReceiver dedup_key pager_body",
+    "handlers.receivers.refs": "MemoryRefs ReceiverRefs",
     "handlers.receivers.registry": "ReceiverUrls build_receivers",
+    "handlers.receivers.routing": "ConsoleLinks Destinations OneRoute Route Routes",
     "handlers.receivers.signing": "HEADER sign verify",
-    "handlers.receivers.statuspage": "StatusPageReceiver statuspage_body",
+    "handlers.receivers.statuspage": (
+        "COMPONENT_STATUSES INCIDENT_STATUSES StatusPageReceiver statuspage_body"
+    ),
     "handlers.receivers.webhook": "ControlReceiver control_body integrity_verdict",
     "handlers.rollback": None,
     "handlers.rollback.health": "HealthProbe judge window_of",
@@ -234,6 +246,7 @@ EXPORTED: dict[str, str | None] = {
         "TelemetryEvent TimelineEntry encode_event parse_event parse_timestamp to_rfc3339 "
         "validate_event"
     ),
+    "schemas.alertmanager": "AlertmanagerAlert AlertmanagerWebhook",
     "schemas.clock": "Clock ManualClock SystemClock",
     "schemas.decisions": "AlertState Decision Evidence Response",
     "schemas.errors": "AlertpipeError CommandError InputError OperationalError",
@@ -245,6 +258,7 @@ EXPORTED: dict[str, str | None] = {
         "AutomationRecord HoldCauseRecord HoldRecord HoldReleaseRecord MaintenanceWindow "
         "Notifications TimeInterval TimeRange WindowRecord service_matches"
     ),
+    "schemas.paging": "PAGE_TIERS PageTier",
     "schemas.panes": (
         "BackupRecord BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats "
         "PaneSummary QueueStats RequestStats ResourceStats RestoreTestRecord Scope Truncated"
@@ -284,7 +298,7 @@ EXPORTED: dict[str, str | None] = {
         "Output Reason StateChange step"
     ),
     "streams.evaluate.backups": "BackupTrack after_backup after_restore_test age_ms apply_records",
-    "streams.evaluate.baseline": "Baseline expected_rate learn skip",
+    "streams.evaluate.baseline": "Baseline Trend expected_rate learn skip trend",
     "streams.evaluate.buffer": "PaneBuffer",
     "streams.evaluate.codec": (
         "CLOCK_KEY alert_key decode decode_alert decode_clock decode_service encode encode_alert "
@@ -314,6 +328,15 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.synthetic": (
         "START_MS BackupInput DeployInput RestoreTestInput SeriesInput build_panes"
     ),
+    "streams.ingest": None,
+    "streams.ingest.alertmanager": "Skipped decision_record to_decision to_decisions",
+    "streams.ingest.batch": "UNSTORABLE BadBody Batch BodyFormat Rejected parse_batch",
+    "streams.ingest.otlp": (
+        "Encoding Signal Translation decode response translate translate_logs translate_metrics "
+        "translate_traces"
+    ),
+    "streams.ingest.stats": "IngestStats",
+    "streams.ingest.writer": "Headers IngestBusy KafkaWriter Record",
     "streams.lag": "consumer_lag",
     "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
     "streams.policy": (
@@ -329,12 +352,15 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.errors": "FieldInvalid PolicyInvalid Problem",
     "streams.policy.load": "DEFAULT_POLICY default_policy_text load_policy parse_policy",
     "streams.policy.maintenance": "DryRun MaintenanceWindow Windows",
+    "streams.policy.matchers": "Patterns SeverityName check_patterns matches_all value_matches",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
         "WORKBOOK_ALERTS BackupCheck BackupPolicy BotPolicy BurnAlert CascadePolicy Comparison "
         "Condition DatasetObjective DeployPolicy ExpectedRate PhaseRetries Policy Readiness "
         "RollbackPolicy Rule RuleDefaults SloPolicy ThroughputPolicy scope_fields"
     ),
+    "streams.policy.routes": "DEFAULT PagerKeys Route Routes SecretName",
+    "streams.policy.sources": "AlertOverride AlertmanagerPolicy BotGauge OtlpPolicy QueueGauge",
     "streams.producer": "TelemetryProducer",
     "streams.topics": "TopicMissing TopicSpec ensure_topics",
 }
