@@ -77,6 +77,7 @@ class IncidentEvent(_Model):
     bad_version: str | None = None
     last_good_version: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+    drill: str | None = Field(default=None, description="the DR drill it belongs to, if any")
 
 
 ActionStatus = Literal["pending", "sending", "sent", "failed", "muted", "inhibited"]
@@ -182,3 +183,6 @@ class IncidentRecord(_Model):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     actions: list[ActionRecord] = Field(default_factory=list)
     rollback: RollbackRecord | None = None
+    drill: str | None = Field(
+        default=None, description="the DR drill that caused it (absent: a real incident)"
+    )

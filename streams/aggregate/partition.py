@@ -139,7 +139,9 @@ class PartitionAggregator:
             if offset <= replay_to:
                 replayed += 1
             try:
-                kind, service, dimension, key, ts, a, b, c = read_event(loads(record.value or b""))
+                kind, service, dimension, key, ts, a, b, c, drill = read_event(
+                    loads(record.value or b"")
+                )
             except (InvalidEvent, JSONDecodeError) as error:
                 self._invalid(record, offset <= replay_to, error)
                 continue
@@ -164,7 +166,7 @@ class PartitionAggregator:
             group = groups.get(start)
             if group is None:
                 group = self._new_group(start, offset)
-            scope = (service, dimension, key)
+            scope = (service, dimension, key, drill)
             pane = group.get(scope)
             if pane is None:
                 pane = group[scope] = Pane(scope, start, self.mapping)

@@ -178,7 +178,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "schemas.panes": (
         "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
-        "QueueStats RequestStats ResourceStats Scope Truncated"
+        "QueueStats RequestStats ResourceStats Scope Truncated scope_text"
     ),
     "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",
