@@ -14,7 +14,8 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
 (deploy events → deploy history), the timers, the rollback orchestrator, the outbox dispatcher
-and the lifecycle event publisher. Every part can run in several processes at once; the
+(a DR drill's actions to the drill's receivers), the lifecycle event publisher, the drill
+runner (announces and plays started drills) and the review drafter (post-incident reviews). Every part can run in several processes at once; the
 database arbitrates.
 
 A process without the ``api`` role still serves ``/health`` and ``/metrics`` (its readiness
@@ -44,8 +45,14 @@ from app.api.metrics import (
     delivery_families,
 )
 from app.api.server import HttpServer
+from app.drills.control import DrillControl
+from app.drills.runner import DrillRunner
+from app.drills.store import PgDrillStore
 from app.policy import policy_from_settings
-from app.settings import Settings
+from app.reviews.control import ReviewControl
+from app.reviews.drafter import ReviewDrafter
+from app.reviews.store import PgReviewStore
+from app.settings import DRILL_URLS, Settings
 from app.storage.gauges import PgGauges
 from app.storage.incidents import PgIncidentStore
 from app.storage.outbox import PgOutboxStore
@@ -62,7 +69,8 @@ from handlers.incidents.manager import IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
 from handlers.outbox.dispatcher import OutboxDispatcher
 from handlers.receivers.base import Receiver
-from handlers.receivers.registry import ReceiverUrls, build_receivers
+from handlers.receivers.drill import route_drills
+from handlers.receivers.registry import ReceiverUrls, build_drill_receivers, build_receivers
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
@@ -75,6 +83,7 @@ from streams.evaluate.service import Evaluator, EvaluatorConfig
 from streams.lag import consumer_lag
 from streams.lifecycle import ResourceRole, Role, ServiceRole
 from streams.policy import Policy
+from streams.producer import TelemetryProducer
 
 __all__ = [
     "RESPONDER_PARTS",
@@ -85,6 +94,7 @@ __all__ = [
     "aggregator_config",
     "build_pipeline",
     "correlator_config",
+    "drill_urls",
     "evaluator_config",
     "needs_database",
     "receiver_urls",
@@ -106,6 +116,8 @@ RESPONDER_PARTS = (
     "orchestrator",
     "dispatcher",
     "events",
+    "drills",
+    "reviews",
 )
 
 
@@ -191,6 +203,13 @@ def receiver_urls(settings: Settings) -> ReceiverUrls:
     return actions.receiver_urls(settings)
 
 
+def drill_urls(settings: Settings) -> ReceiverUrls:
+    """A drill's control URLs by their name in ``ACTIONS`` (``rollback`` …), None where unset."""
+    return {
+        name.removesuffix("_url"): _secret(getattr(settings.drill, name)) for name in DRILL_URLS
+    }
+
+
 @dataclass
 class Responder:
     """Stages 3–4: the database's adapters (what the API and tests reach into) and the parts."""
@@ -204,6 +223,9 @@ class Responder:
     queries: PgIncidentQueries
     commands: IncidentCommands
     credentials: PgCredentialStore
+    drills: DrillControl
+    reviews: ReviewControl
+    policy: Policy | None = None
     roles: list[Role] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -269,7 +291,7 @@ async def build_pipeline(
     if needs_database(roles):
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition
+            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition, policy
         )
         pipeline.roles.extend(pipeline.responder.roles)
     pipeline.asgi = _asgi(pipeline, roles)
@@ -305,7 +327,10 @@ def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
     if "api" not in roles or r is None:
         return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()), expo)
     auth = Authenticator(cfg, r.clock, r.credentials)
-    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo)
+    deps = ApiDeps(
+        r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo,
+        drills=r.drills, reviews=r.reviews,
+    )  # fmt: skip
     return create_app(deps)
 
 
@@ -316,10 +341,13 @@ async def _responder(
     write: Callable[[str], None],
     parts: Sequence[str],
     expo: Exposition,
+    policy: Policy | None = None,
 ) -> Responder:
     """Stages 3–4 wired from settings (the database must be migrated)."""
     pool = await create_pool(settings.dsn)
     incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
+    commands = IncidentCommands(incidents, settings.response, clock)
+    drills = PgDrillStore(pool)
     responder = Responder(
         settings,
         pool,
@@ -328,8 +356,11 @@ async def _responder(
         outbox,
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
-        IncidentCommands(incidents, settings.response, clock),
+        commands,
         PgCredentialStore(pool),
+        DrillControl(drills, commands, settings.drill, settings.response, clock),
+        ReviewControl(PgReviewStore(pool), clock),
+        policy,
     )
     built = _responder_parts(settings, responder, probe, write, parts, expo)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
@@ -372,7 +403,7 @@ def _responder_parts(
     verify: HealthProbe | None = probe or kafka_probe
 
     def receivers() -> Mapping[ActionKind, Receiver]:
-        return build_receivers(
+        production = build_receivers(
             receiver_urls(settings),
             client,
             settings.delivery,
@@ -380,6 +411,35 @@ def _responder_parts(
             secret=_secret(settings.webhook_secret),
             routing_key=_secret(settings.pager_routing_key),
             write=write,
+        )
+        drill = build_drill_receivers(
+            receiver_urls(settings),
+            drill_urls(settings),
+            client,
+            settings.delivery,
+            clock,
+            secret=_secret(settings.webhook_secret),
+            drill_routing_key=_secret(settings.drill.pager_routing_key),
+            write=write,
+        )
+        return route_drills(production, drill, r.drills.store.is_live)
+
+    def drill_runner() -> Role:
+        producer = TelemetryProducer(
+            settings.bootstrap, settings.topics.telemetry, client_id="alertpipe-drill"
+        )
+        chat = receivers()["chat"]
+        return DrillRunner(r.drills.store, chat, producer, settings.drill, settings.response, clock)
+
+    def review_drafter() -> Role:
+        return ReviewDrafter(
+            r.reviews.store,
+            settings.bootstrap,
+            settings.topics.panes,
+            r.policy,
+            settings.response,
+            clock,
+            poll_s=settings.drill.poll_s,
         )
 
     def manager() -> Role:
@@ -410,6 +470,8 @@ def _responder_parts(
         "orchestrator": orchestrator,
         "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
+        "drills": drill_runner,
+        "reviews": review_drafter,
     }
     built = {name: builders[name]() for name in wanted if name in builders}
     return {name: role for name, role in built.items() if role is not None}

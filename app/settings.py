@@ -32,13 +32,15 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.roles import ROLE_NAMES
-from handlers.actions import URL_SETTINGS
+from handlers.actions import ACTIONS, URL_SETTINGS
 from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
 
 __all__ = [
+    "DRILL_URLS",
     "RECEIVER_URLS",
     "AggregatorSettings",
     "AuthSettings",
+    "DrillSettings",
     "EvaluatorSettings",
     "LocalSettings",
     "Settings",
@@ -291,6 +293,72 @@ class AuthSettings(_Group):
         return self
 
 
+# A drill's control URLs: one per control URL of ``handlers.actions.ACTIONS`` (breaker,
+# rollback, restore, bot_restart), so a new control receiver brings its drill URL too.
+DRILL_URLS: tuple[str, ...] = tuple(
+    dict.fromkeys(f"{spec.url}_url" for spec in ACTIONS.values() if not spec.notification)
+)
+
+if TYPE_CHECKING:
+    _DrillUrls = _Group
+else:
+    _DrillUrls = create_model(
+        "_DrillUrls",
+        __base__=_Group,
+        **{
+            name: (
+                ReceiverUrl,
+                Field(
+                    default=None,
+                    description=f"a drill's {URL_SETTINGS[name]} (a staging deploy tool; "
+                    "secret); unset: the console",
+                ),
+            )
+            for name in DRILL_URLS
+        },
+    )
+
+
+class DrillSettings(_DrillUrls):
+    """DR drills (`alertpipe drill`): where their effects go, their pace and schedule."""
+
+    pager_routing_key: SecretStr | None = Field(
+        default=None,
+        description="PagerDuty routing key of a drill's pages; unset: a drill pages nobody "
+        "(the console)",
+    )
+    schedule_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="the plan's monthly drill: a drill is overdue this long after the last "
+        "finished one (readiness and the dashboard say so)",
+    )
+    compress: float = Field(
+        default=1.0,
+        gt=0,
+        description="how many times faster than the plan this pipeline's clock runs (the "
+        "demo's `--compress`): a drill report scales the plan's budgets by it",
+    )
+    warmup_s: float = Field(
+        default=30.0, ge=5, description="healthy traffic a drill plays before its fault"
+    )
+    max_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="a drill's traffic stops at the latest this long after the fault",
+    )
+    settle_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="healthy traffic a drill keeps playing after its incidents resolved",
+    )
+    rate: float = Field(default=200.0, gt=0, le=5000, description="a drill's requests per second")
+    lease_s: float = Field(
+        default=15.0, gt=0, description="a drill runner's lease (another process resumes it)"
+    )
+    poll_s: float = Field(default=1.0, gt=0, description="how often runners look for drills")
+
+
 class _Servers(BaseSettings):
     """``Settings`` up to the receivers' URLs (see there)."""
 
@@ -328,6 +396,7 @@ class _Servers(BaseSettings):
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    drill: DrillSettings = Field(default_factory=DrillSettings)
     policy: Path | None = Field(
         default=None,
         description="policy YAML file; unset means the built-in plan (`alertpipe policy default`)",

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from app.api import errors, health, incidents, session, silences, tokens
+from app.api import drills, errors, health, incidents, reviews, session, silences, tokens
 from app.api.auth import Authenticator, Viewer
 from app.api.deps import ApiDeps
 from app.api.metrics import Exposition, HealthReport
@@ -48,7 +48,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app = create_probe_app(deps.health, deps.auth, deps.exposition)
     app.title = "alertpipe responder"
     app.state.deps = deps
-    for module in (incidents, silences, session, tokens):
+    for module in (incidents, reviews, silences, session, tokens, drills):
         app.include_router(module.router)
     app.add_api_route(
         "/openapi.json",

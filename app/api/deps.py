@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from app.api.auth import Authenticator
 from app.api.metrics import Exposition
+from app.drills.control import DrillControl
+from app.reviews.control import ReviewControl
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import HumanAction
 from handlers.silences import Silence
@@ -59,3 +61,5 @@ class ApiDeps:
     health: Callable[[], dict[str, dict[str, Any]]] = dict
     auth: Authenticator | None = None  # None: nobody gets in (every route answers 401)
     exposition: Exposition | None = None  # None: the roles' health reports only
+    drills: DrillControl | None = None  # None: this process serves no drills
+    reviews: ReviewControl | None = None  # None: nor post-incident reviews

@@ -90,6 +90,7 @@ def incident_from_row(row: Row) -> Incident:
         steps=frozenset(row["steps"]),
         rollback_status=row["rollback_status"],
         human_decision=row["human_decision"],
+        drill=row["drill"],
     )
 
 
@@ -121,15 +122,17 @@ def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
         phases={parse_phase(p["phase"]): _phase_from_row(p) for p in phases},
         restore_before=epoch(row["restore_before"]),
         restore_basis=row["restore_basis"],
+        drill=row["drill"],
     )
 
 
 _UPSERT_INCIDENT = """
 INSERT INTO incidents (id, service, scenario, severity, status, title, opened_at, last_decision_at,
     acknowledged_at, acknowledged_by, ack_note, mitigated_at, resolved_at, bad_version,
-    last_good_version, involves_data, alerts, steps, rollback_status, human_decision, updated_at)
+    last_good_version, involves_data, alerts, steps, rollback_status, human_decision, updated_at,
+    drill)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $21)
+    $20, $21, $22)
 ON CONFLICT (id) DO UPDATE SET
     scenario = EXCLUDED.scenario, severity = EXCLUDED.severity, status = EXCLUDED.status,
     title = EXCLUDED.title, last_decision_at = EXCLUDED.last_decision_at,
@@ -155,8 +158,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 
 _INSERT_ROLLBACK = """
 INSERT INTO rollbacks (id, incident_id, service, reason, status, from_version, target_version,
-    involves_data, emergency, capacity, requested_at, restore_before, restore_basis)
-VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12)
+    involves_data, emergency, capacity, requested_at, restore_before, restore_basis, drill)
+VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT DO NOTHING
 """
 
@@ -165,6 +168,7 @@ ON CONFLICT DO NOTHING
 _BAD_DEPLOY_STARTED = """
 SELECT at FROM deploys
 WHERE service = $1 AND version = $2 AND status IN ('started', 'succeeded') AND at <= $3
+  AND drill IS NOT DISTINCT FROM $4
 ORDER BY status = 'started' DESC, at DESC LIMIT 1
 """
 
@@ -191,8 +195,9 @@ class PgIncidentTx:
     async def remember_decision(self, decision: Decision, now: float) -> bool:
         status = await self._conn.execute(
             """INSERT INTO decisions (decision_id, fingerprint, service, state, severity, at, body,
-                   received_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (decision_id) DO NOTHING""",
+                   received_at, drill)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (decision_id) DO NOTHING""",
             decision.decision_id,
             decision.fingerprint,
             decision.service,
@@ -201,6 +206,7 @@ class PgIncidentTx:
             moment(decision.at_ms / 1000.0),
             decision.model_dump(mode="json"),
             moment(now),
+            decision.drill,
         )
         return bool(status.endswith(" 1"))
 
@@ -209,49 +215,60 @@ class PgIncidentTx:
             "UPDATE decisions SET incident_id = $2 WHERE decision_id = $1", decision_id, incident_id
         )
 
-    async def lock_service(self, service: str) -> None:
-        await self._conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('incident:' || $1))", service
-        )
+    async def lock_service(self, service: str, drill: str | None = None) -> None:
+        key = service if drill is None else f"{service}|drill:{drill}"
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('incident:' || $1))", key)
 
-    async def cascade(self, since: float) -> Cascade:
+    async def cascade(self, since: float, drill: str | None = None) -> Cascade:
         row = await self._conn.fetchrow(
             """SELECT count(DISTINCT fingerprint) AS alerts, count(DISTINCT service) AS services
-               FROM decisions WHERE state = 'firing' AND severity = 'CRITICAL' AND at >= $1""",
+               FROM decisions WHERE state = 'firing' AND severity = 'CRITICAL' AND at >= $1
+                 AND drill IS NOT DISTINCT FROM $2""",
             moment(since),
+            drill,
         )
         assert row is not None
         return Cascade(critical_alerts=row["alerts"], services=row["services"])
 
-    async def last_good_version(self, service: str, bad_version: str | None) -> str | None:
+    async def last_good_version(
+        self, service: str, bad_version: str | None, drill: str | None = None
+    ) -> str | None:
         value = await self._conn.fetchval(
             """SELECT version FROM deploys
                WHERE service = $1 AND status = 'succeeded' AND version IS DISTINCT FROM $2
+                 AND drill IS NOT DISTINCT FROM $3
                  AND version NOT IN (SELECT version FROM deploys
-                                     WHERE service = $1 AND status IN ('failed', 'rolled_back'))
+                                     WHERE service = $1 AND status IN ('failed', 'rolled_back')
+                                       AND drill IS NOT DISTINCT FROM $3)
                ORDER BY at DESC LIMIT 1""",
             service,
             bad_version,
+            drill,
         )
         return None if value is None else str(value)
 
-    async def record_deploy(self, service: str, version: str, status: str, at: float) -> None:
+    async def record_deploy(
+        self, service: str, version: str, status: str, at: float, drill: str | None = None
+    ) -> None:
         await self._conn.execute(
-            """INSERT INTO deploys (service, version, status, at) VALUES ($1, $2, $3, $4)
-               ON CONFLICT DO NOTHING""",
+            """INSERT INTO deploys (service, version, status, at, drill)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
             service,
             version,
             status,
             moment(at),
+            drill,
         )
 
     # incidents -------------------------------------------------------------------------------
 
-    async def open_incident(self, service: str) -> Incident | None:
+    async def open_incident(self, service: str, drill: str | None = None) -> Incident | None:
         row = await self._conn.fetchrow(
             """SELECT * FROM incidents WHERE service = $1 AND status <> 'resolved'
+                 AND drill IS NOT DISTINCT FROM $2
                ORDER BY opened_at DESC LIMIT 1 FOR NO KEY UPDATE""",
             service,
+            drill,
         )
         return None if row is None else incident_from_row(row)
 
@@ -303,6 +320,7 @@ class PgIncidentTx:
             i.rollback_status,
             i.human_decision,
             moment(now),
+            i.drill,
         )
 
     async def _timeline(self, incident_id: str, entries: list[TimelineEntry], now: float) -> None:
@@ -372,6 +390,7 @@ class PgIncidentTx:
                 bad_version=i.bad_version,
                 last_good_version=i.last_good_version,
                 detail=dict(intent.detail),
+                drill=i.drill,
             )
             rows.append(
                 (event.event_id, i.id, i.service, event.model_dump(mode="json"), moment(now))
@@ -387,7 +406,7 @@ class PgIncidentTx:
         self, incident: Incident, intent: RollbackIntent, now: float
     ) -> tuple[Incident, TimelineEntry, Recorded]:
         target = incident.last_good_version or await self.last_good_version(
-            incident.service, incident.bad_version
+            incident.service, incident.bad_version, incident.drill
         )
         involves_data = intent.involves_data or incident.involves_data
         restore = await self._restore_point(incident, now) if involves_data else (None, None)
@@ -406,6 +425,7 @@ class PgIncidentTx:
             moment(now),
             moment(restore[0]),
             restore[1],
+            incident.drill,
         )
         if status.endswith(" 1"):
             after = replace(incident, rollback_status="requested", last_good_version=target)
@@ -421,10 +441,12 @@ class PgIncidentTx:
             return after, note, Recorded(rollback_id=rollback_id)
         blocker = await self._conn.fetchrow(
             """SELECT id, incident_id FROM rollbacks WHERE incident_id = $1
-               OR (service = $2 AND status IN ('requested', 'running'))
+               OR (service = $2 AND status IN ('requested', 'running')
+                   AND drill IS NOT DISTINCT FROM $3)
                ORDER BY incident_id = $1 DESC LIMIT 1""",
             incident.id,
             incident.service,
+            incident.drill,
         )
         if blocker is not None and blocker["incident_id"] == incident.id:
             why = f"rollback {blocker['id']} already exists for this incident"
@@ -445,7 +467,11 @@ class PgIncidentTx:
         started = None
         if incident.bad_version is not None:
             at = await self._conn.fetchval(
-                _BAD_DEPLOY_STARTED, incident.service, incident.bad_version, moment(now)
+                _BAD_DEPLOY_STARTED,
+                incident.service,
+                incident.bad_version,
+                moment(now),
+                incident.drill,
             )
             started = epoch(at)
         return restore_point(incident, started, now)
@@ -519,10 +545,12 @@ class PgIncidentTx:
         rows = await self._conn.fetch(
             """SELECT r.service FROM rollbacks r
                WHERE r.emergency AND r.id <> $1 AND r.status IN ('requested', 'running')
+                 AND r.drill IS NOT DISTINCT FROM $2
                  AND NOT EXISTS (SELECT 1 FROM rollback_phases p
                                  WHERE p.rollback_id = r.id AND p.phase = 'resume')
                ORDER BY r.service""",
             rb.id,
+            rb.drill,
         )
         return [row["service"] for row in rows]
 

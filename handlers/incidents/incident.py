@@ -63,6 +63,7 @@ class Incident:
     steps: frozenset[str] = frozenset()
     rollback_status: str | None = None
     human_decision: str | None = None
+    drill: str | None = None  # the DR drill that caused it; None for a real incident
 
     @property
     def is_open(self) -> bool:

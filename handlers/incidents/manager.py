@@ -78,8 +78,8 @@ class IncidentManager(SourceLoop):
             if not await tx.remember_decision(decision, now):
                 return "duplicate"
             self.decision_latency.observe(max(0.0, now - decision.evidence.window_end_ms / 1000))
-            await tx.lock_service(decision.service)
-            current = await tx.open_incident(decision.service)
+            await tx.lock_service(decision.service, decision.drill)
+            current = await tx.open_incident(decision.service, decision.drill)
             ctx = await self._context(tx, decision, now)
             effects = on_decision(current, decision, ctx, self._cfg)
             if effects is None:
@@ -93,9 +93,12 @@ class IncidentManager(SourceLoop):
         known_good = None
         if decision.state == "firing":
             if decision.severity is Severity.CRITICAL:
-                cascade = await tx.cascade(decision.at_ms / 1000.0 - self._cfg.cascade_window_s)
+                since = decision.at_ms / 1000.0 - self._cfg.cascade_window_s
+                cascade = await tx.cascade(since, decision.drill)
             if decision.last_good_version is None:
-                known_good = await tx.last_good_version(decision.service, decision.version)
+                known_good = await tx.last_good_version(
+                    decision.service, decision.version, decision.drill
+                )
         return DecisionContext(now, self._new_id(), cascade, known_good)
 
     def health(self) -> dict[str, Any]:

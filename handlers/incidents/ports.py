@@ -45,20 +45,25 @@ class IncidentTx(Protocol):
 
     async def link_decision(self, decision_id: str, incident_id: str) -> None: ...
 
-    async def lock_service(self, service: str) -> None:
+    # ``drill``: a DR drill's copy of the service, which shares nothing with the real one.
+    async def lock_service(self, service: str, drill: str | None = None) -> None:
         """Serialise incident creation per service across workers (transaction-scoped)."""
         ...
 
-    async def cascade(self, since: float) -> Cascade: ...
+    async def cascade(self, since: float, drill: str | None = None) -> Cascade: ...
 
-    async def last_good_version(self, service: str, bad_version: str | None) -> str | None:
+    async def last_good_version(
+        self, service: str, bad_version: str | None, drill: str | None = None
+    ) -> str | None:
         """The newest version that deployed successfully and was never failed or rolled back."""
         ...
 
-    async def record_deploy(self, service: str, version: str, status: str, at: float) -> None: ...
+    async def record_deploy(
+        self, service: str, version: str, status: str, at: float, drill: str | None = None
+    ) -> None: ...
 
     # incidents
-    async def open_incident(self, service: str) -> Incident | None:
+    async def open_incident(self, service: str, drill: str | None = None) -> Incident | None:
         """The service's latest unresolved incident, locked."""
         ...
 

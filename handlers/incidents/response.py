@@ -86,6 +86,7 @@ def _open(decision: Decision, ctx: DecisionContext) -> Incident:
         title=_title(decision),
         opened_at=ctx.now,
         last_decision_at=decision.at_ms / 1000.0,
+        drill=decision.drill,
     )
 
 

@@ -30,7 +30,9 @@ _LINES: dict[str, Callable[[Mapping[str, Any]], str]] = {
 
 def describe(action: Outbound) -> str:
     line = _LINES.get(action.kind, _control)(action.payload)
-    return f"[{action.kind}] {action.payload.get('service', '')} {line}  (key {action.key})"
+    drill = action.payload.get("drill")
+    where = f"[{action.kind}] " if drill is None else f"[{action.kind}, drill {drill}] "
+    return f"{where}{action.payload.get('service', '')} {line}  (key {action.key})"
 
 
 class ConsoleReceiver:

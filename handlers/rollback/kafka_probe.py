@@ -40,7 +40,10 @@ class KafkaHealthProbe:
             auto_offset_reset="latest",
             isolation_level="read_committed",  # panes of aborted transactions never count
         )
-        self._panes: dict[str, deque[PaneSummary]] = defaultdict(lambda: deque(maxlen=10_000))
+        # By (service, drill): a DR drill's panes never crowd out (nor count as) the real ones.
+        self._panes: dict[tuple[str, str | None], deque[PaneSummary]] = defaultdict(
+            lambda: deque(maxlen=10_000)
+        )
         self._stopping = asyncio.Event()
         self.ready = False
         self.invalid = 0
@@ -77,7 +80,7 @@ class KafkaHealthProbe:
             self.invalid += 1
             return
         if pane.requests is not None:
-            self._panes[pane.scope.service].append(pane)
+            self._panes[(pane.scope.service, pane.scope.drill)].append(pane)
 
     async def stop(self) -> None:
         self.ready = False
@@ -88,11 +91,12 @@ class KafkaHealthProbe:
         return {"ready": self.ready, "services": len(self._panes), "invalid": self.invalid}
 
     async def is_healthy(
-        self, service: str, since: float | None = None
+        self, service: str, since: float | None = None, *, drill: str | None = None
     ) -> tuple[bool, dict[str, Any]]:
         end_ms = int(self._clock.now() * 1000)
         start_ms = end_ms - int(self._cfg.verify_window_s * 1000)
         if since is not None:
             start_ms = max(start_ms, int(since * 1000))
-        window = window_of(service, list(self._panes.get(service, ())), start_ms, end_ms)
+        panes = list(self._panes.get((service, drill), ()))
+        window = window_of(service, panes, start_ms, end_ms, drill)
         return judge(window, self._cfg)

@@ -24,6 +24,7 @@ EXPORTED: dict[str, str | None] = {
         "require"
     ),
     "app.api.deps": "ApiDeps Commands Queries Silences",
+    "app.api.drills": "router",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
@@ -31,7 +32,8 @@ EXPORTED: dict[str, str | None] = {
         "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
         "decision_latency_family delivery_families gauge histogram report_families"
     ),
-    "app.api.models": "AckIn DecisionIn MatcherIn ResolveIn SilenceIn SilenceOut SilencePatch",
+    "app.api.models": "AckIn DebriefIn DecisionIn DrillIn MatcherIn ResolveIn ReviewPatch SilenceIn SilenceOut SilencePatch",
+    "app.api.reviews": "router",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
@@ -51,6 +53,12 @@ EXPORTED: dict[str, str | None] = {
         "digest issue_token new_secret new_token parse_token same_digest"
     ),
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
+    "app.drills": None,
+    "app.drills.control": "DrillControl new_drill_id",
+    "app.drills.play": "DrillTraffic fault_onset",
+    "app.drills.report": "PLAN_STEPS PLAN_TOTAL_S build_report report_markdown",
+    "app.drills.runner": "DrillRunner announcement",
+    "app.drills.store": "DrillNotFound PgDrillStore",
     "app.errors": "ConfigError InfrastructureError PolicyError",
     "app.infra": "local_if_needed prepare prepare_kafka",
     "app.local": "LocalEndpoints ServerStatus down ensure_up lock_path status",
@@ -67,16 +75,16 @@ EXPORTED: dict[str, str | None] = {
         "pid_alive pid_cmdline port_open read_pid run_logged run_streamed spawn_detached tail "
         "terminate ticking"
     ),
-    "app.pipeline": (
-        "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline "
-        "correlator_config evaluator_config needs_database receiver_urls rollback_from_policy"
-    ),
+    "app.pipeline": "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline correlator_config drill_urls evaluator_config needs_database receiver_urls rollback_from_policy",
     "app.policy": "load_policy_file policy_from_settings",
+    "app.reviews": None,
+    "app.reviews.control": "ReviewControl ReviewMissing",
+    "app.reviews.draft": "CORRECTIVE_ACTIONS PEAK_MIN_REQUESTS Evidence draft_review impact_of review_markdown",
+    "app.reviews.drafter": "ReviewDrafter",
+    "app.reviews.panes": "read_panes",
+    "app.reviews.store": "PgReviewStore needs_review",
     "app.roles": "ROLES ROLE_NAMES Role allows",
-    "app.settings": (
-        "RECEIVER_URLS AggregatorSettings AuthSettings EvaluatorSettings LocalSettings Settings TopicSettings "
-        "get_settings masked"
-    ),
+    "app.settings": "DRILL_URLS RECEIVER_URLS AggregatorSettings AuthSettings DrillSettings EvaluatorSettings LocalSettings Settings TopicSettings get_settings masked",
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
     "app.simulation.fleet": "Fleet fleet_app",
@@ -144,9 +152,11 @@ EXPORTED: dict[str, str | None] = {
     "handlers.receivers.base": "Outbound Receiver",
     "handlers.receivers.chat": "ChatReceiver chat_body",
     "handlers.receivers.console": "ConsoleReceiver describe",
+    "handlers.receivers.drill": "DRILL_HEADER DRILL_MARK DrillReceivers DrillRouter current_drill drill_context marked route_drills",
+    "handlers.receivers.drill_header": "DRILL_HEADER current_drill drill_context",
     "handlers.receivers.http": "WebhookPoster",
     "handlers.receivers.pager": "PagerReceiver pager_body",
-    "handlers.receivers.registry": "ReceiverUrls build_receivers",
+    "handlers.receivers.registry": "ReceiverUrls build_drill_receivers build_receivers",
     "handlers.receivers.signing": "HEADER sign verify",
     "handlers.receivers.statuspage": "StatusPageReceiver statuspage_body",
     "handlers.receivers.webhook": "ControlReceiver control_body integrity_verdict",
