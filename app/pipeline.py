@@ -432,6 +432,7 @@ def _responder_parts(
         return DrillRunner(r.drills.store, chat, producer, settings.drill, settings.response, clock)
 
     def review_drafter() -> Role:
+        ag = settings.aggregator
         return ReviewDrafter(
             r.reviews.store,
             settings.bootstrap,
@@ -440,6 +441,7 @@ def _responder_parts(
             settings.response,
             clock,
             poll_s=settings.drill.poll_s,
+            panes_close_s=(ag.allowed_lateness_ms + ag.idle_timeout_ms + 2 * ag.pane_ms) / 1000,
         )
 
     def manager() -> Role:

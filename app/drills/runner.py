@@ -136,7 +136,7 @@ class DrillRunner(LoopService):
         drill = await self._store.get(drill_id)
         traffic = self._traffic(drill)
         stop = asyncio.Event()
-        watcher = asyncio.create_task(self._watch(drill, traffic, stop))
+        watcher = asyncio.create_task(self._watching(drill, traffic, stop))
         try:
             await self._play(drill_id, traffic, stop)
         finally:
@@ -168,6 +168,7 @@ class DrillRunner(LoopService):
                 break
             ahead = event.ts - self.clock.now()
             if ahead < -1.0:
+                await asyncio.sleep(0)
                 continue  # resumed by another runner: the past is not replayed
             if ahead > _AHEAD_S:
                 await self.clock.sleep(ahead)
@@ -175,8 +176,17 @@ class DrillRunner(LoopService):
             sent += 1
             if sent % 2000 == 0:
                 await self._store.count_sent(drill_id, 2000)
+        log.info("drill %s: traffic stopped after %d events", drill_id, sent)
         await self._producer.flush()
         await self._store.count_sent(drill_id, sent % 2000)
+
+    async def _watching(
+        self, drill: dict[str, Any], traffic: DrillTraffic, stop: asyncio.Event
+    ) -> bool:
+        try:
+            return await self._watch(drill, traffic, stop)
+        finally:
+            stop.set()  # whatever ended the watch (an error too) ends the traffic
 
     async def _watch(
         self, drill: dict[str, Any], traffic: DrillTraffic, stop: asyncio.Event

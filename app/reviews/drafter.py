@@ -4,7 +4,10 @@ since — what people wrote into it is kept apart and survives every new draft."
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from dataclasses import replace
 from typing import Any
 
 from app.reviews.draft import draft_review
@@ -34,6 +37,7 @@ class ReviewDrafter(LoopService):
         cfg: ResponseConfig,
         clock: Clock,
         poll_s: float = 1.0,
+        panes_close_s: float = 10.0,
     ) -> None:
         super().__init__(clock, poll_s)
         self._store = store
@@ -42,9 +46,12 @@ class ReviewDrafter(LoopService):
         self._policy = policy
         self._cfg = cfg
         self.drafted = 0
+        # A pane is published once the watermark passed it (allowed lateness after its end):
+        # the review waits that long after resolution, so every pane of the incident counts.
+        self._panes_close_s = panes_close_s
 
     async def tick(self) -> bool:
-        pending = await self._store.pending()
+        pending = await self._store.pending(self.clock.now() - self._panes_close_s)
         for incident_id in pending:
             await self.draft(incident_id)
         return bool(pending)
@@ -64,10 +71,17 @@ class ReviewDrafter(LoopService):
         panes = await read_panes(
             self._bootstrap, self._topic, start_ms, int(end * 1000) + 1, inc["drill"]
         )
-        ready = type(evidence)(**{**evidence.__dict__, "panes": panes})
-        draft = draft_review(ready, self._policy, self._cfg)
+        ready = replace(evidence, panes=panes)
+        began = time.monotonic()
+        # Replaying the panes through the policy engine is CPU work: off the event loop, so
+        # the process's other parts (a rollback under way, the drill's traffic) keep going.
+        draft = await asyncio.to_thread(draft_review, ready, self._policy, self._cfg)
         await self._store.save(incident_id, draft, self.clock.now())
         self.drafted += 1
+        log.info(
+            "review of %s drafted from %d panes in %.1f s",
+            incident_id, len(panes), time.monotonic() - began,
+        )  # fmt: skip
         return draft
 
     def health(self) -> dict[str, Any]:

@@ -8,6 +8,8 @@ one drill, or the real traffic) that start inside the interval.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
@@ -21,6 +23,7 @@ async def read_panes(
 ) -> list[PaneSummary]:
     """Every pane of the drill (None: the real traffic) starting in [start_ms, end_ms)."""
     consumer = AIOKafkaConsumer(
+        topic,  # no group: every partition is assigned, as the verify probe's are
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         isolation_level="read_committed",
@@ -28,11 +31,12 @@ async def read_panes(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while not consumer.assignment() and asyncio.get_running_loop().time() < deadline:
+            await consumer.getmany(timeout_ms=100)
+        tps = sorted(consumer.assignment())
         if not tps:
             return []
-        consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         starts = await consumer.offsets_for_times(dict.fromkeys(tps, max(0, start_ms - 60_000)))
         todo = {}
@@ -44,7 +48,19 @@ async def read_panes(
             todo[tp] = ends[tp]
         return await _read(consumer, todo, start_ms, end_ms, drill)
     finally:
+        await _stop(consumer)
+
+
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """Stop the consumer. aiokafka's group-less consumer can raise a CancelledError of its own
+    from ``stop`` (its coordinator cancels and awaits an internal task): that one is not a
+    cancellation of ours and must not end the caller; a real one still propagates."""
+    try:
         await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 async def _read(

@@ -27,14 +27,16 @@ class PgReviewStore:
         self._pool = pool
         self._queries = PgIncidentQueries(pool)
 
-    async def pending(self, limit: int = 10) -> list[str]:
-        """Resolved incidents that need a review drafted, or drafted again (changed since)."""
+    async def pending(self, resolved_before: float, limit: int = 10) -> list[str]:
+        """Resolved incidents that need a review drafted, or drafted again (changed since);
+        only those resolved before ``resolved_before`` (their last panes have closed)."""
         rows = await self._pool.fetch(
             f"""SELECT i.id FROM incidents i LEFT JOIN reviews v ON v.incident_id = i.id
-                WHERE i.status = 'resolved' AND {_ELIGIBLE}
+                WHERE i.status = 'resolved' AND {_ELIGIBLE} AND i.resolved_at <= $2
                   AND (v.incident_id IS NULL OR v.drafted_at < i.updated_at)
                 ORDER BY i.resolved_at LIMIT $1""",  # noqa: S608 (constant condition)
             limit,
+            moment(resolved_before),
         )
         return [r["id"] for r in rows]
 
@@ -108,10 +110,7 @@ class PgReviewStore:
                 else:
                     merged[name] = value
             await conn.execute(
-                """UPDATE reviews SET edits = $2, updated_at = $3,
-                       draft = draft || jsonb_build_object('root_cause', $2->'root_cause',
-                                                           'lessons', $2->'lessons')
-                   WHERE incident_id = $1""",
+                "UPDATE reviews SET edits = $2, updated_at = $3 WHERE incident_id = $1",
                 incident_id,
                 merged,
                 moment(now),
