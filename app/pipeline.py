@@ -9,7 +9,8 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
     aggregator   stage 1: telemetry → validated events → closed panes (+ dead letters)
     evaluator    stage 2: panes → windows → decisions, and the S4 cascade correlator
     responder    stages 3–4: incidents, timers, rollback orchestrator, outbox, events
-    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics
+    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics,
+                 and the dashboard at / with its reader of panes and decisions (``dashboard``)
 
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
@@ -38,6 +39,7 @@ from pydantic import BaseModel
 
 from app.api import ApiDeps, create_app, create_probe_app
 from app.api.auth import Authenticator
+from app.api.dashboard import DashboardDeps
 from app.api.metrics import (
     Exposition,
     database_families,
@@ -45,6 +47,7 @@ from app.api.metrics import (
     delivery_families,
 )
 from app.api.server import HttpServer
+from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
 from app.drills.control import DrillControl
 from app.drills.runner import DrillRunner
 from app.drills.store import PgDrillStore
@@ -53,6 +56,7 @@ from app.reviews.control import ReviewControl
 from app.reviews.drafter import ReviewDrafter
 from app.reviews.store import PgReviewStore
 from app.settings import DRILL_URLS, Settings
+from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
 from app.storage.incidents import PgIncidentStore
 from app.storage.outbox import PgOutboxStore
@@ -74,11 +78,13 @@ from handlers.receivers.registry import ReceiverUrls, build_drill_receivers, bui
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
+from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
+from streams.evaluate.kafka import ensure_state_topic
 from streams.evaluate.service import Evaluator, EvaluatorConfig
 from streams.lag import consumer_lag
 from streams.lifecycle import ResourceRole, Role, ServiceRole
@@ -112,6 +118,7 @@ RESPONDER_PARTS = (
     "probe",
     "manager",
     "deploys",
+    "budgets",
     "timers",
     "orchestrator",
     "dispatcher",
@@ -238,6 +245,7 @@ class Pipeline:
 
     ``asgi`` is the HTTP application (the API, or only ``/health`` and ``/metrics``); the
     ``http`` role serves it, or tests drive it in-process when the server is left out.
+    ``dashboard`` is the api role's reader of panes and decisions (what the graphs draw).
     """
 
     settings: Settings
@@ -245,6 +253,7 @@ class Pipeline:
     responder: Responder | None = None
     asgi: FastAPI | None = None
     http: HttpServer | None = None
+    dashboard: DashboardFeed | None = None
     exposition: Exposition = field(init=False)
 
     def __post_init__(self) -> None:
@@ -282,7 +291,7 @@ async def build_pipeline(
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected {', '.join(ROLES)}")
     policy = (
-        policy_from_settings(settings) if "evaluator" in roles or "responder" in roles else None
+        policy_from_settings(settings) if {"evaluator", "responder", "api"} & set(roles) else None
     )
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
@@ -294,10 +303,14 @@ async def build_pipeline(
             settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition, policy
         )
         pipeline.roles.extend(pipeline.responder.roles)
-    pipeline.asgi = _asgi(pipeline, roles)
+    pipeline.asgi = _asgi(pipeline, roles, policy)
     if http:
         pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
+    if pipeline.dashboard is not None:
+        # After the server, so it stops before it: its stop ends the page's live streams,
+        # which the server would otherwise wait for.
+        pipeline.roles.append(pipeline.dashboard)
     return pipeline
 
 
@@ -321,17 +334,42 @@ def _stages(
     return stages
 
 
-def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
+def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) -> FastAPI:
     r, cfg = pipeline.responder, pipeline.settings.auth
     expo = pipeline.exposition
     if "api" not in roles or r is None:
         return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()), expo)
+    assert policy is not None
+    pipeline.dashboard = _dashboard(pipeline.settings, policy, r.clock)
+    expo.add_lag("dashboard", pipeline.dashboard.lag)
+    board = DashboardDeps(
+        pipeline.dashboard.dashboard, PgIncidentBoard(r.pool), pipeline.settings.response
+    )
     auth = Authenticator(cfg, r.clock, r.credentials)
     deps = ApiDeps(
         r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo,
         drills=r.drills, reviews=r.reviews,
     )  # fmt: skip
-    return create_app(deps)
+    return create_app(deps, board)
+
+
+def _dashboard(settings: Settings, policy: Policy, clock: Clock) -> DashboardFeed:
+    """The dashboard's ring (``retention_s`` of panes per scope) and its Kafka reader."""
+    cfg, pane_ms = settings.dashboard, settings.aggregator.pane_ms
+    ring = PaneRing(-(-cfg.retention_s * 1000 // pane_ms), cfg.max_scopes)
+    view = Dashboard(
+        ring,
+        FiringLog(),
+        policy,
+        clock,
+        pane_ms=pane_ms,
+        retention_s=cfg.retention_s,
+        live_every_s=cfg.live_every_s,
+        hold_ms=settings.evaluator.idle_after_ms,
+    )
+    topics = settings.topics
+    group = f"{settings.group_prefix}-dashboard"
+    return DashboardFeed(view, settings.bootstrap, topics.panes, topics.decisions, group)
 
 
 async def _responder(
@@ -456,6 +494,20 @@ def _responder_parts(
         expo.add_lag("deploy-recorder", functools.partial(consumer_lag, source.consumer))
         return DeployRecorder(r.incidents, source, clock)
 
+    def budgets() -> Role:
+        group = f"{settings.group_prefix}-slo-budgets"
+        state = settings.evaluator.state_topic
+        source = KafkaDecisionSource(settings.bootstrap, state, group)
+        topics = settings.topics
+        expo.add_lag("slo-budgets", functools.partial(consumer_lag, source.consumer))
+
+        async def state_topic() -> None:  # stage 2 creates it; the responder may start first
+            await ensure_state_topic(
+                settings.bootstrap, state, topics.panes, topics.replication_factor
+            )
+
+        return BudgetRecorder(r.incidents, source, clock, before_start=state_topic)
+
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
@@ -468,6 +520,7 @@ def _responder_parts(
         "probe": lambda: kafka_probe,
         "manager": manager,
         "deploys": deploys,
+        "budgets": budgets,
         "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
         "orchestrator": orchestrator,
         "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),

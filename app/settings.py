@@ -41,6 +41,7 @@ __all__ = [
     "AggregatorSettings",
     "AuthSettings",
     "DrillSettings",
+    "DashboardSettings",
     "EvaluatorSettings",
     "LocalSettings",
     "Settings",
@@ -359,6 +360,28 @@ class DrillSettings(_DrillUrls):
     poll_s: float = Field(default=1.0, gt=0, description="how often runners look for drills")
 
 
+class DashboardSettings(_Group):
+    """The dashboard at `/` (the `api` role): its in-memory ring of recent panes per scope."""
+
+    retention_s: int = Field(
+        default=3600,
+        ge=60,
+        le=86_400,
+        description="how far back the graphs reach: panes kept per scope, refilled from Kafka "
+        "at start (the ring holds retention / pane width panes of each scope)",
+    )
+    max_scopes: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="scopes kept at once; beyond it the scope quiet the longest is dropped "
+        "(with the defaults an endpoint scope takes at most 130 kB: docs/dashboard.md)",
+    )
+    live_every_s: float = Field(
+        default=1.0, ge=0.5, le=5.0, description="how often the page's live stream sends news"
+    )
+
+
 class _Servers(BaseSettings):
     """``Settings`` up to the receivers' URLs (see there)."""
 
@@ -391,6 +414,7 @@ class _Servers(BaseSettings):
     local: LocalSettings = Field(default_factory=LocalSettings)
     aggregator: AggregatorSettings = Field(default_factory=AggregatorSettings)
     evaluator: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     # Stages 3–4 (groups defined beside the code that reads them, in handlers/config.py).
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)

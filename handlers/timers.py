@@ -14,6 +14,7 @@ from handlers.incidents.effects import Effects
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import investigation_expired
 from handlers.incidents.ports import DueTimer, IncidentStore
+from handlers.incidents.target import settle_target
 from handlers.service import LoopService
 from schemas.clock import Clock
 
@@ -25,7 +26,7 @@ def timer_effects(
 ) -> tuple[Effects, str]:
     """What firing ``timer`` means for ``incident`` now, and why (recorded on the timer row)."""
     if timer.kind == "investigation":
-        effects, reason = investigation_expired(incident, now)
+        effects, reason = investigation_expired(incident, now, cfg)
         return effects, reason.value
     effects = on_escalation(incident, now, cfg)
     done = sorted(effects.incident.steps - incident.steps)
@@ -58,6 +59,7 @@ class TimerWorker(LoopService):
             claimed = await tx.claim_timer(timer.id)
             if incident is None or claimed is None:
                 return False
+            incident = await settle_target(tx, incident)
             effects, outcome = timer_effects(claimed, incident, now, self._cfg)
             await tx.record(incident, effects, now)
             await tx.mark_fired(timer.id, now, outcome)

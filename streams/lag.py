@@ -14,12 +14,15 @@ from aiokafka import AIOKafkaConsumer
 __all__ = ["consumer_lag"]
 
 
-def consumer_lag(consumer: AIOKafkaConsumer | None) -> dict[int, int]:
-    """Records behind, by partition number, for every partition this consumer is assigned."""
+def consumer_lag(consumer: AIOKafkaConsumer | None, topic: str | None = None) -> dict[int, int]:
+    """Records behind, by partition number, for every partition this consumer is assigned (of
+    ``topic`` only, when given: a consumer of two topics has two partitions 0)."""
     if consumer is None:
         return {}
     found: dict[int, int] = {}
     for tp in consumer.assignment():
+        if topic is not None and tp.topic != topic:
+            continue
         try:
             # The position as aiokafka keeps it; ``await position()`` would reset and wait.
             state = consumer._subscription.subscription.assignment.state_value(tp)

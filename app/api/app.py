@@ -13,9 +13,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 
-from app.api import drills, errors, health, incidents, reviews, session, silences, tokens
+from app.api import (
+    dashboard,
+    drills,
+    errors,
+    health,
+    incidents,
+    reviews,
+    session,
+    silences,
+    slos,
+    tokens,
+)
 from app.api.auth import Authenticator, Viewer
+from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
 from app.api.metrics import Exposition, HealthReport
 from app.settings import AuthSettings
@@ -44,12 +57,17 @@ def create_probe_app(
     return app
 
 
-def create_app(deps: ApiDeps) -> FastAPI:
+def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
+    """The API; with ``board``, the dashboard too: its page at ``/`` and its files under
+    ``/static`` (open: the page holds no data, and it is where one signs in), its JSON under
+    ``/api`` (for viewers)."""
     app = create_probe_app(deps.health, deps.auth, deps.exposition)
     app.title = "alertpipe responder"
     app.state.deps = deps
-    for module in (incidents, reviews, silences, session, tokens, drills):
+    app.state.dashboard = board
+    for module in (incidents, reviews, silences, session, tokens, slos, dashboard, drills):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route(
         "/openapi.json",
         _openapi,

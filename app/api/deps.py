@@ -25,6 +25,10 @@ class Queries(Protocol):
 
     async def get_incident(self, incident_id: str) -> dict[str, Any] | None: ...
 
+    async def list_slo_budgets(
+        self, slo: str | None = None, service: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
 
 class Commands(Protocol):
     async def acknowledge(self, incident_id: str, by: str, note: str | None) -> Incident: ...

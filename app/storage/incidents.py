@@ -8,6 +8,7 @@ Every statement is parameterised.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -28,12 +29,14 @@ from handlers.incidents.effects import (
 )
 from handlers.incidents.incident import AlertEntry, Incident
 from handlers.incidents.ports import DueTimer, Recorded
+from handlers.incidents.target import basis_text, settle_target
 from handlers.outbox.retry import NextReason
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback, restore_point
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
 from schemas.rollback import parse_phase
 from schemas.severity import Severity
+from schemas.slo import SloBudget
 from schemas.timestamps import to_rfc3339
 
 __all__ = ["PgIncidentStore", "PgIncidentTx", "incident_from_row", "rollback_from_row"]
@@ -48,6 +51,8 @@ def _alerts_json(incident: Incident) -> dict[str, Any]:
             "at": a.at,
             "scope": dict(a.scope),
             "window_start": a.window_start,
+            "breaching": a.breaching,
+            "evidence": dict(a.evidence),
         }
         for fp, a in incident.alerts.items()
     }
@@ -63,6 +68,8 @@ def _alerts(raw: Mapping[str, Any]) -> dict[str, AlertEntry]:
             a["at"],
             a["scope"],
             a.get("window_start"),  # absent in rows written before it was kept
+            a.get("breaching"),
+            a.get("evidence") or {},
         )
         for fp, a in raw.items()
     }
@@ -85,6 +92,7 @@ def incident_from_row(row: Row) -> Incident:
         resolved_at=epoch(row["resolved_at"]),
         bad_version=row["bad_version"],
         last_good_version=row["last_good_version"],
+        target_basis=row["target_basis"],
         involves_data=row["involves_data"],
         alerts=_alerts(row["alerts"]),
         steps=frozenset(row["steps"]),
@@ -116,6 +124,7 @@ def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
         requested_at=float(row["requested_at"].timestamp()),
         from_version=row["from_version"],
         target_version=row["target_version"],
+        target_basis=row["target_basis"],
         involves_data=row["involves_data"],
         emergency=row["emergency"],
         capacity=row["capacity"],
@@ -130,7 +139,7 @@ _UPSERT_INCIDENT = """
 INSERT INTO incidents (id, service, scenario, severity, status, title, opened_at, last_decision_at,
     acknowledged_at, acknowledged_by, ack_note, mitigated_at, resolved_at, bad_version,
     last_good_version, involves_data, alerts, steps, rollback_status, human_decision, updated_at,
-    drill)
+    target_basis, drill)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
     $20, $21, $22)
 ON CONFLICT (id) DO UPDATE SET
@@ -141,7 +150,8 @@ ON CONFLICT (id) DO UPDATE SET
     resolved_at = EXCLUDED.resolved_at, bad_version = EXCLUDED.bad_version,
     last_good_version = EXCLUDED.last_good_version, involves_data = EXCLUDED.involves_data,
     alerts = EXCLUDED.alerts, steps = EXCLUDED.steps, rollback_status = EXCLUDED.rollback_status,
-    human_decision = EXCLUDED.human_decision, updated_at = EXCLUDED.updated_at
+    human_decision = EXCLUDED.human_decision, updated_at = EXCLUDED.updated_at,
+    target_basis = EXCLUDED.target_basis
 """
 
 _INSERT_ACTION = """
@@ -158,9 +168,39 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 
 _INSERT_ROLLBACK = """
 INSERT INTO rollbacks (id, incident_id, service, reason, status, from_version, target_version,
-    involves_data, emergency, capacity, requested_at, restore_before, restore_basis, drill)
+    involves_data, emergency, capacity, requested_at, restore_before, restore_basis, target_basis,
+    drill)
 VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT DO NOTHING
+"""
+
+# The newest other version whose deploy succeeded before the bad version's latest deploy (any
+# time, when the bad version has no deploy on record) and that never failed or rolled back.
+# A drill's deploy history is its own ($3: the drill, NULL for the real one).
+_PREVIOUS_DEPLOY = """
+SELECT version FROM deploys
+WHERE service = $1 AND status = 'succeeded' AND version <> $2
+  AND drill IS NOT DISTINCT FROM $3
+  AND version NOT IN (SELECT version FROM deploys
+                      WHERE service = $1 AND status IN ('failed', 'rolled_back')
+                        AND drill IS NOT DISTINCT FROM $3)
+  AND at < COALESCE((SELECT max(at) FROM deploys WHERE service = $1 AND version = $2
+                       AND status IN ('started', 'succeeded') AND drill IS NOT DISTINCT FROM $3),
+                    'infinity'::timestamptz)
+ORDER BY at DESC LIMIT 1
+"""
+
+_UPSERT_SLO_BUDGET = """
+INSERT INTO slo_budgets (slo, scope_id, service, scope, objective, period_s, at, since, requests,
+    errors, budget_remaining, burn_rates, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (slo, scope_id) DO UPDATE SET
+    service = EXCLUDED.service, scope = EXCLUDED.scope, objective = EXCLUDED.objective,
+    period_s = EXCLUDED.period_s, at = EXCLUDED.at, since = EXCLUDED.since,
+    requests = EXCLUDED.requests, errors = EXCLUDED.errors,
+    budget_remaining = EXCLUDED.budget_remaining, burn_rates = EXCLUDED.burn_rates,
+    updated_at = EXCLUDED.updated_at
+WHERE slo_budgets.at <= EXCLUDED.at
 """
 
 # The bad version's latest deploy before the rollback: its start, or (no start recorded) its
@@ -221,8 +261,11 @@ class PgIncidentTx:
 
     async def cascade(self, since: float, drill: str | None = None) -> Cascade:
         row = await self._conn.fetchrow(
+            # Alerts that *began* firing in the window: a firing alert's later turns between
+            # breaching and held (previous = firing) are not new alerts.
             """SELECT count(DISTINCT fingerprint) AS alerts, count(DISTINCT service) AS services
                FROM decisions WHERE state = 'firing' AND severity = 'CRITICAL' AND at >= $1
+                 AND body->>'previous' IS DISTINCT FROM 'firing'
                  AND drill IS NOT DISTINCT FROM $2""",
             moment(since),
             drill,
@@ -230,21 +273,10 @@ class PgIncidentTx:
         assert row is not None
         return Cascade(critical_alerts=row["alerts"], services=row["services"])
 
-    async def last_good_version(
-        self, service: str, bad_version: str | None, drill: str | None = None
+    async def previous_deploy(
+        self, service: str, bad_version: str, drill: str | None = None
     ) -> str | None:
-        value = await self._conn.fetchval(
-            """SELECT version FROM deploys
-               WHERE service = $1 AND status = 'succeeded' AND version IS DISTINCT FROM $2
-                 AND drill IS NOT DISTINCT FROM $3
-                 AND version NOT IN (SELECT version FROM deploys
-                                     WHERE service = $1 AND status IN ('failed', 'rolled_back')
-                                       AND drill IS NOT DISTINCT FROM $3)
-               ORDER BY at DESC LIMIT 1""",
-            service,
-            bad_version,
-            drill,
-        )
+        value = await self._conn.fetchval(_PREVIOUS_DEPLOY, service, bad_version, drill)
         return None if value is None else str(value)
 
     async def record_deploy(
@@ -258,6 +290,24 @@ class PgIncidentTx:
             status,
             moment(at),
             drill,
+        )
+
+    async def record_slo_budget(self, budget: SloBudget) -> None:
+        await self._conn.execute(
+            _UPSERT_SLO_BUDGET,
+            budget.slo,
+            budget.scope_id,
+            budget.service,
+            budget.scope,
+            budget.objective,
+            budget.period_ms / 1000.0,
+            moment(budget.at_ms / 1000.0),
+            moment(budget.since_ms / 1000.0),
+            budget.requests,
+            budget.errors,
+            budget.budget_remaining,
+            budget.burn_rates,
+            moment(time.time()),
         )
 
     # incidents -------------------------------------------------------------------------------
@@ -320,6 +370,7 @@ class PgIncidentTx:
             i.rollback_status,
             i.human_decision,
             moment(now),
+            i.target_basis,
             i.drill,
         )
 
@@ -405,9 +456,8 @@ class PgIncidentTx:
     async def _request_rollback(
         self, incident: Incident, intent: RollbackIntent, now: float
     ) -> tuple[Incident, TimelineEntry, Recorded]:
-        target = incident.last_good_version or await self.last_good_version(
-            incident.service, incident.bad_version, incident.drill
-        )
+        incident = await settle_target(self, incident)
+        target = incident.last_good_version
         involves_data = intent.involves_data or incident.involves_data
         restore = await self._restore_point(incident, now) if involves_data else (None, None)
         rollback_id = f"rb_{incident.id}"
@@ -425,18 +475,23 @@ class PgIncidentTx:
             moment(now),
             moment(restore[0]),
             restore[1],
+            incident.target_basis if target is not None else None,
             incident.drill,
         )
         if status.endswith(" 1"):
-            after = replace(incident, rollback_status="requested", last_good_version=target)
+            after = replace(incident, rollback_status="requested")
             message = (
                 f"rollback requested: {incident.bad_version or '?'} → {target or '(none known)'}"
             )
-            evidence = (
+            evidence: dict[str, Any] = (
                 {"restore_before": to_rfc3339(restore[0]), "restore_basis": restore[1]}
                 if restore[0] is not None
                 else {}
             )
+            basis = basis_text(incident.target_basis) if target is not None else None
+            if basis is not None:
+                evidence["target_basis"] = incident.target_basis
+                message += f" ({basis})"
             note = TimelineEntry("rollback", message, reason=intent.reason, evidence=evidence)
             return after, note, Recorded(rollback_id=rollback_id)
         blocker = await self._conn.fetchrow(

@@ -90,16 +90,17 @@ class IncidentManager(SourceLoop):
 
     async def _context(self, tx: IncidentTx, decision: Decision, now: float) -> DecisionContext:
         cascade = Cascade()
-        known_good = None
+        previous = None
         if decision.state == "firing":
             if decision.severity is Severity.CRITICAL:
                 since = decision.at_ms / 1000.0 - self._cfg.cascade_window_s
                 cascade = await tx.cascade(since, decision.drill)
-            if decision.last_good_version is None:
-                known_good = await tx.last_good_version(
+            if decision.last_good_version is None and decision.version is not None:
+                # the fallback rollback target (``handlers.incidents.target``)
+                previous = await tx.previous_deploy(
                     decision.service, decision.version, decision.drill
                 )
-        return DecisionContext(now, self._new_id(), cascade, known_good)
+        return DecisionContext(now, self._new_id(), cascade, previous)
 
     def health(self) -> dict[str, Any]:
         return {**super().health(), "decisions": dict(self.counts)}

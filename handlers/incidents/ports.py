@@ -17,6 +17,7 @@ from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
 from handlers.incidents.incident import Incident
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback
 from schemas.decisions import Decision
+from schemas.slo import SloBudget
 
 __all__ = ["DueTimer", "IncidentStore", "IncidentTx", "Recorded"]
 
@@ -52,15 +53,21 @@ class IncidentTx(Protocol):
 
     async def cascade(self, since: float, drill: str | None = None) -> Cascade: ...
 
-    async def last_good_version(
-        self, service: str, bad_version: str | None, drill: str | None = None
+    async def previous_deploy(
+        self, service: str, bad_version: str, drill: str | None = None
     ) -> str | None:
-        """The newest version that deployed successfully and was never failed or rolled back."""
+        """The newest other version whose deploy succeeded before ``bad_version``'s and that
+        was never failed or rolled back (``handlers.incidents.target``); a drill's deploy
+        history is the drill's own."""
         ...
 
     async def record_deploy(
         self, service: str, version: str, status: str, at: float, drill: str | None = None
     ) -> None: ...
+
+    async def record_slo_budget(self, budget: SloBudget) -> None:
+        """Keep ``budget`` unless a later report of its SLO and scope is there already."""
+        ...
 
     # incidents
     async def open_incident(self, service: str, drill: str | None = None) -> Incident | None:

@@ -52,6 +52,16 @@ class PaneBuffer:
         start = end_ms - length_ms
         return merge_panes(self.scope, self.between(start, end_ms), start, end_ms)
 
+    def request_counts(self, end_ms: int, length_ms: int) -> tuple[int, int]:
+        """(requests, 5xx errors) of the window [end - length, end): counts only, no sketch
+        merge (what a service-wide rate over all endpoints needs)."""
+        requests = errors = 0
+        for pane in self.between(end_ms - length_ms, end_ms):
+            if pane.requests is not None:
+                requests += pane.requests.count
+                errors += pane.requests.errors
+        return requests, errors
+
     def covered_s(self, end_ms: int, length_ms: int) -> float:
         """Seconds of the window [end - length, end) since this scope was first seen."""
         if self.first_start_ms is None:
@@ -59,11 +69,14 @@ class PaneBuffer:
         start = max(end_ms - length_ms, self.first_start_ms)
         return max(0, end_ms - start) / 1000.0
 
-    def evict(self, before_ms: int) -> None:
-        """Forget panes that end at or before ``before_ms``."""
+    def evict(self, before_ms: int) -> list[PaneSummary]:
+        """Forget panes that end at or before ``before_ms``; returns them (to roll up)."""
         cut = 0
+        evicted = []
         while cut < len(self._starts) and self._panes[self._starts[cut]].end_ms <= before_ms:
             pane = self._panes.pop(self._starts[cut])
             self._ids.discard(pane.pane_id)
+            evicted.append(pane)
             cut += 1
         del self._starts[:cut]
+        return evicted

@@ -35,7 +35,9 @@ from streams.evaluate.deploys import (
     after_served,
     in_post_deploy,
 )
+from streams.evaluate.rollup import MINUTE_MS
 from streams.evaluate.rules import MetricInput, Observation, observe
+from streams.evaluate.slo import ROLLUP_KIND, SLO_KIND, SloTracker, rollup_key, slo_key
 from streams.evaluate.state import AlertRecord, step
 from streams.policy.model import Policy, Rule
 
@@ -121,6 +123,7 @@ class ServiceEvaluation:
         self._checkpoint_ms = 0
         self._service_dirty = False
         self._out = Output()
+        self.slos = SloTracker(service, policy, drill)
 
     # --- input ---------------------------------------------------------------------------
 
@@ -148,6 +151,7 @@ class ServiceEvaluation:
         if not evaluate:
             buffer.evaluated_ms = max(buffer.evaluated_ms, pane.end_ms)
             self.evaluated_ms = max(self.evaluated_ms, pane.end_ms)
+            self.slos.minute = max(self.slos.minute, pane.end_ms // MINUTE_MS)  # judged then
             return True
         self._new.setdefault(pane.end_ms, set()).add(pane.scope.id)
         self._deploys.extend(pane.deploys)
@@ -198,6 +202,8 @@ class ServiceEvaluation:
         if tick > self.evaluated_ms:
             self._evaluate_service(tick)
             self.evaluated_ms = tick
+        if self.slos.due(tick):
+            self._judge_slos(tick)
         healthy = self.healthy()
         self._learn(evaluated, tick, healthy)
         self._set_track(after_health(self.track, healthy, tick, self.policy.deploys))
@@ -237,7 +243,9 @@ class ServiceEvaluation:
     def rules_for(self, scope: Scope) -> list[Rule]:
         found = self._rules.get(scope.id)
         if found is None:
-            found = self._rules[scope.id] = [r for r in self.policy.rules if r.matches(scope)]
+            found = self._rules[scope.id] = [
+                r for r in self.policy.rules if r.slo is None and r.matches(scope)
+            ]
         return found
 
     def _evaluate_scope(self, buffer: PaneBuffer, tick: int) -> None:
@@ -256,12 +264,47 @@ class ServiceEvaluation:
 
     def _evaluate(self, buffer: PaneBuffer, rules: list[Rule], tick: int) -> None:
         inputs: dict[int, MetricInput] = {}  # one window per length, shared by the rules
+
+        def window(length: int) -> MetricInput:
+            found = inputs.get(length)
+            if found is None:
+                found = inputs[length] = self._input(buffer, length, tick)
+            return found
+
         for rule in rules:
-            data = inputs.get(rule.window_ms)
-            if data is None:
-                data = inputs[rule.window_ms] = self._input(buffer, rule.window_ms, tick)
-            self._apply(rule, buffer.scope, observe(rule, data), tick, _warming(rule, data))
+            data = window(rule.window_ms)
+            short = window(rule.short_window_ms) if rule.short_window_ms else None
+            observation = observe(rule, data, short)
+            self._apply(rule, buffer.scope, observation, tick, _warming(rule, data))
         buffer.evaluated_ms = tick
+
+    def _judge_slos(self, tick: int) -> None:
+        """Burn-rate rules on rolled-up windows, each SLO's budget, the roll-ups' checkpoint
+        (once a minute: see ``streams.evaluate.slo``)."""
+        slos, buffers = self.slos, self.buffers
+        slos.minute = tick // MINUTE_MS
+        for scope in slos.scopes(buffers):
+            for rule in slos.rules_for(scope):
+                data = slos.metric_input(scope, rule.window_ms, tick, buffers, self.first_ms)
+                short = None
+                if rule.short_window_ms:
+                    short = slos.metric_input(
+                        scope, rule.short_window_ms, tick, buffers, self.first_ms
+                    )
+                if _warming(rule, data):
+                    # A burn rate over the few minutes a new scope has is no burn over an hour
+                    # (a start-up blip would page): judged once its long window is covered.
+                    # Roll-ups survive restarts, so only a new scope waits.
+                    self.warming.add(fingerprint(rule.name, scope.id))
+                    continue
+                self.warming.discard(fingerprint(rule.name, scope.id))
+                self._apply(rule, scope, observe(rule, data, short), tick, False)
+            for budget in slos.budgets(scope, tick, buffers, self.first_ms):
+                value = {"kind": SLO_KIND, **budget.model_dump(mode="json")}
+                self._out.state.append(StateChange(slo_key(budget.slo, scope.id), value))
+            checkpoint = slos.checkpoint(scope)
+            if checkpoint is not None:
+                self._out.state.append(StateChange(rollup_key(scope.id), checkpoint))
 
     def _input(self, buffer: PaneBuffer, window_ms: int, tick: int) -> MetricInput:
         scope = buffer.scope
@@ -274,7 +317,21 @@ class ServiceEvaluation:
             expected_rps=self.expected_rps(scope) if scope.dimension == "endpoint" else None,
             bot_windows=self._bot_windows(scope, window_ms, tick),
             bots=self.policy.bots,
+            service_requests=self._service_requests(scope, window_ms, tick),
         )
+
+    def _service_requests(self, scope: Scope, window_ms: int, tick: int) -> tuple[int, int]:
+        """Requests and 5xx over all the service's endpoints, for service-wide rates."""
+        if scope.dimension != "service" or not any(
+            rule.info.over == "endpoint" for rule in self.rules_for(scope)
+        ):
+            return 0, 0
+        requests = errors = 0
+        for buffer in self.buffers.values():
+            if buffer.scope.dimension == "endpoint":
+                found = buffer.request_counts(tick, window_ms)
+                requests, errors = requests + found[0], errors + found[1]
+        return requests, errors
 
     def _bot_windows(self, scope: Scope, window_ms: int, tick: int) -> tuple[WindowStats, ...]:
         needs = any(
@@ -309,13 +366,13 @@ class ServiceEvaluation:
         self.alerts[print_] = replace(alert, record=record)
         value = codec.encode_alert(rule.name, scope, record)
         self._out.state.append(StateChange(codec.alert_key(print_), value))
-        if record.state != alert.record.state:
+        if record.sequence != alert.record.sequence:  # a state change, or a firing turn
             decision = make_decision(
                 Subject.of(rule, scope),
                 alert.record,
                 record,
                 reason,
-                observation.evidence,
+                observation,
                 self.versions(tick),
                 tick,
             )
@@ -377,7 +434,11 @@ class ServiceEvaluation:
     def _evict(self) -> None:
         horizon = self._horizon()
         for buffer in self.buffers.values():
-            buffer.evict(horizon)
+            evicted = buffer.evict(horizon)
+            if self.slos.active and evicted:
+                self.slos.fold(evicted, horizon)
+        if self.slos.active:
+            self.slos.fold((), horizon)
 
 
 class Evaluation:
@@ -438,6 +499,11 @@ class Evaluation:
         elif kind == "service":
             service, drill, track, baselines = codec.decode_service(value)
             self.service(service, drill).restore_service(track, baselines)
+        elif kind == ROLLUP_KIND:
+            rolled = value.get("scope") or {}
+            owner = rolled.get("service")
+            if isinstance(owner, str):
+                self.service(owner, rolled.get("drill")).slos.restore(value)
         elif kind == "clock":
             self._restored_clock_ms = codec.decode_clock(value)
             self.clock_ms = max(self.clock_ms, self._restored_clock_ms)

@@ -49,6 +49,7 @@ from streams.evaluate.kafka import (
     make_reader,
     read_range,
 )
+from streams.evaluate.rollup import MINUTE_MS
 from streams.lag import consumer_lag
 from streams.policy.model import Policy
 
@@ -457,6 +458,8 @@ class Evaluator:
         if newest is None:
             return
         lookback = self.policy.longest_window_ms + self.config.rebuild_margin_ms
+        if self.policy.slos:  # back to the restored roll-ups' end (checkpointed each minute)
+            lookback += 2 * MINUTE_MS
         found = await reader.offsets_for_times({tp: newest - lookback})
         start = found[tp].offset if found.get(tp) is not None else end
         # A restart does not know how long the partition was quiet before it: the rebuilt

@@ -62,11 +62,15 @@ def fast_settings(
 ) -> Settings:
     urls = {f"{name}_url": recorder.url(f"/{name}") for name in RECEIVERS} if recorder else {}
     merged = {k: {**v, **groups.pop(k, {})} for k, v in FAST.items()}
+    # The evaluator's state topic (the budget recorder reads it): the test's own, not shared.
+    names = {k: v for k, v in topics.items() if k != "state"}
+    state = topics.get("state") or f"{topics['panes']}.state"
+    groups["evaluator"] = {"state_topic": state, **groups.get("evaluator", {})}
     return Settings(
         database_url=dsn,
         kafka_bootstrap=bootstrap,
         group_prefix=f"test-{uuid.uuid4().hex[:8]}",
-        topics=topics,
+        topics=names,
         webhook_secret="test-secret",
         **urls,
         **merged,

@@ -23,6 +23,7 @@ EXPORTED: dict[str, str | None] = {
         "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
         "require"
     ),
+    "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
     "app.api.deps": "ApiDeps Commands Queries Silences",
     "app.api.drills": "router",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
@@ -37,6 +38,7 @@ EXPORTED: dict[str, str | None] = {
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
+    "app.api.slos": "router",
     "app.api.tokens": "NewTokenOut TokenIn TokenOut router",
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
@@ -76,6 +78,16 @@ EXPORTED: dict[str, str | None] = {
         "terminate ticking"
     ),
     "app.pipeline": "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline correlator_config drill_urls evaluator_config needs_database receiver_urls rollback_from_policy",
+    "app.dashboard": "Dashboard DashboardFeed FiringLog PaneRing not_found",
+    "app.dashboard.board": "board_rows",
+    "app.dashboard.feed": "DECISIONS_LOOKBACK_S DashboardFeed",
+    "app.dashboard.firing": "CLOSED_PER_SCOPE Firing FiringLog decision_scope",
+    "app.dashboard.ring": (
+        "BOT_STATUSES FIELDS PaneRing RevisedPane ScopeRing Window pane_row sketch_quantiles"
+    ),
+    "app.dashboard.series": "DECIMALS Grid bot_counts forward_fill rolling_slope scope_series",
+    "app.dashboard.thresholds": "SERIES_OF_METRIC Threshold growth_window_ms thresholds_for",
+    "app.dashboard.view": "OVERVIEW Dashboard not_found",
     "app.policy": "load_policy_file policy_from_settings",
     "app.reviews": None,
     "app.reviews.control": "ReviewControl ReviewMissing",
@@ -84,7 +96,7 @@ EXPORTED: dict[str, str | None] = {
     "app.reviews.panes": "read_panes",
     "app.reviews.store": "PgReviewStore needs_review",
     "app.roles": "ROLES ROLE_NAMES Role allows",
-    "app.settings": "DRILL_URLS RECEIVER_URLS AggregatorSettings AuthSettings DrillSettings EvaluatorSettings LocalSettings Settings TopicSettings get_settings masked",
+    "app.settings": "DRILL_URLS RECEIVER_URLS AggregatorSettings AuthSettings DrillSettings DashboardSettings EvaluatorSettings LocalSettings Settings TopicSettings get_settings masked",
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
     "app.simulation.fleet": "Fleet fleet_app",
@@ -94,6 +106,7 @@ EXPORTED: dict[str, str | None] = {
         "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
     ),
     "app.storage": None,
+    "app.storage.board": "PgIncidentBoard",
     "app.storage.gauges": "Backlog PgGauges TimersDue",
     "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
     "app.storage.migrations": "Migration available_migrations migrate",
@@ -110,13 +123,14 @@ EXPORTED: dict[str, str | None] = {
     "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
-        "Due EscalationReason Step escalation_due next_escalation_at on_escalation"
+        "Due EscalationReason Step escalation_due next_escalation next_escalation_at "
+        "no_rollback_target on_escalation"
     ),
     "handlers.events": "EventPublisher EventSink KafkaEventSink",
     "handlers.incidents": None,
     "handlers.incidents.classify": (
-        "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify response_for "
-        "should_join"
+        "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify reason_text "
+        "response_for should_join"
     ),
     "handlers.incidents.commands": "IncidentCommands IncidentNotFound",
     "handlers.incidents.effects": (
@@ -125,16 +139,21 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.incident": "SCENARIO_RANK AlertEntry Incident worse_scenario",
     "handlers.incidents.lifecycle": (
-        "HumanAction InvestigationReason LifecycleError acknowledge human_decision "
-        "investigation_expired resolve rollback_finished"
+        "HumanAction InvestigationReason LifecycleError acknowledge breach_after_investigation "
+        "human_decision investigation_expired investigation_verdict resolve rollback_finished"
     ),
     "handlers.incidents.manager": "Applied IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat labels page restore_call rollback_call status_page"
+        "ALL_TARGETS bot_action breaker chat duration_text labels page restore_call rollback_call "
+        "status_page"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
+    "handlers.incidents.target": (
+        "BASIS IN_EFFECT RollbackTarget TargetBasis basis_text choose_target no_target_reason "
+        "settle_target"
+    ),
     "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
     "handlers.notify.metrics": "DeliveryStats MeteredRecord first_page",
@@ -171,6 +190,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.service": "LoopService SourceLoop",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
+    "handlers.slos": "BudgetRecorder budget_in",
     "handlers.timers": "TimerWorker timer_effects",
     "schemas": (
         "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
@@ -193,6 +213,7 @@ EXPORTED: dict[str, str | None] = {
     "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",
     "schemas.sketch": "ALPHA MAX_BINS MIN_VALUE Mapping MergedSketch Sketch quantile_rank",
+    "schemas.slo": "SloBudget",
     "schemas.telemetry": (
         "BOT_STATUSES DEPLOY_STATUSES KINDS LOG_LEVELS MAX_DEPTH MAX_LATENCY_MS BotEvent "
         "DeployEvent IntegrityEvent InvalidEvent LogEvent QueueEvent RequestEvent ResourceEvent "
@@ -228,9 +249,12 @@ EXPORTED: dict[str, str | None] = {
         "CLOCK_KEY alert_key decode decode_alert decode_clock decode_service encode encode_alert "
         "encode_clock encode_service service_key"
     ),
+    "streams.evaluate.confidence": "poisson_cdf poisson_judgeable wilson_bounds z_score",
     "streams.evaluate.correlate": "Cascade Member correlate decode_cascade encode_cascade",
     "streams.evaluate.correlator": "Correlator CorrelatorConfig",
-    "streams.evaluate.decide": "RuleLike Subject Versions fingerprint make_decision scope_label",
+    "streams.evaluate.decide": (
+        "Observed RuleLike Subject Versions fingerprint make_decision scope_label"
+    ),
     "streams.evaluate.deploys": (
         "VersionTrack after_deploy after_health after_served in_post_deploy"
     ),
@@ -240,9 +264,11 @@ EXPORTED: dict[str, str | None] = {
         "partition_count read_range"
     ),
     "streams.evaluate.offline": "PolicyTests TestResult load_tests run_file run_tests",
+    "streams.evaluate.rollup": "LEVELS Level RollUp",
     "streams.evaluate.rules": "EXTRACTORS MetricInput Observation Reading compare observe read",
     "streams.evaluate.series": "expand expand_numbers expand_text",
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
+    "streams.evaluate.slo": "ROLLUP_KIND SLO_KIND SloTracker rollup_key slo_key",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
     "streams.lag": "consumer_lag",
@@ -253,6 +279,7 @@ EXPORTED: dict[str, str | None] = {
         "default_policy_text format_duration load_policy parse_duration_ms parse_policy "
         "scope_fields"
     ),
+    "streams.policy.duplicates": "duplicate_keys",
     "streams.policy.durations": (
         "format_duration format_value parse_duration_ms parse_percent parse_threshold"
     ),
@@ -260,8 +287,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.load": "DEFAULT_POLICY default_policy_text load_policy parse_policy",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
-        "BotPolicy CascadePolicy Comparison Condition DeployPolicy ExpectedRate PhaseRetries "
-        "Policy Readiness RollbackPolicy Rule RuleDefaults ThroughputPolicy scope_fields"
+        "WORKBOOK_ALERTS BotPolicy BurnAlert CascadePolicy Comparison Condition DeployPolicy "
+        "ExpectedRate PhaseRetries Policy Readiness RollbackPolicy Rule RuleDefaults SloPolicy "
+        "ThroughputPolicy scope_fields"
     ),
     "streams.producer": "TelemetryProducer",
     "streams.topics": "TopicMissing TopicSpec ensure_topics",

@@ -3,11 +3,13 @@ HTTP server) and driven in-process over httpx's ASGI transport.
 
 ``api.client`` is signed in with an operator token named ``ana`` (the actor the timeline
 records); ``api.as_(role)`` gives a client with a token of another role, ``api.anonymous`` one
-with no credential at all."""
+with no credential at all. The ``api`` fixture also runs the role's dashboard reader (on fresh
+topics), so the process is whole: ``/health`` reports it ready."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
@@ -51,12 +53,20 @@ def client_for(asgi: FastAPI, token: str | None = None, **kw: object) -> httpx.A
 
 
 async def start_api(
-    database: str, auth: AuthSettings | None = None, clock: Clock | None = None
+    database: str,
+    auth: AuthSettings | None = None,
+    clock: Clock | None = None,
+    topics: dict[str, str] | None = None,
 ) -> AsyncIterator[Api]:
+    """With ``topics`` (panes, decisions), the dashboard's reader runs on them too."""
     auth = auth or AuthSettings(bootstrap_token=SecretStr(BOOTSTRAP))
-    settings = Settings(database_url=database, auth=auth)
+    settings = Settings(database_url=database, auth=auth, topics=topics or {})
     pipeline = await build_pipeline(settings, ("api",), http=False, clock=clock)
     assert pipeline.responder is not None and pipeline.asgi is not None
+    feed = pipeline.dashboard if topics else None
+    if feed is not None:
+        await feed.start()
+        reading = asyncio.create_task(feed.run())
     r = pipeline.responder
     tokens = {}
     for role, name in NAMES.items():
@@ -68,10 +78,14 @@ async def start_api(
         }
         anonymous = await stack.enter_async_context(client_for(pipeline.asgi))
         yield Api(clients["operator"], anonymous, r, pipeline.asgi, tokens, clients)
+    if feed is not None:
+        await feed.stop()
+        await reading
     await pipeline.close()
 
 
 @pytest.fixture
-async def api(database: str) -> AsyncIterator[Api]:
-    async for started in start_api(database):
+async def api(database: str, make_topic: Callable[..., Awaitable[str]]) -> AsyncIterator[Api]:
+    topics = {"panes": await make_topic("panes"), "decisions": await make_topic("decisions")}
+    async for started in start_api(database, topics=topics):
         yield started

@@ -78,7 +78,7 @@ async def test_s1_panes_yield_one_critical_decision_with_versions(
         )
         assert critical.scope == MESSAGE and critical.severity == "CRITICAL"
         assert (critical.version, critical.last_good_version) == ("2.4.0", "2.3.9")
-        assert critical.at_ms == START_MS + 41_000  # exactly 10% at 40 s is not above
+        assert critical.at_ms == START_MS + 43_000  # 99.9% bound above 10% from 43 s
         assert critical.decision_id == f"{critical.fingerprint}:1"
         await log.wait_for(lambda d: d.rule == "cpu-high" and d.state == "firing", "cpu firing")
         ids = [d.decision_id for d in log.decisions]
