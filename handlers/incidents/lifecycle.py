@@ -131,6 +131,10 @@ def resolve(
         f"RESOLVED {inc.id} on {inc.service}: {inc.title} — {reason}. "
         f"Post-incident review due by {deadline}"
     )
+    if inc.severity >= Severity.HIGH or inc.done("rollback"):
+        # The plan's review "after any rollback or major incident" is drafted from the evidence
+        # (app.reviews): the message links it.
+        text += f" — draft: GET /incidents/{inc.id}/review (`alertpipe review {inc.id}`)"
     actions = [notices.chat(after, "resolved", text)]
     if _paged(inc):
         actions.insert(0, notices.page(after, "resolve", "resolution", f"resolved: {reason}"))
