@@ -141,7 +141,7 @@ INSERT INTO incidents (id, service, scenario, severity, status, title, opened_at
     last_good_version, involves_data, alerts, steps, rollback_status, human_decision, updated_at,
     target_basis, drill)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $21, $22)
+    $20, $21, $22, $23)
 ON CONFLICT (id) DO UPDATE SET
     scenario = EXCLUDED.scenario, severity = EXCLUDED.severity, status = EXCLUDED.status,
     title = EXCLUDED.title, last_decision_at = EXCLUDED.last_decision_at,
@@ -170,7 +170,7 @@ _INSERT_ROLLBACK = """
 INSERT INTO rollbacks (id, incident_id, service, reason, status, from_version, target_version,
     involves_data, emergency, capacity, requested_at, restore_before, restore_basis, target_basis,
     drill)
-VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12, $13)
+VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT DO NOTHING
 """
 
