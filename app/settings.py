@@ -466,6 +466,11 @@ class Settings(_WithReceiverUrls):
     pager_routing_key: SecretStr | None = Field(
         default=None, description="PagerDuty Events v2 routing key, sent with every page"
     )
+    token: SecretStr | None = Field(
+        default=None,
+        description="an API token the CLI's `drill` and `review` commands send (their "
+        "`--token` wins)",
+    )
 
     http_host: str = Field(
         default="127.0.0.1", description="where each process serves /health, /metrics (and the API)"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 import httpx
@@ -95,7 +94,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _client(args: argparse.Namespace) -> httpx.AsyncClient:
     settings = load_settings()
     base = args.api or f"http://{settings.http_host}:{settings.http_port}"
-    token = args.token or os.environ.get("ALERTPIPE_TOKEN")
+    token = args.token or (settings.token.get_secret_value() if settings.token else None)
     if not token:
         raise ConfigError("no API token: pass --token or set ALERTPIPE_TOKEN")
     return httpx.AsyncClient(

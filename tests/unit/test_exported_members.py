@@ -43,6 +43,7 @@ EXPORTED: dict[str, str | None] = {
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
     "app.cli.demo_cmd": "register",
+    "app.cli.drill_cmd": "register",
     "app.cli.local_cmd": "endpoint_lines register status_table",
     "app.cli.policy_cmd": "register",
     "app.cli.replay_cmd": "register",

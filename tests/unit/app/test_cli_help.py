@@ -65,6 +65,12 @@ def test_the_documented_commands_exist() -> None:
         "token create",
         "token list",
         "token revoke",
+        "drill start",
+        "drill list",
+        "drill show",
+        "drill abort",
+        "drill report",
+        "review",
     ):
         assert expected in names
 
