@@ -16,8 +16,8 @@ The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
 (deploy events → deploy history), the timers, the rollback orchestrator, the outbox dispatcher
 (a DR drill's actions to the drill's receivers), the lifecycle event publisher, the drill
-runner (announces and plays started drills) and the review drafter (post-incident reviews). Every part can run in several processes at once; the
-database arbitrates.
+runner (announces and plays started drills) and the review drafter (post-incident reviews).
+Every part can run in several processes at once; the database arbitrates.
 
 A process without the ``api`` role still serves ``/health`` and ``/metrics`` (its readiness
 probe) on ``ALERTPIPE_HTTP_HOST:ALERTPIPE_HTTP_PORT``. Tests and the demo build their

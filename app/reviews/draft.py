@@ -49,9 +49,13 @@ CORRECTIVE_ACTIONS: tuple[tuple[str, str], ...] = (
     ("update_runbooks", "Update runbooks/documentation"),
 )
 _COMPARE: Mapping[str, Callable[[float, float], bool]] = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
-    "==": operator.eq, "!=": operator.ne,
-}  # fmt: skip
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 _DEPLOY_LOOKBACK_S = 3600.0  # a deploy this long before the first breach is a candidate
 
 
@@ -84,8 +88,9 @@ def _span(incident: Mapping[str, Any]) -> tuple[float, float]:
     return (first if first is not None else opened), end
 
 
-def _seconds_of(service: str, panes: Sequence[PaneSummary], start: float, end: float,
-                drill: str | None) -> list[WindowStats]:  # fmt: skip
+def _seconds_of(
+    service: str, panes: Sequence[PaneSummary], start: float, end: float, drill: str | None
+) -> list[WindowStats]:
     """One window per pane start of the service (all its endpoints) inside [start, end)."""
     starts = sorted(
         {p.start_ms for p in panes if p.scope.service == service and p.requests is not None}
@@ -113,37 +118,42 @@ def impact_of(
     }
 
 
-def _affected_endpoints(service: str, panes: Sequence[PaneSummary], start: float,
-                        end: float) -> list[str]:  # fmt: skip
+def _affected_endpoints(
+    service: str, panes: Sequence[PaneSummary], start: float, end: float
+) -> list[str]:
     found: dict[str, list[int]] = {}
     for p in panes:
-        if p.scope.service == service and p.scope.dimension == "endpoint" and p.requests:
-            if start * 1000 <= p.start_ms < end * 1000:
-                counts = found.setdefault(p.scope.key, [0, 0])
-                counts[0] += p.requests.count
-                counts[1] += p.requests.errors
+        inside = start * 1000 <= p.start_ms < end * 1000
+        if p.scope.service == service and p.scope.dimension == "endpoint" and p.requests and inside:
+            counts = found.setdefault(p.scope.key, [0, 0])
+            counts[0] += p.requests.count
+            counts[1] += p.requests.errors
     return sorted(k for k, (n, e) in found.items() if n and e / n > 0.05)
 
 
-def _other_services(incident: Mapping[str, Any], panes: Sequence[PaneSummary], start: float,
-                    end: float) -> list[str]:  # fmt: skip
+def _other_services(
+    incident: Mapping[str, Any], panes: Sequence[PaneSummary], start: float, end: float
+) -> list[str]:
     """Other services whose error rate was over 5% in the same span."""
     totals: dict[str, list[int]] = {}
     for p in panes:
-        if p.scope.service != incident["service"] and p.requests is not None:
-            if start * 1000 <= p.start_ms < end * 1000:
-                counts = totals.setdefault(p.scope.service, [0, 0])
-                counts[0] += p.requests.count
-                counts[1] += p.requests.errors
+        inside = start * 1000 <= p.start_ms < end * 1000
+        if p.scope.service != incident["service"] and p.requests is not None and inside:
+            counts = totals.setdefault(p.scope.service, [0, 0])
+            counts[0] += p.requests.count
+            counts[1] += p.requests.errors
     return sorted(s for s, (n, e) in totals.items() if n and e / n > 0.05)
 
 
-def _in_span(panes: Sequence[PaneSummary], service: str, start: float, end: float,
-             ) -> list[PaneSummary]:  # fmt: skip
+def _in_span(
+    panes: Sequence[PaneSummary],
+    service: str,
+    start: float,
+    end: float,
+) -> list[PaneSummary]:
     return [
-        p for p in panes
-        if p.scope.service == service and start * 1000 <= p.start_ms < end * 1000
-    ]  # fmt: skip
+        p for p in panes if p.scope.service == service and start * 1000 <= p.start_ms < end * 1000
+    ]
 
 
 def _bots_and_data(panes: Sequence[PaneSummary]) -> dict[str, Any]:
@@ -186,8 +196,9 @@ def _status_page_time(actions: Sequence[Mapping[str, Any]]) -> float | None:
     return _round((resolved[-1] if resolved else posted[-1]) - posted[0], 1)
 
 
-def _first_breach(first: Mapping[str, Any] | None, panes: Sequence[PaneSummary],
-                  drill: str | None) -> PaneSummary | None:  # fmt: skip
+def _first_breach(
+    first: Mapping[str, Any] | None, panes: Sequence[PaneSummary], drill: str | None
+) -> PaneSummary | None:
     """The first pane of the first decision's scope that breached its threshold."""
     if first is None:
         return None
@@ -234,8 +245,12 @@ def _detection(ev: Evidence, drill: str | None) -> dict[str, Any]:
     return found
 
 
-def _regressed(service: str, panes: Sequence[PaneSummary], bad: str, good: str | None,
-               ) -> list[str]:  # fmt: skip
+def _regressed(
+    service: str,
+    panes: Sequence[PaneSummary],
+    bad: str,
+    good: str | None,
+) -> list[str]:
     """Endpoints whose error rate on ``bad`` (panes it served most) is above that on ``good``."""
     rates: dict[tuple[str, str], list[int]] = {}
     for p in panes:
@@ -267,49 +282,82 @@ def _candidates(ev: Evidence, breach_at: float, drill: str | None) -> list[dict[
     start, end = _span(inc)
     service = inc["service"]
     deploys = [
-        d for d in ev.deploys
+        d
+        for d in ev.deploys
         if d["status"] in ("started", "succeeded")
         and breach_at - _DEPLOY_LOOKBACK_S <= (_t(d["at"]) or 0) <= breach_at
-    ]  # fmt: skip
+    ]
     if deploys:
         latest = max(deploys, key=lambda d: _t(d["at"]) or 0)
         at = _t(latest["at"]) or 0.0
         regressed = _regressed(service, ev.panes, latest["version"], inc.get("last_good_version"))
-        found.append({
-            "kind": "deploy",
-            "rank_score": 100 - (breach_at - at) / 60,
-            "summary": f"deploy of {latest['version']} at {datetime.fromtimestamp(at).isoformat()}"
-            f" preceded the first breach by {breach_at - at:.0f} s",
-            "evidence": {"version": latest["version"], "at": at,
-                         "before_breach_s": round(breach_at - at, 1),
-                         "last_good_version": inc.get("last_good_version"),
-                         "regressed_endpoints": regressed},
-        })  # fmt: skip
+        found.append(
+            {
+                "kind": "deploy",
+                "rank_score": 100 - (breach_at - at) / 60,
+                "summary": f"deploy of {latest['version']} at "
+                f"{datetime.fromtimestamp(at).isoformat()} preceded the first breach by "
+                f"{breach_at - at:.0f} s",
+                "evidence": {
+                    "version": latest["version"],
+                    "at": at,
+                    "before_breach_s": round(breach_at - at, 1),
+                    "last_good_version": inc.get("last_good_version"),
+                    "regressed_endpoints": regressed,
+                },
+            }
+        )
     mine = _in_span(ev.panes, service, start, end)
     data = _bots_and_data(mine)
     if data["integrity_failures"]:
-        found.append({"kind": "integrity", "rank_score": 90,
-                      "summary": f"{data['integrity_failures']} failed integrity checks "
-                      f"({', '.join(data['integrity_checks_failed'])})", "evidence": data})  # fmt: skip
+        found.append(
+            {
+                "kind": "integrity",
+                "rank_score": 90,
+                "summary": f"{data['integrity_failures']} failed integrity checks "
+                f"({', '.join(data['integrity_checks_failed'])})",
+                "evidence": data,
+            }
+        )
     if data["bots_down"]:
-        found.append({"kind": "bot_crashes", "rank_score": 70,
-                      "summary": f"bots crashed or offline: {', '.join(data['bots_down'])}",
-                      "evidence": {"bots": data["bots_down"]}})  # fmt: skip
-    hot = [p for p in mine if p.resource and ((p.resource.cpu_max or 0) > 80
-                                               or (p.resource.mem_max or 0) > 85)]  # fmt: skip
+        found.append(
+            {
+                "kind": "bot_crashes",
+                "rank_score": 70,
+                "summary": f"bots crashed or offline: {', '.join(data['bots_down'])}",
+                "evidence": {"bots": data["bots_down"]},
+            }
+        )
+    hot = [
+        p
+        for p in mine
+        if p.resource and ((p.resource.cpu_max or 0) > 80 or (p.resource.mem_max or 0) > 85)
+    ]
     if hot:
         cpu = max((p.resource.cpu_max or 0) for p in hot if p.resource)
         mem = max((p.resource.mem_max or 0) for p in hot if p.resource)
-        found.append({"kind": "resource_saturation", "rank_score": 60,
-                      "summary": f"resource saturation: CPU up to {cpu:.0f}%, memory up to {mem:.0f}%",
-                      "evidence": {"hosts": sorted({p.scope.key for p in hot}),
-                                   "cpu_max": cpu, "mem_max": mem}})  # fmt: skip
+        found.append(
+            {
+                "kind": "resource_saturation",
+                "rank_score": 60,
+                "summary": f"resource saturation: CPU up to {cpu:.0f}%, memory up to {mem:.0f}%",
+                "evidence": {
+                    "hosts": sorted({p.scope.key for p in hot}),
+                    "cpu_max": cpu,
+                    "mem_max": mem,
+                },
+            }
+        )
     others = _other_services(inc, ev.panes, start, end)
     if others:
-        found.append({"kind": "other_services_failing", "rank_score": 50,
-                      "summary": f"other services failing at the same time: {', '.join(others)}",
-                      "evidence": {"services": others,
-                                   "incidents": [n["id"] for n in ev.neighbours]}})  # fmt: skip
+        found.append(
+            {
+                "kind": "other_services_failing",
+                "rank_score": 50,
+                "summary": f"other services failing at the same time: {', '.join(others)}",
+                "evidence": {"services": others, "incidents": [n["id"] for n in ev.neighbours]},
+            }
+        )
     found.sort(key=lambda c: -float(c["rank_score"]))
     for rank, candidate in enumerate(found, 1):
         candidate["rank"] = rank
@@ -329,22 +377,33 @@ def _resolution(inc: Mapping[str, Any]) -> dict[str, Any]:
     if rb is None:
         return {"rollback": None, "escalation_tiers_reached": ["on-call", *tiers]}
     phases = [
-        {"phase": p["phase"], "status": p["status"], "duration_s": p["duration_s"],
-         "budget_s": p["budget_s"],
-         "over_budget": p["duration_s"] is not None and p["duration_s"] > p["budget_s"]}
+        {
+            "phase": p["phase"],
+            "status": p["status"],
+            "duration_s": p["duration_s"],
+            "budget_s": p["budget_s"],
+            "over_budget": p["duration_s"] is not None and p["duration_s"] > p["budget_s"],
+        }
         for p in rb["phases"]
-    ]  # fmt: skip
+    ]
     return {
-        "rollback": {"id": rb["id"], "status": rb["status"], "from_version": rb["from_version"],
-                     "target_version": rb["target_version"], "outcome": rb.get("outcome")},
+        "rollback": {
+            "id": rb["id"],
+            "status": rb["status"],
+            "from_version": rb["from_version"],
+            "target_version": rb["target_version"],
+            "outcome": rb.get("outcome"),
+        },
         "phases": phases,
         "over_budget": [p["phase"] for p in phases if p["over_budget"]],
         "escalation_tiers_reached": ["on-call", *tiers],
-    }  # fmt: skip
+    }
 
 
-def _well_and_wrong(inc: Mapping[str, Any], resolution: Mapping[str, Any],
-                    ) -> tuple[list[str], list[str]]:  # fmt: skip
+def _well_and_wrong(
+    inc: Mapping[str, Any],
+    resolution: Mapping[str, Any],
+) -> tuple[list[str], list[str]]:
     well: list[str] = []
     wrong: list[str] = []
     for phase in resolution.get("phases", []):
@@ -364,7 +423,8 @@ def _well_and_wrong(inc: Mapping[str, Any], resolution: Mapping[str, Any],
     first = _first_page(actions)
     acked = _t(inc.get("acknowledged_at"))
     if first is not None and acked is not None:
-        line = f"acknowledged {acked - first:.0f} s after the first page by {inc.get('acknowledged_by')}"
+        by = inc.get("acknowledged_by")
+        line = f"acknowledged {acked - first:.0f} s after the first page by {by}"
         (well if acked - first <= 300 else wrong).append(line)
     elif first is not None:
         wrong.append("nobody acknowledged the page")
@@ -382,8 +442,13 @@ def _shorter_window(
     rule = next((r for r in policy.rules if r.name == first["rule"]), None)
     if rule is None or rule.window_ms < 2000:
         return None
-    shorter = rule.model_copy(update={"name": f"{rule.name}-short", "window_ms": rule.window_ms // 2,
-                                      "min_samples": max(1, rule.min_samples // 2)})  # fmt: skip
+    shorter = rule.model_copy(
+        update={
+            "name": f"{rule.name}-short",
+            "window_ms": rule.window_ms // 2,
+            "min_samples": max(1, rule.min_samples // 2),
+        }
+    )
     service = ev.incident["service"]
     panes = [p for p in ev.panes if p.scope.service == service]
     as_is = _replay_first(policy.model_copy(update={"rules": (rule,)}), panes)
@@ -466,7 +531,7 @@ def draft_review(ev: Evidence, policy: Policy | None, cfg: ResponseConfig) -> di
                 "reason": e.get("reason", ""),
             }
             for e in inc.get("timeline", [])
-        ],  # fmt: skip
+        ],
         "root_cause_candidates": _candidates(ev, breach_at, drill),
         "resolution": resolution,
         "went_well": well,
@@ -495,10 +560,12 @@ def review_markdown(review: Mapping[str, Any]) -> str:
         "## Impact",
         "",
         f"- requests failed: {imp['requests_failed']} of {imp['requests']}",
-        f"- peak error rate: {_fmt(imp['peak_error_rate'])}; peak p95: {_fmt(imp['peak_p95_ms'], ' ms')}",
+        f"- peak error rate: {_fmt(imp['peak_error_rate'])}; "
+        f"peak p95: {_fmt(imp['peak_p95_ms'], ' ms')}",
         f"- first breach → mitigation: {_fmt(imp['first_breach_to_mitigation_s'], ' s')}; "
         f"→ resolution: {_fmt(imp['first_breach_to_resolution_s'], ' s')}",
-        f"- services: {', '.join(imp['services'])}; endpoints: {', '.join(imp['endpoints']) or '—'}",
+        f"- services: {', '.join(imp['services'])}; "
+        f"endpoints: {', '.join(imp['endpoints']) or '—'}",
         f"- bots down: {', '.join(imp['bots_down']) or 'none'}; integrity failures: "
         f"{imp['integrity_failures']}; status page: {_fmt(imp['status_page_s'], ' s')}",
         "",
@@ -510,24 +577,33 @@ def review_markdown(review: Mapping[str, Any]) -> str:
         "",
         "## Timeline",
         "",
-    ]  # fmt: skip
+    ]
     lines += [
         f"- {datetime.fromtimestamp(e['at']).isoformat() if e['at'] else '?'} {e['actor']}: "
-        f"{e['message']}" for e in review["timeline"]
-    ]  # fmt: skip
+        f"{e['message']}"
+        for e in review["timeline"]
+    ]
     lines += ["", "## Root-cause candidates", ""]
     lines += [f"{c['rank']}. {c['summary']}" for c in review["root_cause_candidates"]] or [
         "- none found"
     ]
-    lines += ["", f"Root cause (filled by people): {review.get('root_cause') or '(to fill)'}", "",
-              "## Resolution", ""]  # fmt: skip
+    lines += [
+        "",
+        f"Root cause (filled by people): {review.get('root_cause') or '(to fill)'}",
+        "",
+        "## Resolution",
+        "",
+    ]
     rb = res.get("rollback")
     if rb:
         lines.append(
             f"- rollback {rb['id']} {rb['status']}: {rb['from_version']} → {rb['target_version']}"
         )
-        lines += [f"  - {p['phase']}: {_fmt(p['duration_s'], ' s')} of {p['budget_s']:g} s"
-                  + (" — OVER BUDGET" if p["over_budget"] else "") for p in res["phases"]]  # fmt: skip
+        lines += [
+            f"  - {p['phase']}: {_fmt(p['duration_s'], ' s')} of {p['budget_s']:g} s"
+            + (" — OVER BUDGET" if p["over_budget"] else "")
+            for p in res["phases"]
+        ]
     lines.append(f"- escalation tiers reached: {', '.join(res['escalation_tiers_reached'])}")
     lines += ["", "## What went well", ""] + [f"- {w}" for w in review["went_well"]]
     lines += ["", "## What went wrong", ""] + [f"- {w}" for w in review["went_wrong"]]

@@ -78,9 +78,9 @@ async def _read(
                 if record.offset >= todo.get(tp, 0):
                     continue
                 pane = _pane(record.value)
-                if pane is not None and pane.scope.drill == drill:
-                    if start_ms <= pane.start_ms < end_ms:
-                        panes.append(pane)
+                ours = pane is not None and pane.scope.drill == drill
+                if ours and pane is not None and start_ms <= pane.start_ms < end_ms:
+                    panes.append(pane)
             if records and records[-1].offset + 1 >= todo.get(tp, 0):
                 todo.pop(tp, None)
         for tp in list(todo):

@@ -15,7 +15,8 @@ from app.storage.queries import PgIncidentQueries
 __all__ = ["PgReviewStore", "needs_review"]
 
 # The plan: "After any rollback or major incident" — a rollback, or HIGH or CRITICAL.
-_ELIGIBLE = "(i.severity IN ('HIGH', 'CRITICAL') OR EXISTS (SELECT 1 FROM rollbacks r WHERE r.incident_id = i.id))"
+_ELIGIBLE = """(i.severity IN ('HIGH', 'CRITICAL')
+    OR EXISTS (SELECT 1 FROM rollbacks r WHERE r.incident_id = i.id))"""
 
 
 def needs_review(incident: dict[str, Any]) -> bool:
@@ -81,7 +82,8 @@ class PgReviewStore:
             """INSERT INTO reviews (incident_id, drafted_at, due_at, draft, updated_at)
                VALUES ($1, $2, $3, $4, $2)
                ON CONFLICT (incident_id) DO UPDATE SET drafted_at = EXCLUDED.drafted_at,
-                   due_at = EXCLUDED.due_at, draft = EXCLUDED.draft, updated_at = EXCLUDED.updated_at""",
+                   due_at = EXCLUDED.due_at, draft = EXCLUDED.draft,
+                   updated_at = EXCLUDED.updated_at""",
             incident_id,
             moment(now),
             moment(draft["due_at"]),
@@ -90,7 +92,8 @@ class PgReviewStore:
 
     async def get(self, incident_id: str) -> dict[str, Any] | None:
         row = await self._pool.fetchrow(
-            "SELECT drafted_at, due_at, draft, edits, updated_at FROM reviews WHERE incident_id = $1",
+            """SELECT drafted_at, due_at, draft, edits, updated_at FROM reviews
+               WHERE incident_id = $1""",
             incident_id,
         )
         return None if row is None else dict(row)

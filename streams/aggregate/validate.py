@@ -27,8 +27,9 @@ integrity  ok                 detail             None
 deploy     version            status             None
 ========== ================== ================== ==========
 
-The (dimension, key) pair, with the drill, is the pane scope: requests and logs with an endpoint go to the
-endpoint, logs without one and deploys to the service-wide scope ("service", service).
+The (dimension, key) pair, with the drill, is the pane scope: requests and logs with an
+endpoint go to the endpoint, logs without one and deploys to the service-wide scope
+("service", service).
 """
 
 from __future__ import annotations
