@@ -30,6 +30,7 @@ from pydantic import SecretStr
 
 from app.api.server import HttpServer
 from app.credentials import issue_token
+from app.drills.store import PgDrillStore
 from app.infra import local_if_needed, prepare
 from app.pipeline import Pipeline, Responder, build_pipeline
 from app.reviews.control import ReviewMissing
@@ -435,10 +436,12 @@ async def _as_drill(
         drill_id = answer.json()["id"]
         feed.say(f"drill     {drill_id} started through POST /drills (`alertpipe drill start`)")
         control = pipeline.responder.drills
+        acknowledged: set[str] = set()
         while time.monotonic() < deadline:
             drill = await control.store.get(drill_id)
             if drill["status"] in ("finished", "aborted") and drill["report"] is not None:
                 break
+            await _on_call(api, control.store, drill_id, acknowledged, feed)
             await asyncio.sleep(0.5)
         else:
             feed.say((await api.post(f"/drills/{drill_id}/abort")).json()["message"])
@@ -448,6 +451,26 @@ async def _as_drill(
         result.report = (
             f"{report.text}(GET /drills/{drill_id}, `alertpipe drill report {drill_id}`)"
         )
+
+
+async def _on_call(
+    api: httpx.AsyncClient,
+    store: PgDrillStore,
+    drill_id: str,
+    acknowledged: set[str],
+    feed: Feed,
+) -> None:
+    """The demo plays the on-call engineer: it acknowledges each page of the drill (without a
+    note, so a HIGH incident's investigation rollback still runs), as the drill's team-roles
+    criterion asks people to."""
+    for incident in await store.incidents(drill_id):
+        paged = any(a["kind"] == "page" and a["status"] == "sent" for a in incident["actions"])
+        if incident["id"] in acknowledged or not paged or incident["status"] == "resolved":
+            continue
+        acknowledged.add(incident["id"])
+        answer = await api.post(f"/incidents/{incident['id']}/ack", json={})
+        if answer.status_code == 200:
+            feed.say(f"on-call   demo acknowledged {incident['id']} (POST /incidents/…/ack)")
 
 
 async def _reviews(responder: Responder, result: DemoResult, within_s: float = 30.0) -> None:

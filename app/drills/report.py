@@ -360,6 +360,14 @@ def report_markdown(report: Mapping[str, Any], debrief: Mapping[str, Any]) -> st
     return "\n".join(lines) + "\n"
 
 
+def _ratio(value: Any) -> str:
+    return "—" if value is None else f"{float(value) * 100:.1f}%"
+
+
+def _ms(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.0f} ms"
+
+
 def _evidence_lines(criterion: Mapping[str, Any]) -> list[str]:
     evidence = criterion["evidence"]
     name = criterion["criterion"]
@@ -378,8 +386,8 @@ def _evidence_lines(criterion: Mapping[str, Any]) -> list[str]:
         return out
     if name.startswith("system verified"):
         return [
-            f"  - verify {v['status']}: {v['verdict']} (error rate {v['error_rate']}, "
-            f"p95 {v['p95_ms']} ms, {v['requests']} requests)"
+            f"  - verify {v['status']}: {v['verdict']} (error rate {_ratio(v['error_rate'])}, "
+            f"p95 {_ms(v['p95_ms'])}, {v['requests']} requests)"
             for v in evidence
         ]
     if name.startswith("all team"):

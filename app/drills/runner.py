@@ -219,8 +219,10 @@ class DrillRunner(LoopService):
         drill = await self._store.get(drill_id)
         incidents = await self._store.incidents(drill_id)
         first = await self._store.first_decision_at(drill_id)
-        report = build_report(drill, incidents, first, self._response_cfg)
         outcome = "every incident resolved" if incidents else "no incident was opened"
+        if drill["status"] != "aborted":  # what the report says is what is stored with it
+            drill = {**drill, "status": "finished", "outcome": outcome}
+        report = build_report(drill, incidents, first, self._response_cfg)
         await self._store.finish(drill_id, now, outcome, report)
         self.finished.append(drill_id)
         drill = await self._store.get(drill_id)

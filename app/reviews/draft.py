@@ -503,7 +503,8 @@ def draft_review(ev: Evidence, policy: Policy | None, cfg: ResponseConfig) -> di
         "services": [inc["service"], *_other_services(inc, ev.panes, start, end)],
         "endpoints": _affected_endpoints(inc["service"], ev.panes, start, end),
         **_bots_and_data(_in_span(ev.panes, inc["service"], start, end)),
-        "status_page_s": _status_page_time(inc.get("actions", [])),
+        # A drill never reaches the status page (its calls there are the console's).
+        "status_page_s": None if drill else _status_page_time(inc.get("actions", [])),
         "span": [start, end],
     }
     resolution = _resolution(inc)
@@ -543,6 +544,10 @@ def draft_review(ev: Evidence, policy: Policy | None, cfg: ResponseConfig) -> di
     }
 
 
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
 def _fmt(value: Any, unit: str = "") -> str:
     return "—" if value is None else f"{value}{unit}"
 
@@ -560,7 +565,7 @@ def review_markdown(review: Mapping[str, Any]) -> str:
         "## Impact",
         "",
         f"- requests failed: {imp['requests_failed']} of {imp['requests']}",
-        f"- peak error rate: {_fmt(imp['peak_error_rate'])}; "
+        f"- peak error rate: {_pct(imp['peak_error_rate'])}; "
         f"peak p95: {_fmt(imp['peak_p95_ms'], ' ms')}",
         f"- first breach → mitigation: {_fmt(imp['first_breach_to_mitigation_s'], ' s')}; "
         f"→ resolution: {_fmt(imp['first_breach_to_resolution_s'], ' s')}",
