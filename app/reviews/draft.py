@@ -495,7 +495,10 @@ def draft_review(ev: Evidence, policy: Policy | None, cfg: ResponseConfig) -> di
     drill = inc.get("drill")
     start, end = _span(inc)
     detection = _detection(ev, drill)
-    breach_at = detection["first_breach_at"] or start
+    # The first breaching pane where the metric is one a pane shows (error rate, p95), else
+    # when the first alert fired: a deploy before it is a candidate.
+    decided = detection.get("decided_at_ms")
+    breach_at = detection["first_breach_at"] or (decided / 1000 if decided else start)
     mitigated, resolved = _t(inc.get("mitigated_at")), _t(inc.get("resolved_at"))
     impact = impact_of(inc["service"], ev.panes, start, end, drill) | {
         "first_breach_to_mitigation_s": _round(mitigated - breach_at) if mitigated else None,
@@ -542,6 +545,10 @@ def draft_review(ev: Evidence, policy: Policy | None, cfg: ResponseConfig) -> di
         "root_cause": ev.edits.get("root_cause"),
         "lessons": ev.edits.get("lessons"),
     }
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} s"
 
 
 def _pct(value: float | None) -> str:
@@ -605,13 +612,14 @@ def review_markdown(review: Mapping[str, Any]) -> str:
             f"- rollback {rb['id']} {rb['status']}: {rb['from_version']} → {rb['target_version']}"
         )
         lines += [
-            f"  - {p['phase']}: {_fmt(p['duration_s'], ' s')} of {p['budget_s']:g} s"
+            f"  - {p['phase']}: {_seconds(p['duration_s'])} of {p['budget_s']:g} s"
             + (" — OVER BUDGET" if p["over_budget"] else "")
             for p in res["phases"]
         ]
     lines.append(f"- escalation tiers reached: {', '.join(res['escalation_tiers_reached'])}")
     lines += ["", "## What went well", ""] + [f"- {w}" for w in review["went_well"]]
-    lines += ["", "## What went wrong", ""] + [f"- {w}" for w in review["went_wrong"]]
+    wrong = review["went_wrong"] or ["nothing the evidence shows"]
+    lines += ["", "## What went wrong", ""] + [f"- {w}" for w in wrong]
     lines += ["", "## Action items", ""]
     for item in review["action_items"]:
         owner = item["owner"] or "(owner)"
