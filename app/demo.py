@@ -66,7 +66,7 @@ _RESPONSE_CLOCK = (
 )
 # The control calls' URLs: the demo fleet answers them (notifications go where the user says).
 _CONTROL = tuple(dict.fromkeys(spec.url for spec in ACTIONS.values() if not spec.notification))
-_WIDTH = 160
+_WIDTH = 180  # a drill's notices start with "[DRILL]"
 _QUIET = frozenset({"response", "severity", "budget_s", "budget_min_s"})  # said elsewhere
 
 

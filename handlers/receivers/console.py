@@ -17,7 +17,8 @@ def _page(p: Mapping[str, Any]) -> str:
 
 
 def _control(p: Mapping[str, Any]) -> str:
-    shown = ("action", "target", "bot", "from_version", "to_version", "capacity", "backup")
+    # A drill's notices say "[DRILL]" in their text; its control calls name the drill here.
+    shown = ("action", "target", "bot", "from_version", "to_version", "capacity", "backup", "drill")
     return " ".join(f"{k}={p[k]}" for k in shown if p.get(k) is not None)
 
 
@@ -30,9 +31,7 @@ _LINES: dict[str, Callable[[Mapping[str, Any]], str]] = {
 
 def describe(action: Outbound) -> str:
     line = _LINES.get(action.kind, _control)(action.payload)
-    drill = action.payload.get("drill")
-    where = f"[{action.kind}] " if drill is None else f"[{action.kind}, drill {drill}] "
-    return f"{where}{action.payload.get('service', '')} {line}  (key {action.key})"
+    return f"[{action.kind}] {action.payload.get('service', '')} {line}  (key {action.key})"
 
 
 class ConsoleReceiver:
