@@ -297,7 +297,14 @@ def _candidates(ev: Evidence, breach_at: float, drill: str | None) -> list[dict[
                 "rank_score": 100 - (breach_at - at) / 60,
                 "summary": f"deploy of {latest['version']} at "
                 f"{datetime.fromtimestamp(at).isoformat()} preceded the first breach by "
-                f"{breach_at - at:.0f} s",
+                f"{breach_at - at:.0f} s"
+                + (
+                    f"; regressed on {latest['version']} against "
+                    f"{inc.get('last_good_version') or 'the version before'}: "
+                    f"{', '.join(regressed)}"
+                    if regressed
+                    else ""
+                ),
                 "evidence": {
                     "version": latest["version"],
                     "at": at,
