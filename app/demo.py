@@ -119,7 +119,8 @@ async def _drop_topics(settings: Settings) -> None:
 def drill_settings(settings: Settings, fleet_url: str, compress: float) -> Settings:
     """``settings`` as a drill runs them: the plan's clock ÷ ``compress``, control calls to
     the demo fleet, the HTTP API on a free port. Verify still judges ≥ 15 s of live panes
-    (panes close ``allowed_lateness`` after their end; a shorter window would hold none)."""
+    (chosen when panes arrived ``allowed_lateness`` after their end; they now arrive at their
+    end, refined within it)."""
     r, rb = settings.response, settings.rollback
     response = r.model_copy(
         update={name: getattr(r, name) / compress for name in _RESPONSE_CLOCK}

@@ -59,6 +59,7 @@ from app.settings import DRILL_URLS, Settings
 from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
 from app.storage.incidents import PgIncidentStore
+from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
@@ -115,6 +116,7 @@ ROLES: tuple[RoleName, ...] = ("aggregator", "evaluator", "responder", "api")
 RESPONDER_PARTS = (
     "sink",
     "http",
+    "notifications",
     "probe",
     "manager",
     "deploys",
@@ -529,7 +531,28 @@ def _responder_parts(
         "reviews": review_drafter,
     }
     built = {name: builders[name]() for name in wanted if name in builders}
+    if settings.database_notify and "notifications" in wanted:
+        built["notifications"] = _notifications(settings.dsn, built)
     return {name: role for name, role in built.items() if role is not None}
+
+
+def _notifications(dsn: str, built: Mapping[str, Role | None]) -> PgNotifications:
+    """Committed work wakes the worker that takes it (migration 0009 announces it)."""
+    notifications = PgNotifications(dsn)
+    dispatcher = built.get("dispatcher")
+    if isinstance(dispatcher, OutboxDispatcher):
+        for lane in dispatcher.lanes:
+            for kind in lane.kinds:
+                notifications.on(f"actions:{kind}", lane.wake)
+    orchestrator = built.get("orchestrator")
+    if isinstance(orchestrator, RollbackOrchestrator):
+        notifications.on("rollbacks", orchestrator.wake)
+        notifications.on("settled", orchestrator.settled)
+    for name, topic in (("timers", "timers"), ("events", "events")):
+        worker = built.get(name)
+        if isinstance(worker, TimerWorker | EventPublisher):
+            notifications.on(topic, worker.wake)
+    return notifications
 
 
 async def _noop() -> None:

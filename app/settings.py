@@ -90,7 +90,10 @@ class TopicSettings(_Group):
     dead_letter: str = Field(
         default="telemetry.dlq", description="rejected input with its reason, field and origin"
     )
-    panes: str = Field(default="metrics.panes", description="closed panes: stage 1 → stage 2")
+    panes: str = Field(
+        default="metrics.panes",
+        description="panes (on time, then refinements for late events): stage 1 → stage 2",
+    )
     decisions: str = Field(
         default="alerts.decisions", description="severity decisions: stage 2 → stage 3"
     )
@@ -149,10 +152,15 @@ class AggregatorSettings(_Group):
 
     pane_ms: int = Field(default=1000, ge=10, description="pane width")
     allowed_lateness_ms: int = Field(
-        default=5000, ge=0, description="how late an event may be and still count in its pane"
+        default=5000,
+        ge=0,
+        description="how late an event may be and still count in its pane: a pane is published "
+        "when the watermark passes its end and again (a refinement) for events this late",
     )
     idle_timeout_ms: int = Field(
-        default=3000, ge=10, description="a partition quiet this long has its panes closed anyway"
+        default=3000,
+        ge=10,
+        description="a partition quiet this long has its panes published and closed anyway",
     )
     max_future_skew_ms: int = Field(
         default=60_000,
@@ -406,6 +414,11 @@ class _Servers(BaseSettings):
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema of alertpipe's tables (created by the migrations); "
         "unset: the server's search_path (public)",
+    )
+    database_notify: bool = Field(
+        default=True,
+        description="wake the responder's workers on PostgreSQL LISTEN/NOTIFY when work is "
+        "committed; off (poll intervals only) behind a pooler that does not pass notifications",
     )
     group_prefix: str = Field(
         default="alertpipe", description="prefix of every consumer group and transactional id"

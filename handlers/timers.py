@@ -3,7 +3,8 @@
 Candidates are read without locks; each is fired in its own transaction that locks the
 incident, then claims the timer ``FOR UPDATE SKIP LOCKED`` (skipping it if another worker has
 it or it fired already), applies the pure decision and marks it fired — so across restarts
-and several workers a timer's effects are recorded exactly once.
+and several workers a timer's effects are recorded exactly once. Between rounds the worker
+sleeps until the next timer is due (at most ``timers_poll_s``), and a new timer wakes it.
 """
 
 from __future__ import annotations
@@ -43,13 +44,22 @@ class TimerWorker(LoopService):
         self._store = store
         self._cfg = cfg
         self._batch = batch
+        self._next_at: float | None = None
         self.fired = 0
 
     async def tick(self) -> bool:
         due = await self._store.due_timers(self.clock.now(), self._batch)
         for timer in due:
             await self.fire(timer)
+        if not due:
+            self._next_at = await self._store.next_timer_at()
         return bool(due)
+
+    def idle_for(self) -> float:
+        """Until the next timer is due, polling at least every ``timers_poll_s``."""
+        if self._next_at is None:
+            return self.idle_s
+        return min(self.idle_s, max(0.0, self._next_at - self.clock.now()))
 
     async def fire(self, timer: DueTimer) -> bool:
         """Fire one timer if nobody else has; True when this worker fired it."""

@@ -88,6 +88,10 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
     "accepted": _c("events added to a pane (replayed ones left out)"),
     "replayed": _c("records re-read after a restart or rebalance to rebuild open panes"),
     "panes": _c("panes published (aggregator), read (evaluator) or kept (dashboard)"),
+    "refinements": _c(
+        "later revisions of panes (late events counted): published (aggregator), applied "
+        "(evaluator)"
+    ),
     "dead_letters": _c("records sent to the dead-letter topic, by reason", "reason"),
     "truncated": _c("entries a pane's caps cut, by list", "list"),
     "transactions": _c("Kafka transactions committed"),
@@ -104,6 +108,7 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
         "outcome",
     ),
     "idle_ticks": _c("evaluations of scopes, services or partitions gone quiet"),
+    "reversals": _c("verdicts a pane's refinement changed when its windows were judged again"),
     "alerts": _g("alerts by state over the partitions this process owns", "state"),
     "state_records": _c("records written to the state topic"),
     "restores": _c("state restores from the state topic"),
@@ -116,6 +121,8 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
     "invalid": _c("records that could not be decoded, skipped"),
     "recorded": _c("deploys recorded in the deploy history"),
     "delivered": _c("outbox actions claimed and run through the delivery pipeline", "lane"),
+    "received": _c("PostgreSQL notifications of committed work received (the responder's own)"),
+    "reconnects": _c("times the listening connection for notifications was re-established"),
     # the api role's dashboard (its ring of panes per scope)
     "refilled": _g("1 once the dashboard's ring was refilled from Kafka at start"),
     "scopes": _g("scopes the dashboard's ring holds"),

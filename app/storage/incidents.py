@@ -693,3 +693,7 @@ class PgIncidentStore:
             DueTimer(r["id"], r["incident_id"], r["kind"], float(r["due_at"].timestamp()))
             for r in rows
         ]
+
+    async def next_timer_at(self) -> float | None:
+        at = await self._pool.fetchval("SELECT min(due_at) FROM timers WHERE fired_at IS NULL")
+        return epoch(at)

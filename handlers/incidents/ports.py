@@ -136,3 +136,7 @@ class IncidentStore(Protocol):
     async def due_timers(self, now: float, limit: int) -> list[DueTimer]:
         """Candidates only (not locked): the firing transaction claims each one."""
         ...
+
+    async def next_timer_at(self) -> float | None:
+        """When the earliest timer not fired yet is due (None: there is none)."""
+        ...

@@ -1,7 +1,8 @@
 """A ``HealthProbe`` backed by the live panes on ``metrics.panes`` (key: scope id).
 
 It reads the topic from ``verify_window_s`` ago onwards (no consumer group, nothing
-committed), keeps each service's recent request panes in memory, and judges the last
+committed), keeps each service's recent request panes in memory — the latest revision of
+each ``pane_id``: a refinement replaces the pane it refines — and judges the last
 ``verify_window_s`` seconds of event time on request.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -23,6 +24,8 @@ from schemas.panes import PaneSummary
 __all__ = ["KafkaHealthProbe"]
 
 log = logging.getLogger(__name__)
+
+_KEEP = 10_000  # panes per service (oldest first out)
 
 
 class KafkaHealthProbe:
@@ -41,8 +44,8 @@ class KafkaHealthProbe:
             isolation_level="read_committed",  # panes of aborted transactions never count
         )
         # By (service, drill): a DR drill's panes never crowd out (nor count as) the real ones.
-        self._panes: dict[tuple[str, str | None], deque[PaneSummary]] = defaultdict(
-            lambda: deque(maxlen=10_000)
+        self._panes: dict[tuple[str, str | None], OrderedDict[str, PaneSummary]] = defaultdict(
+            OrderedDict
         )
         self._stopping = asyncio.Event()
         self.ready = False
@@ -79,8 +82,15 @@ class KafkaHealthProbe:
         except ValidationError:
             self.invalid += 1
             return
-        if pane.requests is not None:
-            self._panes[(pane.scope.service, pane.scope.drill)].append(pane)
+        if pane.requests is None:
+            return
+        kept = self._panes[(pane.scope.service, pane.scope.drill)]
+        held = kept.get(pane.pane_id)
+        if held is not None and held.revision >= pane.revision:
+            return  # a re-sent or older revision
+        kept[pane.pane_id] = pane
+        if len(kept) > _KEEP:
+            kept.popitem(last=False)
 
     async def stop(self) -> None:
         self.ready = False
@@ -97,6 +107,6 @@ class KafkaHealthProbe:
         start_ms = end_ms - int(self._cfg.verify_window_s * 1000)
         if since is not None:
             start_ms = max(start_ms, int(since * 1000))
-        panes = list(self._panes.get((service, drill), ()))
+        panes = list(self._panes.get((service, drill), {}).values())
         window = window_of(service, panes, start_ms, end_ms, drill)
         return judge(window, self._cfg)

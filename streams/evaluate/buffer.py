@@ -1,4 +1,5 @@
-"""Pane buffers: the recent closed panes of one scope, deduplicated by ``pane_id``."""
+"""Pane buffers: the recent panes of one scope, deduplicated by ``pane_id``; a later revision
+of a pane (stage 1's refinement for late events) replaces the one held, never adds to it."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ class PaneBuffer:
             self.first_start_ms = pane.start_ms
         self.last_end_ms = max(self.last_end_ms, pane.end_ms)
         return True
+
+    def refine(self, pane: PaneSummary) -> PaneSummary | None:
+        """Replace the held pane of the same ``pane_id`` by this later revision; the revision
+        replaced, or None when none older is held (a re-sent or an older revision)."""
+        held = self._panes.get(pane.start_ms)
+        if held is None or held.pane_id != pane.pane_id or pane.revision <= held.revision:
+            return None
+        self._panes[pane.start_ms] = pane
+        return held
 
     def between(self, start_ms: int, end_ms: int) -> Iterator[PaneSummary]:
         """Panes that lie inside [start_ms, end_ms)."""

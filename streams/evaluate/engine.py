@@ -12,6 +12,13 @@ clock — while other services of the partition still report is evaluated at the
 a partition that is silent altogether is moved on by ``idle_tick``, by the wall-clock time
 that passed since its last pane (never straight to "now", so that backfilled data is not
 judged against the present). Without a caller's clock, panes count as arriving as they close.
+
+Stage 1 publishes a pane on time and again, as a refinement (same ``pane_id``, higher
+``revision``), when late events arrive for it. A refinement replaces the pane in its buffer
+(never counted twice) and the scope is judged again at the time it was last judged, on the
+windows that now hold the refined pane — unless a newer pane end judged it since. A verdict
+the refinement changes is a *reversal*; an alert it would end resolves through the rule's
+``keep_firing_for`` like any other. Both are counted (``take_counts``).
 """
 
 from __future__ import annotations
@@ -123,6 +130,10 @@ class ServiceEvaluation:
         self._checkpoint_ms = 0
         self._service_dirty = False
         self._out = Output()
+        self._refined: dict[str, int] = {}  # scope id -> when it was judged before the refinement
+        self._observed: dict[str, str] = {}  # fingerprint -> status of its latest evaluation
+        self.refinements = 0  # refined panes applied
+        self.reversals = 0  # verdicts a refinement changed
         self.slos = SloTracker(service, policy, drill)
 
     # --- input ---------------------------------------------------------------------------
@@ -143,7 +154,9 @@ class ServiceEvaluation:
             return False
         buffer = self.buffer(pane.scope)
         if not buffer.add(pane):
-            return False
+            return self._refine(buffer, pane, evaluate)
+        if evaluate and pane.end_ms <= buffer.evaluated_ms:  # a pane first published late
+            self._refined.setdefault(buffer.scope.id, buffer.evaluated_ms)
         if self.first_ms is None or pane.start_ms < self.first_ms:
             self.first_ms = pane.start_ms
         self.last_end_ms = max(self.last_end_ms, pane.end_ms)
@@ -157,6 +170,20 @@ class ServiceEvaluation:
         self._deploys.extend(pane.deploys)
         if pane.requests is not None and pane.requests.versions:
             self._served.setdefault(pane.end_ms, Counter()).update(pane.requests.versions)
+        return True
+
+    def _refine(self, buffer: PaneBuffer, pane: PaneSummary, evaluate: bool) -> bool:
+        """A later revision of a held pane: it replaces the pane; a scope judged with the
+        earlier revision is judged again (its new deploy events apply at the next tick)."""
+        previous = buffer.refine(pane)
+        if previous is None:
+            return False
+        if evaluate:
+            self.refinements += 1
+            known = set(previous.deploys)
+            self._deploys.extend(d for d in pane.deploys if d not in known)
+            if pane.end_ms <= buffer.evaluated_ms:
+                self._refined.setdefault(buffer.scope.id, buffer.evaluated_ms)
         return True
 
     def restore_alert(self, rule: str, scope: Scope, record: AlertRecord) -> None:
@@ -181,8 +208,10 @@ class ServiceEvaluation:
         as they closed)."""
         self._out = Output()
         silent = {t for t in partition_ticks if self._silent_at(t, t if now_ms is None else now_ms)}
+        service_judged = self.evaluated_ms
         for tick in sorted(self._new.keys() | silent):
             self._tick(tick)
+        self._judge_refined(service_judged)
         self._new.clear()
         self._served.clear()
         self._evict()
@@ -208,6 +237,17 @@ class ServiceEvaluation:
         self._learn(evaluated, tick, healthy)
         self._set_track(after_health(self.track, healthy, tick, self.policy.deploys))
         self._maybe_checkpoint(tick)
+
+    def _judge_refined(self, service_judged: int) -> None:
+        """Judge again, at the same time, the scopes whose panes were refined after they
+        were judged — unless a newer pane end has judged them since (with the refinement)."""
+        for scope_id, judged in self._refined.items():
+            buffer = self.buffers[scope_id]
+            if judged and buffer.evaluated_ms == judged:
+                self._evaluate(buffer, self.rules_for(buffer.scope), judged, again=True)
+        if self._refined and service_judged and self.evaluated_ms == service_judged:
+            self._evaluate_service(service_judged, again=True)
+        self._refined.clear()
 
     def _silent_at(self, tick: int, now_ms: int) -> bool:
         """No pane for ``idle_after_ms`` in event time *and* on the caller's clock: a service
@@ -251,7 +291,7 @@ class ServiceEvaluation:
     def _evaluate_scope(self, buffer: PaneBuffer, tick: int) -> None:
         self._evaluate(buffer, self.rules_for(buffer.scope), tick)
 
-    def _evaluate_service(self, tick: int) -> None:
+    def _evaluate_service(self, tick: int, *, again: bool = False) -> None:
         """Service-wide rules (e.g. several bots offline), over the service's scopes."""
         buffer = self.buffer(_service_scope(self.service, self.drill))
         dimensions = {b.scope.dimension for b in self.buffers.values()}
@@ -260,9 +300,13 @@ class ServiceEvaluation:
             for rule in self.rules_for(buffer.scope)
             if rule.info.over is None or rule.info.over in dimensions  # no bots: no bot rules
         ]
-        self._evaluate(buffer, rules, tick)
+        self._evaluate(buffer, rules, tick, again=again)
 
-    def _evaluate(self, buffer: PaneBuffer, rules: list[Rule], tick: int) -> None:
+    def _evaluate(
+        self, buffer: PaneBuffer, rules: list[Rule], tick: int, *, again: bool = False
+    ) -> None:
+        """Judge ``rules`` on the windows ending at ``tick``; ``again``: at a time judged
+        before, after a refinement (a changed verdict is a reversal)."""
         inputs: dict[int, MetricInput] = {}  # one window per length, shared by the rules
 
         def window(length: int) -> MetricInput:
@@ -275,6 +319,10 @@ class ServiceEvaluation:
             data = window(rule.window_ms)
             short = window(rule.short_window_ms) if rule.short_window_ms else None
             observation = observe(rule, data, short)
+            print_ = fingerprint(rule.name, buffer.scope.id)
+            if again and self._observed.get(print_, observation.status) != observation.status:
+                self.reversals += 1
+            self._observed[print_] = observation.status
             self._apply(rule, buffer.scope, observation, tick, _warming(rule, data))
         buffer.evaluated_ms = tick
 
@@ -453,6 +501,15 @@ class Evaluation:
         self._arrived_ms = 0  # when the latest pane arrived, on the caller's clock
         self._clock_then_ms = 0  # the partition's event time then
         self._restored_clock_ms = 0  # every service was judged up to here before a restart
+
+    def take_counts(self) -> dict[str, int]:
+        """Refined panes applied and verdicts they reversed since the last call."""
+        counts = {"refinements": 0, "reversals": 0}
+        for service in self.services.values():
+            counts["refinements"] += service.refinements
+            counts["reversals"] += service.reversals
+            service.refinements = service.reversals = 0
+        return counts
 
     def alert_states(self) -> dict[str, int]:
         """How many (rule, scope) alerts are in each state, and how many are still warming up

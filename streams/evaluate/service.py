@@ -104,6 +104,8 @@ class _Stats:
     bad_panes: int = 0
     stale_records: int = 0
     decisions: int = 0
+    refinements: int = 0  # later revisions of panes applied (late events stage 1 counted)
+    reversals: int = 0  # verdicts a refinement changed
     idle_ticks: int = 0
     state_records: int = 0
     restores: int = 0
@@ -252,6 +254,8 @@ class Evaluator:
             "bad_panes": s.bad_panes,
             "stale_records": s.stale_records,
             "decisions": s.decisions,
+            "refinements": s.refinements,
+            "reversals": s.reversals,
             "idle_ticks": s.idle_ticks,
             "alerts": self._alert_states(),
             "state_records": s.state_records,
@@ -337,7 +341,11 @@ class Evaluator:
             pane = self._decode(record)
             if pane is not None:
                 engine.add(pane, arrived_ms=now)
-        return engine.advance(now)
+        out = engine.advance(now)
+        counts = engine.take_counts()
+        self.stats.refinements += counts["refinements"]
+        self.stats.reversals += counts["reversals"]
+        return out
 
     def _decode(self, record: Any, *, rebuilding: bool = False) -> PaneSummary | None:
         try:

@@ -55,6 +55,16 @@ EXPORTED: dict[str, str | None] = {
         "TOKEN_NAME CredentialStore NameTaken NewToken SessionVia StoredSession StoredToken "
         "digest issue_token new_secret new_token parse_token same_digest"
     ),
+    "app.dashboard": "Dashboard DashboardFeed FiringLog PaneRing not_found",
+    "app.dashboard.board": "board_rows",
+    "app.dashboard.feed": "DECISIONS_LOOKBACK_S DashboardFeed",
+    "app.dashboard.firing": "CLOSED_PER_SCOPE Firing FiringLog decision_scope",
+    "app.dashboard.ring": (
+        "BOT_STATUSES FIELDS PaneRing RevisedPane ScopeRing Window pane_row sketch_quantiles"
+    ),
+    "app.dashboard.series": "DECIMALS Grid bot_counts forward_fill rolling_slope scope_series",
+    "app.dashboard.thresholds": "SERIES_OF_METRIC Threshold growth_window_ms thresholds_for",
+    "app.dashboard.view": "OVERVIEW Dashboard not_found",
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
     "app.drills": None,
     "app.drills.control": "DrillControl new_drill_id",
@@ -79,16 +89,6 @@ EXPORTED: dict[str, str | None] = {
         "terminate ticking"
     ),
     "app.pipeline": "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline correlator_config drill_urls evaluator_config needs_database receiver_urls rollback_from_policy",
-    "app.dashboard": "Dashboard DashboardFeed FiringLog PaneRing not_found",
-    "app.dashboard.board": "board_rows",
-    "app.dashboard.feed": "DECISIONS_LOOKBACK_S DashboardFeed",
-    "app.dashboard.firing": "CLOSED_PER_SCOPE Firing FiringLog decision_scope",
-    "app.dashboard.ring": (
-        "BOT_STATUSES FIELDS PaneRing RevisedPane ScopeRing Window pane_row sketch_quantiles"
-    ),
-    "app.dashboard.series": "DECIMALS Grid bot_counts forward_fill rolling_slope scope_series",
-    "app.dashboard.thresholds": "SERIES_OF_METRIC Threshold growth_window_ms thresholds_for",
-    "app.dashboard.view": "OVERVIEW Dashboard not_found",
     "app.policy": "load_policy_file policy_from_settings",
     "app.reviews": None,
     "app.reviews.control": "ReviewControl ReviewMissing",
@@ -97,7 +97,7 @@ EXPORTED: dict[str, str | None] = {
     "app.reviews.panes": "read_panes",
     "app.reviews.store": "PgReviewStore needs_review",
     "app.roles": "ROLES ROLE_NAMES Role allows",
-    "app.settings": "DRILL_URLS RECEIVER_URLS AggregatorSettings AuthSettings DrillSettings DashboardSettings EvaluatorSettings LocalSettings Settings TopicSettings get_settings masked",
+    "app.settings": "DRILL_URLS RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings DrillSettings EvaluatorSettings LocalSettings Settings TopicSettings get_settings masked",
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
     "app.simulation.fleet": "Fleet fleet_app",
@@ -111,6 +111,7 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.gauges": "Backlog PgGauges TimersDue",
     "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
     "app.storage.migrations": "Migration available_migrations migrate",
+    "app.storage.notify": "APPLICATION_NAME CHANNEL PgNotifications",
     "app.storage.outbox": "PgOutboxStore",
     "app.storage.pool": "Conn Row create_pool epoch moment",
     "app.storage.queries": "PgIncidentQueries",
@@ -189,7 +190,7 @@ EXPORTED: dict[str, str | None] = {
         "RetryPlan Rollback RollbackStep StepKind attempt_actions budget closes_breaker failed "
         "next_step phase_actions phase_notices phase_plan restore_point retry_plan verify_step"
     ),
-    "handlers.service": "LoopService SourceLoop",
+    "handlers.service": "LoopService Signal SourceLoop sleep_or_wake",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
     "handlers.slos": "BudgetRecorder budget_in",
     "handlers.timers": "TimerWorker timer_effects",
@@ -238,7 +239,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.aggregate.panes": "Pane ScopeKey scope_id",
     "streams.aggregate.partition": "ClosedPane PaneRules PartitionAggregator",
     "streams.aggregate.service": "Aggregator AggregatorFailed tune_gc",
-    "streams.aggregate.validate": "Reading decode read_event reading_of",
+    "streams.aggregate.validate": "Reading decode read_event read_record reading_of",
     "streams.aggregate.watermark": "NEVER PartitionTime",
     "streams.evaluate": (
         "AlertRecord Correlator CorrelatorConfig EngineConfig Evaluation Evaluator EvaluatorConfig "

@@ -114,6 +114,39 @@ async def test_malformed_panes_are_skipped_and_counted(
     assert evaluator.health()["bad_panes"] == 1
 
 
+async def test_a_refinement_that_clears_the_breach_is_applied_once_and_counted(
+    bootstrap: str,
+    eval_topics: Any,
+    evaluator: Evaluator,
+    series_panes: Panes,
+    produce_panes: Produce,
+    decision_log: Log,
+) -> None:
+    """The breaching pane's refinement (2000 late successes) replaces it: the verdicts of the
+    endpoint's and the service's critical rules are reversed, the alert keeps firing
+    (keep_firing_for: its turn is published), and the counts say so."""
+    groups = series_panes([{"scope": MESSAGE, "requests": "10x59 200x1", "errors": "0x59 200x1"}])
+    async with decision_log(eval_topics.decisions) as log:
+        await produce_panes(eval_topics.panes, [p for g in groups for p in g])
+        await log.wait_for(
+            lambda d: d.rule == "core-error-rate-critical" and d.state == "firing", "firing"
+        )
+        breaching = groups[-1][0]
+        assert breaching.requests is not None
+        requests = breaching.requests.model_copy(update={"count": 2200})
+        refined = breaching.model_copy(update={"revision": 9, "requests": requests})
+        await produce_panes(eval_topics.panes, [refined, refined])  # re-sent: applied once
+        turn = await log.wait_for(
+            lambda d: d.rule == "core-error-rate-critical" and "held firing" in d.summary,
+            "the alert's turn, held firing by keep_firing_for",
+        )
+        health = await eventually(
+            _health_of(evaluator), lambda h: h["reversals"] >= 2, what="the reversals"
+        )
+    assert turn.state == "firing" and turn.at_ms == breaching.end_ms
+    assert (health["refinements"], health["reversals"]) == (1, 2)
+
+
 def _health_of(evaluator: Evaluator) -> Callable[[], Awaitable[dict[str, Any]]]:
     async def probe() -> dict[str, Any]:
         return evaluator.health()

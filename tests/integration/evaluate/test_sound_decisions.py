@@ -147,6 +147,8 @@ async def test_a_latency_blip_that_recovered_is_not_rolled_back_and_the_verdict_
             "search-api", lambda i: i["status"] == "resolved", what="resolved"
         )
         assert incident["rollback"] is None and incident["severity"] == "HIGH"
+        # The resolution page leaves the outbox after the incident is resolved.
+        await p.recorder.wait_for(lambda r: len(r.on("/pager")) >= 2, what="the resolve page")
         assert not p.recorder.on("/rollback") and not p.recorder.on("/breaker")
         assert len(p.recorder.on("/pager")) == 2  # the page, and its resolution
 
