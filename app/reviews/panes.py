@@ -70,7 +70,8 @@ async def _read(
     end_ms: int,
     drill: str | None,
 ) -> list[PaneSummary]:
-    panes: list[PaneSummary] = []
+    """The latest revision of each pane (a refinement replaces the pane it refines)."""
+    latest: dict[str, PaneSummary] = {}
     while todo:
         batch = await consumer.getmany(*todo, timeout_ms=500, max_records=5000)
         for tp, records in batch.items():
@@ -80,13 +81,15 @@ async def _read(
                 pane = _pane(record.value)
                 ours = pane is not None and pane.scope.drill == drill
                 if ours and pane is not None and start_ms <= pane.start_ms < end_ms:
-                    panes.append(pane)
+                    held = latest.get(pane.pane_id)
+                    if held is None or held.revision < pane.revision:
+                        latest[pane.pane_id] = pane
             if records and records[-1].offset + 1 >= todo.get(tp, 0):
                 todo.pop(tp, None)
         for tp in list(todo):
             if await consumer.position(tp) >= todo[tp]:
                 todo.pop(tp)
-    return panes
+    return list(latest.values())
 
 
 def _pane(value: bytes | None) -> PaneSummary | None:

@@ -70,7 +70,13 @@ async def _panes(running: Running, drill_id: str) -> list[PaneSummary]:
         while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 panes += [PaneSummary.model_validate_json(r.value) for r in records]
-        return [p for p in panes if p.scope.drill == drill_id]
+        latest: dict[str, PaneSummary] = {}  # a refinement replaces the pane it refines
+        for pane in panes:
+            if pane.scope.drill == drill_id and (
+                pane.pane_id not in latest or latest[pane.pane_id].revision < pane.revision
+            ):
+                latest[pane.pane_id] = pane
+        return list(latest.values())
     finally:
         with contextlib.suppress(asyncio.CancelledError):  # aiokafka's own, when group-less
             await consumer.stop()
