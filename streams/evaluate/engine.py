@@ -495,7 +495,8 @@ class Evaluation:
     def __init__(self, policy: Policy, config: EngineConfig | None = None) -> None:
         self.policy = policy
         self.config = config or EngineConfig()
-        self.services: dict[tuple[str, str | None], ServiceEvaluation] = {}  # (service, drill)
+        # By service; a DR drill's copy of one by ``service|drill:<id>`` (see ``service``).
+        self.services: dict[str, ServiceEvaluation] = {}
         self.clock_ms = 0  # the latest pane end, or further when idle ticks moved it on
         self.pane_ms: int | None = None  # the width of the latest pane (the idle ticks' step)
         self._arrived_ms = 0  # when the latest pane arrived, on the caller's clock
@@ -523,10 +524,11 @@ class Evaluation:
         return counts
 
     def service(self, name: str, drill: str | None = None) -> ServiceEvaluation:
-        found = self.services.get((name, drill))
+        unit = name if drill is None else f"{name}|drill:{drill}"
+        found = self.services.get(unit)
         if found is None:
             found = ServiceEvaluation(name, self.policy, self.config, drill)
-            self.services[(name, drill)] = found
+            self.services[unit] = found
         return found
 
     def add(

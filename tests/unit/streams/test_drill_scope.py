@@ -70,8 +70,8 @@ def test_a_drills_failure_decides_for_the_drill_only() -> None:
     assert firing and {d.drill for d in firing} == {"drill_1"}
     assert all(d.version == "2.4.0" for d in firing if d.rule == "core-error-rate-critical")
     # The real service's version track never saw the drill's deploy.
-    assert engine.services[("chat-api", None)].track.current is None
-    assert engine.services[("chat-api", "drill_1")].track.current == "2.4.0"
+    assert engine.services["chat-api"].track.current is None
+    assert engine.services["chat-api|drill:drill_1"].track.current == "2.4.0"
 
 
 def _critical(fingerprint: str, drill: str | None, at_ms: int) -> Decision:
