@@ -58,6 +58,7 @@ from app.reviews.store import PgReviewStore
 from app.settings import DRILL_URLS, Settings
 from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
+from app.storage.holds import PgHoldStore
 from app.storage.incidents import PgIncidentStore
 from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
@@ -70,7 +71,7 @@ from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
-from handlers.incidents.manager import IncidentManager
+from handlers.incidents.manager import DecisionApplier, IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
 from handlers.outbox.dispatcher import OutboxDispatcher
 from handlers.receivers.base import Receiver
@@ -83,6 +84,7 @@ from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
+from schemas.maintenance import MaintenanceWindow
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.kafka import ensure_state_topic
@@ -130,8 +132,11 @@ RESPONDER_PARTS = (
 )
 
 
+_DATABASE: tuple[RoleName, ...] = ("responder", "api")
+
+
 def needs_database(roles: Sequence[RoleName]) -> bool:
-    return "responder" in roles or "api" in roles
+    return bool(set(roles) & set(_DATABASE))
 
 
 def aggregator_config(settings: Settings) -> AggregatorConfig:
@@ -232,6 +237,7 @@ class Responder:
     queries: PgIncidentQueries
     commands: IncidentCommands
     credentials: PgCredentialStore
+    holds: PgHoldStore
     drills: DrillControl
     reviews: ReviewControl
     policy: Policy | None = None
@@ -292,17 +298,23 @@ async def build_pipeline(
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected {', '.join(ROLES)}")
-    policy = (
-        policy_from_settings(settings) if {"evaluator", "responder", "api"} & set(roles) else None
-    )
+    policy = policy_from_settings(settings) if set(roles) & {"evaluator", *_DATABASE} else None
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
     pipeline = Pipeline(settings)
     pipeline.roles = _stages(settings, roles, policy, pipeline.exposition)
     if needs_database(roles):
+        assert policy is not None
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition, policy
+            settings,
+            clock or SystemClock(),
+            probe,
+            write,
+            wanted,
+            pipeline.exposition,
+            policy.maintenance,
+            policy,
         )
         pipeline.roles.extend(pipeline.responder.roles)
     pipeline.asgi = _asgi(pipeline, roles, policy)
@@ -330,7 +342,7 @@ def _stages(
         stages.append(ServiceRole("evaluator", evaluator))
         expo.add_lag("evaluator", evaluator.lag)
         if settings.evaluator.correlator and policy.cascade.enabled:
-            correlator = Correlator(correlator_config(settings), policy.cascade)
+            correlator = Correlator(correlator_config(settings), policy.cascade_as_run())
             stages.append(ServiceRole("correlator", correlator))
             expo.add_lag("correlator", correlator.lag)
     return stages
@@ -349,9 +361,18 @@ def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) 
     )
     auth = Authenticator(cfg, r.clock, r.credentials)
     deps = ApiDeps(
-        r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo,
-        drills=r.drills, reviews=r.reviews,
-    )  # fmt: skip
+        r.queries,
+        r.commands,
+        r.silences,
+        r.clock,
+        pipeline.health,
+        auth,
+        expo,
+        r.holds,
+        pipeline.settings.http_max_body_bytes,
+        drills=r.drills,
+        reviews=r.reviews,
+    )
     return create_app(deps, board)
 
 
@@ -381,12 +402,15 @@ async def _responder(
     write: Callable[[str], None],
     parts: Sequence[str],
     expo: Exposition,
+    windows: Sequence[MaintenanceWindow] = (),
     policy: Policy | None = None,
 ) -> Responder:
-    """Stages 3–4 wired from settings (the database must be migrated)."""
+    """Stages 3–4 wired from settings (the database must be migrated); ``windows``: the
+    policy's maintenance windows."""
     pool = await create_pool(settings.dsn)
     incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
-    commands = IncidentCommands(incidents, settings.response, clock)
+    holds = PgHoldStore(pool, windows)
+    commands = IncidentCommands(incidents, settings.response, clock, holds)
     drills = PgDrillStore(pool)
     responder = Responder(
         settings,
@@ -398,6 +422,7 @@ async def _responder(
         PgIncidentQueries(pool),
         commands,
         PgCredentialStore(pool),
+        holds,
         DrillControl(drills, commands, settings.drill, settings.response, clock),
         ReviewControl(PgReviewStore(pool), clock),
         policy,
@@ -513,7 +538,7 @@ def _responder_parts(
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
-            r.incidents, verify, settings.rollback, settings.response, clock
+            r.incidents, verify, settings.rollback, settings.response, clock, holds=r.holds
         )
 
     builders: dict[str, Callable[[], Role | None]] = {
@@ -523,9 +548,21 @@ def _responder_parts(
         "manager": manager,
         "deploys": deploys,
         "budgets": budgets,
-        "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
+        "timers": lambda: TimerWorker(
+            r.incidents,
+            settings.response,
+            clock,
+            redeliver=DecisionApplier(settings.response).apply_in,
+        ),
         "orchestrator": orchestrator,
-        "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),
+        "dispatcher": lambda: OutboxDispatcher(
+            r.outbox,
+            receivers(),
+            settings.delivery,
+            clock,
+            holds=r.holds,
+            hold_cfg=settings.holds,
+        ),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
         "drills": drill_runner,
         "reviews": review_drafter,

@@ -33,7 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.roles import ROLE_NAMES
 from handlers.actions import ACTIONS, URL_SETTINGS
-from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
+from handlers.config import DeliveryConfig, HoldConfig, ResponseConfig, RollbackConfig
 
 __all__ = [
     "DRILL_URLS",
@@ -432,6 +432,7 @@ class _Servers(BaseSettings):
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    holds: HoldConfig = Field(default_factory=HoldConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     drill: DrillSettings = Field(default_factory=DrillSettings)
     policy: Path | None = Field(
@@ -490,6 +491,11 @@ class Settings(_WithReceiverUrls):
     )
     http_port: int = Field(
         default=8080, ge=0, le=65535, description="its port (0 picks a free one)"
+    )
+    http_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="the API refuses a request body larger than this with 413 (default 1 MiB)",
     )
     log_level: str = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"

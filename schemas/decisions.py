@@ -94,3 +94,8 @@ class Decision(_Model):
     drill: str | None = Field(
         default=None, description="the DR drill that caused it; absent for real traffic"
     )
+    dry_run: bool = Field(
+        default=False,
+        description="its rule (or policy) is on trial: the responder records the incident and "
+        "its actions as 'would have sent' and sends nothing",
+    )

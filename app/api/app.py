@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from app.api import (
@@ -21,6 +21,7 @@ from app.api import (
     errors,
     health,
     incidents,
+    maintenance,
     reviews,
     session,
     silences,
@@ -30,6 +31,7 @@ from app.api import (
 from app.api.auth import Authenticator, Viewer
 from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
+from app.api.guards import BodyLimit, declare_guarded_answers, storable_text
 from app.api.metrics import Exposition, HealthReport
 from app.settings import AuthSettings
 from schemas.clock import SystemClock
@@ -48,7 +50,14 @@ def create_probe_app(
     exposition: Exposition | None = None,
 ) -> FastAPI:
     # No interactive docs: they load their scripts from a CDN, and the console works offline.
-    app = FastAPI(title="alertpipe", version="1", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="alertpipe",
+        version="1",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(storable_text)],  # app.api.guards: no NUL reaches PostgreSQL
+    )
     app.state.health = report
     app.state.auth = auth or Authenticator(AuthSettings(), SystemClock())
     app.state.exposition = exposition or Exposition(report)
@@ -65,9 +74,13 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
     app.title = "alertpipe responder"
     app.state.deps = deps
     app.state.dashboard = board
+    app.add_middleware(BodyLimit, limit=deps.max_body_bytes)
     for module in (incidents, reviews, silences, session, tokens, slos, dashboard, drills):
         app.include_router(module.router)
+    app.include_router(maintenance.windows_router)
+    app.include_router(maintenance.holds_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    declare_guarded_answers(app)
     app.add_api_route(
         "/openapi.json",
         _openapi,

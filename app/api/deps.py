@@ -10,12 +10,14 @@ from app.api.auth import Authenticator
 from app.api.metrics import Exposition
 from app.drills.control import DrillControl
 from app.reviews.control import ReviewControl
+from handlers.holds import Automation, GlobalHold, Window
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import HumanAction
 from handlers.silences import Silence
 from schemas.clock import Clock
+from schemas.maintenance import MaintenanceWindow
 
-__all__ = ["ApiDeps", "Commands", "Queries", "Silences"]
+__all__ = ["ApiDeps", "Commands", "Holds", "Queries", "Silences"]
 
 
 class Queries(Protocol):
@@ -38,6 +40,34 @@ class Commands(Protocol):
     async def decide(
         self, incident_id: str, action: HumanAction, by: str, note: str | None
     ) -> Incident: ...
+
+    async def release(self, incident_id: str, by: str, note: str | None) -> Incident: ...
+
+
+class Holds(Protocol):
+    """Maintenance windows and global holds (``app.storage.holds.PgHoldStore``)."""
+
+    async def automation(self, now: float) -> Automation: ...
+
+    async def windows(self, include_ended: bool = False) -> list[Window]: ...
+
+    async def window(self, window_id: str) -> Window | None: ...
+
+    async def create_window(self, spec: MaintenanceWindow, by: str, now: float) -> Window: ...
+
+    async def update_window(
+        self, window_id: str, spec: MaintenanceWindow, now: float
+    ) -> Window | None: ...
+
+    async def end_window(self, window_id: str, by: str, now: float) -> Window | None: ...
+
+    async def holds(self, include_lifted: bool = False) -> list[GlobalHold]: ...
+
+    async def hold(self, hold_id: str) -> GlobalHold | None: ...
+
+    async def create_hold(self, reason: str, by: str, now: float) -> GlobalHold: ...
+
+    async def lift_hold(self, hold_id: str, by: str, now: float) -> GlobalHold | None: ...
 
 
 class Silences(Protocol):
@@ -65,5 +95,7 @@ class ApiDeps:
     health: Callable[[], dict[str, dict[str, Any]]] = dict
     auth: Authenticator | None = None  # None: nobody gets in (every route answers 401)
     exposition: Exposition | None = None  # None: the roles' health reports only
+    holds: Holds | None = None  # None: no windows or holds (every incident runs free)
+    max_body_bytes: int = 1 << 20  # a larger request body is refused with 413
     drills: DrillControl | None = None  # None: this process serves no drills
     reviews: ReviewControl | None = None  # None: nor post-incident reviews

@@ -20,6 +20,7 @@ from app.cli import (
     config_cmd,
     demo_cmd,
     drill_cmd,
+    hold_cmd,
     local_cmd,
     policy_cmd,
     replay_cmd,
@@ -48,6 +49,7 @@ _GROUPS = (
     simulate_cmd,
     policy_cmd,
     token_cmd,
+    hold_cmd,
     drill_cmd,
 )
 

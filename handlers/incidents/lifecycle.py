@@ -37,6 +37,7 @@ from handlers.incidents.effects import (
     TimerIntent,
 )
 from handlers.incidents.incident import AlertEntry, Incident
+from handlers.incidents.rearm import rearm
 from handlers.incidents.target import no_target_reason
 from schemas.errors import CommandError
 from schemas.severity import Severity
@@ -141,13 +142,15 @@ def resolve(
     if any(s.startswith("status_page:") for s in inc.steps):
         body = f"The issue affecting {inc.service} has been resolved."
         actions.append(notices.status_page(after, "resolved", body, "final"))
-    return Effects(
+    resolved = Effects(
         after,
         timeline=(TimelineEntry("status", "resolved", actor=by, reason=reason),),
         actions=tuple(actions),
         timers=_reschedule(after, cfg),
         events=(EventIntent("resolved", {"by": by, "reason": reason}),),
     )
+    # Only a person resolves an incident whose alerts still fire: they are re-armed.
+    return resolved.then(rearm(after, now, cfg))
 
 
 def human_decision(

@@ -33,6 +33,7 @@ from handlers.incidents.effects import (
 )
 from handlers.incidents.incident import AlertEntry, Incident, worse_scenario
 from handlers.incidents.lifecycle import breach_after_investigation, resolve
+from handlers.incidents.rearm import RearmReason, is_turn, turn
 from handlers.incidents.target import IN_EFFECT, choose_target
 from schemas.decisions import Decision
 from schemas.severity import Severity
@@ -109,6 +110,7 @@ def _open(decision: Decision, ctx: DecisionContext) -> Incident:
         title=_title(decision),
         opened_at=ctx.now,
         last_decision_at=decision.at_ms / 1000.0,
+        dry_run=decision.dry_run,
         drill=decision.drill,
     )
 
@@ -150,10 +152,13 @@ def on_decision(
     current: Incident | None, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
 ) -> Effects | None:
     join, why = should_join(current, decision, cfg)
-    if decision.state == "firing" and decision.previous != "firing":
+    if is_turn(decision) and turn(current if join else None, decision) == "breach":
+        # A re-armed alert breaches again: its incident was resolved by hand while it fired.
+        effects = _firing(current if join else None, decision, ctx, cfg, RearmReason.BREACH)
+    elif decision.state == "firing" and decision.previous != "firing":
         effects = _firing(current if join else None, decision, ctx, cfg, why.value)
     elif not join or current is None or decision.fingerprint not in current.alerts:
-        return None  # includes a turn of a firing alert that belongs to no open incident
+        return None  # includes a turn to held of an alert that belongs to no open incident
     else:
         effects = _update(current, decision, ctx, cfg)
     again = breach_after_investigation(effects.incident, ctx.now, cfg)
@@ -176,7 +181,12 @@ def _firing(
         evidence=_evidence(decision),
     )
     events = _lifecycle_events(before, after)
-    base = Effects(after, timeline=(note,), events=events)
+    trial = (
+        (TimelineEntry("status", "dry run: actions recorded as would have sent, none sent"),)
+        if before is None and after.dry_run
+        else ()
+    )
+    base = Effects(after, timeline=(note, *trial), events=events)
     return base.then(respond(after, decision, ctx.now, cfg))
 
 

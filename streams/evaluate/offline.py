@@ -145,7 +145,7 @@ def _decisions(test: PolicyTest, policy: Policy, pane_ms: int) -> list[Decision]
     """The evaluator's decisions on the test's series, then the S4 correlator's on those."""
     decisions = _evaluated(test, policy, pane_ms)
     if policy.cascade.enabled:
-        decisions.extend(_correlated(decisions, policy.cascade))
+        decisions.extend(_correlated(decisions, policy.cascade_as_run()))
     return sorted(decisions, key=lambda d: d.at_ms)
 
 

@@ -38,6 +38,7 @@ from streams.policy.durations import (
     parse_threshold,
 )
 from streams.policy.errors import FieldInvalid
+from streams.policy.maintenance import DryRun, Windows
 from streams.policy.metrics import MATCH_KEYS, METRICS, MetricInfo
 
 __all__ = [
@@ -205,6 +206,7 @@ class Rule(Condition):
     # Set on the rules an SLO generates (``SloPolicy``): evaluated at minute ends on rolled-up
     # panes (1 s → 1 min → 1 h → 1 day), so that windows of hours and days hold no 1 s panes.
     slo: str | None = None
+    dry_run: DryRun = False
 
     # Field validators, not a model validator: they see the metric (validated first) and
     # still run when another field of the rule is wrong, so every mistake is reported at once.
@@ -402,6 +404,7 @@ class CascadePolicy(_Model):
     severity: SeverityName = Severity.CRITICAL
     scenario: Scenario | None = "S4"
     response: Response = "emergency_stop"
+    dry_run: DryRun = False
 
 
 class RollbackPolicy(_Model):
@@ -580,6 +583,9 @@ class Policy(_Model):
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     slos: tuple[SloPolicy, ...] = ()
     rules: tuple[Rule, ...] = Field(default=(), validate_default=True)
+    # streams/policy/maintenance.py: windows, and dry run for the whole policy
+    maintenance: Windows = ()
+    dry_run: DryRun = False
 
     @model_validator(mode="before")
     @classmethod
@@ -629,6 +635,14 @@ class Policy(_Model):
             if rule.name == name:
                 return rule
         raise KeyError(name)
+
+    def is_dry_run(self, rule: Rule | CascadePolicy) -> bool:
+        """Whether ``rule``'s decisions are a trial (the policy's or the rule's ``dry_run``)."""
+        return self.dry_run or rule.dry_run
+
+    def cascade_as_run(self) -> CascadePolicy:
+        """The cascade rule as the correlator runs it: on trial with the whole policy too."""
+        return self.cascade.model_copy(update={"dry_run": self.is_dry_run(self.cascade)})
 
     @field_validator("slos")
     @classmethod

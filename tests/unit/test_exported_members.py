@@ -24,16 +24,18 @@ EXPORTED: dict[str, str | None] = {
         "require"
     ),
     "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
-    "app.api.deps": "ApiDeps Commands Queries Silences",
+    "app.api.deps": "ApiDeps Commands Holds Queries Silences",
     "app.api.drills": "router",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
+    "app.api.guards": "BodyLimit declare_guarded_answers storable_text unstorable",
     "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
+    "app.api.maintenance": "holds_router windows_router",
     "app.api.metrics": (
         "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
         "decision_latency_family delivery_families gauge histogram report_families"
     ),
-    "app.api.models": "AckIn DebriefIn DecisionIn DrillIn MatcherIn ResolveIn ReviewPatch SilenceIn SilenceOut SilencePatch",
+    "app.api.models": "AckIn DebriefIn DecisionIn DrillIn HoldIn MatcherIn ReleaseIn ResolveIn ReviewPatch SilenceIn SilenceOut SilencePatch",
     "app.api.reviews": "router",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
@@ -44,6 +46,7 @@ EXPORTED: dict[str, str | None] = {
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
     "app.cli.demo_cmd": "register",
     "app.cli.drill_cmd": "register",
+    "app.cli.hold_cmd": "register",
     "app.cli.local_cmd": "endpoint_lines register status_table",
     "app.cli.policy_cmd": "register",
     "app.cli.replay_cmd": "register",
@@ -109,7 +112,10 @@ EXPORTED: dict[str, str | None] = {
     "app.storage": None,
     "app.storage.board": "PgIncidentBoard",
     "app.storage.gauges": "Backlog PgGauges TimersDue",
-    "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
+    "app.storage.holds": "PgHoldStore policy_windows",
+    "app.storage.incidents": (
+        "PgIncidentStore PgIncidentTx incident_from_row incident_labels rollback_from_row"
+    ),
     "app.storage.migrations": "Migration available_migrations migrate",
     "app.storage.notify": "APPLICATION_NAME CHANNEL PgNotifications",
     "app.storage.outbox": "PgOutboxStore",
@@ -122,13 +128,19 @@ EXPORTED: dict[str, str | None] = {
     "handlers.actions": (
         "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane receiver_urls"
     ),
-    "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
+    "handlers.config": (
+        "LEASE_MARGIN DeliveryConfig HoldConfig PhaseRetries ResponseConfig RollbackConfig"
+    ),
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
         "Due EscalationReason Step escalation_due next_escalation next_escalation_at "
         "no_rollback_target on_escalation"
     ),
     "handlers.events": "EventPublisher EventSink KafkaEventSink",
+    "handlers.holds": (
+        "Automation GlobalHold HoldCause HoldSource Window WindowSource holding muting_window "
+        "release"
+    ),
     "handlers.incidents": None,
     "handlers.incidents.classify": (
         "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify reason_text "
@@ -139,17 +151,20 @@ EXPORTED: dict[str, str | None] = {
         "NOTIFICATION_KINDS ActionIntent Effects EventIntent RollbackIntent TimelineEntry "
         "TimelineKind TimerIntent TimerKind action_key"
     ),
-    "handlers.incidents.incident": "SCENARIO_RANK AlertEntry Incident worse_scenario",
+    "handlers.incidents.incident": ("SCENARIO_RANK AlertEntry HoldRelease Incident worse_scenario"),
     "handlers.incidents.lifecycle": (
         "HumanAction InvestigationReason LifecycleError acknowledge breach_after_investigation "
         "human_decision investigation_expired investigation_verdict resolve rollback_finished"
     ),
-    "handlers.incidents.manager": "Applied IncidentManager new_incident_id",
+    "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
         "ALL_TARGETS bot_action breaker chat duration_text labels page restore_call rollback_call "
         "status_page"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
+    "handlers.incidents.rearm": (
+        "REARMED RearmReason TurnOutcome is_turn rearm rearmed_alerts redelivery redelivery_id turn"
+    ),
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
     "handlers.incidents.target": (
@@ -158,6 +173,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
+    "handlers.notify.holds": "DryRunStage HoldStage WindowStage",
     "handlers.notify.metrics": "DeliveryStats MeteredRecord first_page",
     "handlers.notify.stages": (
         "DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage InhibitStage RecordStage "
@@ -193,7 +209,7 @@ EXPORTED: dict[str, str | None] = {
     "handlers.service": "LoopService Signal SourceLoop sleep_or_wake",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
     "handlers.slos": "BudgetRecorder budget_in",
-    "handlers.timers": "TimerWorker timer_effects",
+    "handlers.timers": "Redeliver TimerWorker timer_effects",
     "schemas": (
         "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
         "IncidentEvent IncidentRecord IncidentStatus IntegrityEvent InvalidEvent LatencySketch "
@@ -207,6 +223,10 @@ EXPORTED: dict[str, str | None] = {
     "schemas.incidents": (
         "ActionKind ActionRecord ActionStatus IncidentEvent IncidentEventType IncidentRecord "
         "IncidentStatus PhaseRecord RollbackRecord TimelineEntry"
+    ),
+    "schemas.maintenance": (
+        "AutomationRecord HoldCauseRecord HoldRecord HoldReleaseRecord MaintenanceWindow "
+        "Notifications TimeInterval TimeRange WindowRecord service_matches"
     ),
     "schemas.panes": (
         "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
@@ -222,7 +242,7 @@ EXPORTED: dict[str, str | None] = {
         "TelemetryEvent encode_event parse_event validate_event"
     ),
     "schemas.timestamps": (
-        "MAX_EPOCH_NUMBER MAX_EPOCH_S RFC3339_PATTERN TIMESTAMP_SCHEMA EpochSeconds "
+        "MAX_EPOCH_NUMBER MAX_EPOCH_S RFC3339_PATTERN TIMESTAMP_SCHEMA EpochSeconds Instant "
         "parse_timestamp to_rfc3339"
     ),
     "schemas.window": "WindowStats least_squares_slope merge_panes",
@@ -287,6 +307,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "streams.policy.errors": "FieldInvalid PolicyInvalid Problem",
     "streams.policy.load": "DEFAULT_POLICY default_policy_text load_policy parse_policy",
+    "streams.policy.maintenance": "DryRun MaintenanceWindow Windows",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
         "WORKBOOK_ALERTS BotPolicy BurnAlert CascadePolicy Comparison Condition DeployPolicy "

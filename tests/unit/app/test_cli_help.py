@@ -71,6 +71,9 @@ def test_the_documented_commands_exist() -> None:
         "drill abort",
         "drill report",
         "review",
+        "hold set",
+        "hold list",
+        "hold lift",
     ):
         assert expected in names
 
