@@ -10,7 +10,8 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
     evaluator    stage 2: panes → windows → decisions, and the S4 cascade correlator
     responder    stages 3–4: incidents, timers, rollback orchestrator, outbox, events
     api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics,
-                 and the dashboard at / with its reader of panes and decisions (``dashboard``)
+                 the dashboard at / with its reader of panes and decisions (``dashboard``),
+                 and ingest (/v1/telemetry, OTLP, Alertmanager) through its Kafka producer
 
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
@@ -40,6 +41,7 @@ from pydantic import BaseModel
 from app.api import ApiDeps, create_app, create_probe_app
 from app.api.auth import Authenticator
 from app.api.dashboard import DashboardDeps
+from app.api.deps import Intake
 from app.api.metrics import (
     Exposition,
     database_families,
@@ -52,6 +54,7 @@ from app.drills.control import DrillControl
 from app.drills.runner import DrillRunner
 from app.drills.store import PgDrillStore
 from app.policy import policy_from_settings
+from app.receivers import check_receivers, receiver_setup
 from app.reviews.control import ReviewControl
 from app.reviews.drafter import ReviewDrafter
 from app.reviews.store import PgReviewStore
@@ -64,6 +67,7 @@ from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
+from app.storage.refs import PgReceiverRefs
 from app.storage.silences import PgSilenceStore
 from app.storage.tokens import PgCredentialStore
 from handlers import actions
@@ -89,6 +93,7 @@ from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.kafka import ensure_state_topic
 from streams.evaluate.service import Evaluator, EvaluatorConfig
+from streams.ingest.writer import KafkaWriter
 from streams.lag import consumer_lag
 from streams.lifecycle import ResourceRole, Role, ServiceRole
 from streams.policy import Policy
@@ -301,6 +306,8 @@ async def build_pipeline(
     policy = policy_from_settings(settings) if set(roles) & {"evaluator", *_DATABASE} else None
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
+        if "responder" in roles and "dispatcher" in parts:
+            check_receivers(settings, policy)  # before anything is built: refused at start
     pipeline = Pipeline(settings)
     pipeline.roles = _stages(settings, roles, policy, pipeline.exposition)
     if needs_database(roles):
@@ -317,7 +324,11 @@ async def build_pipeline(
             policy,
         )
         pipeline.roles.extend(pipeline.responder.roles)
-    pipeline.asgi = _asgi(pipeline, roles, policy)
+    intake = _intake(settings, policy) if "api" in roles and policy is not None else None
+    if intake is not None:
+        assert isinstance(intake.writer, KafkaWriter)
+        pipeline.roles.append(intake.writer)
+    pipeline.asgi = _asgi(pipeline, roles, policy, intake)
     if http:
         pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
@@ -348,7 +359,32 @@ def _stages(
     return stages
 
 
-def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) -> FastAPI:
+def _intake(settings: Settings, policy: Policy) -> Intake:
+    """The api role's ingest: one acks=all producer for every ingest route (a role, so it
+    starts before the HTTP server and stops after it)."""
+    cfg, topics = settings.ingest, settings.topics
+    writer = KafkaWriter(
+        settings.bootstrap,
+        max_in_flight=cfg.max_in_flight,
+        ack_timeout_s=cfg.ack_timeout_s,
+        retry_after_s=cfg.retry_after_s,
+        linger_ms=cfg.linger_ms,
+        client_id=f"{settings.group_prefix}-ingest",
+    )
+    return Intake(
+        writer,
+        topics.telemetry,
+        topics.decisions,
+        cfg.max_body_bytes,
+        otlp=policy.otlp,
+        alertmanager=policy.alertmanager,
+        stats=writer.stats,
+    )
+
+
+def _asgi(
+    pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None, intake: Intake | None
+) -> FastAPI:
     r, cfg = pipeline.responder, pipeline.settings.auth
     expo = pipeline.exposition
     if "api" not in roles or r is None:
@@ -370,6 +406,7 @@ def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) 
         expo,
         r.holds,
         pipeline.settings.http_max_body_bytes,
+        intake,
         drills=r.drills,
         reviews=r.reviews,
     )
@@ -427,7 +464,7 @@ async def _responder(
         ReviewControl(PgReviewStore(pool), clock),
         policy,
     )
-    built = _responder_parts(settings, responder, probe, write, parts, expo)
+    built = _responder_parts(settings, responder, probe, write, parts, expo, policy)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
     if parts:
         _responder_metrics(settings, responder, built, expo)
@@ -455,6 +492,7 @@ def _responder_parts(
     write: Callable[[str], None],
     wanted: Sequence[str],
     expo: Exposition,
+    policy: Policy | None = None,
 ) -> dict[str, Role]:
     """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
     clock = r.clock
@@ -474,8 +512,8 @@ def _responder_parts(
             settings.delivery,
             clock,
             secret=_secret(settings.webhook_secret),
-            routing_key=_secret(settings.pager_routing_key),
             write=write,
+            setup=receiver_setup(settings, policy, PgReceiverRefs(r.pool)),
         )
         drill = build_drill_receivers(
             receiver_urls(settings),

@@ -43,6 +43,7 @@ __all__ = [
     "DashboardSettings",
     "DrillSettings",
     "EvaluatorSettings",
+    "IngestSettings",
     "LocalSettings",
     "Settings",
     "TopicSettings",
@@ -205,6 +206,38 @@ class EvaluatorSettings(_Group):
     )
     offset_reset: Literal["latest", "earliest"] = Field(
         default="latest", description="where a brand-new consumer group starts"
+    )
+
+
+class IngestSettings(_Group):
+    """HTTP ingest on the `api` role (`POST /v1/telemetry`, OTLP `/v1/traces|metrics|logs`,
+    `POST /v1/alertmanager`): its limits, and when it pushes back."""
+
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="largest request body, as sent and again after gzip is undone (413 beyond)",
+    )
+    max_in_flight: int = Field(
+        default=50_000,
+        ge=1,
+        description="events (or alerts) accepted but not yet acknowledged by Kafka, across "
+        "requests; a request that would go beyond is answered 429 with `Retry-After`, before "
+        "anything of it is written",
+    )
+    ack_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="how long a request waits for Kafka's acknowledgement (acks=all) of what "
+        "it wrote; longer: 429 with `Retry-After` (the write may still land: at least once)",
+    )
+    retry_after_s: int = Field(
+        default=2, ge=1, description="the `Retry-After` (seconds) of a 429 from ingest"
+    )
+    linger_ms: int = Field(
+        default=5,
+        ge=0,
+        description="the ingest producer's batching delay (concurrent requests share batches)",
     )
 
 
@@ -434,6 +467,7 @@ class _Servers(BaseSettings):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     holds: HoldConfig = Field(default_factory=HoldConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     drill: DrillSettings = Field(default_factory=DrillSettings)
     policy: Path | None = Field(
         default=None,
@@ -478,7 +512,35 @@ class Settings(_WithReceiverUrls):
         "unset: unsigned",
     )
     pager_routing_key: SecretStr | None = Field(
-        default=None, description="PagerDuty Events v2 routing key, sent with every page"
+        default=None,
+        description="PagerDuty Events v2 routing key (32 characters) of the policy's default "
+        "route (its name there is `default`); required when `ALERTPIPE_PAGER_URL` is set",
+    )
+    pager_routing_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="more routing keys, by the names the policy's routes give them (JSON, "
+        '`{"chat-oncall": "…", "dave": "…"}`): each team\'s PagerDuty service and tier',
+    )
+    chat_urls: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="more Slack incoming-webhook URLs, by the names the policy's routes give "
+        'them (JSON, `{"chat-team": "https://hooks.slack.com/…"}`); `default` is '
+        "`ALERTPIPE_CHAT_URL`",
+    )
+    statuspage_api_key: SecretStr | None = Field(
+        default=None,
+        description="Statuspage API key, sent as `Authorization: OAuth <key>`; required when "
+        "`ALERTPIPE_STATUSPAGE_URL` (`https://api.statuspage.io/v1/pages/<page_id>`) is set",
+    )
+    statuspage_components: dict[str, str] = Field(
+        default_factory=dict,
+        description="the Statuspage component id of each service (JSON, "
+        '`{"chat-api": "8kbf7d35c070"}`); a service with none is named in the text only',
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="where people reach this alertpipe's console (`https://alertpipe.example.com`)"
+        ": pages and chat messages link to the incident and its review there; unset: no links",
     )
     token: SecretStr | None = Field(
         default=None,
@@ -500,6 +562,16 @@ class Settings(_WithReceiverUrls):
     log_level: str = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.strip().rstrip("/")
 
     @field_validator("log_level")
     @classmethod

@@ -21,7 +21,9 @@ from app.api import (
     errors,
     health,
     incidents,
+    ingest,
     maintenance,
+    otlp,
     reviews,
     session,
     silences,
@@ -32,6 +34,7 @@ from app.api.auth import Authenticator, Viewer
 from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
 from app.api.guards import BodyLimit, declare_guarded_answers, storable_text
+from app.api.ingest import INGEST_PATHS
 from app.api.metrics import Exposition, HealthReport
 from app.settings import AuthSettings
 from schemas.clock import SystemClock
@@ -74,8 +77,11 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
     app.title = "alertpipe responder"
     app.state.deps = deps
     app.state.dashboard = board
-    app.add_middleware(BodyLimit, limit=deps.max_body_bytes)
-    for module in (incidents, reviews, silences, session, tokens, slos, dashboard, drills):
+    # The ingest routes read their bodies themselves, to their own (larger) limit, counted
+    # again once decompressed: the app-wide limit is for the console's and the API's JSON.
+    app.add_middleware(BodyLimit, limit=deps.max_body_bytes, exempt=INGEST_PATHS)
+    routers = (incidents, reviews, silences, session, tokens, slos, dashboard, ingest, otlp, drills)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(maintenance.windows_router)
     app.include_router(maintenance.holds_router)

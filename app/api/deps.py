@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.api.auth import Authenticator
@@ -16,8 +16,11 @@ from handlers.incidents.lifecycle import HumanAction
 from handlers.silences import Silence
 from schemas.clock import Clock
 from schemas.maintenance import MaintenanceWindow
+from streams.ingest.stats import IngestStats
+from streams.ingest.writer import Headers, Record
+from streams.policy.sources import AlertmanagerPolicy, OtlpPolicy
 
-__all__ = ["ApiDeps", "Commands", "Holds", "Queries", "Silences"]
+__all__ = ["ApiDeps", "Commands", "Holds", "Intake", "Queries", "Silences", "Writer"]
 
 
 class Queries(Protocol):
@@ -86,6 +89,28 @@ class Silences(Protocol):
     ) -> Silence | None: ...
 
 
+class Writer(Protocol):
+    """Writes records to a topic, acknowledged (acks=all) before it returns; raises
+    ``streams.ingest.writer.IngestBusy`` when Kafka cannot take them now."""
+
+    async def write(
+        self, topic: str, records: Sequence[Record], headers: Headers | None = None
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the ingest routes (``/v1/…``) need: where to write, and how to read other tools."""
+
+    writer: Writer
+    telemetry_topic: str
+    decisions_topic: str
+    max_body_bytes: int
+    otlp: OtlpPolicy = field(default_factory=OtlpPolicy)
+    alertmanager: AlertmanagerPolicy = field(default_factory=AlertmanagerPolicy)
+    stats: IngestStats = field(default_factory=IngestStats)
+
+
 @dataclass(frozen=True)
 class ApiDeps:
     queries: Queries
@@ -97,5 +122,6 @@ class ApiDeps:
     exposition: Exposition | None = None  # None: the roles' health reports only
     holds: Holds | None = None  # None: no windows or holds (every incident runs free)
     max_body_bytes: int = 1 << 20  # a larger request body is refused with 413
+    intake: Intake | None = None  # None: the ingest routes answer 404
     drills: DrillControl | None = None  # None: this process serves no drills
     reviews: ReviewControl | None = None  # None: nor post-incident reviews

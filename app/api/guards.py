@@ -3,7 +3,8 @@ PostgreSQL can store. Both answer in the one error body (``app.api.errors``).
 
 ``BodyLimit`` (ASGI middleware): a body over ``ALERTPIPE_HTTP_MAX_BODY_BYTES`` is refused with
 413 — at once when its ``Content-Length`` says so, else as soon as the bytes read pass the
-limit (a chunked body is never buffered whole).
+limit (a chunked body is never buffered whole). The paths it is told are exempt read their
+bodies themselves, to a limit of their own (ingest: ``ALERTPIPE_INGEST__MAX_BODY_BYTES``).
 
 ``storable_text`` (an app-wide dependency): a NUL character (``\\u0000``, which PostgreSQL's
 ``text`` and ``jsonb`` refuse) or a lone surrogate (not encodable as UTF-8) anywhere in the
@@ -14,7 +15,7 @@ path, the query or a JSON body is a 422 naming the field — ``path.incident_id`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,12 +38,13 @@ def _too_large(limit: int) -> HTTPException:
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, never reading more than that."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, exempt: Collection[str] = ()) -> None:
         self.app = app
         self.limit = limit
+        self.exempt = frozenset(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

@@ -19,6 +19,8 @@ from streams.policy import (
     format_duration,
 )
 from streams.policy.durations import format_value
+from streams.policy.model import Policy
+from streams.policy.routes import Route
 
 __all__ = ["register"]
 
@@ -140,7 +142,40 @@ def _check(args: argparse.Namespace) -> int:
         )
     for window in policy.maintenance:
         print(_window_line(window))
+    for line in _sources_lines(policy):
+        print(line)
     return 0
+
+
+def _route_line(route: Route) -> str:
+    takes = "; ".join(f"{key} {', '.join(values)}" for key, values in route.match.items())
+    severities = ", ".join(s.value for s in route.severity)
+    where = " and ".join(filter(None, (takes, severities))) or "everything else"
+    on_call = route.pager_name("on_call")
+    tiers = [
+        f"{tier} {route.pager_name(tier)}"
+        for tier in ("lead_engineer", "team_lead", "final_contact")
+        if route.pager_name(tier) != on_call
+    ]
+    pager = on_call + (f" ({', '.join(tiers)})" if tiers else "")
+    return f"  route    {route.name:<30} {where} -> pager {pager}, chat {route.chat}"
+
+
+def _sources_lines(policy: Policy) -> list[str]:
+    """Where incidents go, and how Alertmanager's alerts and OTLP gauges are read."""
+    lines = [_route_line(route) for route in policy.routes.all()]
+    am = policy.alertmanager
+    severities = ", ".join(f"{label}={s.value}" for label, s in am.severities.items())
+    responses = ", ".join(f"{s.value}->{r}" for s, r in am.responses.items())
+    lines.append(
+        f"  alertmanager: service from {', '.join(am.service_labels)}; severity from "
+        f"{am.severity_label} ({severities}; else {am.default_severity.value}); {responses}; "
+        f"{len(am.alerts)} per-alert override(s)"
+    )
+    gauges = [f"queue {q.metric} by {q.attribute}" for q in policy.otlp.queues]
+    gauges += [f"bot {b.metric} by {b.attribute}" for b in policy.otlp.bots]
+    lines.append(f"  otlp: {'; '.join(gauges) or 'CPU and memory utilization only'}")
+    return lines
 
 
 def _print_result(result: TestResult, quiet: bool) -> None:

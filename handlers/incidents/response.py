@@ -80,14 +80,17 @@ def _entry(decision: Decision, before: AlertEntry | None) -> AlertEntry:
 
 
 def _latest(decision: Decision) -> dict[str, Any]:
-    """The alert's latest evaluation, as the investigation's verdict shows it."""
+    """The alert's latest evaluation, as the investigation's verdict and the pages show it."""
     e = decision.evidence
     return {
         "metric": e.metric,
         "observed": e.observed,
         "comparison": e.comparison,
         "threshold": e.threshold,
+        "window_start_ms": e.window_start_ms,
         "window_end_ms": e.window_end_ms,
+        "samples": e.samples,
+        "min_samples": e.min_samples,
         "decided_at_ms": decision.at_ms,
         "summary": decision.summary,
     }
@@ -299,7 +302,8 @@ class _Steps:
 def _notify_humans(s: _Steps, cfg: ResponseConfig, reason: str) -> None:
     inc = s.incident
     if inc.severity >= Severity.HIGH and s.first(f"page:{inc.severity.value}"):
-        s.actions.append(notices.page(inc, "trigger", f"detection:{inc.severity.value}", inc.title))
+        step = f"detection:{inc.severity.value}"
+        s.actions.append(notices.page(inc, "trigger", step, inc.title, at=inc.last_decision_at))
     if s.first(f"chat:{inc.severity.value}"):
         text = f"{inc.severity.value} incident {inc.id} on {inc.service}: {inc.title} — {reason}"
         s.actions.append(notices.chat(inc, f"opened:{inc.severity.value}", text))

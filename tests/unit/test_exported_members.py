@@ -23,19 +23,22 @@ EXPORTED: dict[str, str | None] = {
         "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
         "require"
     ),
+    "app.api.body": "media_type read_body",
     "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
-    "app.api.deps": "ApiDeps Commands Holds Queries Silences",
+    "app.api.deps": "ApiDeps Commands Holds Intake Queries Silences Writer",
     "app.api.drills": "router",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.guards": "BodyLimit declare_guarded_answers storable_text unstorable",
     "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
+    "app.api.ingest": "INGEST_PATHS Ingester Left TelemetryOut intake router write",
     "app.api.maintenance": "holds_router windows_router",
     "app.api.metrics": (
         "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
         "decision_latency_family delivery_families gauge histogram report_families"
     ),
     "app.api.models": "AckIn DebriefIn DecisionIn DrillIn HoldIn MatcherIn ReleaseIn ResolveIn ReviewPatch SilenceIn SilenceOut SilencePatch",
+    "app.api.otlp": "router",
     "app.api.reviews": "router",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
@@ -93,6 +96,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "app.pipeline": "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline correlator_config drill_urls evaluator_config needs_database receiver_urls rollback_from_policy",
     "app.policy": "load_policy_file policy_from_settings",
+    "app.receivers": "ROUTING_KEY_LENGTH check_receivers receiver_setup routing_keys",
     "app.reviews": None,
     "app.reviews.control": "ReviewControl ReviewMissing",
     "app.reviews.draft": "CORRECTIVE_ACTIONS PEAK_MIN_REQUESTS Evidence draft_review impact_of review_markdown",
@@ -100,7 +104,7 @@ EXPORTED: dict[str, str | None] = {
     "app.reviews.panes": "read_panes",
     "app.reviews.store": "PgReviewStore needs_review",
     "app.roles": "ROLES ROLE_NAMES Role allows",
-    "app.settings": "DRILL_URLS RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings DrillSettings EvaluatorSettings LocalSettings Settings TopicSettings get_settings masked",
+    "app.settings": "DRILL_URLS RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings DrillSettings EvaluatorSettings IngestSettings LocalSettings Settings TopicSettings get_settings masked",
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
     "app.simulation.fleet": "Fleet fleet_app",
@@ -121,12 +125,14 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.outbox": "PgOutboxStore",
     "app.storage.pool": "Conn Row create_pool epoch moment",
     "app.storage.queries": "PgIncidentQueries",
+    "app.storage.refs": "PgReceiverRefs",
     "app.storage.silences": "PgSilenceStore silence_from_row",
     "app.storage.tokens": "PgCredentialStore",
     "app.topics": "declared_topics",
     "handlers": None,
     "handlers.actions": (
-        "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane receiver_urls"
+        "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane ReceiverSetup "
+        "receiver_urls"
     ),
     "handlers.config": (
         "LEASE_MARGIN DeliveryConfig HoldConfig PhaseRetries ResponseConfig RollbackConfig"
@@ -158,8 +164,8 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat duration_text labels page restore_call rollback_call "
-        "status_page"
+        "ALL_TARGETS bot_action breaker chat duration_text labels page paged_tiers restore_call "
+        "rollback_call status_page tier_of"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.rearm": (
@@ -187,15 +193,21 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.receivers": "Outbound Receiver",
     "handlers.receivers.base": "Outbound Receiver",
-    "handlers.receivers.chat": "ChatReceiver chat_body",
+    "handlers.receivers.chat": (
+        "BLOCKS_MAX HEADER_MAX SECTION_MAX TEXT_MAX ChatReceiver chat_body mrkdwn"
+    ),
     "handlers.receivers.console": "ConsoleReceiver describe",
     "handlers.receivers.drill": "DRILL_HEADER DRILL_MARK DrillReceivers DrillRouter current_drill drill_context marked route_drills",
     "handlers.receivers.drill_header": "DRILL_HEADER current_drill drill_context",
-    "handlers.receivers.http": "WebhookPoster",
-    "handlers.receivers.pager": "PagerReceiver pager_body",
+    "handlers.receivers.http": "ANSWER_KEPT WebhookPoster",
+    "handlers.receivers.pager": "CLIENT SEVERITY PagerReceiver dedup_key pager_body",
+    "handlers.receivers.refs": "MemoryRefs ReceiverRefs",
     "handlers.receivers.registry": "ReceiverUrls build_drill_receivers build_receivers",
+    "handlers.receivers.routing": "ConsoleLinks Destinations OneRoute Route Routes",
     "handlers.receivers.signing": "HEADER sign verify",
-    "handlers.receivers.statuspage": "StatusPageReceiver statuspage_body",
+    "handlers.receivers.statuspage": (
+        "COMPONENT_STATUSES INCIDENT_STATUSES StatusPageReceiver statuspage_body"
+    ),
     "handlers.receivers.webhook": "ControlReceiver control_body integrity_verdict",
     "handlers.rollback": None,
     "handlers.rollback.health": "HealthProbe judge window_of",
@@ -217,6 +229,7 @@ EXPORTED: dict[str, str | None] = {
         "RollbackRecord Scenario Scope Severity TelemetryEvent TimelineEntry encode_event "
         "parse_event parse_timestamp to_rfc3339 validate_event"
     ),
+    "schemas.alertmanager": "AlertmanagerAlert AlertmanagerWebhook",
     "schemas.clock": "Clock ManualClock SystemClock",
     "schemas.decisions": "AlertState Decision Evidence Response",
     "schemas.errors": "AlertpipeError CommandError InputError OperationalError",
@@ -228,6 +241,7 @@ EXPORTED: dict[str, str | None] = {
         "AutomationRecord HoldCauseRecord HoldRecord HoldReleaseRecord MaintenanceWindow "
         "Notifications TimeInterval TimeRange WindowRecord service_matches"
     ),
+    "schemas.paging": "PAGE_TIERS PageTier",
     "schemas.panes": (
         "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
         "QueueStats RequestStats ResourceStats Scope Truncated scope_text"
@@ -293,6 +307,15 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.slo": "ROLLUP_KIND SLO_KIND SloTracker rollup_key slo_key",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.ingest": None,
+    "streams.ingest.alertmanager": "Skipped decision_record to_decision to_decisions",
+    "streams.ingest.batch": "UNSTORABLE BadBody Batch BodyFormat Rejected parse_batch",
+    "streams.ingest.otlp": (
+        "Encoding Signal Translation decode response translate translate_logs translate_metrics "
+        "translate_traces"
+    ),
+    "streams.ingest.stats": "IngestStats",
+    "streams.ingest.writer": "Headers IngestBusy KafkaWriter Record",
     "streams.lag": "consumer_lag",
     "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
     "streams.policy": (
@@ -308,12 +331,15 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.errors": "FieldInvalid PolicyInvalid Problem",
     "streams.policy.load": "DEFAULT_POLICY default_policy_text load_policy parse_policy",
     "streams.policy.maintenance": "DryRun MaintenanceWindow Windows",
+    "streams.policy.matchers": "Patterns SeverityName check_patterns matches_all value_matches",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
         "WORKBOOK_ALERTS BotPolicy BurnAlert CascadePolicy Comparison Condition DeployPolicy "
         "ExpectedRate PhaseRetries Policy Readiness RollbackPolicy Rule RuleDefaults SloPolicy "
         "ThroughputPolicy scope_fields"
     ),
+    "streams.policy.routes": "DEFAULT PagerKeys Route Routes SecretName",
+    "streams.policy.sources": "AlertOverride AlertmanagerPolicy BotGauge OtlpPolicy QueueGauge",
     "streams.producer": "TelemetryProducer",
     "streams.topics": "TopicMissing TopicSpec ensure_topics",
 }

@@ -3,7 +3,7 @@
 The API runs as it does in production — the ``api`` role built by the composition root, served
 by uvicorn on a loopback port, on a fresh migrated PostgreSQL database — in a thread of its
 own, and schemathesis calls it over HTTP with the admin (bootstrap) token, so every route is
-reachable (the dashboard's live stream with invalid input only: a valid request never ends). For each operation it generates a bounded number of cases, valid and invalid
+reachable (the ingest routes with an ``ingest`` token, the one role that may write there) (the dashboard's live stream with invalid input only: a valid request never ends). For each operation it generates a bounded number of cases, valid and invalid
 (``max_examples`` below: a few hundred in all), and checks each answer: no server error, a
 status the operation documents, its documented content type, and a body its documented schema
 accepts (every 4xx is the one error body).
@@ -18,6 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -32,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.api.ingest import INGEST_PATHS
 from app.pipeline import build_pipeline
 from app.settings import AuthSettings, Settings
 
@@ -90,7 +92,7 @@ async def fuzz_settings(
 ) -> Settings:
     # Failed sign-ins are part of the input: never throttle the fuzzer's own address.
     auth = AuthSettings(bootstrap_token=SecretStr(ADMIN), max_failures=1_000_000)
-    topics = {name: await make_topic(name) for name in ("panes", "decisions")}
+    topics = {name: await make_topic(name) for name in ("panes", "decisions", "telemetry")}
     return Settings(
         database_url=database, kafka_bootstrap=bootstrap, topics=topics, auth=auth, http_port=0
     )
@@ -137,18 +139,32 @@ def test_no_input_makes_a_5xx_or_an_answer_its_schema_does_not_describe(
     )
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 25, [o.label for o in operations]  # every route is in it
+    ingest = {"Authorization": f"Bearer {_ingest_token(served_api)}"}
     failures = []
     for operation in operations:
+        headers = ingest if operation.path in INGEST_PATHS else served_api.headers
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             if mode is GenerationMode.POSITIVE and operation.path in ENDLESS:
                 continue  # a valid request opens a stream that never ends: nothing to validate
             try:
-                _fuzz(operation, mode, served_api.headers)
+                _fuzz(operation, mode, headers)
             except Unsatisfiable:  # no invalid input exists: it has no parameters and no body
                 assert mode is GenerationMode.NEGATIVE, operation.label
             except (Exception, BaseExceptionGroup) as failure:  # all tried, all reported
                 failures.append(f"{operation.label} ({mode.value}): {failure}")
     assert not failures, "\n\n".join(failures)
+
+
+def _ingest_token(served: ServedApi) -> str:
+    answer = httpx.post(
+        f"{served.url}/tokens",
+        json={"name": "fuzz-ingest", "role": "ingest"},
+        headers=served.headers,
+        timeout=30,
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["token"]
+    return token
 
 
 def test_the_served_api_refuses_a_300_mb_body_before_reading_it(served_api: ServedApi) -> None:

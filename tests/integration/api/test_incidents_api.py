@@ -104,5 +104,5 @@ async def test_bad_query_parameters_name_the_field(api: Api) -> None:
 async def test_health_reports_each_role(api: Api) -> None:
     r = await api.client.get("/health")
     assert r.status_code == 200 and r.json()["status"] == "ok"
-    assert list(r.json()["roles"]) == ["dashboard"]  # the api role's own reader of panes
+    assert list(r.json()["roles"]) == ["ingest-producer", "dashboard"]  # the api role's own
     assert r.json()["roles"]["dashboard"]["ready"] is True

@@ -29,6 +29,7 @@ from tests.support.recorder import Recorder
 from tests.support.waiting import eventually
 
 COMPRESS = 10.0
+DRILL_KEY = "d" * 32  # PagerDuty routing keys are 32 characters
 NOTIFICATIONS = ("pager", "chat", "statuspage")
 
 
@@ -59,7 +60,7 @@ def _settings(database: str, bootstrap: str, recorder: Recorder, policy: Path) -
     drill = compressed.drill.model_copy(
         update={
             **{name: SecretStr(recorder.url(f"/staging/{name[:-4]}")) for name in DRILL_URLS},
-            "pager_routing_key": SecretStr("drill-routing-key"),
+            "pager_routing_key": SecretStr(DRILL_KEY),
             "compress": COMPRESS,
             "warmup_s": 15.0,
             "max_s": 150.0,
@@ -70,7 +71,7 @@ def _settings(database: str, bootstrap: str, recorder: Recorder, policy: Path) -
     )
     notify = {f"{name}_url": SecretStr(recorder.url(f"/prod/{name}")) for name in NOTIFICATIONS}
     return compressed.model_copy(
-        update={"drill": drill, "pager_routing_key": SecretStr("production-key"), **notify}
+        update={"drill": drill, "pager_routing_key": SecretStr("p" * 32), **notify}
     )
 
 

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 
 from app.reviews.draft import PEAK_MIN_REQUESTS
 from schemas.panes import PaneSummary
-from tests.integration.drills.conftest import Running
+from tests.integration.drills.conftest import DRILL_KEY, Running
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -102,7 +102,7 @@ async def test_a_drill_runs_through_the_pipeline_marked_routed_and_reported(
     assert {"/staging/breaker", "/staging/rollback"} <= paths, paths
     # Pages go to the drill's routing key, every human text is marked.
     pages = [c.json for c in calls if c.path == "/prod/pager"]
-    assert pages and {p["routing_key"] for p in pages} == {"drill-routing-key"}
+    assert pages and {p["routing_key"] for p in pages} == {DRILL_KEY}
     triggers = [p for p in pages if p["event_action"] == "trigger"]
     assert triggers and all(p["payload"]["summary"].startswith("[DRILL]") for p in triggers)
     assert all(c.json["text"].startswith("[DRILL]") for c in calls if c.path == "/prod/chat")
