@@ -142,7 +142,7 @@ def drill_settings(settings: Settings, fleet_url: str, compress: float) -> Setti
     drill = settings.drill.model_copy(
         update={
             **urls,
-            "pager_routing_key": routing or SecretStr("alertpipe-demo-drill"),
+            "pager_routing_key": routing or SecretStr("alertpipedemodrill" + "0" * 14),
             "compress": compress,
             "settle_s": min(settings.drill.settle_s, 3.0),
             "poll_s": min(settings.drill.poll_s, 0.5),

@@ -71,7 +71,12 @@ def _settings(database: str, bootstrap: str, recorder: Recorder, policy: Path) -
     )
     notify = {f"{name}_url": SecretStr(recorder.url(f"/prod/{name}")) for name in NOTIFICATIONS}
     return compressed.model_copy(
-        update={"drill": drill, "pager_routing_key": SecretStr("p" * 32), **notify}
+        update={
+            "drill": drill,
+            "pager_routing_key": SecretStr("p" * 32),
+            "statuspage_api_key": SecretStr("statuspage-key"),
+            **notify,
+        }
     )
 
 
