@@ -409,6 +409,7 @@ def _asgi(
         intake,
         drills=r.drills,
         reviews=r.reviews,
+        max_silence_s=pipeline.settings.silence_max_days * 86400.0,
     )
     return create_app(deps, board)
 

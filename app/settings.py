@@ -559,6 +559,14 @@ class Settings(_WithReceiverUrls):
         ge=1024,
         description="the API refuses a request body larger than this with 413 (default 1 MiB)",
     )
+    silence_max_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="a silence (API or dashboard) may last at most this long; a longer one "
+        "is refused with 422 naming `ends_at`, so that a forgotten silence cannot hide pages "
+        "for years",
+    )
     log_level: str = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"
     )

@@ -125,3 +125,4 @@ class ApiDeps:
     intake: Intake | None = None  # None: the ingest routes answer 404
     drills: DrillControl | None = None  # None: this process serves no drills
     reviews: ReviewControl | None = None  # None: nor post-incident reviews
+    max_silence_s: float = 90 * 86400.0  # a longer silence is refused with 422
