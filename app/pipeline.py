@@ -17,9 +17,10 @@ The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
 (deploy events → deploy history), the backup recorder (backups and restore tests → the
 catalogue S2's restore picks from), the deploy gate (a deploy that skipped the readiness
-check → a decision), the timers, the rollback orchestrator, the outbox dispatcher
-and the lifecycle event publisher. Every part can run in several processes at once; the
-database arbitrates.
+check → a decision), the timers, the rollback orchestrator, the outbox dispatcher (a DR
+drill's actions to the drill's receivers), the lifecycle event publisher, the drill runner
+(announces and plays started drills) and the review drafter (post-incident reviews). Every
+part can run in several processes at once; the database arbitrates.
 
 A process without the ``api`` role still serves ``/health`` and ``/metrics`` (its readiness
 probe) on ``ALERTPIPE_HTTP_HOST:ALERTPIPE_HTTP_PORT``. Tests and the demo build their
@@ -51,11 +52,17 @@ from app.api.metrics import (
 )
 from app.api.server import HttpServer
 from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
+from app.drills.control import DrillControl
+from app.drills.runner import DrillRunner
+from app.drills.store import PgDrillStore
 from app.policy import policy_from_settings
-from app.readiness import DrillRecords, DrillsNotRecorded, ReadinessService
+from app.readiness import DrillRecords, ReadinessService
 from app.readiness.panes import KafkaPaneReader
 from app.receivers import check_receivers, receiver_setup
-from app.settings import Settings
+from app.reviews.control import ReviewControl
+from app.reviews.drafter import ReviewDrafter
+from app.reviews.store import PgReviewStore
+from app.settings import DRILL_URLS, Settings
 from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
 from app.storage.holds import PgHoldStore
@@ -64,7 +71,7 @@ from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool
 from app.storage.queries import PgIncidentQueries
-from app.storage.readiness import PgReadinessStore
+from app.storage.readiness import PgDrillRecords, PgReadinessStore
 from app.storage.refs import PgReceiverRefs
 from app.storage.silences import PgSilenceStore
 from app.storage.tokens import PgCredentialStore
@@ -79,7 +86,8 @@ from handlers.incidents.source import KafkaDecisionSource
 from handlers.outbox.dispatcher import OutboxDispatcher
 from handlers.readiness.gate import DeployGate
 from handlers.receivers.base import Receiver
-from handlers.receivers.registry import ReceiverUrls, build_receivers
+from handlers.receivers.drill import route_drills
+from handlers.receivers.registry import ReceiverUrls, build_drill_receivers, build_receivers
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
@@ -97,6 +105,7 @@ from streams.ingest.writer import KafkaWriter
 from streams.lag import consumer_lag
 from streams.lifecycle import ResourceRole, Role, ServiceRole
 from streams.policy import Policy
+from streams.producer import TelemetryProducer
 
 __all__ = [
     "RESPONDER_PARTS",
@@ -107,6 +116,7 @@ __all__ = [
     "aggregator_config",
     "build_pipeline",
     "correlator_config",
+    "drill_urls",
     "evaluator_config",
     "needs_database",
     "readiness_service",
@@ -134,6 +144,8 @@ RESPONDER_PARTS = (
     "orchestrator",
     "dispatcher",
     "events",
+    "drills",
+    "reviews",
 )
 
 
@@ -233,6 +245,13 @@ def receiver_urls(settings: Settings) -> ReceiverUrls:
     return actions.receiver_urls(settings)
 
 
+def drill_urls(settings: Settings) -> ReceiverUrls:
+    """A drill's control URLs by their name in ``ACTIONS`` (``rollback`` …), None where unset."""
+    return {
+        name.removesuffix("_url"): _secret(getattr(settings.drill, name)) for name in DRILL_URLS
+    }
+
+
 @dataclass
 class Responder:
     """Stages 3–4: the database's adapters (what the API and tests reach into) and the parts."""
@@ -247,6 +266,9 @@ class Responder:
     commands: IncidentCommands
     credentials: PgCredentialStore
     holds: PgHoldStore
+    drills: DrillControl
+    reviews: ReviewControl
+    policy: Policy | None = None
     roles: list[Role] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -330,7 +352,7 @@ async def build_pipeline(
     if intake is not None:
         assert isinstance(intake.writer, KafkaWriter)
         pipeline.roles.append(intake.writer)
-    pipeline.asgi = _asgi(pipeline, roles, policy, drills or DrillsNotRecorded(), intake)
+    pipeline.asgi = _asgi(pipeline, roles, policy, drills, intake)
     if http:
         pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
@@ -372,7 +394,7 @@ def readiness_service(
     return ReadinessService(
         PgReadinessStore(pool),
         KafkaPaneReader(settings.bootstrap, settings.topics.panes),
-        drills or DrillsNotRecorded(),
+        drills or PgDrillRecords(pool),
         policy,
         receiver_urls(settings),
         settings.readiness,
@@ -407,7 +429,7 @@ def _asgi(
     pipeline: Pipeline,
     roles: Sequence[RoleName],
     policy: Policy | None,
-    drills: DrillRecords,
+    drills: DrillRecords | None,
     intake: Intake | None,
 ) -> FastAPI:
     r, cfg = pipeline.responder, pipeline.settings.auth
@@ -431,8 +453,11 @@ def _asgi(
         expo,
         r.holds,
         pipeline.settings.http_max_body_bytes,
-        readiness=readiness_service(pipeline.settings, r.pool, policy, r.clock, drills),
         intake=intake,
+        drills=r.drills,
+        reviews=r.reviews,
+        max_silence_s=pipeline.settings.silence_max_days * 86400.0,
+        readiness=readiness_service(pipeline.settings, r.pool, policy, r.clock, drills),
     )
     return create_app(deps, board)
 
@@ -470,6 +495,8 @@ async def _responder(
     pool = await create_pool(settings.dsn)
     incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
     holds = PgHoldStore(pool, policy.maintenance if policy is not None else ())
+    commands = IncidentCommands(incidents, settings.response, clock, holds)
+    drills = PgDrillStore(pool)
     responder = Responder(
         settings,
         pool,
@@ -478,9 +505,12 @@ async def _responder(
         outbox,
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
-        IncidentCommands(incidents, settings.response, clock, holds),
+        commands,
         PgCredentialStore(pool),
         holds,
+        DrillControl(drills, commands, settings.drill, settings.response, clock),
+        ReviewControl(PgReviewStore(pool), clock),
+        policy,
     )
     built = _responder_parts(settings, responder, probe, write, parts, expo, policy)
     responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
@@ -524,7 +554,7 @@ def _responder_parts(
     verify: HealthProbe | None = probe or kafka_probe
 
     def receivers() -> Mapping[ActionKind, Receiver]:
-        return build_receivers(
+        production = build_receivers(
             receiver_urls(settings),
             client,
             settings.delivery,
@@ -532,6 +562,37 @@ def _responder_parts(
             secret=_secret(settings.webhook_secret),
             write=write,
             setup=receiver_setup(settings, policy, PgReceiverRefs(r.pool)),
+        )
+        drill = build_drill_receivers(
+            receiver_urls(settings),
+            drill_urls(settings),
+            client,
+            settings.delivery,
+            clock,
+            secret=_secret(settings.webhook_secret),
+            drill_routing_key=_secret(settings.drill.pager_routing_key),
+            write=write,
+        )
+        return route_drills(production, drill, r.drills.store.is_live)
+
+    def drill_runner() -> Role:
+        producer = TelemetryProducer(
+            settings.bootstrap, settings.topics.telemetry, client_id="alertpipe-drill"
+        )
+        chat = receivers()["chat"]
+        return DrillRunner(r.drills.store, chat, producer, settings.drill, settings.response, clock)
+
+    def review_drafter() -> Role:
+        ag = settings.aggregator
+        return ReviewDrafter(
+            r.reviews.store,
+            settings.bootstrap,
+            settings.topics.panes,
+            r.policy,
+            settings.response,
+            clock,
+            poll_s=settings.drill.poll_s,
+            panes_close_s=(ag.allowed_lateness_ms + ag.idle_timeout_ms + 2 * ag.pane_ms) / 1000,
         )
 
     def manager() -> Role:
@@ -617,6 +678,8 @@ def _responder_parts(
             hold_cfg=settings.holds,
         ),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
+        "drills": drill_runner,
+        "reviews": review_drafter,
     }
     built = {name: builders[name]() for name in wanted if name in builders}
     if settings.database_notify and "notifications" in wanted:

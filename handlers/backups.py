@@ -29,11 +29,13 @@ log = logging.getLogger(__name__)
 _MARKS = (b'"backups"', b'"restore_tests"')
 _EMPTY = (b'"backups":[]', b'"restore_tests":[]')  # a pane serialised with its defaults
 
-Reported = tuple[str, str, BackupRecord | RestoreTestRecord]  # service, dataset, record
+# service, dataset, record, drill
+Reported = tuple[str, str, BackupRecord | RestoreTestRecord, str | None]
 
 
 def reported_in(value: bytes) -> list[Reported]:
-    """(service, dataset, record) of each backup and restore test in one pane message."""
+    """(service, dataset, record, drill) of each backup and restore test in one pane message
+    (a DR drill's are the drill's catalogue, never the service's)."""
     if not any(mark in value for mark in _MARKS) or all(empty in value for empty in _EMPTY):
         return []
     pane = PaneSummary.model_validate_json(value)
@@ -41,7 +43,7 @@ def reported_in(value: bytes) -> list[Reported]:
         return []
     service, dataset = pane.scope.service, pane.scope.key
     records: list[BackupRecord | RestoreTestRecord] = [*pane.backups, *pane.restore_tests]
-    return [(service, dataset, r) for r in records]
+    return [(service, dataset, r, pane.scope.drill) for r in records]
 
 
 class BackupRecorder(SourceLoop):
@@ -60,11 +62,11 @@ class BackupRecorder(SourceLoop):
         if not found:
             return
         async with self._store.transaction() as tx:
-            for service, dataset, record in found:
+            for service, dataset, record, drill in found:
                 if isinstance(record, BackupRecord):
-                    await tx.record_backup(service, dataset, record)
+                    await tx.record_backup(service, dataset, record, drill)
                 else:
-                    await tx.record_restore_test(service, dataset, record)
+                    await tx.record_restore_test(service, dataset, record, drill)
         self.recorded += len(found)
 
     def _parse(self, value: bytes) -> list[Reported]:

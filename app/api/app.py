@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api import (
     dashboard,
+    drills,
     errors,
     health,
     incidents,
@@ -24,6 +25,7 @@ from app.api import (
     maintenance,
     otlp,
     readiness,
+    reviews,
     session,
     silences,
     slos,
@@ -79,7 +81,8 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
     # The ingest routes read their bodies themselves, to their own (larger) limit, counted
     # again once decompressed: the app-wide limit is for the console's and the API's JSON.
     app.add_middleware(BodyLimit, limit=deps.max_body_bytes, exempt=INGEST_PATHS)
-    for module in (incidents, silences, session, tokens, slos, dashboard, ingest, otlp, readiness):
+    routers = (incidents, reviews, silences, session, tokens, slos, dashboard, ingest, otlp, drills)
+    for module in (*routers, readiness):
         app.include_router(module.router)
     app.include_router(maintenance.windows_router)
     app.include_router(maintenance.holds_router)

@@ -3,7 +3,8 @@
 -- and the gate's verdict on each deploy.
 
 -- Every backup reported (`backup` telemetry, read from the panes). A backup reported again
--- (a re-sent pane, a retried job under the same id) keeps its latest report.
+-- (a re-sent pane, a retried job under the same id) keeps its latest report. A DR drill's
+-- backups (`drill`: its id) are the drill's catalogue, never the service's (as deploys are).
 CREATE TABLE backups (
     service     text        NOT NULL,
     dataset     text        NOT NULL,
@@ -14,9 +15,10 @@ CREATE TABLE backups (
     reported_at timestamptz NOT NULL,
     size_bytes  bigint,
     location    text,
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (service, dataset, backup_id)
+    drill       text,
+    recorded_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE UNIQUE INDEX backups_once ON backups (service, dataset, backup_id, (coalesce(drill, '')));
 CREATE INDEX backups_newest ON backups (service, dataset, taken_at DESC) WHERE status = 'succeeded';
 
 -- Every test restore reported (`restore_test` telemetry).
@@ -29,9 +31,11 @@ CREATE TABLE restore_tests (
     duration_s  double precision NOT NULL,
     environment text             NOT NULL,
     at          timestamptz      NOT NULL,
-    recorded_at timestamptz      NOT NULL DEFAULT now(),
-    UNIQUE (service, dataset, backup_id, environment, at)
+    drill       text,
+    recorded_at timestamptz      NOT NULL DEFAULT now()
 );
+CREATE UNIQUE INDEX restore_tests_once
+    ON restore_tests (service, dataset, backup_id, environment, at, (coalesce(drill, '')));
 CREATE INDEX restore_tests_by_backup ON restore_tests (service, dataset, backup_id);
 CREATE INDEX restore_tests_passed ON restore_tests (service, at DESC) WHERE ok;
 

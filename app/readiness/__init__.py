@@ -24,9 +24,9 @@ from handlers.readiness.checklist import (
     Attestation,
     DatasetBackups,
     Deploy,
+    DrillRun,
     Evidence,
     GateConfig,
-    PassedDrill,
     Readiness,
     judge,
 )
@@ -49,25 +49,33 @@ ATTESTATION_ITEMS: tuple[str, ...] = ("team_trained",)
 
 
 class DrillRecords(Protocol):
-    """Passed DR drills (issue 14's drill reports, once they exist)."""
+    """The DR drills that ended and their reports' verdicts (``app.storage.readiness``
+    ``PgDrillRecords`` reads the drills table)."""
 
     @property
     def recorded(self) -> bool:
-        """Whether this build keeps drills at all (False: the drill items are unknown)."""
+        """Whether drills are kept here at all (False: the drill items are unknown)."""
         ...
 
-    async def last_passed(self, service: str | None) -> PassedDrill | None:
+    async def last_passed(self, service: str | None) -> DrillRun | None:
         """The latest drill that passed (of ``service``; None: of any service)."""
+        ...
+
+    async def latest(self, service: str | None) -> DrillRun | None:
+        """The latest drill that ended, passed or not (of ``service``; None: of any)."""
         ...
 
 
 class DrillsNotRecorded:
-    """The stand-in until drills are recorded: nothing is known, so those items say
-    "unknown" — never a pass."""
+    """Where no drill store is at hand: nothing is known, so those items say "unknown" —
+    never a pass."""
 
     recorded = False
 
-    async def last_passed(self, service: str | None) -> PassedDrill | None:
+    async def last_passed(self, service: str | None) -> DrillRun | None:
+        return None
+
+    async def latest(self, service: str | None) -> DrillRun | None:
         return None
 
 
@@ -156,6 +164,8 @@ class ReadinessService:
             drills_recorded=self._drills.recorded,
             service_drill=await self._drills.last_passed(service),
             any_drill=await self._drills.last_passed(None),
+            service_last=await self._drills.latest(service),
+            any_last=await self._drills.latest(None),
             last_deploy=await s.last_deploy(service),
             stable=await s.stable_version(service, version),
             datasets=tuple(await s.datasets(service)),

@@ -80,7 +80,7 @@ async def _read(
             for record in records:
                 if record.offset < end and record.key and record.key.startswith(prefix):
                     pane = _pane(record.value)
-                    if pane is not None:
+                    if pane is not None and pane.scope.drill is None:  # a drill's is not live
                         panes.append(pane)
         for tp in list(todo):
             if await consumer.position(tp) >= todo[tp]:

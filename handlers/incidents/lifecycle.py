@@ -41,6 +41,7 @@ from handlers.incidents.rearm import rearm
 from handlers.incidents.target import no_target_reason
 from handlers.readiness.verdict import GATE_RULE
 from schemas.errors import CommandError
+from schemas.severity import Severity
 from schemas.timestamps import to_rfc3339
 
 __all__ = [
@@ -131,6 +132,10 @@ def resolve(
         f"RESOLVED {inc.id} on {inc.service}: {inc.title} — {reason}. "
         f"Post-incident review due by {deadline}"
     )
+    if inc.severity >= Severity.HIGH or inc.done("rollback"):
+        # The plan's review "after any rollback or major incident" is drafted from the evidence
+        # (app.reviews): the message links it.
+        text += f" — draft: GET /incidents/{inc.id}/review (`alertpipe review {inc.id}`)"
     pages = [
         notices.page(after, "resolve", "resolution", f"resolved: {reason}", tier=tier)
         for tier in notices.paged_tiers(inc)

@@ -4,7 +4,7 @@
 
 The plan's eight items ("Readiness Checklist — Before Deployment"), in its order, then its
 four pre-deployment baselines. Each comes out ``pass``, ``fail`` or ``unknown`` (what it
-needs is not recorded in this build, as drills were before issue 14), with its evidence and,
+needs is not on record: no drill of the service has run yet), with its evidence and,
 when it does not pass, what would make it pass. A service is ready when every one passes.
 
 =====================  ==========================================================
@@ -42,11 +42,11 @@ __all__ = [
     "Attestation",
     "DatasetBackups",
     "Deploy",
+    "DrillRun",
     "Evidence",
     "GateConfig",
     "ItemResult",
     "ItemStatus",
-    "PassedDrill",
     "Readiness",
     "judge",
 ]
@@ -70,10 +70,22 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
-class PassedDrill:
+class DrillRun:
+    """A DR drill that ended (``app.drills``): whether its report passed."""
+
     drill_id: str
     service: str | None
     ended_at: float
+    passed: bool = True
+    scenario: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "drill_id": self.drill_id,
+            "scenario": self.scenario,
+            "ended_at": to_rfc3339(self.ended_at),
+            "result": "passed" if self.passed else "failed",
+        }
 
 
 @dataclass(frozen=True)
@@ -110,9 +122,11 @@ class Evidence:
     version: str | None
     now: float
     measured: Measured
-    drills_recorded: bool = False  # False: this build keeps no drills (every drill item unknown)
-    service_drill: PassedDrill | None = None
-    any_drill: PassedDrill | None = None
+    drills_recorded: bool = False  # False: no drill store here (every drill item unknown)
+    service_drill: DrillRun | None = None  # the latest passed drill of the service
+    any_drill: DrillRun | None = None  # the latest passed drill of any service
+    service_last: DrillRun | None = None  # the latest drill of the service, whatever its result
+    any_last: DrillRun | None = None
     last_deploy: Deploy | None = None
     stable: Deploy | None = None
     datasets: tuple[DatasetBackups, ...] = ()
@@ -177,26 +191,45 @@ def _ago(now: float, at: float) -> str:
     return f"{to_rfc3339(at)} ({duration_text(round(max(0.0, now - at)))} ago)"
 
 
-def _drill(drill: PassedDrill | None, e: Evidence, cfg: GateConfig, what: str, fix: str) -> Result:
+def _drill(
+    drill: DrillRun | None,
+    last: DrillRun | None,
+    e: Evidence,
+    cfg: GateConfig,
+    what: str,
+    fix: str,
+) -> Result:
+    """Passed within the window: pass. No drill on record at all: unknown (nothing says
+    whether the procedure works). Otherwise fail, naming the latest drill and its result."""
     within = duration_text(cfg.drill_within_s)
     if not e.drills_recorded:
-        why = "drills are not recorded in this build: whether one passed is not known"
-        return "unknown", why, {}, f"{fix} once drills are recorded (issue 14)"
-    if drill is None or e.now - drill.ended_at > cfg.drill_within_s:
-        last = "" if drill is None else f"; the last passed {_ago(e.now, drill.ended_at)}"
-        return "fail", f"no {what} passed in the last {within}{last}", {}, fix
-    found = {"drill_id": drill.drill_id, "ended_at": to_rfc3339(drill.ended_at)}
-    return "pass", f"drill {drill.drill_id} passed {_ago(e.now, drill.ended_at)}", found, None
+        why = "drills are not recorded here: whether one passed is not known"
+        return "unknown", why, {}, fix
+    if drill is not None and e.now - drill.ended_at <= cfg.drill_within_s:
+        detail = f"drill {drill.drill_id} passed {_ago(e.now, drill.ended_at)}"
+        return "pass", detail, drill.to_json(), None
+    latest = last if last is not None else drill
+    if latest is None:
+        return "unknown", f"no {what} on record", {}, fix
+    result = "passed" if latest.passed else "failed"
+    detail = (
+        f"no {what} passed in the last {within}; the latest, {latest.drill_id}, "
+        f"{result} {_ago(e.now, latest.ended_at)}"
+    )
+    return "fail", detail, latest.to_json(), fix
 
 
 def _rollback_tested(e: Evidence, cfg: GateConfig) -> Result:
-    fix = f"run a DR drill of {e.service} and pass it: alertpipe drill start --service {e.service}"
-    return _drill(e.service_drill, e, cfg, f"drill of {e.service}", fix)
+    fix = (
+        f"run a DR drill of {e.service} and pass it: "
+        f"alertpipe drill start --scenario s1 --service {e.service}"
+    )
+    return _drill(e.service_drill, e.service_last, e, cfg, f"drill of {e.service}", fix)
 
 
 def _dr_drill(e: Evidence, cfg: GateConfig) -> Result:
-    fix = "run the monthly DR drill and pass it: alertpipe drill start"
-    return _drill(e.any_drill, e, cfg, "DR drill", fix)
+    fix = "run the monthly DR drill and pass it: alertpipe drill start --scenario s1"
+    return _drill(e.any_drill, e.any_last, e, cfg, "DR drill", fix)
 
 
 def _backup_tested(e: Evidence, cfg: GateConfig) -> Result:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from handlers.deploys import deploys_in
+from handlers.deploys import Deploy, deploys_in
 from handlers.incidents.manager import DecisionApplier
 from handlers.incidents.ports import IncidentStore
 from handlers.incidents.source import DecisionSource
@@ -118,12 +118,15 @@ class DeployGate(SourceLoop):
         self.invalid = 0
 
     async def handle(self, values: list[bytes]) -> None:
-        started = [d for value in values for d in self._parse(value) if d[2] == "started"]
+        # a DR drill's deploys are the drill's (``handlers.deploys``): no gate applies to them
+        started = [
+            d for value in values for d in self._parse(value) if d[2] == "started" and d[4] is None
+        ]
         if not started:
             return
         now = self.clock.now()
         async with self._store.transaction() as tx:
-            for service, version, _, at in started:
+            for service, version, _, at, _ in started:
                 check = await tx.readiness_check(service, version, at + CHECK_SKEW_S)
                 found = gate_verdict(service, version, at, check, self._valid_s)
                 verdict = await tx.record_gate(found)  # the first verdict on a deploy stands
@@ -134,7 +137,7 @@ class DeployGate(SourceLoop):
                 decision = unready_decision(verdict, self._severity)
                 await self._applier.apply_in(tx, decision, now)  # a re-read: "duplicate"
 
-    def _parse(self, value: bytes) -> list[tuple[str, str, str, float]]:
+    def _parse(self, value: bytes) -> list[Deploy]:
         try:
             return deploys_in(value)
         except ValidationError:

@@ -41,8 +41,9 @@ def alert_key(fingerprint: str) -> str:
     return f"alert:{fingerprint}"
 
 
-def service_key(service: str) -> str:
-    return f"service:{service}"
+def service_key(service: str, drill: str | None = None) -> str:
+    """A drill's services keep their own record (``service:<name>|drill:<id>``)."""
+    return f"service:{service}" if drill is None else f"service:{service}|drill:{drill}"
 
 
 def encode_alert(rule: str, scope: Scope, record: AlertRecord) -> dict[str, Any]:
@@ -62,8 +63,11 @@ def encode_service(
     track: VersionTrack,
     baselines: dict[str, Baseline],
     backups: dict[str, BackupTrack] | None = None,
+    drill: str | None = None,
 ) -> dict[str, Any]:
+    found: dict[str, Any] = {"drill": drill} if drill is not None else {}
     value = {
+        **found,
         "kind": "service",
         "service": service,
         "track": asdict(track),
@@ -76,10 +80,13 @@ def encode_service(
 
 def decode_service(
     value: dict[str, Any],
-) -> tuple[str, VersionTrack, dict[str, Baseline], dict[str, BackupTrack]]:
+) -> tuple[str, str | None, VersionTrack, dict[str, Baseline], dict[str, BackupTrack]]:
+    """(service, drill, version track, baselines, backup tracks)."""
     baselines = {key: Baseline(**raw) for key, raw in value.get("baselines", {}).items()}
     backups = {key: BackupTrack.from_json(raw) for key, raw in value.get("backups", {}).items()}
-    return str(value["service"]), VersionTrack(**value["track"]), baselines, backups
+    drill = value.get("drill")
+    service, track = str(value["service"]), VersionTrack(**value["track"])
+    return service, None if drill is None else str(drill), track, baselines, backups
 
 
 def encode_clock(clock_ms: int) -> dict[str, Any]:

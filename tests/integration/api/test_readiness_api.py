@@ -1,7 +1,7 @@
 """The readiness gate through the API, on real Kafka and PostgreSQL: a fresh service is not
 ready, with each reason and what would make it pass; once every item is satisfied — an
-operator's attestation, backups reported through the panes topic, a passed drill (the stand-in
-of the drill records), deploy history, healthy live panes — it is ready."""
+operator's attestation, backups reported through the panes topic, a passed DR drill in the
+drills table, deploy history, healthy live panes — it is ready."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -21,7 +23,6 @@ from pydantic import SecretStr
 from app.credentials import issue_token
 from app.pipeline import Pipeline, build_pipeline
 from app.settings import AuthSettings, Settings
-from handlers.readiness.checklist import PassedDrill
 from schemas.panes import LatencySketch, PaneSummary, RequestStats, ResourceStats, Scope
 from tests.integration.api.conftest import BOOTSTRAP, client_for
 from tests.support.decisions import backup, dataset_pane, restore_test
@@ -29,24 +30,10 @@ from tests.support.waiting import eventually
 
 
 @dataclass
-class Drills:
-    """The drill records' stand-in (``app.readiness.DrillRecords``): passed drills by service."""
-
-    passed: dict[str, PassedDrill] = field(default_factory=dict)
-    recorded: bool = True
-
-    async def last_passed(self, service: str | None) -> PassedDrill | None:
-        if service is not None:
-            return self.passed.get(service)
-        return max(self.passed.values(), key=lambda d: d.ended_at, default=None)
-
-
-@dataclass
 class Gate:
     pipeline: Pipeline
     clients: dict[str, httpx.AsyncClient]
     producer: AIOKafkaProducer
-    drills: Drills
     panes_topic: str
 
     async def send(self, *panes: PaneSummary) -> None:
@@ -72,10 +59,7 @@ async def gate(
         chat_url="http://127.0.0.1:9/chat",
         statuspage_url="http://127.0.0.1:9/statuspage",
     )
-    drills = Drills()
-    pipeline = await build_pipeline(
-        settings, ("responder", "api"), http=False, parts=("backups",), drills=drills
-    )
+    pipeline = await build_pipeline(settings, ("responder", "api"), http=False, parts=("backups",))
     r = pipeline.responder
     assert r is not None and pipeline.asgi is not None and pipeline.dashboard is not None
     roles = [*r.roles, pipeline.dashboard]  # the backup recorder; the api role's pane reader
@@ -85,12 +69,12 @@ async def gate(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     async with AsyncExitStack() as stack:
-        clients = {}
-        for role, name in (("viewer", "deploy-bot"), ("operator", "ana")):
-            _, token = await issue_token(r.credentials, name, role, "tests", r.clock.now())
-            clients[role] = await stack.enter_async_context(client_for(pipeline.asgi, token))
+        clients: dict[str, httpx.AsyncClient] = {}
+        for kind, name in (("viewer", "deploy-bot"), ("operator", "ana")):
+            _, token = await issue_token(r.credentials, name, kind, "tests", r.clock.now())
+            clients[kind] = await stack.enter_async_context(client_for(pipeline.asgi, token))
         clients["anonymous"] = await stack.enter_async_context(client_for(pipeline.asgi))
-        yield Gate(pipeline, clients, producer, drills, topics["panes"])
+        yield Gate(pipeline, clients, producer, topics["panes"])
     await producer.stop()
     for task in tasks:
         task.cancel()
@@ -98,6 +82,23 @@ async def gate(
         await role.stop()
     await asyncio.gather(*tasks, return_exceptions=True)
     await pipeline.close()
+
+
+async def _drill(pool: asyncpg.Pool, service: str, ended_at: float, passed: bool) -> str:
+    """A DR drill of ``service`` that finished at ``ended_at``, its report passed or not (as
+    the drill runner leaves it: ``app.drills``)."""
+    drill_id = f"drill_{uuid.uuid4().hex[:12]}"
+    report = {"drill": drill_id, "passed": passed, "incidents": [{"service": service}]}
+    await pool.execute(
+        """INSERT INTO drills (id, scenario, service, status, started_by, created_at, ended_at,
+               outcome, report)
+           VALUES ($1, 's1', $2, 'finished', 'tests', $3, $3, 'every incident resolved', $4)""",
+        drill_id,
+        service,
+        datetime.fromtimestamp(ended_at, UTC),
+        report,  # jsonb: the pool encodes it
+    )
+    return drill_id
 
 
 def _statuses(body: dict[str, Any]) -> dict[str, str]:
@@ -153,11 +154,20 @@ async def test_a_fresh_service_is_not_ready_and_ready_once_each_item_is_satisfie
     detail = {i["item"]: i["detail"] for i in (*body["checklist"], *body["baselines"])}
     assert detail["backup_tested"] == f"no backup of {service} on record"
     assert detail["monitoring"] == f"no telemetry from {service} in the last 5 min"
-    assert detail["rollback_tested"].startswith(f"no drill of {service} passed in the last")
+    assert detail["rollback_tested"] == f"no drill of {service} on record"
+    assert statuses["rollback_tested"] == "unknown"
 
-    # Satisfy each item. A passed drill of the service (the drill records' stand-in):
+    # Satisfy each item. A DR drill of the service that failed is named, and fails the item:
     now = time.time()
-    gate.drills.passed[service] = PassedDrill("drill_1", service, now - 86_400)
+    r = gate.pipeline.responder
+    assert r is not None
+    failed = await _drill(r.pool, service, now - 2 * 86_400, passed=False)
+    body = (await viewer.get(url, params={"version": "2.0.0"})).json()
+    tested = next(i for i in body["checklist"] if i["item"] == "rollback_tested")
+    assert tested["status"] == "fail" and f"the latest, {failed}, failed" in tested["detail"]
+    assert (tested["evidence"]["drill_id"], tested["evidence"]["result"]) == (failed, "failed")
+    # …and a later one that passed makes it pass:
+    passed = await _drill(r.pool, service, now - 86_400, passed=True)
     # the team trained, attested by an operator (a viewer may not):
     attestation = {"item": "team_trained", "note": "runbook walkthrough on Monday"}
     refused = await viewer.post(f"{url}/attestations", json=attestation)
@@ -166,8 +176,6 @@ async def test_a_fresh_service_is_not_ready_and_ready_once_each_item_is_satisfie
     assert attested.status_code == 201, attested.text
     assert attested.json()["by"] == "ana"
     # the deploy history names a stable version:
-    r = gate.pipeline.responder
-    assert r is not None
     async with r.incidents.transaction() as tx:
         await tx.record_deploy(service, "1.9.0", "started", now - 3600)
         await tx.record_deploy(service, "1.9.0", "succeeded", now - 3590)
@@ -197,13 +205,19 @@ async def test_a_fresh_service_is_not_ready_and_ready_once_each_item_is_satisfie
     assert evidence["last_stable_version"]["version"] == "1.9.0"
     assert evidence["backup_tested"]["chat_messages"]["full_backup_id"] == "full-1"
     assert evidence["team_trained"]["by"] == "ana"
-    assert evidence["rollback_tested"]["drill_id"] == "drill_1"
+    assert evidence["rollback_tested"]["drill_id"] == passed
+    assert evidence["rollback_tested"]["result"] == "passed"
+    assert evidence["dr_drill"]["drill_id"] == passed
     assert evidence["error_rate"]["requests"] == 57 * 20
     assert evidence["cpu_pct"]["value"] == pytest.approx(30.0)
     # each check is recorded, with who asked
     query = "SELECT ready, actor, version FROM readiness_checks WHERE service = $1 ORDER BY id"
     checks = [tuple(c) for c in await r.pool.fetch(query, service)]
-    assert checks == [(False, "deploy-bot", "2.0.0"), (True, "deploy-bot", "2.0.0")]
+    assert checks == [
+        (False, "deploy-bot", "2.0.0"),  # fresh
+        (False, "deploy-bot", "2.0.0"),  # with the failed drill
+        (True, "deploy-bot", "2.0.0"),
+    ]
 
 
 async def test_the_gate_asks_for_a_credential_and_valid_input(gate: Gate) -> None:

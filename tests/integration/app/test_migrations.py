@@ -9,14 +9,16 @@ from typing import get_args
 import asyncpg
 import pytest
 
+from app.api.models import DrillIn
 from app.credentials import SessionVia
+from app.drills.store import DrillStatus
 from app.errors import ConfigError
 from app.storage.migrations import Migration, available_migrations, migrate
 from handlers.incidents.effects import TimerKind
 from schemas.incidents import ActionKind, ActionStatus, IncidentStatus
 from schemas.rollback import PHASES, PhaseStatus, RollbackStatus
 from schemas.severity import Scenario, Severity
-from schemas.telemetry import DEPLOY_STATUSES
+from schemas.telemetry import BACKUP_STATUSES, BACKUP_TYPES, DEPLOY_STATUSES
 
 STEPS = [
     Migration(1, "first", "CREATE TABLE m_one (id int PRIMARY KEY);"),
@@ -164,6 +166,10 @@ CHECK_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("rollback_phases", "phase"): PHASES,
     ("rollback_phases", "status"): get_args(PhaseStatus),
     ("api_sessions", "via"): get_args(SessionVia),
+    ("drills", "scenario"): get_args(DrillIn.model_fields["scenario"].annotation),
+    ("drills", "status"): get_args(DrillStatus),
+    ("backups", "type"): BACKUP_TYPES,
+    ("backups", "status"): BACKUP_STATUSES,
 }
 
 

@@ -18,9 +18,9 @@ from handlers.readiness.checklist import (
     Attestation,
     DatasetBackups,
     Deploy,
+    DrillRun,
     Evidence,
     GateConfig,
-    PassedDrill,
     judge,
 )
 from handlers.readiness.gate import unready_decision
@@ -49,8 +49,8 @@ READY = Evidence(
     now=NOW,
     measured=HEALTHY,
     drills_recorded=True,
-    service_drill=PassedDrill("drill_1", "chat-api", NOW - 3 * DAY),
-    any_drill=PassedDrill("drill_1", "chat-api", NOW - 3 * DAY),
+    service_drill=DrillRun("drill_1", "chat-api", NOW - 3 * DAY),
+    any_drill=DrillRun("drill_1", "chat-api", NOW - 3 * DAY),
     last_deploy=Deploy("2.3.9", "succeeded", NOW - 5 * DAY),
     stable=Deploy("2.3.9", "succeeded", NOW - 5 * DAY),
     datasets=(DatasetBackups("chat_messages", "full-1", NOW - 1800, "full-0", NOW - 2 * DAY),),
@@ -86,9 +86,14 @@ def test_a_fresh_service_fails_each_item_and_says_what_would_make_it_pass() -> N
     report = judge(fresh, CFG)
     assert not report.ready
     statuses = {r.item: r.status for r in (*report.checklist, *report.baselines)}
-    assert set(statuses.values()) == {"fail"}
+    # no drill on record at all: whether the procedure works is not known — never a pass
+    drills = {"rollback_tested", "dr_drill"}
+    assert {statuses[i] for i in drills} == {"unknown"}
+    assert {s for i, s in statuses.items() if i not in drills} == {"fail"}
     fixes = {r.item: r.fix for r in report.failed}
-    assert "alertpipe drill start --service new-svc" in (fixes["rollback_tested"] or "")
+    assert "alertpipe drill start --scenario s1 --service new-svc" in (
+        fixes["rollback_tested"] or ""
+    )
     assert "`backup` telemetry" in (fixes["backup_tested"] or "")
     assert "`deploy` telemetry" in (fixes["last_stable_version"] or "")
     assert "POST /v1/readiness/new-svc/attestations" in (fixes["team_trained"] or "")
@@ -97,6 +102,26 @@ def test_a_fresh_service_fails_each_item_and_says_what_would_make_it_pass() -> N
     )
     assert "at least 100 requests" in (fixes["error_rate"] or "")
     assert "`resource` telemetry" in (fixes["cpu_pct"] or "")
+
+
+def test_a_drill_item_names_the_drill_its_time_and_its_result() -> None:
+    report = judge(READY, CFG)
+    [tested] = [r for r in report.checklist if r.item == "rollback_tested"]
+    assert tested.status == "pass" and tested.detail.startswith("drill drill_1 passed ")
+    assert tested.evidence["drill_id"] == "drill_1"
+    assert tested.evidence["result"] == "passed" and tested.evidence["ended_at"]
+    # The latest drill of the service failed, the last passed one is too old: fail, naming it.
+    failed = DrillRun("drill_2", "chat-api", NOW - DAY, passed=False, scenario="S2")
+    old = DrillRun("drill_0", "chat-api", NOW - 40 * DAY)
+    report = judge(replace(READY, service_drill=old, service_last=failed), CFG)
+    [tested] = [r for r in report.checklist if r.item == "rollback_tested"]
+    assert tested.status == "fail" and "the latest, drill_2, failed " in tested.detail
+    assert (tested.evidence["drill_id"], tested.evidence["result"]) == ("drill_2", "failed")
+    assert tested.evidence["scenario"] == "S2" and tested.fix
+    # No drill of the service ever ran: unknown, not a pass.
+    none = judge(replace(READY, service_drill=None, service_last=None), CFG)
+    assert {r.item: r.status for r in none.checklist}["rollback_tested"] == "unknown"
+    assert not none.ready
 
 
 def test_without_drills_recorded_the_drill_items_are_unknown_never_a_pass() -> None:
@@ -108,7 +133,7 @@ def test_without_drills_recorded_the_drill_items_are_unknown_never_a_pass() -> N
 @pytest.mark.parametrize(
     ("change", "item"),
     [
-        ({"service_drill": PassedDrill("d", "chat-api", NOW - 31 * DAY)}, "rollback_tested"),
+        ({"service_drill": DrillRun("d", "chat-api", NOW - 31 * DAY)}, "rollback_tested"),
         ({"any_drill": None}, "dr_drill"),
         # a full backup from before the last deploy is not the pre-deployment one
         ({"last_deploy": Deploy("2.3.9", "succeeded", NOW - 600)}, "backup_tested"),

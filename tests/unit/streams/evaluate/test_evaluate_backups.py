@@ -58,10 +58,10 @@ def test_a_track_survives_its_json() -> None:
     value = codec.encode_service(
         "chat-api", Evaluation(POLICY).service("x").track, {}, {"k": track}
     )
-    assert codec.decode_service(value)[3] == {"k": track}
+    assert codec.decode_service(value)[4] == {"k": track}
     # a service checkpoint written before backups were kept still reads
     old = {k: v for k, v in value.items() if k != "backups"}
-    assert codec.decode_service(old)[3] == {}
+    assert codec.decode_service(old)[4] == {}
 
 
 def _groups(series: list[dict[str, Any]]) -> list[list[PaneSummary]]:
