@@ -341,7 +341,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.routes": "DEFAULT PagerKeys Route Routes SecretName",
     "streams.policy.sources": "AlertOverride AlertmanagerPolicy BotGauge OtlpPolicy QueueGauge",
     "streams.producer": "TelemetryProducer",
-    "streams.topics": "TopicMissing TopicSpec ensure_topics",
+    "streams.topics": "TopicMissing TopicSpec TopicUnusable ensure_topics",
 }
 
 
