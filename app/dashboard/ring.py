@@ -1,8 +1,8 @@
 """The dashboard's memory: the newest panes of every scope, as numbers, in bounded rings.
 
 A pane is reduced to a few numbers as it arrives (``FIELDS``) and kept in its scope's
-``ScopeRing``: numpy columns grown by doubling up to ``capacity`` rows, then overwritten
-oldest first. ``PaneRing`` holds at most ``max_scopes`` rings, evicting the scope whose latest
+``ScopeRing``: numpy columns grown by doubling up to ``capacity`` rows; a full ring gives up
+its oldest pane by start. ``PaneRing`` holds at most ``max_scopes`` rings, evicting the scope whose latest
 pane is the oldest, so memory is bounded by ``max_scopes × capacity × row bytes``. A pane's
 identity within its scope is (start, partition), so a pane re-published with a higher
 ``revision`` replaces its row, never adds one. Why a ring in the ``api`` role, and the
