@@ -2,11 +2,12 @@
 
 A pane is reduced to a few numbers as it arrives (``FIELDS``) and kept in its scope's
 ``ScopeRing``: numpy columns grown by doubling up to ``capacity`` rows; a full ring gives up
-its oldest pane by start. ``PaneRing`` holds at most ``max_scopes`` rings, evicting the scope whose latest
-pane is the oldest, so memory is bounded by ``max_scopes × capacity × row bytes``. A pane's
-identity within its scope is (start, partition), so a pane re-published with a higher
-``revision`` replaces its row, never adds one. Why a ring in the ``api`` role, and the
-measured bound: docs/design.md record 24 and docs/dashboard.md, "Where the numbers come from".
+its oldest pane by start. ``PaneRing`` holds at most ``max_scopes`` rings, evicting the scope
+whose latest pane is the oldest, so memory is bounded by ``max_scopes × capacity × row
+bytes``. A pane's identity within its scope is (start, partition), so a pane re-published
+with a higher ``revision`` replaces its row, never adds one. Why a ring in the ``api`` role,
+and the measured bound: docs/design.md record 24 and docs/dashboard.md, "Where the numbers
+come from".
 """
 
 from __future__ import annotations
