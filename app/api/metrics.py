@@ -133,6 +133,12 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
     "ring_bytes": _g("memory the dashboard's ring holds, in bytes"),
     "ring_bound_bytes": _g("the most memory the dashboard's ring may hold, in bytes"),
     "firing": _g("alerts firing as the dashboard's decision log has them"),
+    # the responder's drill runner and review drafter
+    "last_drill_at": _g("when the last DR drill finished, epoch seconds (absent: none yet)"),
+    "drill_overdue": _g(
+        "1 when the plan's monthly drill is overdue (ALERTPIPE_DRILL__SCHEDULE_DAYS)"
+    ),
+    "drafted": _c("post-incident reviews drafted"),
 }
 
 _UNDECLARED = "undeclared field of the role's health report: declare it in REPORT_FIELDS"
