@@ -4,28 +4,12 @@
     await run_roles(pipeline.roles)     # streams.lifecycle: start in order, stop in reverse
     await pipeline.close()
 
-Roles (``alertpipe run --role …``; several may share one process, ``all`` is every one):
-
-    aggregator   stage 1: telemetry → validated events → closed panes (+ dead letters)
-    evaluator    stage 2: panes → windows → decisions, and the S4 cascade correlator
-    responder    stages 3–4: incidents, timers, rollback orchestrator, outbox, events
-    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics,
-                 the dashboard at / with its reader of panes and decisions (``dashboard``),
-                 and ingest (/v1/telemetry, OTLP, Alertmanager) through its Kafka producer
-
-The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
-health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
-(deploy events → deploy history), the backup recorder (backups and restore tests → the
-catalogue S2's restore picks from), the deploy gate (a deploy that skipped the readiness
-check → a decision), the timers, the rollback orchestrator, the outbox dispatcher (a DR
-drill's actions to the drill's receivers), the lifecycle event publisher, the drill runner
-(announces and plays started drills) and the review drafter (post-incident reviews). Every
-part can run in several processes at once; the database arbitrates.
-
-A process without the ``api`` role still serves ``/health`` and ``/metrics`` (its readiness
-probe) on ``ALERTPIPE_HTTP_HOST:ALERTPIPE_HTTP_PORT``. Tests and the demo build their
-pipeline here too, swapping only the clock, the verify probe, where console output goes, the
-HTTP server (left out to drive ``Pipeline.asgi`` in-process) or which responder parts run.
+The roles (``alertpipe run --role …``) are in README.md, "Running it"; the responder's parts
+are ``RESPONDER_PARTS``, and every part can run in several processes at once: the database
+arbitrates. A process without the ``api`` role still serves ``/health`` and ``/metrics``.
+Tests and the demo build their pipeline here too, swapping only the clock, the verify probe,
+where console output goes, the HTTP server (left out to drive ``Pipeline.asgi`` in-process)
+or which responder parts run, so they cannot drift from production wiring (design.md record 17).
 """
 
 from __future__ import annotations
@@ -478,7 +462,14 @@ def _dashboard(settings: Settings, policy: Policy, clock: Clock) -> DashboardFee
     )
     topics = settings.topics
     group = f"{settings.group_prefix}-dashboard"
-    return DashboardFeed(view, settings.bootstrap, topics.panes, topics.decisions, group)
+    return DashboardFeed(
+        view,
+        settings.bootstrap,
+        topics.panes,
+        topics.decisions,
+        group,
+        recent_first_s=settings.dashboard.refill_recent_s,
+    )
 
 
 async def _responder(

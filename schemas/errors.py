@@ -18,6 +18,7 @@ AlertpipeError             -- every error alertpipe raises on purpose
  └── OperationalError      -- alertpipe cannot go on; repair or restart, the input was fine
       ├── InfrastructureError -- Kafka or PostgreSQL could not be reached or started
       ├── TopicMissing     -- (RuntimeError) a topic a stage reads does not exist
+      ├── TopicUnusable    -- (RuntimeError) a topic not created, not led, or of the wrong shape
       ├── IngestBusy       -- Kafka cannot take an ingest write now (HTTP 429, retry later)
       ├── AggregatorFailed -- (RuntimeError) stage 1 stopped to keep exactly-once
       └── EvaluatorFailed  -- (RuntimeError) stage 2 stopped rather than lose or repeat a decision
@@ -27,7 +28,7 @@ its errors under them; each leaf lives beside the code that raises it:
 
     schemas.telemetry               InvalidEvent
     streams.policy.errors           PolicyInvalid, FieldInvalid
-    streams.topics                  TopicMissing
+    streams.topics                  TopicMissing, TopicUnusable
     streams.ingest.batch            BadBody
     streams.ingest.writer           IngestBusy
     streams.aggregate.service       AggregatorFailed
@@ -40,12 +41,10 @@ its errors under them; each leaf lives beside the code that raises it:
     app.reviews.control             ReviewMissing
     app.api.errors                  ApiError
 
-A leaf keeps the built-in kind in brackets as a second base, so code that caught it as a
-``ValueError`` (pydantic turns a validator's ``ValueError`` into a field error),
-``LookupError`` or ``RuntimeError`` still does. The CLI reports an ``InputError`` or an
-``InfrastructureError`` as one line and exits with its ``exit_code``; every other failure
-keeps its traceback, whose cause is the diagnosis. tests/unit/schemas/test_errors.py pins
-this drawing against the classes, so a new error is placed here deliberately.
+A leaf keeps the built-in kind in brackets as a second base, so an existing ``except`` still
+catches it; why, and which errors the CLI reports as one line: docs/design.md record 16.
+tests/unit/schemas/test_errors.py pins this drawing and table against the classes, so a new
+error is placed here deliberately.
 """
 
 from __future__ import annotations

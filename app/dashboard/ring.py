@@ -1,16 +1,13 @@
 """The dashboard's memory: the newest panes of every scope, as numbers, in bounded rings.
 
-A pane is reduced to a few numbers as it arrives (``FIELDS``: an endpoint's requests, errors
-and latency percentiles; a host's CPU and memory; …) and kept in its scope's ``ScopeRing``:
-columns of numpy arrays (start time, partition, revision, the numbers as float32), grown by
-doubling up to ``capacity`` rows and then overwritten oldest first. ``PaneRing`` holds one per
-scope, at most ``max_scopes`` of them: a new scope beyond that evicts the one whose latest pane
-is the oldest. Memory is therefore bounded by ``max_scopes × capacity × row bytes``
-(``ScopeRing.row_bytes``; 36 bytes for an endpoint) plus each service's last deploys.
-
-A pane's identity within its scope is (start, partition) — its ``pane_id`` — so a pane
-published again (stage 1 re-publishes a pane with a higher ``revision`` when late events
-change it) replaces the row it had, never adds a second one.
+A pane is reduced to a few numbers as it arrives (``FIELDS``) and kept in its scope's
+``ScopeRing``: numpy columns grown by doubling up to ``capacity`` rows; a full ring gives up
+its oldest pane by start. ``PaneRing`` holds at most ``max_scopes`` rings, evicting the scope
+whose latest pane is the oldest, so memory is bounded by ``max_scopes × capacity × row
+bytes``. A pane's identity within its scope is (start, partition), so a pane re-published
+with a higher ``revision`` replaces its row, never adds one. Why a ring in the ``api`` role,
+and the measured bound: docs/design.md record 24 and docs/dashboard.md, "Where the numbers
+come from".
 """
 
 from __future__ import annotations
@@ -143,7 +140,10 @@ class Window:
 
 
 class ScopeRing:
-    """At most ``capacity`` panes of one scope, the newest (by arrival) kept."""
+    """At most ``capacity`` panes of one scope, the newest (by pane start) kept.
+
+    Panes may arrive out of order (the refill reads the recent past before the older part), so
+    a full ring gives up its oldest pane, never its latest arrival."""
 
     def __init__(self, scope: Scope, capacity: int) -> None:
         self.scope = scope
@@ -155,7 +155,6 @@ class ScopeRing:
         self.revision = np.zeros(rows, np.int32)
         self.values = np.full((rows, self.width), np.nan, np.float32)
         self.size = 0  # rows in use
-        self.head = 0  # where the next new row goes
         self.newest_ms = -1  # the latest pane start seen
 
     @property
@@ -188,17 +187,21 @@ class ScopeRing:
         return True
 
     def _append(self, start_ms: int, partition: int, revision: int, row: tuple[float, ...]) -> None:
-        if self.size == len(self.start_ms) and self.size < self.capacity:
-            self._grow(min(self.capacity, 2 * self.size))
-        at = self.head
+        if self.size < self.capacity:
+            if self.size == len(self.start_ms):
+                self._grow(min(self.capacity, 2 * self.size))
+            at = self.size
+            self.size += 1
+        else:  # full: the oldest pane goes, unless this one is older still
+            at = int(np.argmin(self.start_ms))
+            if start_ms < self.start_ms[at]:
+                return
         self.start_ms[at], self.partition[at], self.revision[at] = start_ms, partition, revision
         self.values[at] = row
-        self.head = (at + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
         self.newest_ms = max(self.newest_ms, start_ms)
 
     def _grow(self, rows: int) -> None:
-        # Only before the first wrap: rows [0, size) are in arrival order and head == size.
+        # Only while not full: rows [0, size) are in use, the new ones go after them.
         extra = rows - len(self.start_ms)
         self.start_ms = np.concatenate([self.start_ms, np.zeros(extra, np.int64)])
         self.partition = np.concatenate([self.partition, np.zeros(extra, np.int32)])

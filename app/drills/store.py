@@ -14,10 +14,11 @@ from app.storage.pool import epoch, moment
 from app.storage.queries import PgIncidentQueries
 from schemas.errors import CommandError
 
-__all__ = ["DrillNotFound", "DrillStatus", "PgDrillStore"]
+__all__ = ["DrillNotFound", "DrillScenario", "DrillStatus", "PgDrillStore"]
 
-# A drill's life (the drills table's CHECK): starting until announced, running while its
-# traffic plays, then finished or aborted.
+# The migration's CHECK lists (0013_drills.sql) are these; tests/integration/app/test_migrations.py
+# holds them to it.
+DrillScenario = Literal["s1", "s2", "s3", "s4"]  # the plan's failure scenarios a drill plays
 DrillStatus = Literal["starting", "running", "finished", "aborted"]
 
 _COLUMNS = """id, scenario, service, live, status, started_by, compress, created_at,

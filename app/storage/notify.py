@@ -1,15 +1,11 @@
 """PostgreSQL LISTEN/NOTIFY wake-ups for the responder's workers (asyncpg adapter).
 
-Migration 0009 has triggers announce committed work on the channel ``alertpipe`` as
-``"<schema> <topic>"`` — ``actions:<kind>`` (an action of that kind is pending),
-``settled`` (an action was settled), ``rollbacks``, ``timers``, ``events``. One dedicated
-connection listens and calls the wake-ups registered for the topics of its own schema
-(several deployments may share a database, one schema each).
-
-A notification is a hint, never the only way work is found: each worker still polls at its
-interval. A notification sent while the connection was down is lost, so after a reconnect
-every registered wake-up is called once; the connection is checked every ``ping_s``, so a
-silently dead one is noticed.
+One dedicated connection listens on the channel ``alertpipe`` (migration 0009's triggers send
+``"<schema> <topic>"``) and calls the wake-ups registered for its own schema's topics, since
+several deployments may share a database. A notification is a hint, never the only way work is
+found: each worker still polls. One sent while the connection was down is lost, so after a
+reconnect every wake-up is called once, and the connection is pinged every ``ping_s`` so a
+silently dead one is noticed (docs/design.md record 26).
 """
 
 from __future__ import annotations

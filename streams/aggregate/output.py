@@ -1,15 +1,12 @@
 """The transactional edge of one input partition: panes, dead letters and progress, atomically.
 
-One transactional producer per input partition, with ``transactional.id`` derived from the
-partition. Starting it (InitProducerId) bumps the id's epoch, which fences every earlier
-owner of the partition — a worker that lost the partition in a rebalance, or a paused zombie
-— and aborts its open transaction, so afterwards the committed offset and checkpoint are
-final and safe to read. (aiokafka has no KIP-447 group-metadata fencing, which is why the id
-is per partition rather than per process.)
-
-Each ``commit`` is one transaction: the closed panes, the dead letters, and the consumer
-group offset with its checkpoint as metadata (``send_offsets_to_transaction``). Consumers of
-the panes and dead-letter topics read with ``isolation_level="read_committed"``.
+One transactional producer per input partition, its ``transactional.id`` derived from the
+partition: starting it fences every earlier owner of the partition (a worker that lost it in
+a rebalance, a paused zombie) and aborts its open transaction, so the committed offset and
+checkpoint read afterwards are final. aiokafka has no KIP-447 group-metadata fencing, which is
+why the id is per partition rather than per process (docs/design.md record 1). Each
+``commit`` is one transaction: the panes, the dead letters, and the group offset with its
+checkpoint as metadata; consumers read them with ``isolation_level="read_committed"``.
 """
 
 from __future__ import annotations

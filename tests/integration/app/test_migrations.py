@@ -9,9 +9,8 @@ from typing import get_args
 import asyncpg
 import pytest
 
-from app.api.models import DrillIn
 from app.credentials import SessionVia
-from app.drills.store import DrillStatus
+from app.drills.store import DrillScenario, DrillStatus
 from app.errors import ConfigError
 from app.storage.migrations import Migration, available_migrations, migrate
 from handlers.incidents.effects import TimerKind
@@ -166,7 +165,7 @@ CHECK_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("rollback_phases", "phase"): PHASES,
     ("rollback_phases", "status"): get_args(PhaseStatus),
     ("api_sessions", "via"): get_args(SessionVia),
-    ("drills", "scenario"): get_args(DrillIn.model_fields["scenario"].annotation),
+    ("drills", "scenario"): get_args(DrillScenario),
     ("drills", "status"): get_args(DrillStatus),
     ("backups", "type"): BACKUP_TYPES,
     ("backups", "status"): BACKUP_STATUSES,
