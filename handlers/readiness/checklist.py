@@ -1,29 +1,9 @@
-"""The plan's readiness checklist, judged on evidence — pure.
+"""The plan's readiness checklist, judged on evidence — pure: ``judge(evidence, cfg)``.
 
-    judge(evidence, cfg) -> Readiness
-
-The plan's eight items ("Readiness Checklist — Before Deployment"), in its order, then its
-four pre-deployment baselines. Each comes out ``pass``, ``fail`` or ``unknown`` (what it
-needs is not on record: no drill of the service has run yet), with its evidence and,
-when it does not pass, what would make it pass. A service is ready when every one passes.
-
-=====================  ==========================================================
-item                   passes when
-=====================  ==========================================================
-rollback_tested        a drill of this service passed within ``drill_within_s``
-backup_tested          each of its datasets has a full backup taken since its last
-                       deploy, and a restore test of it passed within
-                       ``restore_test_within_s``
-last_stable_version    deploy history names a version other than the one to deploy
-                       that deployed successfully and never failed or rolled back
-monitoring             its scopes sent telemetry within ``monitoring_within_s``
-alert_thresholds       the policy has rules that watch the service
-team_trained           an operator's attestation that has not expired
-communication_plan     pager, chat and status page receivers are configured
-dr_drill               a DR drill (of any service) passed within ``drill_within_s``
-error_rate, p95_ms,    the live value over the window is below the baseline, with
-cpu_pct, mem_pct       enough data to say so
-=====================  ==========================================================
+The plan's eight items, in its order, then its four pre-deployment baselines, each ``pass``,
+``fail`` or ``unknown`` (not on record: no drill of the service has run yet — never a pass),
+with its evidence and, unless it passes, what would make it pass. What passes each item:
+docs/readiness.md; why the gate reads live panes: design.md record 42.
 """
 
 from __future__ import annotations

@@ -3,17 +3,10 @@
     plan_restore(datasets, backups, before, basis, objectives) -> RestorePlan
     restore_times(plan, duration_s, objectives) -> [RtoCheck]
 
-Corruption can be no older than the restore point (``phases.restore_point``: the bad deploy's
-start, else the first alert's window), so a backup qualifies when it succeeded and was taken
-*before* it — and no restore test of it failed. Of those, the newest one whose restore test
-passed is preferred, as long as it keeps the data lost within the dataset's RPO; otherwise
-the newest one (the least data lost). A dataset with no backup that qualifies cannot be
-restored: the plan has nobody to hand it to but people, at once (the orchestrator fails the
-phase without retrying and the incident escalates, saying why).
-
-The *data-loss window* actually incurred is the restore point minus the chosen backup's
-``taken_at``: the data written in between is what the restore loses. It is recorded against
-the dataset's RPO; the restore's duration against its RTO. Pure: the catalogue comes in.
+A backup qualifies when it succeeded, was taken before the restore point and no restore test
+of it failed; the newest restore-tested one is preferred while within the RPO, else the
+newest. None qualifies: the phase fails at once and escalates. The data-loss window is the
+restore point minus the backup's ``taken_at``. Pure; docs/response.md, design.md record 41.
 """
 
 from __future__ import annotations
