@@ -121,6 +121,9 @@ async def test_s2_data_corruption_stops_bots_restores_rechecks_and_resumes(
     loss = rf"restoring chat_messages from backup {backup_id}: data-loss window [\d.]+ \w+ "
     assert re.search(loss + r"\(within the RPO of 10 min\)", out), out
     assert re.search(r"within the RTO of 10 min", out), out
+    # …and so does the incident's post-incident review, under its resolution
+    review = rf"^  - restored chat_messages from backup {backup_id}: data-loss window .* RPO"
+    assert re.search(review, out, re.M), out
     # It ends with the readiness check of the deployed service, whose rollback procedure was
     # just tested: the item names this drill and its result (the drill's deploy, a drill's,
     # raised no "deployed while not ready").
