@@ -35,6 +35,7 @@ class LoopService:
         self.last_error: str | None = None
 
     async def start(self) -> None:
+        self._stopping.clear()  # started again after a stop (``Supervised`` restarts in place)
         self.ready = True
 
     async def tick(self) -> bool:

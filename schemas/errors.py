@@ -14,7 +14,9 @@ AlertpipeError             -- every error alertpipe raises on purpose
       ├── InfrastructureError -- Kafka or PostgreSQL could not be reached or started
       ├── TopicMissing     -- (RuntimeError) a topic a stage reads does not exist
       ├── AggregatorFailed -- (RuntimeError) stage 1 stopped to keep exactly-once
-      └── EvaluatorFailed  -- (RuntimeError) stage 2 stopped rather than lose or repeat a decision
+      ├── EvaluatorFailed  -- (RuntimeError) stage 2 stopped rather than lose or repeat a decision
+      ├── OutageTooLong    -- (RuntimeError) Kafka or PostgreSQL unreachable beyond the budget
+      └── StopIncomplete   -- (RuntimeError) a role did not stop within the stop budget
 
 The base and the branches live here, at the bottom layer, so that every package can place
 its errors under them; each leaf lives beside the code that raises it:
@@ -24,6 +26,8 @@ its errors under them; each leaf lives beside the code that raises it:
     streams.topics                  TopicMissing
     streams.aggregate.service       AggregatorFailed
     streams.evaluate.service        EvaluatorFailed
+    streams.supervise               OutageTooLong
+    streams.lifecycle               StopIncomplete
     handlers.incidents.commands     IncidentNotFound
     handlers.incidents.lifecycle    LifecycleError
     app.errors                      ConfigError, PolicyError, InfrastructureError

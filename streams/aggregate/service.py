@@ -18,8 +18,13 @@ drops revoked partitions, and for assigned ones fences earlier owners, reads the
 seeks to the committed offset and rebuilds the open panes.
 
 Failure policy is crash-only: a failed transaction means this worker's in-memory state is
-ahead of what Kafka holds, so ``run`` raises ``AggregatorFailed`` and the process (or its
-supervisor) restarts it; the restart resumes exactly from the last committed transaction.
+ahead of what Kafka holds, so ``run`` raises ``AggregatorFailed`` and the role's supervisor
+(``streams.supervise.Supervised``) stops it and starts it again in place — ``start`` builds
+fresh clients and state —, or the process is restarted; either way it resumes exactly from
+the last committed transaction, and the transaction that failed is aborted (by this worker,
+or by the broker when the restarted worker's producer fences it). No transaction and no
+client close waits on a dead broker for longer than ``transaction_timeout_ms`` /
+``streams.lifecycle.CLOSE_TIMEOUT_S``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from streams.aggregate.config import AggregatorConfig
 from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.output import PartitionOutput
 from streams.aggregate.partition import PartitionAggregator
+from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 
 __all__ = ["Aggregator", "AggregatorFailed", "tune_gc"]
 
@@ -87,6 +93,11 @@ class Aggregator:
         self.config = config
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.metrics = metrics if metrics is not None else AggregatorMetrics()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """New clients and empty state: a start after a stop resumes from what is committed."""
+        config = self.config
         self._owned: dict[int, _Owned] = {}
         self._assigned = asyncio.Event()  # set by the first completed assignment
         self._stopping = False
@@ -112,6 +123,8 @@ class Aggregator:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self._stopping:
+            self._fresh()
         await self._admin.start()
         self._consumer.subscribe([self.config.telemetry_topic], listener=_Rebalance(self))
         await self._consumer.start()
@@ -137,8 +150,8 @@ class Aggregator:
         try:
             await asyncio.gather(*(self._release(p) for p in list(self._owned)))
         finally:
-            await self._consumer.stop()
-            await self._admin.close()
+            await bounded(self._consumer.stop(), CLOSE_TIMEOUT_S, "stopping stage 1's consumer")
+            await bounded(self._admin.close(), CLOSE_TIMEOUT_S, "closing stage 1's admin client")
 
     @property
     def ready(self) -> bool:
@@ -218,7 +231,8 @@ class Aggregator:
         if not panes and not letters and progress == owned.committed:
             return
         started = time.perf_counter()
-        await owned.output.commit(panes, letters, progress)
+        timeout_s = self.config.transaction_timeout_ms / 1000.0
+        await owned.output.commit(panes, letters, progress, timeout_s=timeout_s)
         self.metrics.transaction_time(time.perf_counter() - started)
         owned.committed = progress
 

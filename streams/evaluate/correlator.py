@@ -30,6 +30,7 @@ from streams.evaluate.kafka import (
     read_range,
 )
 from streams.evaluate.service import encode_decision
+from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 from streams.policy.model import CascadePolicy
 from streams.topics import TopicMissing
 
@@ -51,6 +52,7 @@ class CorrelatorConfig:
     client_id: str = "alertpipe-correlator"
     replication_factor: int = 1
     poll_timeout_ms: int = 100
+    transaction_timeout_ms: int = 10_000  # as the evaluator's
 
     def state_key(self, name: str) -> bytes:
         return f"cascade:{name}".encode()
@@ -72,11 +74,15 @@ class Correlator:
         self._sender: TransactionalSender | None = None
 
     async def start(self) -> None:
+        """Restore the cascade and read on from the committed offsets (also after a stop)."""
         cfg = self.config
+        self._stopping.clear()
         await ensure_state_topic(
             cfg.bootstrap, cfg.state_topic, cfg.panes_topic, cfg.replication_factor
         )
-        self._sender = TransactionalSender(cfg.bootstrap, cfg.transactional_id, cfg.client_id)
+        self._sender = TransactionalSender(
+            cfg.bootstrap, cfg.transactional_id, cfg.client_id, cfg.transaction_timeout_ms / 1000
+        )
         await self._sender.start()
         self.cascade = await self._restore_state()
         self._consumer = AIOKafkaConsumer(
@@ -117,7 +123,7 @@ class Correlator:
                     cascade = decode_cascade(value)
             return cascade
         finally:
-            await reader.stop()
+            await bounded(reader.stop(), CLOSE_TIMEOUT_S, "stopping the correlator's reader")
 
     async def run(self) -> None:
         consumer = self._consumer
@@ -137,7 +143,7 @@ class Correlator:
         self._stopping.set()
         await self._stopped.wait()
         if self._consumer is not None:
-            await self._consumer.stop()
+            await bounded(self._consumer.stop(), CLOSE_TIMEOUT_S, "stopping the correlator")
         if self._sender is not None:
             await self._sender.stop()
         self._consumer, self._sender = None, None
