@@ -13,9 +13,17 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
 
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
-(deploy events → deploy history), the timers, the rollback orchestrator, the outbox dispatcher
-and the lifecycle event publisher. Every part can run in several processes at once; the
+(deploy events → deploy history), the timers, the rollback orchestrator, the outbox dispatcher,
+the dead-pager watch (a pager failing too long is an incident) and the lifecycle event
+publisher. Every part can run in several processes at once; the
 database arbitrates.
+
+Every role is wrapped in ``streams.supervise.Supervised``: a Kafka or PostgreSQL outage is
+ridden out (the role restarts in place once the server answers again) rather than ending the
+process, and a ``DependencyWatch`` per server this process uses (the roles ``kafka`` and
+``postgres``, first in start order) tells ``/health`` the truth meanwhile and ends the process
+once an outage outlasts ``ALERTPIPE_SUPERVISION__OUTAGE_BUDGET_S``. What each role needs is
+declared once: ``kafka`` for the stream stages, ``PART_NEEDS`` for the responder's parts.
 
 A process without the ``api`` role still serves ``/health`` and ``/metrics`` (its readiness
 probe) on ``ALERTPIPE_HTTP_HOST:ALERTPIPE_HTTP_PORT``. Tests and the demo build their
@@ -25,6 +33,7 @@ HTTP server (left out to drive ``Pipeline.asgi`` in-process) or which responder 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -40,7 +49,7 @@ from app.policy import policy_from_settings
 from app.settings import Settings
 from app.storage.incidents import PgIncidentStore
 from app.storage.outbox import PgOutboxStore
-from app.storage.pool import create_pool
+from app.storage.pool import create_pool, database_error
 from app.storage.queries import PgIncidentQueries
 from app.storage.silences import PgSilenceStore
 from handlers import actions
@@ -51,6 +60,8 @@ from handlers.incidents.commands import IncidentCommands
 from handlers.incidents.manager import IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
 from handlers.outbox.dispatcher import OutboxDispatcher
+from handlers.outbox.failures import ReceiverFailures
+from handlers.pager_watch import PagerWatch
 from handlers.receivers.base import Receiver
 from handlers.receivers.registry import ReceiverUrls, build_receivers
 from handlers.rollback.health import HealthProbe
@@ -62,10 +73,12 @@ from schemas.incidents import ActionKind
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.service import Evaluator, EvaluatorConfig
-from streams.lifecycle import ResourceRole, Role, ServiceRole
+from streams.lifecycle import CLOSE_TIMEOUT_S, ResourceRole, Role, ServiceRole
 from streams.policy import Policy
+from streams.supervise import DependencyWatch, Supervised, kafka_answers, kafka_error
 
 __all__ = [
+    "PART_NEEDS",
     "RESPONDER_PARTS",
     "ROLES",
     "Pipeline",
@@ -83,19 +96,26 @@ __all__ = [
 RoleName = Literal["aggregator", "evaluator", "responder", "api"]
 ROLES: tuple[RoleName, ...] = ("aggregator", "evaluator", "responder", "api")
 
+Dependency = Literal["kafka", "postgres"]
+
 # The responder's parts in start order (stop is the reverse): outbound clients first, the
-# event publisher last.
-RESPONDER_PARTS = (
-    "sink",
-    "http",
-    "probe",
-    "manager",
-    "deploys",
-    "timers",
-    "orchestrator",
-    "dispatcher",
-    "events",
-)
+# event publisher last; each with the servers it needs (an outage of one makes the part not
+# ready, and is what its supervisor restarts it through). The receivers' HTTP client needs
+# neither: a receiver that fails is the outbox's to retry, never an outage of the process.
+PART_NEEDS: Mapping[str, tuple[Dependency, ...]] = {
+    "sink": ("kafka",),
+    "http": (),
+    "probe": ("kafka",),
+    "manager": ("kafka", "postgres"),
+    "deploys": ("kafka", "postgres"),
+    "timers": ("postgres",),
+    "orchestrator": ("postgres",),
+    "dispatcher": ("postgres",),
+    "pager_watch": ("postgres",),
+    "events": ("postgres", "kafka"),
+}
+RESPONDER_PARTS = tuple(PART_NEEDS)
+STAGE_NEEDS: tuple[Dependency, ...] = ("kafka",)
 
 
 def needs_database(roles: Sequence[RoleName]) -> bool:
@@ -193,9 +213,13 @@ class Responder:
     queries: PgIncidentQueries
     commands: IncidentCommands
     roles: list[Role] = field(default_factory=list)
+    parts: dict[str, Role] = field(default_factory=dict)  # the same roles, by part name
 
     async def close(self) -> None:
-        await self.pool.close()
+        try:  # a graceful close waits for every connection: not on a server that is gone
+            await asyncio.wait_for(self.pool.close(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            self.pool.terminate()
 
 
 @dataclass
@@ -216,7 +240,9 @@ class Pipeline:
         return {role.name: role.health() for role in self.roles if role is not self.http}
 
     def role(self, name: str) -> Role:
-        return next(role for role in self.roles if role.name == name)
+        """The role named ``name``, unwrapped from its supervisor."""
+        found = next(role for role in self.roles if role.name == name)
+        return found.role if isinstance(found, Supervised) else found
 
     async def close(self) -> None:
         if self.responder is not None:
@@ -248,18 +274,44 @@ async def build_pipeline(
     )
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
-    pipeline = Pipeline(settings, _stages(settings, roles, policy))
+    pipeline = Pipeline(settings)
+    needing = [(stage, STAGE_NEEDS) for stage in _stages(settings, roles, policy)]
     if needs_database(roles):
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
             settings, clock or SystemClock(), probe, write, wanted
         )
-        pipeline.roles.extend(pipeline.responder.roles)
+        needing.extend((role, PART_NEEDS[n]) for n, role in pipeline.responder.parts.items())
+    pipeline.roles = _supervised(settings, pipeline.responder, needing)
     pipeline.asgi = _asgi(pipeline, roles)
     if http:
         pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
     return pipeline
+
+
+def _supervised(
+    settings: Settings,
+    responder: Responder | None,
+    needing: Sequence[tuple[Role, tuple[Dependency, ...]]],
+) -> list[Role]:
+    """The watches of the servers the roles need, then each role under its supervisor."""
+    cfg = settings.supervision
+    used = {dependency for _, needs in needing for dependency in needs}
+    watches: dict[str, DependencyWatch] = {}
+    if "kafka" in used:
+        check = kafka_answers(settings.bootstrap, cfg.probe_timeout_s)
+        watches["kafka"] = DependencyWatch("kafka", check, cfg, recognizes=kafka_error)
+    if responder is not None:  # the API reads the database too, with or without parts
+        pool = responder.pool
+        watches["postgres"] = DependencyWatch(
+            "postgres", lambda: pool.fetchval("SELECT 1"), cfg, recognizes=database_error
+        )
+    supervised = [
+        Supervised(role, cfg, needs=[watches[dependency] for dependency in needs])
+        for role, needs in needing
+    ]
+    return [*watches.values(), *supervised]
 
 
 def _stages(settings: Settings, roles: Sequence[RoleName], policy: Policy | None) -> list[Role]:
@@ -304,7 +356,8 @@ async def _responder(
         IncidentCommands(incidents, settings.response, clock),
     )
     built = _responder_parts(settings, responder, probe, write, parts)
-    responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
+    responder.parts = {name: built[name] for name in RESPONDER_PARTS if name in built}
+    responder.roles = list(responder.parts.values())
     return responder
 
 
@@ -318,6 +371,7 @@ def _responder_parts(
     """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
     clock = r.clock
     client = httpx.AsyncClient()
+    failures = ReceiverFailures()  # counted by the dispatcher, read by the dead-pager watch
     sink = KafkaEventSink(settings.bootstrap, settings.topics.incidents)
     kafka_probe: KafkaHealthProbe | None = None
     if probe is None and "orchestrator" in wanted:
@@ -361,7 +415,10 @@ def _responder_parts(
         "deploys": deploys,
         "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
         "orchestrator": orchestrator,
-        "dispatcher": lambda: OutboxDispatcher(r.outbox, receivers(), settings.delivery, clock),
+        "dispatcher": lambda: OutboxDispatcher(
+            r.outbox, receivers(), settings.delivery, clock, failures
+        ),
+        "pager_watch": lambda: PagerWatch(r.incidents, failures, settings.delivery, clock),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
     }
     built = {name: builders[name]() for name in wanted if name in builders}

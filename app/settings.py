@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.actions import URL_SETTINGS
 from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
+from streams.supervise import SupervisionConfig
 
 __all__ = [
     "RECEIVER_URLS",
@@ -229,6 +230,8 @@ class _Servers(BaseSettings):
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    # Every role of every process (defined beside the supervisor, in streams/supervise.py).
+    supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)
     policy: Path | None = Field(
         default=None,
         description="policy YAML file; unset means the built-in plan (`alertpipe policy default`)",

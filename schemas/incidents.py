@@ -56,6 +56,7 @@ ActionKind = Literal[
     "restore",
     "bot_restart",
     "integrity_check",
+    "pager_fallback",
 ]
 
 

@@ -1,10 +1,13 @@
 """Health and metrics of every role running in this process.
 
 ``GET /health`` answers 200 when every role is ready and 503 otherwise, with each role's own
-report — a readiness probe for load balancers and orchestrators. ``GET /metrics`` renders the
+report — a readiness probe for load balancers and orchestrators. While Kafka or PostgreSQL
+does not answer, ``waiting_for`` names it (the watches ``kafka`` and ``postgres`` and every
+role that needs it say so too: ``streams.supervise``). ``GET /metrics`` renders the
 same reports in the Prometheus text format (counters and gauges; a dict of numbers becomes
 one series per key, labelled ``key`` unless ``LABEL_NAMES`` names the label, e.g.
-``alertpipe_aggregator_dead_letters{reason="late"}``).
+``alertpipe_aggregator_dead_letters{reason="late"}``,
+``alertpipe_outbox_dispatcher_failures{receiver="page"}``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ __all__ = ["LABEL_NAMES", "HealthReport", "render_metrics", "router"]
 HealthReport = Callable[[], dict[str, dict[str, Any]]]
 
 # The label of a dict-valued report field, by field name, where "key" would say nothing.
-LABEL_NAMES: dict[str, str] = {"dead_letters": "reason"}
+LABEL_NAMES: dict[str, str] = {"dead_letters": "reason", "failures": "receiver"}
 
 router = APIRouter(tags=["health"])
 
@@ -36,7 +39,8 @@ async def health(request: Request, response: Response) -> dict[str, Any]:
     roles = _report(request)
     ok = all(report.get("ready", True) for report in roles.values())
     response.status_code = 200 if ok else 503
-    return {"status": "ok" if ok else "degraded", "roles": roles}
+    waiting = sorted({name for report in roles.values() for name in report.get("waiting_for", ())})
+    return {"status": "ok" if ok else "degraded", "waiting_for": waiting, "roles": roles}
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -20,6 +20,7 @@ from typing import Any
 from handlers.actions import LANES
 from handlers.config import DeliveryConfig
 from handlers.notify.stages import (
+    CarryStage,
     DedupStage,
     Delivery,
     DeliveryPipeline,
@@ -29,6 +30,7 @@ from handlers.notify.stages import (
     RetryStage,
     SilenceStage,
 )
+from handlers.outbox.failures import ReceiverFailures
 from handlers.outbox.ports import OutboxStore
 from handlers.receivers.base import Receiver
 from handlers.service import LoopService
@@ -39,13 +41,17 @@ __all__ = ["LANES", "OutboxDispatcher", "OutboxLane", "delivery_pipeline"]
 
 
 def delivery_pipeline(
-    store: OutboxStore, receivers: Mapping[ActionKind, Receiver], cfg: DeliveryConfig
+    store: OutboxStore,
+    receivers: Mapping[ActionKind, Receiver],
+    cfg: DeliveryConfig,
+    failures: ReceiverFailures | None = None,
 ) -> DeliveryPipeline:
     stages: list[DeliveryStage] = [
         SilenceStage(),
         InhibitStage(),
         DedupStage(),
-        RetryStage(receivers, cfg),
+        CarryStage(store),
+        RetryStage(receivers, cfg, failures),
     ]
     return DeliveryPipeline(stages, RecordStage(store))
 
@@ -84,7 +90,8 @@ class OutboxLane(LoopService):
 
 
 class OutboxDispatcher:
-    """One role: every lane's loop, started, run and stopped together."""
+    """One role: every lane's loop, started, run and stopped together. ``failures`` counts
+    every failed attempt by receiver (shared with the dead-pager watch)."""
 
     name = "outbox-dispatcher"
 
@@ -94,8 +101,10 @@ class OutboxDispatcher:
         receivers: Mapping[ActionKind, Receiver],
         cfg: DeliveryConfig,
         clock: Clock,
+        failures: ReceiverFailures | None = None,
     ) -> None:
-        pipeline = delivery_pipeline(store, receivers, cfg)
+        self.failures = failures if failures is not None else ReceiverFailures()
+        pipeline = delivery_pipeline(store, receivers, cfg, self.failures)
         self.lanes = [
             OutboxLane(lane, kinds, store, pipeline, cfg, clock) for lane, kinds in LANES.items()
         ]
@@ -124,4 +133,5 @@ class OutboxDispatcher:
             "errors": sum(r["errors"] for r in reports.values()),
             "last_error": "; ".join(failed) or None,
             "delivered": {lane.name: lane.delivered for lane in self.lanes},
+            "failures": self.failures.report(),
         }

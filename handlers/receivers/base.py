@@ -8,8 +8,9 @@ from typing import Any, Protocol
 
 from handlers.outbox.retry import SendResult
 from schemas.incidents import ActionKind
+from schemas.timestamps import to_rfc3339
 
-__all__ = ["Outbound", "Receiver"]
+__all__ = ["Outbound", "Receiver", "with_missed"]
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,13 @@ class Receiver(Protocol):
     name: str
 
     async def send(self, action: Outbound) -> SendResult: ...
+
+
+def with_missed(text: str, payload: Mapping[str, Any]) -> str:
+    """``text``, then the earlier notices of its channel that could not be delivered at the
+    time (``missed``, put there by the outbox's carry stage), oldest first."""
+    missed = payload.get("missed") or []
+    if not missed:
+        return text
+    lines = [f"• {to_rfc3339(m['at'])} [{m['incident_id']}] {m['text']}" for m in missed]
+    return "\n".join([text, "", "Earlier, not delivered at the time:", *lines])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.outbox.retry import SendResult
-from handlers.receivers.base import Outbound
+from handlers.receivers.base import Outbound, with_missed
 from handlers.receivers.http import WebhookPoster
 
 __all__ = ["ChatReceiver", "chat_body"]
@@ -13,7 +13,7 @@ __all__ = ["ChatReceiver", "chat_body"]
 
 def chat_body(action: Outbound) -> dict[str, Any]:
     p = action.payload
-    text = str(p.get("text", ""))
+    text = with_missed(str(p.get("text", "")), p)
     context = f"incident `{action.incident_id}` · {p.get('service')} · {p.get('severity')}"
     return {
         "text": text,

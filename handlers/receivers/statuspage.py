@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.outbox.retry import SendResult
-from handlers.receivers.base import Outbound
+from handlers.receivers.base import Outbound, with_missed
 from handlers.receivers.http import WebhookPoster
 
 __all__ = ["StatusPageReceiver", "statuspage_body"]
@@ -25,7 +25,7 @@ def statuspage_body(action: Outbound) -> dict[str, Any]:
             "name": p.get("title", ""),
             "status": p.get("status", "investigating"),
             "impact_override": p.get("impact", "none"),
-            "body": p.get("body", ""),
+            "body": with_missed(str(p.get("body", "")), p),
             "components": {service: p.get("component_status", "operational")},
             "metadata": {"alertpipe": {"incident_id": action.incident_id, "key": action.key}},
         }

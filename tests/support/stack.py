@@ -29,7 +29,16 @@ from tests.support.waiting import eventually
 
 __all__ = ["FAST", "Stack", "fast_settings"]
 
-RECEIVERS = ("pager", "chat", "statuspage", "breaker", "rollback", "restore", "bot_restart")
+RECEIVERS = (
+    "pager",
+    "chat",
+    "statuspage",
+    "breaker",
+    "rollback",
+    "restore",
+    "bot_restart",
+    "pager_fallback",
+)
 
 FAST: dict[str, dict[str, Any]] = {
     "response": {

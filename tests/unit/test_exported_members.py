@@ -51,8 +51,9 @@ EXPORTED: dict[str, str | None] = {
         "terminate ticking"
     ),
     "app.pipeline": (
-        "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline "
-        "correlator_config evaluator_config needs_database receiver_urls rollback_from_policy"
+        "PART_NEEDS RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config "
+        "build_pipeline correlator_config evaluator_config needs_database receiver_urls "
+        "rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
     "app.settings": (
@@ -71,13 +72,14 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
     "app.storage.migrations": "Migration available_migrations migrate",
     "app.storage.outbox": "PgOutboxStore",
-    "app.storage.pool": "Conn Row create_pool epoch moment",
+    "app.storage.pool": "Conn Row create_pool database_error epoch moment",
     "app.storage.queries": "PgIncidentQueries",
     "app.storage.silences": "PgSilenceStore silence_from_row",
     "app.topics": "declared_topics",
     "handlers": None,
     "handlers.actions": (
-        "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane receiver_urls"
+        "ACTIONS CARRIED_KINDS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane "
+        "receiver_urls"
     ),
     "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
     "handlers.deploys": "DeployRecorder deploys_in",
@@ -102,24 +104,27 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.manager": "Applied IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat labels page restore_call rollback_call status_page"
+        "ALL_TARGETS bot_action breaker chat labels page pager_fallback restore_call "
+        "rollback_call status_page"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
     "handlers.notify": None,
     "handlers.notify.stages": (
-        "DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage InhibitStage RecordStage "
-        "RetryStage SilenceStage needs_send"
+        "CARRY_LIMIT CarryStage DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage "
+        "InhibitStage RecordStage RetryStage SilenceStage needs_send"
     ),
     "handlers.outbox": None,
     "handlers.outbox.dispatcher": "LANES OutboxDispatcher OutboxLane delivery_pipeline",
-    "handlers.outbox.ports": "Claimed OutboxStore PendingEvent Settlement",
+    "handlers.outbox.failures": "ReceiverFailures Streak",
+    "handlers.outbox.ports": "Claimed Missed OutboxStore PendingEvent Settlement",
     "handlers.outbox.retry": (
         "Next NextReason SendResult after_attempt backoff classify_status parse_retry_after"
     ),
+    "handlers.pager_watch": "PAGER_INCIDENT_SERVICE PagerWatch pager_back pager_down",
     "handlers.receivers": "Outbound Receiver",
-    "handlers.receivers.base": "Outbound Receiver",
+    "handlers.receivers.base": "Outbound Receiver with_missed",
     "handlers.receivers.chat": "ChatReceiver chat_body",
     "handlers.receivers.console": "ConsoleReceiver describe",
     "handlers.receivers.http": "WebhookPoster",
@@ -213,7 +218,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
-    "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
+    "streams.lifecycle": (
+        "CLOSE_TIMEOUT_S ResourceRole Role Service ServiceRole StopIncomplete bounded run_roles"
+    ),
     "streams.policy": (
         "DEFAULT_POLICY METRICS BotPolicy CascadePolicy Condition DeployPolicy MetricInfo "
         "PhaseRetries Policy PolicyInvalid Problem Readiness RollbackPolicy Rule ThroughputPolicy "
@@ -231,6 +238,10 @@ EXPORTED: dict[str, str | None] = {
         "Policy Readiness RollbackPolicy Rule RuleDefaults ThroughputPolicy scope_fields"
     ),
     "streams.producer": "TelemetryProducer",
+    "streams.supervise": (
+        "DependencyWatch OutageTooLong Supervised SupervisionConfig backoff_s causes "
+        "kafka_answers kafka_error"
+    ),
     "streams.topics": "TopicMissing TopicSpec ensure_topics",
 }
 

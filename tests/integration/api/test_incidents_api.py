@@ -99,4 +99,4 @@ async def test_bad_query_parameters_name_the_field(api: Api) -> None:
 
 async def test_health_reports_each_role(api: Api) -> None:
     r = await api.client.get("/health")
-    assert r.status_code == 200 and r.json() == {"status": "ok", "roles": {}}
+    assert r.status_code == 200 and r.json() == {"status": "ok", "waiting_for": [], "roles": {}}

@@ -53,7 +53,7 @@ async def get_health(roles: dict[str, dict[str, Any]]) -> httpx.Response:
 async def test_health_is_503_with_every_roles_report_when_one_role_is_not_ready() -> None:
     response = await get_health(REPORTS)
     assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "roles": REPORTS}
+    assert response.json() == {"status": "degraded", "waiting_for": [], "roles": REPORTS}
 
 
 @pytest.mark.parametrize("role", sorted(r for r in REPORTS if "ready" in REPORTS[r]))
@@ -68,4 +68,16 @@ async def test_health_is_200_when_every_role_is_ready() -> None:
     roles = {**REPORTS, "aggregator": {**REPORTS["aggregator"], "ready": True}}
     response = await get_health(roles)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "roles": roles}
+    assert response.json() == {"status": "ok", "waiting_for": [], "roles": roles}
+
+
+async def test_health_names_the_servers_the_roles_wait_for() -> None:
+    roles = {
+        "kafka": {"ready": False, "down_for_s": 12.5, "last_error": "refused"},
+        "postgres": {"ready": True},
+        "aggregator": {"ready": False, "waiting_for": ["kafka"]},
+        "incident-manager": {"ready": False, "waiting_for": ["kafka", "postgres"]},
+    }
+    response = await get_health(roles)
+    assert response.status_code == 503
+    assert response.json()["waiting_for"] == ["kafka", "postgres"]

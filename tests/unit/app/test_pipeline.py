@@ -11,13 +11,14 @@ from app.settings import Settings
 async def test_stage_roles_need_no_database_and_get_a_probe() -> None:
     pipeline = await build_pipeline(Settings(), ("aggregator", "evaluator"))
     assert [role.name for role in pipeline.roles] == [
+        "kafka",
         "aggregator",
         "evaluator",
         "correlator",
         "http",
     ]
     assert pipeline.responder is None and pipeline.http is not None
-    assert set(pipeline.health()) == {"aggregator", "evaluator", "correlator"}
+    assert set(pipeline.health()) == {"kafka", "aggregator", "evaluator", "correlator"}
     assert not needs_database(("aggregator", "evaluator"))
     assert needs_database(("api",)) and needs_database(ROLES)
 
@@ -25,7 +26,7 @@ async def test_stage_roles_need_no_database_and_get_a_probe() -> None:
 async def test_the_correlator_can_be_left_out() -> None:
     settings = Settings(evaluator={"correlator": False})
     pipeline = await build_pipeline(settings, ("evaluator",), http=False)
-    assert [role.name for role in pipeline.roles] == ["evaluator"]
+    assert [role.name for role in pipeline.roles] == ["kafka", "evaluator"]
 
 
 async def test_without_the_http_server_its_application_is_still_built() -> None:
@@ -36,7 +37,7 @@ async def test_without_the_http_server_its_application_is_still_built() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:
         health = await client.get("/health")
     assert health.status_code == 503  # built, not started: the aggregator is not ready
-    assert list(health.json()["roles"]) == ["aggregator"]
+    assert list(health.json()["roles"]) == ["kafka", "aggregator"]
 
 
 async def test_an_unknown_role_is_refused_by_name() -> None:
