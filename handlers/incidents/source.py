@@ -61,9 +61,16 @@ class KafkaDecisionSource:
         await self._consumer.commit()
 
     async def rewind(self) -> None:
-        partitions = self._consumer.assignment()
-        if partitions:
-            await self._consumer.seek_to_committed(*partitions)
+        """Back to the last commit. A partition this group never committed goes back to its
+        beginning, where the group started reading it (``auto_offset_reset``): aiokafka's
+        ``seek_to_committed`` leaves such a partition (and one committed at 0) where it is,
+        which would skip the batch that failed."""
+        for tp in self._consumer.assignment():
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
 
     async def stop(self) -> None:
         self._stopped = True
