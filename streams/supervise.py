@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 
 class SupervisionConfig(BaseModel):
-    """Outages of Kafka and PostgreSQL, and stopping (``ALERTPIPE_SUPERVISION__*``)."""
+    """Kafka and PostgreSQL outages ridden out by every role, and stopping on SIGTERM."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -81,8 +81,10 @@ class SupervisionConfig(BaseModel):
     stop_timeout_s: float = Field(
         default=10.0,
         gt=0,
+        le=12,
         description="on SIGTERM the roles get this long to stop gracefully; what hangs is "
-        "abandoned, and the process exits at most 3 s later whatever its clients do",
+        "abandoned, and the process exits at most 3 s later whatever its clients do (so "
+        "within 15 s)",
     )
 
 

@@ -81,9 +81,8 @@ async def recorder() -> AsyncIterator[Recorder]:
         yield rec
 
 
-@pytest.fixture
-async def database(servers: Settings) -> str:
-    """A fresh database on the private server (dropped with the server)."""
+async def _new_database(servers: Settings) -> str:
+    """A fresh database on the private server (dropped with the server); its DSN."""
     name = f"faults_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(servers.dsn)
     try:
@@ -91,6 +90,11 @@ async def database(servers: Settings) -> str:
     finally:
         await conn.close()
     return servers.dsn.rpartition("/")[0] + f"/{name}"
+
+
+@pytest.fixture
+async def database(servers: Settings) -> str:
+    return await _new_database(servers)
 
 
 @pytest.fixture
@@ -230,30 +234,37 @@ async def test_a_broker_stopped_for_20_s_during_a_rollback_is_ridden_out(
     servers: Settings, database: str, recorder: Recorder, children: list[Child], tmp_path: Path
 ) -> None:
     """Kafka stops right after the breaker opened (as in the report: 0.3 s after) with
-    telemetry flowing through stage 1's transactions; a second process whose outage budget is
-    4 s exits non-zero; the first rides it out and finishes the rollback once Kafka is back."""
+    telemetry flowing through stage 1's transactions. The process rides it out and finishes
+    the rollback once Kafka is back; beside it, a process whose outage budget is 4 s exits
+    non-zero, and one (every role, telemetry flowing too) told SIGTERM halfway through the
+    outage ends within 15 s — the reported hang."""
     prefix = f"faults-kafka-{uuid.uuid4().hex[:6]}"
     env = _env(servers, database, recorder, prefix)
     cold_start_s = await _start(children, env, tmp_path / "run.log")
-    [child] = children
     impatient_env = _env(
         servers, database, recorder, f"{prefix}-impatient", SUPERVISION__OUTAGE_BUDGET_S="4"
     )
     await _start(children, impatient_env, tmp_path / "impatient.log", "--role", "aggregator")
-    impatient = children[1]
+    other_db = await _new_database(servers)
+    stopped_env = _env(servers, other_db, recorder, f"{prefix}-sigterm")
+    await _start(children, stopped_env, tmp_path / "sigterm.log")
+    child, impatient, stopped = children
     health = HealthLog(child.health_url)
     health.start()
     topics = {t: f"{prefix}.{t}" for t in ("telemetry", "decisions")}
-    feeding = asyncio.create_task(
-        feed_requests(servers.bootstrap, topics["telemetry"], ("chat-api",))
-    )
+    feeding = [
+        asyncio.create_task(feed_requests(servers.bootstrap, f"{p}.telemetry", ("chat-api",)))
+        for p in (prefix, f"{prefix}-sigterm")
+    ]
     try:
         await _send(servers.bootstrap, topics["decisions"], decision("chat-api"))
         await recorder.wait_for(lambda r: len(r.on("/breaker")) >= 1, 60, "the breaker opened")
         down_at = time.monotonic()
         await kafka.stop(servers, _quiet, purge=False)
         impatient_exit = asyncio.create_task(_exit_after(impatient, down_at, within_s=30))
-        await asyncio.sleep(OUTAGE_S)  # the fault itself
+        await asyncio.sleep(OUTAGE_S / 2)  # the fault itself, halfway
+        _, sigterm_in_outage_s = await stopped.terminate(within_s=15)
+        await asyncio.sleep(max(0.0, down_at + OUTAGE_S - time.monotonic()))  # the rest of it
         assert child.returncode is None, child.tail()
         code, impatient_exit_s = await impatient_exit
         assert code == 1 and "outage budget 4 s" in impatient.tail(200), impatient.tail()
@@ -270,7 +281,8 @@ async def test_a_broker_stopped_for_20_s_during_a_rollback_is_ridden_out(
             back_wall,
         )
     finally:
-        feeding.cancel()
+        for task in feeding:
+            task.cancel()
         await health.stop()
     noticed_s = _truthful(health, down_at, back_at, "kafka")
     assert child.returncode is None, child.tail()
@@ -291,6 +303,7 @@ async def test_a_broker_stopped_for_20_s_during_a_rollback_is_ridden_out(
             "events_published_after_return_s": await _since(database, _PUBLISHED, back_wall),
             "incident_events_delivered_late": late_events,
             "impatient_process_exit_after_outage_began_s": impatient_exit_s,
+            "sigterm_during_outage_exit_s": sigterm_in_outage_s,
             "sigterm_exit_s": stop_s,
             "cold_start_s": cold_start_s,
             "ready_after_return_vs_cold_start": ready_s / cold_start_s,
