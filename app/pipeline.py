@@ -15,8 +15,7 @@ The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
 (deploy events → deploy history), the timers, the rollback orchestrator, the outbox dispatcher,
 the dead-pager watch (a pager failing too long is an incident) and the lifecycle event
-publisher. Every part can run in several processes at once; the
-database arbitrates.
+publisher. Every part can run in several processes at once; the database arbitrates.
 
 Every role is wrapped in ``streams.supervise.Supervised``: a Kafka or PostgreSQL outage is
 ridden out (the role restarts in place once the server answers again) rather than ending the
@@ -115,7 +114,7 @@ PART_NEEDS: Mapping[str, tuple[Dependency, ...]] = {
     "events": ("postgres", "kafka"),
 }
 RESPONDER_PARTS = tuple(PART_NEEDS)
-STAGE_NEEDS: tuple[Dependency, ...] = ("kafka",)
+_STAGE_NEEDS: tuple[Dependency, ...] = ("kafka",)
 
 
 def needs_database(roles: Sequence[RoleName]) -> bool:
@@ -275,7 +274,7 @@ async def build_pipeline(
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
     pipeline = Pipeline(settings)
-    needing = [(stage, STAGE_NEEDS) for stage in _stages(settings, roles, policy)]
+    needing = [(stage, _STAGE_NEEDS) for stage in _stages(settings, roles, policy)]
     if needs_database(roles):
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
