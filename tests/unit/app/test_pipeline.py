@@ -75,3 +75,27 @@ def test_phase_retries_come_from_the_policy_unless_the_environment_sets_one() ->
     bad = default_policy_text().replace("    revert_code: 1\n", "    revert_code: -1\n", 1)
     with pytest.raises(PolicyInvalid, match=r"bad\.yaml.*rollback\.phase_retries\.revert_code"):
         parse_policy(bad, "bad.yaml")
+
+
+async def test_every_stage_is_supervised_and_waits_for_kafka() -> None:
+    from streams.lifecycle import ServiceRole
+    from streams.supervise import DependencyWatch, Supervised
+
+    pipeline = await build_pipeline(Settings(), ("aggregator", "evaluator"), http=False)
+    watch, *stages = pipeline.roles
+    assert isinstance(watch, DependencyWatch) and watch.name == "kafka"
+    assert all(isinstance(role, Supervised) for role in stages)
+    assert {role.name: [w.name for w in role.needs] for role in stages} == {  # type: ignore[attr-defined]
+        "aggregator": ["kafka"],
+        "evaluator": ["kafka"],
+        "correlator": ["kafka"],
+    }
+    assert isinstance(pipeline.role("aggregator"), ServiceRole)  # handed out unwrapped
+
+
+def test_every_responder_part_says_what_it_needs() -> None:
+    from app.pipeline import PART_NEEDS, RESPONDER_PARTS
+
+    assert tuple(PART_NEEDS) == RESPONDER_PARTS
+    assert PART_NEEDS["http"] == ()  # a receiver's trouble is never an outage of the process
+    assert all(set(needs) <= {"kafka", "postgres"} for needs in PART_NEEDS.values())
