@@ -23,11 +23,17 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 # kcat (librdkafka's CLI) is used by the tests to produce like a non-Python service would.
+# Debian's Chromium is the browser the dashboard's tests drive (through Playwright, which never
+# downloads one of its own).
 tools:
 	@command -v kcat >/dev/null 2>&1 || { \
 	  echo "setup: installing kcat from the OS packages …"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q kcat >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q kcat >/dev/null; }; \
 	  else sudo apt-get install -y -q kcat >/dev/null; fi; }
+	@test -x /usr/bin/chromium || { \
+	  echo "setup: installing chromium from the OS packages (the dashboard's browser tests) …"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	  else sudo apt-get install -y -q chromium >/dev/null || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium >/dev/null; }; fi; }
 
 compose-plugin:
 	@if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1 \

@@ -25,8 +25,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from app.api.server import HttpServer
+from app.credentials import issue_token
 from app.infra import local_if_needed, prepare
-from app.pipeline import Pipeline, build_pipeline
+from app.pipeline import Pipeline, Responder, build_pipeline
 from app.settings import Settings
 from app.simulation.fleet import Fleet, fleet_app
 from app.simulation.pacing import play
@@ -112,7 +113,8 @@ async def _drop_topics(settings: Settings) -> None:
 def drill_settings(settings: Settings, fleet_url: str, compress: float) -> Settings:
     """``settings`` as a drill runs them: the plan's clock ÷ ``compress``, control calls to
     the demo fleet, the HTTP API on a free port. Verify still judges ≥ 15 s of live panes
-    (panes close ``allowed_lateness`` after their end; a shorter window would hold none)."""
+    (chosen when panes arrived ``allowed_lateness`` after their end; they now arrive at their
+    end, refined within it)."""
     r, rb = settings.response, settings.rollback
     response = r.model_copy(
         update={name: getattr(r, name) / compress for name in _RESPONSE_CLOCK}
@@ -347,9 +349,14 @@ async def _drill(
     await _until_ready(pipeline)
     await feed.start()
     assert pipeline.http is not None and pipeline.responder is not None
+    token = await _demo_token(pipeline.responder, clock)
     feed.say(
-        f"pipeline ready (API {pipeline.http.url}/incidents); scenario {scenario}: "
-        f"{timeline.warmup_s:g} s healthy, then a deploy; plan clock ÷{compress:g}"
+        f"pipeline ready: API and console {pipeline.http.url}/ (metrics {pipeline.http.url}"
+        f"/metrics); demo admin token {token} (it ends with the demo)"
+    )
+    feed.say(
+        f"scenario {scenario}: {timeline.warmup_s:g} s healthy, then a deploy; "
+        f"plan clock ÷{compress:g}"
     )
     settings = pipeline.settings
     deadline = time.monotonic() + timeline.total_s
@@ -367,6 +374,12 @@ async def _drill(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _demo_token(responder: Responder, clock: Clock) -> str:
+    """An admin token in this run's own schema: the demo's database goes with the demo."""
+    _, token = await issue_token(responder.credentials, "demo", "admin", "demo", clock.now())
+    return token
 
 
 class _Traffic:

@@ -9,20 +9,23 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
     aggregator   stage 1: telemetry → validated events → closed panes (+ dead letters)
     evaluator    stage 2: panes → windows → decisions, and the S4 cascade correlator
     responder    stages 3–4: incidents, timers, rollback orchestrator, outbox, events
-    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics
+    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics,
+                 and the dashboard at / with its reader of panes and decisions (``dashboard``)
 
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
-(deploy events → deploy history), the timers, the rollback orchestrator, the outbox dispatcher,
-the dead-pager watch (a pager failing too long is an incident) and the lifecycle event
-publisher. Every part can run in several processes at once; the database arbitrates.
+(deploy events → deploy history), the SLO budget recorder, the timers, the rollback
+orchestrator, the outbox dispatcher, the dead-pager watch (a pager failing too long is an
+incident) and the lifecycle event publisher, with the listener of PostgreSQL notifications that
+wakes them. Every part can run in several processes at once; the database arbitrates.
 
 Every role is wrapped in ``streams.supervise.Supervised``: a Kafka or PostgreSQL outage is
 ridden out (the role restarts in place once the server answers again) rather than ending the
 process, and a ``DependencyWatch`` per server this process uses (the roles ``kafka`` and
 ``postgres``, first in start order) tells ``/health`` the truth meanwhile and ends the process
 once an outage outlasts ``ALERTPIPE_SUPERVISION__OUTAGE_BUDGET_S``. What each role needs is
-declared once: ``kafka`` for the stream stages, ``PART_NEEDS`` for the responder's parts.
+declared once: ``kafka`` for the stream stages and the dashboard's reader, ``PART_NEEDS`` for
+the responder's parts.
 
 A process without the ``api`` role still serves ``/health`` and ``/metrics`` (its readiness
 probe) on ``ALERTPIPE_HTTP_HOST:ALERTPIPE_HTTP_PORT``. Tests and the demo build their
@@ -33,6 +36,7 @@ HTTP server (left out to drive ``Pipeline.asgi`` in-process) or which responder 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -43,14 +47,27 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from app.api import ApiDeps, create_app, create_probe_app
+from app.api.auth import Authenticator
+from app.api.dashboard import DashboardDeps
+from app.api.metrics import (
+    Exposition,
+    database_families,
+    decision_latency_family,
+    delivery_families,
+)
 from app.api.server import HttpServer
+from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
 from app.policy import policy_from_settings
 from app.settings import Settings
+from app.storage.board import PgIncidentBoard
+from app.storage.gauges import PgGauges
 from app.storage.incidents import PgIncidentStore
+from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool, database_error
 from app.storage.queries import PgIncidentQueries
 from app.storage.silences import PgSilenceStore
+from app.storage.tokens import PgCredentialStore
 from handlers import actions
 from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
@@ -58,20 +75,23 @@ from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
 from handlers.incidents.manager import IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
+from handlers.notify.metrics import DeliveryStats
 from handlers.outbox.dispatcher import OutboxDispatcher
-from handlers.outbox.failures import ReceiverFailures
 from handlers.pager_watch import PagerWatch
 from handlers.receivers.base import Receiver
 from handlers.receivers.registry import ReceiverUrls, build_receivers
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
+from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
+from streams.evaluate.kafka import ensure_state_topic
 from streams.evaluate.service import Evaluator, EvaluatorConfig
+from streams.lag import consumer_lag
 from streams.lifecycle import CLOSE_TIMEOUT_S, ResourceRole, Role, ServiceRole
 from streams.policy import Policy
 from streams.supervise import DependencyWatch, Supervised, kafka_answers, kafka_error
@@ -104,9 +124,11 @@ Dependency = Literal["kafka", "postgres"]
 PART_NEEDS: Mapping[str, tuple[Dependency, ...]] = {
     "sink": ("kafka",),
     "http": (),
+    "notifications": ("postgres",),
     "probe": ("kafka",),
     "manager": ("kafka", "postgres"),
     "deploys": ("kafka", "postgres"),
+    "budgets": ("kafka", "postgres"),
     "timers": ("postgres",),
     "orchestrator": ("postgres",),
     "dispatcher": ("postgres",),
@@ -114,7 +136,8 @@ PART_NEEDS: Mapping[str, tuple[Dependency, ...]] = {
     "events": ("postgres", "kafka"),
 }
 RESPONDER_PARTS = tuple(PART_NEEDS)
-_STAGE_NEEDS: tuple[Dependency, ...] = ("kafka",)
+# The stream stages, and the api role's reader of panes and decisions (the dashboard).
+_KAFKA_ONLY: tuple[Dependency, ...] = ("kafka",)
 
 
 def needs_database(roles: Sequence[RoleName]) -> bool:
@@ -211,6 +234,7 @@ class Responder:
     silences: PgSilenceStore
     queries: PgIncidentQueries
     commands: IncidentCommands
+    credentials: PgCredentialStore
     roles: list[Role] = field(default_factory=list)
     parts: dict[str, Role] = field(default_factory=dict)  # the same roles, by part name
 
@@ -227,6 +251,7 @@ class Pipeline:
 
     ``asgi`` is the HTTP application (the API, or only ``/health`` and ``/metrics``); the
     ``http`` role serves it, or tests drive it in-process when the server is left out.
+    ``dashboard`` is the api role's reader of panes and decisions (what the graphs draw).
     """
 
     settings: Settings
@@ -234,6 +259,11 @@ class Pipeline:
     responder: Responder | None = None
     asgi: FastAPI | None = None
     http: HttpServer | None = None
+    dashboard: DashboardFeed | None = None
+    exposition: Exposition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exposition = Exposition(self.health)
 
     def health(self) -> dict[str, dict[str, Any]]:
         return {role.name: role.health() for role in self.roles if role is not self.http}
@@ -269,32 +299,39 @@ async def build_pipeline(
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected {', '.join(ROLES)}")
     policy = (
-        policy_from_settings(settings) if "evaluator" in roles or "responder" in roles else None
+        policy_from_settings(settings) if {"evaluator", "responder", "api"} & set(roles) else None
     )
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
     pipeline = Pipeline(settings)
-    needing = [(stage, _STAGE_NEEDS) for stage in _stages(settings, roles, policy)]
+    stages = _stages(settings, roles, policy, pipeline.exposition)
+    needing = [(stage, _KAFKA_ONLY) for stage in stages]
     if needs_database(roles):
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted
+            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition
         )
         needing.extend((role, PART_NEEDS[n]) for n, role in pipeline.responder.parts.items())
-    pipeline.roles = _supervised(settings, pipeline.responder, needing)
-    pipeline.asgi = _asgi(pipeline, roles)
+    pipeline.asgi = _asgi(pipeline, roles, policy)
+    # After the server, so it stops before it: its stop ends the page's live streams, which
+    # the server would otherwise wait for.
+    last = [(pipeline.dashboard, _KAFKA_ONLY)] if pipeline.dashboard is not None else []
+    watches = _watches(settings, pipeline.responder, [*needing, *last])
+    pipeline.roles = [*watches.values(), *_supervised(settings, watches, needing)]
     if http:
         pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
+    pipeline.roles.extend(_supervised(settings, watches, last))
     return pipeline
 
 
-def _supervised(
-    settings: Settings,
-    responder: Responder | None,
-    needing: Sequence[tuple[Role, tuple[Dependency, ...]]],
-) -> list[Role]:
-    """The watches of the servers the roles need, then each role under its supervisor."""
+Needing = Sequence[tuple[Role, tuple[Dependency, ...]]]
+
+
+def _watches(
+    settings: Settings, responder: Responder | None, needing: Needing
+) -> dict[str, DependencyWatch]:
+    """A watch of each server the roles need (Kafka first), started before them."""
     cfg = settings.supervision
     used = {dependency for _, needs in needing for dependency in needs}
     watches: dict[str, DependencyWatch] = {}
@@ -306,32 +343,73 @@ def _supervised(
         watches["postgres"] = DependencyWatch(
             "postgres", lambda: pool.fetchval("SELECT 1"), cfg, recognizes=database_error
         )
-    supervised = [
+    return watches
+
+
+def _supervised(
+    settings: Settings, watches: Mapping[str, DependencyWatch], needing: Needing
+) -> list[Role]:
+    """Each role under its supervisor, waiting for the watches of the servers it needs."""
+    cfg = settings.supervision
+    return [
         Supervised(role, cfg, needs=[watches[dependency] for dependency in needs])
         for role, needs in needing
     ]
-    return [*watches.values(), *supervised]
 
 
-def _stages(settings: Settings, roles: Sequence[RoleName], policy: Policy | None) -> list[Role]:
+def _stages(
+    settings: Settings, roles: Sequence[RoleName], policy: Policy | None, expo: Exposition
+) -> list[Role]:
     stages: list[Role] = []
     if "aggregator" in roles:
         aggregator = Aggregator(aggregator_config(settings))
         stages.append(ServiceRole("aggregator", aggregator, after_start=tune_gc))
+        expo.add_lag("aggregator", aggregator.lag)
     if "evaluator" in roles:
         assert policy is not None
-        stages.append(ServiceRole("evaluator", Evaluator(evaluator_config(settings), policy)))
+        evaluator = Evaluator(evaluator_config(settings), policy)
+        stages.append(ServiceRole("evaluator", evaluator))
+        expo.add_lag("evaluator", evaluator.lag)
         if settings.evaluator.correlator and policy.cascade.enabled:
             correlator = Correlator(correlator_config(settings), policy.cascade)
             stages.append(ServiceRole("correlator", correlator))
+            expo.add_lag("correlator", correlator.lag)
     return stages
 
 
-def _asgi(pipeline: Pipeline, roles: Sequence[RoleName]) -> FastAPI:
-    r = pipeline.responder
+def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) -> FastAPI:
+    r, cfg = pipeline.responder, pipeline.settings.auth
+    expo = pipeline.exposition
     if "api" not in roles or r is None:
-        return create_probe_app(pipeline.health)
-    return create_app(ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health))
+        return create_probe_app(pipeline.health, Authenticator(cfg, SystemClock()), expo)
+    assert policy is not None
+    pipeline.dashboard = _dashboard(pipeline.settings, policy, r.clock)
+    expo.add_lag("dashboard", pipeline.dashboard.lag)
+    board = DashboardDeps(
+        pipeline.dashboard.dashboard, PgIncidentBoard(r.pool), pipeline.settings.response
+    )
+    auth = Authenticator(cfg, r.clock, r.credentials)
+    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo)
+    return create_app(deps, board)
+
+
+def _dashboard(settings: Settings, policy: Policy, clock: Clock) -> DashboardFeed:
+    """The dashboard's ring (``retention_s`` of panes per scope) and its Kafka reader."""
+    cfg, pane_ms = settings.dashboard, settings.aggregator.pane_ms
+    ring = PaneRing(-(-cfg.retention_s * 1000 // pane_ms), cfg.max_scopes)
+    view = Dashboard(
+        ring,
+        FiringLog(),
+        policy,
+        clock,
+        pane_ms=pane_ms,
+        retention_s=cfg.retention_s,
+        live_every_s=cfg.live_every_s,
+        hold_ms=settings.evaluator.idle_after_ms,
+    )
+    topics = settings.topics
+    group = f"{settings.group_prefix}-dashboard"
+    return DashboardFeed(view, settings.bootstrap, topics.panes, topics.decisions, group)
 
 
 async def _responder(
@@ -340,6 +418,7 @@ async def _responder(
     probe: HealthProbe | None,
     write: Callable[[str], None],
     parts: Sequence[str],
+    expo: Exposition,
 ) -> Responder:
     """Stages 3–4 wired from settings (the database must be migrated)."""
     pool = await create_pool(settings.dsn)
@@ -353,11 +432,28 @@ async def _responder(
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
         IncidentCommands(incidents, settings.response, clock),
+        PgCredentialStore(pool),
     )
-    built = _responder_parts(settings, responder, probe, write, parts)
+    built = _responder_parts(settings, responder, probe, write, parts, expo)
     responder.parts = {name: built[name] for name in RESPONDER_PARTS if name in built}
     responder.roles = list(responder.parts.values())
+    if parts:
+        _responder_metrics(settings, responder, built, expo)
     return responder
+
+
+def _responder_metrics(
+    settings: Settings, r: Responder, built: Mapping[str, Role], expo: Exposition
+) -> None:
+    """What stages 3–4 add to /metrics: deliveries, latencies, and the database's outbox
+    backlog and timers (sampled where the responder runs)."""
+    manager, dispatcher = built.get("manager"), built.get("dispatcher")
+    if isinstance(manager, IncidentManager):
+        expo.add(lambda: [decision_latency_family(manager.decision_latency)])
+    if isinstance(dispatcher, OutboxDispatcher):
+        expo.add(lambda: delivery_families(dispatcher.stats))
+    late_s = 2 * settings.response.timers_poll_s + 1.0
+    expo.add_sampled(functools.partial(database_families, PgGauges(r.pool), r.clock, late_s))
 
 
 def _responder_parts(
@@ -366,11 +462,14 @@ def _responder_parts(
     probe: HealthProbe | None,
     write: Callable[[str], None],
     wanted: Sequence[str],
+    expo: Exposition,
 ) -> dict[str, Role]:
     """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
     clock = r.clock
     client = httpx.AsyncClient()
-    failures = ReceiverFailures()  # counted by the dispatcher, read by the dead-pager watch
+    # One count of deliveries and failures by receiver: kept by the dispatcher, read by the
+    # dead-pager watch, /health and /metrics.
+    stats = DeliveryStats()
     sink = KafkaEventSink(settings.bootstrap, settings.topics.incidents)
     kafka_probe: KafkaHealthProbe | None = None
     if probe is None and "orchestrator" in wanted:
@@ -393,12 +492,28 @@ def _responder_parts(
     def manager() -> Role:
         group = f"{settings.group_prefix}-incidents"
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.decisions, group)
+        expo.add_lag("incident-manager", _lag_of(source))
         return IncidentManager(r.incidents, source, settings.response, clock)
 
     def deploys() -> Role:
         group = f"{settings.group_prefix}-deploys"
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
+        expo.add_lag("deploy-recorder", _lag_of(source))
         return DeployRecorder(r.incidents, source, clock)
+
+    def budgets() -> Role:
+        group = f"{settings.group_prefix}-slo-budgets"
+        state = settings.evaluator.state_topic
+        source = KafkaDecisionSource(settings.bootstrap, state, group)
+        topics = settings.topics
+        expo.add_lag("slo-budgets", _lag_of(source))
+
+        async def state_topic() -> None:  # stage 2 creates it; the responder may start first
+            await ensure_state_topic(
+                settings.bootstrap, state, topics.panes, topics.replication_factor
+            )
+
+        return BudgetRecorder(r.incidents, source, clock, before_start=state_topic)
 
     def orchestrator() -> Role:
         assert verify is not None
@@ -412,16 +527,43 @@ def _responder_parts(
         "probe": lambda: kafka_probe,
         "manager": manager,
         "deploys": deploys,
+        "budgets": budgets,
         "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
         "orchestrator": orchestrator,
         "dispatcher": lambda: OutboxDispatcher(
-            r.outbox, receivers(), settings.delivery, clock, failures
+            r.outbox, receivers(), settings.delivery, clock, stats
         ),
-        "pager_watch": lambda: PagerWatch(r.incidents, failures, settings.delivery, clock),
+        "pager_watch": lambda: PagerWatch(r.incidents, stats, settings.delivery, clock),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
     }
     built = {name: builders[name]() for name in wanted if name in builders}
+    if settings.database_notify and "notifications" in wanted:
+        built["notifications"] = _notifications(settings.dsn, built)
     return {name: role for name, role in built.items() if role is not None}
+
+
+def _lag_of(source: KafkaDecisionSource) -> Callable[[], dict[int, int]]:
+    """The lag of the source's consumer at each scrape (a restart replaces the consumer)."""
+    return lambda: consumer_lag(source.consumer)
+
+
+def _notifications(dsn: str, built: Mapping[str, Role | None]) -> PgNotifications:
+    """Committed work wakes the worker that takes it (migration 0009 announces it)."""
+    notifications = PgNotifications(dsn)
+    dispatcher = built.get("dispatcher")
+    if isinstance(dispatcher, OutboxDispatcher):
+        for lane in dispatcher.lanes:
+            for kind in lane.kinds:
+                notifications.on(f"actions:{kind}", lane.wake)
+    orchestrator = built.get("orchestrator")
+    if isinstance(orchestrator, RollbackOrchestrator):
+        notifications.on("rollbacks", orchestrator.wake)
+        notifications.on("settled", orchestrator.settled)
+    for name, topic in (("timers", "timers"), ("events", "events")):
+        worker = built.get(name)
+        if isinstance(worker, TimerWorker | EventPublisher):
+            notifications.on(topic, worker.wake)
+    return notifications
 
 
 async def _noop() -> None:

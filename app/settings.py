@@ -11,6 +11,7 @@ Receiver URLs are treated as secrets: a Slack incoming-webhook URL *is* a creden
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import tempfile
 from functools import lru_cache
@@ -26,9 +27,11 @@ from pydantic import (
     SecretStr,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.roles import ROLE_NAMES
 from handlers.actions import URL_SETTINGS
 from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
 from streams.supervise import SupervisionConfig
@@ -36,6 +39,8 @@ from streams.supervise import SupervisionConfig
 __all__ = [
     "RECEIVER_URLS",
     "AggregatorSettings",
+    "AuthSettings",
+    "DashboardSettings",
     "EvaluatorSettings",
     "LocalSettings",
     "Settings",
@@ -84,7 +89,10 @@ class TopicSettings(_Group):
     dead_letter: str = Field(
         default="telemetry.dlq", description="rejected input with its reason, field and origin"
     )
-    panes: str = Field(default="metrics.panes", description="closed panes: stage 1 → stage 2")
+    panes: str = Field(
+        default="metrics.panes",
+        description="panes (on time, then refinements for late events): stage 1 → stage 2",
+    )
     decisions: str = Field(
         default="alerts.decisions", description="severity decisions: stage 2 → stage 3"
     )
@@ -143,10 +151,15 @@ class AggregatorSettings(_Group):
 
     pane_ms: int = Field(default=1000, ge=10, description="pane width")
     allowed_lateness_ms: int = Field(
-        default=5000, ge=0, description="how late an event may be and still count in its pane"
+        default=5000,
+        ge=0,
+        description="how late an event may be and still count in its pane: a pane is published "
+        "when the watermark passes its end and again (a refinement) for events this late",
     )
     idle_timeout_ms: int = Field(
-        default=3000, ge=10, description="a partition quiet this long has its panes closed anyway"
+        default=3000,
+        ge=10,
+        description="a partition quiet this long has its panes published and closed anyway",
     )
     max_future_skew_ms: int = Field(
         default=60_000,
@@ -194,6 +207,122 @@ class EvaluatorSettings(_Group):
     )
 
 
+class AuthSettings(_Group):
+    """Who may use the HTTP API and the console (see docs/auth.md): tokens, sessions, a
+    trusted reverse proxy, throttling of failed attempts, and whether /metrics is open."""
+
+    bootstrap_token: SecretStr | None = Field(
+        default=None,
+        description="an admin token taken from the environment (the first credential, before "
+        "`alertpipe token create` has made any); at least 24 characters; signs in as `bootstrap`",
+    )
+    session_ttl_s: float = Field(
+        default=12 * 3600.0,
+        gt=0,
+        description="a console session (cookie) ends this long after sign-in",
+    )
+    secure_cookie: bool = Field(
+        default=False,
+        description="the console is served over https (directly or by a TLS-terminating proxy): "
+        "the session cookie is marked `Secure`",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="unset: /metrics is open; set: /metrics needs `Authorization: Bearer` with "
+        "this token (Prometheus's `authorization` scrape setting) or, on an `api` process, a "
+        "viewer credential",
+    )
+    max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="failed sign-ins from one client address within `failure_window_s` before "
+        "its requests are refused with 429 (per process)",
+    )
+    failure_window_s: float = Field(
+        default=60.0, gt=0, description="the window over which failed attempts are counted"
+    )
+    proxy_user_header: str | None = Field(
+        default=None,
+        description="trusted reverse-proxy mode: the request header naming the signed-in user "
+        "(e.g. `X-Forwarded-User`); read only from `trusted_proxies`; unset: off",
+    )
+    proxy_role_header: str | None = Field(
+        default=None,
+        description="the header carrying the proxied user's role (viewer, operator, admin); "
+        "unset or absent: `proxy_role`",
+    )
+    proxy_role: str = Field(
+        default="viewer", description="the role of a proxied user whose request names none"
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(),
+        description="addresses or CIDRs of the reverse proxies whose user header and "
+        '`X-Forwarded-For` are believed (JSON list, e.g. `["10.0.0.0/8"]`)',
+    )
+
+    @field_validator("bootstrap_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 24:
+            raise ValueError("must be at least 24 characters (make one: `openssl rand -hex 24`)")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or CIDR") from None
+        return value
+
+    @field_validator("proxy_user_header", "proxy_role_header")
+    @classmethod
+    def _header(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("proxy_role")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        if value not in ROLE_NAMES:
+            raise ValueError(f"expected one of {', '.join(ROLE_NAMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _proxy_needs_trust(self) -> AuthSettings:
+        if self.proxy_user_header and not self.trusted_proxies:
+            raise ValueError(
+                "proxy_user_header is set but trusted_proxies is empty: name the proxies "
+                "whose header is believed"
+            )
+        return self
+
+
+class DashboardSettings(_Group):
+    """The dashboard at `/` (the `api` role): its in-memory ring of recent panes per scope."""
+
+    retention_s: int = Field(
+        default=3600,
+        ge=60,
+        le=86_400,
+        description="how far back the graphs reach: panes kept per scope, refilled from Kafka "
+        "at start (the ring holds retention / pane width panes of each scope)",
+    )
+    max_scopes: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="scopes kept at once; beyond it the scope quiet the longest is dropped "
+        "(with the defaults an endpoint scope takes at most 130 kB: docs/dashboard.md)",
+    )
+    live_every_s: float = Field(
+        default=1.0, ge=0.5, le=5.0, description="how often the page's live stream sends news"
+    )
+
+
 class _Servers(BaseSettings):
     """``Settings`` up to the receivers' URLs (see there)."""
 
@@ -219,6 +348,11 @@ class _Servers(BaseSettings):
         description="PostgreSQL schema of alertpipe's tables (created by the migrations); "
         "unset: the server's search_path (public)",
     )
+    database_notify: bool = Field(
+        default=True,
+        description="wake the responder's workers on PostgreSQL LISTEN/NOTIFY when work is "
+        "committed; off (poll intervals only) behind a pooler that does not pass notifications",
+    )
     group_prefix: str = Field(
         default="alertpipe", description="prefix of every consumer group and transactional id"
     )
@@ -226,10 +360,12 @@ class _Servers(BaseSettings):
     local: LocalSettings = Field(default_factory=LocalSettings)
     aggregator: AggregatorSettings = Field(default_factory=AggregatorSettings)
     evaluator: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     # Stages 3–4 (groups defined beside the code that reads them, in handlers/config.py).
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     # Every role of every process (defined beside the supervisor, in streams/supervise.py).
     supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)
     policy: Path | None = Field(

@@ -99,7 +99,10 @@ class ResponseConfig(_Group):
         default=0.5, gt=0, le=1, description="S4: capacity the services resume at"
     )
     timers_poll_s: float = Field(
-        default=1.0, gt=0, description="how often due timers are looked for"
+        default=1.0,
+        gt=0,
+        description="how often due timers are looked for at most (the worker sleeps until the "
+        "next one is due, and a new one wakes it)",
     )
 
     @field_validator("status_page_min_severity")
@@ -159,7 +162,10 @@ class RollbackConfig(_Group):
         "verify_every_s)",
     )
     poll_s: float = Field(
-        default=0.5, gt=0, description="how often the orchestrator looks for work"
+        default=0.5,
+        gt=0,
+        description="how often the orchestrator looks for work when no notification came "
+        "(ALERTPIPE_DATABASE_NOTIFY)",
     )
     phase_retries: PhaseRetries = Field(
         default_factory=PhaseRetries,
@@ -205,7 +211,12 @@ class DeliveryConfig(_Group):
         gt=0,
         description="a claimed action not recorded by then is sent again (≥ 2 × timeout_s)",
     )
-    poll_s: float = Field(default=0.5, gt=0, description="how often the outbox is looked at")
+    poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="how often the outbox is looked at when no notification came "
+        "(ALERTPIPE_DATABASE_NOTIFY)",
+    )
     batch: int = Field(default=20, ge=1, description="actions claimed at a time")
     pager_dead_after_s: float = Field(
         default=120.0,

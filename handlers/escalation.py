@@ -2,7 +2,9 @@
 
     escalation_due(incident, now, cfg)  -> [Due(step, reason, at, seq)]   what is due now, and why
     next_escalation_at(incident, cfg)   -> float | None                   when to look again
+    next_escalation(incident, cfg)      -> Due | None                     the ladder's next step
     on_escalation(incident, now, cfg)   -> Effects                         what doing it means
+    no_rollback_target(incident, now, cfg) -> Effects                     nothing to roll back to
 
 Escalation (while open or acknowledged, severity ≥ ``escalate_min_severity``): lead engineer
 at 5 min, team lead at 10 min, roll back at 15 min if CRITICAL and no rollback yet, the final
@@ -28,6 +30,7 @@ from handlers.incidents.effects import (
     TimerIntent,
 )
 from handlers.incidents.incident import Incident
+from handlers.incidents.target import no_target_reason
 from schemas.severity import Severity
 from schemas.timestamps import to_rfc3339
 
@@ -36,7 +39,9 @@ __all__ = [
     "EscalationReason",
     "Step",
     "escalation_due",
+    "next_escalation",
     "next_escalation_at",
+    "no_rollback_target",
     "on_escalation",
 ]
 
@@ -143,6 +148,13 @@ def next_escalation_at(inc: Incident, cfg: ResponseConfig) -> float | None:
     return candidates[0].at if candidates else None
 
 
+def next_escalation(inc: Incident, cfg: ResponseConfig) -> Due | None:
+    """The escalation ladder's next step still to be taken (status updates aside): what an
+    operator looking at the incident wants to know is coming, and when."""
+    ladder = sorted(_ladder(inc, cfg), key=lambda d: d.at)
+    return ladder[0] if ladder else None
+
+
 def _age(inc: Incident, now: float) -> str:
     return f"{(now - inc.opened_at) / 60:.1f} min"
 
@@ -174,6 +186,11 @@ def _do(inc: Incident, due: Due, now: float, cfg: ResponseConfig) -> Effects:
     if due.step in contacts:
         return _escalate_to(inc, due.step, contacts[due.step], now, reason)
     if due.step is Step.ROLLBACK:
+        if inc.last_good_version is None and not inc.involves_data:
+            note = TimelineEntry(
+                "escalation", "no rollback at the rollback mark", reason=no_target_reason(inc)
+            )
+            return Effects(inc, timeline=(note,)).then(no_rollback_target(inc, now, cfg))
         inc = inc.with_steps("rollback")
         note = TimelineEntry(
             "escalation", "rollback started by the escalation clock", reason=reason
@@ -193,6 +210,33 @@ def _do(inc: Incident, due: Due, now: float, cfg: ResponseConfig) -> Effects:
     text = f"reminder: post-incident review of {inc.id} ({inc.title}) due by {deadline}"
     note = TimelineEntry("escalation", "post-incident review reminder sent", reason=reason)
     return Effects(inc, timeline=(note,), actions=(notices.chat(inc, "review_reminder", text),))
+
+
+def no_rollback_target(inc: Incident, now: float, cfg: ResponseConfig) -> Effects:
+    """A rollback is due but there is no version to go back to: no breaker is opened for it
+    and no phase runs (the remedy would only keep a feature closed); the lead engineer is
+    paged at once — not at the escalation mark — and told why. Once per incident."""
+    if inc.done("escalation:no_rollback_target"):
+        return Effects(inc)
+    why = no_target_reason(inc)
+    contact = cfg.lead_engineer
+    after = inc.with_steps("escalation:no_rollback_target", "escalation:lead_engineer")
+    summary = f"NO AUTOMATIC ROLLBACK for {inc.service}: {why}; a person must decide"
+    return Effects(
+        after,
+        timeline=(TimelineEntry("escalation", f"no rollback; escalated to {contact}", reason=why),),
+        actions=(
+            notices.page(after, "trigger", "no_rollback_target", summary, contact=contact),
+            notices.chat(after, "no_rollback_target", f"{inc.id}: {summary}"),
+        ),
+        events=(EventIntent("escalated", {"to": contact, "reason": why}),),
+        timers=_next_timer(after, cfg),
+    )
+
+
+def _next_timer(inc: Incident, cfg: ResponseConfig) -> tuple[TimerIntent, ...]:
+    due = next_escalation_at(inc, cfg)
+    return (TimerIntent("escalation", due),) if due is not None else ()
 
 
 def on_escalation(inc: Incident, now: float, cfg: ResponseConfig) -> Effects:

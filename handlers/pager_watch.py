@@ -3,7 +3,7 @@
 Pages are retried until delivered while their incident is open (``handlers.actions``), but
 while the pager fails nobody is being paged. Once the pager has failed for
 ``delivery.pager_dead_after_s`` with nothing delivered since its first failure (the
-receiver's failing streak, ``handlers.outbox.failures``), this watch opens an incident of its
+receiver's failing streak, ``handlers.notify.metrics``), this watch opens an incident of its
 own — service ``alertpipe``, HIGH, "pager failing" — whose notices go out through every other
 channel: chat, and the pager fallback (``ALERTPIPE_PAGER_FALLBACK_URL``), naming the incidents
 whose pages wait. The first page delivered after it opened resolves it, saying so on the same
@@ -26,7 +26,7 @@ from handlers.incidents.effects import Effects, EventIntent, TimelineEntry
 from handlers.incidents.incident import Incident
 from handlers.incidents.manager import new_incident_id
 from handlers.incidents.ports import IncidentStore
-from handlers.outbox.failures import ReceiverFailures, Streak
+from handlers.notify.metrics import DeliveryStats, Streak
 from handlers.service import LoopService
 from schemas.clock import Clock
 from schemas.severity import Severity
@@ -115,7 +115,7 @@ class PagerWatch(LoopService):
     def __init__(
         self,
         store: IncidentStore,
-        failures: ReceiverFailures,
+        stats: DeliveryStats,
         cfg: DeliveryConfig,
         clock: Clock,
         *,
@@ -123,7 +123,7 @@ class PagerWatch(LoopService):
     ) -> None:
         super().__init__(clock, cfg.poll_s)
         self._store = store
-        self._failures = failures
+        self._stats = stats
         self._cfg = cfg
         self._new_id = new_id
         self._declared: float | None = None  # the streak (its start) this watch declared
@@ -133,7 +133,7 @@ class PagerWatch(LoopService):
 
     async def tick(self) -> bool:
         now = self.clock.now()
-        streak = self._failures.streaks.get("page")
+        streak = self._stats.streaks.get("page")
         if (
             streak is not None
             and streak.since != self._declared
@@ -141,7 +141,7 @@ class PagerWatch(LoopService):
         ):
             await self._declare(streak, now)
             self._declared = streak.since
-        delivered = self._failures.last_delivered_at.get("page")
+        delivered = self._stats.last_delivered_at.get("page")
         if streak is None and delivered is not None and delivered != self._seen_delivery:
             await self._clear(delivered, now)
             self._seen_delivery = delivered
@@ -165,7 +165,7 @@ class PagerWatch(LoopService):
         self.resolved += 1
 
     def health(self) -> dict[str, Any]:
-        failing = self._failures.failing_for("page", self.clock.now())
+        failing = self._stats.failing_for("page", self.clock.now())
         return {
             **super().health(),
             "pager_failing_s": round(failing, 1),

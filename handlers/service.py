@@ -1,10 +1,13 @@
 """The lifecycle every long-running part shares: ``start`` / ``run`` (until stopped) / ``stop``.
 
-``run`` repeats ``tick()``; a tick that did nothing waits ``idle_s`` (or until ``wake``), one
-that did something goes again at once. ``stop`` lets the current tick finish. A tick that
-raises is retried after ``idle_s`` — a database restart must not end the worker — and counted
-in ``health()``; the first failure of a run of them is logged with its traceback, the rest at
-DEBUG (an outage would otherwise log one traceback per tick), and the recovery once.
+``run`` repeats ``tick()``; a tick that did nothing waits ``idle_for()`` (``idle_s``) or until
+``wake`` — called when work was committed (the composition root wires PostgreSQL
+notifications to it), so the interval is only the fallback for a missed one. A wake that
+comes while a tick runs is kept: the next wait returns at once. One that did something goes
+again at once. ``stop`` lets the current tick finish. A tick that raises is retried after
+``idle_s`` — a database restart must not end the worker — and counted in ``health()``; the
+first failure of a run of them is logged with its traceback, the rest at DEBUG (an outage
+would otherwise log one traceback per tick), and the recovery once.
 """
 
 from __future__ import annotations
@@ -17,9 +20,38 @@ from typing import Any
 from handlers.incidents.source import DecisionSource
 from schemas.clock import Clock
 
-__all__ = ["LoopService", "SourceLoop"]
+__all__ = ["LoopService", "Signal", "SourceLoop", "sleep_or_wake"]
 
 log = logging.getLogger(__name__)
+
+
+async def sleep_or_wake(clock: Clock, seconds: float, *events: asyncio.Event) -> None:
+    """Return after ``seconds`` on ``clock``, or as soon as one of ``events`` is set."""
+    if any(event.is_set() for event in events):
+        return
+    waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(clock.sleep(seconds))]
+    waits += [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+        for task in waits:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class Signal:
+    """Something changed that waiters may be waiting for: ``fire`` wakes every waiter that
+    took ``event`` before it (take it *before* looking, so a change in between is not
+    missed)."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def fire(self) -> None:
+        self.event.set()
+        self.event = asyncio.Event()
 
 
 class LoopService:
@@ -45,39 +77,31 @@ class LoopService:
         raise NotImplementedError
 
     def wake(self) -> None:
+        """Work was committed: stop waiting (or skip the next wait, during a tick)."""
         self._woken.set()
 
-    async def _idle(self) -> None:
-        self._woken.clear()
-        sleeper = asyncio.ensure_future(self.clock.sleep(self.idle_s))
-        waits = [
-            sleeper,
-            asyncio.ensure_future(self._stopping.wait()),
-            asyncio.ensure_future(self._woken.wait()),
-        ]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-            for task in waits:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    def idle_for(self) -> float:
+        """How long a tick that found nothing waits (unless woken)."""
+        return self.idle_s
+
+    async def _idle(self, seconds: float) -> None:
+        await sleep_or_wake(self.clock, seconds, self._stopping, self._woken)
 
     async def run(self) -> None:
         while not self._stopping.is_set():
-            try:
+            self._woken.clear()  # before the tick looks: a wake from here on is for work it
+            try:  # may not have seen
                 busy = await self.tick()
                 self.ticks += 1
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 self._failed(error)
-                busy = False
-            else:
-                self._recovered()
+                await self._idle(self.idle_s)
+                continue
+            self._recovered()
             if not busy:
-                await self._idle()
+                await self._idle(self.idle_for())
 
     def _failed(self, error: Exception) -> None:
         self.errors += 1

@@ -62,6 +62,7 @@ class Silence:
     created_by: str
     comment: str = ""
     created_at: float = 0.0
+    updated_by: str | None = None  # who last changed or expired it
 
     def state(self, now: float) -> SilenceState:
         if now < self.starts_at:

@@ -1,7 +1,10 @@
 """Severity decisions, wire version 1: what stage 2 (evaluate) publishes to ``alerts.decisions``.
 
-Only state changes are published. ``fingerprint`` is stable per (rule, scope) so consumers
-can group and dedup; ``decision_id`` is unique per state change (fingerprint + sequence).
+Only state changes are published, and a firing alert's turns between breaching and held
+(clear on its latest window, kept firing by ``keep_firing_for``): ``previous`` and ``state``
+are both ``firing`` then, and ``breaching`` says which way it turned. ``fingerprint`` is
+stable per (rule, scope) so consumers can group and dedup; ``decision_id`` is unique per
+published change (fingerprint + sequence).
 """
 
 from __future__ import annotations
@@ -43,6 +46,24 @@ class Evidence(_Model):
     threshold: float
     samples: int = Field(ge=0)
     min_samples: int = Field(ge=0)
+    confidence: float | None = Field(
+        default=None, description="the rule's one-sided confidence, when it asks for one"
+    )
+    bound: float | None = Field(
+        default=None,
+        description="proportions: the Wilson bound at that confidence compared with the "
+        "threshold (lower for >, upper for <)",
+    )
+    p_value: float | None = Field(
+        default=None,
+        description="counts: P(X <= observed) for the expected count (one-sided Poisson test)",
+    )
+    short_window_start_ms: int | None = Field(
+        default=None, description="multi-window rules: the short window, ending with this one"
+    )
+    short_observed: float | None = Field(
+        default=None, description="multi-window rules: the value on the short window"
+    )
 
 
 class Decision(_Model):
@@ -59,6 +80,11 @@ class Decision(_Model):
     response: Response
     at_ms: int = Field(description="event time of the state change")
     evidence: Evidence
+    breaching: bool | None = Field(
+        default=None,
+        description="whether the condition held on the latest window: false for a firing "
+        "alert held by keep_firing_for (previous and state both firing), null with no data",
+    )
     version: str | None = Field(default=None, description="version in effect when decided")
     last_good_version: str | None = Field(
         default=None, description="last version of the service that ran healthy"

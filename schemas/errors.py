@@ -9,7 +9,9 @@ AlertpipeError             -- every error alertpipe raises on purpose
  │         └── PolicyError -- the policy file in effect, its problems one per line
  ├── CommandError          -- an incident command that cannot be carried out (HTTP 4xx)
  │    ├── IncidentNotFound -- (LookupError) no incident has that id
- │    └── LifecycleError   -- (ValueError) the step does not apply to the incident as it is
+ │    ├── LifecycleError   -- (ValueError) the step does not apply to the incident as it is
+ │    ├── NameTaken        -- (ValueError) a live API token already has that name
+ │    └── ApiError         -- a request the HTTP API refuses (401, 403, 404, 409, 422, 429 …)
  └── OperationalError      -- alertpipe cannot go on; repair or restart, the input was fine
       ├── InfrastructureError -- Kafka or PostgreSQL could not be reached or started
       ├── TopicMissing     -- (RuntimeError) a topic a stage reads does not exist
@@ -31,6 +33,8 @@ its errors under them; each leaf lives beside the code that raises it:
     handlers.incidents.commands     IncidentNotFound
     handlers.incidents.lifecycle    LifecycleError
     app.errors                      ConfigError, PolicyError, InfrastructureError
+    app.credentials                 NameTaken
+    app.api.errors                  ApiError
 
 A leaf keeps the built-in kind in brackets as a second base, so code that caught it as a
 ``ValueError`` (pydantic turns a validator's ``ValueError`` into a field error),

@@ -140,6 +140,11 @@ class RollbackRecord(_Model):
     reason: str
     from_version: str | None = None
     target_version: str | None = None
+    target_basis: str | None = Field(
+        default=None,
+        description="why that version: known_good (ran healthy through its post-deploy "
+        "window) or previous_deploy (deployed successfully before the bad one, not yet proven)",
+    )
     involves_data: bool = False
     emergency: bool = False
     capacity: float | None = Field(default=None, description="S4: resume at this share")
@@ -173,7 +178,11 @@ class IncidentRecord(_Model):
     mitigated_at: datetime | None = None
     resolved_at: datetime | None = None
     bad_version: str | None = None
-    last_good_version: str | None = None
+    last_good_version: str | None = Field(default=None, description="the rollback target")
+    target_basis: str | None = Field(
+        default=None,
+        description="known_good, previous_deploy; or, with no target, known_good_in_effect",
+    )
     involves_data: bool = False
     rollback_status: str | None = None
     human_decision: str | None = Field(default=None, description="rollback or dismiss (MEDIUM)")

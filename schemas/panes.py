@@ -2,7 +2,11 @@
 
 A pane is a short event-time interval (1 s by default) of one scope. Its identity is
 ``pane_id`` = ``{scope key}@{start_ms}/{partition}`` (the telemetry partition it was built
-from); a pane is published once per identity, and the evaluation stage dedups on it. When
+from). A pane is published on time, as soon as its partition's watermark passes its end, and
+again — same ``pane_id``, higher ``revision``, everything counted so far (accumulating) —
+whenever events arrive for it within the allowed lateness (the Dataflow/Beam model: an
+on-time firing, then late firings). A consumer keeps the highest revision of each
+``pane_id`` and replaces, never adds: the evaluation stage dedups and replaces on it. When
 producers key telemetry by service (as they should) every scope lives on one partition and
 there is one pane per (scope, start); a producer that does not key by service yields one
 partial pane per partition, each with its own identity. Merging them is still exact for
@@ -146,6 +150,12 @@ class PaneSummary(_Model):
     start_ms: int
     end_ms: int
     partition: int | None = Field(default=None, description="telemetry partition it came from")
+    revision: int = Field(
+        default=0,
+        ge=0,
+        description="a later revision of the same pane_id (late events counted) replaces an "
+        "earlier one: the offset of the last telemetry record handled when it was made",
+    )
     requests: RequestStats | None = None
     logs: LogStats | None = None
     resource: ResourceStats | None = None

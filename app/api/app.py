@@ -1,44 +1,67 @@
-"""``create_app(deps)``: the incidents/silences/health API; ``create_probe_app(health)``:
-health and metrics only, for processes that run no responder (an aggregator, an evaluator).
+"""``create_app(deps)``: the incidents/silences/session/tokens API; ``create_probe_app(health)``:
+health and metrics only, for processes that run no ``api`` role (an aggregator, an evaluator).
 
-Bad requests get a 422 whose body names each field: ``{"error": "invalid request",
-"fields": [{"field": "body.action", "message": "…"}]}``; unknown ids a 404, lifecycle
-conflicts (acknowledging a resolved incident) a 409, each with a ``detail`` sentence.
+Every route but ``/health`` needs a credential (``app.api.auth``; ``/metrics`` is open unless
+``ALERTPIPE_AUTH__METRICS_TOKEN`` is set). Every 4xx has the one body of ``app.api.errors``:
+``{"error": "<code>", "message": "…", "fields": [{"field": "body.action", "message": "…"}]}``.
+The OpenAPI document (``GET /openapi.json``, for viewers) declares both security schemes and
+every route's error bodies.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from typing import Any
 
-from app.api import health, incidents, silences
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+
+from app.api import dashboard, errors, health, incidents, session, silences, slos, tokens
+from app.api.auth import Authenticator, Viewer
+from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
-from app.api.health import HealthReport
+from app.api.metrics import Exposition, HealthReport
+from app.settings import AuthSettings
+from schemas.clock import SystemClock
 
 __all__ = ["create_app", "create_probe_app"]
 
 
-async def _invalid(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
-    fields = [
-        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()
-    ]
-    return JSONResponse({"error": "invalid request", "fields": fields}, status_code=422)
+async def _openapi(request: Request, viewer: Viewer) -> dict[str, Any]:
+    document: dict[str, Any] = request.app.openapi()
+    return document
 
 
-def create_probe_app(report: HealthReport) -> FastAPI:
-    app = FastAPI(title="alertpipe", version="1")
+def create_probe_app(
+    report: HealthReport,
+    auth: Authenticator | None = None,
+    exposition: Exposition | None = None,
+) -> FastAPI:
+    # No interactive docs: they load their scripts from a CDN, and the console works offline.
+    app = FastAPI(title="alertpipe", version="1", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.health = report
+    app.state.auth = auth or Authenticator(AuthSettings(), SystemClock())
+    app.state.exposition = exposition or Exposition(report)
+    errors.install(app)
     app.include_router(health.router)
     return app
 
 
-def create_app(deps: ApiDeps) -> FastAPI:
-    app = create_probe_app(deps.health)
+def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
+    """The API; with ``board``, the dashboard too: its page at ``/`` and its files under
+    ``/static`` (open: the page holds no data, and it is where one signs in), its JSON under
+    ``/api`` (for viewers)."""
+    app = create_probe_app(deps.health, deps.auth, deps.exposition)
     app.title = "alertpipe responder"
     app.state.deps = deps
-    app.add_exception_handler(RequestValidationError, _invalid)
-    for module in (incidents, silences):
+    app.state.dashboard = board
+    for module in (incidents, silences, session, tokens, slos, dashboard):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_api_route(
+        "/openapi.json",
+        _openapi,
+        methods=["GET"],
+        include_in_schema=False,
+        responses=errors.error_responses(401, 403, 429),
+    )
     return app

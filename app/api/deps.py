@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.api.auth import Authenticator
+from app.api.metrics import Exposition
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import HumanAction
 from handlers.silences import Silence
@@ -20,6 +22,10 @@ class Queries(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     async def get_incident(self, incident_id: str) -> dict[str, Any] | None: ...
+
+    async def list_slo_budgets(
+        self, slo: str | None = None, service: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
 
 
 class Commands(Protocol):
@@ -43,7 +49,9 @@ class Silences(Protocol):
 
     async def update(self, silence: Silence, now: float) -> Silence | None: ...
 
-    async def expire(self, silence_id: str, now: float) -> Silence | None: ...
+    async def expire(
+        self, silence_id: str, now: float, by: str | None = None
+    ) -> Silence | None: ...
 
 
 @dataclass(frozen=True)
@@ -53,3 +61,5 @@ class ApiDeps:
     silences: Silences
     clock: Clock
     health: Callable[[], dict[str, dict[str, Any]]] = dict
+    auth: Authenticator | None = None  # None: nobody gets in (every route answers 401)
+    exposition: Exposition | None = None  # None: the roles' health reports only

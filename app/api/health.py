@@ -1,30 +1,25 @@
 """Health and metrics of every role running in this process.
 
 ``GET /health`` answers 200 when every role is ready and 503 otherwise, with each role's own
-report — a readiness probe for load balancers and orchestrators. While Kafka or PostgreSQL
-does not answer, ``waiting_for`` names it (the watches ``kafka`` and ``postgres`` and every
-role that needs it say so too: ``streams.supervise``). ``GET /metrics`` renders the
-same reports in the Prometheus text format (counters and gauges; a dict of numbers becomes
-one series per key, labelled ``key`` unless ``LABEL_NAMES`` names the label, e.g.
-``alertpipe_aggregator_dead_letters{reason="late"}``,
-``alertpipe_outbox_dispatcher_failures{receiver="page"}``).
+report — a readiness probe for load balancers and orchestrators; it needs no credential.
+While Kafka or PostgreSQL does not answer, ``waiting_for`` names it (the watches ``kafka`` and
+``postgres`` and every role that needs it say so too: ``streams.supervise``).
+``GET /metrics`` renders the process's metrics in the Prometheus text format
+(``app.api.metrics``); it is open unless ``ALERTPIPE_AUTH__METRICS_TOKEN`` is set.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
-__all__ = ["LABEL_NAMES", "HealthReport", "render_metrics", "router"]
+from app.api.auth import Bearer, Cookie, authenticator, require
+from app.api.errors import error_responses
+from app.api.metrics import Exposition, HealthReport, counter
 
-HealthReport = Callable[[], dict[str, dict[str, Any]]]
-
-# The label of a dict-valued report field, by field name, where "key" would say nothing.
-LABEL_NAMES: dict[str, str] = {"dead_letters": "reason", "failures": "receiver"}
+__all__ = ["HealthReport", "metrics_access", "router"]
 
 router = APIRouter(tags=["health"])
 
@@ -43,45 +38,33 @@ async def health(request: Request, response: Response) -> dict[str, Any]:
     return {"status": "ok" if ok else "degraded", "waiting_for": waiting, "roles": roles}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(request: Request) -> str:
-    return render_metrics(_report(request))
+async def metrics_access(request: Request, bearer: Bearer, cookie: Cookie) -> None:
+    """Open unless ``ALERTPIPE_AUTH__METRICS_TOKEN`` is set; then that token, or a viewer."""
+    auth = authenticator(request)
+    if auth.cfg.metrics_token is None:
+        return
+    if auth.metrics_token_matches(bearer.credentials if bearer else None):
+        return
+    await require("viewer")(request, bearer, cookie)
 
 
-def _name(*parts: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9_]", "_", "_".join(("alertpipe", *parts))).lower()
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    return None
-
-
-def _escape(label: str) -> str:
-    return label.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _series(role: str, report: dict[str, Any]) -> Iterator[str]:
-    for key, value in sorted(report.items()):
-        name = _name(role, key)
-        if isinstance(value, dict):
-            label_name = LABEL_NAMES.get(key, "key")
-            for label, item in sorted(value.items()):
-                number = _number(item)
-                if number is not None:
-                    yield f'{name}{{{label_name}="{_escape(str(label))}"}} {number:g}'
-            continue
-        number = _number(value)
-        if number is not None:
-            yield f"{name} {number:g}"
-
-
-def render_metrics(roles: dict[str, dict[str, Any]]) -> str:
-    """Every numeric field of every role's health report, one Prometheus sample per line."""
-    lines: list[str] = []
-    for role, report in sorted(roles.items()):
-        lines.extend(_series(role, report))
-    return "\n".join(lines) + "\n"
+@router.get(
+    "/metrics",
+    dependencies=[Depends(metrics_access)],
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+        **error_responses(401, 403, 429),
+    },
+)
+async def metrics(request: Request) -> Response:
+    exposition: Exposition = request.app.state.exposition
+    failures = authenticator(request).failures
+    auth = counter(
+        "alertpipe_auth_failures",
+        "refused API requests by reason: bad_token, revoked_token, bad_session, csrf, "
+        "forbidden, throttled, untrusted_proxy",
+        ("reason",),
+        {(reason,): n for reason, n in failures.items()},
+    )
+    return Response(await exposition.render([auth]), media_type=CONTENT_TYPE_LATEST)

@@ -25,21 +25,31 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Before authentication, writes named their actor in the body. The actor is now the
+# authenticated principal; the old fields are still accepted (so old clients keep working) and
+# ignored, and marked deprecated in the OpenAPI document.
+_IGNORED = "ignored: the actor is the authenticated principal (kept so old clients still work)"
+
+
+def _ignored_actor() -> Any:
+    return Field(default=None, min_length=1, max_length=200, description=_IGNORED, deprecated=True)
+
+
 class AckIn(_In):
-    by: str = Field(min_length=1, max_length=200, description="who acknowledges")
+    by: str | None = _ignored_actor()
     note: str | None = Field(
         default=None, max_length=4000, description="with a note, a HIGH incident's rollback holds"
     )
 
 
 class ResolveIn(_In):
-    by: str = Field(min_length=1, max_length=200)
+    by: str | None = _ignored_actor()
     note: str | None = Field(default=None, max_length=4000)
 
 
 class DecisionIn(_In):
     action: Literal["rollback", "dismiss"]
-    by: str = Field(min_length=1, max_length=200)
+    by: str | None = _ignored_actor()
     note: str | None = Field(default=None, max_length=4000)
 
 
@@ -56,7 +66,7 @@ class SilenceIn(_In):
     matchers: list[MatcherIn] = Field(min_length=1)
     starts_at: datetime | None = Field(default=None, description="default: now")
     ends_at: datetime
-    created_by: str = Field(min_length=1, max_length=200)
+    created_by: str | None = _ignored_actor()
     comment: str = Field(default="", max_length=4000)
 
     @field_validator("matchers")
@@ -85,6 +95,7 @@ class SilenceOut(BaseModel):
     starts_at: datetime
     ends_at: datetime
     created_by: str
+    updated_by: str | None = Field(description="who last changed or expired it")
     comment: str
     state: SilenceState
 
@@ -96,6 +107,7 @@ class SilenceOut(BaseModel):
             starts_at=datetime.fromtimestamp(silence.starts_at, UTC),
             ends_at=datetime.fromtimestamp(silence.ends_at, UTC),
             created_by=silence.created_by,
+            updated_by=silence.updated_by,
             comment=silence.comment,
             state=silence.state(now),
         )

@@ -2,7 +2,9 @@
 
 uvicorn normally owns SIGINT/SIGTERM (and re-raises them when it stops); here
 ``streams.lifecycle.run_roles`` owns the signals and stops every role in order, so the server's
-signal capture is switched off.
+signal capture is switched off. So is its reading of ``X-Forwarded-For`` (which it believes
+from 127.0.0.1 by default): the API decides which proxies it trusts (``app.api.auth``), and a
+rewritten client address would let a local process pose as a trusted proxy.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ class HttpServer:
     name = "http"
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False
+        )
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
         self.host = host

@@ -1,13 +1,18 @@
-"""Silences: create, list, get, update, delete (expires it; the record stays)."""
+"""Silences: create, list, get, update, delete (expires it; the record stays).
+
+Viewers read; operators write. ``created_by`` and ``updated_by`` are the authenticated principal.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 
+from app.api.auth import Operator, Viewer
 from app.api.deps import ApiDeps
+from app.api.errors import ApiError, FieldError, error_responses
 from app.api.models import SilenceIn, SilenceOut, SilencePatch
 from handlers.silences import Silence
 
@@ -23,11 +28,16 @@ def _deps(request: Request) -> ApiDeps:
 
 def _check_window(starts_at: float, ends_at: float) -> None:
     if ends_at <= starts_at:
-        raise HTTPException(422, {"field": "body.ends_at", "message": "must be after starts_at"})
+        where = FieldError(field="body.ends_at", message="must be after starts_at")
+        raise ApiError(422, "invalid request: body.ends_at", fields=[where])
 
 
-@router.post("", status_code=201)
-async def create(request: Request, body: SilenceIn) -> SilenceOut:
+_READ = error_responses(401, 403, 422, 429)
+_ONE = error_responses(401, 403, 404, 422, 429)
+
+
+@router.post("", status_code=201, responses=error_responses(401, 403, 422, 429))
+async def create(request: Request, operator: Operator, body: SilenceIn) -> SilenceOut:
     deps = _deps(request)
     now = deps.clock.now()
     starts = body.starts_at.timestamp() if body.starts_at else now
@@ -37,15 +47,17 @@ async def create(request: Request, body: SilenceIn) -> SilenceOut:
         matchers=tuple(m.to_matcher() for m in body.matchers),
         starts_at=starts,
         ends_at=body.ends_at.timestamp(),
-        created_by=body.created_by,
+        created_by=operator.name,
         comment=body.comment,
     )
     return SilenceOut.of(await deps.silences.create(silence, now), now)
 
 
-@router.get("")
+@router.get("", responses=_READ)
 async def list_silences(
-    request: Request, expired: Annotated[bool, Query(description="include expired")] = False
+    request: Request,
+    viewer: Viewer,
+    expired: Annotated[bool, Query(description="include expired")] = False,
 ) -> list[SilenceOut]:
     deps = _deps(request)
     now = deps.clock.now()
@@ -55,18 +67,20 @@ async def list_silences(
 async def _existing(deps: ApiDeps, silence_id: str) -> Silence:
     found = await deps.silences.get(silence_id)
     if found is None:
-        raise HTTPException(404, f"no silence {silence_id!r}")
+        raise ApiError(404, f"no silence {silence_id!r}")
     return found
 
 
-@router.get("/{silence_id}")
-async def get(request: Request, silence_id: str) -> SilenceOut:
+@router.get("/{silence_id}", responses=_ONE)
+async def get(request: Request, viewer: Viewer, silence_id: str) -> SilenceOut:
     deps = _deps(request)
     return SilenceOut.of(await _existing(deps, silence_id), deps.clock.now())
 
 
-@router.patch("/{silence_id}")
-async def update(request: Request, silence_id: str, body: SilencePatch) -> SilenceOut:
+@router.patch("/{silence_id}", responses=_ONE)
+async def update(
+    request: Request, operator: Operator, silence_id: str, body: SilencePatch
+) -> SilenceOut:
     deps = _deps(request)
     now = deps.clock.now()
     silence = await _existing(deps, silence_id)
@@ -78,20 +92,21 @@ async def update(request: Request, silence_id: str, body: SilencePatch) -> Silen
         starts_at=body.starts_at.timestamp() if body.starts_at else silence.starts_at,
         ends_at=body.ends_at.timestamp() if body.ends_at else silence.ends_at,
         comment=body.comment if body.comment is not None else silence.comment,
+        updated_by=operator.name,
     )
     _check_window(changed.starts_at, changed.ends_at)
     saved = await deps.silences.update(changed, now)
     if saved is None:
-        raise HTTPException(404, f"no silence {silence_id!r}")
+        raise ApiError(404, f"no silence {silence_id!r}")
     return SilenceOut.of(saved, now)
 
 
-@router.delete("/{silence_id}")
-async def expire(request: Request, silence_id: str) -> SilenceOut:
+@router.delete("/{silence_id}", responses=_ONE)
+async def expire(request: Request, operator: Operator, silence_id: str) -> SilenceOut:
     deps = _deps(request)
     now = deps.clock.now()
-    expired = await deps.silences.expire(silence_id, now)
+    expired = await deps.silences.expire(silence_id, now, operator.name)
     if expired is None:
-        raise HTTPException(404, f"no silence {silence_id!r}")
+        raise ApiError(404, f"no silence {silence_id!r}")
     # The stored end is rounded to microseconds; judge the state at that instant, not before it.
     return SilenceOut.of(expired, max(now, expired.ends_at))

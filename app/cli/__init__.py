@@ -25,6 +25,7 @@ from app.cli import (
     run_cmd,
     schema_cmd,
     simulate_cmd,
+    token_cmd,
 )
 from app.errors import InfrastructureError
 from app.settings import get_settings
@@ -45,6 +46,7 @@ _GROUPS = (
     replay_cmd,
     simulate_cmd,
     policy_cmd,
+    token_cmd,
 )
 
 

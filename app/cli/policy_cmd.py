@@ -79,7 +79,12 @@ def _rule_text(rule: Rule) -> str:
 
 
 def _summary_line(rule: Rule) -> str:
-    timing = f"over {format_duration(rule.window_ms)}, >= {rule.min_samples} samples"
+    window = format_duration(rule.window_ms)
+    if rule.short_window_ms:
+        window += f" and {format_duration(rule.short_window_ms)}"
+    timing = f"over {window}, >= {rule.min_samples} {rule.info.samples}"
+    if rule.confidence is not None:
+        timing += f" at {rule.confidence * 100:g}% confidence"
     if rule.for_ms:
         timing += f", for {format_duration(rule.for_ms)}"
     if rule.keep_firing_for_ms:

@@ -8,6 +8,7 @@ Every statement is parameterised.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -28,12 +29,14 @@ from handlers.incidents.effects import (
 )
 from handlers.incidents.incident import AlertEntry, Incident
 from handlers.incidents.ports import DueTimer, Recorded
+from handlers.incidents.target import basis_text, settle_target
 from handlers.outbox.retry import NextReason
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback, restore_point
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
 from schemas.rollback import parse_phase
 from schemas.severity import Severity
+from schemas.slo import SloBudget
 from schemas.timestamps import to_rfc3339
 
 __all__ = ["PgIncidentStore", "PgIncidentTx", "incident_from_row", "rollback_from_row"]
@@ -48,6 +51,8 @@ def _alerts_json(incident: Incident) -> dict[str, Any]:
             "at": a.at,
             "scope": dict(a.scope),
             "window_start": a.window_start,
+            "breaching": a.breaching,
+            "evidence": dict(a.evidence),
         }
         for fp, a in incident.alerts.items()
     }
@@ -63,6 +68,8 @@ def _alerts(raw: Mapping[str, Any]) -> dict[str, AlertEntry]:
             a["at"],
             a["scope"],
             a.get("window_start"),  # absent in rows written before it was kept
+            a.get("breaching"),
+            a.get("evidence") or {},
         )
         for fp, a in raw.items()
     }
@@ -85,6 +92,7 @@ def incident_from_row(row: Row) -> Incident:
         resolved_at=epoch(row["resolved_at"]),
         bad_version=row["bad_version"],
         last_good_version=row["last_good_version"],
+        target_basis=row["target_basis"],
         involves_data=row["involves_data"],
         alerts=_alerts(row["alerts"]),
         steps=frozenset(row["steps"]),
@@ -115,6 +123,7 @@ def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
         requested_at=float(row["requested_at"].timestamp()),
         from_version=row["from_version"],
         target_version=row["target_version"],
+        target_basis=row["target_basis"],
         involves_data=row["involves_data"],
         emergency=row["emergency"],
         capacity=row["capacity"],
@@ -127,9 +136,10 @@ def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
 _UPSERT_INCIDENT = """
 INSERT INTO incidents (id, service, scenario, severity, status, title, opened_at, last_decision_at,
     acknowledged_at, acknowledged_by, ack_note, mitigated_at, resolved_at, bad_version,
-    last_good_version, involves_data, alerts, steps, rollback_status, human_decision, updated_at)
+    last_good_version, involves_data, alerts, steps, rollback_status, human_decision, updated_at,
+    target_basis)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $21)
+    $20, $21, $22)
 ON CONFLICT (id) DO UPDATE SET
     scenario = EXCLUDED.scenario, severity = EXCLUDED.severity, status = EXCLUDED.status,
     title = EXCLUDED.title, last_decision_at = EXCLUDED.last_decision_at,
@@ -138,7 +148,8 @@ ON CONFLICT (id) DO UPDATE SET
     resolved_at = EXCLUDED.resolved_at, bad_version = EXCLUDED.bad_version,
     last_good_version = EXCLUDED.last_good_version, involves_data = EXCLUDED.involves_data,
     alerts = EXCLUDED.alerts, steps = EXCLUDED.steps, rollback_status = EXCLUDED.rollback_status,
-    human_decision = EXCLUDED.human_decision, updated_at = EXCLUDED.updated_at
+    human_decision = EXCLUDED.human_decision, updated_at = EXCLUDED.updated_at,
+    target_basis = EXCLUDED.target_basis
 """
 
 _INSERT_ACTION = """
@@ -155,9 +166,34 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 
 _INSERT_ROLLBACK = """
 INSERT INTO rollbacks (id, incident_id, service, reason, status, from_version, target_version,
-    involves_data, emergency, capacity, requested_at, restore_before, restore_basis)
-VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12)
+    involves_data, emergency, capacity, requested_at, restore_before, restore_basis, target_basis)
+VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT DO NOTHING
+"""
+
+# The newest other version whose deploy succeeded before the bad version's latest deploy (any
+# time, when the bad version has no deploy on record) and that never failed or rolled back.
+_PREVIOUS_DEPLOY = """
+SELECT version FROM deploys
+WHERE service = $1 AND status = 'succeeded' AND version <> $2
+  AND version NOT IN (SELECT version FROM deploys
+                      WHERE service = $1 AND status IN ('failed', 'rolled_back'))
+  AND at < COALESCE((SELECT max(at) FROM deploys WHERE service = $1 AND version = $2
+                       AND status IN ('started', 'succeeded')), 'infinity'::timestamptz)
+ORDER BY at DESC LIMIT 1
+"""
+
+_UPSERT_SLO_BUDGET = """
+INSERT INTO slo_budgets (slo, scope_id, service, scope, objective, period_s, at, since, requests,
+    errors, budget_remaining, burn_rates, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (slo, scope_id) DO UPDATE SET
+    service = EXCLUDED.service, scope = EXCLUDED.scope, objective = EXCLUDED.objective,
+    period_s = EXCLUDED.period_s, at = EXCLUDED.at, since = EXCLUDED.since,
+    requests = EXCLUDED.requests, errors = EXCLUDED.errors,
+    budget_remaining = EXCLUDED.budget_remaining, burn_rates = EXCLUDED.burn_rates,
+    updated_at = EXCLUDED.updated_at
+WHERE slo_budgets.at <= EXCLUDED.at
 """
 
 # The bad version's latest deploy before the rollback: its start, or (no start recorded) its
@@ -216,23 +252,18 @@ class PgIncidentTx:
 
     async def cascade(self, since: float) -> Cascade:
         row = await self._conn.fetchrow(
+            # Alerts that *began* firing in the window: a firing alert's later turns between
+            # breaching and held (previous = firing) are not new alerts.
             """SELECT count(DISTINCT fingerprint) AS alerts, count(DISTINCT service) AS services
-               FROM decisions WHERE state = 'firing' AND severity = 'CRITICAL' AND at >= $1""",
+               FROM decisions WHERE state = 'firing' AND severity = 'CRITICAL' AND at >= $1
+                 AND body->>'previous' IS DISTINCT FROM 'firing'""",
             moment(since),
         )
         assert row is not None
         return Cascade(critical_alerts=row["alerts"], services=row["services"])
 
-    async def last_good_version(self, service: str, bad_version: str | None) -> str | None:
-        value = await self._conn.fetchval(
-            """SELECT version FROM deploys
-               WHERE service = $1 AND status = 'succeeded' AND version IS DISTINCT FROM $2
-                 AND version NOT IN (SELECT version FROM deploys
-                                     WHERE service = $1 AND status IN ('failed', 'rolled_back'))
-               ORDER BY at DESC LIMIT 1""",
-            service,
-            bad_version,
-        )
+    async def previous_deploy(self, service: str, bad_version: str) -> str | None:
+        value = await self._conn.fetchval(_PREVIOUS_DEPLOY, service, bad_version)
         return None if value is None else str(value)
 
     async def record_deploy(self, service: str, version: str, status: str, at: float) -> None:
@@ -243,6 +274,24 @@ class PgIncidentTx:
             version,
             status,
             moment(at),
+        )
+
+    async def record_slo_budget(self, budget: SloBudget) -> None:
+        await self._conn.execute(
+            _UPSERT_SLO_BUDGET,
+            budget.slo,
+            budget.scope_id,
+            budget.service,
+            budget.scope,
+            budget.objective,
+            budget.period_ms / 1000.0,
+            moment(budget.at_ms / 1000.0),
+            moment(budget.since_ms / 1000.0),
+            budget.requests,
+            budget.errors,
+            budget.budget_remaining,
+            budget.burn_rates,
+            moment(time.time()),
         )
 
     # incidents -------------------------------------------------------------------------------
@@ -303,6 +352,7 @@ class PgIncidentTx:
             i.rollback_status,
             i.human_decision,
             moment(now),
+            i.target_basis,
         )
 
     async def _timeline(self, incident_id: str, entries: list[TimelineEntry], now: float) -> None:
@@ -386,9 +436,8 @@ class PgIncidentTx:
     async def _request_rollback(
         self, incident: Incident, intent: RollbackIntent, now: float
     ) -> tuple[Incident, TimelineEntry, Recorded]:
-        target = incident.last_good_version or await self.last_good_version(
-            incident.service, incident.bad_version
-        )
+        incident = await settle_target(self, incident)
+        target = incident.last_good_version
         involves_data = intent.involves_data or incident.involves_data
         restore = await self._restore_point(incident, now) if involves_data else (None, None)
         rollback_id = f"rb_{incident.id}"
@@ -406,17 +455,22 @@ class PgIncidentTx:
             moment(now),
             moment(restore[0]),
             restore[1],
+            incident.target_basis if target is not None else None,
         )
         if status.endswith(" 1"):
-            after = replace(incident, rollback_status="requested", last_good_version=target)
+            after = replace(incident, rollback_status="requested")
             message = (
                 f"rollback requested: {incident.bad_version or '?'} → {target or '(none known)'}"
             )
-            evidence = (
+            evidence: dict[str, Any] = (
                 {"restore_before": to_rfc3339(restore[0]), "restore_basis": restore[1]}
                 if restore[0] is not None
                 else {}
             )
+            basis = basis_text(incident.target_basis) if target is not None else None
+            if basis is not None:
+                evidence["target_basis"] = incident.target_basis
+                message += f" ({basis})"
             note = TimelineEntry("rollback", message, reason=intent.reason, evidence=evidence)
             return after, note, Recorded(rollback_id=rollback_id)
         blocker = await self._conn.fetchrow(
@@ -610,3 +664,7 @@ class PgIncidentStore:
             DueTimer(r["id"], r["incident_id"], r["kind"], float(r["due_at"].timestamp()))
             for r in rows
         ]
+
+    async def next_timer_at(self) -> float | None:
+        at = await self._pool.fetchval("SELECT min(due_at) FROM timers WHERE fired_at IS NULL")
+        return epoch(at)

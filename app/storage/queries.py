@@ -10,7 +10,7 @@ __all__ = ["PgIncidentQueries"]
 
 _INCIDENT_COLUMNS = """id, service, scenario, severity, status, title, opened_at, acknowledged_at,
     acknowledged_by, ack_note, mitigated_at, resolved_at, bad_version, last_good_version,
-    involves_data, rollback_status, human_decision, alerts, steps, updated_at"""
+    target_basis, involves_data, rollback_status, human_decision, alerts, steps, updated_at"""
 
 
 class PgIncidentQueries:
@@ -52,7 +52,7 @@ class PgIncidentQueries:
             rollback = await conn.fetchrow(
                 """SELECT id, status, reason, from_version, target_version, involves_data,
                           emergency, capacity, requested_at, started_at, finished_at, outcome,
-                          restore_before, restore_basis
+                          restore_before, restore_basis, target_basis
                    FROM rollbacks WHERE incident_id = $1""",
                 incident_id,
             )
@@ -70,3 +70,19 @@ class PgIncidentQueries:
             None if rollback is None else {**dict(rollback), "phases": [dict(p) for p in phases]}
         )
         return found
+
+    async def list_slo_budgets(
+        self, slo: str | None = None, service: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The latest error budget of each SLO and scope, the most spent first."""
+        rows = await self._pool.fetch(
+            """SELECT slo, service, scope, objective, period_s, at, since, requests, errors,
+                      budget_remaining, burn_rates
+               FROM slo_budgets
+               WHERE ($1::text IS NULL OR slo = $1) AND ($2::text IS NULL OR service = $2)
+               ORDER BY budget_remaining ASC NULLS LAST, slo, scope_id LIMIT $3""",
+            slo,
+            service,
+            limit,
+        )
+        return [dict(r) for r in rows]

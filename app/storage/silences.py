@@ -23,6 +23,7 @@ def silence_from_row(row: Row) -> Silence:
         created_by=row["created_by"],
         comment=row["comment"],
         created_at=float(row["created_at"].timestamp()),
+        updated_by=row["updated_by"],
     )
 
 
@@ -68,7 +69,7 @@ class PgSilenceStore:
     async def update(self, silence: Silence, now: float) -> Silence | None:
         status = await self._pool.execute(
             """UPDATE silences SET matchers = $2, starts_at = $3, ends_at = $4, comment = $5,
-                   updated_at = $6
+                   updated_at = $6, updated_by = $7
                WHERE id = $1""",
             silence.id,
             _matchers(silence),
@@ -76,16 +77,18 @@ class PgSilenceStore:
             moment(silence.ends_at),
             silence.comment,
             moment(now),
+            silence.updated_by,
         )
         return silence if status.endswith(" 1") else None
 
-    async def expire(self, silence_id: str, now: float) -> Silence | None:
+    async def expire(self, silence_id: str, now: float, by: str | None = None) -> Silence | None:
         """End it now (a pending one ends before it starts); the row stays for the record."""
         row = await self._pool.fetchrow(
             """UPDATE silences SET ends_at = LEAST(ends_at, $2),
-                   starts_at = LEAST(starts_at, $2), updated_at = $2
+                   starts_at = LEAST(starts_at, $2), updated_at = $2, updated_by = $3
                WHERE id = $1 RETURNING *""",
             silence_id,
             moment(now),
+            by,
         )
         return None if row is None else silence_from_row(row)

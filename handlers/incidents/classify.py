@@ -1,6 +1,7 @@
 """Grouping, scenario classification and the plan's response choice — pure, each with a reason.
 
 should_join(incident, decision_at, cfg)      -> (bool, GroupReason)
+reason_text(reason, cfg)                     -> str (with the configured durations)
 classify(decision, cascade, cfg)             -> (Scenario | None, ScenarioReason)
 response_for(severity, scenario, hint)       -> (ResponseKind, ResponseReason)
 """
@@ -13,6 +14,7 @@ from typing import Literal
 
 from handlers.config import ResponseConfig
 from handlers.incidents.incident import Incident
+from handlers.incidents.notices import duration_text
 from schemas.decisions import Decision, Response
 from schemas.severity import Scenario, Severity
 
@@ -23,6 +25,7 @@ __all__ = [
     "ResponseReason",
     "ScenarioReason",
     "classify",
+    "reason_text",
     "response_for",
     "should_join",
 ]
@@ -55,7 +58,7 @@ class ResponseReason(StrEnum):
     S4 = "S4 cascading failures: emergency stop, roll back at once"
     S2 = "S2 data corruption: stop bots, isolate, restore last good backup"
     CRITICAL = "CRITICAL: no investigation, roll back now"
-    HIGH = "HIGH: page, investigate 2 minutes, roll back if unresolved"
+    HIGH = "HIGH: page, investigate {investigation}, roll back if it still breaches then"
     MEDIUM = "MEDIUM: notify, wait for a human decision"
     LOW = "LOW: record"
 
@@ -106,6 +109,11 @@ def classify(
     if critical:
         return "S1", ScenarioReason.FEATURE_BROKEN
     return None, ScenarioReason.NONE
+
+
+def reason_text(reason: ResponseReason, cfg: ResponseConfig) -> str:
+    """The reason as people read it, with the configured durations."""
+    return reason.value.format(investigation=duration_text(cfg.investigation_s))
 
 
 def response_for(

@@ -18,6 +18,7 @@ from handlers.incidents.lifecycle import (
     resolve,
 )
 from handlers.incidents.ports import IncidentStore
+from handlers.incidents.target import settle_target
 from schemas.clock import Clock
 from schemas.errors import CommandError
 
@@ -42,7 +43,7 @@ class IncidentCommands:
             incident = await tx.incident(incident_id)
             if incident is None:
                 raise IncidentNotFound(incident_id)
-            effects = step(incident, now)
+            effects = step(await settle_target(tx, incident), now)
             await tx.record(incident, effects, now)
             recorded = await tx.incident(incident_id)  # as stored (e.g. with its rollback)
         return recorded or effects.incident

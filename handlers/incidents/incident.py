@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from schemas.decisions import AlertState
 from schemas.incidents import IncidentStatus
@@ -39,6 +40,18 @@ class AlertEntry:
     at: float
     scope: Mapping[str, str] = field(default_factory=dict)
     window_start: float | None = None  # where the evidence of its first firing began (epoch s)
+    # Whether the rule's condition held on its latest window (None: no data, or not known —
+    # an alert recorded before this was kept counts as breaching while firing or pending).
+    breaching: bool | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)  # of its latest decision
+
+    @property
+    def breaches(self) -> bool:
+        """The condition still holds on the latest window: pending or firing and breaching —
+        not a firing alert kept only by ``keep_firing_for``, nor one without data."""
+        if self.state not in ("pending", "firing"):
+            return False
+        return self.breaching is not False
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,8 @@ class Incident:
     mitigated_at: float | None = None
     resolved_at: float | None = None
     bad_version: str | None = None
-    last_good_version: str | None = None
+    last_good_version: str | None = None  # the rollback target (``handlers.incidents.target``)
+    target_basis: str | None = None  # why that target; or why none (``target.IN_EFFECT``)
     involves_data: bool = False
     alerts: Mapping[str, AlertEntry] = field(default_factory=dict)
     steps: frozenset[str] = frozenset()
@@ -72,6 +86,11 @@ class Incident:
     def firing(self) -> bool:
         """Some alert still fires, or has gone silent (no data is never taken as recovery)."""
         return any(a.state in ("firing", "no_data") for a in self.alerts.values())
+
+    @property
+    def breaching(self) -> bool:
+        """Some alert's condition still holds on its latest window (``AlertEntry.breaches``)."""
+        return any(a.breaches for a in self.alerts.values())
 
     @property
     def first_evidence_at(self) -> float | None:

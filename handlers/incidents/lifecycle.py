@@ -3,18 +3,30 @@
 acknowledge(incident, by, note, now)            a human has seen it (with a note: has taken it)
 resolve(incident, now, cfg, reason, by)          resolution notices, then the review reminder
 human_decision(incident, action, by, note, now)  MEDIUM: "rollback" or "dismiss"
-investigation_expired(incident, now)             HIGH: roll back unless recovered or taken
+investigation_expired(incident, now, cfg)        HIGH: the verdict on the breach itself
+breach_after_investigation(incident, now, cfg)   HIGH: a breach after a "no rollback" verdict
 rollback_finished(incident, ok, reason, now)     mitigated, or escalated with breakers still open
+
+The investigation's verdict is on the breach itself: when the window ends, the incident rolls
+back only if one of its HIGH or CRITICAL alerts still *breaches on its latest window* — the
+rule's condition (with its ``min_samples`` and confidence) held on the window ending at the
+latest closed pane that stage 2 evaluated: a firing alert whose latest decision says
+``breaching``, or a pending one. A firing alert that is clear there and kept firing only by
+``keep_firing_for`` does not count — that hysteresis keeps notifications from flapping, it is
+no evidence that the problem is still there (the plan's "if root cause unknown after 2
+minutes: rollback" is about a problem still present) — nor does one with no data (neither
+recovery nor breach can be shown), nor a LOW or MEDIUM alert that joined the incident. Such an
+incident stays open; if one of its alerts breaches again before it resolves, it rolls back then.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from handlers.config import ResponseConfig
-from handlers.escalation import next_escalation_at
+from handlers.escalation import next_escalation_at, no_rollback_target
 from handlers.incidents import notices
 from handlers.incidents.effects import (
     ActionIntent,
@@ -24,8 +36,10 @@ from handlers.incidents.effects import (
     TimelineEntry,
     TimerIntent,
 )
-from handlers.incidents.incident import Incident
+from handlers.incidents.incident import AlertEntry, Incident
+from handlers.incidents.target import no_target_reason
 from schemas.errors import CommandError
+from schemas.severity import Severity
 from schemas.timestamps import to_rfc3339
 
 __all__ = [
@@ -33,8 +47,10 @@ __all__ = [
     "InvestigationReason",
     "LifecycleError",
     "acknowledge",
+    "breach_after_investigation",
     "human_decision",
     "investigation_expired",
+    "investigation_verdict",
     "resolve",
     "rollback_finished",
 ]
@@ -51,7 +67,23 @@ class InvestigationReason(StrEnum):
     HELD = "held: acknowledged with a note, a human has taken it"
     NOT_OPEN = "incident no longer open"
     ALREADY = "rollback already under way"
-    EXPIRED = "investigation window expired, alert still firing, nobody has taken it: roll back"
+    CLEARING = (
+        "no alert breaches on its latest window, firing only by keep_firing_for: no rollback "
+        "(a breach before it resolves rolls back)"
+    )
+    NO_DATA = (
+        "no alert breaches on its latest window and some have no data, so neither recovery "
+        "nor the breach can be shown: no rollback (a breach when data returns rolls back)"
+    )
+    EXPIRED = (
+        "investigation window ended, the condition still breaches on the latest window, "
+        "nobody has taken it: roll back"
+    )
+    BREACHED_AFTER = (
+        "breaches again after an investigation that ended without a rollback, nobody has "
+        "taken it: roll back"
+    )
+    NO_TARGET = "the condition still breaches, but there is no version to roll back to"
 
 
 def _paged(inc: Incident) -> bool:
@@ -127,6 +159,8 @@ def human_decision(
         )
     if inc.done("rollback"):
         raise LifecycleError(f"incident {inc.id} already has a rollback ({inc.rollback_status})")
+    if inc.last_good_version is None and not inc.involves_data:
+        raise LifecycleError(f"incident {inc.id}: {no_target_reason(inc)}; roll back by hand")
     after = recorded.with_steps("rollback")
     return Effects(
         after,
@@ -137,27 +171,94 @@ def human_decision(
     )
 
 
-def investigation_expired(inc: Incident, now: float) -> tuple[Effects, InvestigationReason]:
+def _serious(inc: Incident) -> list[AlertEntry]:
+    """The alerts a rollback can be for: HIGH and above (a LOW or MEDIUM alert that joined the
+    incident — an SLO ticket, a CPU notice — asks for a human, never for a rollback)."""
+    return [a for a in inc.alerts.values() if a.severity >= Severity.HIGH]
+
+
+def investigation_verdict(inc: Incident) -> InvestigationReason:
+    """What the end of the HIGH investigation window means for ``inc`` (see the module)."""
+    serious = _serious(inc)
+    breaching = any(a.breaches for a in serious)
     if inc.status == "mitigated":
-        reason = InvestigationReason.NOT_OPEN
-    elif inc.done("rollback"):
-        reason = InvestigationReason.ALREADY
-    elif not inc.firing:  # open or resolved by itself: the alerts recovered in the window
-        reason = InvestigationReason.RECOVERED
-    elif not inc.is_open:
-        reason = InvestigationReason.NOT_OPEN
-    elif inc.held:
-        reason = InvestigationReason.HELD
-    else:
-        after = inc.with_steps("rollback")
-        note = TimelineEntry(
-            "timer", "investigation window ended", reason=InvestigationReason.EXPIRED
-        )
-        return Effects(
-            after, timeline=(note,), rollback=RollbackIntent(InvestigationReason.EXPIRED)
-        ), (InvestigationReason.EXPIRED)
-    note = TimelineEntry("timer", "investigation window ended", reason=reason.value)
-    return Effects(inc, timeline=(note,)), reason
+        return InvestigationReason.NOT_OPEN
+    if inc.done("rollback"):
+        return InvestigationReason.ALREADY
+    if not breaching and not any(a.state in ("firing", "no_data") for a in serious):
+        return InvestigationReason.RECOVERED  # open or resolved by itself: recovered
+    if not inc.is_open:
+        return InvestigationReason.NOT_OPEN
+    if inc.held:
+        return InvestigationReason.HELD
+    if breaching:
+        return InvestigationReason.EXPIRED
+    if any(a.state == "no_data" for a in serious):
+        return InvestigationReason.NO_DATA
+    return InvestigationReason.CLEARING
+
+
+def _alerts_evidence(inc: Incident) -> dict[str, Any]:
+    """Each alert as the verdict saw it: its state, whether it breaches, its latest evidence."""
+    return {
+        "alerts": [
+            {
+                "rule": a.rule,
+                "scope": dict(a.scope),
+                "state": a.state,
+                "breaching": a.breaching,
+                "counts": a.breaches,
+                **dict(a.evidence),
+            }
+            for a in sorted(inc.alerts.values(), key=lambda a: (-a.severity.rank, a.rule))
+        ]
+    }
+
+
+def investigation_expired(
+    inc: Incident, now: float, cfg: ResponseConfig
+) -> tuple[Effects, InvestigationReason]:
+    verdict = investigation_verdict(inc)
+    message = f"investigation window of {notices.duration_text(cfg.investigation_s)} ended"
+    evidence = _alerts_evidence(inc)
+    if verdict is InvestigationReason.EXPIRED:
+        return _roll_back(inc, now, cfg, message, verdict, evidence)
+    if verdict in (InvestigationReason.CLEARING, InvestigationReason.NO_DATA):
+        inc = inc.with_steps("investigation:deferred")
+    note = TimelineEntry("timer", message, reason=verdict.value, evidence=evidence)
+    return Effects(inc, timeline=(note,)), verdict
+
+
+def breach_after_investigation(inc: Incident, now: float, cfg: ResponseConfig) -> Effects | None:
+    """After an investigation that ended without a rollback because nothing breached: once an
+    alert of the still-open incident breaches again (and nobody has taken it), roll back."""
+    waiting = inc.done("investigation:deferred") and not inc.done("rollback")
+    if not waiting or investigation_verdict(inc) is not InvestigationReason.EXPIRED:
+        return None
+    if inc.done("escalation:no_rollback_target"):
+        return None
+    message = "breach after the investigation window"
+    verdict = InvestigationReason.BREACHED_AFTER
+    effects, _ = _roll_back(inc, now, cfg, message, verdict, _alerts_evidence(inc))
+    return effects
+
+
+def _roll_back(
+    inc: Incident,
+    now: float,
+    cfg: ResponseConfig,
+    message: str,
+    verdict: InvestigationReason,
+    evidence: dict[str, Any],
+) -> tuple[Effects, InvestigationReason]:
+    """A rollback for ``verdict`` — or, with no version to go back to, people at once."""
+    if inc.last_good_version is None and not inc.involves_data:
+        reason = InvestigationReason.NO_TARGET
+        note = TimelineEntry("timer", message, reason=reason.value, evidence=evidence)
+        return Effects(inc, timeline=(note,)).then(no_rollback_target(inc, now, cfg)), reason
+    after = inc.with_steps("rollback")
+    note = TimelineEntry("timer", message, reason=verdict.value, evidence=evidence)
+    return Effects(after, timeline=(note,), rollback=RollbackIntent(verdict.value)), verdict
 
 
 def rollback_finished(

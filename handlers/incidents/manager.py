@@ -21,6 +21,7 @@ from handlers.incidents.classify import Cascade
 from handlers.incidents.ports import IncidentStore, IncidentTx
 from handlers.incidents.response import DecisionContext, on_decision
 from handlers.incidents.source import DecisionSource
+from handlers.instruments import Histogram
 from handlers.service import SourceLoop
 from schemas.clock import Clock
 from schemas.decisions import Decision
@@ -55,6 +56,8 @@ class IncidentManager(SourceLoop):
         self._cfg = cfg
         self._new_id = new_id
         self.counts: Counter[str] = Counter()
+        # pane end (the decision's window end, event time) -> the decision recorded here
+        self.decision_latency = Histogram()
 
     async def handle(self, values: list[bytes]) -> None:
         for value in values:
@@ -74,6 +77,7 @@ class IncidentManager(SourceLoop):
         async with self._store.transaction() as tx:
             if not await tx.remember_decision(decision, now):
                 return "duplicate"
+            self.decision_latency.observe(max(0.0, now - decision.evidence.window_end_ms / 1000))
             await tx.lock_service(decision.service)
             current = await tx.open_incident(decision.service)
             ctx = await self._context(tx, decision, now)
@@ -86,13 +90,14 @@ class IncidentManager(SourceLoop):
 
     async def _context(self, tx: IncidentTx, decision: Decision, now: float) -> DecisionContext:
         cascade = Cascade()
-        known_good = None
+        previous = None
         if decision.state == "firing":
             if decision.severity is Severity.CRITICAL:
                 cascade = await tx.cascade(decision.at_ms / 1000.0 - self._cfg.cascade_window_s)
-            if decision.last_good_version is None:
-                known_good = await tx.last_good_version(decision.service, decision.version)
-        return DecisionContext(now, self._new_id(), cascade, known_good)
+            if decision.last_good_version is None and decision.version is not None:
+                # the fallback rollback target (``handlers.incidents.target``)
+                previous = await tx.previous_deploy(decision.service, decision.version)
+        return DecisionContext(now, self._new_id(), cascade, previous)
 
     def health(self) -> dict[str, Any]:
         return {**super().health(), "decisions": dict(self.counts)}

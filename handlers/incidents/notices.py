@@ -18,6 +18,7 @@ __all__ = [
     "bot_action",
     "breaker",
     "chat",
+    "duration_text",
     "labels",
     "page",
     "pager_fallback",
@@ -27,6 +28,19 @@ __all__ = [
 ]
 
 ALL_TARGETS = "*"  # breaker target meaning "every breaker" (the S4 emergency stop)
+
+
+def duration_text(seconds: float) -> str:
+    """A configured duration as people read it: 120 -> "2 min", 90 -> "90 s", 5400 ->
+    "1 h 30 min"."""
+    if seconds < 120 and seconds != 60:
+        return f"{seconds:g} s"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{minutes:g} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours:g} h" + (f" {rest:g} min" if rest else "")
+
 
 _IMPACT = {
     Severity.CRITICAL: ("critical", "major_outage"),

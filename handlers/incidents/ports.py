@@ -17,6 +17,7 @@ from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
 from handlers.incidents.incident import Incident
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback
 from schemas.decisions import Decision
+from schemas.slo import SloBudget
 
 __all__ = ["DueTimer", "IncidentStore", "IncidentTx", "Recorded"]
 
@@ -51,11 +52,16 @@ class IncidentTx(Protocol):
 
     async def cascade(self, since: float) -> Cascade: ...
 
-    async def last_good_version(self, service: str, bad_version: str | None) -> str | None:
-        """The newest version that deployed successfully and was never failed or rolled back."""
+    async def previous_deploy(self, service: str, bad_version: str) -> str | None:
+        """The newest other version whose deploy succeeded before ``bad_version``'s and that
+        was never failed or rolled back (``handlers.incidents.target``)."""
         ...
 
     async def record_deploy(self, service: str, version: str, status: str, at: float) -> None: ...
+
+    async def record_slo_budget(self, budget: SloBudget) -> None:
+        """Keep ``budget`` unless a later report of its SLO and scope is there already."""
+        ...
 
     # incidents
     async def open_incident(self, service: str) -> Incident | None:
@@ -123,4 +129,8 @@ class IncidentStore(Protocol):
 
     async def due_timers(self, now: float, limit: int) -> list[DueTimer]:
         """Candidates only (not locked): the firing transaction claims each one."""
+        ...
+
+    async def next_timer_at(self) -> float | None:
+        """When the earliest timer not fired yet is due (None: there is none)."""
         ...

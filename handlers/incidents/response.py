@@ -14,9 +14,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from handlers.config import ResponseConfig
-from handlers.escalation import next_escalation_at
+from handlers.escalation import next_escalation_at, no_rollback_target
 from handlers.incidents import notices
-from handlers.incidents.classify import Cascade, classify, response_for, should_join
+from handlers.incidents.classify import (
+    Cascade,
+    classify,
+    reason_text,
+    response_for,
+    should_join,
+)
 from handlers.incidents.effects import (
     ActionIntent,
     Effects,
@@ -26,7 +32,8 @@ from handlers.incidents.effects import (
     TimerIntent,
 )
 from handlers.incidents.incident import AlertEntry, Incident, worse_scenario
-from handlers.incidents.lifecycle import resolve
+from handlers.incidents.lifecycle import breach_after_investigation, resolve
+from handlers.incidents.target import IN_EFFECT, choose_target
 from schemas.decisions import Decision
 from schemas.severity import Severity
 
@@ -38,7 +45,7 @@ class DecisionContext:
     now: float
     new_incident_id: str
     cascade: Cascade = field(default_factory=Cascade)
-    known_good_version: str | None = None  # from deploy history, when the decision has none
+    previous_deploy: str | None = None  # deploy history's fallback target for the decision
 
 
 def _evidence(decision: Decision) -> dict[str, Any]:
@@ -66,7 +73,23 @@ def _entry(decision: Decision, before: AlertEntry | None) -> AlertEntry:
         at=decision.at_ms / 1000.0,
         scope=dict(decision.scope),
         window_start=start,
+        breaching=decision.breaching,
+        evidence=_latest(decision),
     )
+
+
+def _latest(decision: Decision) -> dict[str, Any]:
+    """The alert's latest evaluation, as the investigation's verdict shows it."""
+    e = decision.evidence
+    return {
+        "metric": e.metric,
+        "observed": e.observed,
+        "comparison": e.comparison,
+        "threshold": e.threshold,
+        "window_end_ms": e.window_end_ms,
+        "decided_at_ms": decision.at_ms,
+        "summary": decision.summary,
+    }
 
 
 def _alert(incident: Incident, decision: Decision) -> AlertEntry:
@@ -97,30 +120,43 @@ def _absorb(
     merged = worse_scenario(incident.scenario, scenario)
     worse = decision.severity > incident.severity
     return replace(
-        incident,
+        _with_target(incident, decision, ctx),
         severity=max(incident.severity, decision.severity),
         title=_title(decision) if worse else incident.title,  # the worst alert names it
         scenario=merged,
         status="open" if incident.status == "mitigated" else incident.status,
         last_decision_at=max(incident.last_decision_at, decision.at_ms / 1000.0),
         bad_version=incident.bad_version or decision.version,
-        last_good_version=incident.last_good_version
-        or decision.last_good_version
-        or ctx.known_good_version,
         involves_data=incident.involves_data or merged == "S2",
         alerts={**incident.alerts, decision.fingerprint: _alert(incident, decision)},
     )
+
+
+def _with_target(incident: Incident, decision: Decision, ctx: DecisionContext) -> Incident:
+    """The rollback target is settled once, from the first decision that can settle it."""
+    if incident.last_good_version is not None or incident.target_basis is not None:
+        return incident
+    known_good = decision.last_good_version
+    target = choose_target(decision.version, known_good, ctx.previous_deploy)
+    if target is not None:
+        return replace(incident, last_good_version=target.version, target_basis=target.basis)
+    if known_good is not None and known_good == decision.version:
+        return replace(incident, target_basis=IN_EFFECT)
+    return incident
 
 
 def on_decision(
     current: Incident | None, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
 ) -> Effects | None:
     join, why = should_join(current, decision, cfg)
-    if decision.state == "firing":
-        return _firing(current if join else None, decision, ctx, cfg, why.value)
-    if not join or current is None or decision.fingerprint not in current.alerts:
-        return None
-    return _update(current, decision, ctx, cfg)
+    if decision.state == "firing" and decision.previous != "firing":
+        effects = _firing(current if join else None, decision, ctx, cfg, why.value)
+    elif not join or current is None or decision.fingerprint not in current.alerts:
+        return None  # includes a turn of a firing alert that belongs to no open incident
+    else:
+        effects = _update(current, decision, ctx, cfg)
+    again = breach_after_investigation(effects.incident, ctx.now, cfg)
+    return effects if again is None else effects.then(again)
 
 
 def _firing(
@@ -166,14 +202,19 @@ def _lifecycle_events(before: Incident | None, after: Incident) -> tuple[EventIn
 def _update(
     current: Incident, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
 ) -> Effects:
-    """A pending / resolved / no-data change of an alert that is part of the incident."""
+    """A pending / resolved / no-data change of an alert that is part of the incident, or a
+    firing alert's turn between breaching and held (``keep_firing_for``)."""
     after = replace(
         current, alerts={**current.alerts, decision.fingerprint: _alert(current, decision)}
     )
-    message = {
-        "resolved": f"{decision.rule} resolved",
-        "no_data": f"{decision.rule}: no data — recovery cannot be confirmed",
-    }.get(decision.state, f"{decision.rule} {decision.state}")
+    if decision.state == "firing":
+        turn = "held firing by keep_firing_for" if decision.breaching is False else "breaching"
+        message = f"{decision.rule} {turn} on its latest window"
+    else:
+        message = {
+            "resolved": f"{decision.rule} resolved",
+            "no_data": f"{decision.rule}: no data — recovery cannot be confirmed",
+        }.get(decision.state, f"{decision.rule} {decision.state}")
     note = TimelineEntry("decision", message, evidence=_evidence(decision))
     effects = Effects(after, timeline=(note,))
     if decision.state == "resolved" and not after.firing and not after.rollback_active:
@@ -188,7 +229,7 @@ def respond(
     hint = decision.response if decision is not None else None
     kind, reason = response_for(incident.severity, incident.scenario, hint)
     builder = _RESPONSES[kind]
-    effects = builder(incident, now, cfg, reason.value)
+    effects = builder(incident, now, cfg, reason_text(reason, cfg))
     if decision is not None and decision.response == "restart_bot":
         effects = effects.then(_restart_bot(effects.incident, decision))
     if decision is not None and decision.response == "scale_up":
@@ -292,8 +333,9 @@ def _investigate(inc: Incident, now: float, cfg: ResponseConfig, reason: str) ->
         s.timeline.append(
             TimelineEntry(
                 "timer",
-                f"investigation window of {cfg.investigation_s:g} s started",
-                reason="roll back when it ends if the alert still fires and nobody has taken it",
+                f"investigation window of {notices.duration_text(cfg.investigation_s)} started",
+                reason="roll back when it ends if the condition still breaches on the latest "
+                "window and nobody has taken it",
             )
         )
     return s.effects(reason)
@@ -302,8 +344,11 @@ def _investigate(inc: Incident, now: float, cfg: ResponseConfig, reason: str) ->
 def _rollback(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
     s = _Steps(inc)
     _notify_humans(s, cfg, reason)
-    if s.first("breaker"):
+    if s.first("breaker"):  # the plan's S1 step at detection, whatever the rollback's fate
         s.actions.append(notices.breaker(s.incident, "open", inc.service))
+    if s.incident.last_good_version is None and not s.incident.done("rollback"):
+        effects = s.effects(reason)
+        return effects.then(no_rollback_target(effects.incident, now, cfg))
     if s.first("rollback"):
         s.rollback = RollbackIntent(reason)
     return s.effects(reason)

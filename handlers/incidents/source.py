@@ -75,3 +75,9 @@ class KafkaDecisionSource:
     async def stop(self) -> None:
         self._stopped = True
         await self._consumer.stop()  # the role's supervisor bounds it (the broker may be gone)
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        """For the composition root's lag report (``alertpipe_consumer_lag``): read it at each
+        scrape, as a restart replaces it."""
+        return self._consumer

@@ -12,7 +12,8 @@ status page); control actions (breaker, rollback, restore, bots) always run. Clo
 Pages are retried until delivered while their incident is open (``until_delivered`` in
 ``handlers.actions``); the other notifications may fail for good, and the carry stage puts
 what they could not deliver into the next notice of their channel (``CARRIED_KINDS``). Every
-failed attempt is counted by receiver (``handlers.outbox.failures``) and on the timeline.
+failed attempt is on the timeline, and counted by receiver once recorded
+(``handlers.notify.metrics``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Protocol
 from handlers.actions import ACTIONS, CARRIED_KINDS
 from handlers.config import DeliveryConfig
 from handlers.incidents.effects import TimelineEntry
-from handlers.outbox.failures import ReceiverFailures
 from handlers.outbox.ports import Claimed, Missed, OutboxStore, Settlement
 from handlers.outbox.retry import after_attempt
 from handlers.receivers.base import Outbound, Receiver
@@ -153,18 +153,11 @@ class CarryStage:
 
 
 class RetryStage:
-    """One attempt through the receiver; the result says whether and when to try again.
-    Each failed attempt is counted against its receiver in ``failures``."""
+    """One attempt through the receiver; the result says whether and when to try again."""
 
-    def __init__(
-        self,
-        receivers: Mapping[ActionKind, Receiver],
-        cfg: DeliveryConfig,
-        failures: ReceiverFailures | None = None,
-    ) -> None:
+    def __init__(self, receivers: Mapping[ActionKind, Receiver], cfg: DeliveryConfig) -> None:
         self._receivers = receivers
         self._cfg = cfg
-        self.failures = failures if failures is not None else ReceiverFailures()
 
     async def exec(self, d: Delivery) -> Delivery:
         a = d.action
@@ -179,13 +172,11 @@ class RetryStage:
             "error": result.error,
         }
         if nxt.outcome == "sent":
-            self.failures.delivered(a, d.now)
             if d.carried:
                 detail["carried"] = [m.key for m in d.carried]
             note = TimelineEntry("action", f"{_describe(a)} sent", result=detail)
             carried = tuple(m.id for m in d.carried)
             return d.settle(Settlement("sent", nxt.reason.value, timeline=note, carried=carried))
-        self.failures.failed(a, result.error, d.now)
         if nxt.outcome == "retry":
             result_detail = {**detail, "next_at": nxt.at}
             note = TimelineEntry(

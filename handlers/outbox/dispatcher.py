@@ -19,6 +19,7 @@ from typing import Any
 
 from handlers.actions import LANES
 from handlers.config import DeliveryConfig
+from handlers.notify.metrics import DeliveryStats, MeteredRecord
 from handlers.notify.stages import (
     CarryStage,
     DedupStage,
@@ -30,7 +31,6 @@ from handlers.notify.stages import (
     RetryStage,
     SilenceStage,
 )
-from handlers.outbox.failures import ReceiverFailures
 from handlers.outbox.ports import OutboxStore
 from handlers.receivers.base import Receiver
 from handlers.service import LoopService
@@ -44,16 +44,17 @@ def delivery_pipeline(
     store: OutboxStore,
     receivers: Mapping[ActionKind, Receiver],
     cfg: DeliveryConfig,
-    failures: ReceiverFailures | None = None,
+    stats: DeliveryStats | None = None,
 ) -> DeliveryPipeline:
     stages: list[DeliveryStage] = [
         SilenceStage(),
         InhibitStage(),
         DedupStage(),
         CarryStage(store),
-        RetryStage(receivers, cfg, failures),
+        RetryStage(receivers, cfg),
     ]
-    return DeliveryPipeline(stages, RecordStage(store))
+    record = RecordStage(store)
+    return DeliveryPipeline(stages, record if stats is None else MeteredRecord(record, stats))
 
 
 class OutboxLane(LoopService):
@@ -90,8 +91,8 @@ class OutboxLane(LoopService):
 
 
 class OutboxDispatcher:
-    """One role: every lane's loop, started, run and stopped together. ``failures`` counts
-    every failed attempt by receiver (shared with the dead-pager watch)."""
+    """One role: every lane's loop, started, run and stopped together. ``stats`` counts every
+    settled attempt and every failure by receiver (shared with the dead-pager watch)."""
 
     name = "outbox-dispatcher"
 
@@ -101,10 +102,10 @@ class OutboxDispatcher:
         receivers: Mapping[ActionKind, Receiver],
         cfg: DeliveryConfig,
         clock: Clock,
-        failures: ReceiverFailures | None = None,
+        stats: DeliveryStats | None = None,
     ) -> None:
-        self.failures = failures if failures is not None else ReceiverFailures()
-        pipeline = delivery_pipeline(store, receivers, cfg, self.failures)
+        self.stats = stats if stats is not None else DeliveryStats()
+        pipeline = delivery_pipeline(store, receivers, cfg, self.stats)
         self.lanes = [
             OutboxLane(lane, kinds, store, pipeline, cfg, clock) for lane, kinds in LANES.items()
         ]
@@ -133,5 +134,6 @@ class OutboxDispatcher:
             "errors": sum(r["errors"] for r in reports.values()),
             "last_error": "; ".join(failed) or None,
             "delivered": {lane.name: lane.delivered for lane in self.lanes},
-            "failures": self.failures.report(),
+            # /metrics has them by HTTP status too: alertpipe_delivery_failures_total
+            "failures": self.stats.failures_by_receiver(),
         }

@@ -1,7 +1,8 @@
 """A ``HealthProbe`` backed by the live panes on ``metrics.panes`` (key: scope id).
 
 It reads the topic from ``verify_window_s`` ago onwards (no consumer group, nothing
-committed), keeps each service's recent request panes in memory, and judges the last
+committed), keeps each service's recent request panes in memory — the latest revision of
+each ``pane_id``: a refinement replaces the pane it refines — and judges the last
 ``verify_window_s`` seconds of event time on request.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -24,6 +25,8 @@ __all__ = ["KafkaHealthProbe"]
 
 log = logging.getLogger(__name__)
 
+_KEEP = 10_000  # panes per service (oldest first out)
+
 
 class KafkaHealthProbe:
     name = "health-probe"
@@ -34,7 +37,7 @@ class KafkaHealthProbe:
         self._cfg = cfg
         self._clock = clock
         self._consumer = self._new_consumer()
-        self._panes: dict[str, deque[PaneSummary]] = defaultdict(lambda: deque(maxlen=10_000))
+        self._panes: dict[str, OrderedDict[str, PaneSummary]] = defaultdict(OrderedDict)
         self._stopping = asyncio.Event()
         self.ready = False
         self.invalid = 0
@@ -85,8 +88,15 @@ class KafkaHealthProbe:
         except ValidationError:
             self.invalid += 1
             return
-        if pane.requests is not None:
-            self._panes[pane.scope.service].append(pane)
+        if pane.requests is None:
+            return
+        kept = self._panes[pane.scope.service]
+        held = kept.get(pane.pane_id)
+        if held is not None and held.revision >= pane.revision:
+            return  # a re-sent or older revision
+        kept[pane.pane_id] = pane
+        if len(kept) > _KEEP:
+            kept.popitem(last=False)
 
     async def stop(self) -> None:
         self.ready = False
@@ -103,5 +113,6 @@ class KafkaHealthProbe:
         start_ms = end_ms - int(self._cfg.verify_window_s * 1000)
         if since is not None:
             start_ms = max(start_ms, int(since * 1000))
-        window = window_of(service, list(self._panes.get(service, ())), start_ms, end_ms)
+        panes = list(self._panes.get(service, {}).values())
+        window = window_of(service, panes, start_ms, end_ms)
         return judge(window, self._cfg)

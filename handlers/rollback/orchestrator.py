@@ -8,6 +8,11 @@ fixed idempotency keys (so resuming re-sends, never doubles) — only its contro
 waited on, its notices are side effects —, each phase's real duration is recorded against
 the plan's budget, and the incident learns the outcome. At most one rollback per service
 runs at a time (a partial unique index), one per incident ever.
+
+It waits on notifications, not on its poll interval: ``wake`` (a rollback was requested or
+ended) makes it claim at once, and ``settled`` (an outbox action was settled) makes the
+rollbacks waiting for their control calls look again at once. ``rollback.poll_s`` remains
+the fallback for a notification that never came.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from handlers.rollback.phases import (
     retry_plan,
     verify_step,
 )
-from handlers.service import LoopService
+from handlers.service import LoopService, Signal, sleep_or_wake
 from schemas.clock import Clock
 
 __all__ = ["RollbackOrchestrator"]
@@ -83,7 +88,12 @@ class RollbackOrchestrator(LoopService):
         self._response_cfg = response_cfg
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._settled = Signal()
         self.finished: list[str] = []
+
+    def settled(self) -> None:
+        """An outbox action was settled: rollbacks waiting for control calls look again."""
+        self._settled.fire()
 
     async def tick(self) -> bool:
         now = self.clock.now()
@@ -116,15 +126,21 @@ class RollbackOrchestrator(LoopService):
     async def drive(self, rollback_id: str) -> None:
         """Step until the rollback is over or the lease is lost."""
         while True:
+            settled = self._settled.event  # taken before the step reads the calls' statuses
             step = await self._step(rollback_id)
             if step is None or step.kind in ("done", "complete", "fail"):
                 self.finished.append(rollback_id)
                 return
             if step.kind == "wait":
-                await self.clock.sleep(self._wait_for(step))
+                await self._wait(step, settled)
 
-    def _wait_for(self, step: RollbackStep) -> float:
-        return self._cfg.verify_every_s if step.phase == "verify" else self._cfg.poll_s
+    async def _wait(self, step: RollbackStep, settled: asyncio.Event) -> None:
+        """Verify probes at its own pace; other phases wait for their control calls, so an
+        action settled since the step looked ends the wait."""
+        if step.phase == "verify":
+            await self.clock.sleep(self._cfg.verify_every_s)
+        else:
+            await sleep_or_wake(self.clock, self._cfg.poll_s, settled)
 
     async def _step(self, rollback_id: str) -> RollbackStep | None:
         step = await self._decide_and_apply(rollback_id, None)

@@ -152,6 +152,7 @@ class Rollback:
     requested_at: float
     from_version: str | None = None
     target_version: str | None = None
+    target_basis: str | None = None  # why that version (``handlers.incidents.target``)
     involves_data: bool = False
     emergency: bool = False
     capacity: float | None = None

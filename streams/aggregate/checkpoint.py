@@ -6,6 +6,13 @@ accepts ``(offset, metadata)``), so the three can never disagree. The committed 
 earliest offset still inside an open pane (replay starts there); ``processed_to`` is the last
 offset already handled. On restart, events up to ``processed_to`` are re-read only to rebuild
 open panes: those whose pane is closed, and those that were dead-lettered, are skipped.
+Events up to ``processed_to`` that went into a pane which had fired already are in a
+published revision of it (pending refinements go out in the transaction that commits their
+offsets), so a rebuilt pane is owed no refinement for them.
+
+Version 2 (panes fire on time at the watermark): ``fired_before`` is the watermark itself.
+A version-1 checkpoint (panes published only when closed) is read with ``fired_before`` =
+``closed_before``: the panes it left open were never published, and fire after the upgrade.
 """
 
 from __future__ import annotations
@@ -16,14 +23,15 @@ import orjson
 
 __all__ = ["Checkpoint", "decode_checkpoint", "encode_checkpoint"]
 
-_VERSION = 1
+_VERSION = 2
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     processed_to: int  # last offset handled (-1: none)
     max_event_ms: int  # highest accepted event time (capped at message time): the watermark's base
-    closed_before: int  # every pane ending at or before this was published
+    closed_before: int  # every pane ending at or before this was closed (its last revision out)
+    fired_before: int  # every pane ending at or before this was published on time
 
 
 def encode_checkpoint(checkpoint: Checkpoint) -> str:
@@ -34,6 +42,7 @@ def encode_checkpoint(checkpoint: Checkpoint) -> str:
             "to": checkpoint.processed_to,
             "max": checkpoint.max_event_ms,
             "closed": checkpoint.closed_before,
+            "fired": checkpoint.fired_before,
         }
     ).decode()
 
@@ -44,8 +53,11 @@ def decode_checkpoint(metadata: str | None) -> Checkpoint | None:
         return None
     try:
         data = orjson.loads(metadata)
-        if data.get("v") != _VERSION:
+        version = data.get("v")
+        if version not in (1, _VERSION):
             return None
-        return Checkpoint(int(data["to"]), int(data["max"]), int(data["closed"]))
+        closed = int(data["closed"])
+        fired = int(data["fired"]) if version == _VERSION else closed
+        return Checkpoint(int(data["to"]), int(data["max"]), closed, fired)
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
         return None

@@ -16,7 +16,8 @@ class AggregatorMetrics:
     events: int = 0  # records consumed (replayed ones excluded)
     accepted: int = 0  # events added to a pane (replayed ones excluded)
     replayed: int = 0  # records re-read to rebuild open panes
-    panes: int = 0  # panes published
+    panes: int = 0  # panes published (the first revision of each: on time, or late)
+    refinements: int = 0  # later revisions of a published pane (late events counted)
     dead_letters: Counter[str] = field(default_factory=Counter)  # by dlq.code (not replayed)
     truncated: Counter[str] = field(default_factory=Counter)  # entries the pane caps cut, by list
     transactions: int = 0
@@ -35,6 +36,7 @@ class AggregatorMetrics:
             "accepted": self.accepted,
             "replayed": self.replayed,
             "panes": self.panes,
+            "refinements": self.refinements,
             "dead_letters": dict(self.dead_letters),
             "truncated": dict(self.truncated),
             "transactions": self.transactions,

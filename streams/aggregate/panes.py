@@ -204,6 +204,7 @@ class Pane:
         "queue",
         "requests",
         "resource",
+        "revision",
         "scope",
         "start_ms",
     )
@@ -220,6 +221,7 @@ class Pane:
         self.integrity: IntegrityAcc | None = None
         self.deploys: list[tuple[float, str, str]] = []
         self.deploys_cut = 0  # deploy events beyond MAX_DEPLOYS
+        self.revision: int | None = None  # of its latest publication (None: not published)
 
     def add(self, kind: str, ts: float, a: Any, b: Any, c: Any) -> None:
         """Add one reading's payload (see streams.aggregate.validate for a, b, c per kind)."""
@@ -307,6 +309,7 @@ class Pane:
             "start_ms": self.start_ms,
             "end_ms": self.start_ms + pane_ms,
             "partition": partition,
+            "revision": self.revision or 0,
             "requests": _wire(self.requests),
             "logs": _wire(self.logs),
             "resource": _wire(self.resource),

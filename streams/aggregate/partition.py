@@ -1,4 +1,4 @@
-"""One telemetry partition's aggregation: records in, closed panes and dead letters out.
+"""One telemetry partition's aggregation: records in, pane revisions and dead letters out.
 
 Pure (no I/O, time passed in), so the whole exactly-once story can be tested without Kafka:
 feed records, take outputs, checkpoint; build a new aggregator from the checkpoint, feed it
@@ -8,8 +8,18 @@ produced yet.
 Per record, in offset order: decode and validate (bad → dead letter), reject a timestamp
 too far ahead of the message's own timestamp (→ dead letter ``future_ts``), find the pane;
 a pane already closed → dead letter ``late``; otherwise add to the pane. After a batch the
-panes the watermark has passed are closed. A partition quiet for the idle timeout closes all
-its panes.
+panes the watermark has passed *fire on time*: they are published at once, and stay open for
+the allowed lateness (the Dataflow/Beam model). An event that lands in a pane that fired
+already makes a *refinement* due: the same ``pane_id`` again, with everything counted so far
+(accumulating) and a higher ``revision``; refinements go out with the next transaction, at
+most one per pane per transaction, and when the pane closes. A pane is published again only
+when late events arrived. A partition quiet for the idle timeout fires and closes all its
+panes.
+
+A revision is the offset of the last record handled when it was made: it grows with every
+refinement, and a restart can never reuse one (the restarted worker's refinements are made
+from records past the checkpoint's ``processed_to``, which every earlier revision is at or
+below).
 
 The future-skew check compares with the Kafka message timestamp, not the wall clock: a
 replayed record must get the same verdict as the first time, or a restart could turn a dead
@@ -32,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
-from orjson import JSONDecodeError, loads
+from orjson import JSONDecodeError
 
 from schemas.sketch import DEFAULT_MAPPING, Mapping
 from schemas.telemetry import InvalidEvent
@@ -49,7 +59,7 @@ from streams.aggregate.deadletter import (
 )
 from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.panes import Pane, ScopeKey, scope_id
-from streams.aggregate.validate import decode, read_event
+from streams.aggregate.validate import decode, read_record
 from streams.aggregate.watermark import PartitionTime
 
 log = logging.getLogger(__name__)
@@ -78,6 +88,7 @@ class ClosedPane:
     headers: list[tuple[str, bytes]]
     pane_id: str
     partition_key: bytes
+    revision: int = 0
 
 
 Group = dict[ScopeKey, Pane]  # the panes of one start time
@@ -107,6 +118,8 @@ class PartitionAggregator:
         self.groups: dict[int, Group] = {}
         self.first_offset: dict[int, int] = {}  # per group: offset of its earliest event
         self.panes: list[ClosedPane] = []
+        self.refined: dict[int, Pane] = {}  # fired panes with late events since (by id())
+        self.live_fired = False  # a pane of live data fired since the service last looked
         self.dead_letters: list[DeadLetter] = []
         self.last_activity_ms: float | None = None
 
@@ -114,11 +127,12 @@ class PartitionAggregator:
         self.replay_to = checkpoint.processed_to
         self.time.max_event_ms = checkpoint.max_event_ms
         self.time.closed_before = checkpoint.closed_before
+        self.time.fired_before = checkpoint.fired_before
 
     # --- input ----------------------------------------------------------------------------
 
     def process(self, records: Iterable[Record], now_ms: float) -> None:
-        """Handle records in offset order, then close the panes the watermark has passed."""
+        """Handle records in offset order, then fire (and close) the panes the watermark passed."""
         # The hot loop: attributes read once into locals, common case first, rare cases
         # (rejections, new panes) in methods, counters updated per batch, not per event.
         pane_ms, skew, lateness = (
@@ -129,6 +143,7 @@ class PartitionAggregator:
         groups, position, replay_to = self.groups, self.position, self.replay_to
         # The watermark rule of PartitionTime.admit, on locals (written back after the loop).
         max_event, closed_before = self.time.max_event_ms, self.time.closed_before
+        fired, refined = self.time.fired_before, self.refined  # firing waits for the batch end
         handled = accepted = replayed = 0
         for record in records:
             offset = record.offset
@@ -139,7 +154,7 @@ class PartitionAggregator:
             if offset <= replay_to:
                 replayed += 1
             try:
-                kind, service, dimension, key, ts, a, b, c = read_event(loads(record.value or b""))
+                kind, service, dimension, key, ts, a, b, c = read_record(record.value or b"")
             except (InvalidEvent, JSONDecodeError) as error:
                 self._invalid(record, offset <= replay_to, error)
                 continue
@@ -151,7 +166,8 @@ class PartitionAggregator:
                 self._future(record, offset <= replay_to, ts)
                 continue
             start = event_ms - event_ms % pane_ms
-            if start + pane_ms <= closed_before:
+            end = start + pane_ms
+            if end <= closed_before:
                 self._late(record, offset <= replay_to, event_ms, start, closed_before)
                 continue
             # Capped at the message (broker) time: see the module docstring. A record without a
@@ -168,6 +184,8 @@ class PartitionAggregator:
             pane = group.get(scope)
             if pane is None:
                 pane = group[scope] = Pane(scope, start, self.mapping)
+                if end <= fired and offset <= replay_to:  # rebuilt: published before the restart
+                    pane.revision = replay_to
             try:
                 if kind == "request":
                     pane.add_request(a, b, c)
@@ -178,12 +196,14 @@ class PartitionAggregator:
                 continue
             if offset > replay_to:  # a replayed event was counted before the restart
                 accepted += 1
+                if end <= fired:  # published already: a refinement is due
+                    refined[id(pane)] = pane
         self.position = position
         self.time.max_event_ms, self.time.closed_before = max_event, closed_before
         self._count(handled, accepted, replayed)
         if handled:
             self.last_activity_ms = now_ms
-        self.close_ready()
+        self.close_ready(now_ms)
 
     def _count(self, handled: int, accepted: int, replayed: int) -> None:
         metrics = self.metrics
@@ -241,53 +261,97 @@ class PartitionAggregator:
 
     # --- closing --------------------------------------------------------------------------
 
-    def close_ready(self) -> None:
-        """Publish every open pane that ends at or before the watermark."""
-        pane_ms = self.rules.pane_ms
+    def close_ready(self, now_ms: float | None = None) -> None:
+        """Fire every open pane that ends at or before the watermark (on time: published,
+        kept open), and close those past the allowed lateness (a last refinement if due).
+        A pane that fired within a pane interval of ``now_ms`` (the wall clock: live data,
+        not a backlog) sets ``live_fired``: it should go out without waiting for the next
+        scheduled transaction."""
+        pane_ms, time_ = self.rules.pane_ms, self.time
+        due = time_.fire_through
         for start in sorted(self.groups):
-            if not self.time.is_closed(start + pane_ms):
+            end = start + pane_ms
+            if end > due:
                 break
-            self._publish(start)
+            if end > time_.fired_before:
+                self._fire(start)
+                if now_ms is not None and end >= now_ms - pane_ms:
+                    self.live_fired = True
+            if time_.is_closed(end):
+                self._close(start)
+        time_.fired_before = max(time_.fired_before, due)
 
     def close_idle(self, now_ms: float) -> bool:
-        """Close every open pane when the partition has been quiet for the idle timeout."""
+        """Fire and close every open pane when the partition has been quiet for the idle
+        timeout."""
         if not self.groups or self.last_activity_ms is None:
             return False
         if now_ms - self.last_activity_ms < self.rules.idle_timeout_ms:
             return False
         self.time.close_through(max(self.groups) + self.rules.pane_ms)
-        self.close_ready()
+        self.close_ready(now_ms)
         return True
 
-    def _publish(self, start: int) -> None:
+    def _fire(self, start: int) -> None:
+        """The on-time firing of the panes of one start (those not published yet)."""
+        for pane in self.groups[start].values():
+            if pane.revision is None:
+                self._emit(pane)
+
+    def _close(self, start: int) -> None:
         group = self.groups.pop(start)
         del self.first_offset[start]
-        self.panes.extend(self._closed(pane) for pane in group.values())
-        self.metrics.panes += len(group)
+        for pane in group.values():
+            if self.refined.pop(id(pane), None) is not None:
+                self._emit(pane)
 
-    def _closed(self, pane: Pane) -> ClosedPane:
+    def _refine(self) -> None:
+        """The refinements due: one revision of each fired pane that got late events."""
+        for pane in self.refined.values():
+            self._emit(pane)
+        self.refined.clear()
+
+    def _emit(self, pane: Pane) -> None:
+        if pane.revision is not None:
+            self.metrics.refinements += 1
+        else:
+            self.metrics.panes += 1
+        pane.revision = max(0, (self.position or 0) - 1)
+        self.panes.append(self._published(pane))
+
+    def _published(self, pane: Pane) -> ClosedPane:
         summary = pane.summary(self.rules.pane_ms, self.partition)
         if "truncated" in summary:
             self.metrics.truncated.update(summary["truncated"])
         pane_id: str = summary["pane_id"]
         # Key = service: every pane of a service lands on one partition of the panes topic,
         # so stage 2 can join a service's endpoints, bots and deploys locally.
-        headers = [("scope", scope_id(pane.scope).encode()), ("pane_id", pane_id.encode())]
+        revision = str(pane.revision).encode()
+        headers = [
+            ("scope", scope_id(pane.scope).encode()),
+            ("pane_id", pane_id.encode()),
+            ("revision", revision),
+        ]
         scope = scope_id(pane.scope).encode()
-        return ClosedPane(scope, orjson.dumps(summary), headers, pane_id, pane.scope[0].encode())
+        value = orjson.dumps(summary)
+        return ClosedPane(
+            scope, value, headers, pane_id, pane.scope[0].encode(), pane.revision or 0
+        )
 
     # --- output and progress --------------------------------------------------------------
 
     def take(self) -> tuple[list[ClosedPane], list[DeadLetter]]:
-        """Hand over the pending output (to be produced in the next transaction)."""
+        """Hand over the pending output (to be produced in the next transaction), with the
+        refinements due."""
+        self._refine()
         panes, letters = self.panes, self.dead_letters
         self.panes, self.dead_letters = [], []
         return panes, letters
 
     @property
     def pending(self) -> int:
-        """Closed panes and dead letters waiting for the next transaction."""
-        return len(self.panes) + len(self.dead_letters)
+        """Pane revisions and dead letters waiting for the next transaction."""
+        return len(self.panes) + len(self.refined) + len(self.dead_letters)
 
     @property
     def open_panes(self) -> int:
@@ -302,5 +366,6 @@ class PartitionAggregator:
             processed_to=max(self.position - 1, self.replay_to),
             max_event_ms=self.time.max_event_ms,
             closed_before=self.time.closed_before,
+            fired_before=self.time.fired_before,
         )
         return offset, checkpoint

@@ -11,9 +11,11 @@ Lifecycle (what the composition root calls)::
 Work is split three ways. The *run loop* polls batches and feeds each partition's pure
 ``PartitionAggregator`` (synchronously: no await between a fetch and its processing, so a
 rebalance never sees half a batch). A *committer* per partition wakes every
-``commit_interval_ms``, takes the pending panes and dead letters together with the matching
-commit point, and publishes them in one transaction while the run loop keeps going (a
-transaction is ~40 ms of mostly waiting on this broker). The *rebalance listener* commits and
+``commit_interval_ms`` — or at once when a pane of live data fired on time, which is at most
+once per pane interval (a backlog's panes wait for the interval) — takes the pending panes
+and dead letters together with the matching commit point, and publishes them in one
+transaction while the run loop keeps going (a transaction is ~40 ms of mostly waiting on
+this broker). The *rebalance listener* commits and
 drops revoked partitions, and for assigned ones fences earlier owners, reads the checkpoint,
 seeks to the committed offset and rebuilds the open panes.
 
@@ -47,6 +49,7 @@ from streams.aggregate.config import AggregatorConfig
 from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.output import PartitionOutput
 from streams.aggregate.partition import PartitionAggregator
+from streams.lag import consumer_lag
 from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 
 __all__ = ["Aggregator", "AggregatorFailed", "tune_gc"]
@@ -76,6 +79,7 @@ class _Owned:
     aggregator: PartitionAggregator
     output: PartitionOutput
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    due: asyncio.Event = field(default_factory=asyncio.Event)  # commit now: a live pane fired
     committed: tuple[int, Checkpoint] | None = None
     committer: asyncio.Task[None] | None = None
 
@@ -163,6 +167,22 @@ class Aggregator:
         await asyncio.wait_for(self._assigned.wait(), timeout_s)
         self._raise_if_failed()
 
+    @property
+    def committed(self) -> bool:
+        """Every record handled so far is in a committed transaction (its panes, dead letters
+        and checkpoint are durable)."""
+        return all(
+            owned.committed is not None
+            and owned.committed[1].processed_to >= owned.aggregator.position - 1
+            for owned in self._owned.values()
+            if owned.aggregator.position is not None
+            and owned.aggregator.last_activity_ms is not None  # it handled records
+        )
+
+    def lag(self) -> dict[int, int]:
+        """Records behind the end of each assigned partition (``alertpipe_consumer_lag``)."""
+        return consumer_lag(self._consumer)
+
     def health(self) -> dict[str, Any]:
         return {
             "ready": self.ready,
@@ -187,6 +207,9 @@ class Aggregator:
                 owned.aggregator.process(records, now_ms)
         for owned in self._owned.values():
             owned.aggregator.close_idle(now_ms)
+            if owned.aggregator.live_fired:
+                owned.aggregator.live_fired = False
+                owned.due.set()
         self.metrics.batches += 1
         await self._relieve_backpressure()
         # getmany does not suspend while records are buffered: yield once per batch, or the
@@ -216,13 +239,25 @@ class Aggregator:
     async def _committer(self, owned: _Owned) -> None:
         interval = self.config.commit_interval_ms / 1000.0
         while True:
-            await self.clock.sleep(interval)
+            await self._until_due(owned, interval)
             async with owned.lock:
                 try:
                     await self._commit(owned)
                 except Exception as error:  # any failure stops the stage
                     self._fail(error)
                     return
+
+    async def _until_due(self, owned: _Owned, interval: float) -> None:
+        """The commit interval, or less when a live pane fired (``owned.due``)."""
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.clock.sleep(interval))]
+        waits.append(asyncio.ensure_future(owned.due.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        owned.due.clear()
 
     async def _commit(self, owned: _Owned) -> None:
         """One transaction with everything pending, if there is anything."""

@@ -28,13 +28,22 @@ deploy     version            status             None
 
 The (dimension, key) pair is the pane scope: requests and logs with an endpoint go to the
 endpoint, logs without one and deploys to the service-wide scope ("service", service).
+
+``read_record`` goes one step further for requests (most telemetry): msgspec decodes the
+message's bytes straight into a typed struct whose types and bounds are the canonical
+request's (validating while it decodes, no dict in between); the Python checks left are the
+ones msgspec cannot express (names with nothing to strip, the timestamp's unit). Anything it
+refuses — another kind, a non-canonical request, an invalid one, bytes that are not JSON —
+takes the path above (orjson, the fast readers, pydantic), so the verdicts are still
+pydantic's; the same hypothesis tests hold ``read_record`` to it, on bytes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeGuard
+from typing import Annotated, Any, Literal, TypeGuard
 
+import msgspec
 import orjson
 
 from schemas.telemetry import (
@@ -56,7 +65,7 @@ from schemas.telemetry import (
 )
 from schemas.timestamps import MAX_EPOCH_S
 
-__all__ = ["Reading", "decode", "read_event", "reading_of"]
+__all__ = ["Reading", "decode", "read_event", "read_record", "reading_of"]
 
 Reading = tuple[str, str, str, str, float, Any, Any, Any]
 Reader = Callable[[dict[str, Any]], "Reading | None"]
@@ -91,6 +100,58 @@ def read_event(data: Any) -> Reading:
             if reading is not None:
                 return reading
     return reading_of(validate_event(data))
+
+
+# --- requests straight from bytes (msgspec) -------------------------------------------------
+
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME)]
+
+
+class _Request(msgspec.Struct, gc=False):
+    """The canonical request's types and bounds (unknown fields are ignored, as pydantic
+    does; a repeated key keeps its last value, as orjson does). ``kind`` is a plain required
+    field, not a struct tag: a tag may be absent."""
+
+    kind: Literal["request"]
+    ts: Annotated[float, msgspec.Meta(ge=0.0)]
+    service: _Name
+    endpoint: _Name
+    status: Annotated[int, msgspec.Meta(ge=100, le=599)]
+    latency_ms: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_LATENCY_MS)]
+    version: _Name | None = None
+    v: Literal[1] = 1
+
+
+_decode_request = msgspec.json.Decoder(_Request).decode
+_NOT_A_CANONICAL_REQUEST = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+
+
+def read_record(raw: bytes) -> Reading:
+    """The reading of one message's bytes; raises InvalidEvent (or orjson's JSONDecodeError,
+    for bytes that are not JSON) exactly as ``read_event(orjson.loads(raw))`` would."""
+    if b'"request"' not in raw:  # not a request: spare the failed decode (an exception, ~1.5 µs)
+        return read_event(orjson.loads(raw))
+    try:
+        request = _decode_request(raw)
+    except _NOT_A_CANONICAL_REQUEST:
+        return read_event(orjson.loads(raw))
+    service, endpoint, version, seconds = (
+        request.service,
+        request.endpoint,
+        request.version,
+        request.ts,
+    )
+    if seconds >= _MS_FROM:  # ms and finer: the shared rule (a call only for these)
+        seconds = _scale(seconds)
+    if (
+        service.strip() is not service
+        or endpoint.strip() is not endpoint
+        or (version is not None and version.strip() is not version)
+        or seconds >= MAX_EPOCH_S
+    ):
+        return read_event(orjson.loads(raw))  # not canonical: the readers and pydantic decide
+    return ("request", service, "endpoint", endpoint, seconds, request.status,
+            request.latency_ms, version)  # fmt: skip
 
 
 # --- canonical-shape checks (None means "not canonical: let pydantic decide") -------------

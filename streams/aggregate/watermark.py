@@ -1,12 +1,15 @@
-"""Event time of one partition: its watermark, and which panes it has closed.
+"""Event time of one partition: its watermark, which panes it has fired, which it has closed.
 
 The watermark is the highest event time seen — each event's time capped at its message
-(broker) timestamp, so a producer with a fast clock cannot push it ahead — minus the allowed
-lateness. A pane [start, end) is closed once ``end <= closed_before``, where
-``closed_before`` is the watermark — or more, when the partition went quiet and its open panes
-were closed on the idle timeout. Everything a pane decision depends on is in these two
-numbers, which is why they are checkpointed: a restarted worker knows exactly which panes it
-already published.
+(broker) timestamp, so a producer with a fast clock cannot push it ahead. As in the
+Dataflow/Beam model, a pane [start, end) *fires on time* once the watermark passes its end
+(``end <= fired_before``: it is published then), and stays open for the allowed lateness: it
+is *closed* once ``end <= closed_before`` = watermark − allowed lateness (or more, when the
+partition went quiet and its open panes were closed on the idle timeout). An event for a
+fired pane that is still open is counted and makes a late firing (a refinement) due; an
+event for a closed pane is late. Everything a pane decision depends on is in these numbers,
+which is why they are checkpointed: a restarted worker knows exactly which panes it already
+published.
 
 Watermark and lateness advance per event, not per batch, so a pane's content depends only on
 the order of events in the partition, never on how the consumer happened to batch them.
@@ -28,6 +31,7 @@ class PartitionTime:
     lateness_ms: int
     max_event_ms: int = NEVER
     closed_before: int = NEVER
+    fired_before: int = NEVER  # every pane ending at or before this was published on time
 
     def admit(self, event_ms: int, pane_end_ms: int, message_ms: int = -1) -> bool:
         """Accept an event whose pane is still open (and advance, no further than the message
@@ -43,6 +47,11 @@ class PartitionTime:
 
     def is_closed(self, pane_end_ms: int) -> bool:
         return pane_end_ms <= self.closed_before
+
+    @property
+    def fire_through(self) -> int:
+        """Panes ending at or before this are due to fire (on time, or closed by idleness)."""
+        return max(self.max_event_ms, self.closed_before)
 
     def close_through(self, pane_end_ms: int) -> None:
         """Mark every pane ending at or before ``pane_end_ms`` closed (the idle timeout)."""

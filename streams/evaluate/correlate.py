@@ -14,6 +14,7 @@ from typing import Any
 from schemas.decisions import Decision, Evidence
 from schemas.severity import Severity
 from streams.evaluate.decide import Subject, Versions, make_decision
+from streams.evaluate.rules import Observation
 from streams.evaluate.state import AlertRecord, Status, step
 from streams.policy.model import CascadePolicy
 
@@ -41,6 +42,8 @@ class Cascade:
 
 def _members_after(members: dict[str, Member], decision: Decision) -> dict[str, Member]:
     fired = decision.state == "firing" and decision.severity == Severity.CRITICAL
+    if fired and decision.fingerprint in members:
+        return members  # a turn between breaching and held: it fired when it first did
     if fired:
         member = Member(decision.fingerprint, decision.service, decision.rule, decision.at_ms)
         return {**members, decision.fingerprint: member}
@@ -95,7 +98,7 @@ def correlate(
     status: Status = "breach" if count >= policy.min_critical else "clear"
     record, reason = step(cascade.record, status, policy, now)
     after = Cascade(members, record, now)
-    if record.state == cascade.record.state:
+    if record.sequence == cascade.record.sequence:
         return after, None
     services = sorted({m.service for m in members.values()})
     made = make_decision(
@@ -103,7 +106,7 @@ def correlate(
         cascade.record,
         record,
         reason,
-        _evidence(count, after, policy),
+        Observation(status, _evidence(count, after, policy)),
         Versions(),
         now,
     )

@@ -30,6 +30,7 @@ from streams.evaluate.kafka import (
     read_range,
 )
 from streams.evaluate.service import encode_decision
+from streams.lag import consumer_lag
 from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 from streams.policy.model import CascadePolicy
 from streams.topics import TopicMissing
@@ -155,6 +156,10 @@ class Correlator:
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
+
+    def lag(self) -> dict[int, int]:
+        """Records behind the end of each assigned partition (``alertpipe_consumer_lag``)."""
+        return consumer_lag(self._consumer)
 
     def health(self) -> dict[str, Any]:
         return {

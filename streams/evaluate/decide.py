@@ -14,12 +14,20 @@ from typing import Protocol
 from schemas.decisions import Decision, Evidence, Response
 from schemas.panes import Scope
 from schemas.severity import Scenario, Severity
-from streams.evaluate.state import AlertRecord, Reason
+from streams.evaluate.state import AlertRecord, Reason, Status
 from streams.policy.durations import format_duration
 from streams.policy.metrics import METRICS
 from streams.policy.model import scope_fields
 
-__all__ = ["RuleLike", "Subject", "Versions", "fingerprint", "make_decision", "scope_label"]
+__all__ = [
+    "Observed",
+    "RuleLike",
+    "Subject",
+    "Versions",
+    "fingerprint",
+    "make_decision",
+    "scope_label",
+]
 
 
 def fingerprint(rule: str, scope_id: str) -> str:
@@ -69,6 +77,19 @@ class RuleLike(Protocol):
     def window_ms(self) -> int: ...
 
 
+class Observed(Protocol):
+    """What the evaluation found on the latest window (``rules.Observation`` has it)."""
+
+    @property
+    def status(self) -> Status: ...
+    @property
+    def evidence(self) -> Evidence: ...
+
+
+# Whether the condition held on the latest window; no data can say neither.
+_BREACHING: dict[Status, bool | None] = {"breach": True, "clear": False, "no_data": None}
+
+
 @dataclass(frozen=True)
 class Versions:
     current: str | None = None
@@ -93,8 +114,23 @@ def scope_label(scope: dict[str, str]) -> str:
     return " ".join(scope[key] for key in scope)
 
 
+def _strength(evidence: Evidence) -> str:
+    """How sure the comparison is, when the rule asks for a confidence."""
+    if evidence.confidence is None:
+        return ""
+    level = f"{evidence.confidence * 100:g}%"
+    if evidence.bound is not None:
+        return f" (bound {_format(evidence.bound, evidence.metric)} at {level})"
+    if evidence.p_value is not None:
+        return f" (p {evidence.p_value:.2g}, needs < {1 - evidence.confidence:.2g})"
+    return ""
+
+
 def _summary(subject: Subject, state: str, evidence: Evidence, reason: Reason) -> str:
-    observed = _format(evidence.observed, evidence.metric)
+    observed = _format(evidence.observed, evidence.metric) + _strength(evidence)
+    if evidence.short_window_start_ms is not None:
+        short = format_duration(evidence.window_end_ms - evidence.short_window_start_ms)
+        observed += f" and {_format(evidence.short_observed, evidence.metric)} over {short},"
     threshold = _format(evidence.threshold, evidence.metric)
     window = format_duration(subject.window_ms)
     return (
@@ -108,12 +144,14 @@ def make_decision(
     before: AlertRecord,
     after: AlertRecord,
     reason: Reason,
-    evidence: Evidence,
+    observation: Observed,
     versions: Versions,
     at_ms: int,
 ) -> Decision:
-    """The decision for a state change ``before`` → ``after`` at event time ``at_ms``."""
+    """The decision for a state change ``before`` → ``after`` at event time ``at_ms`` (or a
+    firing alert's turn between breaching and held)."""
     print_ = fingerprint(subject.rule, subject.scope_id)
+    evidence = observation.evidence
     return Decision(
         decision_id=f"{print_}:{after.sequence}",
         fingerprint=print_,
@@ -127,6 +165,7 @@ def make_decision(
         response=subject.response,
         at_ms=at_ms,
         evidence=evidence,
+        breaching=_BREACHING[observation.status],
         version=versions.current,
         last_good_version=versions.last_good,
         post_deploy=versions.post_deploy,

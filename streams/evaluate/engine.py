@@ -12,6 +12,13 @@ clock — while other services of the partition still report is evaluated at the
 a partition that is silent altogether is moved on by ``idle_tick``, by the wall-clock time
 that passed since its last pane (never straight to "now", so that backfilled data is not
 judged against the present). Without a caller's clock, panes count as arriving as they close.
+
+Stage 1 publishes a pane on time and again, as a refinement (same ``pane_id``, higher
+``revision``), when late events arrive for it. A refinement replaces the pane in its buffer
+(never counted twice) and the scope is judged again at the time it was last judged, on the
+windows that now hold the refined pane — unless a newer pane end judged it since. A verdict
+the refinement changes is a *reversal*; an alert it would end resolves through the rule's
+``keep_firing_for`` like any other. Both are counted (``take_counts``).
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ from streams.evaluate.deploys import (
     after_served,
     in_post_deploy,
 )
+from streams.evaluate.rollup import MINUTE_MS
 from streams.evaluate.rules import MetricInput, Observation, observe
+from streams.evaluate.slo import ROLLUP_KIND, SLO_KIND, SloTracker, rollup_key, slo_key
 from streams.evaluate.state import AlertRecord, step
 from streams.policy.model import Policy, Rule
 
@@ -116,6 +125,11 @@ class ServiceEvaluation:
         self._checkpoint_ms = 0
         self._service_dirty = False
         self._out = Output()
+        self._refined: dict[str, int] = {}  # scope id -> when it was judged before the refinement
+        self._observed: dict[str, str] = {}  # fingerprint -> status of its latest evaluation
+        self.refinements = 0  # refined panes applied
+        self.reversals = 0  # verdicts a refinement changed
+        self.slos = SloTracker(service, policy)
 
     # --- input ---------------------------------------------------------------------------
 
@@ -135,7 +149,9 @@ class ServiceEvaluation:
             return False
         buffer = self.buffer(pane.scope)
         if not buffer.add(pane):
-            return False
+            return self._refine(buffer, pane, evaluate)
+        if evaluate and pane.end_ms <= buffer.evaluated_ms:  # a pane first published late
+            self._refined.setdefault(buffer.scope.id, buffer.evaluated_ms)
         if self.first_ms is None or pane.start_ms < self.first_ms:
             self.first_ms = pane.start_ms
         self.last_end_ms = max(self.last_end_ms, pane.end_ms)
@@ -143,11 +159,26 @@ class ServiceEvaluation:
         if not evaluate:
             buffer.evaluated_ms = max(buffer.evaluated_ms, pane.end_ms)
             self.evaluated_ms = max(self.evaluated_ms, pane.end_ms)
+            self.slos.minute = max(self.slos.minute, pane.end_ms // MINUTE_MS)  # judged then
             return True
         self._new.setdefault(pane.end_ms, set()).add(pane.scope.id)
         self._deploys.extend(pane.deploys)
         if pane.requests is not None and pane.requests.versions:
             self._served.setdefault(pane.end_ms, Counter()).update(pane.requests.versions)
+        return True
+
+    def _refine(self, buffer: PaneBuffer, pane: PaneSummary, evaluate: bool) -> bool:
+        """A later revision of a held pane: it replaces the pane; a scope judged with the
+        earlier revision is judged again (its new deploy events apply at the next tick)."""
+        previous = buffer.refine(pane)
+        if previous is None:
+            return False
+        if evaluate:
+            self.refinements += 1
+            known = set(previous.deploys)
+            self._deploys.extend(d for d in pane.deploys if d not in known)
+            if pane.end_ms <= buffer.evaluated_ms:
+                self._refined.setdefault(buffer.scope.id, buffer.evaluated_ms)
         return True
 
     def restore_alert(self, rule: str, scope: Scope, record: AlertRecord) -> None:
@@ -172,8 +203,10 @@ class ServiceEvaluation:
         as they closed)."""
         self._out = Output()
         silent = {t for t in partition_ticks if self._silent_at(t, t if now_ms is None else now_ms)}
+        service_judged = self.evaluated_ms
         for tick in sorted(self._new.keys() | silent):
             self._tick(tick)
+        self._judge_refined(service_judged)
         self._new.clear()
         self._served.clear()
         self._evict()
@@ -193,10 +226,23 @@ class ServiceEvaluation:
         if tick > self.evaluated_ms:
             self._evaluate_service(tick)
             self.evaluated_ms = tick
+        if self.slos.due(tick):
+            self._judge_slos(tick)
         healthy = self.healthy()
         self._learn(evaluated, tick, healthy)
         self._set_track(after_health(self.track, healthy, tick, self.policy.deploys))
         self._maybe_checkpoint(tick)
+
+    def _judge_refined(self, service_judged: int) -> None:
+        """Judge again, at the same time, the scopes whose panes were refined after they
+        were judged — unless a newer pane end has judged them since (with the refinement)."""
+        for scope_id, judged in self._refined.items():
+            buffer = self.buffers[scope_id]
+            if judged and buffer.evaluated_ms == judged:
+                self._evaluate(buffer, self.rules_for(buffer.scope), judged, again=True)
+        if self._refined and service_judged and self.evaluated_ms == service_judged:
+            self._evaluate_service(service_judged, again=True)
+        self._refined.clear()
 
     def _silent_at(self, tick: int, now_ms: int) -> bool:
         """No pane for ``idle_after_ms`` in event time *and* on the caller's clock: a service
@@ -232,13 +278,15 @@ class ServiceEvaluation:
     def rules_for(self, scope: Scope) -> list[Rule]:
         found = self._rules.get(scope.id)
         if found is None:
-            found = self._rules[scope.id] = [r for r in self.policy.rules if r.matches(scope)]
+            found = self._rules[scope.id] = [
+                r for r in self.policy.rules if r.slo is None and r.matches(scope)
+            ]
         return found
 
     def _evaluate_scope(self, buffer: PaneBuffer, tick: int) -> None:
         self._evaluate(buffer, self.rules_for(buffer.scope), tick)
 
-    def _evaluate_service(self, tick: int) -> None:
+    def _evaluate_service(self, tick: int, *, again: bool = False) -> None:
         """Service-wide rules (e.g. several bots offline), over the service's scopes."""
         buffer = self.buffer(_service_scope(self.service))
         dimensions = {b.scope.dimension for b in self.buffers.values()}
@@ -247,16 +295,59 @@ class ServiceEvaluation:
             for rule in self.rules_for(buffer.scope)
             if rule.info.over is None or rule.info.over in dimensions  # no bots: no bot rules
         ]
-        self._evaluate(buffer, rules, tick)
+        self._evaluate(buffer, rules, tick, again=again)
 
-    def _evaluate(self, buffer: PaneBuffer, rules: list[Rule], tick: int) -> None:
+    def _evaluate(
+        self, buffer: PaneBuffer, rules: list[Rule], tick: int, *, again: bool = False
+    ) -> None:
+        """Judge ``rules`` on the windows ending at ``tick``; ``again``: at a time judged
+        before, after a refinement (a changed verdict is a reversal)."""
         inputs: dict[int, MetricInput] = {}  # one window per length, shared by the rules
+
+        def window(length: int) -> MetricInput:
+            found = inputs.get(length)
+            if found is None:
+                found = inputs[length] = self._input(buffer, length, tick)
+            return found
+
         for rule in rules:
-            data = inputs.get(rule.window_ms)
-            if data is None:
-                data = inputs[rule.window_ms] = self._input(buffer, rule.window_ms, tick)
-            self._apply(rule, buffer.scope, observe(rule, data), tick, _warming(rule, data))
+            data = window(rule.window_ms)
+            short = window(rule.short_window_ms) if rule.short_window_ms else None
+            observation = observe(rule, data, short)
+            print_ = fingerprint(rule.name, buffer.scope.id)
+            if again and self._observed.get(print_, observation.status) != observation.status:
+                self.reversals += 1
+            self._observed[print_] = observation.status
+            self._apply(rule, buffer.scope, observation, tick, _warming(rule, data))
         buffer.evaluated_ms = tick
+
+    def _judge_slos(self, tick: int) -> None:
+        """Burn-rate rules on rolled-up windows, each SLO's budget, the roll-ups' checkpoint
+        (once a minute: see ``streams.evaluate.slo``)."""
+        slos, buffers = self.slos, self.buffers
+        slos.minute = tick // MINUTE_MS
+        for scope in slos.scopes(buffers):
+            for rule in slos.rules_for(scope):
+                data = slos.metric_input(scope, rule.window_ms, tick, buffers, self.first_ms)
+                short = None
+                if rule.short_window_ms:
+                    short = slos.metric_input(
+                        scope, rule.short_window_ms, tick, buffers, self.first_ms
+                    )
+                if _warming(rule, data):
+                    # A burn rate over the few minutes a new scope has is no burn over an hour
+                    # (a start-up blip would page): judged once its long window is covered.
+                    # Roll-ups survive restarts, so only a new scope waits.
+                    self.warming.add(fingerprint(rule.name, scope.id))
+                    continue
+                self.warming.discard(fingerprint(rule.name, scope.id))
+                self._apply(rule, scope, observe(rule, data, short), tick, False)
+            for budget in slos.budgets(scope, tick, buffers, self.first_ms):
+                value = {"kind": SLO_KIND, **budget.model_dump(mode="json")}
+                self._out.state.append(StateChange(slo_key(budget.slo, scope.id), value))
+            checkpoint = slos.checkpoint(scope)
+            if checkpoint is not None:
+                self._out.state.append(StateChange(rollup_key(scope.id), checkpoint))
 
     def _input(self, buffer: PaneBuffer, window_ms: int, tick: int) -> MetricInput:
         scope = buffer.scope
@@ -269,7 +360,21 @@ class ServiceEvaluation:
             expected_rps=self.expected_rps(scope) if scope.dimension == "endpoint" else None,
             bot_windows=self._bot_windows(scope, window_ms, tick),
             bots=self.policy.bots,
+            service_requests=self._service_requests(scope, window_ms, tick),
         )
+
+    def _service_requests(self, scope: Scope, window_ms: int, tick: int) -> tuple[int, int]:
+        """Requests and 5xx over all the service's endpoints, for service-wide rates."""
+        if scope.dimension != "service" or not any(
+            rule.info.over == "endpoint" for rule in self.rules_for(scope)
+        ):
+            return 0, 0
+        requests = errors = 0
+        for buffer in self.buffers.values():
+            if buffer.scope.dimension == "endpoint":
+                found = buffer.request_counts(tick, window_ms)
+                requests, errors = requests + found[0], errors + found[1]
+        return requests, errors
 
     def _bot_windows(self, scope: Scope, window_ms: int, tick: int) -> tuple[WindowStats, ...]:
         needs = any(
@@ -304,13 +409,13 @@ class ServiceEvaluation:
         self.alerts[print_] = replace(alert, record=record)
         value = codec.encode_alert(rule.name, scope, record)
         self._out.state.append(StateChange(codec.alert_key(print_), value))
-        if record.state != alert.record.state:
+        if record.sequence != alert.record.sequence:  # a state change, or a firing turn
             decision = make_decision(
                 Subject.of(rule, scope),
                 alert.record,
                 record,
                 reason,
-                observation.evidence,
+                observation,
                 self.versions(tick),
                 tick,
             )
@@ -371,7 +476,11 @@ class ServiceEvaluation:
     def _evict(self) -> None:
         horizon = self._horizon()
         for buffer in self.buffers.values():
-            buffer.evict(horizon)
+            evicted = buffer.evict(horizon)
+            if self.slos.active and evicted:
+                self.slos.fold(evicted, horizon)
+        if self.slos.active:
+            self.slos.fold((), horizon)
 
 
 class Evaluation:
@@ -386,6 +495,15 @@ class Evaluation:
         self._arrived_ms = 0  # when the latest pane arrived, on the caller's clock
         self._clock_then_ms = 0  # the partition's event time then
         self._restored_clock_ms = 0  # every service was judged up to here before a restart
+
+    def take_counts(self) -> dict[str, int]:
+        """Refined panes applied and verdicts they reversed since the last call."""
+        counts = {"refinements": 0, "reversals": 0}
+        for service in self.services.values():
+            counts["refinements"] += service.refinements
+            counts["reversals"] += service.reversals
+            service.refinements = service.reversals = 0
+        return counts
 
     def alert_states(self) -> dict[str, int]:
         """How many (rule, scope) alerts are in each state, and how many are still warming up
@@ -428,6 +546,10 @@ class Evaluation:
         elif kind == "service":
             service, track, baselines = codec.decode_service(value)
             self.service(service).restore_service(track, baselines)
+        elif kind == ROLLUP_KIND:
+            owner = (value.get("scope") or {}).get("service")
+            if isinstance(owner, str):
+                self.service(owner).slos.restore(value)
         elif kind == "clock":
             self._restored_clock_ms = codec.decode_clock(value)
             self.clock_ms = max(self.clock_ms, self._restored_clock_ms)

@@ -19,7 +19,9 @@ the compact notation of ``streams.evaluate.series`` and the decisions expected::
           - {at: 90s, rule: core-error-rate-high, absent: true}
 
 ``state`` is the alert's published state at ``at`` (the latest decision for the rule and
-scope at or before it; "inactive" when there was none). ``absent: true`` expects no
+scope at or before it; "inactive" when there was none); ``breaching: false`` expects a
+firing alert held by ``keep_firing_for`` (clear on its latest window), ``true`` one whose
+condition still holds. ``absent: true`` expects no
 decision for the rule (and scope, and state when given) up to ``at``. The engine is the
 evaluator's own, so a test passing here passes in production. All the series of a test share
 one partition: a service whose series ends is judged on its silence at the others' pane ends,
@@ -41,6 +43,7 @@ from schemas.decisions import AlertState, Decision
 from streams.evaluate.correlate import Cascade, correlate
 from streams.evaluate.engine import EngineConfig, Evaluation
 from streams.evaluate.synthetic import START_MS, DurationMs, SeriesInput, SeriesText, build_panes
+from streams.policy.duplicates import duplicate_keys
 from streams.policy.errors import PolicyInvalid, Problem
 from streams.policy.load import load_policy
 from streams.policy.model import CascadePolicy, Policy
@@ -63,6 +66,7 @@ class Expectation(_Model):
     last_good_version: SeriesText | None = None
     post_deploy: bool | None = None
     changed_at_ms: DurationMs | None = Field(default=None, alias="changed_at")
+    breaching: bool | None = None
 
 
 class PolicyTest(_Model):
@@ -95,9 +99,13 @@ def load_tests(path: Path) -> PolicyTests:
     """Read and validate a tests file; problems name the file, the test and the field."""
     source = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as error:
         raise PolicyInvalid([Problem(source, None, None, f"cannot read tests: {error}")]) from None
+    repeated = duplicate_keys(text, source, items="tests", item="test")
+    if repeated:
+        raise PolicyInvalid(repeated)
     try:
         return PolicyTests.model_validate(data)
     except ValidationError as error:
@@ -209,25 +217,34 @@ def _check_state(expect: Expectation, found: list[Decision]) -> list[str]:
         return [f"at {at}: expected state {expect.state}, got {state} ({history})"]
     if latest is None:
         return []
-    return _check_fields(expect, latest, at)
+    return _check_fields(expect, latest, _entered(found), at)
 
 
-def _check_fields(expect: Expectation, latest: Decision, at: str) -> list[str]:
+def _entered(found: list[Decision]) -> Decision:
+    """The decision that entered the latest state (a firing alert's later turns between
+    breaching and held keep the state it entered)."""
+    state = found[-1].state
+    turns = [d for d in found if d.state == state and d.previous != state]
+    return turns[-1] if turns else found[-1]
+
+
+def _check_fields(expect: Expectation, latest: Decision, entered: Decision, at: str) -> list[str]:
     wanted: dict[str, Any] = {
         "severity": expect.severity,
         "version": expect.version,
         "last_good_version": expect.last_good_version,
         "post_deploy": expect.post_deploy,
+        "breaching": expect.breaching,
     }
     failures = [
         f"at {at}: expected {name} {value!r}, got {getattr(latest, name)!r}"
         for name, value in wanted.items()
         if value is not None and str(getattr(latest, name)) != str(value)
     ]
-    if expect.changed_at_ms is not None and latest.at_ms != START_MS + expect.changed_at_ms:
+    if expect.changed_at_ms is not None and entered.at_ms != START_MS + expect.changed_at_ms:
         failures.append(
             f"at {at}: expected the change at {expect.changed_at_ms / 1000:g}s, "
-            f"got {_relative(latest.at_ms)}"
+            f"got {_relative(entered.at_ms)}"
         )
     return failures
 

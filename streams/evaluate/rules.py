@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from schemas.decisions import Evidence
 from schemas.window import WindowStats
+from streams.evaluate.confidence import poisson_cdf, poisson_judgeable, wilson_bounds
 from streams.evaluate.state import Status
 from streams.policy.model import BotPolicy, Comparison, Condition, Rule
 
@@ -41,12 +42,16 @@ class MetricInput:
     expected_rps: float | None = None  # throughput baseline, None until one exists
     bot_windows: tuple[WindowStats, ...] = ()  # the service's bots, same window
     bots: BotPolicy = field(default_factory=BotPolicy)
+    # (requests, 5xx) over every endpoint of the service, same window (service scopes)
+    service_requests: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
 class Reading:
     value: float | None
     samples: int
+    events: int | None = None  # proportions: errors of `samples`; counts: requests observed
+    expected: float | None = None  # counts: requests expected (the Poisson mean)
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,14 @@ def _rate(data: MetricInput) -> Reading:
 
 
 def _throughput_ratio(data: MetricInput) -> Reading:
+    """Samples are the requests expected in the covered part of the window: what a collapse
+    is judged against (a quiet endpoint expects few, however long it was watched)."""
     rate = _rate(data)
     if rate.value is None or not data.expected_rps:
-        return Reading(None, rate.samples)
-    return Reading(rate.value / data.expected_rps, rate.samples)
+        return Reading(None, 0)
+    expected = data.expected_rps * data.covered_s
+    observed = data.window.requests
+    return Reading(rate.value / data.expected_rps, int(expected), observed, expected)
 
 
 def _float(value: int | float | None) -> float | None:
@@ -107,6 +116,11 @@ def _bot_errors(data: MetricInput) -> Reading:
     return Reading(float(sum(_has_errors(w, data.bots) for w in known)), len(known))
 
 
+def _service_error_rate(data: MetricInput) -> Reading:
+    requests, errors = data.service_requests
+    return Reading(errors / requests if requests else None, requests, errors)
+
+
 def _bot_reading(data: MetricInput, value: float) -> Reading:
     return Reading(value if data.window.panes else None, data.window.panes)
 
@@ -114,7 +128,7 @@ def _bot_reading(data: MetricInput, value: float) -> Reading:
 Extractor = Callable[[MetricInput], Reading]
 
 EXTRACTORS: dict[str, Extractor] = {
-    "error_rate": lambda d: _requests(d.window, d.window.error_rate),
+    "error_rate": lambda d: Reading(d.window.error_rate, d.window.requests, d.window.errors),
     "p50_ms": lambda d: _requests(d.window, d.window.p50_ms),
     "p95_ms": lambda d: _requests(d.window, d.window.p95_ms),
     "p99_ms": lambda d: _requests(d.window, d.window.p99_ms),
@@ -133,6 +147,7 @@ EXTRACTORS: dict[str, Extractor] = {
     "integrity_failures": lambda d: Reading(
         float(d.window.integrity_failures), d.window.integrity_checks
     ),
+    "service_error_rate": _service_error_rate,
     "bots_offline": _bots_offline,
     "bot_errors": _bot_errors,
 }
@@ -149,19 +164,88 @@ def _holds(condition: Condition, data: MetricInput) -> bool:
     )
 
 
-def _status(rule: Rule, reading: Reading, data: MetricInput) -> Status:
+@dataclass(frozen=True)
+class _Test:
+    """A confidence test's verdict: passed, or could not pass whatever the outcome."""
+
+    passed: bool
+    judgeable: bool = True
+    bound: float | None = None
+    p_value: float | None = None
+
+
+def _proportion(rule: Rule, reading: Reading, confidence: float) -> _Test:
+    """The Wilson bound on the far side of the threshold must be past it; a window where
+    even all or none of the samples being events could not get it there cannot be judged."""
+    trials, events = reading.samples, reading.events or 0
+    low, high = wilson_bounds(events, trials, confidence)
+    above = rule.comparison in (">", ">=")
+    bound = low if above else high
+    best = wilson_bounds(trials if above else 0, trials, confidence)[0 if above else 1]
+    return _Test(
+        passed=compare(bound, rule.comparison, rule.threshold),
+        judgeable=compare(best, rule.comparison, rule.threshold),
+        bound=bound,
+    )
+
+
+def _poisson(reading: Reading, confidence: float) -> _Test:
+    """One-sided: seeing this few requests when ``expected`` were due is improbable."""
+    expected = reading.expected or 0.0
+    p_value = poisson_cdf(reading.events or 0, expected)
+    return _Test(
+        passed=p_value < 1.0 - confidence,
+        judgeable=poisson_judgeable(expected, confidence),
+        p_value=p_value,
+    )
+
+
+def _test(rule: Rule, reading: Reading) -> _Test | None:
+    if rule.confidence is None:
+        return None
+    if rule.info.test == "poisson":
+        return _poisson(reading, rule.confidence)
+    return _proportion(rule, reading, rule.confidence)
+
+
+def _status(rule: Rule, reading: Reading, data: MetricInput, test: _Test | None) -> Status:
     if reading.value is None or reading.samples < rule.min_samples:
         return "no_data"
+    if test is not None and not test.judgeable:
+        return "no_data"  # no outcome could show a breach at this confidence: cannot judge
     breached = compare(reading.value, rule.comparison, rule.threshold)
+    if test is not None:
+        breached = breached and test.passed
     # Side conditions join other signals (e.g. bot errors); one that cannot be read is false.
     if breached and all(_holds(extra, data) for extra in rule.also):
         return "breach"
     return "clear"
 
 
-def observe(rule: Rule, data: MetricInput) -> Observation:
-    """Evaluate ``rule`` on one scope's window."""
+def observe(rule: Rule, data: MetricInput, short: MetricInput | None = None) -> Observation:
+    """Evaluate ``rule`` on one scope's window, and on its short window when it has one
+    (multi-window: it breaches only when both do; no data on either is no data)."""
+    found = _observe(rule, data)
+    if rule.short_window_ms is None or short is None:
+        return found
+    brief = _observe(rule, short)
+    statuses = {found.status, brief.status}
+    status: Status = (
+        "no_data" if "no_data" in statuses else "breach" if statuses == {"breach"} else "clear"
+    )
+    evidence = found.evidence.model_copy(
+        update={
+            "short_window_start_ms": brief.evidence.window_start_ms,
+            "short_observed": brief.evidence.observed,
+        }
+    )
+    return Observation(status, evidence)
+
+
+def _observe(rule: Rule, data: MetricInput) -> Observation:
     reading = read(rule.metric, data)
+    counted = reading.value is not None and reading.samples >= rule.min_samples
+    test = _test(rule, reading) if counted else None
     window = data.window
     evidence = Evidence(
         metric=rule.metric,
@@ -172,5 +256,8 @@ def observe(rule: Rule, data: MetricInput) -> Observation:
         threshold=rule.threshold,
         samples=max(0, reading.samples),
         min_samples=rule.min_samples,
+        confidence=rule.confidence,
+        bound=test.bound if test is not None else None,
+        p_value=test.p_value if test is not None else None,
     )
-    return Observation(_status(rule, reading, data), evidence)
+    return Observation(_status(rule, reading, data, test), evidence)

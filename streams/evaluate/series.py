@@ -5,6 +5,7 @@
     "20+5x4"       20 25 30 35 (four values from 20, step 5)
     "_x10"         ten panes with no value
     "onlinex3 crashed offlinex2"   text values repeat the same way
+    "(1 0x4)x3"    a group repeated: 1 0 0 0 0, three times (a steady 1 request in 5 s)
 
 Unlike promtool, ``x N`` means N values in total, so lengths add up: "0x30 12x30" is 60.
 """
@@ -17,7 +18,8 @@ __all__ = ["expand", "expand_numbers", "expand_text"]
 
 _STEP = re.compile(r"^(-?\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)x(\d+)$")
 _REPEAT = re.compile(r"^(.+?)x(\d+)$")
-_HINT = 'expected values like "70x60", "0x30 12x30", "20+5x4" or "_x10"'
+_GROUP = re.compile(r"\(([^()]*)\)x(\d+)")
+_HINT = 'expected values like "70x60", "0x30 12x30", "20+5x4", "(1 0x4)x3" or "_x10"'
 
 
 def _token(token: str) -> list[str | None]:
@@ -38,6 +40,10 @@ def expand(text: str | int | float) -> list[str | None]:
         return [f"{text:g}"]
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{_HINT}, got {text!r}")
+    while _GROUP.search(text):  # innermost groups first
+        text = _GROUP.sub(lambda m: " ".join([m[1]] * int(m[2])), text)
+    if "(" in text or ")" in text:
+        raise ValueError(f'{_HINT}; a group is "(values)xN", got {text!r}')
     values: list[str | None] = []
     for token in text.split():
         values.extend(_token(token))

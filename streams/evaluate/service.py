@@ -49,6 +49,8 @@ from streams.evaluate.kafka import (
     make_reader,
     read_range,
 )
+from streams.evaluate.rollup import MINUTE_MS
+from streams.lag import consumer_lag
 from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 from streams.policy.model import Policy
 
@@ -106,6 +108,8 @@ class _Stats:
     bad_panes: int = 0
     stale_records: int = 0
     decisions: int = 0
+    refinements: int = 0  # later revisions of panes applied (late events stage 1 counted)
+    reversals: int = 0  # verdicts a refinement changed
     idle_ticks: int = 0
     state_records: int = 0
     restores: int = 0
@@ -241,6 +245,10 @@ class Evaluator:
         await self._ready.wait()
         self._raise_if_failed()
 
+    def lag(self) -> dict[int, int]:
+        """Records behind the end of each assigned partition (``alertpipe_consumer_lag``)."""
+        return consumer_lag(self._consumer)
+
     def health(self) -> dict[str, Any]:
         s = self.stats
         return {
@@ -254,6 +262,8 @@ class Evaluator:
             "bad_panes": s.bad_panes,
             "stale_records": s.stale_records,
             "decisions": s.decisions,
+            "refinements": s.refinements,
+            "reversals": s.reversals,
             "idle_ticks": s.idle_ticks,
             "alerts": self._alert_states(),
             "state_records": s.state_records,
@@ -339,7 +349,11 @@ class Evaluator:
             pane = self._decode(record)
             if pane is not None:
                 engine.add(pane, arrived_ms=now)
-        return engine.advance(now)
+        out = engine.advance(now)
+        counts = engine.take_counts()
+        self.stats.refinements += counts["refinements"]
+        self.stats.reversals += counts["reversals"]
+        return out
 
     def _decode(self, record: Any, *, rebuilding: bool = False) -> PaneSummary | None:
         try:
@@ -463,6 +477,8 @@ class Evaluator:
         if newest is None:
             return
         lookback = self.policy.longest_window_ms + self.config.rebuild_margin_ms
+        if self.policy.slos:  # back to the restored roll-ups' end (checkpointed each minute)
+            lookback += 2 * MINUTE_MS
         found = await reader.offsets_for_times({tp: newest - lookback})
         start = found[tp].offset if found.get(tp) is not None else end
         # A restart does not know how long the partition was quiet before it: the rebuilt

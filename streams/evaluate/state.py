@@ -9,9 +9,13 @@ States (per rule and scope), in the plan's terms::
                                                     it was firing before the data stopped)
 
 ``for = 0`` fires on the first breach. ``keep_firing_for`` counts from the first clear
-evaluation. ``no_data`` is reported like any other state: it never passes silently and never
-resolves a firing alert by itself (data that comes back clear resolves it, data that comes
-back breaching keeps it firing). The clock is the event time of the pane stream.
+evaluation; a firing alert that is clear on its latest window but held by it is *held*, and
+its turns between breaching and held are published too (``Reason.HELD``,
+``Reason.BREACHING_AGAIN``), so that whoever acts on a firing alert — the HIGH investigation's
+verdict — knows whether the condition still breaches or is merely held by the hysteresis.
+``no_data`` is reported like any other state: it never passes silently and never resolves a
+firing alert by itself (data that comes back clear resolves it, data that comes back
+breaching keeps it firing). The clock is the event time of the pane stream.
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ class Reason(StrEnum):
     PENDING_ELAPSED = "breached for the whole pending time"
     BREACH_ENDED = "breach ended before the pending time"
     STILL_FIRING = "still breaching"
+    HELD = "clear, held firing by keep_firing_for"
     CLEARING = "clear, within keep_firing_for"
+    BREACHING_AGAIN = "breaching again within keep_firing_for"
     RECOVERED = "clear for keep_firing_for"
     STAYS_RESOLVED = "still clear after resolving"
     DATA_LOST = "too few samples"
@@ -65,7 +71,12 @@ class AlertRecord:
     pending_since_ms: int | None = None  # when the current breach began
     clear_since_ms: int | None = None  # firing, or no_data after firing: first clear one
     was_firing: bool = False  # no_data: it was firing when the data stopped
-    sequence: int = 0  # state changes published so far
+    sequence: int = 0  # decisions published so far: state changes, and a firing alert's turns
+
+    @property
+    def held(self) -> bool:
+        """Firing, but clear on its latest window: kept firing by ``keep_firing_for`` only."""
+        return self.state == "firing" and self.clear_since_ms is not None
 
     @property
     def active(self) -> bool:
@@ -86,7 +97,10 @@ def _moved(record: AlertRecord, state: AlertState, now: int, **changes: object) 
 def _breach(record: AlertRecord, timing: Timing, now: int) -> tuple[AlertRecord, Reason]:
     state = record.state
     if state == "firing":
-        return replace(record, clear_since_ms=None), Reason.STILL_FIRING
+        if record.clear_since_ms is None:
+            return record, Reason.STILL_FIRING
+        again = replace(record, clear_since_ms=None, sequence=record.sequence + 1)
+        return again, Reason.BREACHING_AGAIN
     if state == "no_data" and record.was_firing:
         fired = _moved(record, "firing", now, clear_since_ms=None, was_firing=False)
         return fired, Reason.FIRING_AFTER_NO_DATA
@@ -108,7 +122,10 @@ def _clear(record: AlertRecord, timing: Timing, now: int) -> tuple[AlertRecord, 
         clear_since = now if record.clear_since_ms is None else record.clear_since_ms
         if now - clear_since >= timing.keep_firing_for_ms:
             return _moved(record, "resolved", now, clear_since_ms=None), Reason.RECOVERED
-        return replace(record, clear_since_ms=clear_since), Reason.CLEARING
+        if record.clear_since_ms is None:
+            held = replace(record, clear_since_ms=now, sequence=record.sequence + 1)
+            return held, Reason.HELD
+        return record, Reason.CLEARING
     if state == "pending":
         return _moved(record, "inactive", now, pending_since_ms=None), Reason.BREACH_ENDED
     if state == "no_data":
@@ -141,7 +158,8 @@ def step(
 ) -> tuple[AlertRecord, Reason]:
     """The record after one evaluation at event time ``now`` (ms), and why.
 
-    A changed ``state`` means a decision to publish; ``sequence`` counts those changes.
+    A changed ``sequence`` means a decision to publish: the state changed, or a firing alert
+    turned between breaching and held.
     """
     if status == "no_data":
         return _no_data(record, now)

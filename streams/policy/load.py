@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from streams.policy.duplicates import duplicate_keys
 from streams.policy.errors import FieldInvalid, PolicyInvalid, Problem
 from streams.policy.model import Policy
 
@@ -59,6 +60,9 @@ def _parse_yaml(text: str, source: str) -> dict[str, Any]:
         raise PolicyInvalid(
             [Problem(source, None, None, f"{where}invalid YAML: {problem}")]
         ) from None
+    repeated = duplicate_keys(text, source)
+    if repeated:
+        raise PolicyInvalid(repeated)
     if data is None:
         data = {}
     if not isinstance(data, dict):

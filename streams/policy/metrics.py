@@ -14,6 +14,10 @@ from schemas.panes import Dimension
 __all__ = ["MATCH_KEYS", "METRICS", "MetricInfo", "Unit"]
 
 Unit = Literal["ratio", "ms", "percent", "count", "per_second"]
+# How a rule's `confidence` is tested on the metric (``streams.evaluate.confidence``): a
+# proportion of events among samples (Wilson bound), or a count against an expected count
+# (one-sided Poisson test).
+Test = Literal["proportion", "poisson"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class MetricInfo:
     # The values the metric can take; a threshold outside them is a mistake (150% errors).
     low: float | None = 0.0
     high: float | None = None
+    test: Test | None = None  # how `confidence` judges it; None: a rule cannot ask for one
 
 
 _HIGHEST: dict[Unit, float | None] = {"ratio": None, "percent": 100.0}
@@ -42,16 +47,25 @@ def _m(
     *,
     low: float | None = 0.0,
     high: float | None = None,
+    test: Test | None = None,
 ) -> MetricInfo:
     """A metric; by default it is never negative, and a percentage is at most 100."""
     high = _HIGHEST.get(unit) if high is None else high
-    return MetricInfo(name, dimension, unit, samples, description, over, low, high)
+    return MetricInfo(name, dimension, unit, samples, description, over, low, high, test)
 
 
 METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in (
-        _m("error_rate", "endpoint", "ratio", "requests", "5xx responses / requests", high=1.0),
+        _m(
+            "error_rate",
+            "endpoint",
+            "ratio",
+            "requests",
+            "5xx responses / requests",
+            high=1.0,
+            test="proportion",
+        ),
         _m("p50_ms", "endpoint", "ms", "requests", "median latency"),
         _m("p95_ms", "endpoint", "ms", "requests", "95th percentile latency"),
         _m("p99_ms", "endpoint", "ms", "requests", "99th percentile latency"),
@@ -60,8 +74,9 @@ METRICS: dict[str, MetricInfo] = {
             "throughput_ratio",
             "endpoint",
             "ratio",
-            "seconds covered",
+            "expected requests",  # the expected rate times the seconds of the window covered
             "request rate / expected rate (no data until a baseline exists)",
+            test="poisson",
         ),
         _m("log_errors", "endpoint", "count", "log lines", "error and critical log lines"),
         _m("cpu_pct", "host", "percent", "resource samples", "latest CPU reading"),
@@ -81,6 +96,16 @@ METRICS: dict[str, MetricInfo] = {
         _m("bot_crashes", "bot", "count", "bot panes", "transitions to a crash status"),
         _m("bot_offline", "bot", "count", "bot panes", "1 when the bot's last status is offline"),
         _m("integrity_failures", "check", "count", "checks", "failed integrity checks"),
+        _m(
+            "service_error_rate",
+            "service",
+            "ratio",
+            "requests",
+            "5xx responses / requests over every endpoint of the service",
+            over="endpoint",
+            high=1.0,
+            test="proportion",
+        ),
         _m("bots_offline", "service", "count", "bots known", "bots offline", over="bot"),
         _m("bot_errors", "service", "count", "bots known", "bots with errors", over="bot"),
     )

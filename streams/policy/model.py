@@ -31,6 +31,7 @@ from schemas.panes import Scope
 from schemas.rollback import PhaseRetries
 from schemas.severity import Scenario, Severity
 from streams.policy.durations import (
+    format_duration,
     format_value,
     parse_duration_ms,
     parse_percent,
@@ -40,7 +41,9 @@ from streams.policy.errors import FieldInvalid
 from streams.policy.metrics import MATCH_KEYS, METRICS, MetricInfo
 
 __all__ = [
+    "WORKBOOK_ALERTS",
     "BotPolicy",
+    "BurnAlert",
     "CascadePolicy",
     "Comparison",
     "Condition",
@@ -52,6 +55,7 @@ __all__ = [
     "RollbackPolicy",
     "Rule",
     "RuleDefaults",
+    "SloPolicy",
     "ThroughputPolicy",
     "scope_fields",
 ]
@@ -134,6 +138,13 @@ def _check_range(info: MetricInfo, threshold: float) -> None:
     )
 
 
+# Which comparisons a confidence test can back: a bound on the right side of the threshold.
+_CONFIDENT_COMPARISONS: dict[str, tuple[str, ...]] = {
+    "proportion": (">", ">=", "<", "<="),
+    "poisson": ("<", "<="),
+}
+
+
 def _metric_info(value: str) -> MetricInfo:
     info = METRICS.get(value)
     if info is None:
@@ -185,6 +196,15 @@ class Rule(Condition):
     scenario: Scenario | None = None
     response: Response
     also: tuple[Condition, ...] = ()
+    # The breach must hold at this one-sided confidence, not just on the observed value
+    # (``streams.evaluate.confidence``: a Wilson bound, or a Poisson test with the ratio).
+    confidence: Fraction | None = None
+    # Multi-window: the condition must hold on this shorter window (ending at the same time)
+    # as well, so that an alert resets soon after the problem stops (SRE workbook, ch. 5).
+    short_window_ms: DurationMs | None = Field(default=None, alias="short_window", gt=0)
+    # Set on the rules an SLO generates (``SloPolicy``): evaluated at minute ends on rolled-up
+    # panes (1 s → 1 min → 1 h → 1 day), so that windows of hours and days hold no 1 s panes.
+    slo: str | None = None
 
     # Field validators, not a model validator: they see the metric (validated first) and
     # still run when another field of the rule is wrong, so every mistake is reported at once.
@@ -221,9 +241,55 @@ class Rule(Condition):
                 )
         return value
 
+    @field_validator("confidence")
+    @classmethod
+    def _confidence_fits_metric(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None:
+            return None
+        if not 0.5 <= value < 1.0:
+            raise ValueError(
+                f"expected a confidence from 50% up to (not including) 100%, got {value:g}"
+            )
+        metric = METRICS.get(info.data.get("metric", ""))
+        if metric is None:
+            return value  # the unknown metric is reported on its own
+        allowed = _CONFIDENT_COMPARISONS.get(metric.test) if metric.test else None
+        if allowed is None:
+            testable = ", ".join(m.name for m in METRICS.values() if m.test)
+            raise ValueError(f"{metric.name} has no confidence test; expected one of {testable}")
+        if info.data.get("comparison", allowed[0]) not in allowed:
+            raise ValueError(
+                f"a confidence on {metric.name} tests comparisons "
+                f"{', '.join(allowed[:-1])} and {allowed[-1]} only"
+            )
+        return value
+
+    @field_validator("short_window_ms")
+    @classmethod
+    def _short_is_shorter(cls, value: int | None, info: ValidationInfo) -> int | None:
+        window = info.data.get("window_ms")
+        if value is not None and window is not None and value >= window:
+            raise ValueError(
+                f"expected a short window shorter than the window ({format_duration(window)}), "
+                f"got {format_duration(value)}"
+            )
+        return value
+
     @property
     def dimension(self) -> str:
         return self.info.dimension
+
+    @property
+    def windows_ms(self) -> tuple[int, ...]:
+        """The window, and the short window when it has one."""
+        return (
+            (self.window_ms,)
+            if self.short_window_ms is None
+            else (
+                self.window_ms,
+                self.short_window_ms,
+            )
+        )
 
     def matches(self, scope: Scope) -> bool:
         """Whether this rule watches ``scope`` (its dimension and every matcher agree)."""
@@ -345,6 +411,147 @@ class RollbackPolicy(_Model):
     phase_retries: PhaseRetries = Field(default_factory=PhaseRetries)
 
 
+class BurnAlert(_Model):
+    """One multi-window burn-rate alert of an SLO: the error budget is burning ``burn_rate``
+    times faster than the objective allows, over the long window and the short one."""
+
+    name: RuleName
+    burn_rate: float = Field(gt=0)
+    long_window_ms: DurationMs = Field(alias="long_window", gt=0)
+    short_window_ms: DurationMs = Field(alias="short_window", gt=0)
+    severity: SeverityName
+    response: Response
+
+    @model_validator(mode="after")
+    def _short_is_shorter(self) -> BurnAlert:
+        if self.short_window_ms >= self.long_window_ms:
+            raise FieldInvalid("short_window", "expected a short window shorter than long_window")
+        return self
+
+
+def _workbook(name: str, burn: float, long: str, short: str, severity: str) -> BurnAlert:
+    response = "investigate" if severity == "HIGH" else "record"
+    return BurnAlert.model_validate(
+        {
+            "name": name,
+            "burn_rate": burn,
+            "long_window": long,
+            "short_window": short,
+            "severity": severity,
+            "response": response,
+        }
+    )
+
+
+# The SRE workbook's multi-window, multi-burn-rate alerts (ch. 5, "Alerting on SLOs"): a page
+# when 2% of a 30-day budget burns in 1 h or 5% in 6 h, a ticket when 10% burns in 3 days.
+# A page is HIGH here (the severity that pages), a ticket LOW (recorded, nobody woken).
+WORKBOOK_ALERTS = (
+    _workbook("page-fast", 14.4, "1h", "5m", "HIGH"),
+    _workbook("page-slow", 6.0, "6h", "30m", "HIGH"),
+    _workbook("ticket", 1.0, "3d", "6h", "LOW"),
+)
+
+Objective = Annotated[float, BeforeValidator(lambda v: parse_percent(v, as_fraction=True))]
+
+
+class SloPolicy(_Model):
+    """A service level objective: ``objective`` of requests are not 5xx over ``period``, per
+    service (over all its endpoints) or per endpoint. It generates one rule per burn-rate
+    alert (named ``slo-{name}-{alert}``), and stage 2 reports its error budget remaining."""
+
+    name: RuleName
+    description: str = ""
+    per: Literal["service", "endpoint"] = "service"
+    match: dict[str, Patterns] = Field(default_factory=dict)
+    objective: Objective
+    period_ms: DurationMs = Field(default=30 * 86_400_000, alias="period", gt=0)
+    min_samples: int = Field(default=20, ge=0, description="requests in each window")
+    # As for any error-rate rule: the burn must be sure at this confidence (a few failing
+    # requests of a quiet service are not a burning budget). None: the observed rate decides.
+    confidence: Fraction | None = 0.999
+    keep_firing_for_ms: DurationMs = Field(default=0, alias="keep_firing_for")
+    alerts: tuple[BurnAlert, ...] = WORKBOOK_ALERTS
+
+    @field_validator("objective")
+    @classmethod
+    def _a_real_objective(cls, value: float) -> float:
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"expected an objective above 0% and below 100%, got {value:g}")
+        return value
+
+    @field_validator("match")
+    @classmethod
+    def _match_fits_per(
+        cls, value: dict[str, tuple[str, ...]], info: ValidationInfo
+    ) -> dict[str, tuple[str, ...]]:
+        allowed = MATCH_KEYS[info.data.get("per", "service")]
+        for key in value:
+            if key not in allowed:
+                raise FieldInvalid(key, f"expected match keys among {', '.join(allowed)}")
+        return _check_patterns(value)
+
+    @model_validator(mode="after")
+    def _burns_are_reachable(self) -> SloPolicy:
+        for n, alert in enumerate(self.alerts):
+            if alert.burn_rate * self.budget > 1.0:
+                raise FieldInvalid(
+                    f"alerts.{n}.burn_rate",
+                    f"{alert.burn_rate:g}x the {self.budget * 100:g}% budget is an error rate "
+                    "above 100%: the alert could never fire",
+                )
+        return self
+
+    @property
+    def budget(self) -> float:
+        """The error budget: the share of requests allowed to fail (99.9% -> 0.001)."""
+        return round(1.0 - self.objective, 12)
+
+    @property
+    def metric(self) -> str:
+        return "service_error_rate" if self.per == "service" else "error_rate"
+
+    def rules(self) -> list[dict[str, Any]]:
+        """The burn-rate alerts as rule fields (validated like any rule of the file)."""
+        objective = f"{self.objective * 100:g}%"
+        return [
+            {
+                "name": f"slo-{self.name}-{alert.name}",
+                "description": (
+                    f"SLO {self.name} ({objective} over {format_duration(self.period_ms)}): "
+                    f"budget burning {alert.burn_rate:g}x over "
+                    f"{format_duration(alert.long_window_ms)} and "
+                    f"{format_duration(alert.short_window_ms)}"
+                ),
+                "match": dict(self.match),
+                "metric": self.metric,
+                "comparison": ">",
+                "threshold": round(alert.burn_rate * self.budget, 12),
+                "window": f"{alert.long_window_ms}ms",
+                "short_window": f"{alert.short_window_ms}ms",
+                "min_samples": self.min_samples,
+                "confidence": self.confidence,
+                "for": "0s",
+                "keep_firing_for": f"{self.keep_firing_for_ms}ms",
+                "severity": alert.severity.value,
+                "response": alert.response,
+                "slo": self.name,
+            }
+            for alert in self.alerts
+        ]
+
+
+def _slo_rules(raw: Any) -> list[dict[str, Any]]:
+    """The rules of the valid SLOs (an invalid one is reported against ``slos`` on its own)."""
+    found: list[dict[str, Any]] = []
+    for entry in raw if isinstance(raw, list) else ():
+        try:
+            found.extend(SloPolicy.model_validate(entry).rules())
+        except ValueError:
+            continue
+    return found
+
+
 def _valid_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     found = RuleDefaults().as_yaml_fields()
     for key, value in raw.items():
@@ -371,7 +578,19 @@ class Policy(_Model):
     bots: BotPolicy = Field(default_factory=BotPolicy)
     cascade: CascadePolicy = Field(default_factory=CascadePolicy)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+    slos: tuple[SloPolicy, ...] = ()
     rules: tuple[Rule, ...] = Field(default=(), validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _add_slo_rules(cls, data: Any) -> Any:
+        """Each SLO's burn-rate alerts join the rules, after the file's own."""
+        if not isinstance(data, dict) or not data.get("slos"):
+            return data
+        rules = data.get("rules", [])
+        if not isinstance(rules, list):
+            return data
+        return {**data, "rules": [*rules, *_slo_rules(data["slos"])]}
 
     @model_validator(mode="before")
     @classmethod
@@ -411,7 +630,24 @@ class Policy(_Model):
                 return rule
         raise KeyError(name)
 
+    @field_validator("slos")
+    @classmethod
+    def _unique_slos(cls, slos: tuple[SloPolicy, ...]) -> tuple[SloPolicy, ...]:
+        seen: set[str] = set()
+        for n, slo in enumerate(slos):
+            if slo.name in seen:
+                raise FieldInvalid(f"{n}.name", "expected a unique SLO name")
+            seen.add(slo.name)
+        return slos
+
+    def slo(self, name: str) -> SloPolicy:
+        for slo in self.slos:
+            if slo.name == name:
+                return slo
+        raise KeyError(name)
+
     @property
     def longest_window_ms(self) -> int:
-        """How much pane history the rules need (the evaluator keeps at least this)."""
-        return max((rule.window_ms for rule in self.rules), default=0)
+        """How much 1 s pane history the rules need (the evaluator keeps at least this); an
+        SLO's windows are served by roll-ups instead."""
+        return max((rule.window_ms for rule in self.rules if rule.slo is None), default=0)

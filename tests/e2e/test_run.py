@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Process
 from tests.support.recorder import Recorder
@@ -23,6 +24,17 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.slow
 
 _READY = re.compile(r"^alertpipe: running (.+); (http://\S+)/health")
+BOOTSTRAP = "e2e-bootstrap-admin-token-0123456789"
+
+
+def _metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics parsed with prometheus_client's parser; every family declared and helped."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        assert family.documentation and "undeclared" not in family.documentation, family.name
+        for sample in family.samples:
+            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return found
 
 
 def _namespace(database: str, recorder: Recorder) -> dict[str, str]:
@@ -42,6 +54,7 @@ def _namespace(database: str, recorder: Recorder) -> dict[str, str]:
         "ALERTPIPE_EVALUATOR__OFFSET_RESET": "earliest",
         "ALERTPIPE_HTTP_PORT": "0",
         "ALERTPIPE_ROLLBACK__VERIFY_BUDGET_S": "5",
+        "ALERTPIPE_AUTH__BOOTSTRAP_TOKEN": BOOTSTRAP,
     }
 
 
@@ -74,11 +87,15 @@ async def test_split_roles_turn_s1_into_one_rollback_and_stop_gracefully(
         assert await simulate.wait(120) == 0, simulate.output
         await recorder.wait_for(lambda r: bool(r.on("/rollback")), 90, "the rollback call")
 
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient() as anonymous:
+            refused = await anonymous.get(f"{api_url}/incidents")
+        assert refused.status_code == 401 and refused.json()["error"] == "unauthenticated"
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {BOOTSTRAP}"}) as http:
             found = (await http.get(f"{api_url}/incidents", params={"service": "chat-api"})).json()
             assert [i["scenario"] for i in found] == ["S1"], found
             incident = (await http.get(f"{api_url}/incidents/{found[0]['id']}")).json()
-            metrics = (await http.get(f"{stages_url}/metrics")).text
+            metrics = _metrics((await http.get(f"{stages_url}/metrics")).text)
+            respond_metrics = _metrics((await http.get(f"{api_url}/metrics")).text)
             no_incidents = await http.get(f"{stages_url}/incidents")
 
         assert incident["severity"] == "CRITICAL"
@@ -87,9 +104,18 @@ async def test_split_roles_turn_s1_into_one_rollback_and_stop_gracefully(
         assert len(rollbacks) == 1, [r.json for r in rollbacks]
         assert rollbacks[0].json["to_version"] == "2.3.9"
         assert rollbacks[0].key == f"{incident['id']}:rollback:revert_code"
-        events = re.search(r"^alertpipe_aggregator_events (\d+)$", metrics, re.M)
-        assert events and int(events.group(1)) > 1000, metrics
-        assert re.search(r"^alertpipe_evaluator_decisions [1-9]", metrics, re.M), metrics
+        assert metrics["alertpipe_aggregator_events_total", ()] > 1000, metrics
+        assert metrics["alertpipe_evaluator_decisions_total", ()] >= 1, metrics
+        lagging = {dict(k[1])["stage"] for k in metrics if k[0] == "alertpipe_consumer_lag"}
+        assert lagging == {"aggregator", "evaluator", "correlator"}, metrics
+        assert (
+            respond_metrics[
+                "alertpipe_deliveries_total", (("receiver", "rollback"), ("status", "sent"))
+            ]
+            >= 1
+        )
+        assert respond_metrics["alertpipe_first_page_latency_seconds_count", ()] >= 1
+        assert ("alertpipe_outbox_backlog", (("lane", "control"),)) in respond_metrics
         assert no_incidents.status_code == 404  # a stages-only process serves no incident API
 
         assert await stages.terminate() == 0, stages.output

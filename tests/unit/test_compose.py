@@ -100,3 +100,31 @@ def test_dockerfile_installs_with_constraints() -> None:
     assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?$", text, re.M)
     assert "pip install -c constraints.txt ." in text
     assert 'ENTRYPOINT ["alertpipe"]' in text
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_roles_metrics_are_scrapable_on_the_network(
+    config: dict[str, Any], role: str
+) -> None:
+    service = config["services"][role]
+    env = service["environment"]
+    assert env["ALERTPIPE_HTTP_HOST"] == "0.0.0.0" and env["ALERTPIPE_HTTP_PORT"] == "8080"
+    published = [p for p in service.get("ports", [])]
+    if role == "api":
+        assert [(p["host_ip"], p["published"], p["target"]) for p in published] == [
+            ("127.0.0.1", "8080", 8080)
+        ]
+    else:
+        assert published == [], f"{role} publishes a port; only the api role's is published"
+
+
+def test_the_monitoring_profile_scrapes_every_role(compose_available: None) -> None:
+    result = _compose("--profile", "monitoring", "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    prometheus = json.loads(result.stdout)["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    [mount] = prometheus["volumes"]
+    assert Path(mount["source"]) == ROOT / "docs/prometheus.yml"
+    scrape = (ROOT / "docs/prometheus.yml").read_text(encoding="utf-8")
+    for role in ROLES:
+        assert f'"{role}:8080"' in scrape

@@ -18,12 +18,26 @@ EXPORTED: dict[str, str | None] = {
     "app": None,
     "app.api": "ApiDeps create_app create_probe_app",
     "app.api.app": "create_app create_probe_app",
+    "app.api.auth": (
+        "CSRF_HEADER ROLES ROLE_NAMES SESSION_COOKIE Admin Authenticator Bearer Cookie Operator "
+        "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
+        "require"
+    ),
+    "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
     "app.api.deps": "ApiDeps Commands Queries Silences",
-    "app.api.health": "LABEL_NAMES HealthReport render_metrics router",
+    "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
+    "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
+    "app.api.metrics": (
+        "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
+        "decision_latency_family delivery_families gauge histogram report_families"
+    ),
     "app.api.models": "AckIn DecisionIn MatcherIn ResolveIn SilenceIn SilenceOut SilencePatch",
     "app.api.server": "HttpServer",
+    "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
+    "app.api.slos": "router",
+    "app.api.tokens": "NewTokenOut TokenIn TokenOut router",
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
     "app.cli.demo_cmd": "register",
@@ -33,6 +47,21 @@ EXPORTED: dict[str, str | None] = {
     "app.cli.run_cmd": "register",
     "app.cli.schema_cmd": "export_schemas register",
     "app.cli.simulate_cmd": "register",
+    "app.cli.token_cmd": "register",
+    "app.credentials": (
+        "TOKEN_NAME CredentialStore NameTaken NewToken SessionVia StoredSession StoredToken "
+        "digest issue_token new_secret new_token parse_token same_digest"
+    ),
+    "app.dashboard": "Dashboard DashboardFeed FiringLog PaneRing not_found",
+    "app.dashboard.board": "board_rows",
+    "app.dashboard.feed": "DECISIONS_LOOKBACK_S DashboardFeed",
+    "app.dashboard.firing": "CLOSED_PER_SCOPE Firing FiringLog decision_scope",
+    "app.dashboard.ring": (
+        "BOT_STATUSES FIELDS PaneRing RevisedPane ScopeRing Window pane_row sketch_quantiles"
+    ),
+    "app.dashboard.series": "DECIMALS Grid bot_counts forward_fill rolling_slope scope_series",
+    "app.dashboard.thresholds": "SERIES_OF_METRIC Threshold growth_window_ms thresholds_for",
+    "app.dashboard.view": "OVERVIEW Dashboard not_found",
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
     "app.errors": "ConfigError InfrastructureError PolicyError",
     "app.infra": "local_if_needed prepare prepare_kafka",
@@ -56,9 +85,10 @@ EXPORTED: dict[str, str | None] = {
         "rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
+    "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": (
-        "RECEIVER_URLS AggregatorSettings EvaluatorSettings LocalSettings Settings TopicSettings "
-        "get_settings masked"
+        "RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings EvaluatorSettings "
+        "LocalSettings Settings TopicSettings get_settings masked"
     ),
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
@@ -69,12 +99,16 @@ EXPORTED: dict[str, str | None] = {
         "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
     ),
     "app.storage": None,
+    "app.storage.board": "PgIncidentBoard",
+    "app.storage.gauges": "Backlog PgGauges TimersDue",
     "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
     "app.storage.migrations": "Migration available_migrations migrate",
+    "app.storage.notify": "APPLICATION_NAME CHANNEL PgNotifications",
     "app.storage.outbox": "PgOutboxStore",
     "app.storage.pool": "Conn Row create_pool database_error epoch moment",
     "app.storage.queries": "PgIncidentQueries",
     "app.storage.silences": "PgSilenceStore silence_from_row",
+    "app.storage.tokens": "PgCredentialStore",
     "app.topics": "declared_topics",
     "handlers": None,
     "handlers.actions": (
@@ -84,13 +118,14 @@ EXPORTED: dict[str, str | None] = {
     "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
-        "Due EscalationReason Step escalation_due next_escalation_at on_escalation"
+        "Due EscalationReason Step escalation_due next_escalation next_escalation_at "
+        "no_rollback_target on_escalation"
     ),
     "handlers.events": "EventPublisher EventSink KafkaEventSink",
     "handlers.incidents": None,
     "handlers.incidents.classify": (
-        "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify response_for "
-        "should_join"
+        "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify reason_text "
+        "response_for should_join"
     ),
     "handlers.incidents.commands": "IncidentCommands IncidentNotFound",
     "handlers.incidents.effects": (
@@ -99,25 +134,30 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.incident": "SCENARIO_RANK AlertEntry Incident worse_scenario",
     "handlers.incidents.lifecycle": (
-        "HumanAction InvestigationReason LifecycleError acknowledge human_decision "
-        "investigation_expired resolve rollback_finished"
+        "HumanAction InvestigationReason LifecycleError acknowledge breach_after_investigation "
+        "human_decision investigation_expired investigation_verdict resolve rollback_finished"
     ),
     "handlers.incidents.manager": "Applied IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat labels page pager_fallback restore_call "
-        "rollback_call status_page"
+        "ALL_TARGETS bot_action breaker chat duration_text labels page pager_fallback "
+        "restore_call rollback_call status_page"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
+    "handlers.incidents.target": (
+        "BASIS IN_EFFECT RollbackTarget TargetBasis basis_text choose_target no_target_reason "
+        "settle_target"
+    ),
+    "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
+    "handlers.notify.metrics": "DeliveryStats MeteredRecord Streak first_page",
     "handlers.notify.stages": (
         "CARRY_LIMIT CarryStage DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage "
         "InhibitStage RecordStage RetryStage SilenceStage needs_send"
     ),
     "handlers.outbox": None,
     "handlers.outbox.dispatcher": "LANES OutboxDispatcher OutboxLane delivery_pipeline",
-    "handlers.outbox.failures": "ReceiverFailures Streak",
     "handlers.outbox.ports": "Claimed Missed OutboxStore PendingEvent Settlement",
     "handlers.outbox.retry": (
         "Next NextReason SendResult after_attempt backoff classify_status parse_retry_after"
@@ -142,8 +182,9 @@ EXPORTED: dict[str, str | None] = {
         "RetryPlan Rollback RollbackStep StepKind attempt_actions budget closes_breaker failed "
         "next_step phase_actions phase_notices phase_plan restore_point retry_plan verify_step"
     ),
-    "handlers.service": "LoopService SourceLoop",
+    "handlers.service": "LoopService Signal SourceLoop sleep_or_wake",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
+    "handlers.slos": "BudgetRecorder budget_in",
     "handlers.timers": "TimerWorker timer_effects",
     "schemas": (
         "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
@@ -166,6 +207,7 @@ EXPORTED: dict[str, str | None] = {
     "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",
     "schemas.sketch": "ALPHA MAX_BINS MIN_VALUE Mapping MergedSketch Sketch quantile_rank",
+    "schemas.slo": "SloBudget",
     "schemas.telemetry": (
         "BOT_STATUSES DEPLOY_STATUSES KINDS LOG_LEVELS MAX_DEPTH MAX_LATENCY_MS BotEvent "
         "DeployEvent IntegrityEvent InvalidEvent LogEvent QueueEvent RequestEvent ResourceEvent "
@@ -189,7 +231,7 @@ EXPORTED: dict[str, str | None] = {
     "streams.aggregate.panes": "Pane ScopeKey scope_id",
     "streams.aggregate.partition": "ClosedPane PaneRules PartitionAggregator",
     "streams.aggregate.service": "Aggregator AggregatorFailed tune_gc",
-    "streams.aggregate.validate": "Reading decode read_event reading_of",
+    "streams.aggregate.validate": "Reading decode read_event read_record reading_of",
     "streams.aggregate.watermark": "NEVER PartitionTime",
     "streams.evaluate": (
         "AlertRecord Correlator CorrelatorConfig EngineConfig Evaluation Evaluator EvaluatorConfig "
@@ -201,9 +243,12 @@ EXPORTED: dict[str, str | None] = {
         "CLOCK_KEY alert_key decode decode_alert decode_clock decode_service encode encode_alert "
         "encode_clock encode_service service_key"
     ),
+    "streams.evaluate.confidence": "poisson_cdf poisson_judgeable wilson_bounds z_score",
     "streams.evaluate.correlate": "Cascade Member correlate decode_cascade encode_cascade",
     "streams.evaluate.correlator": "Correlator CorrelatorConfig",
-    "streams.evaluate.decide": "RuleLike Subject Versions fingerprint make_decision scope_label",
+    "streams.evaluate.decide": (
+        "Observed RuleLike Subject Versions fingerprint make_decision scope_label"
+    ),
     "streams.evaluate.deploys": (
         "VersionTrack after_deploy after_health after_served in_post_deploy"
     ),
@@ -213,11 +258,14 @@ EXPORTED: dict[str, str | None] = {
         "partition_count read_range"
     ),
     "streams.evaluate.offline": "PolicyTests TestResult load_tests run_file run_tests",
+    "streams.evaluate.rollup": "LEVELS Level RollUp",
     "streams.evaluate.rules": "EXTRACTORS MetricInput Observation Reading compare observe read",
     "streams.evaluate.series": "expand expand_numbers expand_text",
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
+    "streams.evaluate.slo": "ROLLUP_KIND SLO_KIND SloTracker rollup_key slo_key",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.lag": "consumer_lag",
     "streams.lifecycle": (
         "CLOSE_TIMEOUT_S ResourceRole Role Service ServiceRole StopIncomplete bounded run_roles"
     ),
@@ -227,6 +275,7 @@ EXPORTED: dict[str, str | None] = {
         "default_policy_text format_duration load_policy parse_duration_ms parse_policy "
         "scope_fields"
     ),
+    "streams.policy.duplicates": "duplicate_keys",
     "streams.policy.durations": (
         "format_duration format_value parse_duration_ms parse_percent parse_threshold"
     ),
@@ -234,8 +283,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.load": "DEFAULT_POLICY default_policy_text load_policy parse_policy",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
-        "BotPolicy CascadePolicy Comparison Condition DeployPolicy ExpectedRate PhaseRetries "
-        "Policy Readiness RollbackPolicy Rule RuleDefaults ThroughputPolicy scope_fields"
+        "WORKBOOK_ALERTS BotPolicy BurnAlert CascadePolicy Comparison Condition DeployPolicy "
+        "ExpectedRate PhaseRetries Policy Readiness RollbackPolicy Rule RuleDefaults SloPolicy "
+        "ThroughputPolicy scope_fields"
     ),
     "streams.producer": "TelemetryProducer",
     "streams.supervise": (

@@ -30,7 +30,8 @@ async def test_list_and_get_with_timeline_and_actions(api: Api) -> None:
     )
     assert {a["kind"] for a in got["actions"]} == {"page", "chat", "status_page"}
     missing = await api.client.get("/incidents/inc_nope")
-    assert missing.status_code == 404 and "inc_nope" in missing.json()["detail"]
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert "inc_nope" in missing.json()["message"]
 
 
 async def test_acknowledge_with_a_note_then_resolve(api: Api) -> None:
@@ -44,7 +45,8 @@ async def test_acknowledge_with_a_note_then_resolve(api: Api) -> None:
     )
     assert done.json()["status"] == "resolved"
     again = await api.client.post(f"/incidents/{incident_id}/ack", json={"by": "bob"})
-    assert again.status_code == 409 and "resolved" in again.json()["detail"]
+    assert again.status_code == 409 and again.json()["error"] == "conflict"
+    assert "resolved" in again.json()["message"]
     got = (await api.client.get(f"/incidents/{incident_id}")).json()
     human = [t for t in got["timeline"] if t["kind"] == "human"]
     assert human[0]["actor"] == "ana" and human[0]["reason"] == "on it"
@@ -80,7 +82,7 @@ async def test_dismiss_resolves_without_rollback(api: Api) -> None:
     ("path", "body", "field"),
     [
         ("decision", {"action": "restart", "by": "ana"}, "body.action"),
-        ("decision", {"action": "rollback"}, "body.by"),
+        ("decision", {"by": "ana"}, "body.action"),
         ("ack", {"by": ""}, "body.by"),
         ("ack", {"by": "ana", "extra": 1}, "body.extra"),
     ],
@@ -88,18 +90,28 @@ async def test_dismiss_resolves_without_rollback(api: Api) -> None:
 async def test_bad_requests_name_the_field(api: Api, path: str, body: dict, field: str) -> None:  # type: ignore[type-arg]
     incident_id = await _incident(api)
     r = await api.client.post(f"/incidents/{incident_id}/{path}", json=body)
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
     assert field in [f["field"] for f in r.json()["fields"]], r.json()
+    assert field in r.json()["message"]
 
 
 async def test_bad_query_parameters_name_the_field(api: Api) -> None:
     r = await api.client.get("/incidents", params={"status": "sleeping"})
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "query.status"
+    assert r.json()["error"] == "invalid_request"
 
 
 async def test_health_reports_each_role(api: Api) -> None:
-    """An API-only process has one role: the watch of the database it reads."""
+    """An API-only process: the watches of the servers it uses (the database it reads, Kafka
+    for the dashboard's reader of panes) and that reader."""
     r = await api.client.get("/health")
     postgres = {"ready": True, "down_for_s": 0.0, "outages": 0, "last_error": None}
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "waiting_for": [], "roles": {"postgres": postgres}}
+    body = r.json()
+    assert body["status"] == "ok" and body["waiting_for"] == []
+    assert body["roles"]["postgres"] == postgres
+    # the watches first, then the api role's own reader of panes (it reads Kafka)
+    assert list(body["roles"]) == ["kafka", "postgres", "dashboard"]
+    assert body["roles"]["kafka"]["ready"] is True
+    assert body["roles"]["dashboard"]["ready"] is True
+    assert "waiting_for" not in body["roles"]["dashboard"]

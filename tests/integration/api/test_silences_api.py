@@ -44,7 +44,8 @@ async def test_silence_crud(api: Api) -> None:
     assert [
         s["id"] for s in (await api.client.get("/silences", params={"expired": True})).json()
     ] == [sid]
-    assert (await api.client.get("/silences/sil_nope")).status_code == 404
+    missing = await api.client.get("/silences/sil_nope")
+    assert missing.status_code == 404 and "sil_nope" in missing.json()["message"]
 
 
 async def test_a_future_silence_is_pending(api: Api) -> None:
@@ -66,4 +67,5 @@ async def test_invalid_silences_name_the_field(api: Api) -> None:
             r.json(),
         )
     past = await api.client.post("/silences", json={**BODY, "ends_at": _at(-5)})
-    assert past.status_code == 422 and past.json()["detail"]["field"] == "body.ends_at"
+    assert past.status_code == 422 and past.json()["error"] == "invalid_request"
+    assert [f["field"] for f in past.json()["fields"]] == ["body.ends_at"]

@@ -9,6 +9,7 @@ from typing import get_args
 import asyncpg
 import pytest
 
+from app.credentials import SessionVia
 from app.errors import ConfigError
 from app.storage.migrations import Migration, available_migrations, migrate
 from handlers.incidents.effects import TimerKind
@@ -162,6 +163,7 @@ CHECK_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("rollbacks", "status"): get_args(RollbackStatus),
     ("rollback_phases", "phase"): PHASES,
     ("rollback_phases", "status"): get_args(PhaseStatus),
+    ("api_sessions", "via"): get_args(SessionVia),
 }
 
 

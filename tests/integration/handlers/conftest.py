@@ -23,6 +23,7 @@ async def topics(make_topic: Callable[..., Awaitable[str]]) -> dict[str, str]:
         "decisions": await make_topic("decisions"),
         "panes": await make_topic("panes"),
         "incidents": await make_topic("incidents"),
+        "state": await make_topic("state"),  # stage 2's: the SLO budgets come on it
     }
 
 

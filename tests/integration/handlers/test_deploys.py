@@ -75,3 +75,13 @@ async def test_deploy_events_become_history_and_name_the_rollback_target(
     await recorder.wait_for(lambda r: len(r.on("/rollback")) == 1, what="the revert call")
     body = recorder.on("/rollback")[0].json
     assert (body["from_version"], body["to_version"]) == ("2.4.0", "2.3.9")
+    # 2.3.9 never earned "last known good" (no decision said so): its basis says what it is
+    [incident] = await s.incidents("chat-api")
+    found = await s.incident(incident["id"])
+    assert found["target_basis"] == found["rollback"]["target_basis"] == "previous_deploy"
+    requested = next(t for t in found["timeline"] if t["message"].startswith("rollback requested"))
+    assert requested["message"] == (
+        "rollback requested: 2.4.0 → 2.3.9 (previous successful deploy: deployed before the bad "
+        "version, never failed or rolled back, not yet proven healthy through a post-deploy "
+        "window)"
+    )

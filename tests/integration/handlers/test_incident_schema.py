@@ -15,6 +15,7 @@ import jsonschema
 from pydantic import BaseModel
 
 from app.cli.schema_cmd import export_schemas
+from app.credentials import issue_token
 from schemas import ActionRecord, IncidentRecord, PhaseRecord, RollbackRecord, TimelineEntry
 from schemas.severity import Severity
 from tests.support.decisions import decision
@@ -40,8 +41,14 @@ def _fields_the_models_miss(incident: dict[str, Any]) -> set[str]:
 async def _served(stack: Stack, incident_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The incident and the incident list, as JSON from the API."""
     assert stack.pipeline is not None and stack.pipeline.asgi is not None
+    assert stack.responder is not None
+    r = stack.responder
+    _, token = await issue_token(r.credentials, "schema-test", "viewer", "tests", r.clock.now())
     transport = httpx.ASGITransport(app=stack.pipeline.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://api", headers=headers
+    ) as client:
         one = (await client.get(f"/incidents/{incident_id}")).json()
         listed = (await client.get("/incidents")).json()
     return one, listed

@@ -61,7 +61,10 @@ def _env(
         PYTHONUNBUFFERED="1",
     )
     for name, topic in topics.items():
-        env[f"ALERTPIPE_TOPICS__{name.upper()}"] = topic
+        if name == "state":  # stage 2's state topic (SLO budgets): an evaluator setting
+            env["ALERTPIPE_EVALUATOR__STATE_TOPIC"] = topic
+        else:
+            env[f"ALERTPIPE_TOPICS__{name.upper()}"] = topic
     for name in RECEIVERS:
         env[f"ALERTPIPE_{name.upper()}_URL"] = rec.url(f"/{name}")
     return env
@@ -305,7 +308,7 @@ async def test_kill9_inside_the_investigation_timers_transaction_fires_it_once(
     _assert_one_key_per_effect(recorder)
     fired = "SELECT count(*) FROM timers WHERE kind = 'investigation' AND fired_at IS NOT NULL"
     assert await _value(database, fired) == 1
-    ended = "SELECT count(*) FROM timeline WHERE message = 'investigation window ended'"
+    ended = "SELECT count(*) FROM timeline WHERE message = 'investigation window of 1.5 s ended'"
     assert await _value(database, ended) == 1
     await _assert_one_rollback_per_incident(database)
 

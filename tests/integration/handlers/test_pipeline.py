@@ -159,12 +159,14 @@ async def test_s3_that_recovers_inside_the_investigation_window_is_not_rolled_ba
     await s.send(decision("search-api", state="resolved", seq=2, **high))  # type: ignore[arg-type]
     inc = await s.wait_incident(
         "search-api",
-        lambda i: any("investigation window ended" in m for m in _timeline(i)),
+        lambda i: any("investigation window of 1.5 s ended" in m for m in _timeline(i)),
         what="the investigation timer",
     )
     assert inc["status"] == "resolved" and inc["scenario"] == "S3"
     assert inc["rollback"] is None
-    ended = next(t for t in inc["timeline"] if t["message"] == "investigation window ended")
+    ended = next(
+        t for t in inc["timeline"] if t["message"] == "investigation window of 1.5 s ended"
+    )
     assert ended["reason"].startswith("recovered inside the investigation window")
     await recorder.wait_for(lambda r: "/pager:resolve" in _calls(r), what="pager resolve")
     calls = _calls(recorder)
@@ -173,7 +175,7 @@ async def test_s3_that_recovers_inside_the_investigation_window_is_not_rolled_ba
     assert not recorder.on("/rollback") and not recorder.on("/breaker")
     timeline = _timeline(inc)
     assert timeline.index("investigation window of 1.5 s started") < timeline.index(
-        "investigation window ended"
+        "investigation window of 1.5 s ended"
     )
 
 
@@ -196,10 +198,12 @@ async def test_s3_still_firing_when_the_window_ends_is_rolled_back(
         "/breaker:close:search-api",
     )
     assert len(_one_effect(recorder, "/rollback")) == 1  # exactly one rollback
-    ended = [t for t in inc["timeline"] if t["message"] == "investigation window ended"]
-    assert "expired" in ended[0]["reason"] and inc["status"] == "mitigated"
+    ended = [t for t in inc["timeline"] if t["message"] == "investigation window of 1.5 s ended"]
+    assert (
+        "still breaches on the latest window" in ended[0]["reason"] and inc["status"] == "mitigated"
+    )
     timeline = _timeline(inc)
-    assert timeline.index("investigation window ended") < next(
+    assert timeline.index("investigation window of 1.5 s ended") < next(
         i for i, m in enumerate(timeline) if m.startswith("rollback requested")
     )
 
@@ -215,9 +219,10 @@ async def test_s3_acknowledged_with_a_note_holds_the_rollback(
     assert s.responder is not None
     await s.responder.commands.acknowledge(found["id"], "ana", "db failover in progress, I have it")
     inc = await s.wait_incident(
-        "search-api", lambda i: any("investigation window ended" in m for m in _timeline(i))
+        "search-api",
+        lambda i: any("investigation window of 1.5 s ended" in m for m in _timeline(i)),
     )
-    ended = [t for t in inc["timeline"] if t["message"] == "investigation window ended"]
+    ended = [t for t in inc["timeline"] if t["message"] == "investigation window of 1.5 s ended"]
     assert ended[0]["reason"].startswith("held") and inc["rollback"] is None
     await recorder.wait_for(lambda r: "/pager:acknowledge" in _calls(r), what="pager acknowledge")
     assert not recorder.on("/rollback")

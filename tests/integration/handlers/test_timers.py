@@ -31,7 +31,7 @@ async def test_a_timer_fires_once_across_competing_workers(
     async def ended() -> int:
         await asyncio.gather(*(w.tick() for w in workers))
         inc = await s.incident(incident["id"])
-        return sum(t["message"] == "investigation window ended" for t in inc["timeline"])
+        return sum(t["message"] == "investigation window of 0.5 s ended" for t in inc["timeline"])
 
     assert await eventually(ended, lambda n: n >= 1, within_s=10) == 1
     for _ in range(3):  # more rounds change nothing
@@ -128,7 +128,7 @@ async def test_a_timer_due_while_no_worker_runs_fires_once_after_a_restart(
 
     async def ended() -> int:
         inc = await after.incident(incident["id"])
-        return sum(t["message"] == "investigation window ended" for t in inc["timeline"])
+        return sum(t["message"] == "investigation window of 1 s ended" for t in inc["timeline"])
 
     assert await eventually(ended, lambda n: n >= 1, within_s=10, what="the timer fired") == 1
     ticks = worker.ticks
@@ -136,7 +136,7 @@ async def test_a_timer_due_while_no_worker_runs_fires_once_after_a_restart(
     assert await ended() == 1 and worker.fired == 1
     inc = await after.incident(incident["id"])
     assert inc["rollback"] is not None and inc["rollback"]["reason"].startswith(
-        "investigation window expired"
+        "investigation window ended, the condition still breaches"
     )
 
 

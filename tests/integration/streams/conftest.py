@@ -2,8 +2,10 @@
 
 The oracle of every end-to-end test is the pure ``PartitionAggregator`` run over the very
 records the broker holds (same offsets, same timestamps) without interruption: whatever the
-real service does — crash, restart, rebalance, run as two processes — its committed panes
-and dead letters must equal that run's, each exactly once.
+real service does — crash, restart, rebalance, run as two processes — the last committed
+revision of each of its panes and its dead letters must equal that run's; every revision is
+published once, after the lower ones of its pane. (Which revisions there are depends on
+when transactions happened to commit, so revisions compare by content, not by number.)
 """
 
 from __future__ import annotations
@@ -37,15 +39,48 @@ RULES = PaneRules(pane_ms=1000, allowed_lateness_ms=2000, idle_timeout_ms=2000)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What stage 1 published: panes by id (with how often each was seen) and dead letters."""
+    """What stage 1 published: the last revision of each pane by id (its content, without
+    the revision number), how often each revision was seen, and dead letters."""
 
     panes: dict[str, bytes]
-    pane_copies: Counter[str]
+    pane_copies: Counter[str]  # "pane_id#revision"
     dead_letters: Counter[tuple[bytes | None, str]]  # (original value, dlq.code)
+    out_of_order: list[str] = field(default_factory=list)  # a revision after a higher one
 
     @property
     def duplicates(self) -> list[str]:
         return [pane_id for pane_id, n in self.pane_copies.items() if n > 1]
+
+    @property
+    def refined(self) -> int:
+        """Panes published more than once (refinements for late events)."""
+        revisions = Counter(key.split("#")[0] for key in self.pane_copies)
+        return sum(1 for n in revisions.values() if n > 1)
+
+
+def _content(value: bytes) -> bytes:
+    return orjson.dumps({k: v for k, v in orjson.loads(value).items() if k != "revision"})
+
+
+def latest_revisions(
+    values: Sequence[bytes],
+) -> tuple[dict[str, bytes], Counter[str], list[str]]:
+    """Pane values in topic order → (last content per pane id, revision copies, pane ids
+    whose revisions went backwards)."""
+    panes: dict[str, bytes] = {}
+    copies: Counter[str] = Counter()
+    highest: dict[str, int] = {}
+    backwards: list[str] = []
+    for value in values:
+        summary = orjson.loads(value)
+        pane_id, revision = summary["pane_id"], summary.get("revision", 0)
+        copies[f"{pane_id}#{revision}"] += 1
+        if revision < highest.get(pane_id, -1):
+            backwards.append(pane_id)
+            continue
+        highest[pane_id] = revision
+        panes[pane_id] = _content(value)
+    return panes, copies, backwards
 
 
 @dataclass
@@ -104,13 +139,14 @@ class Stage:
         return sum(max(0, o.offset) for o in (await self.committed_offsets()).values())
 
     async def published(self) -> Outcome:
-        panes = await read_topic(self.bootstrap, self.panes)
+        records = await read_topic(self.bootstrap, self.panes)
         letters = await read_topic(self.bootstrap, self.dead_letter)
-        copies = Counter(_pane_id(r) for r in panes)
+        panes, copies, backwards = latest_revisions([r.value or b"{}" for r in records])
         return Outcome(
-            panes={_pane_id(r): r.value or b"" for r in panes},
+            panes=panes,
             pane_copies=copies,
             dead_letters=Counter((r.value, _header(r, "dlq.code")) for r in letters),
+            out_of_order=backwards,
         )
 
     async def expected(self, without: Collection[bytes] = ()) -> Outcome:
@@ -122,36 +158,51 @@ class Stage:
         by_partition: dict[int, list[ConsumerRecord[bytes, bytes]]] = {}
         for record in records:
             by_partition.setdefault(record.partition, []).append(record)
-        panes: dict[str, bytes] = {}
+        values: list[bytes] = []
         letters: Counter[tuple[bytes | None, str]] = Counter()
         for partition, feed in by_partition.items():
             aggregator = PartitionAggregator(self.telemetry, partition, RULES)
             aggregator.process(feed, now_ms=0.0)
             aggregator.close_idle(now_ms=float(RULES.idle_timeout_ms))
             closed, dead = aggregator.take()
-            panes.update((pane.pane_id, pane.value) for pane in closed)
+            values.extend(pane.value for pane in closed)
             letters.update((d.value, dict(d.headers)["dlq.code"].decode()) for d in dead)
-        return Outcome(panes, Counter(panes), letters)
+        panes, copies, _ = latest_revisions(values)
+        return Outcome(panes, copies, letters)
 
     async def reached(self, at_least: int) -> bool:
         return await self.committed_input() >= at_least
 
     async def wait_for(self, expected: Outcome, within_s: float = 60.0) -> Outcome:
-        """Poll the committed output until every expected pane and dead letter is there."""
+        """Poll the committed output until every expected pane (at its last revision) and
+        dead letter is there."""
 
         def complete(outcome: Outcome) -> bool:
-            return expected.panes.keys() <= outcome.panes.keys() and (
+            done = all(outcome.panes.get(k) == v for k, v in expected.panes.items())
+            return done and (
                 sum(outcome.dead_letters.values()) >= sum(expected.dead_letters.values())
             )
 
-        return await eventually(
-            self.published, complete, within_s=within_s, what="all panes committed", every_s=0.5
-        )
+        try:
+            return await eventually(
+                self.published, complete, within_s=within_s, what="all panes", every_s=0.5
+            )
+        except AssertionError:
+            raise AssertionError(_difference(await self.published(), expected)) from None
 
 
-def _pane_id(record: ConsumerRecord[bytes, bytes]) -> str:
-    pane_id: str = orjson.loads(record.value or b"{}")["pane_id"]
-    return pane_id
+def _difference(outcome: Outcome, expected: Outcome) -> str:
+    """What the committed output still lacks, in a few lines (not the whole topic)."""
+    missing = sorted(expected.panes.keys() - outcome.panes.keys())
+    differ = sorted(k for k in expected.panes.keys() & outcome.panes.keys()
+                    if outcome.panes[k] != expected.panes[k])  # fmt: skip
+    first = differ[0] if differ else None
+    return (
+        f"not all panes committed: {len(missing)} missing (e.g. {missing[:3]}), "
+        f"{len(differ)} at another content (e.g. {first}: "
+        f"{outcome.panes.get(first or '', b'')[:300]!r} != {expected.panes.get(first or '', b'')[:300]!r}); "
+        f"dead letters {sum(outcome.dead_letters.values())} of {sum(expected.dead_letters.values())}"
+    )
 
 
 def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
@@ -260,12 +311,14 @@ MALFORMED: tuple[bytes, ...] = (
 
 
 def stream(
-    count: int, *, seed: int, malformed_every: int = 0, late_every: int = 0
+    count: int, *, seed: int, malformed_every: int = 0, late_every: int = 0, behind_every: int = 0
 ) -> list[dict[str, Any] | bytes]:
     """``count`` events, ~1000 per second of event time an hour ago, a little out of order.
 
     Every ``malformed_every``-th message is garbage (distinct bytes, so each dead letter can
-    be matched to its message) and every ``late_every``-th event is 5 s behind (late).
+    be matched to its message), every ``late_every``-th event is 5 s behind (late) and every
+    ``behind_every``-th 1.5 s behind: within the allowed lateness, so when its pane fired
+    already it is counted in a refinement.
     """
     rnd = random.Random(seed)
     start_ms = int((time.time() - 3600) * 1000)
@@ -278,5 +331,7 @@ def stream(
         ts_ms = start_ms + i - rnd.randrange(300)  # up to 300 ms out of order
         if late_every and i % late_every == late_every - 1:
             ts_ms -= 5000
+        elif behind_every and i % behind_every == behind_every - 1:
+            ts_ms -= 1500
         messages.append(_event(rnd, SERVICES[i % len(SERVICES)], ts_ms))
     return messages

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.slow
 
 
 def assert_exactly(outcome: Outcome, expected: Outcome) -> None:
+    """Each revision once and in order; the last revision of every pane as the oracle's."""
     assert outcome.duplicates == []
+    assert outcome.out_of_order == []
     assert outcome.panes.keys() == expected.panes.keys()
     assert outcome.panes == expected.panes
     assert outcome.dead_letters == expected.dead_letters
@@ -32,7 +34,7 @@ def assert_exactly(outcome: Outcome, expected: Outcome) -> None:
 async def test_kill_9_at_a_random_point_and_restart_gives_the_uninterrupted_panes(
     stage: Stage, tmp_path: Path
 ) -> None:
-    messages = stream(100_000, seed=5, malformed_every=50, late_every=211)
+    messages = stream(100_000, seed=5, malformed_every=50, late_every=211, behind_every=97)
     await produce(stage.bootstrap, stage.telemetry, messages)
     expected = await stage.expected()
     rnd = random.Random()
@@ -51,7 +53,9 @@ async def test_kill_9_at_a_random_point_and_restart_gives_the_uninterrupted_pane
     survivor.send_signal(signal.SIGTERM)
     assert await wait_exit(survivor) == 0
     assert_exactly(outcome, expected)
-    assert_exactly(await stage.published(), expected)  # and nothing more after the stop
+    published = await stage.published()
+    assert_exactly(published, expected)  # and nothing more after the stop
+    assert published.refined > 0  # events 1.5 s behind refined panes that had fired
     assert "checkpoint Checkpoint(" in (tmp_path / "worker.log").read_text()  # resumed
 
 
@@ -66,13 +70,16 @@ async def test_two_workers_together_emit_the_same_panes_as_one(
             partial(_owns_a_partition, tmp_path / f"worker{i}.log"), within_s=60,
             what=f"worker {i} assigned a partition",
         )  # fmt: skip
-    await produce(stage.bootstrap, stage.telemetry, stream(100_000, seed=8, malformed_every=40))
+    messages = stream(100_000, seed=8, malformed_every=40, behind_every=89)
+    await produce(stage.bootstrap, stage.telemetry, messages)
     expected = await stage.expected()
     await stage.wait_for(expected)
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
     assert [await wait_exit(worker) for worker in workers] == [0, 0]
-    assert_exactly(await stage.published(), expected)
+    published = await stage.published()
+    assert_exactly(published, expected)
+    assert published.refined > 0  # revisions went out from both workers' partitions
     handled = [_events_handled(tmp_path / f"worker{i}.log") for i in range(2)]
     assert all(n > 0 for n in handled), handled  # both did part of the work
 
@@ -144,9 +151,8 @@ async def test_sigterm_mid_stream_commits_everything_handled_and_a_restart_finis
     }
     assert released and processed == released  # what it handled is what it committed
     assert sum(n + 1 for n in processed.values()) < len(messages)  # stopped mid-stream
-    stopped = await stage.published()
-    assert stopped.duplicates == [] and all(
-        expected.panes[k] == v for k, v in stopped.panes.items()
-    )
+    stopped = await stage.published()  # some panes at an earlier revision than the last
+    assert stopped.duplicates == [] and stopped.out_of_order == []
+    assert stopped.panes.keys() <= expected.panes.keys()
     stage.spawn("--instance-id", "worker", log=log)
     assert_exactly(await stage.wait_for(expected), expected)

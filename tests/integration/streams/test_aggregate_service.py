@@ -17,7 +17,15 @@ from aiokafka import AIOKafkaProducer
 from app.api import create_probe_app
 from schemas.panes import PaneSummary
 from streams.aggregate.service import Aggregator, AggregatorFailed
-from tests.integration.streams.conftest import PARTITIONS, Stage, produce, read_topic, stream
+from tests.integration.streams.conftest import (
+    PARTITIONS,
+    Stage,
+    latest_revisions,
+    produce,
+    read_topic,
+    stream,
+)
+from tests.support.waiting import eventually
 
 
 async def test_a_tenth_malformed_yields_the_good_panes_and_one_dead_letter_per_bad(
@@ -118,10 +126,9 @@ async def test_adversarial_input_neither_stops_the_stage_nor_goes_missing(stage:
     assert set(letters) == {"invalid:ts:value", "not_json"}
     truncated = dict(letters["not_json"].headers)
     assert int(truncated["dlq.truncated"]) == len(huge)
-    summaries = [
-        PaneSummary.model_validate_json(r.value)
-        for r in await read_topic(stage.bootstrap, stage.panes)
-    ]
+    records = await read_topic(stage.bootstrap, stage.panes)
+    latest, _, _ = latest_revisions([r.value or b"{}" for r in records])
+    summaries = [PaneSummary.model_validate_json(v) for v in latest.values()]
     requests = [s.requests for s in summaries if s.requests is not None]
     assert sum(r.count for r in requests) == 6000  # every good event counted, exactly once
     assert max(len(r.versions) for r in requests) <= 64  # panes stay bounded
@@ -151,6 +158,34 @@ async def test_an_event_from_a_fast_clock_does_not_make_the_on_time_ones_late(
     summaries = [PaneSummary.model_validate_json(v) for v in outcome.panes.values()]
     assert sum(s.requests.count for s in summaries if s.requests is not None) == 101
     assert health["accepted"] == 101
+
+
+async def test_a_pane_of_live_data_is_published_when_it_fires_not_at_the_next_interval(
+    stage: Stage,
+) -> None:
+    """With transactions scheduled every two minutes, a live pane still goes out as soon as
+    the watermark passes its end (a later event, once the wall clock is past it)."""
+    event = {"kind": "request", "service": "chat-api", "endpoint": "POST /api/message",
+             "status": 200, "latency_ms": 5.0}  # fmt: skip
+    aggregator = Aggregator(stage.config(commit_interval_ms=120_000, idle_timeout_ms=120_000))
+    await aggregator.start()
+    running = asyncio.create_task(aggregator.run())
+    try:
+        await aggregator.wait_ready(timeout_s=30)
+        now_s = time.time()
+        await produce(stage.bootstrap, stage.telemetry, [{**event, "ts": now_s}] * 5)
+        pane_end_s = int(now_s) + 1  # 1 s panes
+        await asyncio.sleep(pane_end_s - time.time() + 0.05)  # the data's time: the next pane
+        await produce(stage.bootstrap, stage.telemetry, [{**event, "ts": time.time()}])
+        outcome = await eventually(
+            stage.published, lambda o: bool(o.panes), within_s=30, what="the fired pane"
+        )
+        assert aggregator.committed  # that transaction covered every record handled
+    finally:
+        await aggregator.stop()
+        await running
+    [value] = outcome.panes.values()
+    assert PaneSummary.model_validate_json(value).requests.count == 5  # type: ignore[union-attr]
 
 
 async def fence(stage: Stage) -> None:

@@ -62,6 +62,9 @@ def test_the_documented_commands_exist() -> None:
         "policy check",
         "policy test",
         "policy default",
+        "token create",
+        "token list",
+        "token revoke",
     ):
         assert expected in names
 

@@ -1,4 +1,5 @@
-"""Receiver failures without I/O: counted by receiver with each one's failing streak, a failed
+"""Receiver failures without I/O: counted by receiver (and HTTP status) with each one's failing
+streak, in the one count /health, /metrics and the dead-pager watch read; a failed
 notice carried into the next of its channel, and the dead-pager incident's open and close."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import pytest
 from handlers.actions import ACTIONS, CARRIED_KINDS
 from handlers.config import DeliveryConfig
 from handlers.incidents.incident import Incident
+from handlers.notify.metrics import DeliveryStats, MeteredRecord, Streak
 from handlers.notify.stages import CarryStage, Delivery, RetryStage
-from handlers.outbox.failures import ReceiverFailures, Streak
 from handlers.outbox.ports import Claimed, Missed
 from handlers.outbox.retry import SendResult
 from handlers.pager_watch import PAGER_INCIDENT_SERVICE, pager_back, pager_down
@@ -97,20 +98,38 @@ async def test_a_sent_notice_settles_with_what_it_carried() -> None:
     assert done.settlement.timeline.result["carried"] == [MISSED.key]
 
 
+class Recorded:
+    """The record stage, without a database: what it was handed."""
+
+    def __init__(self) -> None:
+        self.settled: list[str] = []
+
+    async def exec(self, d: Delivery) -> Delivery:
+        assert d.settlement is not None
+        self.settled.append(d.settlement.status)
+        return d
+
+
 async def test_each_failed_attempt_is_counted_by_receiver_and_a_delivery_ends_the_streak() -> None:
-    failures = ReceiverFailures()
+    stats, recorded = DeliveryStats(), Recorded()
     results = [SendResult(False, True, "pager: HTTP 500", 500)] * 3 + [SendResult.success(202)]
-    stage = RetryStage({"page": Receiver(*results)}, DeliveryConfig(max_attempts=2), failures)
+    stage = RetryStage({"page": Receiver(*results)}, DeliveryConfig(max_attempts=2))
+    record = MeteredRecord(recorded, stats)  # counted once recorded, as the dispatcher does
     page = _claimed("page", "inc_9", title="chat-api errors")
     for attempt, now in enumerate((NOW, NOW + 5, NOW + 30), start=1):
-        done = await stage.exec(Delivery(Claimed(**{**page.__dict__, "attempts": attempt}), now))
+        d = Delivery(Claimed(**{**page.__dict__, "attempts": attempt}), now)
+        done = await record.exec(await stage.exec(d))
         assert done.settlement is not None and done.settlement.status == "pending"
-    assert failures.report() == {"page": 3}
-    assert failures.failing_for("page", NOW + 40) == 40
-    assert failures.streaks["page"].incidents == {"inc_9": "chat-api errors"}
-    await stage.exec(Delivery(page, NOW + 41))
-    assert failures.failing_for("page", NOW + 50) == 0 and failures.report() == {"page": 3}
-    assert failures.last_delivered_at["page"] == NOW + 41
+    assert stats.failures_by_receiver() == {"page": 3}
+    assert stats.failures == {("page", "500"): 3}  # the same count, by HTTP status
+    assert stats.settled == {("page", "retry"): 3}
+    assert stats.failing_for("page", NOW + 40) == 40
+    assert stats.streaks["page"].incidents == {"inc_9": "chat-api errors"}
+    assert stats.streaks["page"].last_error == "pager: HTTP 500"
+    await record.exec(await stage.exec(Delivery(page, NOW + 41)))
+    assert stats.failing_for("page", NOW + 50) == 0 and stats.failures_by_receiver() == {"page": 3}
+    assert stats.last_delivered_at["page"] == NOW + 41
+    assert recorded.settled == ["pending", "pending", "pending", "sent"]
 
 
 def test_the_dead_pager_incident_says_what_waits_and_reaches_every_other_channel() -> None:

@@ -13,6 +13,7 @@ from handlers.escalation import (
 from handlers.escalation import (
     Step,
     escalation_due,
+    next_escalation,
     next_escalation_at,
     on_escalation,
 )
@@ -167,7 +168,45 @@ def test_doing_what_is_due_records_it_once_and_schedules_the_next() -> None:
 
 
 def test_the_fifteen_minute_mark_requests_a_rollback() -> None:
-    inc = incident(steps=("escalation:lead_engineer", "escalation:team_lead", "chat_update:7"))
+    steps = ("escalation:lead_engineer", "escalation:team_lead", "chat_update:7")
+    inc = incident(steps=steps, bad_version="2.4.0", last_good_version="2.3.9")
     effects = on_escalation(inc, T0 + 900, CFG)
     assert effects.rollback is not None and "rollback" in effects.incident.steps
     assert dataclasses.replace(effects.incident).done("escalation:rollback")
+
+
+@pytest.mark.parametrize(
+    ("inc", "expected"),
+    [
+        (incident(steps=PAGED), (Step.LEAD_ENGINEER, T0 + 300)),
+        (incident(steps=(*PAGED, "escalation:lead_engineer")), (Step.TEAM_LEAD, T0 + 600)),
+        # CRITICAL with no rollback yet: the escalation clock's rollback comes before Dave
+        (
+            incident(steps=("escalation:lead_engineer", "escalation:team_lead")),
+            (Step.ROLLBACK, T0 + 900),
+        ),
+        (
+            incident(steps=(*PAGED, "escalation:lead_engineer", "escalation:team_lead")),
+            (Step.FINAL_CONTACT, T0 + 1200),
+        ),
+        (incident(status="mitigated", steps=PAGED), None),  # mitigated: the ladder stops
+        (incident(Severity.LOW), None),
+    ],
+)
+def test_the_next_escalation_step_is_the_ladders_earliest_left(
+    inc: Incident, expected: tuple[Step, float] | None
+) -> None:
+    found = next_escalation(inc, CFG)
+    assert (None if found is None else (found.step, found.at)) == expected
+
+
+def test_the_rollback_mark_without_a_target_requests_none_and_says_why() -> None:
+    steps = ("escalation:lead_engineer", "escalation:team_lead", "chat_update:7")
+    effects = on_escalation(incident(steps=steps, bad_version="2.4.0"), T0 + 900, CFG)
+    assert effects.rollback is None and not effects.incident.done("rollback")
+    assert effects.incident.done("escalation:rollback")  # the mark passed: not due again
+    assert [t.message for t in effects.timeline][:2] == [
+        "no rollback at the rollback mark",
+        "no rollback; escalated to lead engineer",
+    ]
+    assert "no other version deployed successfully before it" in effects.timeline[0].reason

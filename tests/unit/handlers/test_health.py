@@ -64,3 +64,23 @@ async def test_verify_counts_only_panes_that_started_after_it_began() -> None:
     assert not (await probe.is_healthy("chat-api"))[0]  # the whole window: errors
     ok, evidence = await probe.is_healthy("chat-api", since=(T + 10_000) / 1000)
     assert ok and evidence["requests"] == 15 * 50 and evidence["window_start_ms"] == T + 10_000
+
+
+async def test_verify_counts_the_latest_revision_of_a_pane_once() -> None:
+    """A refinement (same pane_id, higher revision) replaces the pane; a re-sent or older
+    revision changes nothing."""
+    from handlers.rollback.kafka_probe import KafkaHealthProbe
+
+    class _Clock:
+        def now(self) -> float:
+            return (T + 30_000) / 1000
+
+    probe = KafkaHealthProbe("127.0.0.1:9", "panes", RollbackConfig(verify_window_s=30), _Clock())  # type: ignore[arg-type]
+    pane = healthy_pane("chat-api", T + 5000)
+    assert pane.requests is not None
+    for revision, count in ((3, 50), (9, 80), (9, 80), (5, 60)):
+        stats = pane.requests.model_copy(update={"count": count})
+        refined = pane.model_copy(update={"revision": revision, "requests": stats})
+        probe._keep(refined.model_dump_json().encode())
+    _, evidence = await probe.is_healthy("chat-api")
+    assert evidence["requests"] == 80

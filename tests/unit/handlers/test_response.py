@@ -206,3 +206,81 @@ def test_medium_goes_on_the_status_page_only_when_configured_customer_facing(
 def test_low_incidents_are_never_posted() -> None:
     with pytest.raises(ValidationError, match="LOW incidents are only recorded"):
         ResponseConfig(status_page_min_severity=Severity.LOW)
+
+
+def test_the_high_response_says_the_configured_investigation_window() -> None:
+    cfg = ResponseConfig(investigation_s=45)
+    effects = on_decision(None, decision(severity=Severity.HIGH, at=NOW), _ctx(), cfg)
+    assert effects is not None
+    texts = [a.payload.get("text", "") for a in effects.actions if a.kind == "chat"]
+    assert "investigate 45 s, roll back if it still breaches then" in texts[0]
+    assert "2 min" not in " ".join(texts + [t.message for t in effects.timeline])
+    assert "investigation window of 45 s started" in [t.message for t in effects.timeline]
+
+
+@pytest.mark.parametrize(
+    ("version", "last_good", "previous", "target", "basis"),
+    [
+        ("2.4.0", "2.3.9", None, "2.3.9", "known_good"),
+        ("2.4.0", None, "2.3.8", "2.3.8", "previous_deploy"),
+        ("2.4.0", "2.4.0", "2.3.8", None, "known_good_in_effect"),  # the proven one runs
+        ("2.4.0", None, None, None, None),
+        (None, None, "2.3.8", None, None),  # what runs is unknown: nothing is "before" it
+    ],
+)
+def test_the_rollback_target_is_settled_with_its_basis(
+    version: str | None, last_good: str | None, previous: str | None, target: str | None,
+    basis: str | None,
+) -> None:  # fmt: skip
+    d = decision(severity=Severity.HIGH, version=version, last_good_version=last_good)
+    effects = on_decision(None, d, DecisionContext(NOW, "inc_1", previous_deploy=previous), CFG)
+    assert effects is not None
+    assert (effects.incident.last_good_version, effects.incident.target_basis) == (target, basis)
+
+
+def test_critical_without_a_target_opens_its_detection_breaker_but_no_rollback() -> None:
+    """The plan's S1 breaker at detection stands; no rollback is requested (it would only keep
+    the breaker shut) and the lead engineer is paged at once with the reason."""
+    d = decision(severity=Severity.CRITICAL, at=NOW, last_good_version=None)
+    effects = on_decision(None, d, _ctx(), CFG)
+    assert effects is not None and effects.rollback is None
+    assert _kinds(effects) == [
+        "page:trigger",
+        "chat:opened:CRITICAL",
+        "status_page:investigating",
+        "breaker:open",
+        "page:trigger",
+        "chat:no_rollback_target",
+    ]
+    assert effects.actions[4].payload["contact"] == "lead engineer"
+    assert "no version to roll back to" in effects.timeline[-1].reason
+    assert not effects.incident.done("rollback")
+
+
+def test_a_firing_alerts_turn_to_held_updates_the_alert_without_responding_again() -> None:
+    first = _open(Severity.HIGH, rule="p95_latency", metric="p95_ms")
+    turn = decision(
+        severity=Severity.HIGH, rule="p95_latency", seq=3, at=NOW + 40, previous="firing",
+        breaching=False,
+    )  # fmt: skip
+    effects = on_decision(first.incident, turn, _ctx(NOW + 40), CFG)
+    assert effects is not None and effects.actions == () and effects.rollback is None
+    (alert,) = effects.incident.alerts.values()
+    assert alert.state == "firing" and alert.breaching is False and not alert.breaches
+    assert [t.message for t in effects.timeline] == [
+        "p95_latency held firing by keep_firing_for on its latest window"
+    ]
+    assert alert.evidence["observed"] == 0.25 and alert.evidence["decided_at_ms"] == turn.at_ms
+
+
+def test_a_breach_after_a_no_rollback_verdict_rolls_back_through_the_decision() -> None:
+    first = _open(Severity.HIGH, rule="p95_latency", metric="p95_ms")
+    turn = dict(severity=Severity.HIGH, rule="p95_latency", previous="firing")
+    held = on_decision(
+        first.incident, decision(**turn, seq=3, at=NOW + 40, breaching=False), _ctx(), CFG
+    )
+    assert held is not None
+    ended = held.incident.with_steps("investigation:deferred")  # the verdict: nothing breached
+    again = on_decision(ended, decision(**turn, seq=4, at=NOW + 130, breaching=True), _ctx(), CFG)
+    assert again is not None and again.rollback is not None
+    assert "breaches again after an investigation" in again.rollback.reason

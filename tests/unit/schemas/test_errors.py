@@ -30,6 +30,8 @@ TREE: dict[str, tuple[str, ...]] = {
     "schemas.errors.CommandError": ("schemas.errors.AlertpipeError",),
     "handlers.incidents.commands.IncidentNotFound": ("schemas.errors.CommandError", "LookupError"),
     "handlers.incidents.lifecycle.LifecycleError": ("schemas.errors.CommandError", "ValueError"),
+    "app.credentials.NameTaken": ("schemas.errors.CommandError", "ValueError"),
+    "app.api.errors.ApiError": ("schemas.errors.CommandError",),
     "schemas.errors.OperationalError": ("schemas.errors.AlertpipeError",),
     "app.errors.InfrastructureError": ("schemas.errors.OperationalError",),
     "streams.topics.TopicMissing": ("schemas.errors.OperationalError", "RuntimeError"),

@@ -14,7 +14,7 @@ import orjson
 from hypothesis import strategies as st
 
 from schemas.panes import PaneSummary
-from streams.aggregate.partition import PaneRules, PartitionAggregator
+from streams.aggregate.partition import ClosedPane, PaneRules, PartitionAggregator
 
 BASE_MS = 1_764_090_000_000  # 2025-11-25T17:00:00Z
 SERVICE = "chat-api"
@@ -103,11 +103,20 @@ def event_ms(event: dict[str, Any]) -> int:
 def run_all(
     events: Sequence[dict[str, Any] | bytes], rules: PaneRules, batch: int = 7, partition: int = 0
 ) -> tuple[PartitionAggregator, list[PaneSummary]]:
-    """Feed everything in batches, then close every pane (as the idle timeout would)."""
+    """Feed everything in batches, then close every pane (as the idle timeout would); the
+    last revision of each pane, by start and id, with ``revision`` zeroed (it is an offset:
+    runs over different feeds compare by content)."""
     aggregator = PartitionAggregator("telemetry", partition, rules)
     feed = records(events)
+    latest: dict[str, PaneSummary] = {}
     for start in range(0, len(feed), batch):
         aggregator.process(feed[start : start + batch], now_ms=0.0)
+        latest.update(_summaries(aggregator.take()[0]))
     aggregator.close_idle(now_ms=float(rules.idle_timeout_ms))
-    panes, _ = aggregator.take()
-    return aggregator, [PaneSummary.model_validate_json(pane.value) for pane in panes]
+    latest.update(_summaries(aggregator.take()[0]))
+    panes = sorted(latest.values(), key=lambda p: (p.start_ms, p.pane_id))
+    return aggregator, [pane.model_copy(update={"revision": 0}) for pane in panes]
+
+
+def _summaries(panes: Sequence[ClosedPane]) -> dict[str, PaneSummary]:
+    return {p.pane_id: PaneSummary.model_validate_json(p.value) for p in panes}

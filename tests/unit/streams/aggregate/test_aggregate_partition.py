@@ -59,14 +59,54 @@ def test_out_of_order_events_within_lateness_all_land_in_their_panes() -> None:
     assert not aggregator.metrics.dead_letters
 
 
-def test_a_pane_closes_when_the_watermark_passes_its_end() -> None:
+def test_a_pane_fires_on_time_when_the_watermark_passes_its_end() -> None:
     aggregator = PartitionAggregator("t", 0, RULES)
     aggregator.process(records([request(BASE_MS + 50)]), now_ms=0)
-    aggregator.process(records([request(BASE_MS + 399)], first_offset=1), now_ms=0)
-    assert aggregator.take()[0] == []  # watermark 99: pane [0, 100) still open
-    aggregator.process(records([request(BASE_MS + 400)], first_offset=2), now_ms=0)
-    [closed], _ = aggregator.take()  # watermark 100 = the pane's end
-    assert orjson.loads(closed.value)["start_ms"] == BASE_MS
+    aggregator.process(records([request(BASE_MS + 99)], first_offset=1), now_ms=0)
+    assert aggregator.take()[0] == []  # watermark 99: pane [0, 100) still filling
+    aggregator.process(records([request(BASE_MS + 100)], first_offset=2), now_ms=0)
+    [fired], _ = aggregator.take()  # watermark 100 = the pane's end: published at once
+    summary = orjson.loads(fired.value)
+    assert (summary["start_ms"], summary["requests"]["count"]) == (BASE_MS, 2)
+    assert summary["revision"] == fired.revision == 2  # the last offset handled
+    assert dict(fired.headers)["revision"] == b"2"
+    assert aggregator.metrics.panes == 1 and aggregator.metrics.refinements == 0
+
+
+def test_late_events_within_the_lateness_make_one_accumulating_refinement() -> None:
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process(records([request(BASE_MS + 50), request(BASE_MS + 120)]), now_ms=0)
+    [on_time], _ = aggregator.take()
+    late = [request(BASE_MS + 60, status=503), request(BASE_MS + 70)]
+    aggregator.process(records(late, first_offset=2), now_ms=0)
+    aggregator.process(records([request(BASE_MS + 130)], first_offset=4), now_ms=0)
+    [refined], _ = aggregator.take()  # one revision for both late events
+    before, after = orjson.loads(on_time.value), orjson.loads(refined.value)
+    assert refined.pane_id == on_time.pane_id and refined.revision > on_time.revision
+    assert before["requests"]["count"] == 1
+    assert (after["requests"]["count"], after["requests"]["errors"]) == (3, 1)
+    assert aggregator.metrics.refinements == 1 and aggregator.metrics.panes == 1
+
+
+def test_a_pane_without_late_events_is_never_published_again() -> None:
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process(records([request(BASE_MS + 50), request(BASE_MS + 100)]), now_ms=0)
+    [fired], _ = aggregator.take()
+    later = [request(BASE_MS + 100 + 50 * i) for i in range(1, 12)]  # closes [0, 100) too
+    aggregator.process(records(later, first_offset=2), now_ms=0)
+    aggregator.close_idle(float(RULES.idle_timeout_ms))
+    panes, _ = aggregator.take()
+    assert fired.pane_id not in {p.pane_id for p in panes}
+    assert aggregator.metrics.refinements == 0
+
+
+def test_a_late_event_for_a_closed_pane_refines_nothing() -> None:
+    aggregator = PartitionAggregator("t", 0, RULES)
+    aggregator.process(records([request(BASE_MS + 50), request(BASE_MS + 400)]), now_ms=0)
+    aggregator.take()  # [0, 100) fired and closed: watermark 400 - lateness 300 = 100
+    aggregator.process(records([request(BASE_MS + 60)], first_offset=2), now_ms=0)
+    panes, [letter] = aggregator.take()
+    assert panes == [] and headers(letter)["dlq.code"] == "late"
 
 
 def test_a_late_event_is_dead_lettered_with_reason_late_not_dropped() -> None:
@@ -220,7 +260,7 @@ def test_ten_percent_garbage_leaves_the_good_panes_unchanged(
     for _ in range(count):
         mixed.insert(rnd.randrange(len(mixed) + 1), rnd.choice(garbage))
     aggregator, dirty_panes = run_all(mixed, RULES)
-    assert dirty_panes == clean_panes
+    assert dirty_panes == clean_panes  # by content: the revisions are offsets
     invalid = {k: v for k, v in aggregator.metrics.dead_letters.items() if k != "late"}
     assert sum(invalid.values()) == count
 
@@ -229,11 +269,25 @@ def test_ten_percent_garbage_leaves_the_good_panes_unchanged(
 
 
 def test_checkpoint_round_trips_through_commit_metadata() -> None:
-    checkpoint = Checkpoint(processed_to=41, max_event_ms=BASE_MS, closed_before=BASE_MS - 5)
+    checkpoint = Checkpoint(
+        processed_to=41, max_event_ms=BASE_MS, closed_before=BASE_MS - 5, fired_before=BASE_MS
+    )
     text = encode_checkpoint(checkpoint)
     assert len(text.encode()) < 200
     assert decode_checkpoint(text) == checkpoint
     assert decode_checkpoint("") is None and decode_checkpoint("something else") is None
+
+
+def test_a_version_1_checkpoint_fires_the_panes_it_left_open() -> None:
+    """Before on-time firing, panes were published only when closed: those still open at a
+    version-1 checkpoint were never published, so they fire after the upgrade."""
+    old = f'{{"v":1,"to":0,"max":{BASE_MS + 150},"closed":{BASE_MS - 150}}}'
+    checkpoint = decode_checkpoint(old)
+    assert checkpoint is not None and checkpoint.fired_before == BASE_MS - 150
+    successor = PartitionAggregator("t", 0, RULES, checkpoint, 0)
+    successor.process(records([request(BASE_MS + 50), request(BASE_MS + 150)]), now_ms=0)
+    [fired], _ = successor.take()  # [0, 100) had not been published: it fires now
+    assert orjson.loads(fired.value)["requests"]["count"] == 1
 
 
 def test_commit_point_is_the_earliest_offset_still_in_an_open_pane() -> None:
@@ -243,18 +297,49 @@ def test_commit_point_is_the_earliest_offset_still_in_an_open_pane() -> None:
     offset, checkpoint = aggregator.commit_point() or (None, None)
     # Pane [0,100) closed (watermark 220); the open ones began at offset 101.
     assert offset == 101
-    assert checkpoint == Checkpoint(102, BASE_MS + 520, BASE_MS + 220)
+    assert checkpoint == Checkpoint(102, BASE_MS + 520, BASE_MS + 220, BASE_MS + 520)
 
 
-Published = dict[str, bytes]
+Published = dict[str, list[tuple[int, bytes]]]  # pane id -> its revisions, in order
 
 
 def commit(aggregator: PartitionAggregator, out: Published, letters: list[bytes]) -> None:
     panes, dead = aggregator.take()
     for pane in panes:
-        assert pane.pane_id not in out, f"pane {pane.pane_id} published twice"
-        out[pane.pane_id] = pane.value
+        out.setdefault(pane.pane_id, []).append((pane.revision, pane.value))
     letters.extend(d.value or b"" for d in dead)
+
+
+def final(published: Published) -> dict[str, PaneSummary]:
+    """The last revision of each pane, by content (``revision`` is an offset, zeroed)."""
+    return {
+        pane_id: PaneSummary.model_validate_json(revisions[-1][1]).model_copy(
+            update={"revision": 0}
+        )
+        for pane_id, revisions in published.items()
+    }
+
+
+def assert_revisions_in_order(published: Published) -> None:
+    """Each revision once, higher than the one before, counting no less (accumulating)."""
+    for pane_id, revisions in published.items():
+        numbers = [n for n, _ in revisions]
+        assert numbers == sorted(set(numbers)), f"{pane_id}: revisions {numbers}"
+        counts = [_events_in(PaneSummary.model_validate_json(v)) for _, v in revisions]
+        assert counts == sorted(counts), f"{pane_id}: counts {counts}"
+
+
+def _events_in(pane: PaneSummary) -> int:
+    """Events a pane counts (bots aside: their transitions collapse repeats)."""
+    counts = (
+        pane.requests.count if pane.requests else 0,
+        pane.logs.total if pane.logs else 0,
+        pane.resource.samples if pane.resource else 0,
+        pane.queue.samples if pane.queue else 0,
+        pane.integrity.checks if pane.integrity else 0,
+        len(pane.deploys),
+    )
+    return sum(counts)
 
 
 @settings(max_examples=120, deadline=None)
@@ -271,8 +356,9 @@ def test_a_crash_at_any_point_and_restart_publishes_exactly_what_one_run_does(
     crashes: list[tuple[int, int]],
 ) -> None:
     """A worker commits at random points and dies at random points; its successor starts
-    from the last commit. Together they publish each pane and dead letter exactly once, equal
-    to what an uninterrupted worker publishes."""
+    from the last commit. Together they publish every pane with the final content an
+    uninterrupted worker publishes, each revision once and in order (a refinement never
+    counts an event twice), and each dead letter exactly once."""
     mixed: list[dict[str, Any] | bytes] = list(events)
     for at in sorted(garbage, reverse=True):
         mixed.insert(min(at, len(mixed)), b"garbage")
@@ -306,9 +392,10 @@ def test_a_crash_at_any_point_and_restart_publishes_exactly_what_one_run_does(
     last.close_idle(float(RULES.idle_timeout_ms))
     commit(last, published, letters)
 
-    assert published == once
+    assert_revisions_in_order(published)
+    assert final(published) == final(once)
     assert sorted(letters) == sorted(once_letters)
-    assert [PaneSummary.model_validate_json(v) for v in once.values()] == expected
+    assert sorted(final(once).values(), key=lambda p: (p.start_ms, p.pane_id)) == expected
 
 
 def test_replayed_records_are_not_dead_lettered_again() -> None:
@@ -353,7 +440,21 @@ def test_a_closed_pane_is_keyed_by_scope_and_partitioned_by_service() -> None:
     assert dict(pane.headers) == {
         "scope": scope_id.encode(),
         "pane_id": f"{scope_id}@{BASE_MS}/2".encode(),
+        "revision": b"0",
     }
     summary = PaneSummary.model_validate_json(pane.value)
     assert summary.pane_id == PaneSummary.make_id(summary.scope, BASE_MS, 2)
     assert summary.scope.id == scope_id and summary.partition == 2
+
+
+def test_a_pane_of_live_data_that_fires_asks_for_a_transaction_now() -> None:
+    """Live: the pane ends within a pane interval of the wall clock. A backlog's panes (far
+    behind the wall clock) wait for the next scheduled transaction."""
+    live = PartitionAggregator("t", 0, RULES)
+    live.process(records([request(BASE_MS + 50), request(BASE_MS + 100)]), now_ms=BASE_MS + 130)
+    assert live.live_fired
+    backlog = PartitionAggregator("t", 0, RULES)
+    backlog.process(
+        records([request(BASE_MS + 50), request(BASE_MS + 100)]), now_ms=BASE_MS + 10**6
+    )
+    assert not backlog.live_fired and len(backlog.take()[0]) == 1  # fired all the same

@@ -1,7 +1,9 @@
 """The fast validator accepts exactly what schemas.telemetry.validate_event accepts.
 
 For every JSON value, ``read_event`` either returns the same reading as the pydantic path
-(same values, same types, same ts) or raises the same InvalidEvent (same reason, same field).
+(same values, same types, same ts) or raises the same InvalidEvent (same reason, same field);
+and so does ``read_record`` for the bytes of every JSON text (msgspec's typed decoding of
+requests, before that path).
 The generators (tests/support/wire_values.py) start from valid events and perturb them with
 the shapes where a hand-written check and pydantic could differ: numeric strings, floats with
 zero fractions, booleans for numbers, whitespace, numbers at and beyond every bound (latency's
@@ -10,15 +12,17 @@ one day, depth's int64), timestamps in every unit and as text, missing and extra
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import streams.aggregate.validate as validate_module
 from schemas.telemetry import InvalidEvent, parse_event, validate_event
-from streams.aggregate.validate import Reading, decode, read_event, reading_of
+from streams.aggregate.validate import Reading, decode, read_event, read_record, reading_of
 from tests.support.wire_values import VALID, as_json, events, one_field_changed
 
 json_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
@@ -69,6 +73,78 @@ def test_fast_reader_agrees_with_pydantic_on_near_valid_events(data: dict[str, A
 def test_fast_reader_agrees_with_pydantic_on_any_json(data: Any) -> None:
     data = as_json(data)
     assert _outcome(read_event, data) == _outcome(_reference, data)
+
+
+def _record_outcome(function: Any, raw: bytes) -> tuple[str, Any]:
+    try:
+        return _outcome(function, raw)
+    except orjson.JSONDecodeError:
+        return ("not JSON", None)
+
+
+def _reference_bytes(raw: bytes) -> Reading:
+    return _reference(orjson.loads(raw))
+
+
+def _texts(data: Any) -> list[bytes]:
+    """The JSON texts producers send for ``data``: compact, and the standard library's."""
+    return [json.dumps(data, separators=(",", ":")).encode(), json.dumps(data).encode()]
+
+
+@settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(one_field_changed())
+def test_record_reader_agrees_with_pydantic_on_each_field_edge(data: dict[str, Any]) -> None:
+    for raw in _texts(data):
+        assert _record_outcome(read_record, raw) == _record_outcome(_reference_bytes, raw)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events())
+@example({"kind": "request", "ts": 1.0, "service": "a", "endpoint": "e", "status": 200,
+          "latency_ms": 1})  # fmt: skip
+@example({"ts": 1.0, "service": "a", "endpoint": "e", "status": 200, "latency_ms": 1})
+def test_record_reader_agrees_with_pydantic_on_near_valid_events(data: dict[str, Any]) -> None:
+    for raw in _texts(data):
+        assert _record_outcome(read_record, raw) == _record_outcome(_reference_bytes, raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_record_reader_agrees_with_pydantic_on_any_json(data: Any) -> None:
+    for raw in _texts(data):
+        assert _record_outcome(read_record, raw) == _record_outcome(_reference_bytes, raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"kind":"request","ts":1,"service":"a","endpoint":"e","status":200,"latency_ms":1,'
+        b'"status":"503"}',  # a repeated key: the last one counts, as orjson reads it
+        b'{"kind":"request","ts":1,"service":"a","endpoint":"e","status":503,"latency_ms":1,'
+        b'"status":200}',
+        b'{"kind":"request","ts":1,"service":"a","endpoint":"e","status":200,"latency_ms":1}x',
+        b'{"kind":"request","ts":1,"service":"a\\ud800","endpoint":"e","status":200,'
+        b'"latency_ms":1}',  # a lone surrogate: not JSON to either decoder
+        b'{"kind":"request","ts":1,"service":"a","endpoint":"e","status":200,"latency_ms":1,'
+        b'"deep":' + b"[" * 1100 + b"]" * 1100 + b"}",  # deeper than orjson reads
+        b'{"kind":"request","ts":1795626000123456789,"service":"a","endpoint":"e",'
+        b'"status":200,"latency_ms":1}',  # nanoseconds
+    ],
+)
+def test_record_reader_agrees_with_pydantic_on_awkward_bytes(raw: bytes) -> None:
+    assert _record_outcome(read_record, raw) == _record_outcome(_reference_bytes, raw)
+
+
+def test_a_canonical_request_is_read_without_orjson_or_pydantic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def _forbidden(_: Any) -> Any:
+        raise AssertionError("the slow path was taken for a canonical request")
+
+    monkeypatch.setattr(validate_module, "validate_event", _forbidden)
+    monkeypatch.setattr(validate_module.orjson, "loads", _forbidden)
+    reading = read_record(orjson.dumps(VALID[0]))
+    assert reading[:4] == ("request", "chat-api", "endpoint", "POST /api/message")
 
 
 REQUEST, QUEUE, INTEGRITY = VALID[0], VALID[6], VALID[8]

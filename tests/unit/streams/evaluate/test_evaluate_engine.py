@@ -44,7 +44,8 @@ def _changes(decisions: list[Decision]) -> list[tuple[str, str, str, float]]:
 def test_only_state_changes_are_decisions() -> None:
     out = _run(Evaluation(POLICY), _groups(S1))
     changes = _changes(out.decisions)
-    assert ("core-error-rate-critical", "inactive", "firing", 41.0) in changes
+    # 13 failing panes: 364 / 3010 = 12.1%, its 99.9% Wilson lower bound 10.4% > 10%
+    assert ("core-error-rate-critical", "inactive", "firing", 43.0) in changes
     assert ("cpu-high", "inactive", "pending", 31.0) in changes
     assert ("cpu-high", "pending", "firing", 61.0) in changes
     fingerprints = [d.fingerprint for d in out.decisions if d.rule == "core-error-rate-critical"]
@@ -67,7 +68,7 @@ def test_a_decision_carries_versions_and_the_post_deploy_window() -> None:
     assert (critical.version, critical.last_good_version, critical.post_deploy) == (
         "2.4.0", "2.3.9", True)  # fmt: skip
     assert critical.scope == MESSAGE and critical.scenario == "S1"
-    assert critical.evidence.observed == pytest.approx(308 / 2870)
+    assert critical.evidence.observed == pytest.approx(364 / 3010)
 
 
 def _restart(
@@ -114,8 +115,12 @@ def test_a_restart_does_not_re_fire() -> None:
     engine = Evaluation(POLICY)
     before = _run(engine, groups[:50])
     after = _run(_restart(engine, before, groups[:50]), groups[50:])
-    again = [d for d in after.decisions if d.state == "firing" and d.rule.startswith("core")]
+    core = [d for d in after.decisions if d.rule.startswith("core")]
+    again = [d for d in core if d.state == "firing" and d.previous != "firing"]
     assert again == []
+    # what it publishes instead is the firing alerts' turn to held, once each
+    turns = [(d.rule, d.breaching) for d in core if d.previous == d.state == "firing"]
+    assert sorted(turns) == [("core-error-rate-critical", False), ("core-error-rate-high", False)]
 
 
 def test_a_quiet_scope_is_still_evaluated_while_its_service_reports() -> None:
@@ -141,7 +146,7 @@ def test_a_pane_arriving_in_a_later_batch_is_evaluated_at_its_own_time() -> None
         late = late_now
         out.extend(engine.advance())
     critical = [d for d in out.decisions if d.rule == "core-error-rate-critical"]
-    assert [(d.state, d.at_ms - START_MS) for d in critical] == [("firing", 41_000)]
+    assert [(d.state, d.at_ms - START_MS) for d in critical] == [("firing", 43_000)]
 
 
 def test_bot_rules_apply_only_to_services_that_have_bots() -> None:

@@ -34,33 +34,64 @@ def _bot(status: str, *transitions: str) -> WindowStats:
 
 def _input(rule: str, **fields: Any) -> MetricInput:
     dimension = POLICY.rule(rule).info.dimension
-    extra = {k: fields.pop(k) for k in ("covered_s", "expected_rps", "bot_windows") if k in fields}
+    names = ("covered_s", "expected_rps", "bot_windows", "service_requests")
+    extra = {k: fields.pop(k) for k in names if k in fields}
     return MetricInput(window=_window(dimension, **fields), **extra)
 
 
 R = {"requests": 100}
+
+
+def _errors(requests: int, errors: int) -> dict[str, Any]:
+    return {"requests": requests, "errors": errors, "error_rate": errors / requests}
+
+
 OFFLINE3 = (_bot("offline"), _bot("crashed"), _bot("offline"), _bot("online"))
 OFFLINE2 = (_bot("offline"), _bot("crashed"), _bot("online"))
 ERRORS = (_bot("error", "online", "error"),)
 
 # (rule, window fields, expected status)
 TABLE: list[tuple[str, dict[str, Any], str]] = [
-    ("core-error-rate-critical", {**R, "error_rate": 0.10}, "clear"),  # exactly 10%: not above
-    ("core-error-rate-critical", {**R, "error_rate": 0.1001}, "breach"),
-    ("core-error-rate-critical", {"requests": 19, "error_rate": 0.5}, "no_data"),
-    ("core-error-rate-critical", {"requests": 20, "error_rate": 0.5}, "breach"),
-    ("core-error-rate-high", {**R, "error_rate": 0.05}, "clear"),
-    ("core-error-rate-high", {**R, "error_rate": 0.0501}, "breach"),
+    ("core-error-rate-critical", _errors(100, 10), "clear"),  # exactly 10%: not above
+    ("core-error-rate-critical", _errors(100_000, 10_500), "breach"),  # 99.9% bound 10.2%
+    ("core-error-rate-critical", _errors(1_000, 105), "clear"),  # above, bound 7.9%: noise
+    ("core-error-rate-critical", _errors(19, 19), "no_data"),
+    ("core-error-rate-critical", _errors(20, 10), "breach"),  # 50% of 20: bound 21.6%
+    ("core-error-rate-high", _errors(100, 5), "clear"),
+    ("core-error-rate-high", _errors(100_000, 5_400), "breach"),  # bound 5.18%
+    ("core-error-rate-high", _errors(1_000, 60), "clear"),  # 6% of 1000: bound 4.1%
     ("core-error-rate-high", {"requests": 0}, "no_data"),
+    # service-wide: (requests, 5xx) summed over every endpoint of the service
+    ("service-error-rate-critical", {"service_requests": (1000, 200)}, "clear"),  # exactly 20%
+    ("service-error-rate-critical", {"service_requests": (100_000, 21_000)}, "breach"),
+    ("service-error-rate-critical", {"service_requests": (100, 30)}, "clear"),  # bound 18.1%
+    ("service-error-rate-critical", {"service_requests": (60, 30)}, "breach"),  # bound 31.5%
+    ("service-error-rate-critical", {"service_requests": (19, 19)}, "no_data"),
+    ("service-error-rate-high", {"service_requests": (100_000, 5_400)}, "breach"),
+    ("service-error-rate-high", {"service_requests": (1_000, 60)}, "clear"),
+    ("service-error-rate-high", {"service_requests": (0, 0)}, "no_data"),
+    # the default SLO (99%): burn 14.4x = 14.4% errors over 1 h (short window: own test)
+    ("slo-availability-page-fast", {"service_requests": (100_000, 15_000)}, "breach"),
+    ("slo-availability-page-fast", {"service_requests": (100_000, 14_400)}, "clear"),
+    ("slo-availability-page-fast", {"service_requests": (10, 5)}, "no_data"),
+    ("slo-availability-page-slow", {"service_requests": (100_000, 6_500)}, "breach"),
+    ("slo-availability-ticket", {"service_requests": (1_000_000, 10_500)}, "breach"),
+    ("slo-availability-ticket", {"service_requests": (1_000, 15)}, "clear"),  # 1.5%, not sure
     ("latency-p95-critical", {**R, "p95_ms": 10_000.0}, "clear"),
     ("latency-p95-critical", {**R, "p95_ms": 10_000.5}, "breach"),
     ("latency-p95-high", {**R, "p95_ms": 5_000.0}, "clear"),
     ("latency-p95-high", {**R, "p95_ms": 5_000.5}, "breach"),
     ("latency-p95-high", {"requests": 19, "p95_ms": 9_000.0}, "no_data"),
+    # 60 expected: below 50% is not enough, it must be improbable (P(X <= k) < 1e-6)
     ("throughput-collapse", {"requests": 30, "covered_s": 30.0, "expected_rps": 2.0}, "clear"),
-    ("throughput-collapse", {"requests": 29, "covered_s": 30.0, "expected_rps": 2.0}, "breach"),
+    ("throughput-collapse", {"requests": 27, "covered_s": 30.0, "expected_rps": 2.0}, "clear"),
+    ("throughput-collapse", {"requests": 26, "covered_s": 30.0, "expected_rps": 2.0}, "breach"),
     ("throughput-collapse", {"requests": 0, "covered_s": 30.0, "expected_rps": 2.0}, "breach"),
-    ("throughput-collapse", {"requests": 0, "covered_s": 19.0, "expected_rps": 2.0}, "no_data"),
+    ("throughput-collapse", {"requests": 0, "covered_s": 19.0, "expected_rps": 2.0}, "breach"),
+    ("throughput-collapse", {"requests": 0, "covered_s": 9.0, "expected_rps": 2.0}, "no_data"),
+    # a quiet endpoint: 0.2 req/s expects 6 in 30 s; 2 of them is ordinary, 0 unprovable
+    ("throughput-collapse", {"requests": 2, "covered_s": 30.0, "expected_rps": 0.2}, "no_data"),
+    ("throughput-collapse", {"requests": 0, "covered_s": 30.0, "expected_rps": 0.2}, "no_data"),
     ("throughput-collapse", {"requests": 10, "covered_s": 30.0}, "no_data"),  # no baseline
     ("cpu-high", {"resource_samples": 10, "cpu_max": 80.0}, "clear"),
     ("cpu-high", {"resource_samples": 10, "cpu_max": 80.1}, "breach"),
@@ -143,3 +174,26 @@ def test_core_rules_watch_only_the_core_endpoints() -> None:
     assert all(rule.matches(scope) for scope in core)
     assert not rule.matches(Scope(service="s", dimension="endpoint", key="GET /api/history"))
     assert not rule.matches(Scope(service="s", dimension="host", key="POST /api/message"))
+
+
+@pytest.mark.parametrize(
+    ("long", "short", "status"),
+    [
+        ((100_000, 20_000), (5_000, 1_000), "breach"),  # both windows burn
+        ((100_000, 20_000), (5_000, 100), "clear"),  # the short window has recovered
+        ((100_000, 1_000), (5_000, 1_000), "clear"),  # a spike too short for the long one
+        ((100_000, 20_000), (10, 5), "no_data"),  # the short window cannot be judged
+    ],
+)
+def test_a_multi_window_rule_breaches_only_on_both_windows(
+    long: tuple[int, int], short: tuple[int, int], status: str
+) -> None:
+    rule = POLICY.rule("slo-availability-page-fast")
+    found = observe(
+        rule,
+        _input(rule.name, service_requests=long),
+        _input(rule.name, service_requests=short),
+    )
+    assert found.status == status
+    if status != "no_data":
+        assert found.evidence.short_observed == pytest.approx(short[1] / short[0])

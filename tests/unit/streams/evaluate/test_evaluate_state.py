@@ -41,7 +41,9 @@ TABLE: list[tuple[str, AlertRecord, Status, Timing, str, Reason]] = [
     ("pending, clear: back to inactive", pending, "clear", PENDING_30S, "inactive",
      Reason.BREACH_ENDED),
     ("firing, breach: stays", firing, "breach", KEEP_60S, "firing", Reason.STILL_FIRING),
-    ("firing, first clear: held", firing, "clear", KEEP_60S, "firing", Reason.CLEARING),
+    ("firing, first clear: held", firing, "clear", KEEP_60S, "firing", Reason.HELD),
+    ("firing held, breach: breaching again", clearing, "breach", KEEP_60S, "firing",
+     Reason.BREACHING_AGAIN),
     ("firing, clear 50s of 60s: held", clearing, "clear", Timing(keep_firing_for_ms=50_001),
      "firing", Reason.CLEARING),
     ("firing, clear exactly 50s: resolves", clearing, "clear",
@@ -83,7 +85,8 @@ def test_transition(
     after, why = step(record, status, timing, NOW)
     assert (after.state, why) == (state, reason)
     changed = after.state != record.state
-    assert after.sequence == record.sequence + (1 if changed else 0)
+    turned = reason in (Reason.HELD, Reason.BREACHING_AGAIN)  # published, same state
+    assert after.sequence == record.sequence + (1 if changed or turned else 0)
     assert after.since_ms == (NOW if changed else record.since_ms)
 
 

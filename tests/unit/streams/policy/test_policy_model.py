@@ -64,6 +64,8 @@ def test_the_default_policy_encodes_every_number_of_the_plan() -> None:
     expected = {
         "core-error-rate-critical": (0.10, Severity.CRITICAL, "S1", "rollback"),
         "core-error-rate-high": (0.05, Severity.HIGH, None, "investigate"),
+        "service-error-rate-critical": (0.20, Severity.CRITICAL, None, "rollback"),
+        "service-error-rate-high": (0.05, Severity.HIGH, None, "investigate"),
         "latency-p95-critical": (10_000.0, Severity.CRITICAL, "S3", "rollback"),
         "latency-p95-high": (5_000.0, Severity.HIGH, "S3", "investigate"),
         "throughput-collapse": (0.5, Severity.HIGH, "S3", "investigate"),
@@ -75,6 +77,10 @@ def test_the_default_policy_encodes_every_number_of_the_plan() -> None:
         "bot-crash": (0.0, Severity.MEDIUM, None, "restart_bot"),
         "bots-offline": (3.0, Severity.CRITICAL, "S4", "emergency_stop"),
         "integrity-failure": (0.0, Severity.CRITICAL, "S2", "restore_data"),
+        # the SRE workbook's burn rates on the default SLO (99%: a 1% budget)
+        "slo-availability-page-fast": (0.144, Severity.HIGH, None, "investigate"),
+        "slo-availability-page-slow": (0.06, Severity.HIGH, None, "investigate"),
+        "slo-availability-ticket": (0.01, Severity.LOW, None, "record"),
     }
     got = {n: (r.threshold, r.severity, r.scenario, r.response) for n, r in by_name.items()}
     assert got == expected
@@ -158,6 +164,38 @@ def test_duplicate_rule_names_and_bad_yaml_are_reported() -> None:
     ]
     assert _problems("rules: [")[0].startswith("team.yaml: line 1, column")
     assert "expected a mapping" in _problems("- a\n- b\n")[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("    threshold: 10%\n", "    threshold: 10%\n    threshold: 20%\n"),
+         "team.yaml: rule r: field threshold: duplicate key 'threshold' on lines 6 and 7"),
+        (("    response: rollback", "    response: rollback\n    match: {endpoint: a, endpoint: b}"),
+         "team.yaml: rule r: field match.endpoint: duplicate key 'endpoint' on lines 9 and 9"),
+        (("\nrules:\n", "\nname: a\nname: b\nrules:\n"),
+         "team.yaml: field name: duplicate key 'name' on lines 2 and 3"),
+        (("  - name: r\n", "  - metric: error_rate\n"),
+         "team.yaml: rule #1: field metric: duplicate key 'metric' on lines 3 and 4"),
+    ],
+)  # fmt: skip
+def test_a_key_written_twice_is_refused_with_both_lines(
+    change: tuple[str, str], expected: str
+) -> None:
+    """YAML would keep the last value silently; the policy means what it says or nothing."""
+    assert _problems(RULE.replace(*change)) == [
+        f"{expected}: write it once (YAML would silently keep the last value)"
+    ]
+
+
+def test_every_duplicate_key_is_reported_at_once() -> None:
+    twice = RULE.replace("    severity: CRITICAL\n", "    severity: CRITICAL\n    severity: LOW\n")
+    problems = _problems(twice.replace("    threshold: 10%\n", "    threshold: 10%\n" * 3))
+    assert [p.split(": write")[0] for p in problems] == [
+        "team.yaml: rule r: field threshold: duplicate key 'threshold' on lines 6 and 7",
+        "team.yaml: rule r: field threshold: duplicate key 'threshold' on lines 6 and 8",
+        "team.yaml: rule r: field severity: duplicate key 'severity' on lines 9 and 10",
+    ]
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

@@ -59,6 +59,36 @@ def test_an_invalid_tests_file_names_file_test_and_field(tmp_path: Path) -> None
     assert str(caught.value.problems[0]).startswith(f"{path}: test s1: field expect.0.state:")
 
 
+def test_a_key_written_twice_in_a_tests_file_names_the_test_and_both_lines(
+    tmp_path: Path,
+) -> None:
+    text = ONE_TEST.replace("STATE", "firing").replace(
+        "        requests: 70x60\n", "        requests: 70x60\n        requests: 7x60\n"
+    )
+    path = _write(tmp_path, "t.yaml", text)
+    with pytest.raises(PolicyInvalid) as caught:
+        run_file(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}: test s1: field series.0.requests: duplicate key 'requests' on lines 7 and 8: "
+        "write it once (YAML would silently keep the last value)"
+    ]
+
+
+def test_the_cli_check_refuses_a_threshold_written_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (ROOT / "streams/policy/default.yaml").read_text()
+    twice = text.replace("    threshold: 10%\n", "    threshold: 10%\n    threshold: 90%\n", 1)
+    path = _write(tmp_path, "team.yaml", twice)
+    assert main(["policy", "check", str(path)]) != 0
+    captured = capsys.readouterr()
+    line = text[: text.index("    threshold: 10%")].count("\n") + 1
+    assert (
+        f"{path}: rule core-error-rate-critical: field threshold: duplicate key 'threshold' "
+        f"on lines {line} and {line + 1}"
+    ) in captured.out + captured.err
+
+
 def test_the_cli_runs_the_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "test", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
@@ -98,9 +128,12 @@ SERIES
 
 
 def _cascade_test(services: int, state: str) -> str:
+    """Each service: a broken core endpoint (one CRITICAL alert) beside healthy traffic that
+    keeps the service's overall 5xx rate (10%) under the service-wide CRITICAL rule's 20%."""
     series = "\n".join(
         f'      - {{scope: {{service: svc-{n}, endpoint: "POST /api/search"}}, '
-        f"requests: 100x40, errors: 0x10 40x30}}"
+        f"requests: 100x40, errors: 0x10 40x30}}\n"
+        f'      - {{scope: {{service: svc-{n}, endpoint: "GET /api/items"}}, requests: 300x40}}'
         for n in range(services)
     )
     return CASCADE.replace("SERIES", series).replace("STATE", state)
@@ -111,8 +144,10 @@ def test_the_cascade_is_correlated_from_the_evaluated_decisions(tmp_path: Path) 
     assert result.passed, result.failures
     (cascade,) = [d for d in result.decisions if d.rule == "cascading-failures"]
     assert cascade.scenario == "S4" and cascade.response == "emergency_stop"
-    critical = [d for d in result.decisions if d.rule == "core-error-rate-critical"]
-    assert cascade.at_ms == max(d.at_ms for d in critical)  # the fifth CRITICAL fires it
+    critical = [d for d in result.decisions if d.severity == "CRITICAL" and d.state == "firing"]
+    assert {d.rule for d in critical} == {"core-error-rate-critical", "cascading-failures"}
+    alerts = [d for d in critical if d.rule == "core-error-rate-critical"]
+    assert len(alerts) == 5 and cascade.at_ms == max(d.at_ms for d in alerts)  # the fifth
 
 
 def test_four_critical_alerts_are_no_cascade(tmp_path: Path) -> None:

@@ -1,0 +1,116 @@
+"""The statistics of a rule's ``confidence``: Wilson bounds, the Poisson test, and the
+policy's checks that a rule asks only for a test its metric has."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from schemas.panes import Scope
+from schemas.window import WindowStats
+from streams.evaluate.confidence import (
+    poisson_cdf,
+    poisson_judgeable,
+    wilson_bounds,
+    z_score,
+)
+from streams.evaluate.rules import MetricInput, observe
+from streams.policy import PolicyInvalid, load_policy, parse_policy
+
+
+def _direct_cdf(k: int, lam: float) -> float:
+    return sum(math.exp(i * math.log(lam) - lam - math.lgamma(i + 1)) for i in range(k + 1))
+
+
+@pytest.mark.parametrize(
+    ("k", "lam"), [(0, 6.0), (2, 6.0), (14, 30.0), (6, 30.0), (30, 30.0), (40, 30.0),
+                   (100, 50.0), (5, 0.5), (300, 600.0)],
+)  # fmt: skip
+def test_the_poisson_cdf_matches_the_direct_sum(k: int, lam: float) -> None:
+    assert poisson_cdf(k, lam) == pytest.approx(_direct_cdf(k, lam), rel=1e-12, abs=1e-300)
+
+
+def test_the_poisson_cdf_is_tiny_for_a_real_collapse_at_high_traffic() -> None:
+    assert 0.0 <= poisson_cdf(1000, 2100.0) < 1e-100  # half the traffic of 70 req/s for 30 s
+
+
+@pytest.mark.parametrize(
+    ("events", "trials", "confidence", "low", "high"),
+    [
+        # reference values (Wilson 1927 score interval, one-sided z at the confidence)
+        (0, 20, 0.95, 0.0, 0.1191),
+        (3, 20, 0.95, 0.0616, 0.3218),
+        (10, 20, 0.999, 0.2158, 0.7842),
+        (105, 1000, 0.999, 0.0787, 0.1388),
+        (20, 20, 0.999, 0.6768, 1.0),
+    ],
+)
+def test_wilson_bounds(
+    events: int, trials: int, confidence: float, low: float, high: float
+) -> None:
+    assert wilson_bounds(events, trials, confidence) == pytest.approx((low, high), abs=1e-4)
+
+
+def test_one_sided_z_scores() -> None:
+    assert (round(z_score(0.95), 3), round(z_score(0.999), 3)) == (1.645, 3.090)
+
+
+@pytest.mark.parametrize(("lam", "judgeable"), [(13.8, False), (13.9, True), (6.0, False)])
+def test_a_drop_to_zero_must_be_significant_to_judge(lam: float, judgeable: bool) -> None:
+    assert poisson_judgeable(lam, 0.999999) is judgeable
+
+
+def test_the_evidence_carries_the_bound_and_the_p_value() -> None:
+    policy = load_policy()
+    scope = Scope(service="s", dimension="endpoint", key="POST /api/search")
+    window = WindowStats(scope, 0, 60_000, requests=2000, errors=400, error_rate=0.2)
+    evidence = observe(policy.rule("core-error-rate-critical"), MetricInput(window)).evidence
+    assert evidence.confidence == pytest.approx(0.999)
+    assert evidence.bound == pytest.approx(wilson_bounds(400, 2000, 0.999)[0])
+    quiet = WindowStats(scope, 0, 30_000, requests=3)
+    data = MetricInput(quiet, covered_s=30.0, expected_rps=2.0)
+    found = observe(policy.rule("throughput-collapse"), data)
+    assert found.status == "breach"
+    assert found.evidence.p_value == pytest.approx(_direct_cdf(3, 60.0))
+
+
+RULE = """
+rules:
+  - name: r
+    metric: METRIC
+    comparison: "CMP"
+    threshold: THRESHOLD
+    confidence: CONF
+    severity: HIGH
+    response: investigate
+"""
+
+
+@pytest.mark.parametrize(
+    ("metric", "cmp", "threshold", "conf", "expected"),
+    [
+        ("p95_ms", ">", "5s", "99%",
+         "field confidence: p95_ms has no confidence test; expected one of error_rate"),
+        ("throughput_ratio", ">", "150%", "99%",
+         "field confidence: a confidence on throughput_ratio tests comparisons < and <= only"),
+        ("error_rate", "==", "10%", "99%",
+         "field confidence: a confidence on error_rate tests comparisons >, >=, < and <= only"),
+        ("error_rate", ">", "10%", "100%",
+         "field confidence: expected a confidence from 50% up to (not including) 100%, got 1"),
+        ("error_rate", ">", "10%", "40%",
+         "field confidence: expected a confidence from 50% up to (not including) 100%, got 0.4"),
+    ],
+)  # fmt: skip
+def test_a_confidence_the_metric_cannot_test_is_refused(
+    metric: str, cmp: str, threshold: str, conf: str, expected: str
+) -> None:
+    text = (
+        RULE.replace("METRIC", metric)
+        .replace("CMP", cmp)
+        .replace("THRESHOLD", threshold)
+        .replace("CONF", conf)
+    )
+    with pytest.raises(PolicyInvalid) as caught:
+        parse_policy(text, "team.yaml")
+    assert str(caught.value.problems[0]).startswith(f"team.yaml: rule r: {expected}")
