@@ -115,3 +115,4 @@ async def test_health_reports_each_role(api: Api) -> None:
     assert body["roles"]["kafka"]["ready"] is True
     assert body["roles"]["dashboard"]["ready"] is True
     assert "waiting_for" not in body["roles"]["dashboard"]
+    assert body["roles"]["dashboard"]["restarts"] == 0  # supervised, like every other role

@@ -98,4 +98,7 @@ def test_every_responder_part_says_what_it_needs() -> None:
 
     assert tuple(PART_NEEDS) == RESPONDER_PARTS
     assert PART_NEEDS["http"] == ()  # a receiver's trouble is never an outage of the process
+    # the listener of wake-ups is started again by its supervisor once PostgreSQL answers
+    assert PART_NEEDS["notifications"] == ("postgres",)
+    assert PART_NEEDS["budgets"] == ("kafka", "postgres")  # the state topic into slo_budgets
     assert all(set(needs) <= {"kafka", "postgres"} for needs in PART_NEEDS.values())
