@@ -22,18 +22,20 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-# kcat (librdkafka's CLI) is used by the tests to produce like a non-Python service would.
-# Debian's Chromium is the browser the dashboard's tests drive (through Playwright, which never
-# downloads one of its own).
+# OS packages the tests run: kcat (librdkafka's CLI) produces like a non-Python service would;
+# prometheus-alertmanager is the real Alertmanager that hands its alerts to alertpipe; Debian's
+# Chromium is the browser the dashboard's tests drive (through Playwright, which never
+# downloads one of its own). Each as command:package.
+OS_TOOLS := kcat:kcat prometheus-alertmanager:prometheus-alertmanager chromium:chromium
+
 tools:
-	@command -v kcat >/dev/null 2>&1 || { \
-	  echo "setup: installing kcat from the OS packages …"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q kcat >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q kcat >/dev/null; }; \
-	  else sudo apt-get install -y -q kcat >/dev/null; fi; }
-	@test -x /usr/bin/chromium || { \
-	  echo "setup: installing chromium from the OS packages (the dashboard's browser tests) …"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
-	  else sudo apt-get install -y -q chromium >/dev/null || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium >/dev/null; }; fi; }
+	@for tool in $(OS_TOOLS); do \
+	  command="$${tool%%:*}"; package="$${tool#*:}"; \
+	  command -v "$$command" >/dev/null 2>&1 && continue; \
+	  echo "setup: installing $$package from the OS packages …"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q "$$package" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "$$package" >/dev/null; }; \
+	  else sudo apt-get install -y -q "$$package" >/dev/null || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q "$$package" >/dev/null; }; fi || exit 1; \
+	done
 
 compose-plugin:
 	@if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1 \

@@ -10,7 +10,8 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
     evaluator    stage 2: panes → windows → decisions, and the S4 cascade correlator
     responder    stages 3–4: incidents, timers, rollback orchestrator, outbox, events
     api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics,
-                 and the dashboard at / with its reader of panes and decisions (``dashboard``)
+                 the dashboard at / with its reader of panes and decisions (``dashboard``),
+                 and ingest (/v1/telemetry, OTLP, Alertmanager) through its Kafka producer
 
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
@@ -49,6 +50,7 @@ from pydantic import BaseModel
 from app.api import ApiDeps, create_app, create_probe_app
 from app.api.auth import Authenticator
 from app.api.dashboard import DashboardDeps
+from app.api.deps import Intake
 from app.api.metrics import (
     Exposition,
     database_families,
@@ -58,14 +60,17 @@ from app.api.metrics import (
 from app.api.server import HttpServer
 from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
 from app.policy import policy_from_settings
+from app.receivers import check_receivers, receiver_setup
 from app.settings import Settings
 from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
+from app.storage.holds import PgHoldStore
 from app.storage.incidents import PgIncidentStore
 from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool, database_error
 from app.storage.queries import PgIncidentQueries
+from app.storage.refs import PgReceiverRefs
 from app.storage.silences import PgSilenceStore
 from app.storage.tokens import PgCredentialStore
 from handlers import actions
@@ -73,7 +78,7 @@ from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
-from handlers.incidents.manager import IncidentManager
+from handlers.incidents.manager import DecisionApplier, IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
 from handlers.notify.metrics import DeliveryStats
 from handlers.outbox.dispatcher import OutboxDispatcher
@@ -87,10 +92,12 @@ from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
+from schemas.maintenance import MaintenanceWindow
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.kafka import ensure_state_topic
 from streams.evaluate.service import Evaluator, EvaluatorConfig
+from streams.ingest.writer import KafkaWriter
 from streams.lag import consumer_lag
 from streams.lifecycle import CLOSE_TIMEOUT_S, ResourceRole, Role, ServiceRole
 from streams.policy import Policy
@@ -140,8 +147,11 @@ RESPONDER_PARTS = tuple(PART_NEEDS)
 _KAFKA_ONLY: tuple[Dependency, ...] = ("kafka",)
 
 
+_DATABASE: tuple[RoleName, ...] = ("responder", "api")
+
+
 def needs_database(roles: Sequence[RoleName]) -> bool:
-    return "responder" in roles or "api" in roles
+    return bool(set(roles) & set(_DATABASE))
 
 
 def aggregator_config(settings: Settings) -> AggregatorConfig:
@@ -235,6 +245,7 @@ class Responder:
     queries: PgIncidentQueries
     commands: IncidentCommands
     credentials: PgCredentialStore
+    holds: PgHoldStore
     roles: list[Role] = field(default_factory=list)
     parts: dict[str, Role] = field(default_factory=dict)  # the same roles, by part name
 
@@ -298,21 +309,33 @@ async def build_pipeline(
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected {', '.join(ROLES)}")
-    policy = (
-        policy_from_settings(settings) if {"evaluator", "responder", "api"} & set(roles) else None
-    )
+    policy = policy_from_settings(settings) if set(roles) & {"evaluator", *_DATABASE} else None
     if policy is not None:
         settings = rollback_from_policy(settings, policy)
+        if "responder" in roles and "dispatcher" in parts:
+            check_receivers(settings, policy)  # before anything is built: refused at start
     pipeline = Pipeline(settings)
     stages = _stages(settings, roles, policy, pipeline.exposition)
     needing = [(stage, _KAFKA_ONLY) for stage in stages]
     if needs_database(roles):
+        assert policy is not None
         wanted = parts if "responder" in roles else ()
         pipeline.responder = await _responder(
-            settings, clock or SystemClock(), probe, write, wanted, pipeline.exposition
+            settings,
+            clock or SystemClock(),
+            probe,
+            write,
+            wanted,
+            pipeline.exposition,
+            policy.maintenance,
+            policy,
         )
         needing.extend((role, PART_NEEDS[n]) for n, role in pipeline.responder.parts.items())
-    pipeline.asgi = _asgi(pipeline, roles, policy)
+    intake = _intake(settings, policy) if "api" in roles and policy is not None else None
+    if intake is not None:  # before the server, so it stops after it
+        assert isinstance(intake.writer, KafkaWriter)
+        needing.append((intake.writer, _KAFKA_ONLY))
+    pipeline.asgi = _asgi(pipeline, roles, policy, intake)
     # After the server, so it stops before it: its stop ends the page's live streams, which
     # the server would otherwise wait for.
     last = [(pipeline.dashboard, _KAFKA_ONLY)] if pipeline.dashboard is not None else []
@@ -371,13 +394,38 @@ def _stages(
         stages.append(ServiceRole("evaluator", evaluator))
         expo.add_lag("evaluator", evaluator.lag)
         if settings.evaluator.correlator and policy.cascade.enabled:
-            correlator = Correlator(correlator_config(settings), policy.cascade)
+            correlator = Correlator(correlator_config(settings), policy.cascade_as_run())
             stages.append(ServiceRole("correlator", correlator))
             expo.add_lag("correlator", correlator.lag)
     return stages
 
 
-def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) -> FastAPI:
+def _intake(settings: Settings, policy: Policy) -> Intake:
+    """The api role's ingest: one acks=all producer for every ingest route (a role, so it
+    starts before the HTTP server and stops after it)."""
+    cfg, topics = settings.ingest, settings.topics
+    writer = KafkaWriter(
+        settings.bootstrap,
+        max_in_flight=cfg.max_in_flight,
+        ack_timeout_s=cfg.ack_timeout_s,
+        retry_after_s=cfg.retry_after_s,
+        linger_ms=cfg.linger_ms,
+        client_id=f"{settings.group_prefix}-ingest",
+    )
+    return Intake(
+        writer,
+        topics.telemetry,
+        topics.decisions,
+        cfg.max_body_bytes,
+        otlp=policy.otlp,
+        alertmanager=policy.alertmanager,
+        stats=writer.stats,
+    )
+
+
+def _asgi(
+    pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None, intake: Intake | None
+) -> FastAPI:
     r, cfg = pipeline.responder, pipeline.settings.auth
     expo = pipeline.exposition
     if "api" not in roles or r is None:
@@ -389,7 +437,18 @@ def _asgi(pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None) 
         pipeline.dashboard.dashboard, PgIncidentBoard(r.pool), pipeline.settings.response
     )
     auth = Authenticator(cfg, r.clock, r.credentials)
-    deps = ApiDeps(r.queries, r.commands, r.silences, r.clock, pipeline.health, auth, expo)
+    deps = ApiDeps(
+        r.queries,
+        r.commands,
+        r.silences,
+        r.clock,
+        pipeline.health,
+        auth,
+        expo,
+        r.holds,
+        pipeline.settings.http_max_body_bytes,
+        intake,
+    )
     return create_app(deps, board)
 
 
@@ -419,10 +478,14 @@ async def _responder(
     write: Callable[[str], None],
     parts: Sequence[str],
     expo: Exposition,
+    windows: Sequence[MaintenanceWindow] = (),
+    policy: Policy | None = None,
 ) -> Responder:
-    """Stages 3–4 wired from settings (the database must be migrated)."""
+    """Stages 3–4 wired from settings (the database must be migrated); ``windows``: the
+    policy's maintenance windows."""
     pool = await create_pool(settings.dsn)
     incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
+    holds = PgHoldStore(pool, windows)
     responder = Responder(
         settings,
         pool,
@@ -431,10 +494,11 @@ async def _responder(
         outbox,
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
-        IncidentCommands(incidents, settings.response, clock),
+        IncidentCommands(incidents, settings.response, clock, holds),
         PgCredentialStore(pool),
+        holds,
     )
-    built = _responder_parts(settings, responder, probe, write, parts, expo)
+    built = _responder_parts(settings, responder, probe, write, parts, expo, policy)
     responder.parts = {name: built[name] for name in RESPONDER_PARTS if name in built}
     responder.roles = list(responder.parts.values())
     if parts:
@@ -463,6 +527,7 @@ def _responder_parts(
     write: Callable[[str], None],
     wanted: Sequence[str],
     expo: Exposition,
+    policy: Policy | None = None,
 ) -> dict[str, Role]:
     """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
     clock = r.clock
@@ -485,8 +550,8 @@ def _responder_parts(
             settings.delivery,
             clock,
             secret=_secret(settings.webhook_secret),
-            routing_key=_secret(settings.pager_routing_key),
             write=write,
+            setup=receiver_setup(settings, policy, PgReceiverRefs(r.pool)),
         )
 
     def manager() -> Role:
@@ -518,7 +583,7 @@ def _responder_parts(
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
-            r.incidents, verify, settings.rollback, settings.response, clock
+            r.incidents, verify, settings.rollback, settings.response, clock, holds=r.holds
         )
 
     builders: dict[str, Callable[[], Role | None]] = {
@@ -528,10 +593,21 @@ def _responder_parts(
         "manager": manager,
         "deploys": deploys,
         "budgets": budgets,
-        "timers": lambda: TimerWorker(r.incidents, settings.response, clock),
+        "timers": lambda: TimerWorker(
+            r.incidents,
+            settings.response,
+            clock,
+            redeliver=DecisionApplier(settings.response).apply_in,
+        ),
         "orchestrator": orchestrator,
         "dispatcher": lambda: OutboxDispatcher(
-            r.outbox, receivers(), settings.delivery, clock, stats
+            r.outbox,
+            receivers(),
+            settings.delivery,
+            clock,
+            stats,
+            holds=r.holds,
+            hold_cfg=settings.holds,
         ),
         "pager_watch": lambda: PagerWatch(r.incidents, stats, settings.delivery, clock),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),

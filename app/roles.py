@@ -3,8 +3,8 @@ settings, ``alertpipe token create --role`` and docs/auth.md.
 
 Ranked roles form a ladder (``viewer < operator < admin``): each has the rights of every ranked
 role declared before it. A role declared with ``ranked=False`` stands apart: it has its own
-rights only, and no other role has them (issue 16's ``ingest``, a token that may only write
-telemetry, is one more line: ``Role("ingest", "writes telemetry only", ranked=False)``).
+rights only, and no other role has them: ``ingest``, a token that may only write telemetry
+and Alertmanager's alerts, and that no console user holds.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ ROLES: tuple[Role, ...] = (
         "holds automation",
     ),
     Role("admin", "creates, lists and revokes API tokens"),
+    Role("ingest", "writes telemetry and Alertmanager's alerts (`/v1/…`) only", ranked=False),
 )
 
 ROLE_NAMES: tuple[str, ...] = tuple(role.name for role in ROLES)

@@ -33,7 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.roles import ROLE_NAMES
 from handlers.actions import URL_SETTINGS
-from handlers.config import DeliveryConfig, ResponseConfig, RollbackConfig
+from handlers.config import DeliveryConfig, HoldConfig, ResponseConfig, RollbackConfig
 from streams.supervise import SupervisionConfig
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "AuthSettings",
     "DashboardSettings",
     "EvaluatorSettings",
+    "IngestSettings",
     "LocalSettings",
     "Settings",
     "TopicSettings",
@@ -207,6 +208,38 @@ class EvaluatorSettings(_Group):
     )
 
 
+class IngestSettings(_Group):
+    """HTTP ingest on the `api` role (`POST /v1/telemetry`, OTLP `/v1/traces|metrics|logs`,
+    `POST /v1/alertmanager`): its limits, and when it pushes back."""
+
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="largest request body, as sent and again after gzip is undone (413 beyond)",
+    )
+    max_in_flight: int = Field(
+        default=50_000,
+        ge=1,
+        description="events (or alerts) accepted but not yet acknowledged by Kafka, across "
+        "requests; a request that would go beyond is answered 429 with `Retry-After`, before "
+        "anything of it is written",
+    )
+    ack_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="how long a request waits for Kafka's acknowledgement (acks=all) of what "
+        "it wrote; longer: 429 with `Retry-After` (the write may still land: at least once)",
+    )
+    retry_after_s: int = Field(
+        default=2, ge=1, description="the `Retry-After` (seconds) of a 429 from ingest"
+    )
+    linger_ms: int = Field(
+        default=5,
+        ge=0,
+        description="the ingest producer's batching delay (concurrent requests share batches)",
+    )
+
+
 class AuthSettings(_Group):
     """Who may use the HTTP API and the console (see docs/auth.md): tokens, sessions, a
     trusted reverse proxy, throttling of failed attempts, and whether /metrics is open."""
@@ -365,9 +398,11 @@ class _Servers(BaseSettings):
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    holds: HoldConfig = Field(default_factory=HoldConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     # Every role of every process (defined beside the supervisor, in streams/supervise.py).
     supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     policy: Path | None = Field(
         default=None,
         description="policy YAML file; unset means the built-in plan (`alertpipe policy default`)",
@@ -411,7 +446,35 @@ class Settings(_WithReceiverUrls):
         "unset: unsigned",
     )
     pager_routing_key: SecretStr | None = Field(
-        default=None, description="PagerDuty Events v2 routing key, sent with every page"
+        default=None,
+        description="PagerDuty Events v2 routing key (32 characters) of the policy's default "
+        "route (its name there is `default`); required when `ALERTPIPE_PAGER_URL` is set",
+    )
+    pager_routing_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="more routing keys, by the names the policy's routes give them (JSON, "
+        '`{"chat-oncall": "…", "dave": "…"}`): each team\'s PagerDuty service and tier',
+    )
+    chat_urls: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="more Slack incoming-webhook URLs, by the names the policy's routes give "
+        'them (JSON, `{"chat-team": "https://hooks.slack.com/…"}`); `default` is '
+        "`ALERTPIPE_CHAT_URL`",
+    )
+    statuspage_api_key: SecretStr | None = Field(
+        default=None,
+        description="Statuspage API key, sent as `Authorization: OAuth <key>`; required when "
+        "`ALERTPIPE_STATUSPAGE_URL` (`https://api.statuspage.io/v1/pages/<page_id>`) is set",
+    )
+    statuspage_components: dict[str, str] = Field(
+        default_factory=dict,
+        description="the Statuspage component id of each service (JSON, "
+        '`{"chat-api": "8kbf7d35c070"}`); a service with none is named in the text only',
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="where people reach this alertpipe's console (`https://alertpipe.example.com`)"
+        ": pages and chat messages link to the incident and its review there; unset: no links",
     )
 
     http_host: str = Field(
@@ -420,9 +483,24 @@ class Settings(_WithReceiverUrls):
     http_port: int = Field(
         default=8080, ge=0, le=65535, description="its port (0 picks a free one)"
     )
+    http_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="the API refuses a request body larger than this with 413 (default 1 MiB)",
+    )
     log_level: str = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.strip().rstrip("/")
 
     @field_validator("log_level")
     @classmethod

@@ -114,6 +114,9 @@ def _type(field: FieldInfo) -> str:
 
 
 def _type_name(annotation: object) -> str:
+    if typing.get_origin(annotation) is dict:
+        _, value = typing.get_args(annotation)
+        return f"JSON object of {_type_name(value)}"
     if typing.get_origin(annotation) is typing.Literal:
         return " or ".join(f"`{value}`" for value in typing.get_args(annotation))
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
@@ -145,6 +148,8 @@ def _bounds(field: FieldInfo) -> Iterator[str]:
 
 
 def _default(field: FieldInfo) -> str:
+    if field.default_factory in (dict, list, tuple):
+        return "empty"
     if field.default_factory is not None:
         # A computed default (it depends on the machine) is shown as its factory documents it.
         return _first_paragraph(getattr(field.default_factory, "__doc__", None)) or "computed"

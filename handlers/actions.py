@@ -13,7 +13,7 @@ messages never holds up a rollback. docs/extending.md: adding a receiver.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from pydantic import SecretStr
@@ -22,8 +22,11 @@ from handlers.receivers.base import Receiver
 from handlers.receivers.chat import ChatReceiver
 from handlers.receivers.http import WebhookPoster
 from handlers.receivers.pager import PagerReceiver
+from handlers.receivers.refs import MemoryRefs, ReceiverRefs
+from handlers.receivers.routing import ConsoleLinks, Destinations
 from handlers.receivers.statuspage import StatusPageReceiver
 from handlers.receivers.webhook import ControlReceiver
+from schemas.clock import Clock
 from schemas.incidents import ActionKind
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "ActionSpec",
     "HttpReceiver",
     "Lane",
+    "ReceiverSetup",
     "receiver_urls",
 ]
 
@@ -42,12 +46,30 @@ Lane = Literal["control", "page", "updates"]
 
 
 @dataclass(frozen=True)
+class ReceiverSetup:
+    """What receivers are built from besides their URLs (all optional: a bare setup routes
+    every incident to the ``default`` secrets and links nowhere)."""
+
+    destinations: Destinations = field(default_factory=Destinations)
+    links: ConsoleLinks = field(default_factory=ConsoleLinks)
+    # More URLs of a URL setting, by the name a route gives them (``{"chat": {"team": url}}``).
+    named_urls: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Headers a URL setting's calls carry (Statuspage's ``Authorization: OAuth <key>``).
+    headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    refs: ReceiverRefs = field(default_factory=MemoryRefs)
+    statuspage_components: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class HttpReceiver:
-    """What a receiver is built from when its URL is configured."""
+    """What a receiver is built from when its URL (or a named one) is configured."""
 
     kind: ActionKind
-    poster: WebhookPoster
-    routing_key: str | None = None  # PagerDuty's, sent with every page
+    poster: WebhookPoster  # the URL setting's own, else the first named one
+    posters: Mapping[str, WebhookPoster]  # by name: ``default`` is the URL setting's own
+    setup: ReceiverSetup
+    clock: Clock
+    console: Receiver  # where a route whose name has no URL is printed instead
 
 
 def _control(r: HttpReceiver) -> Receiver:
@@ -76,26 +98,26 @@ class ActionSpec:
 
 ACTIONS: Mapping[ActionKind, ActionSpec] = {
     "page": ActionSpec(
-        lambda r: PagerReceiver(r.poster, r.routing_key),
+        lambda r: PagerReceiver(r.poster, r.setup.destinations, r.setup.links, r.clock),
         url="pager",
         lane="page",
         notification=True,
-        about="PagerDuty Events v2 endpoint",
+        about="PagerDuty Events v2 endpoint (`https://events.pagerduty.com/v2/enqueue`)",
         until_delivered=True,  # on-call must hear of an open incident, however late
     ),
     "chat": ActionSpec(
-        lambda r: ChatReceiver(r.poster),
+        lambda r: ChatReceiver(r.posters, r.console, r.setup.destinations, r.setup.links),
         url="chat",
         lane="updates",
         notification=True,
-        about="Slack incoming webhook",
+        about="Slack incoming webhook of the policy's default route",
     ),
     "status_page": ActionSpec(
-        lambda r: StatusPageReceiver(r.poster),
+        lambda r: StatusPageReceiver(r.poster, r.setup.refs, r.setup.statuspage_components),
         url="statuspage",
         lane="updates",
         notification=True,
-        about="status page incidents",
+        about="Statuspage page API (`https://api.statuspage.io/v1/pages/<page_id>`)",
     ),
     "breaker": ActionSpec(
         _control,

@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from schemas.rollback import PhaseRetries
 from schemas.severity import Severity
 
-__all__ = ["LEASE_MARGIN", "DeliveryConfig", "PhaseRetries", "ResponseConfig", "RollbackConfig"]
+__all__ = [
+    "LEASE_MARGIN",
+    "DeliveryConfig",
+    "HoldConfig",
+    "PhaseRetries",
+    "ResponseConfig",
+    "RollbackConfig",
+]
 
 # A lease must outlast the longest thing its holder does between renewals by this factor: the
 # margin covers the database round trips around it and a loaded machine's scheduling delays.
@@ -103,6 +110,13 @@ class ResponseConfig(_Group):
         gt=0,
         description="how often due timers are looked for at most (the worker sleeps until the "
         "next one is due, and a new one wakes it)",
+    )
+    rearm_grace_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="an incident resolved by hand while its alerts fire re-arms them: one "
+        "still breaching this long after the resolution opens a new incident (a new breach "
+        "opens one at once)",
     )
 
     @field_validator("status_page_min_severity")
@@ -236,3 +250,14 @@ class DeliveryConfig(_Group):
                 )
             )
         return self
+
+
+class HoldConfig(_Group):
+    """Maintenance windows and automation holds (``handlers.holds``)."""
+
+    recheck_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="a held control call or rollback looks again this often whether its hold "
+        "still applies (a window that ended); a lifted hold or a release wakes them at once",
+    )

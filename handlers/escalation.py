@@ -161,7 +161,10 @@ def _age(inc: Incident, now: float) -> str:
 
 def _escalate_to(inc: Incident, step: Step, contact: str, now: float, reason: str) -> Effects:
     summary = f"ESCALATION to {contact}: {inc.title} ({inc.service}, open {_age(inc, now)})"
-    page = notices.page(inc, "trigger", f"escalation:{step.value}", summary, contact=contact)
+    tier = notices.tier_of(step.value)
+    page = notices.page(
+        inc, "trigger", f"escalation:{step.value}", summary, contact=contact, tier=tier, at=now
+    )
     chat = notices.chat(
         inc, f"escalation:{step.value}", f"{inc.id} escalated to {contact} — {reason}"
     )

@@ -62,6 +62,7 @@ class Silence:
     created_by: str
     comment: str = ""
     created_at: float = 0.0
+    hold_automation: bool = False  # also holds the control actions (``handlers.holds``)
     updated_by: str | None = None  # who last changed or expired it
 
     def state(self, now: float) -> SilenceState:

@@ -18,6 +18,7 @@ from schemas.incidents import (
     RollbackRecord,
     TimelineEntry,
 )
+from schemas.maintenance import HoldRecord, WindowRecord
 from schemas.panes import LatencySketch, PaneSummary, Scope
 from schemas.severity import Scenario, Severity
 from schemas.telemetry import (
@@ -85,4 +86,6 @@ EXPORTED_MODELS: dict[str, type[BaseModel]] = {
     "incident-event.v1": IncidentEvent,
     "incident.v1": IncidentRecord,
     "action.v1": ActionRecord,
+    "maintenance-window.v1": WindowRecord,
+    "automation-hold.v1": HoldRecord,
 }

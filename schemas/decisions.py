@@ -91,3 +91,8 @@ class Decision(_Model):
     )
     post_deploy: bool = Field(default=False, description="inside a post-deploy window")
     summary: str = Field(default="", description="one line for humans")
+    dry_run: bool = Field(
+        default=False,
+        description="its rule (or policy) is on trial: the responder records the incident and "
+        "its actions as 'would have sent' and sends nothing",
+    )

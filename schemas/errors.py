@@ -5,6 +5,7 @@ AlertpipeError             -- every error alertpipe raises on purpose
  │    ├── InvalidEvent     -- (ValueError) a telemetry message that is not a valid event
  │    ├── PolicyInvalid    -- (ValueError) a policy or policy-tests file, every problem listed
  │    ├── FieldInvalid     -- (ValueError) a policy validator's finding about a nested field
+ │    ├── BadBody          -- (ValueError) an ingest request's body that is no batch at all
  │    └── ConfigError      -- a setting, or a file a setting names
  │         └── PolicyError -- the policy file in effect, its problems one per line
  ├── CommandError          -- an incident command that cannot be carried out (HTTP 4xx)
@@ -15,6 +16,7 @@ AlertpipeError             -- every error alertpipe raises on purpose
  └── OperationalError      -- alertpipe cannot go on; repair or restart, the input was fine
       ├── InfrastructureError -- Kafka or PostgreSQL could not be reached or started
       ├── TopicMissing     -- (RuntimeError) a topic a stage reads does not exist
+      ├── IngestBusy       -- Kafka cannot take an ingest write now (HTTP 429, retry later)
       ├── AggregatorFailed -- (RuntimeError) stage 1 stopped to keep exactly-once
       ├── EvaluatorFailed  -- (RuntimeError) stage 2 stopped rather than lose or repeat a decision
       ├── OutageTooLong    -- (RuntimeError) Kafka or PostgreSQL unreachable beyond the budget
@@ -26,6 +28,8 @@ its errors under them; each leaf lives beside the code that raises it:
     schemas.telemetry               InvalidEvent
     streams.policy.errors           PolicyInvalid, FieldInvalid
     streams.topics                  TopicMissing
+    streams.ingest.batch            BadBody
+    streams.ingest.writer           IngestBusy
     streams.aggregate.service       AggregatorFailed
     streams.evaluate.service        EvaluatorFailed
     streams.supervise               OutageTooLong

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.maintenance import AutomationRecord, HoldReleaseRecord
 from schemas.rollback import PhaseStatus, RollbackPhase, RollbackStatus
 from schemas.severity import Scenario, Severity
 
@@ -78,9 +79,14 @@ class IncidentEvent(_Model):
     bad_version: str | None = None
     last_good_version: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+    dry_run: bool = Field(
+        default=False, description="a trial's incident: its actions were recorded, never sent"
+    )
 
 
-ActionStatus = Literal["pending", "sending", "sent", "failed", "muted", "inhibited"]
+ActionStatus = Literal[
+    "pending", "sending", "sent", "failed", "muted", "inhibited", "held", "dry_run"
+]
 
 
 class ActionRecord(_Model):
@@ -91,8 +97,10 @@ class ActionRecord(_Model):
     kind: ActionKind
     idempotency_key: str = Field(description="same key on every retry of the same effect")
     status: ActionStatus = Field(
-        description="muted: a silence matched; inhibited: a CRITICAL incident of the service "
-        "superseded it"
+        description="muted: a silence or a maintenance window matched; inhibited: a CRITICAL "
+        "incident of the service superseded it; held: a control call a maintenance window, a "
+        "global hold or a silence holds (it goes out once released); dry_run: recorded as "
+        "'would have sent', never sent"
     )
     attempts: int = Field(ge=0)
     reason: str | None = Field(default=None, description="why it was muted, inhibited, failed")
@@ -189,6 +197,13 @@ class IncidentRecord(_Model):
     alerts: dict[str, Any] = Field(default_factory=dict, description="the alerts it groups")
     steps: list[str] = Field(default_factory=list, description="plan steps already taken")
     updated_at: datetime
+    dry_run: bool = Field(default=False, description="a trial: actions recorded, none sent")
+    hold_releases: list[HoldReleaseRecord] = Field(
+        default_factory=list, description="holds an operator released its automation from"
+    )
+    automation: AutomationRecord | None = Field(
+        default=None, description="open incidents: what holds their automation now"
+    )
     timeline: list[TimelineEntry] = Field(default_factory=list)
     actions: list[ActionRecord] = Field(default_factory=list)
     rollback: RollbackRecord | None = None

@@ -19,7 +19,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic.config import JsonDict
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "RFC3339_PATTERN",
     "TIMESTAMP_SCHEMA",
     "EpochSeconds",
+    "Instant",
     "parse_timestamp",
     "to_rfc3339",
 ]
@@ -132,3 +133,19 @@ TIMESTAMP_SCHEMA: JsonDict = {
 }
 
 EpochSeconds = Annotated[float, BeforeValidator(parse_timestamp), WithJsonSchema(TIMESTAMP_SCHEMA)]
+
+
+def _representable(value: datetime) -> datetime:
+    """A moment alertpipe can compute with, store and show: in UTC from 1970 to 9998 (an
+    offset can push ``9999-12-31T23:59:59`` into the year 10000, and year 1 into year 0)."""
+    try:
+        year = datetime.fromtimestamp(value.timestamp(), UTC).year
+    except (OverflowError, ValueError, OSError):
+        year = 0
+    if not 1970 <= year <= 9998:
+        raise ValueError("expected a moment from 1970 to 9998 (UTC)")
+    return value
+
+
+# A moment an API request names (a silence's or a maintenance window's start and end).
+Instant = Annotated[datetime, AfterValidator(_representable)]

@@ -12,13 +12,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from app.api import dashboard, errors, health, incidents, session, silences, slos, tokens
+from app.api import (
+    dashboard,
+    errors,
+    health,
+    incidents,
+    ingest,
+    maintenance,
+    otlp,
+    session,
+    silences,
+    slos,
+    tokens,
+)
 from app.api.auth import Authenticator, Viewer
 from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
+from app.api.guards import BodyLimit, declare_guarded_answers, storable_text
+from app.api.ingest import INGEST_PATHS
 from app.api.metrics import Exposition, HealthReport
 from app.settings import AuthSettings
 from schemas.clock import SystemClock
@@ -37,7 +51,14 @@ def create_probe_app(
     exposition: Exposition | None = None,
 ) -> FastAPI:
     # No interactive docs: they load their scripts from a CDN, and the console works offline.
-    app = FastAPI(title="alertpipe", version="1", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="alertpipe",
+        version="1",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(storable_text)],  # app.api.guards: no NUL reaches PostgreSQL
+    )
     app.state.health = report
     app.state.auth = auth or Authenticator(AuthSettings(), SystemClock())
     app.state.exposition = exposition or Exposition(report)
@@ -54,9 +75,15 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
     app.title = "alertpipe responder"
     app.state.deps = deps
     app.state.dashboard = board
-    for module in (incidents, silences, session, tokens, slos, dashboard):
+    # The ingest routes read their bodies themselves, to their own (larger) limit, counted
+    # again once decompressed: the app-wide limit is for the console's and the API's JSON.
+    app.add_middleware(BodyLimit, limit=deps.max_body_bytes, exempt=INGEST_PATHS)
+    for module in (incidents, silences, session, tokens, slos, dashboard, ingest, otlp):
         app.include_router(module.router)
+    app.include_router(maintenance.windows_router)
+    app.include_router(maintenance.holds_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    declare_guarded_answers(app)
     app.add_api_route(
         "/openapi.json",
         _openapi,

@@ -29,7 +29,16 @@ def _report(request: Request) -> dict[str, dict[str, Any]]:
     return report()
 
 
-@router.get("/health")
+# The readiness probe's "not ready" answer: the same body, each role's report saying which.
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "some role is not ready: `status` is `degraded`, `roles` says which",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.get("/health", responses=_NOT_READY)
 async def health(request: Request, response: Response) -> dict[str, Any]:
     roles = _report(request)
     ok = all(report.get("ready", True) for report in roles.values())

@@ -141,6 +141,13 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
     "down_for_s": _g("how long the watched server has not answered, in seconds (0: it answers)"),
     "outages": _c("times the watched server stopped answering"),
     "restarts": _c("times the role was restarted in place after its server failed it"),
+    # the api role's ingest producer (/v1/telemetry, OTLP, Alertmanager)
+    "in_flight": _g("ingested messages sent to Kafka and not yet acknowledged"),
+    "written": _c("ingested messages Kafka acknowledged (acks=all)"),
+    "busy": _c("ingest writes answered 429: the in-flight bound or the acknowledgement deadline"),
+    "ingested": _c("items ingested and written, by source", "source"),
+    "rejected": _c("ingested items left out as invalid, by source", "source"),
+    "ignored": _c("OTLP items that are not for alertpipe (client spans, INFO logs …)", "what"),
     # the api role's dashboard (its ring of panes per scope)
     "refilled": _g("1 once the dashboard's ring was refilled from Kafka at start"),
     "scopes": _g("scopes the dashboard's ring holds"),

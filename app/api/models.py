@@ -9,11 +9,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handlers.silences import Matcher, MatchOp, Silence, SilenceState
+from schemas.timestamps import Instant
 
 __all__ = [
     "AckIn",
     "DecisionIn",
+    "HoldIn",
     "MatcherIn",
+    "ReleaseIn",
     "ResolveIn",
     "SilenceIn",
     "SilenceOut",
@@ -64,10 +67,15 @@ class MatcherIn(_In):
 
 class SilenceIn(_In):
     matchers: list[MatcherIn] = Field(min_length=1)
-    starts_at: datetime | None = Field(default=None, description="default: now")
-    ends_at: datetime
+    starts_at: Instant | None = Field(default=None, description="default: now")
+    ends_at: Instant
     created_by: str | None = _ignored_actor()
     comment: str = Field(default="", max_length=4000)
+    hold_automation: bool = Field(
+        default=False,
+        description="also hold the matching incidents' control actions (breaker, rollback, "
+        "restore, bot restart) while it is active",
+    )
 
     @field_validator("matchers")
     @classmethod
@@ -84,9 +92,10 @@ class SilenceIn(_In):
 
 class SilencePatch(_In):
     matchers: list[MatcherIn] | None = Field(default=None, min_length=1)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     comment: str | None = Field(default=None, max_length=4000)
+    hold_automation: bool | None = None
 
 
 class SilenceOut(BaseModel):
@@ -98,6 +107,7 @@ class SilenceOut(BaseModel):
     updated_by: str | None = Field(description="who last changed or expired it")
     comment: str
     state: SilenceState
+    hold_automation: bool = Field(description="it holds the matching incidents' automation")
 
     @staticmethod
     def of(silence: Silence, now: float) -> SilenceOut:
@@ -110,4 +120,15 @@ class SilenceOut(BaseModel):
             updated_by=silence.updated_by,
             comment=silence.comment,
             state=silence.state(now),
+            hold_automation=silence.hold_automation,
         )
+
+
+class ReleaseIn(_In):
+    note: str | None = Field(
+        default=None, max_length=4000, description="why its automation may run now"
+    )
+
+
+class HoldIn(_In):
+    reason: str = Field(min_length=1, max_length=1000, description="why automation stops")

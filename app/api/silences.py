@@ -49,6 +49,7 @@ async def create(request: Request, operator: Operator, body: SilenceIn) -> Silen
         ends_at=body.ends_at.timestamp(),
         created_by=operator.name,
         comment=body.comment,
+        hold_automation=body.hold_automation,
     )
     return SilenceOut.of(await deps.silences.create(silence, now), now)
 
@@ -93,6 +94,9 @@ async def update(
         ends_at=body.ends_at.timestamp() if body.ends_at else silence.ends_at,
         comment=body.comment if body.comment is not None else silence.comment,
         updated_by=operator.name,
+        hold_automation=silence.hold_automation
+        if body.hold_automation is None
+        else body.hold_automation,
     )
     _check_window(changed.starts_at, changed.ends_at)
     saved = await deps.silences.update(changed, now)

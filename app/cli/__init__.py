@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from app.cli import (
     config_cmd,
     demo_cmd,
+    hold_cmd,
     local_cmd,
     policy_cmd,
     replay_cmd,
@@ -47,6 +48,7 @@ _GROUPS = (
     simulate_cmd,
     policy_cmd,
     token_cmd,
+    hold_cmd,
 )
 
 

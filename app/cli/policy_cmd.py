@@ -8,6 +8,7 @@ from pathlib import Path
 from app.cli.config_cmd import load_settings
 from app.errors import PolicyError
 from app.policy import load_policy_file
+from schemas.maintenance import MaintenanceWindow, TimeInterval
 from streams.evaluate.offline import TestResult, run_file
 from streams.policy import (
     DEFAULT_POLICY,
@@ -18,6 +19,8 @@ from streams.policy import (
     format_duration,
 )
 from streams.policy.durations import format_value
+from streams.policy.model import Policy
+from streams.policy.routes import Route
 
 __all__ = ["register"]
 
@@ -90,9 +93,31 @@ def _summary_line(rule: Rule) -> str:
     if rule.keep_firing_for_ms:
         timing += f", keep {format_duration(rule.keep_firing_for_ms)}"
     scenario = f" {rule.scenario}" if rule.scenario else ""
+    trial = " (dry run)" if rule.dry_run else ""
     return (
         f"  {rule.severity:<8} {rule.name:<30} {_rule_text(rule)} {timing}; "
-        f"{_scope_text(rule)} -> {rule.response}{scenario}"
+        f"{_scope_text(rule)} -> {rule.response}{scenario}{trial}"
+    )
+
+
+def _interval_text(interval: TimeInterval) -> str:
+    parts = [", ".join(f"{r.start_time}-{r.end_time}" for r in interval.times)]
+    for name in ("weekdays", "days_of_month", "months", "years"):
+        values = getattr(interval, name)
+        if values:
+            parts.append(f"{name} {', '.join(values)}")
+    return " ".join(p for p in parts if p) + f" {interval.location}"
+
+
+def _window_line(window: MaintenanceWindow) -> str:
+    if window.starts_at is not None and window.ends_at is not None:
+        when = f"{window.starts_at.isoformat()} to {window.ends_at.isoformat()}"
+    else:
+        when = "; ".join(_interval_text(i) for i in window.time_intervals)
+    held = "holds automation" if window.hold_automation else "automation runs"
+    return (
+        f"  window   {window.name:<30} {', '.join(window.services)}: {when}; "
+        f"notifications {window.notifications}, {held}"
     )
 
 
@@ -101,7 +126,11 @@ def _check(args: argparse.Namespace) -> int:
     if path is None:
         path = load_settings().policy
     policy = load_policy_file(path)
-    print(f"{path or DEFAULT_POLICY}: valid, policy {policy.name!r}, {len(policy.rules)} rules")
+    trial = " — dry run: decisions and actions recorded, nothing sent" if policy.dry_run else ""
+    print(
+        f"{path or DEFAULT_POLICY}: valid, policy {policy.name!r}, {len(policy.rules)} rules, "
+        f"{len(policy.maintenance)} maintenance windows{trial}"
+    )
     for rule in policy.rules:
         print(_summary_line(rule))
     cascade = policy.cascade
@@ -111,7 +140,42 @@ def _check(args: argparse.Namespace) -> int:
             f"alerts within {format_duration(cascade.window_ms)} across services "
             f"-> {cascade.response}"
         )
+    for window in policy.maintenance:
+        print(_window_line(window))
+    for line in _sources_lines(policy):
+        print(line)
     return 0
+
+
+def _route_line(route: Route) -> str:
+    takes = "; ".join(f"{key} {', '.join(values)}" for key, values in route.match.items())
+    severities = ", ".join(s.value for s in route.severity)
+    where = " and ".join(filter(None, (takes, severities))) or "everything else"
+    on_call = route.pager_name("on_call")
+    tiers = [
+        f"{tier} {route.pager_name(tier)}"
+        for tier in ("lead_engineer", "team_lead", "final_contact")
+        if route.pager_name(tier) != on_call
+    ]
+    pager = on_call + (f" ({', '.join(tiers)})" if tiers else "")
+    return f"  route    {route.name:<30} {where} -> pager {pager}, chat {route.chat}"
+
+
+def _sources_lines(policy: Policy) -> list[str]:
+    """Where incidents go, and how Alertmanager's alerts and OTLP gauges are read."""
+    lines = [_route_line(route) for route in policy.routes.all()]
+    am = policy.alertmanager
+    severities = ", ".join(f"{label}={s.value}" for label, s in am.severities.items())
+    responses = ", ".join(f"{s.value}->{r}" for s, r in am.responses.items())
+    lines.append(
+        f"  alertmanager: service from {', '.join(am.service_labels)}; severity from "
+        f"{am.severity_label} ({severities}; else {am.default_severity.value}); {responses}; "
+        f"{len(am.alerts)} per-alert override(s)"
+    )
+    gauges = [f"queue {q.metric} by {q.attribute}" for q in policy.otlp.queues]
+    gauges += [f"bot {b.metric} by {b.attribute}" for b in policy.otlp.bots]
+    lines.append(f"  otlp: {'; '.join(gauges) or 'CPU and memory utilization only'}")
+    return lines
 
 
 def _print_result(result: TestResult, quiet: bool) -> None:

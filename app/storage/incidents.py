@@ -12,12 +12,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import asyncpg
 
 from app.storage.pool import Conn, Row, epoch, moment
+from handlers.incidents import notices
 from handlers.incidents.classify import Cascade
 from handlers.incidents.effects import (
     ActionIntent,
@@ -27,7 +28,7 @@ from handlers.incidents.effects import (
     TimelineEntry,
     TimerIntent,
 )
-from handlers.incidents.incident import AlertEntry, Incident
+from handlers.incidents.incident import AlertEntry, HoldRelease, Incident
 from handlers.incidents.ports import DueTimer, Recorded
 from handlers.incidents.target import basis_text, settle_target
 from handlers.outbox.retry import NextReason
@@ -39,7 +40,13 @@ from schemas.severity import Severity
 from schemas.slo import SloBudget
 from schemas.timestamps import to_rfc3339
 
-__all__ = ["PgIncidentStore", "PgIncidentTx", "incident_from_row", "rollback_from_row"]
+__all__ = [
+    "PgIncidentStore",
+    "PgIncidentTx",
+    "incident_from_row",
+    "incident_labels",
+    "rollback_from_row",
+]
 
 
 def _alerts_json(incident: Incident) -> dict[str, Any]:
@@ -98,7 +105,31 @@ def incident_from_row(row: Row) -> Incident:
         steps=frozenset(row["steps"]),
         rollback_status=row["rollback_status"],
         human_decision=row["human_decision"],
+        dry_run=row["dry_run"],
+        hold_releases=tuple(HoldRelease(**r) for r in row["hold_releases"]),
     )
+
+
+def incident_labels(row: Mapping[str, Any]) -> dict[str, str]:
+    """What silences match an incident row on (as served: service, severity, scenario, alerts)."""
+    at = row.get("opened_at")
+    opened = float(at.timestamp()) if at is not None else 0.0
+    incident = Incident(
+        id=row["id"],
+        service=row["service"],
+        severity=Severity(row["severity"]),
+        status=row["status"],
+        title=row.get("title", ""),
+        opened_at=opened,
+        last_decision_at=opened,
+        scenario=row.get("scenario"),
+        alerts=_alerts(row.get("alerts") or {}),
+    )
+    return notices.labels(incident)
+
+
+def _releases(incident: Incident) -> list[dict[str, Any]]:
+    return [asdict(r) for r in incident.hold_releases]
 
 
 def _phase_from_row(row: Row) -> PhaseRecord:
@@ -137,9 +168,9 @@ _UPSERT_INCIDENT = """
 INSERT INTO incidents (id, service, scenario, severity, status, title, opened_at, last_decision_at,
     acknowledged_at, acknowledged_by, ack_note, mitigated_at, resolved_at, bad_version,
     last_good_version, involves_data, alerts, steps, rollback_status, human_decision, updated_at,
-    target_basis)
+    target_basis, dry_run, hold_releases)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $21, $22)
+    $20, $21, $22, $23, $24)
 ON CONFLICT (id) DO UPDATE SET
     scenario = EXCLUDED.scenario, severity = EXCLUDED.severity, status = EXCLUDED.status,
     title = EXCLUDED.title, last_decision_at = EXCLUDED.last_decision_at,
@@ -149,13 +180,13 @@ ON CONFLICT (id) DO UPDATE SET
     last_good_version = EXCLUDED.last_good_version, involves_data = EXCLUDED.involves_data,
     alerts = EXCLUDED.alerts, steps = EXCLUDED.steps, rollback_status = EXCLUDED.rollback_status,
     human_decision = EXCLUDED.human_decision, updated_at = EXCLUDED.updated_at,
-    target_basis = EXCLUDED.target_basis
+    target_basis = EXCLUDED.target_basis, hold_releases = EXCLUDED.hold_releases
 """
 
 _INSERT_ACTION = """
 INSERT INTO actions (incident_id, kind, idempotency_key, severity, labels, closing, payload,
-    next_attempt_at, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+    next_attempt_at, created_at, dry_run)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
 ON CONFLICT (idempotency_key) DO NOTHING
 """
 
@@ -245,6 +276,16 @@ class PgIncidentTx:
             "UPDATE decisions SET incident_id = $2 WHERE decision_id = $1", decision_id, incident_id
         )
 
+    async def latest_decision(self, fingerprint: str) -> tuple[Decision, str | None] | None:
+        row = await self._conn.fetchrow(
+            """SELECT body, incident_id FROM decisions WHERE fingerprint = $1
+               ORDER BY at DESC, received_at DESC LIMIT 1""",
+            fingerprint,
+        )
+        if row is None:
+            return None
+        return Decision.model_validate(row["body"]), row["incident_id"]
+
     async def lock_service(self, service: str) -> None:
         await self._conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext('incident:' || $1))", service
@@ -256,7 +297,8 @@ class PgIncidentTx:
             # breaching and held (previous = firing) are not new alerts.
             """SELECT count(DISTINCT fingerprint) AS alerts, count(DISTINCT service) AS services
                FROM decisions WHERE state = 'firing' AND severity = 'CRITICAL' AND at >= $1
-                 AND body->>'previous' IS DISTINCT FROM 'firing'""",
+                 AND body->>'previous' IS DISTINCT FROM 'firing'
+                 AND NOT COALESCE((body->>'dry_run')::boolean, false)""",
             moment(since),
         )
         assert row is not None
@@ -296,11 +338,13 @@ class PgIncidentTx:
 
     # incidents -------------------------------------------------------------------------------
 
-    async def open_incident(self, service: str) -> Incident | None:
+    async def open_incident(self, service: str, dry_run: bool = False) -> Incident | None:
         row = await self._conn.fetchrow(
             """SELECT * FROM incidents WHERE service = $1 AND status <> 'resolved'
+                 AND dry_run = $2
                ORDER BY opened_at DESC LIMIT 1 FOR NO KEY UPDATE""",
             service,
+            dry_run,
         )
         return None if row is None else incident_from_row(row)
 
@@ -315,12 +359,14 @@ class PgIncidentTx:
         timeline = list(effects.timeline)
         recorded = Recorded()
         await self._save(incident, now)
-        if effects.rollback is not None:
+        if effects.rollback is not None and incident.dry_run:
+            timeline.append(await self._rollback_not_requested(incident, effects.rollback))
+        elif effects.rollback is not None:
             incident, note, recorded = await self._request_rollback(incident, effects.rollback, now)
             timeline.append(note)
             await self._save(incident, now)
         await self._timeline(incident.id, timeline, now)
-        await self._actions(incident.id, effects.actions, now)
+        await self._actions(incident.id, effects.actions, now, incident.dry_run)
         await self._timers(incident.id, effects.timers)
         await self._events(incident, effects.events, now)
         return recorded
@@ -353,6 +399,8 @@ class PgIncidentTx:
             i.human_decision,
             moment(now),
             i.target_basis,
+            i.dry_run,
+            _releases(i),
         )
 
     async def _timeline(self, incident_id: str, entries: list[TimelineEntry], now: float) -> None:
@@ -376,7 +424,7 @@ class PgIncidentTx:
         )
 
     async def _actions(
-        self, incident_id: str, actions: tuple[ActionIntent, ...], now: float
+        self, incident_id: str, actions: tuple[ActionIntent, ...], now: float, dry_run: bool
     ) -> None:
         if not actions:
             return
@@ -392,6 +440,7 @@ class PgIncidentTx:
                     a.closing,
                     dict(a.payload),
                     moment(now),
+                    dry_run,
                 )
                 for a in actions
             ],
@@ -422,6 +471,7 @@ class PgIncidentTx:
                 bad_version=i.bad_version,
                 last_good_version=i.last_good_version,
                 detail=dict(intent.detail),
+                dry_run=i.dry_run,
             )
             rows.append(
                 (event.event_id, i.id, i.service, event.model_dump(mode="json"), moment(now))
@@ -494,6 +544,17 @@ class PgIncidentTx:
             )
         note = TimelineEntry("rollback", "rollback not started", reason=why)
         return incident, note, Recorded(rollback_blocked=why)
+
+    async def _rollback_not_requested(
+        self, incident: Incident, intent: RollbackIntent
+    ) -> TimelineEntry:
+        """A dry-run incident's rollback: what would have been requested, and nothing more."""
+        target = (await settle_target(self, incident)).last_good_version
+        message = (
+            f"dry run: rollback {incident.bad_version or '?'} → {target or '(none known)'} "
+            "would have been requested"
+        )
+        return TimelineEntry("rollback", message, reason=intent.reason)
 
     async def _restore_point(self, incident: Incident, now: float) -> tuple[float, str]:
         started = None
@@ -634,6 +695,14 @@ class PgIncidentTx:
             "succeeded" if ok else "failed",
             moment(now),
             outcome,
+        )
+
+    async def wake_held(self, incident_id: str | None, now: float) -> None:
+        await self._conn.execute(
+            """UPDATE actions SET next_attempt_at = $2
+               WHERE status = 'held' AND ($1::text IS NULL OR incident_id = $1)""",
+            incident_id,
+            moment(now),
         )
 
     async def action_statuses(self, keys: list[str]) -> dict[str, ActionStatus]:

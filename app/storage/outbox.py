@@ -19,17 +19,20 @@ __all__ = ["PgOutboxStore"]
 
 # Due actions of the lane's kinds, oldest first, never two of one (incident, kind) at once: a
 # receiver sees an incident's actions in the order they were queued (trigger before acknowledge
-# before resolve). Lanes claim separately, so one kind's backlog never holds up another's.
+# before resolve). Lanes claim separately, so one kind's backlog never holds up another's. A
+# held action is claimed again when its recheck is due, to see whether its hold still applies;
+# it blocks the (incident, kind) behind it like a pending one (a breaker's close never
+# overtakes its held open).
 _CLAIM = """
 WITH due AS (
-    SELECT a.id FROM actions a
-    WHERE ((a.status = 'pending' AND a.next_attempt_at <= $1)
+    SELECT a.id, a.status AS was FROM actions a
+    WHERE ((a.status IN ('pending', 'held') AND a.next_attempt_at <= $1)
            OR (a.status = 'sending' AND a.lease_until < $1))
       AND a.kind = ANY($4::text[])
       AND NOT EXISTS (
           SELECT 1 FROM actions b
           WHERE b.incident_id = a.incident_id AND b.kind = a.kind AND b.id < a.id
-            AND b.status IN ('pending', 'sending'))
+            AND b.status IN ('pending', 'sending', 'held'))
     ORDER BY a.id
     LIMIT $3
     FOR UPDATE OF a SKIP LOCKED
@@ -37,13 +40,16 @@ WITH due AS (
 UPDATE actions a SET status = 'sending', attempts = a.attempts + 1, lease_until = $2
 FROM due, incidents i
 WHERE a.id = due.id AND i.id = a.incident_id
-RETURNING a.*, i.service, i.resolved_at AS incident_resolved_at
+RETURNING a.*, due.was, i.service, i.resolved_at AS incident_resolved_at,
+    i.hold_releases AS incident_releases
 """
 
+# A held action gives its claim's attempt back: waiting out a hold spends no delivery attempt.
 _SETTLE = """
 UPDATE actions SET status = $2::text, reason = $3, last_error = $4,
     next_attempt_at = COALESCE($5, next_attempt_at), lease_until = NULL,
-    finished_at = CASE WHEN $2::text = 'pending' THEN NULL ELSE $6::timestamptz END
+    attempts = CASE WHEN $2::text = 'held' THEN attempts - 1 ELSE attempts END,
+    finished_at = CASE WHEN $2::text IN ('pending', 'held') THEN NULL ELSE $6::timestamptz END
 WHERE id = $1 AND status = 'sending' AND attempts = $7
 """
 
@@ -96,6 +102,9 @@ def _claimed(row: Row) -> Claimed:
         labels=row["labels"],
         closing=row["closing"],
         incident_resolved_at=epoch(row["incident_resolved_at"]),
+        dry_run=row["dry_run"],
+        held=row["was"] == "held",
+        released=frozenset(r["cause"] for r in row["incident_releases"]),
     )
 
 
@@ -172,7 +181,7 @@ class PgOutboxStore:
     async def inhibitors(self) -> list[Inhibitor]:
         rows = await self._pool.fetch(
             """SELECT id, service, severity FROM incidents
-               WHERE status <> 'resolved' AND severity = 'CRITICAL'"""
+               WHERE status <> 'resolved' AND severity = 'CRITICAL' AND NOT dry_run"""
         )
         return [Inhibitor(r["id"], r["service"], Severity(r["severity"])) for r in rows]
 

@@ -23,6 +23,7 @@ def silence_from_row(row: Row) -> Silence:
         created_by=row["created_by"],
         comment=row["comment"],
         created_at=float(row["created_at"].timestamp()),
+        hold_automation=row["hold_automation"],
         updated_by=row["updated_by"],
     )
 
@@ -42,8 +43,8 @@ class PgSilenceStore:
     async def create(self, silence: Silence, now: float) -> Silence:
         await self._pool.execute(
             """INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment,
-                   created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $7)""",
+                   created_at, updated_at, hold_automation)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)""",
             silence.id,
             _matchers(silence),
             moment(silence.starts_at),
@@ -51,6 +52,7 @@ class PgSilenceStore:
             silence.created_by,
             silence.comment,
             moment(now),
+            silence.hold_automation,
         )
         return replace(silence, created_at=now)
 
@@ -69,7 +71,7 @@ class PgSilenceStore:
     async def update(self, silence: Silence, now: float) -> Silence | None:
         status = await self._pool.execute(
             """UPDATE silences SET matchers = $2, starts_at = $3, ends_at = $4, comment = $5,
-                   updated_at = $6, updated_by = $7
+                   updated_at = $6, updated_by = $7, hold_automation = $8
                WHERE id = $1""",
             silence.id,
             _matchers(silence),
@@ -78,6 +80,7 @@ class PgSilenceStore:
             silence.comment,
             moment(now),
             silence.updated_by,
+            silence.hold_automation,
         )
         return silence if status.endswith(" 1") else None
 

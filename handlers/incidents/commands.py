@@ -1,7 +1,9 @@
-"""Human steps on an incident (what the HTTP API calls): acknowledge, resolve, decide.
+"""Human steps on an incident (what the HTTP API calls): acknowledge, resolve, decide, release.
 
 Each runs in one transaction: lock the incident, apply the pure lifecycle step, record it with
 its effects (page acknowledge/resolve, notices, a rollback request for a "rollback" decision).
+``release`` lets an incident's automation run despite the holds on it (``handlers.holds``)
+and wakes its held control calls in the same transaction.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from handlers.config import ResponseConfig
+from handlers.holds import Automation, HoldSource, holding, release
+from handlers.incidents import notices
 from handlers.incidents.effects import Effects
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import (
     HumanAction,
+    LifecycleError,
     acknowledge,
     human_decision,
     resolve,
@@ -32,10 +37,17 @@ class IncidentNotFound(CommandError, LookupError):
 
 
 class IncidentCommands:
-    def __init__(self, store: IncidentStore, cfg: ResponseConfig, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: IncidentStore,
+        cfg: ResponseConfig,
+        clock: Clock,
+        holds: HoldSource | None = None,
+    ) -> None:
         self._store = store
         self._cfg = cfg
         self._clock = clock
+        self._holds = holds
 
     async def _apply(self, incident_id: str, step: _Step) -> Incident:
         now = self._clock.now()
@@ -62,3 +74,22 @@ class IncidentCommands:
             return human_decision(incident, action, by, note, now, self._cfg)
 
         return await self._apply(incident_id, step)
+
+    async def release(self, incident_id: str, by: str, note: str | None) -> Incident:
+        """Let the incident's automation run despite what holds it now (409: nothing does)."""
+        now = self._clock.now()
+        automation = await self._holds.automation(now) if self._holds else Automation()
+        async with self._store.transaction() as tx:
+            incident = await tx.incident(incident_id)
+            if incident is None:
+                raise IncidentNotFound(incident_id)
+            labels = notices.labels(incident)
+            causes = holding(automation, incident.service, labels, incident.released, now)
+            if not incident.is_open:
+                raise LifecycleError(f"incident {incident_id} is resolved; nothing to release")
+            if not causes:
+                raise LifecycleError(f"nothing holds the automation of incident {incident_id}")
+            effects = release(incident, causes, by, note, now)
+            await tx.record(incident, effects, now)
+            await tx.wake_held(incident_id, now)
+        return effects.incident

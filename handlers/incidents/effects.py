@@ -41,8 +41,9 @@ TimelineKind = Literal[
     "silence",
     "inhibition",
     "status",
+    "hold",
 ]
-TimerKind = Literal["escalation", "investigation"]
+TimerKind = Literal["escalation", "investigation", "rearm"]
 
 
 def action_key(incident_id: str, *parts: str) -> str:

@@ -15,7 +15,7 @@ from schemas.decisions import AlertState
 from schemas.incidents import IncidentStatus
 from schemas.severity import Scenario, Severity
 
-__all__ = ["SCENARIO_RANK", "AlertEntry", "Incident", "worse_scenario"]
+__all__ = ["SCENARIO_RANK", "AlertEntry", "HoldRelease", "Incident", "worse_scenario"]
 
 # Which scenario wins when an incident matches several: the wider response first.
 SCENARIO_RANK: dict[Scenario, int] = {"S3": 0, "S1": 1, "S2": 2, "S4": 3}
@@ -55,6 +55,17 @@ class AlertEntry:
 
 
 @dataclass(frozen=True)
+class HoldRelease:
+    """An operator let the incident's automation run despite what held it (``handlers.holds``):
+    ``cause`` is the hold's key (``window:<id>``, ``hold:<id>``, ``silence:<id>``)."""
+
+    cause: str
+    by: str
+    at: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Incident:
     id: str
     service: str
@@ -77,6 +88,8 @@ class Incident:
     steps: frozenset[str] = frozenset()
     rollback_status: str | None = None
     human_decision: str | None = None
+    dry_run: bool = False  # its decisions are on trial: actions recorded, never sent
+    hold_releases: tuple[HoldRelease, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -108,6 +121,11 @@ class Incident:
     @property
     def rollback_active(self) -> bool:
         return self.rollback_status in ("requested", "running")
+
+    @property
+    def released(self) -> frozenset[str]:
+        """The holds an operator released this incident's automation from."""
+        return frozenset(r.cause for r in self.hold_releases)
 
     def done(self, step: str) -> bool:
         return step in self.steps

@@ -37,6 +37,7 @@ from handlers.incidents.effects import (
     TimerIntent,
 )
 from handlers.incidents.incident import AlertEntry, Incident
+from handlers.incidents.rearm import rearm
 from handlers.incidents.target import no_target_reason
 from schemas.errors import CommandError
 from schemas.severity import Severity
@@ -86,10 +87,6 @@ class InvestigationReason(StrEnum):
     NO_TARGET = "the condition still breaches, but there is no version to roll back to"
 
 
-def _paged(inc: Incident) -> bool:
-    return any(s.startswith("page:") for s in inc.steps)
-
-
 def _reschedule(inc: Incident, cfg: ResponseConfig) -> tuple[TimerIntent, ...]:
     due = next_escalation_at(inc, cfg)
     return (TimerIntent("escalation", due),) if due is not None else ()
@@ -105,17 +102,20 @@ def acknowledge(inc: Incident, by: str, note: str | None, now: float) -> Effects
         acknowledged_by=by,
         ack_note=note or inc.ack_note,
     )
-    actions: tuple[ActionIntent, ...] = ()
-    if _paged(inc) and not inc.done("page:acknowledged"):
-        after = after.with_steps("page:acknowledged")
-        actions = (notices.page(after, "acknowledge", "human", f"acknowledged by {by}"),)
+    actions: list[ActionIntent] = []
+    for tier in notices.paged_tiers(inc):
+        step = "page:acknowledged" + ("" if tier == "on_call" else f":{tier}")
+        if not inc.done(step):
+            after = after.with_steps(step)
+            why = f"acknowledged by {by}"
+            actions.append(notices.page(after, "acknowledge", "human", why, tier=tier))
     held = " (holds the investigation rollback)" if after.held else ""
     return Effects(
         after,
         timeline=(
             TimelineEntry("human", f"acknowledged by {by}{held}", actor=by, reason=note or ""),
         ),
-        actions=actions,
+        actions=tuple(actions),
         events=(EventIntent("acknowledged", {"by": by, "note": note}),),
     )
 
@@ -131,19 +131,23 @@ def resolve(
         f"RESOLVED {inc.id} on {inc.service}: {inc.title} — {reason}. "
         f"Post-incident review due by {deadline}"
     )
-    actions = [notices.chat(after, "resolved", text)]
-    if _paged(inc):
-        actions.insert(0, notices.page(after, "resolve", "resolution", f"resolved: {reason}"))
+    pages = [
+        notices.page(after, "resolve", "resolution", f"resolved: {reason}", tier=tier)
+        for tier in notices.paged_tiers(inc)
+    ]
+    actions = [*pages, notices.chat(after, "resolved", text)]
     if any(s.startswith("status_page:") for s in inc.steps):
         body = f"The issue affecting {inc.service} has been resolved."
         actions.append(notices.status_page(after, "resolved", body, "final"))
-    return Effects(
+    resolved = Effects(
         after,
         timeline=(TimelineEntry("status", "resolved", actor=by, reason=reason),),
         actions=tuple(actions),
         timers=_reschedule(after, cfg),
         events=(EventIntent("resolved", {"by": by, "reason": reason}),),
     )
+    # Only a person resolves an incident whose alerts still fire: they are re-armed.
+    return resolved.then(rearm(after, now, cfg))
 
 
 def human_decision(
@@ -273,7 +277,15 @@ def rollback_finished(
             after,
             timeline=(TimelineEntry("rollback", "rollback failed; escalated", reason=reason),),
             actions=(
-                notices.page(after, "trigger", "rollback_failed", summary, contact=contact),
+                notices.page(
+                    after,
+                    "trigger",
+                    "rollback_failed",
+                    summary,
+                    contact=contact,
+                    tier="final_contact",
+                    at=now,
+                ),
                 notices.chat(
                     after, "rollback_failed", f"{inc.id}: {summary} — escalated to {contact}"
                 ),

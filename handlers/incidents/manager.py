@@ -27,7 +27,7 @@ from schemas.clock import Clock
 from schemas.decisions import Decision
 from schemas.severity import Severity
 
-__all__ = ["Applied", "IncidentManager", "new_incident_id"]
+__all__ = ["Applied", "DecisionApplier", "IncidentManager", "new_incident_id"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,39 @@ Applied = Literal["duplicate", "logged", "incident"]
 
 def new_incident_id() -> str:
     return f"inc_{uuid.uuid4().hex[:12]}"
+
+
+class DecisionApplier:
+    """One decision into the incidents, inside a transaction: the manager's, and the re-arm
+    timer's when it re-delivers a still-breaching alert (``handlers.incidents.rearm``)."""
+
+    def __init__(self, cfg: ResponseConfig, new_id: Callable[[], str] = new_incident_id) -> None:
+        self._cfg = cfg
+        self._new_id = new_id
+
+    async def apply_in(self, tx: IncidentTx, decision: Decision, now: float) -> Applied:
+        if not await tx.remember_decision(decision, now):
+            return "duplicate"
+        await tx.lock_service(decision.service)
+        current = await tx.open_incident(decision.service, decision.dry_run)
+        ctx = await self._context(tx, decision, now)
+        effects = on_decision(current, decision, ctx, self._cfg)
+        if effects is None:
+            return "logged"
+        await tx.record(current, effects, now)
+        await tx.link_decision(decision.decision_id, effects.incident.id)
+        return "incident"
+
+    async def _context(self, tx: IncidentTx, decision: Decision, now: float) -> DecisionContext:
+        cascade = Cascade()
+        previous = None
+        if decision.state == "firing":
+            if decision.severity is Severity.CRITICAL:
+                cascade = await tx.cascade(decision.at_ms / 1000.0 - self._cfg.cascade_window_s)
+            if decision.last_good_version is None and decision.version is not None:
+                # the fallback rollback target (``handlers.incidents.target``)
+                previous = await tx.previous_deploy(decision.service, decision.version)
+        return DecisionContext(now, self._new_id(), cascade, previous)
 
 
 class IncidentManager(SourceLoop):
@@ -53,8 +86,7 @@ class IncidentManager(SourceLoop):
     ) -> None:
         super().__init__(source, clock, poll_s)
         self._store = store
-        self._cfg = cfg
-        self._new_id = new_id
+        self.applier = DecisionApplier(cfg, new_id)
         self.counts: Counter[str] = Counter()
         # pane end (the decision's window end, event time) -> the decision recorded here
         self.decision_latency = Histogram()
@@ -75,29 +107,10 @@ class IncidentManager(SourceLoop):
     async def apply(self, decision: Decision) -> Applied:
         now = self.clock.now()
         async with self._store.transaction() as tx:
-            if not await tx.remember_decision(decision, now):
-                return "duplicate"
+            applied = await self.applier.apply_in(tx, decision, now)
+        if applied != "duplicate":
             self.decision_latency.observe(max(0.0, now - decision.evidence.window_end_ms / 1000))
-            await tx.lock_service(decision.service)
-            current = await tx.open_incident(decision.service)
-            ctx = await self._context(tx, decision, now)
-            effects = on_decision(current, decision, ctx, self._cfg)
-            if effects is None:
-                return "logged"
-            await tx.record(current, effects, now)
-            await tx.link_decision(decision.decision_id, effects.incident.id)
-        return "incident"
-
-    async def _context(self, tx: IncidentTx, decision: Decision, now: float) -> DecisionContext:
-        cascade = Cascade()
-        previous = None
-        if decision.state == "firing":
-            if decision.severity is Severity.CRITICAL:
-                cascade = await tx.cascade(decision.at_ms / 1000.0 - self._cfg.cascade_window_s)
-            if decision.last_good_version is None and decision.version is not None:
-                # the fallback rollback target (``handlers.incidents.target``)
-                previous = await tx.previous_deploy(decision.service, decision.version)
-        return DecisionContext(now, self._new_id(), cascade, previous)
+        return applied
 
     def health(self) -> dict[str, Any]:
         return {**super().health(), "decisions": dict(self.counts)}

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.incidents.effects import ActionIntent, action_key
-from handlers.incidents.incident import Incident
+from handlers.incidents.incident import AlertEntry, Incident
+from schemas.paging import PAGE_TIERS, PageTier
 from schemas.severity import Severity
 
 __all__ = [
@@ -21,10 +22,12 @@ __all__ = [
     "duration_text",
     "labels",
     "page",
+    "paged_tiers",
     "pager_fallback",
     "restore_call",
     "rollback_call",
     "status_page",
+    "tier_of",
 ]
 
 ALL_TARGETS = "*"  # breaker target meaning "every breaker" (the S4 emergency stop)
@@ -50,14 +53,19 @@ _IMPACT = {
 }
 
 
+def _worst(incident: Incident) -> AlertEntry | None:
+    alerts = sorted(incident.alerts.values(), key=lambda a: (-a.severity.rank, a.at))
+    return alerts[0] if alerts else None
+
+
 def labels(incident: Incident) -> dict[str, str]:
     """What silences match on: service, severity, scenario, the worst alert's rule and scope."""
     found: dict[str, str] = {"service": incident.service, "severity": incident.severity.value}
     if incident.scenario:
         found["scenario"] = incident.scenario
-    alerts = sorted(incident.alerts.values(), key=lambda a: (-a.severity.rank, a.at))
-    if alerts:
-        found = {**alerts[0].scope, **found, "rule": alerts[0].rule}
+    worst = _worst(incident)
+    if worst is not None:
+        found = {**worst.scope, **found, "rule": worst.rule}
     return found
 
 
@@ -84,12 +92,53 @@ def _intent(
     )
 
 
+def tier_of(step: str) -> PageTier:
+    """The paging tier an escalation step pages (``lead_engineer`` …), else on-call."""
+    return next((tier for tier in PAGE_TIERS if tier == step), "on_call")
+
+
+def paged_tiers(incident: Incident) -> list[PageTier]:
+    """The tiers paged so far (each is its own pager alert, to acknowledge and resolve)."""
+    steps = incident.steps
+    paged = {
+        "on_call": any(s.startswith("page:") for s in steps),
+        "lead_engineer": "escalation:lead_engineer" in steps,
+        "team_lead": "escalation:team_lead" in steps,
+        "final_contact": bool({"escalation:final_contact", "escalation:rollback_failed"} & steps),
+    }
+    return [tier for tier in PAGE_TIERS if paged[tier]]
+
+
+def _evidence(incident: Incident) -> dict[str, Any]:
+    """What a page shows of why: the worst alert's rule, scope and evidence, and versions."""
+    worst = _worst(incident)
+    found: dict[str, Any] = {
+        "version": incident.bad_version,
+        "last_good_version": incident.last_good_version,
+    }
+    if worst is not None:
+        found |= {"rule": worst.rule, "scope": dict(worst.scope), "evidence": dict(worst.evidence)}
+    return found
+
+
 def page(
-    incident: Incident, event: str, step: str, summary: str, contact: str | None = None
+    incident: Incident,
+    event: str,
+    step: str,
+    summary: str,
+    contact: str | None = None,
+    *,
+    tier: PageTier = "on_call",
+    at: float | None = None,
 ) -> ActionIntent:
-    """A pager event (trigger / acknowledge / resolve); the pager's dedup key is the incident id."""
-    payload = {"event": event, "summary": summary, "contact": contact}
-    key = action_key(incident.id, "page", event, step)
+    """A pager event (trigger / acknowledge / resolve) for one paging tier: each tier is its
+    own pager alert (``handlers.receivers.pager``); ``at`` is when the trigger was detected."""
+    payload = {"event": event, "summary": summary, "contact": contact, "tier": tier, "at": at}
+    if event == "trigger":
+        payload |= _evidence(incident)
+    # One key per tier: a step that does not name its tier (acknowledge, resolve) gets it added.
+    named = tier == "on_call" or tier in step.split(":")
+    key = action_key(incident.id, "page", event, step, *(() if named else (tier,)))
     return _intent(incident, "page", key, payload, closing=event != "trigger")
 
 

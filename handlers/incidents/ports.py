@@ -46,6 +46,10 @@ class IncidentTx(Protocol):
 
     async def link_decision(self, decision_id: str, incident_id: str) -> None: ...
 
+    async def latest_decision(self, fingerprint: str) -> tuple[Decision, str | None] | None:
+        """The alert's latest decision logged, and the incident it was applied to (if any)."""
+        ...
+
     async def lock_service(self, service: str) -> None:
         """Serialise incident creation per service across workers (transaction-scoped)."""
         ...
@@ -64,8 +68,8 @@ class IncidentTx(Protocol):
         ...
 
     # incidents
-    async def open_incident(self, service: str) -> Incident | None:
-        """The service's latest unresolved incident, locked."""
+    async def open_incident(self, service: str, dry_run: bool = False) -> Incident | None:
+        """The service's latest unresolved incident, locked (a dry run's have their own)."""
         ...
 
     async def incident(self, incident_id: str) -> Incident | None:
@@ -122,6 +126,10 @@ class IncidentTx(Protocol):
     async def end_rollback(self, rb: Rollback, ok: bool, outcome: str, now: float) -> None: ...
 
     async def action_statuses(self, keys: list[str]) -> dict[str, ActionStatus]: ...
+
+    async def wake_held(self, incident_id: str | None, now: float) -> None:
+        """Held control calls (of one incident, or every one) look at their holds again now."""
+        ...
 
 
 class IncidentStore(Protocol):

@@ -33,6 +33,7 @@ from handlers.incidents.effects import (
 )
 from handlers.incidents.incident import AlertEntry, Incident, worse_scenario
 from handlers.incidents.lifecycle import breach_after_investigation, resolve
+from handlers.incidents.rearm import RearmReason, is_turn, turn
 from handlers.incidents.target import IN_EFFECT, choose_target
 from schemas.decisions import Decision
 from schemas.severity import Severity
@@ -79,14 +80,17 @@ def _entry(decision: Decision, before: AlertEntry | None) -> AlertEntry:
 
 
 def _latest(decision: Decision) -> dict[str, Any]:
-    """The alert's latest evaluation, as the investigation's verdict shows it."""
+    """The alert's latest evaluation, as the investigation's verdict and the pages show it."""
     e = decision.evidence
     return {
         "metric": e.metric,
         "observed": e.observed,
         "comparison": e.comparison,
         "threshold": e.threshold,
+        "window_start_ms": e.window_start_ms,
         "window_end_ms": e.window_end_ms,
+        "samples": e.samples,
+        "min_samples": e.min_samples,
         "decided_at_ms": decision.at_ms,
         "summary": decision.summary,
     }
@@ -109,6 +113,7 @@ def _open(decision: Decision, ctx: DecisionContext) -> Incident:
         title=_title(decision),
         opened_at=ctx.now,
         last_decision_at=decision.at_ms / 1000.0,
+        dry_run=decision.dry_run,
     )
 
 
@@ -149,10 +154,13 @@ def on_decision(
     current: Incident | None, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
 ) -> Effects | None:
     join, why = should_join(current, decision, cfg)
-    if decision.state == "firing" and decision.previous != "firing":
+    if is_turn(decision) and turn(current if join else None, decision) == "breach":
+        # A re-armed alert breaches again: its incident was resolved by hand while it fired.
+        effects = _firing(current if join else None, decision, ctx, cfg, RearmReason.BREACH)
+    elif decision.state == "firing" and decision.previous != "firing":
         effects = _firing(current if join else None, decision, ctx, cfg, why.value)
     elif not join or current is None or decision.fingerprint not in current.alerts:
-        return None  # includes a turn of a firing alert that belongs to no open incident
+        return None  # includes a turn to held of an alert that belongs to no open incident
     else:
         effects = _update(current, decision, ctx, cfg)
     again = breach_after_investigation(effects.incident, ctx.now, cfg)
@@ -175,7 +183,12 @@ def _firing(
         evidence=_evidence(decision),
     )
     events = _lifecycle_events(before, after)
-    base = Effects(after, timeline=(note,), events=events)
+    trial = (
+        (TimelineEntry("status", "dry run: actions recorded as would have sent, none sent"),)
+        if before is None and after.dry_run
+        else ()
+    )
+    base = Effects(after, timeline=(note, *trial), events=events)
     return base.then(respond(after, decision, ctx.now, cfg))
 
 
@@ -288,7 +301,8 @@ class _Steps:
 def _notify_humans(s: _Steps, cfg: ResponseConfig, reason: str) -> None:
     inc = s.incident
     if inc.severity >= Severity.HIGH and s.first(f"page:{inc.severity.value}"):
-        s.actions.append(notices.page(inc, "trigger", f"detection:{inc.severity.value}", inc.title))
+        step = f"detection:{inc.severity.value}"
+        s.actions.append(notices.page(inc, "trigger", step, inc.title, at=inc.last_decision_at))
     if s.first(f"chat:{inc.severity.value}"):
         text = f"{inc.severity.value} incident {inc.id} on {inc.service}: {inc.title} — {reason}"
         s.actions.append(notices.chat(inc, f"opened:{inc.severity.value}", text))

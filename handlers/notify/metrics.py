@@ -54,8 +54,8 @@ class DeliveryStats:
 
     def count(self, d: Delivery) -> None:
         settlement = d.settlement
-        if settlement is None:
-            return
+        if settlement is None or (settlement.status == "held" and d.action.held):
+            return  # a held call looked at again is no new settlement (handlers.notify.holds)
         receiver = d.action.kind
         self.settled[receiver, _STATUS.get(settlement.status, settlement.status)] += 1
         if settlement.status in ("pending", "failed") and settlement.timeline is not None:

@@ -6,7 +6,8 @@ the composition root's ``app.pipeline.Pipeline``.
 A stage either leaves the delivery alone (passes it on) or gives it a ``Settlement`` (muted,
 inhibited, stale, sent, retry, failed); the pipeline stops at the first settlement and the
 record stage writes it. Silences and inhibition apply to notifications only (page, chat,
-status page); control actions (breaker, rollback, restore, bots) always run. Closing pages
+status page); control actions (breaker, rollback, restore, bots) run unless a maintenance
+window, a global hold or a silence holds them (``handlers.notify.holds``). Closing pages
 (acknowledge/resolve) are never muted: muting them would leave open a page that was sent.
 
 Pages are retried until delivered while their incident is open (``until_delivered`` in
@@ -19,12 +20,13 @@ failed attempt is on the timeline, and counted by receiver once recorded
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
 from handlers.actions import ACTIONS, CARRIED_KINDS
 from handlers.config import DeliveryConfig
+from handlers.holds import Automation
 from handlers.incidents.effects import TimelineEntry
 from handlers.outbox.ports import Claimed, Missed, OutboxStore, Settlement
 from handlers.outbox.retry import after_attempt
@@ -56,6 +58,7 @@ class Delivery:
     inhibitors: Sequence[Inhibitor] = ()
     settlement: Settlement | None = None
     carried: tuple[Missed, ...] = ()  # the failed notices riding along (CarryStage)
+    automation: Automation = field(default_factory=Automation)  # windows, holds (handlers.holds)
 
     def settle(self, settlement: Settlement) -> Delivery:
         return replace(self, settlement=settlement)

@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from handlers.actions import LANES
-from handlers.config import DeliveryConfig
+from handlers.config import DeliveryConfig, HoldConfig
+from handlers.holds import Automation, HoldSource
+from handlers.notify.holds import DryRunStage, HoldStage, WindowStage
 from handlers.notify.metrics import DeliveryStats, MeteredRecord
 from handlers.notify.stages import (
     CarryStage,
@@ -45,11 +47,16 @@ def delivery_pipeline(
     receivers: Mapping[ActionKind, Receiver],
     cfg: DeliveryConfig,
     stats: DeliveryStats | None = None,
+    hold_cfg: HoldConfig | None = None,
 ) -> DeliveryPipeline:
     stages: list[DeliveryStage] = [
         SilenceStage(),
+        WindowStage(),
         InhibitStage(),
         DedupStage(),
+        HoldStage(hold_cfg or HoldConfig()),  # control calls wait out their holds …
+        DryRunStage(),  # … and a trial's are recorded, not sent
+        # … then what failed before rides along with what is really sent
         CarryStage(store),
         RetryStage(receivers, cfg),
     ]
@@ -68,6 +75,7 @@ class OutboxLane(LoopService):
         pipeline: DeliveryPipeline,
         cfg: DeliveryConfig,
         clock: Clock,
+        holds: HoldSource | None = None,
     ) -> None:
         super().__init__(clock, cfg.poll_s)
         self.name = f"outbox-{lane}"
@@ -75,6 +83,7 @@ class OutboxLane(LoopService):
         self._store = store
         self._pipeline = pipeline
         self._cfg = cfg
+        self._holds = holds
         self.delivered = 0
 
     async def tick(self) -> bool:
@@ -84,7 +93,10 @@ class OutboxLane(LoopService):
             return False
         silences = await self._store.silences(now)
         inhibitors = await self._store.inhibitors()
-        deliveries = [Delivery(a, now, silences, inhibitors) for a in claimed]
+        automation = await self._holds.automation(now) if self._holds else Automation()
+        deliveries = [
+            Delivery(a, now, silences, inhibitors, automation=automation) for a in claimed
+        ]
         await asyncio.gather(*(self._pipeline.exec(d) for d in deliveries))
         self.delivered += len(claimed)
         return True
@@ -103,11 +115,15 @@ class OutboxDispatcher:
         cfg: DeliveryConfig,
         clock: Clock,
         stats: DeliveryStats | None = None,
+        *,
+        holds: HoldSource | None = None,
+        hold_cfg: HoldConfig | None = None,
     ) -> None:
         self.stats = stats if stats is not None else DeliveryStats()
-        pipeline = delivery_pipeline(store, receivers, cfg, self.stats)
+        pipeline = delivery_pipeline(store, receivers, cfg, self.stats, hold_cfg)
         self.lanes = [
-            OutboxLane(lane, kinds, store, pipeline, cfg, clock) for lane, kinds in LANES.items()
+            OutboxLane(lane, kinds, store, pipeline, cfg, clock, holds)
+            for lane, kinds in LANES.items()
         ]
 
     async def start(self) -> None:

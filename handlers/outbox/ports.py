@@ -31,6 +31,9 @@ class Claimed:
     labels: Mapping[str, str] = field(default_factory=dict)
     closing: bool = False
     incident_resolved_at: float | None = None
+    dry_run: bool = False  # recorded as "would have sent", never sent
+    held: bool = False  # it was held when claimed (its hold was recorded then)
+    released: frozenset[str] = frozenset()  # the holds its incident was released from
 
     @property
     def notification(self) -> bool:
@@ -39,7 +42,7 @@ class Claimed:
 
 @dataclass(frozen=True)
 class Settlement:
-    status: Literal["pending", "sent", "failed", "muted", "inhibited"]
+    status: Literal["pending", "sent", "failed", "muted", "inhibited", "held", "dry_run"]
     reason: str
     next_at: float | None = None
     error: str | None = None

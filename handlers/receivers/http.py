@@ -1,8 +1,10 @@
-"""One JSON POST to a receiver: signed, with a timeout, its status classified.
+"""One JSON call to a receiver (a POST, or another method on a path below its URL): signed,
+with a timeout, its status classified.
 
 Error texts name the receiver and what went wrong, never the URL: receiver URLs are secrets
-(a Slack webhook URL is a credential). httpx logs each request's URL at INFO on the ``httpx``
-logger, so this module drops those lines.
+(a Slack webhook URL is a credential). A refusal keeps the start of the receiver's answer
+(``pager: HTTP 400: {"status": "invalid event", …}``), so the timeline says why. httpx logs
+each request's URL at INFO on the ``httpx`` logger, so this module drops those lines.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from handlers.outbox.retry import SendResult, classify_status, parse_retry_after
 from handlers.receivers.signing import HEADER, sign
 from schemas.clock import Clock
 
-__all__ = ["WebhookPoster"]
+__all__ = ["ANSWER_KEPT", "WebhookPoster"]
+
+ANSWER_KEPT = 500  # characters of a refusing receiver's answer kept in the error text
 
 
 class _NoRequestLines(logging.Filter):
@@ -43,6 +47,7 @@ class WebhookPoster:
         clock: Clock,
         timeout_s: float,
         secret: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self._client = client
@@ -50,26 +55,38 @@ class WebhookPoster:
         self._clock = clock
         self._timeout = timeout_s
         self._secret = secret
+        self._extra = dict(headers or {})  # e.g. Statuspage's Authorization
 
     def _headers(self, body: bytes, key: str) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": key,
             "User-Agent": "alertpipe/0.1",
+            **self._extra,
         }
         if self._secret:
             headers[HEADER] = sign(self._secret, int(self._clock.now()), body)
         return headers
 
     async def post(self, body: Mapping[str, Any], key: str) -> SendResult:
-        raw = orjson.dumps(body)
+        return await self.call("POST", body, key)
+
+    async def call(
+        self, method: str, body: Mapping[str, Any] | None, key: str, path: str = ""
+    ) -> SendResult:
+        """``method`` on the URL (with ``path`` appended), ``body`` as JSON (None: no body)."""
+        raw = orjson.dumps(body) if body is not None else b""
         try:
             # One deadline for the whole send: httpx's timeout bounds connect, write, read (per
             # chunk) and the pool wait each, so a trickling receiver could outlast the outbox
             # lease (sized against ``delivery.timeout_s``) and see the action claimed twice.
             async with asyncio.timeout(self._timeout):
-                response = await self._client.post(
-                    self._url, content=raw, headers=self._headers(raw, key), timeout=self._timeout
+                response = await self._client.request(
+                    method,
+                    self._url.rstrip("/") + path if path else self._url,
+                    content=raw,
+                    headers=self._headers(raw, key),
+                    timeout=self._timeout,
                 )
         except (httpx.TimeoutException, TimeoutError):
             return SendResult(False, True, f"{self.name}: no answer within {self._timeout:g} s")
@@ -82,8 +99,16 @@ class WebhookPoster:
         if ok:
             return SendResult.success(response.status_code, _json_answer(response))
         after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
-        error = f"{self.name}: HTTP {response.status_code}"
+        error = f"{self.name}: HTTP {response.status_code}{_said(response)}"
         return SendResult(False, retry, error, response.status_code, after)
+
+
+def _said(response: httpx.Response) -> str:
+    """The start of a refusing receiver's answer, on one line (``: <text>``), if it gave one."""
+    text = " ".join(response.content[: ANSWER_KEPT * 4].decode("utf-8", "replace").split())
+    if not text:
+        return ""
+    return f": {text[:ANSWER_KEPT]}" + ("…" if len(text) > ANSWER_KEPT else "")
 
 
 def _json_answer(response: httpx.Response) -> Any:

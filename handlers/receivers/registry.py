@@ -2,7 +2,9 @@
 
 Each kind's receiver and URL are its row of ``handlers.actions.ACTIONS``; ``urls`` maps a URL's
 name there (``pager``, ``restore`` …) to its value, and a URL that is missing or None means
-"print to the console instead".
+"print to the console instead". ``setup`` adds what the receivers need besides (the policy's
+routes and the secrets they name, the console links, more named URLs, headers, the store of
+Statuspage ids).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from handlers.actions import ACTIONS, HttpReceiver
+from handlers.actions import ACTIONS, HttpReceiver, ReceiverSetup
 from handlers.config import DeliveryConfig
 from handlers.receivers.base import Receiver
 from handlers.receivers.console import ConsoleReceiver
 from handlers.receivers.http import WebhookPoster
+from handlers.receivers.routing import Destinations
 from schemas.clock import Clock
 from schemas.incidents import ActionKind
 
@@ -34,15 +37,33 @@ def build_receivers(
     secret: str | None = None,
     routing_key: str | None = None,
     write: Callable[[str], None] = print,
+    setup: ReceiverSetup | None = None,
 ) -> Mapping[ActionKind, Receiver]:
+    """``routing_key`` (the default route's) is a shorthand for a ``setup`` whose destinations
+    hold it under ``default``."""
+    if setup is None:
+        keys = {"default": routing_key} if routing_key else {}
+        setup = ReceiverSetup(destinations=Destinations(routing_keys=keys))
     found: dict[ActionKind, Receiver] = {}
     for kind, spec in ACTIONS.items():
-        url = urls.get(spec.url)
-        if url is None:
-            found[kind] = ConsoleReceiver(kind, write)
+        console = ConsoleReceiver(kind, write)
+        named = {"default": urls.get(spec.url), **setup.named_urls.get(spec.url, {})}
+        posters = {
+            name: WebhookPoster(
+                kind,
+                client,
+                url,
+                clock=clock,
+                timeout_s=cfg.timeout_s,
+                secret=secret,
+                headers=setup.headers.get(spec.url),
+            )
+            for name, url in named.items()
+            if url
+        }
+        if not posters:
+            found[kind] = console
             continue
-        poster = WebhookPoster(
-            kind, client, url, clock=clock, timeout_s=cfg.timeout_s, secret=secret
-        )
-        found[kind] = spec.receiver(HttpReceiver(kind, poster, routing_key))
+        first = posters.get("default") or next(iter(posters.values()))
+        found[kind] = spec.receiver(HttpReceiver(kind, first, posters, setup, clock, console))
     return found

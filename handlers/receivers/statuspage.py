@@ -1,41 +1,115 @@
-"""Status page: a Statuspage-style incident with its component status.
+"""Status page: Atlassian Statuspage's REST API (``ALERTPIPE_STATUSPAGE_URL`` is the page's
+API, ``https://api.statuspage.io/v1/pages/<page_id>``; ``Authorization: OAuth <key>`` from
+``ALERTPIPE_STATUSPAGE_API_KEY``).
 
-``status`` is investigating / identified / monitoring / resolved, ``impact_override`` none /
-minor / major / critical, and ``components`` maps the service to operational /
-degraded_performance / partial_outage / major_outage. Our incident id travels in
-``metadata.alertpipe`` so the receiving side can map it to its own incident.
+An incident is created once, ``POST /incidents``, and the id Statuspage answers with is kept
+(``handlers.receivers.refs``); every later notice of that incident (updates, resolution)
+``PATCH``es ``/incidents/<id>``. A create that may have reached Statuspage without its answer
+reaching us (a timeout) is not repeated blindly: the retry first looks for the incident among
+the page's unresolved ones by its ``metadata.alertpipe.incident_id``.
+
+    {"incident": {"name": "…", "status": "investigating|identified|monitoring|resolved",
+                  "impact_override": "none|minor|major|critical", "body": "…",
+                  "component_ids": ["8kbf7d35c070"],
+                  "components": {"8kbf7d35c070": "operational|degraded_performance|
+                                                  partial_outage|major_outage"},
+                  "metadata": {"alertpipe": {"incident_id": "inc_…"}},
+                  "deliver_notifications": true}}
+
+Components are addressed by the ids ``ALERTPIPE_STATUSPAGE_COMPONENTS`` gives each service; a
+service without one is named in the text only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from handlers.outbox.retry import SendResult
 from handlers.receivers.base import Outbound, with_missed
 from handlers.receivers.http import WebhookPoster
+from handlers.receivers.refs import ReceiverRefs
 
-__all__ = ["StatusPageReceiver", "statuspage_body"]
+__all__ = [
+    "COMPONENT_STATUSES",
+    "INCIDENT_STATUSES",
+    "StatusPageReceiver",
+    "statuspage_body",
+]
+
+RECEIVER = "status_page"
+INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+COMPONENT_STATUSES = (
+    "operational",
+    "under_maintenance",
+    "degraded_performance",
+    "partial_outage",
+    "major_outage",
+)
+NAME_MAX = 255
 
 
-def statuspage_body(action: Outbound) -> dict[str, Any]:
+def statuspage_body(
+    action: Outbound, components: Mapping[str, str], *, create: bool
+) -> dict[str, Any]:
     p = action.payload
-    service = str(p.get("service", ""))
-    return {
-        "incident": {
-            "name": p.get("title", ""),
-            "status": p.get("status", "investigating"),
-            "impact_override": p.get("impact", "none"),
-            "body": with_missed(str(p.get("body", "")), p),
-            "components": {service: p.get("component_status", "operational")},
-            "metadata": {"alertpipe": {"incident_id": action.incident_id, "key": action.key}},
-        }
-    }
+    status = str(p.get("status", "investigating"))
+    body = with_missed(str(p.get("body", "")), p)  # this incident's notices that failed
+    incident: dict[str, Any] = {"status": status, "body": body}
+    if create:
+        incident["name"] = str(p.get("title") or f"Degraded service: {p.get('service')}")[:NAME_MAX]
+        incident["metadata"] = {"alertpipe": {"incident_id": action.incident_id}}
+        incident["deliver_notifications"] = True
+    if status != "resolved":
+        incident["impact_override"] = p.get("impact", "none")
+    component = components.get(str(p.get("service", "")))
+    if component is not None:
+        incident["component_ids"] = [component]
+        state = "operational" if status == "resolved" else p.get("component_status")
+        incident["components"] = {component: state or "operational"}
+    return {"incident": incident}
 
 
 class StatusPageReceiver:
-    def __init__(self, poster: WebhookPoster) -> None:
-        self.name = "status_page"
+    def __init__(
+        self, poster: WebhookPoster, refs: ReceiverRefs, components: Mapping[str, str]
+    ) -> None:
+        self.name = RECEIVER
         self._poster = poster
+        self._refs = refs
+        self._components = components
 
     async def send(self, action: Outbound) -> SendResult:
-        return await self._poster.post(statuspage_body(action), action.key)
+        page_incident = await self._refs.get(action.incident_id, RECEIVER)
+        if page_incident is None and action.attempt > 1:
+            page_incident = await self._created_before(action)
+        if page_incident is not None:
+            body = statuspage_body(action, self._components, create=False)
+            return await self._poster.call("PATCH", body, action.key, f"/incidents/{page_incident}")
+        return await self._create(action)
+
+    async def _create(self, action: Outbound) -> SendResult:
+        body = statuspage_body(action, self._components, create=True)
+        result = await self._poster.call("POST", body, action.key, "/incidents")
+        if not result.ok:
+            return result
+        created = result.answer.get("id") if isinstance(result.answer, dict) else None
+        if not isinstance(created, str) or not created:
+            return SendResult(False, False, "status_page: the answer named no incident id")
+        await self._refs.put(action.incident_id, RECEIVER, created)
+        return result
+
+    async def _created_before(self, action: Outbound) -> str | None:
+        """The page's unresolved incident an earlier attempt created, if it got that far."""
+        found = await self._poster.call("GET", None, action.key, "/incidents/unresolved")
+        if not found.ok or not isinstance(found.answer, list):
+            return None
+        for incident in found.answer:
+            meta = incident.get("metadata") if isinstance(incident, dict) else None
+            ours = (meta or {}).get("alertpipe") if isinstance(meta, dict) else None
+            if isinstance(ours, dict) and ours.get("incident_id") == action.incident_id:
+                page_incident = str(incident.get("id") or "")
+                if page_incident:
+                    await self._refs.put(action.incident_id, RECEIVER, page_incident)
+                    return page_incident
+        return None

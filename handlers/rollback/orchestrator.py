@@ -7,7 +7,9 @@ the pure ``next_step`` what to do, and records it: a phase's actions go to the o
 fixed idempotency keys (so resuming re-sends, never doubles) — only its control calls are
 waited on, its notices are side effects —, each phase's real duration is recorded against
 the plan's budget, and the incident learns the outcome. At most one rollback per service
-runs at a time (a partial unique index), one per incident ever.
+runs at a time (a partial unique index), one per incident ever. While a maintenance window,
+a global hold or a silence holds the incident's automation (``handlers.holds``), no phase
+starts: the rollback waits, and goes on where it was once the hold ends or is released.
 
 It waits on notifications, not on its poll interval: ``wake`` (a rollback was requested or
 ended) makes it claim at once, and ``settled`` (an outbox action was settled) makes the
@@ -27,6 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 from handlers.config import ResponseConfig, RollbackConfig
+from handlers.holds import HoldSource, holding
 from handlers.incidents import notices
 from handlers.incidents.effects import Effects, EventIntent, TimelineEntry
 from handlers.incidents.incident import Incident
@@ -80,12 +83,14 @@ class RollbackOrchestrator(LoopService):
         clock: Clock,
         *,
         owner: str | None = None,
+        holds: HoldSource | None = None,
     ) -> None:
         super().__init__(clock, cfg.poll_s)
         self._store = store
         self._probe = probe
         self._cfg = cfg
         self._response_cfg = response_cfg
+        self._holds = holds
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, asyncio.Task[None]] = {}
         self._settled = Signal()
@@ -176,8 +181,38 @@ class RollbackOrchestrator(LoopService):
                 log.warning("rollback %s: lease lost; another worker resumes it", rb.id)
                 return None
             step = await self._next(tx, rb, incident, now, probed)
+            held = await self._held(tx, incident, step, now)
+            if held is not None:
+                return held
             await self._apply(tx, rb, incident, step, now, probed)
             return step
+
+    async def _held(
+        self, tx: IncidentTx, incident: Incident, step: RollbackStep, now: float
+    ) -> RollbackStep | None:
+        """A phase does not start, nor start again, while the incident's automation is held
+        (``handlers.holds``): the rollback waits, its phase budgets untouched, and says once
+        per hold what holds it. A phase already running finishes; its held calls wait in
+        the outbox."""
+        if self._holds is None or step.kind not in ("start", "retry"):
+            return None
+        automation = await self._holds.automation(now)
+        labels = notices.labels(incident)
+        causes = holding(automation, incident.service, labels, incident.released, now)
+        if not causes:
+            return None
+        fresh = [c for c in causes if not incident.done(f"held:{c.key}")]
+        if fresh:
+            note = TimelineEntry(
+                "hold",
+                f"rollback held before {step.phase} by {', '.join(c.describe() for c in fresh)}",
+                reason="; ".join(c.reason for c in fresh),
+                result={"holds": [c.key for c in fresh]},
+            )
+            after = incident.with_steps(*(f"held:{c.key}" for c in fresh))
+            await tx.record(incident, Effects(after, timeline=(note,)), now)
+        names = ", ".join(c.describe() for c in causes)
+        return RollbackStep("wait", f"held by {names}", step.phase)
 
     async def _next(
         self,

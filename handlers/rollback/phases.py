@@ -389,7 +389,8 @@ def retry_plan(
 
 
 def _waiting_on(statuses: Sequence[ActionStatus]) -> bool:
-    return any(s in ("pending", "sending") for s in statuses)
+    # A held call (``handlers.holds``) has not gone out yet: its phase waits for it.
+    return any(s in ("pending", "sending", "held") for s in statuses)
 
 
 def next_step(

@@ -81,7 +81,7 @@ def build(args: argparse.Namespace) -> dict[str, _Service]:
             group_id=args.correlator_group,
             transactional_id=args.correlator_group,
         )
-        services["correlator"] = Correlator(correlator, policy.cascade)
+        services["correlator"] = Correlator(correlator, policy.cascade_as_run())
     return services
 
 

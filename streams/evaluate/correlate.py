@@ -111,7 +111,7 @@ def correlate(
         now,
     )
     summary = f"{made.summary}; services: {', '.join(services) or 'none'}"
-    return after, made.model_copy(update={"summary": summary})
+    return after, made.model_copy(update={"summary": summary, "dry_run": policy.dry_run})
 
 
 def encode_cascade(name: str, cascade: Cascade) -> dict[str, Any]:

@@ -419,6 +419,8 @@ class ServiceEvaluation:
                 self.versions(tick),
                 tick,
             )
+            if self.policy.is_dry_run(rule):
+                decision = decision.model_copy(update={"dry_run": True})
             self._out.decisions.append(decision)
 
     def versions(self, tick: int) -> Versions:

@@ -21,11 +21,14 @@ the compact notation of ``streams.evaluate.series`` and the decisions expected::
 ``state`` is the alert's published state at ``at`` (the latest decision for the rule and
 scope at or before it; "inactive" when there was none); ``breaching: false`` expects a
 firing alert held by ``keep_firing_for`` (clear on its latest window), ``true`` one whose
-condition still holds. ``absent: true`` expects no
-decision for the rule (and scope, and state when given) up to ``at``. The engine is the
-evaluator's own, so a test passing here passes in production. All the series of a test share
-one partition: a service whose series ends is judged on its silence at the others' pane ends,
-and when every series has ended the partition is moved on by idle ticks up to the last ``at``.
+condition still holds. ``absent: true`` expects no decision for the rule (and scope, and
+state when given) up to ``at``. ``route``, ``pager`` and ``chat`` say where the latest
+decision's incident would be sent: the policy's route (by name), the routing key named for
+its on-call page and the chat webhook named for it (``streams.policy.routes``). The engine is
+the evaluator's own, so a test passing here passes in production. All the series of a test
+share one partition: a service whose series ends is judged on its silence at the others'
+pane ends, and when every series has ended the partition is moved on by idle ticks up to the
+last ``at``.
 The evaluator's decisions then go through the S4 correlator, so ``rule`` may also name the
 policy's cascade (its scope is ``{service: "*"}``).
 """
@@ -47,6 +50,7 @@ from streams.policy.duplicates import duplicate_keys
 from streams.policy.errors import PolicyInvalid, Problem
 from streams.policy.load import load_policy
 from streams.policy.model import CascadePolicy, Policy
+from streams.policy.routes import Routes
 
 __all__ = ["PolicyTests", "TestResult", "load_tests", "run_file", "run_tests"]
 
@@ -67,6 +71,9 @@ class Expectation(_Model):
     post_deploy: bool | None = None
     changed_at_ms: DurationMs | None = Field(default=None, alias="changed_at")
     breaching: bool | None = None
+    route: str | None = None
+    pager: str | None = None
+    chat: str | None = None
 
 
 class PolicyTest(_Model):
@@ -145,7 +152,7 @@ def _decisions(test: PolicyTest, policy: Policy, pane_ms: int) -> list[Decision]
     """The evaluator's decisions on the test's series, then the S4 correlator's on those."""
     decisions = _evaluated(test, policy, pane_ms)
     if policy.cascade.enabled:
-        decisions.extend(_correlated(decisions, policy.cascade))
+        decisions.extend(_correlated(decisions, policy.cascade_as_run()))
     return sorted(decisions, key=lambda d: d.at_ms)
 
 
@@ -220,6 +227,18 @@ def _check_state(expect: Expectation, found: list[Decision]) -> list[str]:
     return _check_fields(expect, latest, _entered(found), at)
 
 
+def _check_route(expect: Expectation, latest: Decision, at: str, routes: Routes) -> list[str]:
+    route = routes.route_for(latest.service, latest.severity)
+    sent = {"route": route.name, "pager": route.pager_name("on_call"), "chat": route.chat}
+    wanted = {"route": expect.route, "pager": expect.pager, "chat": expect.chat}
+    return [
+        f"at {at}: expected {name} {value!r}, got {sent[name]!r} "
+        f"({latest.service}, {latest.severity.value})"
+        for name, value in wanted.items()
+        if value is not None and sent[name] != value
+    ]
+
+
 def _entered(found: list[Decision]) -> Decision:
     """The decision that entered the latest state (a firing alert's later turns between
     breaching and held keep the state it entered)."""
@@ -249,11 +268,14 @@ def _check_fields(expect: Expectation, latest: Decision, entered: Decision, at: 
     return failures
 
 
-def _check(expect: Expectation, decisions: list[Decision]) -> list[str]:
+def _check(expect: Expectation, decisions: list[Decision], routes: Routes) -> list[str]:
     found = _matching(decisions, expect, START_MS + expect.at_ms)
     label = f"{expect.rule} {expect.scope or ''}".strip()
     check = _check_absent if expect.absent else _check_state
-    return [f"{label}: {failure}" for failure in check(expect, found)]
+    failures = check(expect, found)
+    if found and not expect.absent:
+        failures += _check_route(expect, found[-1], f"{expect.at_ms / 1000:g}s", routes)
+    return [f"{label}: {failure}" for failure in failures]
 
 
 def _rule_names(policy: Policy) -> set[str]:
@@ -276,7 +298,7 @@ def run_tests(tests: PolicyTests, policy: Policy) -> list[TestResult]:
         unknown = [e.rule for e in test.expect if e.rule not in _rule_names(policy)]
         result.failures.extend(f"unknown rule {name!r} in expect" for name in unknown)
         for expect in test.expect:
-            result.failures.extend(_check(expect, result.decisions))
+            result.failures.extend(_check(expect, result.decisions, policy.routes))
         results.append(result)
     return results
 

@@ -71,10 +71,14 @@ def _parse_yaml(text: str, source: str) -> dict[str, Any]:
     return data
 
 
-def _rule_label(data: dict[str, Any], index: int) -> str:
-    rules = data.get("rules")
-    if isinstance(rules, list) and index < len(rules) and isinstance(rules[index], dict):
-        name = rules[index].get("name")
+# The policy's lists of named items, and what a problem calls one of them.
+_NAMED_LISTS = {"rules": "rule", "maintenance": "window"}
+
+
+def _rule_label(data: dict[str, Any], index: int, key: str = "rules") -> str:
+    items = data.get(key)
+    if isinstance(items, list) and index < len(items) and isinstance(items[index], dict):
+        name = items[index].get("name")
         if isinstance(name, str) and name:
             return name
     return f"#{index + 1}"
@@ -83,11 +87,13 @@ def _rule_label(data: dict[str, Any], index: int) -> str:
 def _problem(source: str, data: dict[str, Any], detail: ErrorDetails) -> Problem:
     loc = [*detail["loc"], *_below(detail)]
     rule: str | None = None
-    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-        rule = _rule_label(data, loc[1])
+    item = "rule"
+    if len(loc) >= 2 and loc[0] in _NAMED_LISTS and isinstance(loc[1], int):
+        item = _NAMED_LISTS[str(loc[0])]
+        rule = _rule_label(data, loc[1], str(loc[0]))
         loc = loc[2:]
     field = ".".join(str(part) for part in loc) or None
-    return Problem(source, rule, field, _expectation(detail))
+    return Problem(source, rule, field, _expectation(detail), item)
 
 
 def _below(detail: ErrorDetails) -> list[int | str]:

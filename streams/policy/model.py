@@ -11,9 +11,6 @@ list matches when any of its values does.
 
 from __future__ import annotations
 
-import re
-from fnmatch import fnmatchcase
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -38,7 +35,11 @@ from streams.policy.durations import (
     parse_threshold,
 )
 from streams.policy.errors import FieldInvalid
+from streams.policy.maintenance import DryRun, Windows
+from streams.policy.matchers import Patterns, SeverityName, check_patterns, value_matches
 from streams.policy.metrics import MATCH_KEYS, METRICS, MetricInfo
+from streams.policy.routes import Routes
+from streams.policy.sources import AlertmanagerPolicy, OtlpPolicy
 
 __all__ = [
     "WORKBOOK_ALERTS",
@@ -67,13 +68,6 @@ Percent = Annotated[float, BeforeValidator(lambda v: parse_percent(v, as_fractio
 RuleName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100)]
 
 
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
-
-
-SeverityName = Annotated[Severity, BeforeValidator(_upper)]
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -84,43 +78,6 @@ def scope_fields(scope: Scope) -> dict[str, str]:
     if scope.dimension != "service":
         fields[scope.dimension] = scope.key
     return fields
-
-
-@lru_cache(maxsize=4096)
-def _compile(pattern: str) -> re.Pattern[str] | None:
-    if pattern.startswith("re:"):
-        return re.compile(pattern[3:])
-    return None
-
-
-def _value_matches(pattern: str, value: str) -> bool:
-    regex = _compile(pattern)
-    if regex is not None:
-        return regex.fullmatch(value) is not None
-    if "*" in pattern or "?" in pattern:
-        return fnmatchcase(value, pattern)
-    return pattern == value
-
-
-def _as_patterns(value: Any) -> Any:
-    if isinstance(value, str):
-        return (value,)
-    return value
-
-
-Patterns = Annotated[tuple[str, ...], BeforeValidator(_as_patterns), Field(min_length=1)]
-
-
-def _check_patterns(match: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    for key, patterns in match.items():
-        for pattern in patterns:
-            try:
-                _compile(pattern)
-            except re.error as error:
-                raise FieldInvalid(
-                    key, f"expected a valid regular expression after re:, got {pattern!r}: {error}"
-                ) from None
-    return match
 
 
 def _check_range(info: MetricInfo, threshold: float) -> None:
@@ -205,6 +162,7 @@ class Rule(Condition):
     # Set on the rules an SLO generates (``SloPolicy``): evaluated at minute ends on rolled-up
     # panes (1 s → 1 min → 1 h → 1 day), so that windows of hours and days hold no 1 s panes.
     slo: str | None = None
+    dry_run: DryRun = False
 
     # Field validators, not a model validator: they see the metric (validated first) and
     # still run when another field of the rule is wrong, so every mistake is reported at once.
@@ -222,7 +180,7 @@ class Rule(Condition):
                     f"metric {metric.name} is per {metric.dimension}; "
                     f"expected match keys among {', '.join(allowed)}",
                 )
-        return _check_patterns(value)
+        return check_patterns(value)
 
     @field_validator("also")
     @classmethod
@@ -297,7 +255,7 @@ class Rule(Condition):
             return False
         fields = scope_fields(scope)
         return all(
-            any(_value_matches(pattern, fields.get(key, "")) for pattern in patterns)
+            any(value_matches(pattern, fields.get(key, "")) for pattern in patterns)
             for key, patterns in self.match.items()
         )
 
@@ -355,12 +313,12 @@ class ExpectedRate(_Model):
         for key in value:
             if key not in MATCH_KEYS["endpoint"]:
                 raise FieldInvalid(key, "expected match keys among service, endpoint")
-        return _check_patterns(value)
+        return check_patterns(value)
 
     def matches(self, scope: Scope) -> bool:
         fields = scope_fields(scope)
         return scope.dimension == "endpoint" and all(
-            any(_value_matches(p, fields.get(key, "")) for p in patterns)
+            any(value_matches(p, fields.get(key, "")) for p in patterns)
             for key, patterns in self.match.items()
         )
 
@@ -402,6 +360,7 @@ class CascadePolicy(_Model):
     severity: SeverityName = Severity.CRITICAL
     scenario: Scenario | None = "S4"
     response: Response = "emergency_stop"
+    dry_run: DryRun = False
 
 
 class RollbackPolicy(_Model):
@@ -489,7 +448,7 @@ class SloPolicy(_Model):
         for key in value:
             if key not in allowed:
                 raise FieldInvalid(key, f"expected match keys among {', '.join(allowed)}")
-        return _check_patterns(value)
+        return check_patterns(value)
 
     @model_validator(mode="after")
     def _burns_are_reachable(self) -> SloPolicy:
@@ -579,7 +538,14 @@ class Policy(_Model):
     cascade: CascadePolicy = Field(default_factory=CascadePolicy)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     slos: tuple[SloPolicy, ...] = ()
+    # Where incidents are sent, and what other tools' alerts and gauges mean (issue 16).
+    routes: Routes = Field(default_factory=Routes)
+    alertmanager: AlertmanagerPolicy = Field(default_factory=AlertmanagerPolicy)
+    otlp: OtlpPolicy = Field(default_factory=OtlpPolicy)
     rules: tuple[Rule, ...] = Field(default=(), validate_default=True)
+    # streams/policy/maintenance.py: windows, and dry run for the whole policy
+    maintenance: Windows = ()
+    dry_run: DryRun = False
 
     @model_validator(mode="before")
     @classmethod
@@ -629,6 +595,14 @@ class Policy(_Model):
             if rule.name == name:
                 return rule
         raise KeyError(name)
+
+    def is_dry_run(self, rule: Rule | CascadePolicy) -> bool:
+        """Whether ``rule``'s decisions are a trial (the policy's or the rule's ``dry_run``)."""
+        return self.dry_run or rule.dry_run
+
+    def cascade_as_run(self) -> CascadePolicy:
+        """The cascade rule as the correlator runs it: on trial with the whole policy too."""
+        return self.cascade.model_copy(update={"dry_run": self.is_dry_run(self.cascade)})
 
     @field_validator("slos")
     @classmethod

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Process, fast_policy
+from tests.support.contracts import ROUTING_KEY, PagerDutyEvents
 from tests.support.recorder import Recorder
 
 pytestmark = pytest.mark.slow
@@ -41,6 +42,7 @@ async def _drill(
     env = {
         "ALERTPIPE_POLICY": str(fast_policy(tmp_path / "policy.yaml")),
         "ALERTPIPE_PAGER_URL": pager.url("/pager"),
+        "ALERTPIPE_PAGER_ROUTING_KEY": ROUTING_KEY,
         "ALERTPIPE_WEBHOOK_SECRET": "e2e-secret",
     }
     demo = await cli("demo", "--scenario", scenario, "--warmup", "15", "--duration", "120", env=env)
@@ -62,7 +64,7 @@ def _once(fleet: list[str], line: str) -> int:
 async def test_s1_critical_feature_broken_rolls_back_once_and_resolves(
     cli: Callable[..., Awaitable[Process]], tmp_path: Path
 ) -> None:
-    async with Recorder() as pager:
+    async with Recorder(contracts={"/pager": PagerDutyEvents()}) as pager:
         out, fleet, incidents = await _drill(cli, tmp_path, pager, "s1")
     assert re.search(r"decision  CRITICAL firing: error_rate .* POST /api/message", out), out
     assert fleet == [
@@ -77,17 +79,21 @@ async def test_s1_critical_feature_broken_rolls_back_once_and_resolves(
     for phase in ("prepare", "revert_code", "verify", "resume"):
         assert re.search(rf"phase {phase} +succeeded", out), out
     assert "phase restore_data skipped   (the incident does not involve data)" in out
-    # PagerDuty Events v2: triggers then a resolve, all under the incident's key, all signed.
+    # PagerDuty Events v2 (the contract's checks passed): triggers, then a resolve of every
+    # paged tier's alert — the on-call one under the incident's key — all signed.
     events = [r.json for r in pager.on("/pager")]
     assert [e["event_action"] for e in events][-1] == "resolve", events
-    assert {e["dedup_key"] for e in events} == {incidents[0].id}
+    keys = {e["dedup_key"] for e in events}
+    assert incidents[0].id in keys and all(k.startswith(incidents[0].id) for k in keys)
+    assert {e["dedup_key"] for e in events if e["event_action"] == "resolve"} == keys
+    assert all(r.answered == 202 for r in pager.on("/pager"))
     assert all(r.headers.get("x-alertpipe-signature") for r in pager.on("/pager"))
 
 
 async def test_s2_data_corruption_stops_bots_restores_rechecks_and_resumes(
     cli: Callable[..., Awaitable[Process]], tmp_path: Path
 ) -> None:
-    async with Recorder() as pager:
+    async with Recorder(contracts={"/pager": PagerDutyEvents()}) as pager:
         out, fleet, incidents = await _drill(cli, tmp_path, pager, "s2")
     assert re.search(r"decision  CRITICAL firing: integrity_failures .* chat_history", out), out
     assert [(i.service, i.scenario, i.severity) for i in incidents] == [
@@ -108,7 +114,7 @@ async def test_s2_data_corruption_stops_bots_restores_rechecks_and_resumes(
 async def test_s3_slow_after_the_investigation_window_is_rolled_back_once(
     cli: Callable[..., Awaitable[Process]], tmp_path: Path
 ) -> None:
-    async with Recorder() as pager:
+    async with Recorder(contracts={"/pager": PagerDutyEvents()}) as pager:
         out, fleet, incidents = await _drill(cli, tmp_path, pager, "s3")
     assert re.search(r"decision  HIGH firing: p95_ms .* on chat-api", out), out
     chat = [i for i in incidents if i.service == "chat-api"]
@@ -124,7 +130,7 @@ async def test_s3_slow_after_the_investigation_window_is_rolled_back_once(
 async def test_s4_cascade_stops_everything_and_rolls_back_each_deployed_service_once(
     cli: Callable[..., Awaitable[Process]], tmp_path: Path
 ) -> None:
-    async with Recorder() as pager:
+    async with Recorder(contracts={"/pager": PagerDutyEvents()}) as pager:
         _, fleet, incidents = await _drill(cli, tmp_path, pager, "s4")
     s4 = [i for i in incidents if i.scenario == "S4"]
     assert s4 and all(i.severity == "CRITICAL" for i in s4), incidents

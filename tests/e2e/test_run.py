@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Process
+from tests.support.contracts import ROUTING_KEY, STATUSPAGE_KEY, service_contracts
 from tests.support.recorder import Recorder
 from tests.support.waiting import eventually
 
@@ -48,6 +49,8 @@ def _namespace(database: str, recorder: Recorder) -> dict[str, str]:
     return {
         **env,
         **{f"ALERTPIPE_{name.upper()}_URL": recorder.url(f"/{name}") for name in urls},
+        "ALERTPIPE_PAGER_ROUTING_KEY": ROUTING_KEY,
+        "ALERTPIPE_STATUSPAGE_API_KEY": STATUSPAGE_KEY,
         "ALERTPIPE_DATABASE_URL": database,
         "ALERTPIPE_GROUP_PREFIX": f"e2e-{run}",
         "ALERTPIPE_EVALUATOR__STATE_TOPIC": f"e2e-{run}.alerts.state",
@@ -75,7 +78,7 @@ async def _ready(process: Process) -> str:
 async def test_split_roles_turn_s1_into_one_rollback_and_stop_gracefully(
     cli: Callable[..., Awaitable[Process]], empty_database: str
 ) -> None:
-    async with Recorder() as recorder:
+    async with Recorder(contracts=service_contracts()) as recorder:
         env = _namespace(empty_database, recorder)
         stages = await cli("run", "--role", "aggregator", "--role", "evaluator", env=env)
         respond = await cli("run", "--role", "responder", "--role", "api", env=env)

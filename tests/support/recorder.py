@@ -14,6 +14,13 @@
 Each request is kept with method, path, headers, JSON body and raw bytes. ``stall_next``
 records the request first, then holds it (until ``release()`` or ``stall_s``) — a sender with a
 short timeout sees a timeout, exactly like a hung receiver.
+
+A path is a receiver's and everything below it: ``on("/statuspage")`` and the rules' ``path``
+take ``/statuspage/incidents/ab12`` too. ``contracts`` (``tests.support.contracts``) make the
+paths below a prefix behave as the real service does — check each request against its
+documented contract and answer as it answers — whenever no misbehaviour rule applies:
+
+    Recorder(contracts={"/pager": PagerDutyEvents(), "/chat": SlackWebhook()})
 """
 
 from __future__ import annotations
@@ -24,13 +31,20 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-__all__ = ["Recorded", "Recorder"]
+from tests.support.contracts import Answer, Contract
+
+__all__ = ["Recorded", "Recorder", "under"]
+
+
+def under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` or below it."""
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,11 @@ class Recorded:
     def key(self) -> str | None:
         return self.headers.get("idempotency-key")
 
+    @property
+    def receiver(self) -> str:
+        """The receiver's path (its first segment): ``/statuspage`` of ``/statuspage/incidents``."""
+        return "/" + self.path.strip("/").split("/")[0]
+
 
 @dataclass
 class _Rule:
@@ -62,7 +81,7 @@ class _Rule:
         kind = body.get("kind") if isinstance(body, dict) else None
         return (
             self.remaining > 0
-            and (self.path is None or self.path == path)
+            and (self.path is None or under(path, self.path))
             and (self.kind is None or self.kind == kind)
         )
 
@@ -80,6 +99,7 @@ class Recorder:
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     port: int = 0
+    contracts: dict[str, Contract] = field(default_factory=dict)
 
     async def start(self) -> None:
         app = web.Application()
@@ -179,17 +199,25 @@ class Recorder:
         if rule is not None and rule.stall_s is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), rule.stall_s)
+        contract = self._contract(request.path)
+        if rule is None and contract is not None:
+            said = contract.answer(request.method, request.path, self.requests[-1].headers, body)
+            self.requests[-1] = replace(self.requests[-1], answered=said.status)
+            return _response(said)
         headers = {"Retry-After": rule.retry_after} if rule and rule.retry_after else {}
         answer = rule.answer if rule and rule.answer is not None else {"ok": status < 400}
         return web.json_response(answer, status=status, headers=headers)
 
+    def _contract(self, path: str) -> Contract | None:
+        return next((c for prefix, c in self.contracts.items() if under(path, prefix)), None)
+
     # reading -----------------------------------------------------------------------------
 
     def on(self, path: str) -> list[Recorded]:
-        return [r for r in self.requests if r.path == path]
+        return [r for r in self.requests if under(r.path, path)]
 
     def keys(self, path: str | None = None) -> list[str | None]:
-        return [r.key for r in self.requests if path is None or r.path == path]
+        return [r.key for r in self.requests if path is None or under(r.path, path)]
 
     async def wait_for(
         self, condition: Callable[[Recorder], bool], within_s: float = 15.0, what: str = ""
@@ -201,3 +229,7 @@ class Recorder:
                 seen = [(r.path, r.key, r.answered) for r in self.requests]
                 raise AssertionError(f"timed out waiting for {what or condition}; got {seen}")
             await asyncio.sleep(0.02)
+
+
+def _response(said: Answer) -> web.Response:
+    return web.Response(body=said.body, status=said.status, content_type=said.content_type)

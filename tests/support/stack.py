@@ -24,6 +24,7 @@ from app.settings import Settings
 from schemas.decisions import Decision
 from streams.lifecycle import Role
 from streams.supervise import DependencyWatch, Supervised
+from tests.support.contracts import COMPONENTS, ROUTING_KEY, STATUSPAGE_KEY
 from tests.support.decisions import healthy_pane
 from tests.support.recorder import Recorder
 from tests.support.waiting import eventually
@@ -76,6 +77,12 @@ def fast_settings(
     names = {k: v for k, v in topics.items() if k != "state"}
     state = topics.get("state") or f"{topics['panes']}.state"
     groups["evaluator"] = {"state_topic": state, **groups.get("evaluator", {})}
+    # The receivers' secrets and ids, as the contracts of tests.support.contracts expect them.
+    receivers: dict[str, Any] = {
+        "pager_routing_key": ROUTING_KEY,
+        "statuspage_api_key": STATUSPAGE_KEY,
+        "statuspage_components": COMPONENTS,
+    }
     return Settings(
         database_url=dsn,
         kafka_bootstrap=bootstrap,
@@ -84,7 +91,7 @@ def fast_settings(
         webhook_secret="test-secret",
         **urls,
         **merged,
-        **groups,
+        **{**receivers, **groups},
     )
 
 

@@ -23,16 +23,23 @@ EXPORTED: dict[str, str | None] = {
         "Principal Role Throttle Via Viewer allows authenticator bearer_scheme cookie_scheme "
         "require"
     ),
+    "app.api.body": "media_type read_body",
     "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
-    "app.api.deps": "ApiDeps Commands Queries Silences",
+    "app.api.deps": "ApiDeps Commands Holds Intake Queries Silences Writer",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
+    "app.api.guards": "BodyLimit declare_guarded_answers storable_text unstorable",
     "app.api.health": "HealthReport metrics_access router",
     "app.api.incidents": "router",
+    "app.api.ingest": "INGEST_PATHS Ingester Left TelemetryOut intake router write",
+    "app.api.maintenance": "holds_router windows_router",
     "app.api.metrics": (
         "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
         "decision_latency_family delivery_families gauge histogram report_families"
     ),
-    "app.api.models": "AckIn DecisionIn MatcherIn ResolveIn SilenceIn SilenceOut SilencePatch",
+    "app.api.models": (
+        "AckIn DecisionIn HoldIn MatcherIn ReleaseIn ResolveIn SilenceIn SilenceOut SilencePatch"
+    ),
+    "app.api.otlp": "router",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
@@ -41,6 +48,7 @@ EXPORTED: dict[str, str | None] = {
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
     "app.cli.demo_cmd": "register",
+    "app.cli.hold_cmd": "register",
     "app.cli.local_cmd": "endpoint_lines register status_table",
     "app.cli.policy_cmd": "register",
     "app.cli.replay_cmd": "register",
@@ -85,10 +93,11 @@ EXPORTED: dict[str, str | None] = {
         "rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
+    "app.receivers": "ROUTING_KEY_LENGTH check_receivers receiver_setup routing_keys",
     "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": (
         "RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings EvaluatorSettings "
-        "LocalSettings Settings TopicSettings get_settings masked"
+        "IngestSettings LocalSettings Settings TopicSettings get_settings masked"
     ),
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
@@ -101,27 +110,37 @@ EXPORTED: dict[str, str | None] = {
     "app.storage": None,
     "app.storage.board": "PgIncidentBoard",
     "app.storage.gauges": "Backlog PgGauges TimersDue",
-    "app.storage.incidents": "PgIncidentStore PgIncidentTx incident_from_row rollback_from_row",
+    "app.storage.holds": "PgHoldStore policy_windows",
+    "app.storage.incidents": (
+        "PgIncidentStore PgIncidentTx incident_from_row incident_labels rollback_from_row"
+    ),
     "app.storage.migrations": "Migration available_migrations migrate",
     "app.storage.notify": "APPLICATION_NAME CHANNEL PgNotifications",
     "app.storage.outbox": "PgOutboxStore",
     "app.storage.pool": "Conn Row create_pool database_error epoch moment",
     "app.storage.queries": "PgIncidentQueries",
+    "app.storage.refs": "PgReceiverRefs",
     "app.storage.silences": "PgSilenceStore silence_from_row",
     "app.storage.tokens": "PgCredentialStore",
     "app.topics": "declared_topics",
     "handlers": None,
     "handlers.actions": (
         "ACTIONS CARRIED_KINDS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane "
-        "receiver_urls"
+        "ReceiverSetup receiver_urls"
     ),
-    "handlers.config": "LEASE_MARGIN DeliveryConfig PhaseRetries ResponseConfig RollbackConfig",
+    "handlers.config": (
+        "LEASE_MARGIN DeliveryConfig HoldConfig PhaseRetries ResponseConfig RollbackConfig"
+    ),
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
         "Due EscalationReason Step escalation_due next_escalation next_escalation_at "
         "no_rollback_target on_escalation"
     ),
     "handlers.events": "EventPublisher EventSink KafkaEventSink",
+    "handlers.holds": (
+        "Automation GlobalHold HoldCause HoldSource Window WindowSource holding muting_window "
+        "release"
+    ),
     "handlers.incidents": None,
     "handlers.incidents.classify": (
         "Cascade GroupReason ResponseKind ResponseReason ScenarioReason classify reason_text "
@@ -132,17 +151,20 @@ EXPORTED: dict[str, str | None] = {
         "NOTIFICATION_KINDS ActionIntent Effects EventIntent RollbackIntent TimelineEntry "
         "TimelineKind TimerIntent TimerKind action_key"
     ),
-    "handlers.incidents.incident": "SCENARIO_RANK AlertEntry Incident worse_scenario",
+    "handlers.incidents.incident": ("SCENARIO_RANK AlertEntry HoldRelease Incident worse_scenario"),
     "handlers.incidents.lifecycle": (
         "HumanAction InvestigationReason LifecycleError acknowledge breach_after_investigation "
         "human_decision investigation_expired investigation_verdict resolve rollback_finished"
     ),
-    "handlers.incidents.manager": "Applied IncidentManager new_incident_id",
+    "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat duration_text labels page pager_fallback "
-        "restore_call rollback_call status_page"
+        "ALL_TARGETS bot_action breaker chat duration_text labels page paged_tiers pager_fallback "
+        "restore_call rollback_call status_page tier_of"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
+    "handlers.incidents.rearm": (
+        "REARMED RearmReason TurnOutcome is_turn rearm rearmed_alerts redelivery redelivery_id turn"
+    ),
     "handlers.incidents.response": "DecisionContext on_decision respond",
     "handlers.incidents.source": "DecisionSource KafkaDecisionSource",
     "handlers.incidents.target": (
@@ -151,6 +173,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
+    "handlers.notify.holds": "DryRunStage HoldStage WindowStage",
     "handlers.notify.metrics": "DeliveryStats MeteredRecord Streak first_page",
     "handlers.notify.stages": (
         "CARRY_LIMIT CarryStage DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage "
@@ -164,14 +187,20 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.pager_watch": "PAGER_INCIDENT_SERVICE PagerWatch pager_back pager_down",
     "handlers.receivers": "Outbound Receiver",
-    "handlers.receivers.base": "Outbound Receiver with_missed",
-    "handlers.receivers.chat": "ChatReceiver chat_body",
+    "handlers.receivers.base": "MISSED_TEXT_MAX Outbound Receiver with_missed",
+    "handlers.receivers.chat": (
+        "BLOCKS_MAX HEADER_MAX SECTION_MAX TEXT_MAX ChatReceiver chat_body mrkdwn"
+    ),
     "handlers.receivers.console": "ConsoleReceiver describe",
-    "handlers.receivers.http": "WebhookPoster",
-    "handlers.receivers.pager": "PagerReceiver pager_body",
+    "handlers.receivers.http": "ANSWER_KEPT WebhookPoster",
+    "handlers.receivers.pager": "CLIENT SEVERITY PagerReceiver dedup_key pager_body",
+    "handlers.receivers.refs": "MemoryRefs ReceiverRefs",
     "handlers.receivers.registry": "ReceiverUrls build_receivers",
+    "handlers.receivers.routing": "ConsoleLinks Destinations OneRoute Route Routes",
     "handlers.receivers.signing": "HEADER sign verify",
-    "handlers.receivers.statuspage": "StatusPageReceiver statuspage_body",
+    "handlers.receivers.statuspage": (
+        "COMPONENT_STATUSES INCIDENT_STATUSES StatusPageReceiver statuspage_body"
+    ),
     "handlers.receivers.webhook": "ControlReceiver control_body integrity_verdict",
     "handlers.rollback": None,
     "handlers.rollback.health": "HealthProbe judge window_of",
@@ -185,7 +214,7 @@ EXPORTED: dict[str, str | None] = {
     "handlers.service": "LoopService Signal SourceLoop sleep_or_wake",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
     "handlers.slos": "BudgetRecorder budget_in",
-    "handlers.timers": "TimerWorker timer_effects",
+    "handlers.timers": "Redeliver TimerWorker timer_effects",
     "schemas": (
         "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
         "IncidentEvent IncidentRecord IncidentStatus IntegrityEvent InvalidEvent LatencySketch "
@@ -193,6 +222,7 @@ EXPORTED: dict[str, str | None] = {
         "RollbackRecord Scenario Scope Severity TelemetryEvent TimelineEntry encode_event "
         "parse_event parse_timestamp to_rfc3339 validate_event"
     ),
+    "schemas.alertmanager": "AlertmanagerAlert AlertmanagerWebhook",
     "schemas.clock": "Clock ManualClock SystemClock",
     "schemas.decisions": "AlertState Decision Evidence Response",
     "schemas.errors": "AlertpipeError CommandError InputError OperationalError",
@@ -200,6 +230,11 @@ EXPORTED: dict[str, str | None] = {
         "ActionKind ActionRecord ActionStatus IncidentEvent IncidentEventType IncidentRecord "
         "IncidentStatus PhaseRecord RollbackRecord TimelineEntry"
     ),
+    "schemas.maintenance": (
+        "AutomationRecord HoldCauseRecord HoldRecord HoldReleaseRecord MaintenanceWindow "
+        "Notifications TimeInterval TimeRange WindowRecord service_matches"
+    ),
+    "schemas.paging": "PAGE_TIERS PageTier",
     "schemas.panes": (
         "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
         "QueueStats RequestStats ResourceStats Scope Truncated"
@@ -214,7 +249,7 @@ EXPORTED: dict[str, str | None] = {
         "TelemetryEvent encode_event parse_event validate_event"
     ),
     "schemas.timestamps": (
-        "MAX_EPOCH_NUMBER MAX_EPOCH_S RFC3339_PATTERN TIMESTAMP_SCHEMA EpochSeconds "
+        "MAX_EPOCH_NUMBER MAX_EPOCH_S RFC3339_PATTERN TIMESTAMP_SCHEMA EpochSeconds Instant "
         "parse_timestamp to_rfc3339"
     ),
     "schemas.window": "WindowStats least_squares_slope merge_panes",
@@ -265,6 +300,15 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.slo": "ROLLUP_KIND SLO_KIND SloTracker rollup_key slo_key",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
     "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.ingest": None,
+    "streams.ingest.alertmanager": "Skipped decision_record to_decision to_decisions",
+    "streams.ingest.batch": "UNSTORABLE BadBody Batch BodyFormat Rejected parse_batch",
+    "streams.ingest.otlp": (
+        "Encoding Signal Translation decode response translate translate_logs translate_metrics "
+        "translate_traces"
+    ),
+    "streams.ingest.stats": "IngestStats",
+    "streams.ingest.writer": "Headers IngestBusy KafkaWriter Record",
     "streams.lag": "consumer_lag",
     "streams.lifecycle": (
         "CLOSE_TIMEOUT_S ResourceRole Role Service ServiceRole StopIncomplete bounded run_roles"
@@ -281,12 +325,16 @@ EXPORTED: dict[str, str | None] = {
     ),
     "streams.policy.errors": "FieldInvalid PolicyInvalid Problem",
     "streams.policy.load": "DEFAULT_POLICY default_policy_text load_policy parse_policy",
+    "streams.policy.maintenance": "DryRun MaintenanceWindow Windows",
+    "streams.policy.matchers": "Patterns SeverityName check_patterns matches_all value_matches",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
         "WORKBOOK_ALERTS BotPolicy BurnAlert CascadePolicy Comparison Condition DeployPolicy "
         "ExpectedRate PhaseRetries Policy Readiness RollbackPolicy Rule RuleDefaults SloPolicy "
         "ThroughputPolicy scope_fields"
     ),
+    "streams.policy.routes": "DEFAULT PagerKeys Route Routes SecretName",
+    "streams.policy.sources": "AlertOverride AlertmanagerPolicy BotGauge OtlpPolicy QueueGauge",
     "streams.producer": "TelemetryProducer",
     "streams.supervise": (
         "DependencyWatch OutageTooLong Supervised SupervisionConfig backoff_s causes "

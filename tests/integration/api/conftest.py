@@ -67,6 +67,8 @@ async def start_api(
     if feed is not None:
         await feed.start()
         reading = asyncio.create_task(feed.run())
+    writer = pipeline.role("ingest-producer")  # the role's ingest, ready like its other parts
+    await writer.start()
     r = pipeline.responder
     tokens = {}
     for role, name in NAMES.items():
@@ -81,6 +83,7 @@ async def start_api(
     if feed is not None:
         await feed.stop()
         await reading
+    await writer.stop()
     await pipeline.close()
 
 

@@ -110,9 +110,11 @@ async def test_health_reports_each_role(api: Api) -> None:
     body = r.json()
     assert body["status"] == "ok" and body["waiting_for"] == []
     assert body["roles"]["postgres"] == postgres
-    # the watches first, then the api role's own reader of panes (it reads Kafka)
-    assert list(body["roles"]) == ["kafka", "postgres", "dashboard"]
+    # the watches first, then the api role's ingest producer and its reader of panes (Kafka)
+    assert list(body["roles"]) == ["kafka", "postgres", "ingest-producer", "dashboard"]
     assert body["roles"]["kafka"]["ready"] is True
     assert body["roles"]["dashboard"]["ready"] is True
     assert "waiting_for" not in body["roles"]["dashboard"]
     assert body["roles"]["dashboard"]["restarts"] == 0  # supervised, like every other role
+    assert body["roles"]["ingest-producer"]["ready"] is True
+    assert body["roles"]["ingest-producer"]["restarts"] == 0

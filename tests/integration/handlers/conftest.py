@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.contracts import service_contracts
 from tests.support.recorder import Recorder
 from tests.support.stack import Stack, fast_settings
 
 
 @pytest.fixture
 async def recorder() -> AsyncIterator[Recorder]:
-    async with Recorder() as rec:
+    async with Recorder(contracts=service_contracts()) as rec:
         yield rec
 
 

@@ -12,6 +12,7 @@ HTTP probe on a free port), its receivers pointed at a recorder in this process.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -24,8 +25,9 @@ import asyncpg
 import pytest
 
 from schemas.severity import Severity
+from tests.support.contracts import COMPONENTS, ROUTING_KEY, STATUSPAGE_KEY, Statuspage
 from tests.support.decisions import decision
-from tests.support.recorder import Recorder
+from tests.support.recorder import Recorder, under
 from tests.support.stack import RECEIVERS, Stack, fast_settings
 from tests.support.waiting import eventually
 
@@ -44,6 +46,9 @@ def _env(
         ALERTPIPE_KAFKA_BOOTSTRAP=bootstrap,
         ALERTPIPE_GROUP_PREFIX=group,
         ALERTPIPE_WEBHOOK_SECRET="kill9-secret",
+        ALERTPIPE_PAGER_ROUTING_KEY=ROUTING_KEY,
+        ALERTPIPE_STATUSPAGE_API_KEY=STATUSPAGE_KEY,
+        ALERTPIPE_STATUSPAGE_COMPONENTS=json.dumps(COMPONENTS),
         ALERTPIPE_RESPONSE__TIMERS_POLL_S="0.1",
         ALERTPIPE_RESPONSE__CHAT_UPDATE_EVERY_S="3600",
         ALERTPIPE_RESPONSE__STATUS_UPDATE_EVERY_S="3600",
@@ -155,7 +160,13 @@ def _assert_one_key_per_effect(rec: Recorder, triggers: int = 1) -> Counter[str 
     assert set(per_incident) == set(reverts)
     bodies: dict[str | None, Any] = {}
     for r in rec.requests:  # a re-send is the same effect: same key, same body
+        if under(r.path, "/statuspage") and r.method != "POST":
+            continue  # a re-sent create looks for the incident first, then updates it
         assert bodies.setdefault(r.key, r.json) == r.json, f"{r.key} re-sent with another body"
+    page = rec.contracts.get("/statuspage")
+    if isinstance(page, Statuspage):  # … so Statuspage has one incident per incident of ours
+        ours = Counter(i["metadata"]["alertpipe"]["incident_id"] for i in page.incidents.values())
+        assert set(ours.values()) <= {1}, f"a Statuspage incident created twice: {ours}"
     return keys
 
 

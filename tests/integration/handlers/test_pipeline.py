@@ -37,7 +37,7 @@ def _calls(rec: Recorder) -> list[str]:
             or "msg"
         )
         target = body.get("target")
-        out.append(f"{r.path}:{what}" + (f":{target}" if target else ""))
+        out.append(f"{r.receiver}:{what}" + (f":{target}" if target else ""))
     return out
 
 
@@ -137,11 +137,12 @@ async def test_s1_critical_rolls_back_now_and_verifies_on_live_windows(
         "chat:rollback_done",
         "chat:rollback_initiated",
     ]
+    # Statuspage: created once, then that incident updated (PATCH on the id it answered)
     posts = [
-        (r.json["incident"]["status"], r.json["incident"]["impact_override"])
+        (r.method, r.json["incident"]["status"], r.json["incident"].get("impact_override"))
         for r in recorder.on("/statuspage")
     ]
-    assert posts == [("investigating", "critical"), ("resolved", "none")]
+    assert posts == [("POST", "investigating", "critical"), ("PATCH", "resolved", None)]
 
     events = await _events(s, 6)
     types = [e.type for e in events]

@@ -97,9 +97,10 @@ async def test_chat_status_page_and_control_webhooks(
         Outbound("breaker", "k3", "inc_1", {"action": "open", "target": "chat-api"})
     )
     chat, page, breaker = recorder.requests
-    assert chat.json["text"] == "hello" and chat.json["blocks"][0]["type"] == "section"
+    assert chat.json["text"] == "hello" and chat.json["blocks"][1]["type"] == "section"
+    assert (page.method, page.path) == ("POST", "/statuspage/incidents")  # Statuspage's create
     assert page.json["incident"]["status"] == "investigating"
-    assert page.json["incident"]["components"] == {"chat-api": "partial_outage"}
+    assert page.json["incident"]["name"] == "slow"
     assert breaker.json == {
         "kind": "breaker",
         "action": "open",
@@ -159,7 +160,7 @@ async def test_status_classification_and_retry_after(
         status,
         after,
     )
-    assert result.error == f"breaker: HTTP {status}"
+    assert result.error == f'breaker: HTTP {status}: {{"ok": false}}'  # with what it answered
 
 
 async def test_a_stalled_receiver_times_out_retryably_and_no_url_leaks(

@@ -61,7 +61,7 @@ async def test_the_escalation_clock_pages_each_contact_once_then_reminds_of_the_
 
     def escalations(r: Recorder) -> list[str | None]:
         return [
-            x.json["payload"]["custom_details"]["escalate_to"]
+            x.json["payload"]["custom_details"].get("escalate_to")
             for x in r.on("/pager")
             if x.json["event_action"] == "trigger"
         ]
@@ -83,6 +83,17 @@ async def test_the_escalation_clock_pages_each_contact_once_then_reminds_of_the_
     assert sum(t.startswith("update ") for t in texts(recorder)) >= 2
     assert any(x.json["incident"]["status"] == "identified" for x in recorder.on("/statuspage"))
     assert [x.json["event_action"] for x in recorder.on("/pager")][-1] == "resolve"
+
+    def keys(r: Recorder, action: str) -> set[str]:
+        return {x.json["dedup_key"] for x in r.on("/pager") if x.json["event_action"] == action}
+
+    # Each tier is its own PagerDuty alert, and each is resolved with the incident.
+    tiers = {
+        inc["id"],
+        *(f"{inc['id']}:{t}" for t in ("lead_engineer", "team_lead", "final_contact")),
+    }
+    await recorder.wait_for(lambda r: keys(r, "resolve") == tiers, what="every tier resolved")
+    assert keys(recorder, "trigger") == tiers
     assert escalations(recorder) == [
         None,
         "lead engineer",

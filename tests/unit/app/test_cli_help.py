@@ -65,6 +65,9 @@ def test_the_documented_commands_exist() -> None:
         "token create",
         "token list",
         "token revoke",
+        "hold set",
+        "hold list",
+        "hold lift",
     ):
         assert expected in names
 

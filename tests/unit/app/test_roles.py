@@ -10,20 +10,23 @@ from app.api.auth import Throttle
 from app.roles import ROLE_NAMES, ROLES, Role, allows
 
 
-def test_the_ladder_is_viewer_operator_admin() -> None:
-    assert ROLE_NAMES == ("viewer", "operator", "admin")
+def test_the_ladder_is_viewer_operator_admin_and_ingest_stands_apart() -> None:
+    assert ROLE_NAMES == ("viewer", "operator", "admin", "ingest")
+    assert [role.name for role in ROLES if role.ranked] == ["viewer", "operator", "admin"]
     assert allows("admin", "viewer") and allows("admin", "operator") and allows("admin", "admin")
     assert allows("operator", "viewer") and not allows("operator", "admin")
     assert not allows("viewer", "operator") and not allows("nobody", "viewer")
 
 
 def test_an_unranked_role_stands_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert allows("ingest", "ingest")
+    assert not allows("ingest", "viewer") and not allows("admin", "ingest")
     import app.roles as roles
 
-    ingest = Role("ingest", "writes telemetry only", ranked=False)
-    monkeypatch.setattr(roles, "ROLES", (*ROLES, ingest))
-    assert roles.allows("ingest", "ingest")
-    assert not roles.allows("ingest", "viewer") and not roles.allows("admin", "ingest")
+    robot = Role("robot", "something of its own", ranked=False)
+    monkeypatch.setattr(roles, "ROLES", (*ROLES, robot))
+    assert roles.allows("robot", "robot") and not roles.allows("robot", "ingest")
+    assert not roles.allows("ingest", "robot") and not roles.allows("admin", "robot")
 
 
 def test_throttle_counts_a_sliding_window_per_address() -> None:

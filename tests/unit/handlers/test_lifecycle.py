@@ -163,7 +163,11 @@ def test_resolve_closes_the_page_and_reminds_of_the_review() -> None:
     assert effects.incident.status == "resolved" and effects.incident.resolved_at == T0 + 60
     assert [a.kind for a in effects.actions] == ["page", "chat"]
     assert "Post-incident review due by" in effects.actions[1].payload["text"]
-    assert [t.due_at for t in effects.timers] == [T0 + 60 + CFG.review_reminder_after_s]
+    # its alert still fires: it is re-armed as well (tests/unit/handlers/test_rearm.py)
+    assert [(t.kind, t.due_at) for t in effects.timers] == [
+        ("escalation", T0 + 60 + CFG.review_reminder_after_s),
+        ("rearm", T0 + 60 + CFG.rearm_grace_s),
+    ]
     with pytest.raises(LifecycleError):
         resolve(effects.incident, T0 + 61, CFG, "again")
 

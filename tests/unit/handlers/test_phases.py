@@ -60,6 +60,13 @@ def test_the_plan_skips_restore_unless_data_is_involved() -> None:
         (RB, {}, "start", "prepare"),
         (replace(RB, phases=done(running="prepare")), {"a": "pending"}, "wait", "prepare"),
         (replace(RB, phases=done(running="prepare")), {"a": "sending"}, "wait", "prepare"),
+        # a call a maintenance window or a global hold holds has not gone out: the phase waits
+        (
+            replace(RB, phases=done(running="prepare")),
+            {"a": "sent", "b": "held"},
+            "wait",
+            "prepare",
+        ),
         (
             replace(RB, phases=done(running="prepare")),
             {"a": "sent", "b": "muted"},

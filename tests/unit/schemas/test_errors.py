@@ -25,6 +25,7 @@ TREE: dict[str, tuple[str, ...]] = {
     "schemas.telemetry.InvalidEvent": ("schemas.errors.InputError", "ValueError"),
     "streams.policy.errors.PolicyInvalid": ("schemas.errors.InputError", "ValueError"),
     "streams.policy.errors.FieldInvalid": ("schemas.errors.InputError", "ValueError"),
+    "streams.ingest.batch.BadBody": ("schemas.errors.InputError", "ValueError"),
     "app.errors.ConfigError": ("schemas.errors.InputError",),
     "app.errors.PolicyError": ("app.errors.ConfigError",),
     "schemas.errors.CommandError": ("schemas.errors.AlertpipeError",),
@@ -35,6 +36,7 @@ TREE: dict[str, tuple[str, ...]] = {
     "schemas.errors.OperationalError": ("schemas.errors.AlertpipeError",),
     "app.errors.InfrastructureError": ("schemas.errors.OperationalError",),
     "streams.topics.TopicMissing": ("schemas.errors.OperationalError", "RuntimeError"),
+    "streams.ingest.writer.IngestBusy": ("schemas.errors.OperationalError",),
     "streams.aggregate.service.AggregatorFailed": (
         "schemas.errors.OperationalError",
         "RuntimeError",

@@ -155,6 +155,18 @@ INCIDENT: dict[str, object] = {
 }  # fmt: skip
 
 
+WINDOW: dict[str, object] = {
+    "id": "policy:weekly-db", "source": "policy", "active": False, "created_by": "policy",
+    "window": {"name": "weekly-db", "services": ["chat-api", "web-*"],
+               "time_intervals": [{"weekdays": ["saturday"], "location": "Europe/Berlin",
+                                   "times": [{"start_time": "02:00", "end_time": "04:00"}]}]},
+}  # fmt: skip
+ONE_OFF: dict[str, object] = {
+    "name": "load-test", "starts_at": "2026-11-25T17:00:00Z", "ends_at": "2026-11-25T18:00:00Z",
+    "notifications": "send",
+}  # fmt: skip
+
+
 def _built(name: str) -> list[dict[str, object]]:
     """Instances of the non-telemetry models in their wire (JSON) form, built for real."""
     from streams.aggregate.partition import PaneRules
@@ -168,6 +180,11 @@ def _built(name: str) -> list[dict[str, object]]:
         return [ACTION]
     if name == "incident.v1":
         return [INCIDENT, {k: v for k, v in INCIDENT.items() if k not in DETAIL}]
+    if name == "maintenance-window.v1":
+        return [WINDOW, {**WINDOW, "id": "mw_1", "source": "api", "window": ONE_OFF}]
+    if name == "automation-hold.v1":
+        return [{"id": "hold_1", "reason": "load test", "created_by": "ana",
+                 "created_at": "2026-11-25T17:00:00Z"}]  # fmt: skip
     if name == "incident-event.v1":
         return [{"event_id": "e1", "incident_id": "inc_1", "type": "opened", "at": 1795626000.5,
                  "service": "chat-api", "severity": "CRITICAL", "status": "open",
