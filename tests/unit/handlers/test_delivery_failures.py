@@ -63,7 +63,10 @@ async def test_the_carry_stage_puts_the_channels_failed_notices_into_the_next() 
     assert carried.carried == (MISSED,)
     assert carried.action.payload["missed"] == [MISSED.as_payload()]
     assert store.asked == [("chat", False)]  # chat is one channel: every incident's
-    text = chat_body(Outbound("chat", "k", "inc_2", carried.action.payload))["text"]
+    body = chat_body(Outbound("chat", "k", "inc_2", carried.action.payload))
+    sections = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"]
+    assert "[inc_1] HIGH incident inc_1 opened" in "\n".join(sections)  # in the message itself
+    text = body["text"]
     assert text.splitlines() == [
         "RESOLVED inc_2",
         "",
@@ -78,8 +81,10 @@ async def test_a_status_page_update_carries_only_its_own_incidents() -> None:
     assert await CarryStage(store).exec(plain) == plain  # type: ignore[arg-type]
     assert store.asked == [("status_page", True)]
     payload = {"body": "Resolved.", "missed": [MISSED.as_payload()]}
-    body = statuspage_body(Outbound("status_page", "k", "inc_1", payload))["incident"]["body"]
-    assert body.startswith("Resolved.\n\nEarlier") and "HIGH incident inc_1 opened" in body
+    for create in (False, True):  # an update of the stored incident, or its create that failed
+        outbound = Outbound("status_page", "k", "inc_1", payload)
+        body = statuspage_body(outbound, {}, create=create)["incident"]["body"]
+        assert body.startswith("Resolved.\n\nEarlier") and "HIGH incident inc_1 opened" in body
 
 
 async def test_pages_and_control_calls_carry_nothing() -> None:
