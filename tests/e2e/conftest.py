@@ -58,7 +58,12 @@ class Process:
         async def found() -> str | None:
             if self.proc.returncode is not None and self._reader is not None:
                 await self._reader
-            return next((line for line in self.lines if match(line)), None)
+            line = next((line for line in self.lines if match(line)), None)
+            if line is None and self.proc.returncode is not None:
+                raise AssertionError(
+                    f"{what}: the process exited {self.proc.returncode} first:\n{self.output}"
+                )
+            return line
 
         line = await eventually(found, lambda x: x is not None, within_s, what, every_s=0.1)
         assert line is not None, self.output

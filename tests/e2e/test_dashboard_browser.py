@@ -27,6 +27,7 @@ from playwright.async_api import Browser, Page
 from app.settings import Settings
 from tests.e2e.conftest import ALERTPIPE, ROOT, Process, fast_policy
 from tests.support.browser import chromium, drawn_pixels, screenshot, sign_in
+from tests.support.contracts import ROUTING_KEY, STATUSPAGE_KEY
 from tests.support.recorder import Recorder
 from tests.support.waiting import eventually
 
@@ -69,6 +70,8 @@ def _env(run: str, policy: Path, recorder: Recorder) -> dict[str, str]:
         "ALERTPIPE_HTTP_PORT": "0",
         "ALERTPIPE_POLICY": str(policy),
         "ALERTPIPE_AUTH__BOOTSTRAP_TOKEN": BOOTSTRAP,
+        "ALERTPIPE_PAGER_ROUTING_KEY": ROUTING_KEY,
+        "ALERTPIPE_STATUSPAGE_API_KEY": STATUSPAGE_KEY,
     }
 
 
@@ -168,8 +171,12 @@ async def test_the_graphs_of_the_running_pipeline_draw_real_data(
     async def rps() -> dict[str, Any] | None:
         return await drawn_pixels(operator, MESSAGE, "rps")
 
+    # The line grows as seconds arrive: wait for 10 points and 50 pixels of it on the canvas.
     drawn = await eventually(
-        rps, lambda d: d is not None and d["points"] >= 10, 90, "10 s of requests/s drawn"
+        rps,
+        lambda d: d is not None and d["points"] >= 10 and d["near"] >= 50,
+        90,
+        "10 s of requests/s drawn",
     )
     assert drawn is not None
     values = [v for v in drawn["values"] if v is not None]
