@@ -38,6 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.local import down, ensure_up, kafka, postgres
 from app.settings import LocalSettings, Settings
 from schemas.decisions import Decision
+from tests.support.contracts import COMPONENTS, ROUTING_KEY, STATUSPAGE_KEY, service_contracts
 from tests.support.decisions import decision
 from tests.support.faults import Child, HealthLog, feed_requests, free_ports
 from tests.support.recorder import Recorder
@@ -48,6 +49,7 @@ pytestmark = pytest.mark.slow
 
 OUTAGE_S = 20.0  # how long the broker and the database stay away
 PAGER_FAULT_S = 12.0  # how long the pager fails (the plan's 3 minutes, shortened)
+ACCEPTED = 202  # PagerDuty's answer to an event it took (tests.support.contracts)
 
 
 def _quiet(line: str) -> None:
@@ -78,7 +80,7 @@ async def servers() -> AsyncIterator[Settings]:
 
 @pytest.fixture
 async def recorder() -> AsyncIterator[Recorder]:
-    async with Recorder() as rec:
+    async with Recorder(contracts=service_contracts()) as rec:  # pager, chat, status page
         yield rec
 
 
@@ -121,6 +123,10 @@ def _env(
         "KAFKA_BOOTSTRAP": servers.bootstrap,
         "GROUP_PREFIX": prefix,
         "WEBHOOK_SECRET": "faults-secret",
+        # the keys and ids the receivers require, as tests.support.contracts checks them
+        "PAGER_ROUTING_KEY": ROUTING_KEY,
+        "STATUSPAGE_API_KEY": STATUSPAGE_KEY,
+        "STATUSPAGE_COMPONENTS": json.dumps(COMPONENTS),
         "HTTP_PORT": str(free_ports(1)[0]),
         "TOPICS__PARTITIONS": "2",
         "EVALUATOR__STATE_TOPIC": f"{prefix}.alerts.state",
@@ -200,7 +206,7 @@ def _one_key_per_effect(rec: Recorder, services: set[str]) -> None:
     assert {r.json["service"] for r in rec.on("/rollback")} == services
     triggers = [r for r in rec.on("/pager") if r.json["event_action"] == "trigger"]
     assert len({r.key for r in triggers}) == len(services), [r.key for r in triggers]
-    assert {r.key for r in triggers if r.answered == 200} == {r.key for r in triggers}
+    assert {r.key for r in triggers if r.answered == ACCEPTED} == {r.key for r in triggers}
 
 
 def _truthful(health: HealthLog, down_at: float, back_at: float, dependency: str) -> float:
@@ -410,7 +416,9 @@ async def test_a_pager_failing_for_minutes_is_an_incident_and_its_page_arrives_a
         attempts = len(recorder.on("/pager"))
         recorder.restore("/pager")
         back_wall = time.time()
-        await recorder.wait_for(lambda r: r.on("/pager")[-1].answered == 200, 30, "page delivered")
+        await recorder.wait_for(
+            lambda r: r.on("/pager")[-1].answered == ACCEPTED, 30, "page delivered"
+        )
         await recorder.wait_for(_said("pager_back"), 30, "the fallback told the pager is back")
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(child.health_url.replace("/health", "/metrics"))).text
@@ -431,7 +439,7 @@ async def test_a_pager_failing_for_minutes_is_an_incident_and_its_page_arrives_a
     page_failures = sum(s.value for s in failures.samples if s.labels["receiver"] == "page")
     assert page_failures >= attempts  # every failed attempt counted, by HTTP status
     pages = recorder.on("/pager")
-    delivered = next(r.at for r in pages if r.answered == 200)
+    delivered = next(r.at for r in pages if r.answered == ACCEPTED)
     all_clear = next(
         r.at for r in recorder.on("/pager_fallback") if r.json["event"] == "pager_back"
     )
@@ -465,7 +473,7 @@ def _ready_after(health: HealthLog, back_at: float) -> float:
 
 
 def _pages_of(rec: Recorder, service: str) -> list[Any]:
-    return [r for r in rec.on("/pager") if r.json.get("payload", {}).get("component") == service]
+    return [r for r in rec.on("/pager") if r.json.get("payload", {}).get("source") == service]
 
 
 async def _exit_after(child: Child, since: float, within_s: float) -> tuple[int, float]:
