@@ -1,6 +1,7 @@
 """Detection quality: a labelled scenario library through the real policy engine, offline.
 
     .venv/bin/python benchmarks/detection_quality.py [--only NAME ...] [--seed 7] [--markdown]
+        [--policy FILE]
 
 Every scenario is a set of 1 s pane series (as ``alertpipe policy test`` writes them) with a
 label per service: the severities that must fire, those that may (a blip is a real breach:
@@ -14,8 +15,10 @@ Reported per severity: precision and recall over (scenario, service) pairs, and 
 detect from the fault's onset; then how many rollbacks were right, wrong or missed. The
 baseline, run on the same library in the same process, is this build's engine *without* this
 round's soundness: no ``confidence`` on any rule (the observed value decides, throughput
-judged on any expected count) and a stage 3 that sees no ``breaching`` (a firing alert counts
-as breaching while ``keep_firing_for`` holds it) — what the pipeline did before.
+judged on any expected count against the decayed average alone) and a stage 3 that sees no
+``breaching`` (a firing alert counts as breaching while ``keep_firing_for`` holds it) — what
+the pipeline did before. A third run, the same policy with ``trend_floor: 100%``, shows what
+the expected rate's learned trend costs and saves, scenario by scenario.
 
 Targets: no rollback on a scenario that recovers within the investigation window, no page
 (HIGH or CRITICAL) on healthy or low-traffic scenarios, every S1–S4 scenario detected.
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import random
+import re
 import statistics
 import sys
 import time
@@ -473,6 +477,80 @@ def library(seed: int) -> list[Scenario]:
                 delivery=delivery,
             )
         )  # fmt: skip
+    found.extend(_throughput_trends(g))
+    return found
+
+
+def _throughput_trends(g: Gen) -> list[Scenario]:
+    """What a trend-following expected rate must still get right (added after the others,
+    so that those keep their random draws): a collapse in the middle of the steep decline
+    (missed by a rule that trusts any decline or only pages below 25%), a degradation reached
+    in 5 minutes, an outage that drains to nothing over two hours (a trend followed without
+    limit learns it as demand all the way down), and a healthy burst (an expected rate that
+    forgets in minutes sees a collapse when it ends)."""
+    found: list[Scenario] = []
+    # the steep decline of `healthy-steep-decline` from its peak (3 h day, t = 1.5 h to
+    # 2.75 h); 55 minutes in, at ~25 req/s and falling, the endpoint drops to 35% of that
+    day = 3 * 3600
+    t = np.arange(day // 2, day // 2 + 4500)
+    steep = 35 + 28 * np.sin(2 * np.pi * t / day - np.pi / 2)
+    n, at = len(t), 3300
+    found.append(
+        Scenario(
+            "S3-collapse-to-35pct-during-steep-decline",
+            "S3",
+            [
+                _endpoint(g, "shop-api", "GET /api/items", n, steep * _steps(n, (0, 1), (at, 0.35)),
+                          0.003, 150, _versions(n, at)),
+                _deploys("shop-api", (0, "1.0.0"), (at, "1.1.0")),
+            ],
+            {"shop-api": Label(frozenset({H}), onset_s=at, rollback=True)},
+        )
+    )  # fmt: skip
+    n, at = 1500, 900
+    found.append(
+        Scenario(
+            "ramp-throughput-to-30pct-in-5min",
+            "ramp",
+            [
+                _endpoint(g, "search-api", "POST /api/search", n, _ramp(n, at, at + 300, 60, 18),
+                          0.002, 200, _versions(n, at)),
+                _deploys("search-api", (0, "1.0.0"), (at, "1.1.0")),
+            ],
+            {"search-api": Label(frozenset({H}), onset_s=at, rollback=True)},
+        )
+    )  # fmt: skip
+    n, at = 9000, 1200
+    found.append(
+        Scenario(
+            "ramp-throughput-to-zero-in-2h",
+            "ramp",
+            [
+                _endpoint(g, "chat-api", "POST /api/message", n, _ramp(n, at, at + 7200, 60, 0),
+                          0.002, 90, _versions(n, at)),
+                _deploys("chat-api", (0, "1.0.0"), (at, "1.1.0")),
+            ],
+            # by the time the drain is sure, 1.1.0 has served healthy for well over its
+            # post-deploy window: it is the last known good version, so there is no code to
+            # roll back to and people are paged (either outcome is right)
+            {"chat-api": Label(frozenset({H}), onset_s=at, rollback=None)},
+        )
+    )  # fmt: skip
+    # healthy: a campaign sends 5x the traffic for 2 minutes, then the rate is back to normal
+    # (an expected rate that forgets fast, or a trend extrapolated upwards, sees a collapse)
+    n, at = 1800, 900
+    found.append(
+        Scenario(
+            "healthy-burst-5x-2min",
+            "healthy",
+            [
+                _endpoint(g, "shop-api", "GET /api/items", n, _steps(n, (0, 60), (at, 300),
+                          (at + 120, 60)), 0.003, 150, "1.0.0"),
+                _deploys("shop-api", (0, "1.0.0")),
+            ],
+            {"shop-api": Label()},
+        )
+    )  # fmt: skip
     return found
 
 
@@ -584,6 +662,8 @@ class Score:
     fp: dict[Severity, int] = field(default_factory=lambda: defaultdict(int))
     fn: dict[Severity, int] = field(default_factory=lambda: defaultdict(int))
     ttd: dict[Severity, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # "scenario/service" -> severity -> time to detect (s), for the comparisons per scenario
+    detected: dict[str, dict[Severity, float]] = field(default_factory=lambda: defaultdict(dict))
     rollbacks_right: int = 0
     rollbacks_wrong: int = 0
     rollbacks_missed: int = 0
@@ -615,6 +695,8 @@ def score(scenario: Scenario, decisions: list[Decision], response: Response, int
                     into.tp[severity] += 1
                     if label.onset_s is not None:
                         into.ttd[severity].append(seen[severity] - label.onset_s)
+                        pair = f"{scenario.name}/{service}"
+                        into.detected[pair][severity] = seen[severity] - label.onset_s
                 else:
                     into.fn[severity] += 1
                     into.undetected.append(f"{scenario.name}/{service}: {severity.value}")
@@ -638,10 +720,22 @@ def score(scenario: Scenario, decisions: list[Decision], response: Response, int
 # --- running --------------------------------------------------------------------------------
 
 
+def without_trend(text: str) -> str:
+    """The same policy with the expected rate the decayed average alone (no learned trend)."""
+    if re.search(r"(?m)^  trend_floor:", text):
+        return re.sub(r"(?m)^  trend_floor:.*$", "  trend_floor: 100%", text)
+    if re.search(r"(?m)^throughput:[ \t]*$", text):
+        return re.sub(r"(?m)^throughput:[ \t]*$", "throughput:\n  trend_floor: 100%", text, count=1)
+    return text + "\nthroughput:\n  trend_floor: 100%\n"
+
+
 def without_soundness(text: str) -> Policy:
-    """The baseline policy: no rule asks for a confidence, and the throughput rule judges any
-    expected count (what the plan's rules did before this round)."""
-    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("confidence:")]
+    """The baseline policy: no rule asks for a confidence, the throughput rule judges any
+    expected count against the decayed average alone (what the plan's rules did before this
+    round)."""
+    lines = [
+        ln for ln in without_trend(text).splitlines() if not ln.strip().startswith("confidence:")
+    ]
     text = "\n".join(lines).replace("min_samples: 20 # requests expected", "min_samples: 0 #")
     text = text.replace("    objective: 99%\n", "    objective: 99%\n    confidence: null\n")
     return parse_policy(text, "baseline")
@@ -688,10 +782,46 @@ def table(new: Score, base: Score) -> list[str]:
         bp, br = _cell(base.tp[severity], base.fp[severity], base.fn[severity])
         p, r = _cell(tp, fp, fn)
         ttd = new.ttd[severity]
-        timing = f"{statistics.median(ttd):g} / {max(ttd):g}" if ttd else "—"
         rows.append(
-            f"| {severity.value} | {tp + fn} | {tp} | {fp} | {p} ({bp}) | {r} ({br}) | {timing} |"
+            f"| {severity.value} | {tp + fn} | {tp} | {fp} | {p} ({bp}) | {r} ({br}) "
+            f"| {_timing(ttd)} |"
         )
+    return rows
+
+
+def _timing(times: list[float]) -> str:
+    return f"{statistics.median(times):g} / {max(times):g}" if times else "—"
+
+
+def trend_table(new: Score, flat: Score) -> list[str]:
+    """This build against itself with the expected rate's trend left out (same run): what
+    the trend costs and saves, and each detection it makes earlier or later."""
+    rows = [
+        "| expected throughput | pages on healthy or low-traffic | HIGH found / expected "
+        "| HIGH time to detect p50 / max (s) |",
+        "|---|---|---|---|",
+    ]
+    for name, score in (
+        ("decayed average and its trend (this build)", new),
+        ("decayed average alone (`trend_floor: 100%`)", flat),
+    ):
+        expected = score.tp[H] + score.fn[H]
+        rows.append(
+            f"| {name} | {len(score.pages_on_quiet)} | {score.tp[H]} / {expected} "
+            f"| {_timing(score.ttd[H])} |"
+        )
+    changed = [
+        (pair, severity, seconds, flat.detected.get(pair, {}).get(severity))
+        for pair, found in sorted(new.detected.items())
+        for severity, seconds in found.items()
+        if flat.detected.get(pair, {}).get(severity) != seconds
+    ]
+    rows += ["", "| time to detect (s) | severity | with the trend | average alone | ratio |"]
+    rows.append("|---|---|---|---|---|")
+    for pair, severity, seconds, alone in changed:
+        shown = "missed" if alone is None else f"{alone:g}"
+        ratio = "—" if not alone else f"{seconds / alone:.2f}"
+        rows.append(f"| {pair} | {severity.value} | {seconds:g} | {shown} | {ratio} |")
     return rows
 
 
@@ -700,9 +830,17 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="scenario names (default: all)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--markdown", action="store_true", help="print the docs table only")
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        help="judge with this policy file instead of the built-in one (the baseline stays the "
+        "built-in one without this round's soundness; the trend comparison uses this file)",
+    )
     args = parser.parse_args()
     scenarios = [s for s in library(args.seed) if not args.only or s.name in args.only]
-    new, details, took = run(scenarios, load_policy(), True, args.seed)
+    text = args.policy.read_text(encoding="utf-8") if args.policy else default_policy_text()
+    new, details, took = run(scenarios, load_policy(args.policy), True, args.seed)
+    flat, _, _ = run(scenarios, parse_policy(without_trend(text), "no trend"), True, args.seed)
     base, base_details, base_took = run(
         scenarios, without_soundness(default_policy_text()), False, args.seed
     )
@@ -727,6 +865,8 @@ def main() -> int:
         f"| pages on healthy or low-traffic scenarios | {len(new.pages_on_quiet)} "
         f"| {len(base.pages_on_quiet)} "
         f"| {_ratio(len(new.pages_on_quiet), len(base.pages_on_quiet))} |",
+        "",
+        *trend_table(new, flat),
     ]
     plan_names = {s.name for s in planned}
     recovering_names = {s.name for s in scenarios if s.recovers}

@@ -1,17 +1,29 @@
-"""Expected throughput per endpoint: a decayed average of the request rate, healthy time only.
+"""Expected throughput per endpoint: a decayed average of the request rate that follows its
+trend, learned from healthy time only.
 
-The rate is decayed requests over decayed seconds (both decay with the same half-life), so a
-young baseline is the plain mean and an old one leans on the recent past. Time during which
-the service was unhealthy is skipped, so a collapse cannot drag its own baseline down.
+The average is decayed requests over decayed seconds (both decay with the same half-life), so
+a young baseline is the plain mean and an old one leans on the recent past. An average lags a
+steady decline by its time constant (half-life / ln 2, 14.4 min for 10 min): a daily trough
+approached fast looks like a collapse against it. So the baseline also keeps the decayed
+average of that average (double exponential smoothing, Brown's form of Holt's linear method):
+for a rate changing linearly, the average lags by τ and its own average by 2τ, so their
+difference is the slope, and ``2·average − its average`` is the rate now.
+
+The trend may only *lower* the expected rate, and at most to ``trend_floor`` of the average:
+a forecast above the average (after a rise, a burst) would only add false alarms, and a
+decline credited without limit would follow a slow outage down to zero without ever paging
+(see docs/detection-quality.md). Time during which the service was unhealthy is skipped, so a
+collapse cannot drag its own baseline down.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from streams.policy.model import ThroughputPolicy
 
-__all__ = ["Baseline", "expected_rate", "learn", "skip"]
+__all__ = ["Baseline", "Trend", "expected_rate", "learn", "skip", "trend"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +32,22 @@ class Baseline:
     seconds: float = 0.0  # decayed seconds observed
     history_ms: int = 0  # healthy time observed (not decayed)
     updated_ms: int | None = None  # event time of the last observation
+    # decayed sum over seconds of the average itself (its average is this / ``seconds``);
+    # None: a baseline checkpointed before the trend was learned, taken as no trend yet
+    averaged: float | None = None
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The learned rate at ``Baseline.updated_ms`` and how fast it changes (requests/s²)."""
+
+    average: float  # the decayed average, requests/s (lags a trend by τ)
+    level: float  # the rate the trend puts at the last observation
+    slope: float
+
+
+def _time_constant_s(policy: ThroughputPolicy) -> float:
+    return policy.half_life_ms / 1000.0 / math.log(2)
 
 
 def learn(
@@ -32,11 +60,17 @@ def learn(
     if baseline.updated_ms is not None:
         elapsed = max(0, at_ms - baseline.updated_ms)
         decay = 0.5 ** (elapsed / policy.half_life_ms)
+    total = baseline.requests * decay + requests
+    spent = baseline.seconds * decay + seconds
+    averaged = baseline.requests if baseline.averaged is None else baseline.averaged
     return Baseline(
-        requests=baseline.requests * decay + requests,
-        seconds=baseline.seconds * decay + seconds,
+        requests=total,
+        seconds=spent,
         history_ms=baseline.history_ms + round(seconds * 1000),
         updated_ms=at_ms,
+        # the average over the interval is taken as the new one: exact enough at the 1 s steps
+        # the engine learns in, and a longer step is the same sum in one term
+        averaged=averaged * decay + total / spent * seconds,
     )
 
 
@@ -45,8 +79,32 @@ def skip(baseline: Baseline, at_ms: int) -> Baseline:
     return replace(baseline, updated_ms=at_ms)
 
 
-def expected_rate(baseline: Baseline, policy: ThroughputPolicy) -> float | None:
-    """Requests per second expected, or None while there is too little healthy history."""
+def trend(baseline: Baseline, policy: ThroughputPolicy) -> Trend | None:
+    """The learned level and slope, or None while there is too little healthy history."""
     if baseline.history_ms < policy.min_history_ms or baseline.seconds <= 0:
         return None
-    return baseline.requests / baseline.seconds
+    average = baseline.requests / baseline.seconds
+    if baseline.history_ms < policy.half_life_ms:
+        # minutes of traffic show no trend, only noise: the average of a young baseline is
+        # the plain mean of a few Poisson counts, and its own average leans on the noisiest
+        return Trend(average, average, 0.0)
+    averaged = baseline.requests if baseline.averaged is None else baseline.averaged
+    lagging = averaged / baseline.seconds
+    slope = (average - lagging) / _time_constant_s(policy)
+    return Trend(average, 2 * average - lagging, slope)
+
+
+def expected_rate(
+    baseline: Baseline, policy: ThroughputPolicy, at_ms: int | None = None
+) -> float | None:
+    """Requests per second expected at ``at_ms`` (default: the last observation), or None
+    while there is too little healthy history: the trend's forecast, kept between
+    ``trend_floor`` of the average and the average."""
+    found = trend(baseline, policy)
+    if found is None:
+        return None
+    lead_s = 0.0
+    if at_ms is not None and baseline.updated_ms is not None:
+        lead_s = (at_ms - baseline.updated_ms) / 1000.0
+    forecast = found.level + found.slope * lead_s
+    return min(found.average, max(forecast, policy.trend_floor * found.average))

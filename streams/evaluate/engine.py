@@ -357,7 +357,12 @@ class ServiceEvaluation:
         return MetricInput(
             window=buffer.window(tick, window_ms),
             covered_s=covered,
-            expected_rps=self.expected_rps(scope) if scope.dimension == "endpoint" else None,
+            expected_rps=(
+                # the rate the window was due, at its middle (a learned trend moves it)
+                self.expected_rps(scope, tick - window_ms // 2)
+                if scope.dimension == "endpoint"
+                else None
+            ),
             bot_windows=self._bot_windows(scope, window_ms, tick),
             bots=self.policy.bots,
             service_requests=self._service_requests(scope, window_ms, tick),
@@ -387,12 +392,14 @@ class ServiceEvaluation:
         bots = [b for b in self.buffers.values() if b.scope.dimension == "bot"]
         return tuple(b.window(tick, window_ms) for b in bots)
 
-    def expected_rps(self, scope: Scope) -> float | None:
+    def expected_rps(self, scope: Scope, at_ms: int | None = None) -> float | None:
         configured = self.policy.throughput.configured(scope)
         if configured is not None:
             return configured
         baseline = self.baselines.get(scope.id)
-        return None if baseline is None else expected_rate(baseline, self.policy.throughput)
+        if baseline is None:
+            return None
+        return expected_rate(baseline, self.policy.throughput, at_ms)
 
     def _apply(
         self, rule: Rule, scope: Scope, observation: Observation, tick: int, warming: bool

@@ -328,7 +328,17 @@ class ThroughputPolicy(_Model):
 
     half_life_ms: DurationMs = Field(default=600_000, alias="half_life", gt=0)
     min_history_ms: DurationMs = Field(default=20_000, alias="min_history")
+    # A learned downward trend lowers the expected rate to no less than this share of the
+    # decayed average (``streams.evaluate.baseline``); 100%: the average alone, no trend.
+    trend_floor: Fraction = 0.5
     expected: tuple[ExpectedRate, ...] = ()
+
+    @field_validator("trend_floor")
+    @classmethod
+    def _floor_is_a_share(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"expected a share of the average from 0% to 100%, got {value:.0%}")
+        return value
 
     def configured(self, scope: Scope) -> float | None:
         for rate in self.expected:

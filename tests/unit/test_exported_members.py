@@ -272,7 +272,7 @@ EXPORTED: dict[str, str | None] = {
         "AlertRecord Correlator CorrelatorConfig EngineConfig Evaluation Evaluator EvaluatorConfig "
         "Output Reason StateChange step"
     ),
-    "streams.evaluate.baseline": "Baseline expected_rate learn skip",
+    "streams.evaluate.baseline": "Baseline Trend expected_rate learn skip trend",
     "streams.evaluate.buffer": "PaneBuffer",
     "streams.evaluate.codec": (
         "CLOCK_KEY alert_key decode decode_alert decode_clock decode_service encode encode_alert "

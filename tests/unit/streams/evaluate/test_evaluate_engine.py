@@ -11,7 +11,7 @@ from schemas.decisions import Decision
 from schemas.panes import PaneSummary
 from streams.evaluate.engine import EngineConfig, Evaluation, Output
 from streams.evaluate.synthetic import START_MS, SeriesInput, build_panes
-from streams.policy import load_policy
+from streams.policy import Policy, load_policy
 
 POLICY = load_policy()
 MESSAGE = {"service": "chat-api", "endpoint": "POST /api/message"}
@@ -271,3 +271,35 @@ def test_a_restart_resumes_the_idle_clock_and_judges_nothing_twice() -> None:
     out.extend(_idle(fresh, restart + 11_000, [10.0, 11.0]))
     assert _of(out.decisions, "chat-api") == []
     assert fresh.clock_ms == restart + 11_000  # 11 s of silence after the late pane
+
+
+# A 2-minute half-life (instead of 10) scales the decline below to a quick test.
+FAST_BASELINE = POLICY.model_copy(
+    update={"throughput": POLICY.throughput.model_copy(update={"half_life_ms": 120_000})}
+)
+
+
+def _declining(collapse_at: int | None = None) -> list[dict[str, Any]]:
+    """60 req/s for one half-life, then a steady fall to 15 req/s over two (faster than the
+    decayed average can follow); optionally a drop to 35% of the rate at a given second."""
+    rates = [60.0] * 120 + [60 - 45 * s / 240 for s in range(240)]
+    if collapse_at is not None:
+        rates[collapse_at:] = [r * 0.35 for r in rates[collapse_at:]]
+    return [{"scope": MESSAGE, "requests": " ".join(str(round(r)) for r in rates)}]
+
+
+def _collapses(policy: Policy, series: list[dict[str, Any]]) -> list[float]:
+    decisions = _run(Evaluation(policy), _groups(series)).decisions
+    fired = ("throughput-collapse", "inactive", "firing")
+    return [c[3] for c in _changes(decisions) if c[:3] == fired]
+
+
+def test_a_steady_decline_is_expected_and_a_collapse_during_it_is_not() -> None:
+    assert _collapses(FAST_BASELINE, _declining()) == []
+    # the control: against the decayed average alone the decline looks like a collapse
+    throughput = FAST_BASELINE.throughput.model_copy(update={"trend_floor": 1.0})
+    average_only = FAST_BASELINE.model_copy(update={"throughput": throughput})
+    assert _collapses(average_only, _declining()) != []
+    # a drop to 35% of the declining rate (26 → 9 req/s) is still found, within a window
+    found = _collapses(FAST_BASELINE, _declining(collapse_at=300))
+    assert len(found) == 1 and 300 < found[0] <= 330
