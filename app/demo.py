@@ -1,12 +1,15 @@
 """The main job's demo: the stack up, the whole pipeline on, a scenario of the plan through it.
 
-This is what `make demo` runs. It plays a scenario as a drill would: the plan's clock is
-compressed (``--compress 10``: the 2-minute investigation window lasts 12 s, the lead
-engineer is paged after 30 s …), the receivers with no URL print what they would send, and a
-small fleet control plane on loopback stands in for the deploy tooling, so the simulated
-services really recover when alertpipe rolls them back. It ends once every incident of the
-run is resolved (or after ``--duration`` seconds), with each incident's timeline and its
-rollback phases measured against the plan.
+This is what `make demo` runs. Scenarios S1–S4 run as a real DR drill (``alertpipe drill``,
+docs/drills.md): the demo starts it through the pipeline's own API, the pipeline announces it
+on chat, plays the scenario's telemetry marked with the drill's id and responds to it. The
+plan's clock is compressed (``--compress 10``: the 2-minute investigation window lasts 12 s,
+the lead engineer is paged after 30 s …), the receivers with no URL print what they would
+send, and a small fleet control plane on loopback stands in for the deploy tooling (the
+drill's control URLs). It ends once every incident of the drill is resolved (or after
+``--duration`` seconds), with each incident's timeline and its rollback phases measured
+against the plan, the drill's report and each incident's post-incident review. The
+``healthy`` scenario is plain traffic, no drill.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from app.api.server import HttpServer
 from app.credentials import issue_token
+from app.drills.store import PgDrillStore
 from app.infra import local_if_needed, prepare
 from app.pipeline import Pipeline, Responder, build_pipeline
+from app.reviews.control import ReviewMissing
 from app.settings import Settings
 from app.simulation.fleet import Fleet, fleet_app
 from app.simulation.pacing import play
@@ -39,7 +45,7 @@ from schemas.clock import Clock, SystemClock
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
 from schemas.severity import Severity
-from schemas.telemetry import DeployEvent, TelemetryEvent
+from schemas.telemetry import DeployEvent, TelemetryEvent, parse_event
 from streams.lifecycle import run_roles
 from streams.producer import TelemetryProducer
 
@@ -60,7 +66,7 @@ _RESPONSE_CLOCK = (
 )
 # The control calls' URLs: the demo fleet answers them (notifications go where the user says).
 _CONTROL = tuple(dict.fromkeys(spec.url for spec in ACTIONS.values() if not spec.notification))
-_WIDTH = 160
+_WIDTH = 180  # a drill's notices start with "[DRILL]"
 _QUIET = frozenset({"response", "severity", "budget_s", "budget_min_s"})  # said elsewhere
 
 
@@ -130,11 +136,24 @@ def drill_settings(settings: Settings, fleet_url: str, compress: float) -> Setti
     )
     delivery = settings.delivery.model_copy(update={"poll_s": min(settings.delivery.poll_s, 0.2)})
     urls = {f"{name}_url": SecretStr(f"{fleet_url}/{name}") for name in _CONTROL}
+    # A drill's control calls go to the fleet too, its pages where production's go (under the
+    # drill routing key); its report scales the plan's budgets by the compression.
+    routing = settings.drill.pager_routing_key or settings.pager_routing_key
+    drill = settings.drill.model_copy(
+        update={
+            **urls,
+            "pager_routing_key": routing or SecretStr("alertpipedemodrill" + "0" * 14),
+            "compress": compress,
+            "settle_s": min(settings.drill.settle_s, 3.0),
+            "poll_s": min(settings.drill.poll_s, 0.5),
+        }
+    )
     return settings.model_copy(
         update={
             "response": response,
             "rollback": rollback,
             "delivery": delivery,
+            "drill": drill,
             "http_port": 0,
             **urls,
         }
@@ -148,6 +167,9 @@ class DemoResult:
     incidents: list[dict[str, Any]] = field(default_factory=list)
     fleet_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     sent: int = 0
+    drill: dict[str, Any] | None = None  # the drill the scenario ran as (None: healthy)
+    report: str = ""  # the drill's report, as Markdown
+    reviews: dict[str, str] = field(default_factory=dict)  # incident id -> its review (Markdown)
 
 
 class Feed:
@@ -161,6 +183,7 @@ class Feed:
         self._consumer = AIOKafkaConsumer(
             self._topics.decisions,
             self._topics.incidents,
+            self._topics.telemetry,  # for the drill's deploys (the drill runner plays them)
             bootstrap_servers=settings.bootstrap,
             group_id=f"{settings.group_prefix}-demo-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="latest",
@@ -193,6 +216,12 @@ class Feed:
         self.say(line if len(line) <= _WIDTH else line[: _WIDTH - 1] + "…")
 
     def _show(self, topic: str, value: bytes) -> None:
+        if topic == self._topics.telemetry:
+            if b'"deploy"' in value:  # most telemetry is requests: skip it unparsed
+                deploy = parse_event(value)
+                if isinstance(deploy, DeployEvent):
+                    self.say(f"deploy    {deploy.service} {deploy.version} {deploy.status}")
+            return
         if topic == self._topics.decisions:
             decision = Decision.model_validate_json(value)
             self._result.decisions.append(decision)
@@ -293,6 +322,9 @@ async def run_demo(
     await prepare(settings, progress)
     fleet, fleet_http = await _fleet(clock, progress)
     drill = drill_settings(settings, fleet_http.url, compress)
+    if timeline is not None:
+        pace = {"warmup_s": timeline.warmup_s, "rate": timeline.rate, "max_s": timeline.failure_s}
+        drill = drill.model_copy(update={"drill": drill.drill.model_copy(update=pace)})
     feed = Feed(drill, result, progress)
     pipeline = await build_pipeline(drill, clock=clock, write=feed.receiver)
     stop = asyncio.Event()
@@ -327,6 +359,11 @@ async def run_demo(
         _summary(incident, progress)
     if not result.incidents:
         progress("\nno incident: nothing breached the policy's thresholds")
+    if result.drill is not None:
+        progress(f"\n{result.report}")
+    for incident_id, review in result.reviews.items():
+        progress(f"\n{review}")
+        progress(f"(GET /incidents/{incident_id}/review, `alertpipe review {incident_id}`)")
     progress(
         f"\ndemo: {result.sent:,} events, {len(result.decisions)} decisions, "
         f"{len(result.incidents)} incident(s), {len(result.fleet_calls)} control calls, "
@@ -360,20 +397,99 @@ async def _drill(
     )
     settings = pipeline.settings
     deadline = time.monotonic() + timeline.total_s
-    tasks = [
-        asyncio.create_task(feed.run()),
-        asyncio.create_task(_traffic(settings, scenario, timeline, remedies, clock, result, feed)),
-        asyncio.create_task(_until_settled(pipeline, deadline)),
-    ]
+    if scenario == "healthy":  # plain traffic: there is no drill of "nothing goes wrong"
+        playing = _traffic(settings, scenario, timeline, remedies, clock, result, feed)
+    else:
+        playing = _as_drill(pipeline, feed, scenario, token, deadline + 60.0, result)
+    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(playing)]
+    if scenario == "healthy":
+        tasks.append(asyncio.create_task(_until_settled(pipeline, deadline)))
     try:
         await asyncio.wait(tasks[1:], return_when=asyncio.FIRST_COMPLETED)
+        if tasks[1].done():
+            tasks[1].result()  # the drill's start failed: that is the story
         queries = pipeline.responder.queries
         for found in await queries.list_incidents():
             result.incidents.append(await queries.get_incident(found["id"]) or found)
+        await _reviews(pipeline.responder, result)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _as_drill(
+    pipeline: Pipeline,
+    feed: Feed,
+    scenario: ScenarioName,
+    token: str,
+    deadline: float,
+    result: DemoResult,
+) -> None:
+    """Start the drill through the pipeline's API, as an operator would, and wait for its end:
+    the drill runner announces it, plays the scenario's traffic and stops it once every
+    incident of the drill is resolved; its report is the demo's last word."""
+    assert pipeline.http is not None and pipeline.responder is not None
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=pipeline.http.url, headers=headers) as api:
+        answer = await api.post("/drills", json={"scenario": scenario})
+        answer.raise_for_status()
+        drill_id = answer.json()["id"]
+        feed.say(f"drill     {drill_id} started through POST /drills (`alertpipe drill start`)")
+        control = pipeline.responder.drills
+        acknowledged: set[str] = set()
+        while time.monotonic() < deadline:
+            drill = await control.store.get(drill_id)
+            if drill["status"] in ("finished", "aborted") and drill["report"] is not None:
+                break
+            await _on_call(api, control.store, drill_id, acknowledged, feed)
+            await asyncio.sleep(0.5)
+        else:
+            feed.say((await api.post(f"/drills/{drill_id}/abort")).json()["message"])
+        result.drill = await control.show(drill_id)
+        result.sent = int(result.drill["events_sent"])
+        report = await api.get(f"/drills/{drill_id}", params={"format": "markdown"})
+        result.report = (
+            f"{report.text}(GET /drills/{drill_id}, `alertpipe drill report {drill_id}`)"
+        )
+
+
+async def _on_call(
+    api: httpx.AsyncClient,
+    store: PgDrillStore,
+    drill_id: str,
+    acknowledged: set[str],
+    feed: Feed,
+) -> None:
+    """The demo plays the on-call engineer: it acknowledges each page of the drill (without a
+    note, so a HIGH incident's investigation rollback still runs), as the drill's team-roles
+    criterion asks people to."""
+    for incident in await store.incidents(drill_id):
+        paged = any(a["kind"] == "page" and a["status"] == "sent" for a in incident["actions"])
+        if incident["id"] in acknowledged or not paged or incident["status"] == "resolved":
+            continue
+        acknowledged.add(incident["id"])
+        answer = await api.post(f"/incidents/{incident['id']}/ack", json={})
+        if answer.status_code == 200:
+            feed.say(f"on-call   demo acknowledged {incident['id']} (POST /incidents/…/ack)")
+
+
+async def _reviews(responder: Responder, result: DemoResult, within_s: float = 30.0) -> None:
+    """Each major incident's review, once the review drafter has drafted it."""
+    wanted = [
+        i["id"]
+        for i in result.incidents
+        if i["status"] == "resolved"
+        and (i["severity"] in ("HIGH", "CRITICAL") or i.get("rollback") is not None)
+    ]
+    deadline = time.monotonic() + within_s
+    for incident_id in wanted:
+        while time.monotonic() < deadline:
+            try:
+                result.reviews[incident_id] = await responder.reviews.markdown(incident_id)
+                break
+            except ReviewMissing:
+                await asyncio.sleep(0.5)
 
 
 async def _demo_token(responder: Responder, clock: Clock) -> str:
@@ -389,10 +505,8 @@ class _Traffic:
         self._producer, self._result, self._feed = producer, result, feed
 
     async def send(self, event: TelemetryEvent) -> None:
-        await self._producer.send(event)
+        await self._producer.send(event)  # the feed shows its deploys (from the topic)
         self._result.sent += 1
-        if isinstance(event, DeployEvent):
-            self._feed.say(f"deploy    {event.service} {event.version} {event.status}")
 
     async def flush(self) -> None:
         await self._producer.flush()

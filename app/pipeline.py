@@ -16,9 +16,11 @@ Roles (``alertpipe run --role …``; several may share one process, ``all`` is e
 The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
 health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
 (deploy events → deploy history), the SLO budget recorder, the timers, the rollback
-orchestrator, the outbox dispatcher, the dead-pager watch (a pager failing too long is an
-incident) and the lifecycle event publisher, with the listener of PostgreSQL notifications that
-wakes them. Every part can run in several processes at once; the database arbitrates.
+orchestrator, the outbox dispatcher (a DR drill's actions to the drill's receivers), the
+dead-pager watch (a pager failing too long is an incident), the lifecycle event publisher, the
+drill runner (announces and plays started drills) and the review drafter (post-incident
+reviews), with the listener of PostgreSQL notifications that wakes them. Every part can run in
+several processes at once; the database arbitrates.
 
 Every role is wrapped in ``streams.supervise.Supervised``: a Kafka or PostgreSQL outage is
 ridden out (the role restarts in place once the server answers again) rather than ending the
@@ -59,9 +61,15 @@ from app.api.metrics import (
 )
 from app.api.server import HttpServer
 from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
+from app.drills.control import DrillControl
+from app.drills.runner import DrillRunner
+from app.drills.store import PgDrillStore
 from app.policy import policy_from_settings
 from app.receivers import check_receivers, receiver_setup
-from app.settings import Settings
+from app.reviews.control import ReviewControl
+from app.reviews.drafter import ReviewDrafter
+from app.reviews.store import PgReviewStore
+from app.settings import DRILL_URLS, Settings
 from app.storage.board import PgIncidentBoard
 from app.storage.gauges import PgGauges
 from app.storage.holds import PgHoldStore
@@ -84,7 +92,8 @@ from handlers.notify.metrics import DeliveryStats
 from handlers.outbox.dispatcher import OutboxDispatcher
 from handlers.pager_watch import PagerWatch
 from handlers.receivers.base import Receiver
-from handlers.receivers.registry import ReceiverUrls, build_receivers
+from handlers.receivers.drill import route_drills
+from handlers.receivers.registry import ReceiverUrls, build_drill_receivers, build_receivers
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
@@ -101,6 +110,7 @@ from streams.ingest.writer import KafkaWriter
 from streams.lag import consumer_lag
 from streams.lifecycle import CLOSE_TIMEOUT_S, ResourceRole, Role, ServiceRole
 from streams.policy import Policy
+from streams.producer import TelemetryProducer
 from streams.supervise import DependencyWatch, Supervised, kafka_answers, kafka_error
 
 __all__ = [
@@ -113,6 +123,7 @@ __all__ = [
     "aggregator_config",
     "build_pipeline",
     "correlator_config",
+    "drill_urls",
     "evaluator_config",
     "needs_database",
     "receiver_urls",
@@ -125,9 +136,10 @@ ROLES: tuple[RoleName, ...] = ("aggregator", "evaluator", "responder", "api")
 Dependency = Literal["kafka", "postgres"]
 
 # The responder's parts in start order (stop is the reverse): outbound clients first, the
-# event publisher last; each with the servers it needs (an outage of one makes the part not
-# ready, and is what its supervisor restarts it through). The receivers' HTTP client needs
-# neither: a receiver that fails is the outbox's to retry, never an outage of the process.
+# event publisher, then the drill runner and the review drafter, last; each with the servers
+# it needs (an outage of one makes the part not ready, and is what its supervisor restarts it
+# through). The receivers' HTTP client needs neither: a receiver that fails is the outbox's to
+# retry, never an outage of the process.
 PART_NEEDS: Mapping[str, tuple[Dependency, ...]] = {
     "sink": ("kafka",),
     "http": (),
@@ -141,6 +153,8 @@ PART_NEEDS: Mapping[str, tuple[Dependency, ...]] = {
     "dispatcher": ("postgres",),
     "pager_watch": ("postgres",),
     "events": ("postgres", "kafka"),
+    "drills": ("postgres", "kafka"),  # the drill's traffic goes to the telemetry topic
+    "reviews": ("postgres", "kafka"),  # a review reads the incident's panes back
 }
 RESPONDER_PARTS = tuple(PART_NEEDS)
 # The stream stages, and the api role's reader of panes and decisions (the dashboard).
@@ -232,6 +246,13 @@ def receiver_urls(settings: Settings) -> ReceiverUrls:
     return actions.receiver_urls(settings)
 
 
+def drill_urls(settings: Settings) -> ReceiverUrls:
+    """A drill's control URLs by their name in ``ACTIONS`` (``rollback`` …), None where unset."""
+    return {
+        name.removesuffix("_url"): _secret(getattr(settings.drill, name)) for name in DRILL_URLS
+    }
+
+
 @dataclass
 class Responder:
     """Stages 3–4: the database's adapters (what the API and tests reach into) and the parts."""
@@ -246,6 +267,9 @@ class Responder:
     commands: IncidentCommands
     credentials: PgCredentialStore
     holds: PgHoldStore
+    drills: DrillControl
+    reviews: ReviewControl
+    policy: Policy | None = None
     roles: list[Role] = field(default_factory=list)
     parts: dict[str, Role] = field(default_factory=dict)  # the same roles, by part name
 
@@ -448,6 +472,9 @@ def _asgi(
         r.holds,
         pipeline.settings.http_max_body_bytes,
         intake,
+        drills=r.drills,
+        reviews=r.reviews,
+        max_silence_s=pipeline.settings.silence_max_days * 86400.0,
     )
     return create_app(deps, board)
 
@@ -486,6 +513,8 @@ async def _responder(
     pool = await create_pool(settings.dsn)
     incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
     holds = PgHoldStore(pool, windows)
+    commands = IncidentCommands(incidents, settings.response, clock, holds)
+    drills = PgDrillStore(pool)
     responder = Responder(
         settings,
         pool,
@@ -494,9 +523,12 @@ async def _responder(
         outbox,
         PgSilenceStore(pool),
         PgIncidentQueries(pool),
-        IncidentCommands(incidents, settings.response, clock, holds),
+        commands,
         PgCredentialStore(pool),
         holds,
+        DrillControl(drills, commands, settings.drill, settings.response, clock),
+        ReviewControl(PgReviewStore(pool), clock),
+        policy,
     )
     built = _responder_parts(settings, responder, probe, write, parts, expo, policy)
     responder.parts = {name: built[name] for name in RESPONDER_PARTS if name in built}
@@ -544,7 +576,7 @@ def _responder_parts(
     verify: HealthProbe | None = probe or kafka_probe
 
     def receivers() -> Mapping[ActionKind, Receiver]:
-        return build_receivers(
+        production = build_receivers(
             receiver_urls(settings),
             client,
             settings.delivery,
@@ -552,6 +584,37 @@ def _responder_parts(
             secret=_secret(settings.webhook_secret),
             write=write,
             setup=receiver_setup(settings, policy, PgReceiverRefs(r.pool)),
+        )
+        drill = build_drill_receivers(
+            receiver_urls(settings),
+            drill_urls(settings),
+            client,
+            settings.delivery,
+            clock,
+            secret=_secret(settings.webhook_secret),
+            drill_routing_key=_secret(settings.drill.pager_routing_key),
+            write=write,
+        )
+        return route_drills(production, drill, r.drills.store.is_live)
+
+    def drill_runner() -> Role:
+        producer = TelemetryProducer(
+            settings.bootstrap, settings.topics.telemetry, client_id="alertpipe-drill"
+        )
+        chat = receivers()["chat"]
+        return DrillRunner(r.drills.store, chat, producer, settings.drill, settings.response, clock)
+
+    def review_drafter() -> Role:
+        ag = settings.aggregator
+        return ReviewDrafter(
+            r.reviews.store,
+            settings.bootstrap,
+            settings.topics.panes,
+            r.policy,
+            settings.response,
+            clock,
+            poll_s=settings.drill.poll_s,
+            panes_close_s=(ag.allowed_lateness_ms + ag.idle_timeout_ms + 2 * ag.pane_ms) / 1000,
         )
 
     def manager() -> Role:
@@ -611,6 +674,8 @@ def _responder_parts(
         ),
         "pager_watch": lambda: PagerWatch(r.incidents, stats, settings.delivery, clock),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
+        "drills": drill_runner,
+        "reviews": review_drafter,
     }
     built = {name: builders[name]() for name in wanted if name in builders}
     if settings.database_notify and "notifications" in wanted:

@@ -68,6 +68,14 @@ def check_receivers(settings: Settings, policy: Policy) -> None:
         for name in _missing(policy.routes.chat_names(), chat):
             setting = "ALERTPIPE_CHAT_URL" if name == DEFAULT else f"ALERTPIPE_CHAT_URLS[{name!r}]"
             problems.append(f"{setting}: a route sends chat there, and it is not set")
+    drill_key = settings.drill.pager_routing_key
+    if drill_key is not None:
+        key = drill_key.get_secret_value()
+        if len(key) != ROUTING_KEY_LENGTH or not key.isalnum():
+            problems.append(
+                f"ALERTPIPE_DRILL__PAGER_ROUTING_KEY: expected {ROUTING_KEY_LENGTH} letters and "
+                f"digits (a PagerDuty integration key), got {len(key)} characters"
+            )
     if urls["statuspage"] is not None and settings.statuspage_api_key is None:
         problems.append(
             "ALERTPIPE_STATUSPAGE_API_KEY: the Statuspage URL is set, so its API key is required"

@@ -32,15 +32,17 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.roles import ROLE_NAMES
-from handlers.actions import URL_SETTINGS
+from handlers.actions import ACTIONS, URL_SETTINGS
 from handlers.config import DeliveryConfig, HoldConfig, ResponseConfig, RollbackConfig
 from streams.supervise import SupervisionConfig
 
 __all__ = [
+    "DRILL_URLS",
     "RECEIVER_URLS",
     "AggregatorSettings",
     "AuthSettings",
     "DashboardSettings",
+    "DrillSettings",
     "EvaluatorSettings",
     "IngestSettings",
     "LocalSettings",
@@ -334,6 +336,72 @@ class AuthSettings(_Group):
         return self
 
 
+# A drill's control URLs: one per control URL of ``handlers.actions.ACTIONS`` (breaker,
+# rollback, restore, bot_restart), so a new control receiver brings its drill URL too.
+DRILL_URLS: tuple[str, ...] = tuple(
+    dict.fromkeys(f"{spec.url}_url" for spec in ACTIONS.values() if not spec.notification)
+)
+
+if TYPE_CHECKING:
+    _DrillUrls = _Group
+else:
+    _DrillUrls = create_model(
+        "_DrillUrls",
+        __base__=_Group,
+        **{
+            name: (
+                ReceiverUrl,
+                Field(
+                    default=None,
+                    description=f"a drill's {URL_SETTINGS[name]} (a staging deploy tool; "
+                    "secret); unset: the console",
+                ),
+            )
+            for name in DRILL_URLS
+        },
+    )
+
+
+class DrillSettings(_DrillUrls):
+    """DR drills (`alertpipe drill`): where their effects go, their pace and schedule."""
+
+    pager_routing_key: SecretStr | None = Field(
+        default=None,
+        description="PagerDuty routing key of a drill's pages; unset: a drill pages nobody "
+        "(the console)",
+    )
+    schedule_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="the plan's monthly drill: a drill is overdue this long after the last "
+        "finished one (readiness and the dashboard say so)",
+    )
+    compress: float = Field(
+        default=1.0,
+        gt=0,
+        description="how many times faster than the plan this pipeline's clock runs (the "
+        "demo's `--compress`): a drill report scales the plan's budgets by it",
+    )
+    warmup_s: float = Field(
+        default=30.0, ge=5, description="healthy traffic a drill plays before its fault"
+    )
+    max_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="a drill's traffic stops at the latest this long after the fault",
+    )
+    settle_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="healthy traffic a drill keeps playing after its incidents resolved",
+    )
+    rate: float = Field(default=200.0, gt=0, le=5000, description="a drill's requests per second")
+    lease_s: float = Field(
+        default=15.0, gt=0, description="a drill runner's lease (another process resumes it)"
+    )
+    poll_s: float = Field(default=1.0, gt=0, description="how often runners look for drills")
+
+
 class DashboardSettings(_Group):
     """The dashboard at `/` (the `api` role): its in-memory ring of recent panes per scope."""
 
@@ -403,6 +471,7 @@ class _Servers(BaseSettings):
     # Every role of every process (defined beside the supervisor, in streams/supervise.py).
     supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    drill: DrillSettings = Field(default_factory=DrillSettings)
     policy: Path | None = Field(
         default=None,
         description="policy YAML file; unset means the built-in plan (`alertpipe policy default`)",
@@ -476,6 +545,11 @@ class Settings(_WithReceiverUrls):
         description="where people reach this alertpipe's console (`https://alertpipe.example.com`)"
         ": pages and chat messages link to the incident and its review there; unset: no links",
     )
+    token: SecretStr | None = Field(
+        default=None,
+        description="an API token the CLI's `drill` and `review` commands send (their "
+        "`--token` wins)",
+    )
 
     http_host: str = Field(
         default="127.0.0.1", description="where each process serves /health, /metrics (and the API)"
@@ -487,6 +561,14 @@ class Settings(_WithReceiverUrls):
         default=1 << 20,
         ge=1024,
         description="the API refuses a request body larger than this with 413 (default 1 MiB)",
+    )
+    silence_max_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="a silence (API or dashboard) may last at most this long; a longer one "
+        "is refused with 422 naming `ends_at`, so that a forgotten silence cannot hide pages "
+        "for years",
     )
     log_level: str = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (`-v` is DEBUG)"

@@ -28,15 +28,20 @@ log = logging.getLogger(__name__)
 _NONE = b'"deploys":[]'  # stage 1's compact form of a pane without deploy events
 
 
-def deploys_in(value: bytes) -> list[tuple[str, str, str, float]]:
-    """(service, version, status, ts) of each deploy event in one pane message.
+Deploy = tuple[str, str, str, float, str | None]  # (service, version, status, ts, drill)
+
+
+def deploys_in(value: bytes) -> list[Deploy]:
+    """(service, version, status, ts, drill) of each deploy event in one pane message (a DR
+    drill's deploys are the drill's history, never the service's).
 
     Only panes that may carry deploy events are parsed (a cheap byte check first: most panes
     are request panes with none)."""
     if b'"deploys"' not in value or _NONE in value:
         return []
     pane = PaneSummary.model_validate_json(value)
-    return [(pane.scope.service, d.version, d.status, d.ts) for d in pane.deploys]
+    scope = pane.scope
+    return [(scope.service, d.version, d.status, d.ts, scope.drill) for d in pane.deploys]
 
 
 class DeployRecorder(SourceLoop):
@@ -55,11 +60,11 @@ class DeployRecorder(SourceLoop):
         if not found:
             return
         async with self._store.transaction() as tx:
-            for service, version, status, ts in found:
-                await tx.record_deploy(service, version, status, ts)
+            for service, version, status, ts, drill in found:
+                await tx.record_deploy(service, version, status, ts, drill)
         self.recorded += len(found)
 
-    def _parse(self, value: bytes) -> list[tuple[str, str, str, float]]:
+    def _parse(self, value: bytes) -> list[Deploy]:
         try:
             return deploys_in(value)
         except ValidationError:

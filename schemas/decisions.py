@@ -91,6 +91,9 @@ class Decision(_Model):
     )
     post_deploy: bool = Field(default=False, description="inside a post-deploy window")
     summary: str = Field(default="", description="one line for humans")
+    drill: str | None = Field(
+        default=None, description="the DR drill that caused it; absent for real traffic"
+    )
     dry_run: bool = Field(
         default=False,
         description="its rule (or policy) is on trial: the responder records the incident and "

@@ -12,6 +12,8 @@ AlertpipeError             -- every error alertpipe raises on purpose
  │    ├── IncidentNotFound -- (LookupError) no incident has that id
  │    ├── LifecycleError   -- (ValueError) the step does not apply to the incident as it is
  │    ├── NameTaken        -- (ValueError) a live API token already has that name
+ │    ├── DrillNotFound    -- (LookupError) no DR drill has that id
+ │    ├── ReviewMissing    -- (LookupError) no review of the incident (yet), and why
  │    └── ApiError         -- a request the HTTP API refuses (401, 403, 404, 409, 422, 429 …)
  └── OperationalError      -- alertpipe cannot go on; repair or restart, the input was fine
       ├── InfrastructureError -- Kafka or PostgreSQL could not be reached or started
@@ -38,6 +40,8 @@ its errors under them; each leaf lives beside the code that raises it:
     handlers.incidents.lifecycle    LifecycleError
     app.errors                      ConfigError, PolicyError, InfrastructureError
     app.credentials                 NameTaken
+    app.drills.store                DrillNotFound
+    app.reviews.control             ReviewMissing
     app.api.errors                  ApiError
 
 A leaf keeps the built-in kind in brackets as a second base, so code that caught it as a

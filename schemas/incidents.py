@@ -79,6 +79,7 @@ class IncidentEvent(_Model):
     bad_version: str | None = None
     last_good_version: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+    drill: str | None = Field(default=None, description="the DR drill it belongs to, if any")
     dry_run: bool = Field(
         default=False, description="a trial's incident: its actions were recorded, never sent"
     )
@@ -207,3 +208,6 @@ class IncidentRecord(_Model):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     actions: list[ActionRecord] = Field(default_factory=list)
     rollback: RollbackRecord | None = None
+    drill: str | None = Field(
+        default=None, description="the DR drill that caused it (absent: a real incident)"
+    )

@@ -35,6 +35,7 @@ __all__ = [
     "ResourceStats",
     "Scope",
     "Truncated",
+    "scope_text",
 ]
 
 Dimension = Literal["endpoint", "host", "queue", "bot", "check", "service"]
@@ -52,11 +53,21 @@ class Scope(_Model):
     key: str = Field(
         description="endpoint, host, queue, bot id or check; the service for service-wide panes"
     )
+    drill: str | None = Field(
+        default=None, description="the DR drill whose telemetry it is; absent for real traffic"
+    )
 
     @property
     def id(self) -> str:
-        """Stable text form, used as the Kafka key of panes: ``service|dimension|key``."""
-        return f"{self.service}|{self.dimension}|{self.key}"
+        """Stable text form, used as the Kafka key of panes: ``service|dimension|key``, and
+        ``|drill:<id>`` after it for a drill's scope (never equal to a real scope's id)."""
+        return scope_text(self.service, self.dimension, self.key, self.drill)
+
+
+def scope_text(service: str, dimension: str, key: str, drill: str | None = None) -> str:
+    """``Scope.id`` from its parts (stage 1 builds it without a model)."""
+    base = f"{service}|{dimension}|{key}"
+    return base if drill is None else f"{base}|drill:{drill}"
 
 
 class LatencySketch(_Model):

@@ -118,6 +118,11 @@ class _Event(BaseModel):
     )
     ts: EpochSeconds = Field(description="event time")
     service: Name = Field(description="emitting service; also the Kafka message key")
+    drill: Name | None = Field(
+        default=None,
+        description="DR drill id: the event is a drill's, kept apart from the service's real "
+        "traffic (its own panes, decisions and incidents)",
+    )
 
 
 class RequestEvent(_Event):

@@ -17,12 +17,14 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api import (
     dashboard,
+    drills,
     errors,
     health,
     incidents,
     ingest,
     maintenance,
     otlp,
+    reviews,
     session,
     silences,
     slos,
@@ -78,7 +80,8 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
     # The ingest routes read their bodies themselves, to their own (larger) limit, counted
     # again once decompressed: the app-wide limit is for the console's and the API's JSON.
     app.add_middleware(BodyLimit, limit=deps.max_body_bytes, exempt=INGEST_PATHS)
-    for module in (incidents, silences, session, tokens, slos, dashboard, ingest, otlp):
+    routers = (incidents, reviews, silences, session, tokens, slos, dashboard, ingest, otlp, drills)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(maintenance.windows_router)
     app.include_router(maintenance.holds_router)

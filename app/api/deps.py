@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from app.api.auth import Authenticator
 from app.api.metrics import Exposition
+from app.drills.control import DrillControl
+from app.reviews.control import ReviewControl
 from handlers.holds import Automation, GlobalHold, Window
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import HumanAction
@@ -121,3 +123,6 @@ class ApiDeps:
     holds: Holds | None = None  # None: no windows or holds (every incident runs free)
     max_body_bytes: int = 1 << 20  # a larger request body is refused with 413
     intake: Intake | None = None  # None: the ingest routes answer 404
+    drills: DrillControl | None = None  # None: this process serves no drills
+    reviews: ReviewControl | None = None  # None: nor post-incident reviews
+    max_silence_s: float = 90 * 86400.0  # a longer silence is refused with 422

@@ -13,11 +13,14 @@ from schemas.timestamps import Instant
 
 __all__ = [
     "AckIn",
+    "DebriefIn",
     "DecisionIn",
+    "DrillIn",
     "HoldIn",
     "MatcherIn",
     "ReleaseIn",
     "ResolveIn",
+    "ReviewPatch",
     "SilenceIn",
     "SilenceOut",
     "SilencePatch",
@@ -122,6 +125,46 @@ class SilenceOut(BaseModel):
             state=silence.state(now),
             hold_automation=silence.hold_automation,
         )
+
+
+class DrillIn(_In):
+    scenario: Literal["s1", "s2", "s3", "s4"] = Field(description="the plan's scenario to drill")
+    service: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="play the scenario's failing service under this name",
+    )
+    live: bool = Field(
+        default=False,
+        description="send the drill's control calls to the production URLs (default: the "
+        "drill URLs, or the console)",
+    )
+
+
+class DebriefIn(_In):
+    """The drill's debrief; each field given replaces the one stored (audited)."""
+
+    lessons: str | None = Field(default=None, max_length=20_000)
+    went_well: str | None = Field(default=None, max_length=20_000)
+    went_wrong: str | None = Field(default=None, max_length=20_000)
+    actions: str | None = Field(default=None, max_length=20_000)
+
+
+class ReviewPatch(_In):
+    """What people add to a review draft; each field given replaces the one stored (audited);
+    the draft regenerated from evidence keeps them."""
+
+    root_cause: str | None = Field(default=None, max_length=20_000)
+    lessons: str | None = Field(default=None, max_length=20_000)
+    owners: dict[str, str] | None = Field(
+        default=None,
+        description="corrective action (fix_bug, add_monitoring, add_regression_test, "
+        "update_runbooks) → its owner",
+    )
+    due: dict[str, str] | None = Field(
+        default=None, description="corrective action → its due date (free text, e.g. 2026-01-31)"
+    )
 
 
 class ReleaseIn(_In):

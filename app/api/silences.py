@@ -26,9 +26,15 @@ def _deps(request: Request) -> ApiDeps:
     return deps
 
 
-def _check_window(starts_at: float, ends_at: float) -> None:
+def _check_window(starts_at: float, ends_at: float, longest_s: float) -> None:
+    problem = None
     if ends_at <= starts_at:
-        where = FieldError(field="body.ends_at", message="must be after starts_at")
+        problem = "must be after starts_at"
+    elif ends_at - starts_at > longest_s:
+        days = longest_s / 86400
+        problem = f"a silence lasts at most {days:g} days (ALERTPIPE_SILENCE_MAX_DAYS)"
+    if problem is not None:
+        where = FieldError(field="body.ends_at", message=problem)
         raise ApiError(422, "invalid request: body.ends_at", fields=[where])
 
 
@@ -41,7 +47,7 @@ async def create(request: Request, operator: Operator, body: SilenceIn) -> Silen
     deps = _deps(request)
     now = deps.clock.now()
     starts = body.starts_at.timestamp() if body.starts_at else now
-    _check_window(starts, body.ends_at.timestamp())
+    _check_window(starts, body.ends_at.timestamp(), deps.max_silence_s)
     silence = Silence(
         id=deps.silences.new_id(),
         matchers=tuple(m.to_matcher() for m in body.matchers),
@@ -98,7 +104,7 @@ async def update(
         if body.hold_automation is None
         else body.hold_automation,
     )
-    _check_window(changed.starts_at, changed.ends_at)
+    _check_window(changed.starts_at, changed.ends_at, deps.max_silence_s)
     saved = await deps.silences.update(changed, now)
     if saved is None:
         raise ApiError(404, f"no silence {silence_id!r}")

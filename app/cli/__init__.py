@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from app.cli import (
     config_cmd,
     demo_cmd,
+    drill_cmd,
     hold_cmd,
     local_cmd,
     policy_cmd,
@@ -49,6 +50,7 @@ _GROUPS = (
     policy_cmd,
     token_cmd,
     hold_cmd,
+    drill_cmd,
 )
 
 

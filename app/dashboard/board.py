@@ -9,6 +9,7 @@ from typing import Any
 from handlers.config import ResponseConfig
 from handlers.escalation import Step, next_escalation
 from handlers.incidents.incident import Incident
+from schemas.severity import Severity
 from schemas.timestamps import to_rfc3339
 
 __all__ = ["board_rows"]
@@ -50,7 +51,18 @@ def _row(incident: Incident, now: float, cfg: ResponseConfig) -> dict[str, Any]:
         "rollback_status": incident.rollback_status,
         "human_decision": incident.human_decision,
         "next_step": _next_step(incident, now, cfg),
+        "drill": incident.drill,  # a DR drill's incident: the board marks it
+        "review": _review(incident),
     }
+
+
+def _review(incident: Incident) -> str | None:
+    """Where its post-incident review is (drafted at resolution, for the plan's "rollback or
+    major incident"): a rollback, or HIGH and above."""
+    major = incident.severity.rank >= Severity.HIGH.rank or incident.rollback_status is not None
+    if incident.status != "resolved" or not major:
+        return None
+    return f"/incidents/{incident.id}/review"
 
 
 def board_rows(

@@ -107,6 +107,7 @@ def incident_from_row(row: Row) -> Incident:
         human_decision=row["human_decision"],
         dry_run=row["dry_run"],
         hold_releases=tuple(HoldRelease(**r) for r in row["hold_releases"]),
+        drill=row["drill"],
     )
 
 
@@ -161,6 +162,7 @@ def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
         phases={parse_phase(p["phase"]): _phase_from_row(p) for p in phases},
         restore_before=epoch(row["restore_before"]),
         restore_basis=row["restore_basis"],
+        drill=row["drill"],
     )
 
 
@@ -168,9 +170,9 @@ _UPSERT_INCIDENT = """
 INSERT INTO incidents (id, service, scenario, severity, status, title, opened_at, last_decision_at,
     acknowledged_at, acknowledged_by, ack_note, mitigated_at, resolved_at, bad_version,
     last_good_version, involves_data, alerts, steps, rollback_status, human_decision, updated_at,
-    target_basis, dry_run, hold_releases)
+    target_basis, dry_run, hold_releases, drill)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $21, $22, $23, $24)
+    $20, $21, $22, $23, $24, $25)
 ON CONFLICT (id) DO UPDATE SET
     scenario = EXCLUDED.scenario, severity = EXCLUDED.severity, status = EXCLUDED.status,
     title = EXCLUDED.title, last_decision_at = EXCLUDED.last_decision_at,
@@ -197,20 +199,25 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 
 _INSERT_ROLLBACK = """
 INSERT INTO rollbacks (id, incident_id, service, reason, status, from_version, target_version,
-    involves_data, emergency, capacity, requested_at, restore_before, restore_basis, target_basis)
-VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    involves_data, emergency, capacity, requested_at, restore_before, restore_basis, target_basis,
+    drill)
+VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT DO NOTHING
 """
 
 # The newest other version whose deploy succeeded before the bad version's latest deploy (any
 # time, when the bad version has no deploy on record) and that never failed or rolled back.
+# A drill's deploy history is its own ($3: the drill, NULL for the real one).
 _PREVIOUS_DEPLOY = """
 SELECT version FROM deploys
 WHERE service = $1 AND status = 'succeeded' AND version <> $2
+  AND drill IS NOT DISTINCT FROM $3
   AND version NOT IN (SELECT version FROM deploys
-                      WHERE service = $1 AND status IN ('failed', 'rolled_back'))
+                      WHERE service = $1 AND status IN ('failed', 'rolled_back')
+                        AND drill IS NOT DISTINCT FROM $3)
   AND at < COALESCE((SELECT max(at) FROM deploys WHERE service = $1 AND version = $2
-                       AND status IN ('started', 'succeeded')), 'infinity'::timestamptz)
+                       AND status IN ('started', 'succeeded') AND drill IS NOT DISTINCT FROM $3),
+                    'infinity'::timestamptz)
 ORDER BY at DESC LIMIT 1
 """
 
@@ -232,6 +239,7 @@ WHERE slo_budgets.at <= EXCLUDED.at
 _BAD_DEPLOY_STARTED = """
 SELECT at FROM deploys
 WHERE service = $1 AND version = $2 AND status IN ('started', 'succeeded') AND at <= $3
+  AND drill IS NOT DISTINCT FROM $4
 ORDER BY status = 'started' DESC, at DESC LIMIT 1
 """
 
@@ -258,8 +266,9 @@ class PgIncidentTx:
     async def remember_decision(self, decision: Decision, now: float) -> bool:
         status = await self._conn.execute(
             """INSERT INTO decisions (decision_id, fingerprint, service, state, severity, at, body,
-                   received_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (decision_id) DO NOTHING""",
+                   received_at, drill)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (decision_id) DO NOTHING""",
             decision.decision_id,
             decision.fingerprint,
             decision.service,
@@ -268,6 +277,7 @@ class PgIncidentTx:
             moment(decision.at_ms / 1000.0),
             decision.model_dump(mode="json"),
             moment(now),
+            decision.drill,
         )
         return bool(status.endswith(" 1"))
 
@@ -286,36 +296,42 @@ class PgIncidentTx:
             return None
         return Decision.model_validate(row["body"]), row["incident_id"]
 
-    async def lock_service(self, service: str) -> None:
-        await self._conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('incident:' || $1))", service
-        )
+    async def lock_service(self, service: str, drill: str | None = None) -> None:
+        key = service if drill is None else f"{service}|drill:{drill}"
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('incident:' || $1))", key)
 
-    async def cascade(self, since: float) -> Cascade:
+    async def cascade(self, since: float, drill: str | None = None) -> Cascade:
         row = await self._conn.fetchrow(
             # Alerts that *began* firing in the window: a firing alert's later turns between
             # breaching and held (previous = firing) are not new alerts.
             """SELECT count(DISTINCT fingerprint) AS alerts, count(DISTINCT service) AS services
                FROM decisions WHERE state = 'firing' AND severity = 'CRITICAL' AND at >= $1
                  AND body->>'previous' IS DISTINCT FROM 'firing'
-                 AND NOT COALESCE((body->>'dry_run')::boolean, false)""",
+                 AND NOT COALESCE((body->>'dry_run')::boolean, false)
+                 AND drill IS NOT DISTINCT FROM $2""",
             moment(since),
+            drill,
         )
         assert row is not None
         return Cascade(critical_alerts=row["alerts"], services=row["services"])
 
-    async def previous_deploy(self, service: str, bad_version: str) -> str | None:
-        value = await self._conn.fetchval(_PREVIOUS_DEPLOY, service, bad_version)
+    async def previous_deploy(
+        self, service: str, bad_version: str, drill: str | None = None
+    ) -> str | None:
+        value = await self._conn.fetchval(_PREVIOUS_DEPLOY, service, bad_version, drill)
         return None if value is None else str(value)
 
-    async def record_deploy(self, service: str, version: str, status: str, at: float) -> None:
+    async def record_deploy(
+        self, service: str, version: str, status: str, at: float, drill: str | None = None
+    ) -> None:
         await self._conn.execute(
-            """INSERT INTO deploys (service, version, status, at) VALUES ($1, $2, $3, $4)
-               ON CONFLICT DO NOTHING""",
+            """INSERT INTO deploys (service, version, status, at, drill)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
             service,
             version,
             status,
             moment(at),
+            drill,
         )
 
     async def record_slo_budget(self, budget: SloBudget) -> None:
@@ -338,13 +354,16 @@ class PgIncidentTx:
 
     # incidents -------------------------------------------------------------------------------
 
-    async def open_incident(self, service: str, dry_run: bool = False) -> Incident | None:
+    async def open_incident(
+        self, service: str, dry_run: bool = False, drill: str | None = None
+    ) -> Incident | None:
         row = await self._conn.fetchrow(
             """SELECT * FROM incidents WHERE service = $1 AND status <> 'resolved'
-                 AND dry_run = $2
+                 AND dry_run = $2 AND drill IS NOT DISTINCT FROM $3
                ORDER BY opened_at DESC LIMIT 1 FOR NO KEY UPDATE""",
             service,
             dry_run,
+            drill,
         )
         return None if row is None else incident_from_row(row)
 
@@ -401,6 +420,7 @@ class PgIncidentTx:
             i.target_basis,
             i.dry_run,
             _releases(i),
+            i.drill,
         )
 
     async def _timeline(self, incident_id: str, entries: list[TimelineEntry], now: float) -> None:
@@ -472,6 +492,7 @@ class PgIncidentTx:
                 last_good_version=i.last_good_version,
                 detail=dict(intent.detail),
                 dry_run=i.dry_run,
+                drill=i.drill,
             )
             rows.append(
                 (event.event_id, i.id, i.service, event.model_dump(mode="json"), moment(now))
@@ -506,6 +527,7 @@ class PgIncidentTx:
             moment(restore[0]),
             restore[1],
             incident.target_basis if target is not None else None,
+            incident.drill,
         )
         if status.endswith(" 1"):
             after = replace(incident, rollback_status="requested")
@@ -525,10 +547,12 @@ class PgIncidentTx:
             return after, note, Recorded(rollback_id=rollback_id)
         blocker = await self._conn.fetchrow(
             """SELECT id, incident_id FROM rollbacks WHERE incident_id = $1
-               OR (service = $2 AND status IN ('requested', 'running'))
+               OR (service = $2 AND status IN ('requested', 'running')
+                   AND drill IS NOT DISTINCT FROM $3)
                ORDER BY incident_id = $1 DESC LIMIT 1""",
             incident.id,
             incident.service,
+            incident.drill,
         )
         if blocker is not None and blocker["incident_id"] == incident.id:
             why = f"rollback {blocker['id']} already exists for this incident"
@@ -560,7 +584,11 @@ class PgIncidentTx:
         started = None
         if incident.bad_version is not None:
             at = await self._conn.fetchval(
-                _BAD_DEPLOY_STARTED, incident.service, incident.bad_version, moment(now)
+                _BAD_DEPLOY_STARTED,
+                incident.service,
+                incident.bad_version,
+                moment(now),
+                incident.drill,
             )
             started = epoch(at)
         return restore_point(incident, started, now)
@@ -634,10 +662,12 @@ class PgIncidentTx:
         rows = await self._conn.fetch(
             """SELECT r.service FROM rollbacks r
                WHERE r.emergency AND r.id <> $1 AND r.status IN ('requested', 'running')
+                 AND r.drill IS NOT DISTINCT FROM $2
                  AND NOT EXISTS (SELECT 1 FROM rollback_phases p
                                  WHERE p.rollback_id = r.id AND p.phase = 'resume')
                ORDER BY r.service""",
             rb.id,
+            rb.drill,
         )
         return [row["service"] for row in rows]
 

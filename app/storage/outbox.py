@@ -180,8 +180,10 @@ class PgOutboxStore:
 
     async def inhibitors(self) -> list[Inhibitor]:
         rows = await self._pool.fetch(
+            # A drill's CRITICAL incident never holds back the real service's notices.
             """SELECT id, service, severity FROM incidents
-               WHERE status <> 'resolved' AND severity = 'CRITICAL' AND NOT dry_run"""
+               WHERE status <> 'resolved' AND severity = 'CRITICAL' AND NOT dry_run
+                 AND drill IS NULL"""
         )
         return [Inhibitor(r["id"], r["service"], Severity(r["severity"])) for r in rows]
 

@@ -11,7 +11,7 @@ __all__ = ["PgIncidentQueries"]
 _INCIDENT_COLUMNS = """id, service, scenario, severity, status, title, opened_at, acknowledged_at,
     acknowledged_by, ack_note, mitigated_at, resolved_at, bad_version, last_good_version,
     target_basis, involves_data, rollback_status, human_decision, alerts, steps, updated_at,
-    dry_run, hold_releases"""
+    dry_run, hold_releases, drill"""
 
 
 class PgIncidentQueries:

@@ -90,6 +90,7 @@ class Incident:
     human_decision: str | None = None
     dry_run: bool = False  # its decisions are on trial: actions recorded, never sent
     hold_releases: tuple[HoldRelease, ...] = ()
+    drill: str | None = None  # the DR drill that caused it; None for a real incident
 
     @property
     def is_open(self) -> bool:

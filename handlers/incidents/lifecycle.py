@@ -131,6 +131,10 @@ def resolve(
         f"RESOLVED {inc.id} on {inc.service}: {inc.title} — {reason}. "
         f"Post-incident review due by {deadline}"
     )
+    if inc.severity >= Severity.HIGH or inc.done("rollback"):
+        # The plan's review "after any rollback or major incident" is drafted from the evidence
+        # (app.reviews): the message links it.
+        text += f" — draft: GET /incidents/{inc.id}/review (`alertpipe review {inc.id}`)"
     pages = [
         notices.page(after, "resolve", "resolution", f"resolved: {reason}", tier=tier)
         for tier in notices.paged_tiers(inc)

@@ -49,8 +49,8 @@ class DecisionApplier:
     async def apply_in(self, tx: IncidentTx, decision: Decision, now: float) -> Applied:
         if not await tx.remember_decision(decision, now):
             return "duplicate"
-        await tx.lock_service(decision.service)
-        current = await tx.open_incident(decision.service, decision.dry_run)
+        await tx.lock_service(decision.service, decision.drill)
+        current = await tx.open_incident(decision.service, decision.dry_run, decision.drill)
         ctx = await self._context(tx, decision, now)
         effects = on_decision(current, decision, ctx, self._cfg)
         if effects is None:
@@ -64,10 +64,13 @@ class DecisionApplier:
         previous = None
         if decision.state == "firing":
             if decision.severity is Severity.CRITICAL:
-                cascade = await tx.cascade(decision.at_ms / 1000.0 - self._cfg.cascade_window_s)
+                since = decision.at_ms / 1000.0 - self._cfg.cascade_window_s
+                cascade = await tx.cascade(since, decision.drill)
             if decision.last_good_version is None and decision.version is not None:
                 # the fallback rollback target (``handlers.incidents.target``)
-                previous = await tx.previous_deploy(decision.service, decision.version)
+                previous = await tx.previous_deploy(
+                    decision.service, decision.version, decision.drill
+                )
         return DecisionContext(now, self._new_id(), cascade, previous)
 
 

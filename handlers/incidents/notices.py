@@ -63,6 +63,8 @@ def labels(incident: Incident) -> dict[str, str]:
     found: dict[str, str] = {"service": incident.service, "severity": incident.severity.value}
     if incident.scenario:
         found["scenario"] = incident.scenario
+    if incident.drill:
+        found["drill"] = incident.drill
     worst = _worst(incident)
     if worst is not None:
         found = {**worst.scope, **found, "rule": worst.rule}
@@ -70,13 +72,16 @@ def labels(incident: Incident) -> dict[str, str]:
 
 
 def _common(incident: Incident) -> dict[str, Any]:
-    return {
+    common = {
         "incident_id": incident.id,
         "service": incident.service,
         "severity": incident.severity.value,
         "scenario": incident.scenario,
         "title": incident.title,
     }
+    # A drill's effects say so: the delivery routes them to the drill's receivers
+    # (handlers.receivers.drill), which add the header and the "[DRILL]" mark.
+    return common if incident.drill is None else {**common, "drill": incident.drill}
 
 
 def _intent(

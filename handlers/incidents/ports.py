@@ -50,26 +50,35 @@ class IncidentTx(Protocol):
         """The alert's latest decision logged, and the incident it was applied to (if any)."""
         ...
 
-    async def lock_service(self, service: str) -> None:
+    # ``drill``: a DR drill's copy of the service, which shares nothing with the real one.
+    async def lock_service(self, service: str, drill: str | None = None) -> None:
         """Serialise incident creation per service across workers (transaction-scoped)."""
         ...
 
-    async def cascade(self, since: float) -> Cascade: ...
+    async def cascade(self, since: float, drill: str | None = None) -> Cascade: ...
 
-    async def previous_deploy(self, service: str, bad_version: str) -> str | None:
+    async def previous_deploy(
+        self, service: str, bad_version: str, drill: str | None = None
+    ) -> str | None:
         """The newest other version whose deploy succeeded before ``bad_version``'s and that
-        was never failed or rolled back (``handlers.incidents.target``)."""
+        was never failed or rolled back (``handlers.incidents.target``); a drill's deploy
+        history is the drill's own."""
         ...
 
-    async def record_deploy(self, service: str, version: str, status: str, at: float) -> None: ...
+    async def record_deploy(
+        self, service: str, version: str, status: str, at: float, drill: str | None = None
+    ) -> None: ...
 
     async def record_slo_budget(self, budget: SloBudget) -> None:
         """Keep ``budget`` unless a later report of its SLO and scope is there already."""
         ...
 
     # incidents
-    async def open_incident(self, service: str, dry_run: bool = False) -> Incident | None:
-        """The service's latest unresolved incident, locked (a dry run's have their own)."""
+    async def open_incident(
+        self, service: str, dry_run: bool = False, drill: str | None = None
+    ) -> Incident | None:
+        """The service's latest unresolved incident, locked (a dry run's have their own, and
+        so do a drill's)."""
         ...
 
     async def incident(self, incident_id: str) -> Incident | None:

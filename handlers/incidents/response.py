@@ -114,6 +114,7 @@ def _open(decision: Decision, ctx: DecisionContext) -> Incident:
         opened_at=ctx.now,
         last_decision_at=decision.at_ms / 1000.0,
         dry_run=decision.dry_run,
+        drill=decision.drill,
     )
 
 

@@ -97,7 +97,9 @@ def no_target_reason(inc: Incident) -> str:
 
 
 class DeployHistory(Protocol):
-    async def previous_deploy(self, service: str, bad_version: str) -> str | None: ...
+    async def previous_deploy(
+        self, service: str, bad_version: str, drill: str | None = None
+    ) -> str | None: ...
 
 
 async def settle_target(history: DeployHistory, inc: Incident) -> Incident:
@@ -108,7 +110,9 @@ async def settle_target(history: DeployHistory, inc: Incident) -> Incident:
     if inc.bad_version is None:
         return inc
     found = choose_target(
-        inc.bad_version, None, await history.previous_deploy(inc.service, inc.bad_version)
+        inc.bad_version,
+        None,
+        await history.previous_deploy(inc.service, inc.bad_version, inc.drill),
     )
     if found is None:
         return inc

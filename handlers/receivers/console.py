@@ -17,7 +17,8 @@ def _page(p: Mapping[str, Any]) -> str:
 
 
 def _control(p: Mapping[str, Any]) -> str:
-    shown = ("action", "target", "bot", "from_version", "to_version", "capacity", "backup")
+    # A drill's notices say "[DRILL]" in their text; its control calls name the drill here.
+    shown = ("action", "target", "bot", "from_version", "to_version", "capacity", "backup", "drill")
     return " ".join(f"{k}={p[k]}" for k in shown if p.get(k) is not None)
 
 

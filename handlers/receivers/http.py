@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from handlers.outbox.retry import SendResult, classify_status, parse_retry_after
+from handlers.receivers.drill_header import DRILL_HEADER, current_drill
 from handlers.receivers.signing import HEADER, sign
 from schemas.clock import Clock
 
@@ -66,6 +67,9 @@ class WebhookPoster:
         }
         if self._secret:
             headers[HEADER] = sign(self._secret, int(self._clock.now()), body)
+        drill = current_drill()
+        if drill is not None:  # a DR drill's call says so, whatever the receiver's format
+            headers[DRILL_HEADER] = drill
         return headers
 
     async def post(self, body: Mapping[str, Any], key: str) -> SendResult:

@@ -17,12 +17,13 @@ from handlers.actions import ACTIONS, HttpReceiver, ReceiverSetup
 from handlers.config import DeliveryConfig
 from handlers.receivers.base import Receiver
 from handlers.receivers.console import ConsoleReceiver
+from handlers.receivers.drill import DrillReceivers
 from handlers.receivers.http import WebhookPoster
 from handlers.receivers.routing import Destinations
 from schemas.clock import Clock
 from schemas.incidents import ActionKind
 
-__all__ = ["ReceiverUrls", "build_receivers"]
+__all__ = ["ReceiverUrls", "build_drill_receivers", "build_receivers"]
 
 # Plain (secret) URLs by their name in ``ACTIONS``; missing or None: the console receiver.
 ReceiverUrls = Mapping[str, str | None]
@@ -67,3 +68,39 @@ def build_receivers(
         first = posters.get("default") or next(iter(posters.values()))
         found[kind] = spec.receiver(HttpReceiver(kind, first, posters, setup, clock, console))
     return found
+
+
+def build_drill_receivers(
+    urls: ReceiverUrls,
+    drill_urls: ReceiverUrls,
+    client: httpx.AsyncClient,
+    cfg: DeliveryConfig,
+    clock: Clock,
+    *,
+    secret: str | None = None,
+    drill_routing_key: str | None = None,
+    write: Callable[[str], None] = print,
+) -> DrillReceivers:
+    """A drill's receivers (``handlers.receivers.drill``): chat as configured; pages to the
+    pager with the drill routing key, or the console without one; the status page never
+    (the console); control calls to ``drill_urls`` (by URL name, e.g. ``rollback``), or the
+    console. ``live``: production's receivers, for a drill an operator started ``--live``."""
+    production = build_receivers(urls, client, cfg, clock, secret=secret, write=write)
+    routed: dict[ActionKind, Receiver] = {}
+    for kind, spec in ACTIONS.items():
+        if kind == "chat":
+            routed[kind] = production[kind]
+        elif kind == "page" and drill_routing_key is not None:
+            paged = build_receivers(
+                {spec.url: urls.get(spec.url)}, client, cfg, clock,
+                secret=secret, routing_key=drill_routing_key, write=write,
+            )  # fmt: skip
+            routed[kind] = paged[kind]
+        elif spec.notification:
+            routed[kind] = ConsoleReceiver(kind, write)
+        else:
+            only = {spec.url: drill_urls.get(spec.url)}
+            routed[kind] = build_receivers(only, client, cfg, clock, secret=secret, write=write)[
+                kind
+            ]
+    return DrillReceivers(routed, production)

@@ -21,10 +21,11 @@ __all__ = ["HealthProbe", "judge", "window_of"]
 
 class HealthProbe(Protocol):
     async def is_healthy(
-        self, service: str, since: float | None = None
+        self, service: str, since: float | None = None, *, drill: str | None = None
     ) -> tuple[bool, dict[str, Any]]:
         """Judge the last ``verify_window_s`` of ``service``'s panes, none starting before
-        ``since`` (epoch s: when verify began, so traffic of the bad version never counts)."""
+        ``since`` (epoch s: when verify began, so traffic of the bad version never counts);
+        with ``drill``, that DR drill's panes of it (without, the real traffic's only)."""
         ...
 
 
@@ -49,14 +50,22 @@ def _combine(
 
 
 def window_of(
-    service: str, panes: Sequence[PaneSummary], start_ms: int, end_ms: int
+    service: str,
+    panes: Sequence[PaneSummary],
+    start_ms: int,
+    end_ms: int,
+    drill: str | None = None,
 ) -> WindowStats:
-    """The service's request panes in [start_ms, end_ms) as one window (all its endpoints)."""
-    scope = Scope(service=service, dimension="service", key=service)
+    """The service's request panes in [start_ms, end_ms) as one window (all its endpoints);
+    a drill's panes and the real ones never mix."""
+    scope = Scope(service=service, dimension="service", key=service, drill=drill)
     inside = [
         p
         for p in panes
-        if p.scope.service == service and p.requests is not None and start_ms <= p.start_ms < end_ms
+        if p.scope.service == service
+        and p.scope.drill == drill
+        and p.requests is not None
+        and start_ms <= p.start_ms < end_ms
     ]
     by_scope: dict[Scope, list[PaneSummary]] = {}
     for pane in inside:

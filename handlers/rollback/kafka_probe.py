@@ -37,7 +37,10 @@ class KafkaHealthProbe:
         self._cfg = cfg
         self._clock = clock
         self._consumer = self._new_consumer()
-        self._panes: dict[str, OrderedDict[str, PaneSummary]] = defaultdict(OrderedDict)
+        # By (service, drill): a DR drill's panes never crowd out (nor count as) the real ones.
+        self._panes: dict[tuple[str, str | None], OrderedDict[str, PaneSummary]] = defaultdict(
+            OrderedDict
+        )
         self._stopping = asyncio.Event()
         self.ready = False
         self.invalid = 0
@@ -90,7 +93,7 @@ class KafkaHealthProbe:
             return
         if pane.requests is None:
             return
-        kept = self._panes[pane.scope.service]
+        kept = self._panes[(pane.scope.service, pane.scope.drill)]
         held = kept.get(pane.pane_id)
         if held is not None and held.revision >= pane.revision:
             return  # a re-sent or older revision
@@ -107,12 +110,12 @@ class KafkaHealthProbe:
         return {"ready": self.ready, "services": len(self._panes), "invalid": self.invalid}
 
     async def is_healthy(
-        self, service: str, since: float | None = None
+        self, service: str, since: float | None = None, *, drill: str | None = None
     ) -> tuple[bool, dict[str, Any]]:
         end_ms = int(self._clock.now() * 1000)
         start_ms = end_ms - int(self._cfg.verify_window_s * 1000)
         if since is not None:
             start_ms = max(start_ms, int(since * 1000))
-        panes = list(self._panes.get(service, {}).values())
-        window = window_of(service, panes, start_ms, end_ms)
+        panes = list(self._panes.get((service, drill), {}).values())
+        window = window_of(service, panes, start_ms, end_ms, drill)
         return judge(window, self._cfg)

@@ -151,17 +151,20 @@ class RollbackOrchestrator(LoopService):
         step = await self._decide_and_apply(rollback_id, None)
         if step is None or step.kind != "probe":
             return step
-        service, since = await self._verifying(rollback_id)
-        healthy, evidence = await self._probe.is_healthy(service, since)
+        service, since, drill = await self._verifying(rollback_id)
+        if drill is None:
+            healthy, evidence = await self._probe.is_healthy(service, since)
+        else:  # a drill's rollback is verified on the drill's own panes
+            healthy, evidence = await self._probe.is_healthy(service, since, drill=drill)
         return await self._decide_and_apply(rollback_id, (healthy, evidence))
 
-    async def _verifying(self, rollback_id: str) -> tuple[str, float | None]:
+    async def _verifying(self, rollback_id: str) -> tuple[str, float | None, str | None]:
         """The service, and when verify began: only traffic after the revert can pass it."""
         async with self._store.transaction() as tx:
             rb = await tx.rollback(rollback_id)
         assert rb is not None
         verify = rb.phases.get("verify")
-        return rb.service, None if verify is None else verify.started_at
+        return rb.service, None if verify is None else verify.started_at, rb.drill
 
     async def _decide_and_apply(
         self, rollback_id: str, probed: tuple[bool, dict[str, Any]] | None
@@ -319,7 +322,7 @@ class RollbackOrchestrator(LoopService):
         ended = replace(started, status="succeeded", detail=detail)
         await tx.end_phase(rb, ended, now)
         if step.phase == "revert_code" and rb.from_version:
-            await tx.record_deploy(rb.service, rb.from_version, "rolled_back", now)
+            await tx.record_deploy(rb.service, rb.from_version, "rolled_back", now, rb.drill)
         over = " — over budget" if took > high else ""
         note = TimelineEntry(
             "rollback",

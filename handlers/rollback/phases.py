@@ -159,6 +159,7 @@ class Rollback:
     phases: Mapping[Phase, PhaseRecord] = field(default_factory=dict)
     restore_before: float | None = None  # data rollbacks: the backup must predate this
     restore_basis: str | None = None  # why that moment (see ``restore_point``)
+    drill: str | None = None  # a DR drill's rollback (of the drill's copy of the service)
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,18 @@ from __future__ import annotations
 from math import ceil, log
 from typing import Any
 
+from schemas.panes import scope_text
 from schemas.sketch import DEFAULT_MAPPING, Mapping, Sketch
 
 __all__ = ["Pane", "ScopeKey", "scope_id"]
 
-ScopeKey = tuple[str, str, str]  # (service, dimension, key), as in schemas.panes.Scope
+# (service, dimension, key, drill), as in schemas.panes.Scope (drill None: real traffic)
+ScopeKey = tuple[str, str, str, str | None]
 
 
 def scope_id(scope: ScopeKey) -> str:
-    """``Scope.id``: ``service|dimension|key``."""
-    return f"{scope[0]}|{scope[1]}|{scope[2]}"
+    """``Scope.id``: ``service|dimension|key`` (``|drill:<id>`` for a drill's scope)."""
+    return scope_text(*scope)
 
 
 class RequestAcc:
@@ -300,12 +302,15 @@ class Pane:
 
     def summary(self, pane_ms: int, partition: int | None) -> dict[str, Any]:
         """The ``PaneSummary`` wire form (a dict ``PaneSummary.model_validate`` accepts)."""
-        service, dimension, key = self.scope
+        service, dimension, key, drill = self.scope
         base = f"{scope_id(self.scope)}@{self.start_ms}"
+        scope = {"service": service, "dimension": dimension, "key": key}
+        if drill is not None:  # absent for real traffic: its panes stay as they were
+            scope["drill"] = drill
         summary = {
             "v": 1,
             "pane_id": base if partition is None else f"{base}/{partition}",
-            "scope": {"service": service, "dimension": dimension, "key": key},
+            "scope": scope,
             "start_ms": self.start_ms,
             "end_ms": self.start_ms + pane_ms,
             "partition": partition,

@@ -154,7 +154,7 @@ class PartitionAggregator:
             if offset <= replay_to:
                 replayed += 1
             try:
-                kind, service, dimension, key, ts, a, b, c = read_record(record.value or b"")
+                kind, service, dimension, key, ts, a, b, c, drill = read_record(record.value or b"")
             except (InvalidEvent, JSONDecodeError) as error:
                 self._invalid(record, offset <= replay_to, error)
                 continue
@@ -180,7 +180,7 @@ class PartitionAggregator:
             group = groups.get(start)
             if group is None:
                 group = self._new_group(start, offset)
-            scope = (service, dimension, key)
+            scope = (service, dimension, key, drill)
             pane = group.get(scope)
             if pane is None:
                 pane = group[scope] = Pane(scope, start, self.mapping)

@@ -11,8 +11,9 @@ the same values pydantic would give" or "ask pydantic"; tests/unit/streams prove
 hypothesis.
 
 A *reading* is a flat tuple (cheap to build, ~30 ns, unlike a model or a NamedTuple):
-``(kind, service, dimension, key, ts, a, b, c)`` with ``ts`` in epoch seconds exactly as
-pydantic parses it, and ``a, b, c`` per kind:
+``(kind, service, dimension, key, ts, a, b, c, drill)`` with ``ts`` in epoch seconds exactly
+as pydantic parses it, ``a, b, c`` per kind, and ``drill`` the DR drill id of a drill's event
+(None for real traffic: drill events are rare, so they always take the pydantic path):
 
 ========== ================== ================== ==========
 kind       a                  b                  c
@@ -26,8 +27,9 @@ integrity  ok                 detail             None
 deploy     version            status             None
 ========== ================== ================== ==========
 
-The (dimension, key) pair is the pane scope: requests and logs with an endpoint go to the
-endpoint, logs without one and deploys to the service-wide scope ("service", service).
+The (dimension, key) pair, with the drill, is the pane scope: requests and logs with an
+endpoint go to the endpoint, logs without one and deploys to the service-wide scope
+("service", service).
 
 ``read_record`` goes one step further for requests (most telemetry): msgspec decodes the
 message's bytes straight into a typed struct whose types and bounds are the canonical
@@ -67,7 +69,7 @@ from schemas.timestamps import MAX_EPOCH_S
 
 __all__ = ["Reading", "decode", "read_event", "read_record", "reading_of"]
 
-Reading = tuple[str, str, str, str, float, Any, Any, Any]
+Reading = tuple[str, str, str, str, float, Any, Any, Any, str | None]
 Reader = Callable[[dict[str, Any]], "Reading | None"]
 
 _MAX_NAME = 256
@@ -120,6 +122,8 @@ class _Request(msgspec.Struct, gc=False):
     latency_ms: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_LATENCY_MS)]
     version: _Name | None = None
     v: Literal[1] = 1
+    # A drill's request (rare) fails here and takes the pydantic path, which keeps its id.
+    drill: None = None
 
 
 _decode_request = msgspec.json.Decoder(_Request).decode
@@ -151,7 +155,7 @@ def read_record(raw: bytes) -> Reading:
     ):
         return read_event(orjson.loads(raw))  # not canonical: the readers and pydantic decide
     return ("request", service, "endpoint", endpoint, seconds, request.status,
-            request.latency_ms, version)  # fmt: skip
+            request.latency_ms, version, None)  # fmt: skip
 
 
 # --- canonical-shape checks (None means "not canonical: let pydantic decide") -------------
@@ -196,6 +200,8 @@ def _head(data: dict[str, Any]) -> tuple[str, float] | None:
     version = data.get("v", 1)
     if version != 1 or version is True:  # 1 and 1.0 are version 1; true is not (True == 1)
         return None
+    if data.get("drill") is not None:
+        return None
     service = data.get("service")
     ts = _seconds(data.get("ts"))
     if ts is None or not _name(service):
@@ -224,6 +230,7 @@ def _read_request(data: dict[str, Any]) -> Reading | None:
         and 0.0 <= ts <= _MAX_FLOAT
         and get("v", 1) == 1
         and get("v") is not True
+        and get("drill") is None
     ):
         return None
     if version is not None and not (
@@ -235,7 +242,8 @@ def _read_request(data: dict[str, Any]) -> Reading | None:
         seconds = _scale(seconds)
         if seconds >= MAX_EPOCH_S:
             return None
-    return ("request", service, "endpoint", endpoint, seconds, status, float(latency), version)
+    return ("request", service, "endpoint", endpoint, seconds, status, float(latency), version,
+            None)  # fmt: skip
 
 
 def _read_log(data: dict[str, Any]) -> Reading | None:
@@ -247,8 +255,8 @@ def _read_log(data: dict[str, Any]) -> Reading | None:
         return None
     service = head[0]
     if endpoint is None:
-        return ("log", service, "service", service, head[1], level, None, None)
-    return ("log", service, "endpoint", endpoint, head[1], level, None, None)
+        return ("log", service, "service", service, head[1], level, None, None, None)
+    return ("log", service, "endpoint", endpoint, head[1], level, None, None, None)
 
 
 def _optional_percent(value: Any) -> bool:
@@ -264,7 +272,7 @@ def _read_resource(data: dict[str, Any]) -> Reading | None:
         return None
     cpu_pct = None if cpu is None else float(cpu)
     mem_pct = None if mem is None else float(mem)
-    return ("resource", head[0], "host", host, head[1], cpu_pct, mem_pct, None)
+    return ("resource", head[0], "host", host, head[1], cpu_pct, mem_pct, None, None)
 
 
 def _read_queue(data: dict[str, Any]) -> Reading | None:
@@ -272,7 +280,7 @@ def _read_queue(data: dict[str, Any]) -> Reading | None:
     queue, depth = data.get("queue"), data.get("depth")
     if head is None or not _name(queue) or type(depth) is not int or not 0 <= depth <= MAX_DEPTH:
         return None
-    return ("queue", head[0], "queue", queue, head[1], depth, None, None)
+    return ("queue", head[0], "queue", queue, head[1], depth, None, None, None)
 
 
 def _read_bot(data: dict[str, Any]) -> Reading | None:
@@ -282,7 +290,7 @@ def _read_bot(data: dict[str, Any]) -> Reading | None:
         return None
     if status not in _BOT_STATUSES:
         return None
-    return ("bot", head[0], "bot", bot, head[1], status, None, None)
+    return ("bot", head[0], "bot", bot, head[1], status, None, None, None)
 
 
 def _optional_text(value: Any) -> bool:
@@ -296,7 +304,7 @@ def _read_integrity(data: dict[str, Any]) -> Reading | None:
     check, ok, detail = data.get("check"), data.get("ok"), data.get("detail")
     if head is None or not _name(check) or type(ok) is not bool or not _optional_text(detail):
         return None
-    return ("integrity", head[0], "check", check, head[1], ok, detail, None)
+    return ("integrity", head[0], "check", check, head[1], ok, detail, None, None)
 
 
 def _read_deploy(data: dict[str, Any]) -> Reading | None:
@@ -307,7 +315,7 @@ def _read_deploy(data: dict[str, Any]) -> Reading | None:
     if status not in _DEPLOY_STATUSES:
         return None
     service = head[0]
-    return ("deploy", service, "service", service, head[1], version, status, None)
+    return ("deploy", service, "service", service, head[1], version, status, None, None)
 
 
 _READERS: dict[str, Reader] = {
@@ -326,25 +334,28 @@ _READERS: dict[str, Reader] = {
 
 def reading_of(event: TelemetryEvent) -> Reading:
     """The reading of a validated event (the slow path, and the oracle of the tests)."""
-    service, ts = event.service, event.ts
+    service, ts, drill = event.service, event.ts, event.drill
     match event:
         case RequestEvent():
             key = event.endpoint
             return ("request", service, "endpoint", key, ts, event.status, event.latency_ms,
-                    event.version)  # fmt: skip
+                    event.version, drill)  # fmt: skip
         case LogEvent(endpoint=None):
-            return ("log", service, "service", service, ts, event.level, None, None)
+            return ("log", service, "service", service, ts, event.level, None, None, drill)
         case LogEvent():
-            return ("log", service, "endpoint", str(event.endpoint), ts, event.level, None, None)
+            endpoint = str(event.endpoint)
+            return ("log", service, "endpoint", endpoint, ts, event.level, None, None, drill)
         case ResourceEvent():
             return ("resource", service, "host", event.host, ts, event.cpu_pct, event.mem_pct,
-                    None)  # fmt: skip
+                    None, drill)  # fmt: skip
         case QueueEvent():
-            return ("queue", service, "queue", event.queue, ts, event.depth, None, None)
+            return ("queue", service, "queue", event.queue, ts, event.depth, None, None, drill)
         case BotEvent():
-            return ("bot", service, "bot", event.bot_id, ts, event.status, None, None)
+            return ("bot", service, "bot", event.bot_id, ts, event.status, None, None, drill)
         case IntegrityEvent():
-            return ("integrity", service, "check", event.check, ts, event.ok, event.detail, None)
+            return ("integrity", service, "check", event.check, ts, event.ok, event.detail,
+                    None, drill)  # fmt: skip
         case DeployEvent():
-            return ("deploy", service, "service", service, ts, event.version, event.status, None)
+            return ("deploy", service, "service", service, ts, event.version, event.status,
+                    None, drill)  # fmt: skip
     raise AssertionError(f"unknown event type {type(event).__name__}")

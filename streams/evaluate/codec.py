@@ -39,8 +39,9 @@ def alert_key(fingerprint: str) -> str:
     return f"alert:{fingerprint}"
 
 
-def service_key(service: str) -> str:
-    return f"service:{service}"
+def service_key(service: str, drill: str | None = None) -> str:
+    """A drill's services keep their own record (``service:<name>|drill:<id>``)."""
+    return f"service:{service}" if drill is None else f"service:{service}|drill:{drill}"
 
 
 def encode_alert(rule: str, scope: Scope, record: AlertRecord) -> dict[str, Any]:
@@ -56,9 +57,11 @@ def decode_alert(value: dict[str, Any]) -> tuple[str, Scope, AlertRecord]:
 
 
 def encode_service(
-    service: str, track: VersionTrack, baselines: dict[str, Baseline]
+    service: str, track: VersionTrack, baselines: dict[str, Baseline], drill: str | None = None
 ) -> dict[str, Any]:
+    found: dict[str, Any] = {"drill": drill} if drill is not None else {}
     return {
+        **found,
         "kind": "service",
         "service": service,
         "track": asdict(track),
@@ -66,9 +69,14 @@ def encode_service(
     }
 
 
-def decode_service(value: dict[str, Any]) -> tuple[str, VersionTrack, dict[str, Baseline]]:
+def decode_service(
+    value: dict[str, Any],
+) -> tuple[str, str | None, VersionTrack, dict[str, Baseline]]:
+    """(service, drill, version track, baselines)."""
     baselines = {key: Baseline(**raw) for key, raw in value.get("baselines", {}).items()}
-    return str(value["service"]), VersionTrack(**value["track"]), baselines
+    drill = value.get("drill")
+    service = str(value["service"])
+    return service, None if drill is None else str(drill), VersionTrack(**value["track"]), baselines
 
 
 def encode_clock(clock_ms: int) -> dict[str, Any]:

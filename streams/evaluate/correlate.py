@@ -4,6 +4,9 @@ It keeps the CRITICAL alerts currently firing (from any service) and breaches wh
 ``min_critical`` of them were triggered within the window; once firing, it holds while that
 many are still firing, and resolves through the same state machine as every rule. Its own
 decisions (rule = the cascade's name) are ignored on the way back in.
+
+A DR drill's decisions have a cascade of their own (``Cascade.drill``): a drill's CRITICAL
+alerts never count toward the real one, nor the real ones toward a drill's.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Cascade:
     members: dict[str, Member] = field(default_factory=dict)
     record: AlertRecord = field(default_factory=AlertRecord)
     now_ms: int = 0
+    drill: str | None = None
 
 
 def _members_after(members: dict[str, Member], decision: Decision) -> dict[str, Member]:
@@ -59,7 +63,8 @@ def _count(cascade: Cascade, policy: CascadePolicy) -> int:
     return sum(1 for m in cascade.members.values() if m.fired_at_ms > since)
 
 
-def _subject(policy: CascadePolicy) -> Subject:
+def _subject(policy: CascadePolicy, drill: str | None) -> Subject:
+    scope_id = ALL_SERVICES if drill is None else f"{ALL_SERVICES}|drill:{drill}"
     return Subject(
         rule=policy.name,
         severity=policy.severity,
@@ -67,8 +72,9 @@ def _subject(policy: CascadePolicy) -> Subject:
         response=policy.response,
         service=ALL_SERVICES,
         scope={"service": ALL_SERVICES},
-        scope_id=ALL_SERVICES,
+        scope_id=scope_id,
         window_ms=policy.window_ms,
+        drill=drill,
     )
 
 
@@ -89,20 +95,20 @@ def correlate(
     cascade: Cascade, decision: Decision, policy: CascadePolicy
 ) -> tuple[Cascade, Decision | None]:
     """The correlator after one decision, and the S4 decision when its state changed."""
-    if decision.rule == policy.name:
+    if decision.rule == policy.name or decision.drill != cascade.drill:
         return cascade, None
     members = _members_after(cascade.members, decision)
     now = max(cascade.now_ms, decision.at_ms)
-    current = Cascade(members, cascade.record, now)
+    current = Cascade(members, cascade.record, now, cascade.drill)
     count = _count(current, policy)
     status: Status = "breach" if count >= policy.min_critical else "clear"
     record, reason = step(cascade.record, status, policy, now)
-    after = Cascade(members, record, now)
+    after = Cascade(members, record, now, cascade.drill)
     if record.sequence == cascade.record.sequence:
         return after, None
     services = sorted({m.service for m in members.values()})
     made = make_decision(
-        _subject(policy),
+        _subject(policy, cascade.drill),
         cascade.record,
         record,
         reason,
@@ -121,6 +127,7 @@ def encode_cascade(name: str, cascade: Cascade) -> dict[str, Any]:
         "members": [asdict(m) for m in cascade.members.values()],
         "record": asdict(cascade.record),
         "now_ms": cascade.now_ms,
+        "drill": cascade.drill,
     }
 
 
@@ -130,4 +137,5 @@ def decode_cascade(value: dict[str, Any]) -> Cascade:
         members={m.fingerprint: m for m in members},
         record=AlertRecord(**value["record"]),
         now_ms=int(value.get("now_ms", 0)),
+        drill=value.get("drill"),
     )

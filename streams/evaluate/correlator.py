@@ -55,8 +55,9 @@ class CorrelatorConfig:
     poll_timeout_ms: int = 100
     transaction_timeout_ms: int = 10_000  # as the evaluator's
 
-    def state_key(self, name: str) -> bytes:
-        return f"cascade:{name}".encode()
+    def state_key(self, name: str, drill: str | None = None) -> bytes:
+        base = f"cascade:{name}"
+        return (base if drill is None else f"{base}|drill:{drill}").encode()
 
 
 class Correlator:
@@ -66,6 +67,7 @@ class Correlator:
         self.config = config
         self.policy = policy
         self.cascade = Cascade()
+        self.drills: dict[str, Cascade] = {}  # each DR drill's own cascade, by drill id
         self.decisions = 0
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()  # the run loop is not running
@@ -85,7 +87,7 @@ class Correlator:
             cfg.bootstrap, cfg.transactional_id, cfg.client_id, cfg.transaction_timeout_ms / 1000
         )
         await self._sender.start()
-        self.cascade = await self._restore_state()
+        self.cascade, self.drills = await self._restore_state()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=cfg.bootstrap,
             client_id=cfg.client_id,
@@ -109,20 +111,27 @@ class Correlator:
             committed = await consumer.committed(tp)
             consumer.seek(tp, ends[tp] if committed is None else committed)
 
-    async def _restore_state(self) -> Cascade:
+    async def _restore_state(self) -> tuple[Cascade, dict[str, Cascade]]:
         cfg = self.config
         reader = make_reader(cfg.bootstrap, f"{cfg.client_id}-restore")
         await reader.start()
         try:
             tp = TopicPartition(cfg.state_topic, _STATE_PARTITION)
             end = (await reader.end_offsets([tp]))[tp]
-            cascade = Cascade()
+            cascade, drills = Cascade(), {}
             key = cfg.state_key(self.policy.name)
+            drill_prefix = key + b"|drill:"
             async for record in read_range(reader, tp, 0, end):
-                value = codec.decode(record.value) if record.key == key else None
-                if value is not None:
-                    cascade = decode_cascade(value)
-            return cascade
+                ours = record.key == key or (record.key or b"").startswith(drill_prefix)
+                value = codec.decode(record.value) if ours else None
+                if value is None:
+                    continue
+                found = decode_cascade(value)
+                if found.drill is None:
+                    cascade = found
+                else:
+                    drills[found.drill] = found
+            return cascade, drills
         finally:
             await bounded(reader.stop(), CLOSE_TIMEOUT_S, "stopping the correlator's reader")
 
@@ -169,14 +178,22 @@ class Correlator:
             "decisions": self.decisions,
         }
 
+    def _cascades(self) -> dict[str | None, Cascade]:
+        found: dict[str | None, Cascade] = {None: self.cascade}
+        found.update(self.drills)
+        return found
+
     async def _handle(self, batch: dict[TopicPartition, list[Any]]) -> None:
         decisions = sorted(
             (d for records in batch.values() for d in self._decode(records)),
             key=lambda d: d.at_ms,
         )
-        cascade, made = self.cascade, []
+        before_batch = self._cascades()
+        cascades = dict(before_batch)
+        made = []
         for decision in decisions:
-            cascade, decision_made = correlate(cascade, decision, self.policy)
+            before = cascades.get(decision.drill) or Cascade(drill=decision.drill)
+            cascades[decision.drill], decision_made = correlate(before, decision, self.policy)
             if decision_made is not None:
                 made.append(decision_made)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
@@ -184,17 +201,19 @@ class Correlator:
             Outgoing(self.config.decisions_topic, d.service.encode(), encode_decision(d))
             for d in made
         ]
-        if cascade != self.cascade:
+        for drill, cascade in cascades.items():
+            if cascade == before_batch.get(drill):
+                continue
             value = codec.encode(encode_cascade(self.policy.name, cascade))
-            key = self.config.state_key(self.policy.name)
+            key = self.config.state_key(self.policy.name, drill)
             messages.append(Outgoing(self.config.state_topic, key, value, _STATE_PARTITION))
-        await self._commit(messages, offsets, cascade, len(made))
+        await self._commit(messages, offsets, cascades, len(made))
 
     async def _commit(
         self,
         messages: list[Outgoing],
         offsets: dict[TopicPartition, int],
-        cascade: Cascade,
+        cascades: dict[str | None, Cascade],
         made: int,
     ) -> None:
         if self._sender is None:
@@ -206,11 +225,12 @@ class Correlator:
             raise
         except Exception:
             log.exception("transaction aborted; rewinding to the committed offsets")
-            self.cascade = await self._restore_state()
+            self.cascade, self.drills = await self._restore_state()
             if self._consumer is not None:
                 await self._assign_all(self._consumer)
             return
-        self.cascade = cascade
+        self.cascade = cascades[None]
+        self.drills = {d: c for d, c in cascades.items() if d is not None}
         self.decisions += made
 
     def _decode(self, records: list[Any]) -> list[Decision]:

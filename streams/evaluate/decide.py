@@ -47,6 +47,7 @@ class Subject:
     scope: dict[str, str]
     scope_id: str
     window_ms: int
+    drill: str | None = None  # a DR drill's scope: its decisions say so
 
     @classmethod
     def of(cls, rule: RuleLike, scope: Scope) -> Subject:
@@ -59,6 +60,7 @@ class Subject:
             scope=scope_fields(scope),
             scope_id=scope.id,
             window_ms=rule.window_ms,
+            drill=scope.drill,
         )
 
 
@@ -170,4 +172,5 @@ def make_decision(
         last_good_version=versions.last_good,
         post_deploy=versions.post_deploy,
         summary=_summary(subject, after.state, evidence, reason),
+        drill=subject.drill,
     )

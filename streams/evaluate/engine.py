@@ -95,15 +95,20 @@ def _warming(rule: Rule, data: MetricInput) -> bool:
     return data.covered_s * 1000 < rule.window_ms
 
 
-def _service_scope(service: str) -> Scope:
-    return Scope(service=service, dimension="service", key=service)
+def _service_scope(service: str, drill: str | None = None) -> Scope:
+    return Scope(service=service, dimension="service", key=service, drill=drill)
 
 
 class ServiceEvaluation:
-    """Buffers, alert records, versions and baselines of one service."""
+    """Buffers, alert records, versions and baselines of one service — or of one DR drill's
+    copy of it (``drill``), which shares nothing with the real one: a drill's deploys, alerts
+    and baselines never touch the service's own."""
 
-    def __init__(self, service: str, policy: Policy, config: EngineConfig) -> None:
+    def __init__(
+        self, service: str, policy: Policy, config: EngineConfig, drill: str | None = None
+    ) -> None:
         self.service = service
+        self.drill = drill
         self.policy = policy
         self.config = config
         self.buffers: dict[str, PaneBuffer] = {}
@@ -129,7 +134,7 @@ class ServiceEvaluation:
         self._observed: dict[str, str] = {}  # fingerprint -> status of its latest evaluation
         self.refinements = 0  # refined panes applied
         self.reversals = 0  # verdicts a refinement changed
-        self.slos = SloTracker(service, policy)
+        self.slos = SloTracker(service, policy, drill)
 
     # --- input ---------------------------------------------------------------------------
 
@@ -288,7 +293,7 @@ class ServiceEvaluation:
 
     def _evaluate_service(self, tick: int, *, again: bool = False) -> None:
         """Service-wide rules (e.g. several bots offline), over the service's scopes."""
-        buffer = self.buffer(_service_scope(self.service))
+        buffer = self.buffer(_service_scope(self.service, self.drill))
         dimensions = {b.scope.dimension for b in self.buffers.values()}
         rules = [
             rule
@@ -473,8 +478,9 @@ class ServiceEvaluation:
         due = tick - self._checkpoint_ms >= self.config.checkpoint_every_ms
         if not (self._service_dirty or due):
             return
-        value = codec.encode_service(self.service, self.track, self.baselines)
-        self._out.state.append(StateChange(codec.service_key(self.service), value))
+        value = codec.encode_service(self.service, self.track, self.baselines, self.drill)
+        key = codec.service_key(self.service, self.drill)
+        self._out.state.append(StateChange(key, value))
         self._service_dirty = False
         self._checkpoint_ms = tick
 
@@ -498,6 +504,7 @@ class Evaluation:
     def __init__(self, policy: Policy, config: EngineConfig | None = None) -> None:
         self.policy = policy
         self.config = config or EngineConfig()
+        # By service; a DR drill's copy of one by ``service|drill:<id>`` (see ``service``).
         self.services: dict[str, ServiceEvaluation] = {}
         self.clock_ms = 0  # the latest pane end, or further when idle ticks moved it on
         self.pane_ms: int | None = None  # the width of the latest pane (the idle ticks' step)
@@ -525,10 +532,12 @@ class Evaluation:
             counts["warming"] += len(service.warming)
         return counts
 
-    def service(self, name: str) -> ServiceEvaluation:
-        found = self.services.get(name)
+    def service(self, name: str, drill: str | None = None) -> ServiceEvaluation:
+        unit = name if drill is None else f"{name}|drill:{drill}"
+        found = self.services.get(unit)
         if found is None:
-            found = self.services[name] = ServiceEvaluation(name, self.policy, self.config)
+            found = ServiceEvaluation(name, self.policy, self.config, drill)
+            self.services[unit] = found
         return found
 
     def add(
@@ -537,7 +546,10 @@ class Evaluation:
         """See ``ServiceEvaluation.add``; the evaluator passes its monotonic clock as
         ``arrived_ms``, and the arrival time of rebuilt panes is the restart's."""
         arrived = pane.end_ms if arrived_ms is None else arrived_ms
-        added = self.service(pane.scope.service).add(pane, evaluate=evaluate, arrived_ms=arrived)
+        scope = pane.scope
+        added = self.service(scope.service, scope.drill).add(
+            pane, evaluate=evaluate, arrived_ms=arrived
+        )
         if added:
             self.clock_ms = max(self.clock_ms, pane.end_ms)
             self.pane_ms = pane.end_ms - pane.start_ms
@@ -551,14 +563,15 @@ class Evaluation:
         if kind == "alert":
             rule, scope, record = codec.decode_alert(value)
             if any(r.name == rule for r in self.policy.rules):
-                self.service(scope.service).restore_alert(rule, scope, record)
+                self.service(scope.service, scope.drill).restore_alert(rule, scope, record)
         elif kind == "service":
-            service, track, baselines = codec.decode_service(value)
-            self.service(service).restore_service(track, baselines)
+            service, drill, track, baselines = codec.decode_service(value)
+            self.service(service, drill).restore_service(track, baselines)
         elif kind == ROLLUP_KIND:
-            owner = (value.get("scope") or {}).get("service")
+            rolled = value.get("scope") or {}
+            owner = rolled.get("service")
             if isinstance(owner, str):
-                self.service(owner).slos.restore(value)
+                self.service(owner, rolled.get("drill")).slos.restore(value)
         elif kind == "clock":
             self._restored_clock_ms = codec.decode_clock(value)
             self.clock_ms = max(self.clock_ms, self._restored_clock_ms)

@@ -49,7 +49,7 @@ def _levels(policy: Policy) -> tuple[tuple[int, int], ...]:
 class SloTracker:
     """The SLO side of one service's evaluation (``ServiceEvaluation.slos``)."""
 
-    def __init__(self, service: str, policy: Policy) -> None:
+    def __init__(self, service: str, policy: Policy, drill: str | None = None) -> None:
         self.service = service
         self.policy = policy
         self.rules = [rule for rule in policy.rules if rule.slo is not None]
@@ -57,7 +57,7 @@ class SloTracker:
         self.minute = 0  # the latest minute judged
         self._levels = _levels(policy)
         self._targets: dict[str, list[Scope]] = {}
-        self._service_scope = Scope(service=service, dimension="service", key=service)
+        self._service_scope = Scope(service=service, dimension="service", key=service, drill=drill)
 
     @property
     def active(self) -> bool:

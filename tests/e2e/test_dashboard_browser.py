@@ -25,9 +25,10 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from app.settings import Settings
-from tests.e2e.conftest import ALERTPIPE, ROOT, Process, fast_policy
+from tests.e2e.conftest import ALERTPIPE, ROOT, Process
 from tests.support.browser import chromium, drawn_pixels, screenshot, sign_in
 from tests.support.contracts import ROUTING_KEY, STATUSPAGE_KEY
+from tests.support.policy import fast_policy
 from tests.support.recorder import Recorder
 from tests.support.waiting import eventually
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Process, fast_policy
+from tests.e2e.conftest import Process
 from tests.support.contracts import ROUTING_KEY, PagerDutyEvents
+from tests.support.policy import fast_policy
 from tests.support.recorder import Recorder
 
 pytestmark = pytest.mark.slow

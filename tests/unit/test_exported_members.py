@@ -26,6 +26,7 @@ EXPORTED: dict[str, str | None] = {
     "app.api.body": "media_type read_body",
     "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
     "app.api.deps": "ApiDeps Commands Holds Intake Queries Silences Writer",
+    "app.api.drills": "router",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.guards": "BodyLimit declare_guarded_answers storable_text unstorable",
     "app.api.health": "HealthReport metrics_access router",
@@ -36,10 +37,9 @@ EXPORTED: dict[str, str | None] = {
         "REPORT_FIELDS Exposition HealthReport ReportField counter database_families "
         "decision_latency_family delivery_families gauge histogram report_families"
     ),
-    "app.api.models": (
-        "AckIn DecisionIn HoldIn MatcherIn ReleaseIn ResolveIn SilenceIn SilenceOut SilencePatch"
-    ),
+    "app.api.models": "AckIn DebriefIn DecisionIn DrillIn HoldIn MatcherIn ReleaseIn ResolveIn ReviewPatch SilenceIn SilenceOut SilencePatch",
     "app.api.otlp": "router",
+    "app.api.reviews": "router",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
     "app.api.silences": "router",
@@ -48,6 +48,7 @@ EXPORTED: dict[str, str | None] = {
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
     "app.cli.demo_cmd": "register",
+    "app.cli.drill_cmd": "register",
     "app.cli.hold_cmd": "register",
     "app.cli.local_cmd": "endpoint_lines register status_table",
     "app.cli.policy_cmd": "register",
@@ -71,6 +72,12 @@ EXPORTED: dict[str, str | None] = {
     "app.dashboard.thresholds": "SERIES_OF_METRIC Threshold growth_window_ms thresholds_for",
     "app.dashboard.view": "OVERVIEW Dashboard not_found",
     "app.demo": "DEMO_SCHEMA DemoResult demo_namespace drill_settings run_demo",
+    "app.drills": None,
+    "app.drills.control": "DrillControl new_drill_id",
+    "app.drills.play": "DrillTraffic fault_onset",
+    "app.drills.report": "PLAN_STEPS PLAN_TOTAL_S build_report report_markdown",
+    "app.drills.runner": "DrillRunner announcement",
+    "app.drills.store": "DrillNotFound PgDrillStore",
     "app.errors": "ConfigError InfrastructureError PolicyError",
     "app.infra": "local_if_needed prepare prepare_kafka",
     "app.local": "LocalEndpoints ServerStatus down ensure_up lock_path status",
@@ -89,16 +96,19 @@ EXPORTED: dict[str, str | None] = {
     ),
     "app.pipeline": (
         "PART_NEEDS RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config "
-        "build_pipeline correlator_config evaluator_config needs_database receiver_urls "
-        "rollback_from_policy"
+        "build_pipeline correlator_config drill_urls evaluator_config needs_database "
+        "receiver_urls rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
     "app.receivers": "ROUTING_KEY_LENGTH check_receivers receiver_setup routing_keys",
+    "app.reviews": None,
+    "app.reviews.control": "ReviewControl ReviewMissing",
+    "app.reviews.draft": "CORRECTIVE_ACTIONS PEAK_MIN_REQUESTS Evidence draft_review impact_of review_markdown",
+    "app.reviews.drafter": "ReviewDrafter",
+    "app.reviews.panes": "read_panes",
+    "app.reviews.store": "PgReviewStore needs_review",
     "app.roles": "ROLES ROLE_NAMES Role allows",
-    "app.settings": (
-        "RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings EvaluatorSettings "
-        "IngestSettings LocalSettings Settings TopicSettings get_settings masked"
-    ),
+    "app.settings": "DRILL_URLS RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings DrillSettings EvaluatorSettings IngestSettings LocalSettings Settings TopicSettings get_settings masked",
     "app.settings_docs": "COMMAND settings_markdown",
     "app.simulation": None,
     "app.simulation.fleet": "Fleet fleet_app",
@@ -192,10 +202,12 @@ EXPORTED: dict[str, str | None] = {
         "BLOCKS_MAX HEADER_MAX SECTION_MAX TEXT_MAX ChatReceiver chat_body mrkdwn"
     ),
     "handlers.receivers.console": "ConsoleReceiver describe",
+    "handlers.receivers.drill": "DRILL_HEADER DRILL_MARK DrillReceivers DrillRouter current_drill drill_context marked route_drills",
+    "handlers.receivers.drill_header": "DRILL_HEADER current_drill drill_context",
     "handlers.receivers.http": "ANSWER_KEPT WebhookPoster",
     "handlers.receivers.pager": "CLIENT SEVERITY PagerReceiver dedup_key pager_body",
     "handlers.receivers.refs": "MemoryRefs ReceiverRefs",
-    "handlers.receivers.registry": "ReceiverUrls build_receivers",
+    "handlers.receivers.registry": "ReceiverUrls build_drill_receivers build_receivers",
     "handlers.receivers.routing": "ConsoleLinks Destinations OneRoute Route Routes",
     "handlers.receivers.signing": "HEADER sign verify",
     "handlers.receivers.statuspage": (
@@ -237,7 +249,7 @@ EXPORTED: dict[str, str | None] = {
     "schemas.paging": "PAGE_TIERS PageTier",
     "schemas.panes": (
         "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
-        "QueueStats RequestStats ResourceStats Scope Truncated"
+        "QueueStats RequestStats ResourceStats Scope Truncated scope_text"
     ),
     "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",

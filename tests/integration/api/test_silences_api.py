@@ -69,3 +69,20 @@ async def test_invalid_silences_name_the_field(api: Api) -> None:
     past = await api.client.post("/silences", json={**BODY, "ends_at": _at(-5)})
     assert past.status_code == 422 and past.json()["error"] == "invalid_request"
     assert [f["field"] for f in past.json()["fields"]] == ["body.ends_at"]
+
+
+async def test_a_silence_longer_than_the_cap_is_refused_on_create_and_on_update(api: Api) -> None:
+    day = 24 * 60
+    years = await api.client.post("/silences", json={**BODY, "ends_at": "9000-01-01T00:00:00Z"})
+    assert years.status_code == 422 and years.json()["error"] == "invalid_request"
+    [field] = years.json()["fields"]
+    assert field["field"] == "body.ends_at" and "ALERTPIPE_SILENCE_MAX_DAYS" in field["message"]
+    too_long = await api.client.post("/silences", json={**BODY, "ends_at": _at(90 * day + 5)})
+    assert too_long.status_code == 422
+    long = await api.client.post("/silences", json={**BODY, "ends_at": _at(89 * day)})
+    assert long.status_code == 201
+    stretched = await api.client.patch(
+        f"/silences/{long.json()['id']}", json={"ends_at": _at(91 * day)}
+    )
+    assert stretched.status_code == 422
+    assert [f["field"] for f in stretched.json()["fields"]] == ["body.ends_at"]

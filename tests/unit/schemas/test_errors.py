@@ -32,6 +32,8 @@ TREE: dict[str, tuple[str, ...]] = {
     "handlers.incidents.commands.IncidentNotFound": ("schemas.errors.CommandError", "LookupError"),
     "handlers.incidents.lifecycle.LifecycleError": ("schemas.errors.CommandError", "ValueError"),
     "app.credentials.NameTaken": ("schemas.errors.CommandError", "ValueError"),
+    "app.drills.store.DrillNotFound": ("schemas.errors.CommandError", "LookupError"),
+    "app.reviews.control.ReviewMissing": ("schemas.errors.CommandError", "LookupError"),
     "app.api.errors.ApiError": ("schemas.errors.CommandError",),
     "schemas.errors.OperationalError": ("schemas.errors.AlertpipeError",),
     "app.errors.InfrastructureError": ("schemas.errors.OperationalError",),

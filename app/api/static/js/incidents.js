@@ -24,6 +24,23 @@ export async function boardRows() {
   return api("GET", "/api/board");
 }
 
+// The plan's monthly DR drill: the board says when one is overdue (GET /drills' schedule).
+let drillSchedule = null;
+
+export async function refreshDrillSchedule() {
+  try {
+    drillSchedule = (await api("GET", "/drills?limit=1")).schedule;
+  } catch {
+    drillSchedule = null;
+  }
+}
+
+function drillNotice() {
+  if (!drillSchedule || !drillSchedule.overdue) return null;
+  const last = drillSchedule.last_finished_at ? `the last one finished ${dateTime(new Date(drillSchedule.last_finished_at * 1000).toISOString())}` : "none has run yet";
+  return h("p", { class: "drill-overdue", text: `DR drill overdue: the plan asks for one every ${drillSchedule.every_days} days; ${last} (alertpipe drill start --scenario s1).` });
+}
+
 export function showBoard(view, rows) {
   const open = rows.filter((r) => r.status !== "resolved");
   const table = h(
@@ -40,7 +57,7 @@ export function showBoard(view, rows) {
           h("td", {}, badge(r.severity)),
           h("td", { text: r.scenario || "—" }),
           h("td", {}, badge(r.status, "status")),
-          h("td", { text: r.service }),
+          h("td", {}, r.service, r.drill ? [" ", badge("DRILL", "drill")] : null),
           h("td", {}, h("a", { href: `#/incidents/${r.id}`, text: r.title }), h("div", { class: "muted mono", text: r.id })),
           h("td", { text: duration(r.age_s) }),
           h("td", { text: r.status === "resolved" ? "—" : nextStep(r.next_step) }),
@@ -50,6 +67,7 @@ export function showBoard(view, rows) {
     ),
   );
   view.replaceChildren(
+    drillNotice(),
     h("h2", {}, "Incidents ", h("span", { class: "muted", text: `${open.length} open, ${rows.length - open.length} recently resolved` })),
     rows.length ? table : h("p", { class: "empty", text: "No incidents." }),
   );
@@ -201,7 +219,9 @@ export async function showIncident(view, id) {
   ];
   const parts = [
     h("p", {}, h("a", { href: "#/incidents", text: "← all incidents" })),
-    h("h2", {}, badge(incident.severity), " ", incident.scenario ? badge(incident.scenario, "scenario") : null, " ", incident.title, " ", badge(incident.status, "status")),
+    h("h2", {}, incident.drill ? [badge("DRILL", "drill"), " "] : null, badge(incident.severity), " ", incident.scenario ? badge(incident.scenario, "scenario") : null, " ", incident.title, " ", badge(incident.status, "status")),
+    incident.drill ? h("p", { class: "muted", text: `DR drill ${incident.drill}: a test, not a real incident (GET /drills/${incident.drill} for its report)` }) : null,
+    incident.status === "resolved" ? h("p", {}, h("a", { href: `/incidents/${encodeURIComponent(id)}/review?format=markdown`, target: "_blank", text: "Post-incident review (draft)" })) : null,
     h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })])),
     controls(incident, reload),
     h("section", {}, h("h3", { text: "Timeline" }), timeline(incident.timeline)),

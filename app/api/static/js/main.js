@@ -5,7 +5,7 @@
 import { ApiError, api, session, setSession } from "./api.js";
 import { flash, h } from "./dom.js";
 import { showGraphs, stopGraphs } from "./graphs.js";
-import { boardRows, showBoard, showIncident } from "./incidents.js";
+import { boardRows, refreshDrillSchedule, showBoard, showIncident } from "./incidents.js";
 import { showSilences } from "./silences.js";
 
 const view = document.getElementById("view");
@@ -89,6 +89,7 @@ async function start() {
   showHeader();
   clearInterval(boardTimer);
   boardTimer = setInterval(refreshBoard, BOARD_EVERY_MS);
+  await refreshDrillSchedule();
   refreshBoard();
   await route();
 }

@@ -130,9 +130,9 @@ def test_a_checkpoint_from_before_the_trend_decodes_as_no_trend_yet() -> None:
     learned = _learned(_linear(60, 30, HOUR), HOUR, POLICY)
     track = VersionTrack()
     value = codec.encode_service("shop-api", track, {"e": learned})
-    assert codec.decode_service(value)[2] == {"e": learned}  # the trend survives a restart
+    assert codec.decode_service(value)[3] == {"e": learned}  # the trend survives a restart
     del value["baselines"]["e"]["averaged"]
-    old = codec.decode_service(value)[2]["e"]
+    old = codec.decode_service(value)[3]["e"]
     assert old == replace(learned, averaged=None)
     assert expected_rate(old, POLICY) == pytest.approx(_average(learned))
     # and it learns its trend from there on

@@ -1,0 +1,1 @@
+"""Post-incident reviews: drafted from the evidence at resolution, edited by people."""
