@@ -495,7 +495,14 @@ def _dashboard(settings: Settings, policy: Policy, clock: Clock) -> DashboardFee
     )
     topics = settings.topics
     group = f"{settings.group_prefix}-dashboard"
-    return DashboardFeed(view, settings.bootstrap, topics.panes, topics.decisions, group)
+    return DashboardFeed(
+        view,
+        settings.bootstrap,
+        topics.panes,
+        topics.decisions,
+        group,
+        recent_first_s=settings.dashboard.refill_recent_s,
+    )
 
 
 async def _responder(

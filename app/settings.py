@@ -412,6 +412,12 @@ class DashboardSettings(_Group):
         description="how far back the graphs reach: panes kept per scope, refilled from Kafka "
         "at start (the ring holds retention / pane width panes of each scope)",
     )
+    refill_recent_s: int = Field(
+        default=900,
+        ge=10,
+        description="at start, the refill reads this much of the recent past first (the "
+        "page's default 15 minutes), then the rest of the retention beside the live panes",
+    )
     max_scopes: int = Field(
         default=2000,
         ge=1,

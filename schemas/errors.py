@@ -18,6 +18,7 @@ AlertpipeError             -- every error alertpipe raises on purpose
  └── OperationalError      -- alertpipe cannot go on; repair or restart, the input was fine
       ├── InfrastructureError -- Kafka or PostgreSQL could not be reached or started
       ├── TopicMissing     -- (RuntimeError) a topic a stage reads does not exist
+      ├── TopicUnusable    -- (RuntimeError) a topic not created, not led, or of the wrong shape
       ├── IngestBusy       -- Kafka cannot take an ingest write now (HTTP 429, retry later)
       ├── AggregatorFailed -- (RuntimeError) stage 1 stopped to keep exactly-once
       ├── EvaluatorFailed  -- (RuntimeError) stage 2 stopped rather than lose or repeat a decision
@@ -29,7 +30,7 @@ its errors under them; each leaf lives beside the code that raises it:
 
     schemas.telemetry               InvalidEvent
     streams.policy.errors           PolicyInvalid, FieldInvalid
-    streams.topics                  TopicMissing
+    streams.topics                  TopicMissing, TopicUnusable
     streams.ingest.batch            BadBody
     streams.ingest.writer           IngestBusy
     streams.aggregate.service       AggregatorFailed

@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.errors import OperationalError
 
-__all__ = ["TopicMissing", "TopicSpec", "ensure_topics"]
+__all__ = ["TopicMissing", "TopicSpec", "TopicUnusable", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,10 @@ class TopicMissing(OperationalError, RuntimeError):
     def __init__(self, topic: str) -> None:
         super().__init__(f"topic {topic!r} does not exist; create it first")
         self.topic = topic
+
+
+class TopicUnusable(OperationalError, RuntimeError):
+    """A topic could not be created, has no leader, or has a shape its stage cannot use."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def _check_response(response: object) -> None:
         name, code = topic_error[0], topic_error[1]
         if code not in (0, _ALREADY_EXISTS):
             message = topic_error[2] if len(topic_error) > 2 else ""
-            raise RuntimeError(f"creating topic {name!r} failed: error {code} {message}")
+            raise TopicUnusable(f"creating topic {name!r} failed: error {code} {message}")
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
@@ -89,7 +93,7 @@ async def _until_visible(admin: AIOKafkaAdminClient, expected: dict[str, int]) -
         if not pending:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(
+            raise TopicUnusable(
                 f"topics {', '.join(sorted(pending))} were created but have no leader after "
                 f"{_VISIBLE_WITHIN_S:g} s; is the broker healthy?"
             )

@@ -4,13 +4,15 @@ into the firing log.
 It reads every partition of ``metrics.panes`` and ``alerts.decisions`` (assigned, not
 balanced: each API process holds every scope) under its own consumer group,
 ``{group_prefix}-dashboard``, whose offsets it commits only so that lag tools see how far
-behind it is. At start it seeks each partition by timestamp (``offsets_for_times``) to the
-retention's beginning — decisions a day back, so an alert firing for hours is still shaded —
-and reads forward from there, so a restarted API draws the recent past again instead of
-blank graphs. ``health()["refilled"]`` turns true once it has read up to where the topics
-ended when it started. Started again after a stop (its supervisor restarts it in place when
-Kafka failed it), it reads with a new consumer from the same point, keeping what the ring
-holds (a pane read twice is kept once).
+behind it is. A restarted API draws its recent past again instead of blank graphs: at start
+it seeks by timestamp (``offsets_for_times``) to ``recent_first_s`` back (the page's default
+15 minutes; decisions a day back, so an alert firing for hours is still shaded) and reads on
+from there live, while a second, group-less consumer reads the older part of the retention
+beside it and stops where the first began. Reading an hour of 300 scopes takes about a minute
+on one core, so the order decides what an operator sees first. ``health()["refilled"]`` turns
+true once both have read up to where the topics ended when it started. Started again after a
+stop (its supervisor restarts it in place when Kafka failed it), it reads with new consumers
+from the same points, keeping what the ring holds (a pane read twice is kept once).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -51,14 +54,19 @@ class DashboardFeed:
         panes_topic: str,
         decisions_topic: str,
         group_id: str,
+        recent_first_s: int = 900,
     ) -> None:
         self.dashboard = dashboard
+        self._recent_first_s = min(recent_first_s, dashboard.retention_s)
         self._bootstrap = bootstrap
         self._topics = (panes_topic, decisions_topic)
         self._group = group_id
         self._consumer = self._new_consumer()
         self._stopping = asyncio.Event()
         self._refill_to: dict[TopicPartition, int] = {}
+        self._recent_from: dict[TopicPartition, int] = {}  # panes: where the live reader began
+        self._older: dict[TopicPartition, tuple[int, int]] = {}  # [from, to) left to read
+        self._older_task: asyncio.Task[None] | None = None
         self._refilled = False
         self.invalid = 0
         self.started = False
@@ -100,28 +108,83 @@ class DashboardFeed:
 
     async def _seek_back(self, partitions: list[TopicPartition]) -> None:
         now_ms, (panes, decisions) = self.dashboard.now_ms(), self._topics
-        back_s = {panes: self.dashboard.retention_s, decisions: DECISIONS_LOOKBACK_S}
-        since = {tp: now_ms - 1000 * back_s[tp.topic] for tp in partitions}
-        found = await self._consumer.offsets_for_times(since)
+        back_s = {panes: self._recent_first_s, decisions: DECISIONS_LOOKBACK_S}
+        recent = await self._offsets(
+            partitions, {p: now_ms - 1000 * back_s[p.topic] for p in partitions}
+        )
         for tp in partitions:
-            at = found.get(tp)
-            if at is None:  # nothing that recent: from the end
-                self._consumer.seek(tp, self._refill_to[tp])
-            else:
-                self._consumer.seek(tp, at.offset)
+            self._consumer.seek(tp, recent[tp])
+        panes_only = [tp for tp in partitions if tp.topic == panes]
+        since_ms = now_ms - 1000 * self.dashboard.retention_s
+        oldest = await self._offsets(panes_only, {tp: since_ms for tp in panes_only})
+        self._recent_from = {tp: recent[tp] for tp in panes_only}
+        self._older = {tp: (oldest[tp], recent[tp]) for tp in panes_only if oldest[tp] < recent[tp]}
+
+    @property
+    def refill_from(self) -> dict[int, tuple[int, int]]:
+        """Per panes partition: the first offsets of the retention and of its recent part,
+        where the refill's two readers began (equal when there is no older part)."""
+        return {
+            tp.partition: (self._older.get(tp, (at, at))[0], at)
+            for tp, at in self._recent_from.items()
+        }
+
+    async def _offsets(
+        self, partitions: list[TopicPartition], since: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        """Each partition's first offset at or after its time; its end when nothing is."""
+        found = await self._consumer.offsets_for_times(since)
+        return {
+            tp: self._refill_to[tp] if found.get(tp) is None else found[tp].offset
+            for tp in partitions
+        }
+
+    async def _read_older(self) -> None:
+        """The retention before ``recent_first_s``, read beside the live panes; then it stops."""
+        if not self._older:
+            return
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        try:
+            consumer.assign(list(self._older))
+            for tp, (begin, _) in self._older.items():
+                consumer.seek(tp, begin)
+            left = dict(self._older)
+            while left and not self._stopping.is_set():
+                batches = await consumer.getmany(*left, timeout_ms=200, max_records=_BATCH)
+                for tp, records in batches.items():
+                    end = left[tp][1]
+                    await self._keep(self._pane, [r for r in records if r.offset < end])
+                for tp in list(left):
+                    if await consumer.position(tp) >= left[tp][1]:
+                        del left[tp]
+                        consumer.pause(tp)
+        finally:
+            await consumer.stop()
+
+    async def _keep(self, keep: Callable[[bytes | None], None], records: list[Any]) -> None:
+        for n, record in enumerate(records, 1):
+            keep(record.value)
+            if n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the page's requests in between
 
     async def run(self) -> None:
         committed = time.monotonic()
+        self._older_task = asyncio.create_task(self._read_older(), name="dashboard-refill")
         while not self._stopping.is_set():
             batches = await self._consumer.getmany(timeout_ms=200, max_records=_BATCH)
             for tp, records in batches.items():
                 keep = self._pane if tp.topic == self._topics[0] else self._decision
-                for n, record in enumerate(records, 1):
-                    keep(record.value)
-                    if n % _YIELD_EVERY == 0:
-                        await asyncio.sleep(0)  # let the page's requests in between
+                await self._keep(keep, records)
+            if self._older_task.done():
+                self._older_task.result()  # a failed refill fails the role (it is supervised)
             if not self._refilled:
-                self._refilled = await self._caught_up()
+                self._refilled = self._older_task.done() and await self._caught_up()
             if time.monotonic() - committed >= _COMMIT_EVERY_S:
                 committed = time.monotonic()
                 await self._housekeeping()
@@ -159,6 +222,8 @@ class DashboardFeed:
     async def stop(self) -> None:
         self.dashboard.closing.set()  # live streams end, so the HTTP server can stop
         self._stopping.set()
+        if self._older_task is not None:
+            await asyncio.gather(self._older_task, return_exceptions=True)
         await self._consumer.stop()
 
     def lag(self) -> dict[int, int]:

@@ -139,7 +139,10 @@ class Window:
 
 
 class ScopeRing:
-    """At most ``capacity`` panes of one scope, the newest (by arrival) kept."""
+    """At most ``capacity`` panes of one scope, the newest (by pane start) kept.
+
+    Panes may arrive out of order (the refill reads the recent past before the older part), so
+    a full ring gives up its oldest pane, never its latest arrival."""
 
     def __init__(self, scope: Scope, capacity: int) -> None:
         self.scope = scope
@@ -151,7 +154,6 @@ class ScopeRing:
         self.revision = np.zeros(rows, np.int32)
         self.values = np.full((rows, self.width), np.nan, np.float32)
         self.size = 0  # rows in use
-        self.head = 0  # where the next new row goes
         self.newest_ms = -1  # the latest pane start seen
 
     @property
@@ -184,17 +186,21 @@ class ScopeRing:
         return True
 
     def _append(self, start_ms: int, partition: int, revision: int, row: tuple[float, ...]) -> None:
-        if self.size == len(self.start_ms) and self.size < self.capacity:
-            self._grow(min(self.capacity, 2 * self.size))
-        at = self.head
+        if self.size < self.capacity:
+            if self.size == len(self.start_ms):
+                self._grow(min(self.capacity, 2 * self.size))
+            at = self.size
+            self.size += 1
+        else:  # full: the oldest pane goes, unless this one is older still
+            at = int(np.argmin(self.start_ms))
+            if start_ms < self.start_ms[at]:
+                return
         self.start_ms[at], self.partition[at], self.revision[at] = start_ms, partition, revision
         self.values[at] = row
-        self.head = (at + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
         self.newest_ms = max(self.newest_ms, start_ms)
 
     def _grow(self, rows: int) -> None:
-        # Only before the first wrap: rows [0, size) are in arrival order and head == size.
+        # Only while not full: rows [0, size) are in use, the new ones go after them.
         extra = rows - len(self.start_ms)
         self.start_ms = np.concatenate([self.start_ms, np.zeros(extra, np.int64)])
         self.partition = np.concatenate([self.partition, np.zeros(extra, np.int32)])

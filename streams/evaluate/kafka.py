@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
-from streams.topics import TopicMissing, TopicSpec, ensure_topics
+from streams.topics import TopicMissing, TopicSpec, TopicUnusable, ensure_topics
 
 __all__ = [
     "Outgoing",
@@ -174,7 +174,7 @@ async def ensure_state_topic(
     await ensure_topics(bootstrap, [TopicSpec(state_topic, partitions, replication_factor, config)])
     found = await partition_count(bootstrap, state_topic)
     if found != partitions:
-        raise RuntimeError(
+        raise TopicUnusable(
             f"state topic {state_topic!r} has {found} partitions, {input_topic!r} has "
             f"{partitions}; they must match (delete the state topic to rebuild it)"
         )

@@ -352,7 +352,7 @@ EXPORTED: dict[str, str | None] = {
         "DependencyWatch OutageTooLong Supervised SupervisionConfig backoff_s causes "
         "kafka_answers kafka_error"
     ),
-    "streams.topics": "TopicMissing TopicSpec ensure_topics",
+    "streams.topics": "TopicMissing TopicSpec TopicUnusable ensure_topics",
 }
 
 

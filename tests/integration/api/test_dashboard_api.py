@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from app.pipeline import Pipeline, build_pipeline
-from app.settings import AuthSettings, Settings
+from app.settings import AuthSettings, DashboardSettings, Settings
 from handlers.incidents.manager import IncidentManager
 from schemas.panes import PaneSummary, Scope
 from schemas.severity import Severity
@@ -260,6 +260,42 @@ async def test_a_restarted_api_refills_the_recent_past_from_kafka_by_timestamp(
         assert sum(r is not None for r in got["scopes"][0]["series"]["requests"]) == 10
         ring = feed.ring.get(MESSAGE)
         assert ring is not None and ring.window(0, old + 2000).start_ms.size == 0
+    finally:
+        await restarted.stop()
+
+
+async def test_the_refill_reads_the_recent_past_and_then_the_rest_of_the_retention(
+    producer: AIOKafkaProducer, dash_settings: Settings
+) -> None:
+    settings = dash_settings.model_copy(
+        update={"dashboard": DashboardSettings(retention_s=600, refill_recent_s=120)}
+    )
+    now_s = _now_ms() // 1000
+    older = [(now_s - 400 + n) * 1000 for n in range(5)]  # before the recent 120 s
+    recent = [(now_s - 60 + n) * 1000 for n in range(5)]
+    for start_ms in older + recent:
+        await send_pane(producer, settings, pane(start_ms), at_ms=start_ms)
+    pipeline = await build_pipeline(settings, ("api",))
+    feed = pipeline.dashboard
+    assert feed is not None
+    await feed.start()
+    # One scope, one partition: offsets 0-4 are the older part, 5-9 the recent 120 s. The live
+    # reader begins at the recent part; the older part has a reader of its own.
+    assert sorted(feed.refill_from.values()) == [(0, 0), (0, 5)]
+    await feed.stop()
+    await pipeline.close()
+    restarted = await start(settings)
+    try:
+        feed = restarted.pipeline.dashboard
+        assert feed is not None
+
+        async def refilled() -> bool:
+            return bool(feed.health()["refilled"])
+
+        await eventually(refilled, bool, 20, "the refill")
+        ring = feed.ring.get(MESSAGE)
+        assert ring is not None
+        assert sorted(ring.window(0, 10**15).start_ms.tolist()) == older + recent
     finally:
         await restarted.stop()
 

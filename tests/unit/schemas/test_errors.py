@@ -38,6 +38,7 @@ TREE: dict[str, tuple[str, ...]] = {
     "schemas.errors.OperationalError": ("schemas.errors.AlertpipeError",),
     "app.errors.InfrastructureError": ("schemas.errors.OperationalError",),
     "streams.topics.TopicMissing": ("schemas.errors.OperationalError", "RuntimeError"),
+    "streams.topics.TopicUnusable": ("schemas.errors.OperationalError", "RuntimeError"),
     "streams.ingest.writer.IngestBusy": ("schemas.errors.OperationalError",),
     "streams.aggregate.service.AggregatorFailed": (
         "schemas.errors.OperationalError",
