@@ -42,6 +42,18 @@ from schemas.clock import SystemClock
 __all__ = ["create_app", "create_probe_app"]
 
 
+# The operator API's routes, also served under /v1 for deploy tooling and scripts that pin a
+# version (the ingest routes are /v1 only; /v1/metrics is OTLP's, so /metrics is not aliased).
+_VERSIONED = (
+    incidents.router,
+    reviews.router,
+    silences.router,
+    drills.router,
+    maintenance.windows_router,
+    maintenance.holds_router,
+)
+
+
 async def _openapi(request: Request, viewer: Viewer) -> dict[str, Any]:
     document: dict[str, Any] = request.app.openapi()
     return document
@@ -85,6 +97,8 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(maintenance.windows_router)
     app.include_router(maintenance.holds_router)
+    for router in _VERSIONED:  # the same routes under /v1 too (design.md, record 38)
+        app.include_router(router, prefix="/v1", include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     declare_guarded_answers(app)
     app.add_api_route(

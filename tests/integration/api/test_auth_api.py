@@ -98,6 +98,21 @@ async def test_viewers_read_operators_write_admins_manage_tokens(api: Api) -> No
     assert (await api.as_("admin").get("/tokens")).status_code == 200
 
 
+async def test_the_operator_routes_answer_under_v1_with_the_same_rules(api: Api) -> None:
+    incident_id = await _incident(api)
+    viewer, operator = api.as_("viewer"), api.as_("operator")
+    unversioned = (await viewer.get(f"/incidents/{incident_id}")).json()
+    assert (await viewer.get(f"/v1/incidents/{incident_id}")).json() == unversioned
+    assert (await api.anonymous.get("/v1/silences")).status_code == 401
+    assert (await viewer.post("/v1/silences", json=SILENCE)).status_code == 403
+    assert (await operator.post("/v1/silences", json=SILENCE)).status_code == 201
+    for path in ("/v1/drills", "/v1/maintenance-windows", "/v1/automation-holds"):
+        assert (await viewer.get(path)).status_code == 200, path
+    assert (await viewer.get("/v1/drills/drl_nope")).status_code == 404
+    # Described once: the OpenAPI document has the unversioned paths only.
+    assert not [p for p in api.asgi.openapi()["paths"] if p.startswith("/v1/incidents")]
+
+
 async def test_the_bootstrap_token_is_an_admin_named_bootstrap(api: Api) -> None:
     async with client_for(api.asgi, BOOTSTRAP) as root:
         created = await root.post("/tokens", json={"name": "ci-bot", "role": "operator"})
