@@ -55,11 +55,13 @@ WHERE id = $1 AND status = 'sending' AND attempts = $7
 
 
 # Failed notices of a kind, not carried yet, queued before the one being sent ($3: of one
-# incident only, or NULL: of every incident).
+# incident only, or NULL: of every incident), of the same DR drill as it ($5), or real as it
+# is: a drill's notice never rides in a real one, nor a real one in a drill's.
 _MISSED = """
 SELECT id, incident_id, idempotency_key, created_at, payload FROM actions
 WHERE kind = $1 AND status = 'failed' AND carried_into IS NULL AND id < $2
   AND ($3::text IS NULL OR incident_id = $3)
+  AND (payload->>'drill') IS NOT DISTINCT FROM $5::text
 ORDER BY id
 LIMIT $4
 """
@@ -168,7 +170,9 @@ class PgOutboxStore:
 
     async def missed(self, action: Claimed, *, same_incident: bool, limit: int) -> list[Missed]:
         incident = action.incident_id if same_incident else None
-        rows = await self._pool.fetch(_MISSED, action.kind, action.id, incident, limit)
+        drill = action.payload.get("drill")
+        drill = drill if isinstance(drill, str) else None
+        rows = await self._pool.fetch(_MISSED, action.kind, action.id, incident, limit, drill)
         return [_missed(r) for r in rows]
 
     async def silences(self, now: float) -> list[Silence]:

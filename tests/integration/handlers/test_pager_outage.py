@@ -92,6 +92,33 @@ async def test_a_chat_notice_that_failed_for_good_rides_along_with_the_next(
     assert _failures(s)["chat"] == 2
 
 
+async def test_a_drills_failed_notice_rides_only_with_its_drills_next(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    """Chat is one channel for drills and real incidents alike, but a drill's notice that
+    failed never rides in a real incident's notice (nor the other way round): it waits for
+    the drill's next one."""
+    s = await stack(roles=NOTIFY, delivery=QUICK)
+    assert s.responder is not None
+    recorder.fail_next(2, status=500, path="/chat")  # both attempts of the drill's "opened"
+    manager = IncidentManager(s.responder.incidents, None, s.settings.response, s.responder.clock)  # type: ignore[arg-type]
+    await manager.apply(decision("chat-api", Severity.HIGH, drill="drill_carry"))
+    [drill_incident] = [i["id"] for i in await s.incidents("chat-api")]
+    missed = await eventually(
+        lambda: _action(s, drill_incident, "chat"), lambda a: a["status"] == "failed"
+    )
+    real = await _open(s, Severity.HIGH, service="search-api")
+    await eventually(lambda: _action(s, real, "chat"), lambda a: a["status"] == "sent")
+    [real_message] = [r.json["text"] for r in recorder.on("/chat") if r.answered == 200]
+    assert real in real_message and "Earlier, not delivered" not in real_message
+
+    await s.responder.commands.resolve(drill_incident, "ana", "drill over")
+    await recorder.wait_for(lambda r: len([x for x in r.on("/chat") if x.answered == 200]) == 2)
+    drill_message = recorder.on("/chat")[-1].json["text"]
+    assert drill_message.startswith(f"[DRILL] RESOLVED {drill_incident}")
+    assert missed["payload"]["text"] in drill_message  # carried by the drill's own next notice
+
+
 async def test_a_dead_pager_is_an_incident_said_in_chat_and_to_the_fallback(
     stack: MakeStack, recorder: Recorder
 ) -> None:
