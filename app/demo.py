@@ -1,15 +1,12 @@
 """The main job's demo: the stack up, the whole pipeline on, a scenario of the plan through it.
 
-This is what `make demo` runs. Scenarios S1–S4 run as a real DR drill (``alertpipe drill``,
-docs/drills.md): the demo starts it through the pipeline's own API, the pipeline announces it
-on chat, plays the scenario's telemetry marked with the drill's id and responds to it. The
-plan's clock is compressed (``--compress 10``: the 2-minute investigation window lasts 12 s,
-the lead engineer is paged after 30 s …), the receivers with no URL print what they would
-send, and a small fleet control plane on loopback stands in for the deploy tooling (the
-drill's control URLs). It ends once every incident of the drill is resolved (or after
-``--duration`` seconds), with each incident's timeline and its rollback phases measured
-against the plan, the drill's report and each incident's post-incident review. The
-``healthy`` scenario is plain traffic, no drill.
+This is what `make demo` runs. Scenarios S1–S4 run as a real DR drill through the pipeline's
+own API (docs/drills.md), with the plan's clock compressed (``--compress 10``), receivers
+with no URL printing what they would send, and a small fleet control plane on loopback
+standing in for the deploy tooling. It ends once every incident of the drill is resolved (or
+after ``--duration`` seconds) with the timelines, the rollback phases against the plan, the
+drill's report and the reviews. The ``healthy`` scenario is plain traffic, no drill. What it
+prints: README.md.
 """
 
 from __future__ import annotations

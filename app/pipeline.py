@@ -4,36 +4,18 @@
     await run_roles(pipeline.roles)     # streams.lifecycle: start in order, stop in reverse
     await pipeline.close()
 
-Roles (``alertpipe run --role …``; several may share one process, ``all`` is every one):
+The roles (``alertpipe run --role …``) are in README.md, "Running it"; the responder's parts
+are ``RESPONDER_PARTS``, and every part can run in several processes at once: the database
+arbitrates. A process without the ``api`` role still serves ``/health`` and ``/metrics``.
+Tests and the demo build their pipeline here too, swapping only the clock, the verify probe,
+where console output goes, the HTTP server (left out to drive ``Pipeline.asgi`` in-process)
+or which responder parts run, so they cannot drift from production wiring (design.md record 17).
 
-    aggregator   stage 1: telemetry → validated events → closed panes (+ dead letters)
-    evaluator    stage 2: panes → windows → decisions, and the S4 cascade correlator
-    responder    stages 3–4: incidents, timers, rollback orchestrator, outbox, events
-    api          the HTTP API (incidents, acknowledge/resolve, silences) with /health, /metrics,
-                 the dashboard at / with its reader of panes and decisions (``dashboard``),
-                 and ingest (/v1/telemetry, OTLP, Alertmanager) through its Kafka producer
-
-The responder's parts (``RESPONDER_PARTS``): the incidents producer and the HTTP client, the
-health probe (live panes), the incident manager (decisions → incidents), the deploy recorder
-(deploy events → deploy history), the SLO budget recorder, the timers, the rollback
-orchestrator, the outbox dispatcher (a DR drill's actions to the drill's receivers), the
-dead-pager watch (a pager failing too long is an incident), the lifecycle event publisher, the
-drill runner (announces and plays started drills) and the review drafter (post-incident
-reviews), with the listener of PostgreSQL notifications that wakes them. Every part can run in
-several processes at once; the database arbitrates.
-
-Every role is wrapped in ``streams.supervise.Supervised``: a Kafka or PostgreSQL outage is
-ridden out (the role restarts in place once the server answers again) rather than ending the
-process, and a ``DependencyWatch`` per server this process uses (the roles ``kafka`` and
-``postgres``, first in start order) tells ``/health`` the truth meanwhile and ends the process
-once an outage outlasts ``ALERTPIPE_SUPERVISION__OUTAGE_BUDGET_S``. What each role needs is
-declared once: ``kafka`` for the stream stages and the dashboard's reader, ``PART_NEEDS`` for
-the responder's parts.
-
-A process without the ``api`` role still serves ``/health`` and ``/metrics`` (its readiness
-probe) on ``ALERTPIPE_HTTP_HOST:ALERTPIPE_HTTP_PORT``. Tests and the demo build their
-pipeline here too, swapping only the clock, the verify probe, where console output goes, the
-HTTP server (left out to drive ``Pipeline.asgi`` in-process) or which responder parts run.
+Every role is wrapped in ``streams.supervise.Supervised``, so a Kafka or PostgreSQL outage is
+ridden out rather than ending the process, and a ``DependencyWatch`` per server tells
+``/health`` the truth meanwhile (design.md record 39). What each role needs is declared once:
+``kafka`` for the stream stages and the dashboard's reader, ``PART_NEEDS`` for the responder's
+parts.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """The plan's escalation path and status cadence, as a pure schedule.
 
-    escalation_due(incident, now, cfg)  -> [Due(step, reason, at, seq)]   what is due now, and why
-    next_escalation_at(incident, cfg)   -> float | None                   when to look again
-    next_escalation(incident, cfg)      -> Due | None                     the ladder's next step
-    on_escalation(incident, now, cfg)   -> Effects                         what doing it means
-    no_rollback_target(incident, now, cfg) -> Effects                     nothing to roll back to
-
-Escalation (while open or acknowledged, severity ≥ ``escalate_min_severity``): lead engineer
-at 5 min, team lead at 10 min, roll back at 15 min if CRITICAL and no rollback yet, the final
-contact at 20 min. Updates while not resolved: chat every 2 min, status page every 5 min
-(when a public incident was posted). After resolution of a major incident: a reminder for
-the post-incident review. Each step is recorded in ``incident.steps``, so it happens once;
-missed updates (a worker was down) are coalesced into one.
+``escalation_due`` says what is due now and why, ``next_escalation_at`` when to look again,
+``on_escalation`` what doing a step means. The ladder (lead engineer, team lead, rollback if
+CRITICAL, final contact) and the update cadence are the plan's: docs/response.md, "Escalation
+and updates". Each step is recorded in ``incident.steps``, so it happens once whatever the
+number of workers, and updates missed while a worker was down are coalesced into one rather
+than sent in a burst.
 """
 
 from __future__ import annotations

@@ -1,23 +1,13 @@
 """Automation holds: what stops the automated control actions of an incident right now — pure.
 
-    holding(automation, service, labels, released, now)   the holds on an incident's automation
-    muting_window(automation, service, now)                a window that mutes its notifications
-    release(incident, causes, by, note, now)               an operator lets its automation run
-
-Three things hold automation (breaker, rollback, restore, bot restart — the control lane of
-``handlers.actions.ACTIONS``; notifications are never held):
-
-- a **maintenance window** that covers the incident's service, is on now and says
-  ``hold_automation`` (from the policy file or made through the API);
-- a **global hold** (API or ``alertpipe hold set``, with a reason and an author): every
-  incident, at once;
-- a **silence** with ``hold_automation`` whose matchers match the incident's labels.
-
-A held control call stays in the outbox (status ``held``) under its idempotency key and goes
-out once nothing holds it any more — the window ended, the hold was lifted, or an operator
-released the incident (``release``) — exactly once, like any call. A rollback does not start
-a phase while held. Releasing an incident lets it through the holds that hold it *now*; a
-hold set later holds it again. Decisions are still made and incidents recorded meanwhile.
+A maintenance window with ``hold_automation``, a global hold, or a silence with
+``hold_automation`` holds the control lane (``handlers.actions.ACTIONS``); notifications are
+never held. A held call stays in the outbox under its idempotency key and goes out once nothing
+holds it, exactly once like any call, and a rollback starts no phase while held: holds are
+enforced where effects leave, not when the incident is recorded (docs/design.md record 29).
+A release (``release``) frees an incident from the holds on it *now*; a hold set later holds
+it again. What each hold is and how it is set: docs/response.md, "Maintenance windows and
+automation holds".
 """
 
 from __future__ import annotations

@@ -1,12 +1,5 @@
-"""Alertmanager's webhook payload, version 4: what its ``webhook_configs`` receiver POSTs.
-
-    {"version": "4", "groupKey": "{}:{alertname=\\"X\\"}", "truncatedAlerts": 0,
-     "status": "firing", "receiver": "alertpipe", "groupLabels": {…}, "commonLabels": {…},
-     "commonAnnotations": {…}, "externalURL": "http://alertmanager:9093",
-     "alerts": [{"status": "firing", "labels": {…}, "annotations": {…},
-                 "startsAt": "2026-11-25T17:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                 "generatorURL": "http://prometheus:9090/graph?…",
-                 "fingerprint": "9d0e0d8e0d2f0ac3"}]}
+"""Alertmanager's webhook payload, version 4: what its ``webhook_configs`` receiver POSTs
+(what alertpipe makes of it: docs/policy.md, "Alertmanager's alerts").
 
 Only ``version`` 4 is read (another version is refused rather than half-understood). A firing
 alert's ``endsAt`` is Go's zero time, or the time it will be taken as resolved if not re-sent.

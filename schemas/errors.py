@@ -45,12 +45,10 @@ its errors under them; each leaf lives beside the code that raises it:
     app.reviews.control             ReviewMissing
     app.api.errors                  ApiError
 
-A leaf keeps the built-in kind in brackets as a second base, so code that caught it as a
-``ValueError`` (pydantic turns a validator's ``ValueError`` into a field error),
-``LookupError`` or ``RuntimeError`` still does. The CLI reports an ``InputError`` or an
-``InfrastructureError`` as one line and exits with its ``exit_code``; every other failure
-keeps its traceback, whose cause is the diagnosis. tests/unit/schemas/test_errors.py pins
-this drawing against the classes, so a new error is placed here deliberately.
+A leaf keeps the built-in kind in brackets as a second base, so an existing ``except`` still
+catches it; why, and which errors the CLI reports as one line: docs/design.md record 16.
+tests/unit/schemas/test_errors.py pins this drawing and table against the classes, so a new
+error is placed here deliberately.
 """
 
 from __future__ import annotations

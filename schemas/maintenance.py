@@ -1,25 +1,11 @@
 """Maintenance windows, wire version 1: when automation holds, and whether the window is on now.
 
-A window names the services it covers and when it is on — recurring, as Alertmanager's
-``time_intervals``, or once, from ``starts_at`` to ``ends_at`` — and what it does meanwhile:
-``notifications`` (``mute`` or ``send``) and ``hold_automation`` (the control actions —
-breaker, rollback, restore, bot restart — wait for its end or for an operator's release).
-Decisions are made and incidents recorded as always.
-
 The policy file (``maintenance:``) and the HTTP API (``/maintenance-windows``) both write
 windows in this one model, so it lives at the bottom layer: the policy loader (streams) and
-the responder (handlers) validate and read the same thing.
-
-A recurring window is on when any of its ``time_intervals`` contains the instant. An interval
-contains it when every field it lists matches (within a list, any one entry); a field left
-out matches every instant::
-
-    times:          [{start_time: "02:00", end_time: "04:00"}]   start inclusive, end exclusive
-    weekdays:       [saturday, "monday:friday"]                    names, ranges inclusive
-    days_of_month:  ["1:7", "-1"]                                  1…31, or -31…-1 from the end
-    months:         [january, "3:5"]                               names or numbers, ranges
-    years:          ["2026", "2026:2027"]
-    location:       Europe/Berlin                                  IANA time zone (default UTC)
+the responder (handlers) validate and read the same thing. A recurring window uses
+Alertmanager's ``time_intervals``, so teams can copy theirs. The fields and how an interval
+matches an instant: docs/policy.md, "Maintenance windows and dry run"; what a window does:
+docs/response.md, "Maintenance windows and automation holds".
 """
 
 from __future__ import annotations

@@ -1,19 +1,14 @@
 """Closed pane summaries, wire version 1: what stage 1 (aggregate) hands to stage 2 (evaluate).
 
-A pane is a short event-time interval (1 s by default) of one scope. Its identity is
-``pane_id`` = ``{scope key}@{start_ms}/{partition}`` (the telemetry partition it was built
-from). A pane is published on time, as soon as its partition's watermark passes its end, and
-again — same ``pane_id``, higher ``revision``, everything counted so far (accumulating) —
-whenever events arrive for it within the allowed lateness (the Dataflow/Beam model: an
-on-time firing, then late firings). A consumer keeps the highest revision of each
-``pane_id`` and replaces, never adds: the evaluation stage dedups and replaces on it. When
-producers key telemetry by service (as they should) every scope lives on one partition and
-there is one pane per (scope, start); a producer that does not key by service yields one
-partial pane per partition, each with its own identity. Merging them is still exact for
-counts, sums, maxima and (within the sketch's alpha) percentiles, but not for readings
-ordered by event time across partitions (last CPU, first queue depth, bot transitions,
-latest integrity detail): partial panes do not carry those event times.
-Panes are mergeable: windows are built by merging panes.
+A pane is a short event-time interval (1 s by default) of one scope, identified by
+``pane_id`` = ``{scope key}@{start_ms}/{partition}``; it is published on time and again, with a
+higher ``revision``, when late events refine it, so a consumer keeps the highest revision and
+replaces, never adds (docs/telemetry.md, "Panes: on time, then refinements"). Panes are
+mergeable: windows are built by merging panes (``schemas.window``). A producer that does not
+key telemetry by service yields one partial pane per partition, each with its own identity:
+merging them is still exact for counts, sums, maxima and (within the sketch's alpha)
+percentiles, but not for readings ordered by event time across partitions (last CPU, first
+queue depth, bot transitions, latest integrity detail): partial panes do not carry those times.
 """
 
 from __future__ import annotations

@@ -3,32 +3,14 @@
 A value x > ``min_value`` goes to bucket ``i = ceil(log(x) / log(gamma))`` with
 ``gamma = (1 + alpha) / (1 - alpha)``; bucket i holds (gamma^(i-1), gamma^i] and is read back
 as ``2 gamma^i / (gamma + 1)``, which is within ``alpha`` of every value in the bucket. Values
-at or below ``min_value`` (1 µs for latencies in ms) count as zeros.
+at or below ``min_value`` (1 µs for latencies in ms) count as zeros. Quantiles use the
+lower-rank definition (``quantile_rank``: rank ``floor(q * (n - 1))``), answered within
+``alpha`` and clamped to the observed [min, max].
 
-Wire form (``LatencySketch``): bucket counts from ``offset`` in run-length form, where a
-negative entry ``-k`` stands for k empty buckets (a single empty bucket is written ``0``,
-which is shorter). The old dense form (no negative entries) is a special case, so panes
-published before the change still read. ``benchmarks/sketch_wire.py`` compares it with
-dense counts, sparse (index, count) pairs, delta-coded lists and base64 varints on the
-simulated scenarios and on unimodal, bimodal and one- or two-value panes: it is the smallest
-JSON form except for one or two values (within 10 bytes there), and base64 varints, smaller
-by up to a third on the sparsest panes and larger on dense ones, would be unreadable in kcat.
-
-Bounded: at most ``MAX_BINS`` buckets reach the wire. When the buckets of one pane span a
-wider index range (values more than gamma^2048, about 6e17 times, apart), the lowest ones
-collapse into the lowest bucket kept, as DDSketch's CollapsingLowestDenseStore does: the
-upper quantiles keep the alpha guarantee, a quantile whose exact value fell into a collapsed
-bucket is overestimated. In memory a pane's buckets are bounded by the mapping's finite
-index range (floats above ``min_value``: about 35,800 buckets), so the hot path never
-checks the bound.
-
-Stage 1 fills sketches; stage 2 and the rollback's verify phase read them through the
-window merge (``schemas.window``): the sketch is part of the pane's wire form, so it lives
-here, where ``streams`` and ``handlers`` may both import it.
-
-Quantiles use the lower-rank definition: the q-quantile of n values is the value at
-0-based rank ``floor(q * (n - 1))`` in sorted order (``quantile_rank``). The sketch returns a
-value within ``alpha`` (relative) of that exact value, clamped to the observed [min, max].
+The wire form (``LatencySketch``: run-length counts, at most ``MAX_BINS`` buckets, the lowest
+collapsing) and its measured size: docs/design.md record 2; why it lives in ``schemas``:
+record 15. In memory a pane's buckets are bounded by the mapping's finite index range (floats
+above ``min_value``: about 35,800 buckets), so the hot path never checks the bound.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
-"""Telemetry events, wire version 1.
+"""Telemetry events, wire version 1: one JSON object per Kafka message, ``kind`` selects the model.
 
-One JSON object per Kafka message, UTF-8, message key = ``service``. Extra fields are
-tolerated (and dropped). ``kind`` selects the model. ``v`` is the wire version; it may be
-omitted, and a message that names a version this build does not know is rejected with a
-clear error rather than half-understood.
-
-The models are strict, so that they accept exactly what the exported JSON Schemas accept
-(tests/unit/schemas prove it value by value): no JSON string for a number or a boolean
-(``"503"``, ``"812.5"``, ``"1795626000"``), no boolean for a number, ``ok`` only true/false.
-An integer field takes what JSON Schema calls an integer — any number with a zero fraction, so
-``140.0`` is 140 (JavaScript cannot even tell the two apart), but never ``140.5``. Names and
-texts are checked as sent (length, not blank) and stored without surrounding whitespace.
+The models are strict so that they accept exactly what the exported JSON Schemas accept
+(tests/unit/schemas prove it value by value), and a message naming a wire version this build
+does not know is rejected rather than half-understood. The wire format and what is refused:
+docs/telemetry.md, "The wire format"; what is lenient on purpose: docs/design.md record 4.
 """
 
 from __future__ import annotations

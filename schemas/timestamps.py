@@ -1,15 +1,13 @@
 """Event time on the wire: RFC 3339 text or a number of seconds since the epoch.
 
 Numbers are read by magnitude so that milliseconds (and micro/nanoseconds) are recognised and
-converted, never misread as seconds: 1.7e9 is seconds (2023), 1.7e12 milliseconds (also 2023).
-A seconds value of 1e11 would be the year 5138, so anything at or above it cannot be seconds.
-Internally every time is a float of epoch seconds, UTC.
+converted, never misread as seconds: a seconds value of 1e11 would be the year 5138, so
+anything at or above it cannot be seconds. Internally every time is a float of epoch seconds, UTC.
 
-What is accepted is exactly what the exported JSON Schema (``TIMESTAMP_SCHEMA``) accepts: text
-must match ``RFC3339_PATTERN`` — which also encodes the calendar (month lengths, leap years),
-because most validators, Python's ``jsonschema`` among them, treat ``format`` as a mere
-annotation — and a number must be ``>= 0`` and ``< MAX_EPOCH_NUMBER``. A numeric string
-(``"1795626000"``) is neither, and is rejected: send epoch time as a JSON number.
+What is accepted is exactly what the exported JSON Schema (``TIMESTAMP_SCHEMA``) accepts, so
+``RFC3339_PATTERN`` also encodes the calendar (month lengths, leap years): most validators,
+Python's ``jsonschema`` among them, treat ``format`` as a mere annotation. A numeric string
+(``"1795626000"``) is neither text nor number, and is rejected (docs/telemetry.md).
 """
 
 from __future__ import annotations

@@ -1,15 +1,13 @@
 """Windows: panes of one scope merged over any length — what the evaluation stage decides on.
 
-``WindowStats`` is the contract between stage 1's panes and stage 2's rules. ``merge_panes``
-builds it from panes as published (``PaneSummary``); it lives beside the pane's wire form,
-pure, so that stage 2 and the rollback's verify phase (``handlers``) merge windows without
-importing stage 1.
-
-Merging rules: a pane counts when it is of the scope and lies wholly inside the window; panes
-are deduplicated by ``pane_id`` (a second line of defence behind stage 1's exactly-once) and
-taken in (start, partition) order, so "last" means the latest pane that has the reading.
-Counts are exact sums; percentiles come from the merged DDSketch (relative error ≤ alpha,
-1 %, of the exact lower-rank percentile) clamped to the window's exact min and max.
+``WindowStats`` is the contract between stage 1's panes and stage 2's rules; ``merge_panes``
+builds it from published panes, pure, so that stage 2 and the rollback's verify phase merge
+windows without importing stage 1 (docs/design.md record 15). A pane counts when it is of the
+scope and lies wholly inside the window; panes are deduplicated by ``pane_id`` (a second line
+of defence behind stage 1's exactly-once) and taken in (start, partition) order, so "last"
+means the latest pane that has the reading. Counts are exact sums; percentiles come from the
+merged DDSketch (within alpha, 1 %, of the exact lower-rank percentile) clamped to the
+window's exact min and max.
 """
 
 from __future__ import annotations

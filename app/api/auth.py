@@ -1,23 +1,13 @@
 """Who is calling, and may they: roles, credentials, CSRF, throttling (docs/auth.md).
 
-Credentials, in the order they are tried:
-
-1. ``Authorization: Bearer <token>`` — a token from ``alertpipe token create`` (or the
-   bootstrap admin token, ``ALERTPIPE_AUTH__BOOTSTRAP_TOKEN``);
-2. the trusted reverse proxy's user header (``ALERTPIPE_AUTH__PROXY_USER_HEADER``), believed
-   only when the request's peer is one of ``ALERTPIPE_AUTH__TRUSTED_PROXIES``;
-3. the ``alertpipe_session`` cookie set by ``POST /session``.
-
-A route says what it needs with a dependency: ``principal: Operator`` (or
-``Depends(require("operator"))``) answers 401 when no credential or a bad one came, 403 when
-the principal's role is too low, 429 while the client address is throttled — each with a body
-saying which. A write (POST, PATCH, PUT, DELETE) authenticated by the cookie or the proxy must
-carry ``X-CSRF-Token`` equal to its session's CSRF token (403 ``csrf`` otherwise): a page of
-another site can make the browser send the cookie, never that header. Bearer writes need none.
-
-Failed attempts are counted by reason (``failures``, rendered as
-``alertpipe_auth_failures_total``) and, per client address, throttled. No credential is ever
-logged: the log says who failed from where and why, never what was sent.
+Credentials are tried in this order: ``Authorization: Bearer <token>``, the trusted reverse
+proxy's user header (believed only from ``ALERTPIPE_AUTH__TRUSTED_PROXIES``), the
+``alertpipe_session`` cookie. A route says what it needs with a dependency (``principal:
+Operator`` or ``Depends(require("operator"))``): 401 without a good credential, 403 when the
+role is too low, 429 while the address is throttled. A write authenticated by the cookie or the
+proxy must carry ``X-CSRF-Token``: another site's page can make the browser send the cookie,
+never that header. No credential is ever logged: the log says who failed from where and why,
+never what was sent (docs/design.md record 18).
 """
 
 from __future__ import annotations

@@ -1,15 +1,12 @@
 """What every request must be before a route sees it: not too large, and only text that
 PostgreSQL can store. Both answer in the one error body (``app.api.errors``).
 
-``BodyLimit`` (ASGI middleware): a body over ``ALERTPIPE_HTTP_MAX_BODY_BYTES`` is refused with
-413 — at once when its ``Content-Length`` says so, else as soon as the bytes read pass the
-limit (a chunked body is never buffered whole). The paths it is told are exempt read their
-bodies themselves, to a limit of their own (ingest: ``ALERTPIPE_INGEST__MAX_BODY_BYTES``).
-
-``storable_text`` (an app-wide dependency): a NUL character (``\\u0000``, which PostgreSQL's
+``BodyLimit`` (ASGI middleware) refuses a body over ``ALERTPIPE_HTTP_MAX_BODY_BYTES`` with 413,
+at once from its ``Content-Length`` or as soon as the bytes read pass the limit, so a chunked
+body is never buffered whole; exempt paths (ingest) read theirs to a limit of their own.
+``storable_text`` (an app-wide dependency) answers a NUL character (which PostgreSQL's
 ``text`` and ``jsonb`` refuse) or a lone surrogate (not encodable as UTF-8) anywhere in the
-path, the query or a JSON body is a 422 naming the field — ``path.incident_id``,
-``query.service``, ``body.matchers.0.value`` — instead of a database error and a 500.
+path, query or JSON body with a 422 naming the field, instead of a database error and a 500.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
-"""Ingest over HTTP, for the ``ingest`` role (docs/telemetry.md, "Over HTTP"):
+"""Ingest over HTTP, for the ``ingest`` role: ``POST /v1/telemetry`` (telemetry events) and
+``POST /v1/alertmanager`` (Alertmanager's webhook, each alert a decision).
 
-    POST /v1/telemetry      telemetry events as JSON lines (application/x-ndjson) or a JSON
-                            array (application/json), gzip or not
-    POST /v1/alertmanager   Alertmanager's webhook (version 4): each alert a decision
-
-Every valid item is on Kafka (acks=all) before the answer, which says how many were accepted
-and, for each item left out, its index, field and reason; valid items around invalid ones are
-still written. Nothing valid at all: 422 in the one error body, each item's problem a
-``fields`` entry (``body[3].latency_ms``). Kafka slow: 429 with ``Retry-After``, nothing of a
-refused batch written (``streams.ingest.writer``). The records carry who sent them in the
-``alertpipe-ingested-by`` header.
+Every valid item is on Kafka (acks=all) before the answer, and valid items around invalid ones
+are still written; Kafka being slow is a 429 with ``Retry-After`` (``streams.ingest.writer``,
+docs/design.md record 32). Bodies, answers and errors: docs/telemetry.md, "Over HTTP", and
+docs/policy.md, "Alertmanager's alerts".
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
-"""Maintenance windows and global automation holds (``handlers.holds``, docs/response.md).
+"""Maintenance windows and global automation holds over HTTP (``handlers.holds``).
 
-    GET    /maintenance-windows            every standing window: the policy file's and the API's
-    POST   /maintenance-windows            a new one (operator)
-    GET    /maintenance-windows/{id}
-    PUT    /maintenance-windows/{id}       replace it (operator; the policy's change in the file)
-    DELETE /maintenance-windows/{id}       end it now (operator; the row stays for the record)
-    GET    /automation-holds               the standing global holds (``?lifted=true``: all)
-    POST   /automation-holds {"reason"}    stop every automated control action (operator)
-    GET    /automation-holds/{id}
-    DELETE /automation-holds/{id}          lift it (operator): held calls go out
-
-The author of a window or a hold, and who ended or lifted it, is the authenticated principal.
+``/maintenance-windows`` lists the policy file's windows beside the API's (a policy window
+changes in the file only); ``/automation-holds`` stops every automated control action until
+lifted. Ending a window or lifting a hold keeps its row for the record. The author of a window
+or a hold, and who ended or lifted it, is the authenticated principal. Routes: docs/api.md;
+what windows and holds do: docs/response.md, "Maintenance windows and automation holds".
 """
 
 from __future__ import annotations

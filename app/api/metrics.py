@@ -1,17 +1,12 @@
-"""/metrics: a process's metrics in the Prometheus text format, written by ``prometheus_client``
-(HELP and TYPE for every family, counters named ``_total``, exact numbers). docs/metrics.md
-lists every family; docs/grafana-dashboard.json graphs them.
+"""/metrics: a process's metrics in the Prometheus text format, written by ``prometheus_client``.
 
-What it exposes:
-
-- every numeric field of every role's health report, as ``alertpipe_<role>_<field>``: a counter
-  or a gauge as ``REPORT_FIELDS`` declares it (a dict-valued field is one series per key,
-  labelled as declared, e.g. ``alertpipe_aggregator_dead_letters_total{reason="late"}``) —
-  except a field declared ``elsewhere``, whose count another family already carries;
-- ``alertpipe_consumer_lag{stage, partition}`` for every stage's Kafka consumer;
-- what the composition root adds: delivery counts, latency histograms, database gauges
-  (outbox backlog, timers due and late), sampled at each scrape;
-- the process's CPU, memory, file descriptors and GC (``process_*``, ``python_*``).
+Every numeric field of every role's health report becomes ``alertpipe_<role>_<field>``, a
+counter or a gauge as ``REPORT_FIELDS`` declares it (except a field declared ``elsewhere``,
+whose count another family already carries), beside consumer lag, what the composition root
+adds (delivery counts, latency histograms, database gauges sampled at each scrape) and the
+process collectors. Only this HTTP edge knows the exposition format; stages keep plain-data
+instruments (docs/design.md record 19). docs/metrics.md lists every family;
+docs/grafana-dashboard.json graphs them.
 """
 
 from __future__ import annotations
@@ -156,6 +151,12 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
     "ring_bytes": _g("memory the dashboard's ring holds, in bytes"),
     "ring_bound_bytes": _g("the most memory the dashboard's ring may hold, in bytes"),
     "firing": _g("alerts firing as the dashboard's decision log has them"),
+    # the responder's drill runner and review drafter
+    "last_drill_at": _g("when the last DR drill finished, epoch seconds (absent: none yet)"),
+    "drill_overdue": _g(
+        "1 when the plan's monthly drill is overdue (ALERTPIPE_DRILL__SCHEDULE_DAYS)"
+    ),
+    "drafted": _c("post-incident reviews drafted"),
 }
 
 _UNDECLARED = "undeclared field of the role's health report: declare it in REPORT_FIELDS"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.drills.store import DrillScenario
 from handlers.silences import Matcher, MatchOp, Silence, SilenceState
 from schemas.timestamps import Instant
 
@@ -128,7 +129,7 @@ class SilenceOut(BaseModel):
 
 
 class DrillIn(_In):
-    scenario: Literal["s1", "s2", "s3", "s4"] = Field(description="the plan's scenario to drill")
+    scenario: DrillScenario = Field(description="the plan's scenario to drill")
     service: str | None = Field(
         default=None,
         min_length=1,

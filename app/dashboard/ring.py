@@ -1,16 +1,13 @@
 """The dashboard's memory: the newest panes of every scope, as numbers, in bounded rings.
 
-A pane is reduced to a few numbers as it arrives (``FIELDS``: an endpoint's requests, errors
-and latency percentiles; a host's CPU and memory; …) and kept in its scope's ``ScopeRing``:
-columns of numpy arrays (start time, partition, revision, the numbers as float32), grown by
-doubling up to ``capacity`` rows and then overwritten oldest first. ``PaneRing`` holds one per
-scope, at most ``max_scopes`` of them: a new scope beyond that evicts the one whose latest pane
-is the oldest. Memory is therefore bounded by ``max_scopes × capacity × row bytes``
-(``ScopeRing.row_bytes``; 36 bytes for an endpoint) plus each service's last deploys.
-
-A pane's identity within its scope is (start, partition) — its ``pane_id`` — so a pane
-published again (stage 1 re-publishes a pane with a higher ``revision`` when late events
-change it) replaces the row it had, never adds a second one.
+A pane is reduced to a few numbers as it arrives (``FIELDS``) and kept in its scope's
+``ScopeRing``: numpy columns grown by doubling up to ``capacity`` rows; a full ring gives up
+its oldest pane by start. ``PaneRing`` holds at most ``max_scopes`` rings, evicting the scope
+whose latest pane is the oldest, so memory is bounded by ``max_scopes × capacity × row
+bytes``. A pane's identity within its scope is (start, partition), so a pane re-published
+with a higher ``revision`` replaces its row, never adds one. Why a ring in the ``api`` role,
+and the measured bound: docs/design.md record 24 and docs/dashboard.md, "Where the numbers
+come from".
 """
 
 from __future__ import annotations

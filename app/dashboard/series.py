@@ -1,19 +1,13 @@
 """Graphs' numbers: a scope's ring rows reduced onto a time grid (``GET /api/series``).
 
-The grid has one bucket per ``step_ms`` from ``from_ms`` (both multiples of the step); a
-bucket takes the panes that start inside it. With the default step (one pane width) each
-bucket is one pane and every value is that pane's. With a longer step, counts add up (requests,
-errors, so error rate and requests/s stay exact), percentiles, CPU, memory and the highest
-queue depth take the highest pane value in the bucket (the worst second, an upper bound of the
-bucket's own percentile), queue depth and bot status the latest. A bucket with no pane is
-``None`` (a gap in the graph), never 0.
-
-Queue growth is the least-squares slope of the depth over the policy's growth window ending at
-each bucket, as the queue_growth rule judges it. A bot's status is a state, reported every few
-seconds: it holds in the buckets after a report for up to ``hold_ms`` (stage 2's
-``idle_after_ms``: silent longer, it is unknown). Bots are counted per service (online, with
-errors, offline, by the policy's lists; a crashed bot is both offline and erroring, as the
-rules count it).
+One bucket per ``step_ms`` from ``from_ms`` (both multiples of the step) takes the panes that
+start inside it. With a step longer than a pane, counts add up (so error rate and requests/s
+stay exact) and percentiles, CPU, memory and the highest queue depth take the worst pane (an
+upper bound of the bucket's own percentile: the ring keeps no sketches); a bucket with no
+pane is ``None`` (a gap), never 0. Queue growth is the least-squares slope as the
+queue_growth rule judges it; a bot's status holds for ``hold_ms`` (stage 2's
+``idle_after_ms``) after a report, and bots are counted as the rules count them (a crashed
+bot is both offline and erroring). The series: docs/api.md, "Dashboard".
 """
 
 from __future__ import annotations

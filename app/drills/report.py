@@ -1,16 +1,9 @@
 """The drill report: the plan's success criteria, each with pass/fail and its evidence.
 
-    build_report(drill, incidents, first_decision_at, cfg) -> dict     (stored, served as JSON)
-    report_markdown(report, debrief) -> str                             (and as Markdown)
-
-Pure: it reads the drill's row and its incidents (timeline, actions, rollback phases) as the
-API serves them. The plan's criteria ("Drill Success Criteria"):
-
-    rollback_in_time      every phase within its recorded budget; the total within the plan's
-                          10–25 min, both scaled by the pipeline's time compression
-    verified              verify's verdict, and the live error rate and p95 it saw
-    roles                 each escalation tier paged, and acknowledged within its window
-    documentation         every step the plan expects for the scenario happened, in order
+``build_report`` (stored, served as JSON) and ``report_markdown`` are pure: they read the
+drill's row and its incidents as the API serves them, so the report judges what an operator
+sees. Budgets are scaled by the pipeline's time compression. The criteria, their evidence and
+the steps expected per scenario (``PLAN_STEPS``): docs/drills.md, "The drill report".
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """The drill runner (a responder part): claims started drills and runs each one.
 
-A drill, step by step: announce "DR Drill — this is a test" on chat (before anything else: its
-traffic starts only once the announcement was delivered), play the scenario's telemetry with
-the drill id through Kafka, and let the real pipeline detect, decide and respond. The
-simulated fleet heals as the drill's control calls are delivered. The traffic stops when the
-drill's incidents are all resolved (after ``drill.settle_s`` of healthy traffic), when the
-drill is aborted, or ``drill.max_s`` after the fault; then the report is stored and posted.
-
-A runner holds a lease on its drill (``drill.lease_s``), renewed as it goes: a runner killed
-mid-drill leaves a lease that runs out, and another process resumes the traffic where the
-clock says it is.
+Announce on chat first (the traffic starts only once that was delivered), play the scenario's
+telemetry with the drill id through Kafka, let the real pipeline respond, stop when the
+drill's incidents are resolved, it is aborted, or ``drill.max_s`` passed; then store and post
+the report (docs/drills.md, "Running a drill"). A runner holds a lease on its drill
+(``drill.lease_s``), renewed as it goes: a runner killed mid-drill leaves a lease that runs
+out, and another process resumes the traffic where the clock says it is.
 """
 
 from __future__ import annotations

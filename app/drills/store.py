@@ -6,7 +6,7 @@ Every statement is parameterised; edits of a debrief are kept in the append-only
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -14,7 +14,12 @@ from app.storage.pool import epoch, moment
 from app.storage.queries import PgIncidentQueries
 from schemas.errors import CommandError
 
-__all__ = ["DrillNotFound", "PgDrillStore"]
+__all__ = ["DrillNotFound", "DrillScenario", "DrillStatus", "PgDrillStore"]
+
+# The migration's CHECK lists (0013_drills.sql) are these; tests/integration/app/test_migrations.py
+# holds them to it.
+DrillScenario = Literal["s1", "s2", "s3", "s4"]  # the plan's failure scenarios a drill plays
+DrillStatus = Literal["starting", "running", "finished", "aborted"]
 
 _COLUMNS = """id, scenario, service, live, status, started_by, compress, created_at,
     announced_at, fault_at, traffic_stopped_at, ended_at, outcome, events_sent, report, debrief"""

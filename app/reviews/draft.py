@@ -1,19 +1,12 @@
 """The post-incident review draft, from the evidence (the plan's "Post-Incident Review").
 
-    draft_review(evidence, policy, cfg) -> dict          (stored; served as JSON)
-    review_markdown(review) -> str                        (and as Markdown)
-
-Pure. ``Evidence`` is the incident as the API serves it (timeline, actions, rollback), its
-decisions, the panes its traffic produced (every service's, of the same drill or of the real
-traffic), the service's deploy history and the incidents open beside it. Figures:
-
-    requests failed     5xx responses of the service's request panes from the first evidence
-                        of the incident (its first firing alert's window start) to resolution
-    peak error rate     the highest per-pane-second error rate of the service over the same
-                        span, among seconds with at least ``PEAK_MIN_REQUESTS`` requests
-    peak p95            the highest per-second p95 (the slowest endpoint's) over the same span
-    first breach        the first pane of the first decision's scope whose value breached that
-                        decision's threshold; detection is from its start to the first page
+``draft_review`` (stored, served as JSON) and ``review_markdown`` are pure: ``Evidence`` is
+the incident as the API serves it, its decisions, the panes its traffic produced (of the same
+drill or of the real traffic), the deploy history and the incidents open beside it, so drafting
+again gives the same draft and people's edits, stored beside it, are never lost. The figures
+(requests failed, peak error rate over seconds with at least ``PEAK_MIN_REQUESTS`` requests,
+peak p95 of the slowest endpoint, first breach): docs/drills.md, "Post-incident reviews"; why
+the responder drafts it: docs/design.md record 37.
 """
 
 from __future__ import annotations

@@ -1,19 +1,13 @@
 """PostgreSQL LISTEN/NOTIFY wake-ups for the responder's workers (asyncpg adapter).
 
-Migration 0009 has triggers announce committed work on the channel ``alertpipe`` as
-``"<schema> <topic>"`` — ``actions:<kind>`` (an action of that kind is pending),
-``settled`` (an action was settled), ``rollbacks``, ``timers``, ``events``. One dedicated
-connection listens and calls the wake-ups registered for the topics of its own schema
-(several deployments may share a database, one schema each).
-
-A notification is a hint, never the only way work is found: each worker still polls at its
-interval. The connection is checked every ``ping_s``, so a silently dead one is noticed. A
-lost connection ends the listener's ``run`` with a ``ConnectionError``: its supervisor
-(``streams.supervise``, as for every role that needs PostgreSQL) starts it again once the
-server answers — the same capped backoff, cut short by the ``postgres`` watch, the same
-outage budget and ``/health`` ``waiting_for`` — rather than a reconnect loop of its own. A
-notification sent while the connection was down is lost, so a listener started again calls
-every registered wake-up once.
+One dedicated connection listens on the channel ``alertpipe`` (migration 0009's triggers send
+``"<schema> <topic>"``) and calls the wake-ups registered for its own schema's topics, since
+several deployments may share a database. A notification is a hint, never the only way work is
+found: each worker still polls. One sent while the connection was down is lost, so a listener
+started again calls every wake-up once, and the connection is pinged every ``ping_s`` so a
+silently dead one is noticed (docs/design.md record 26). A lost connection ends ``run`` with a
+``ConnectionError``: its supervisor starts it again, as for every role that needs PostgreSQL,
+rather than a reconnect loop of its own (record 39).
 """
 
 from __future__ import annotations

@@ -1,22 +1,13 @@
 """Lifecycle steps of an incident after it opened — pure, each with a reason.
 
-acknowledge(incident, by, note, now)            a human has seen it (with a note: has taken it)
-resolve(incident, now, cfg, reason, by)          resolution notices, then the review reminder
-human_decision(incident, action, by, note, now)  MEDIUM: "rollback" or "dismiss"
-investigation_expired(incident, now, cfg)        HIGH: the verdict on the breach itself
-breach_after_investigation(incident, now, cfg)   HIGH: a breach after a "no rollback" verdict
-rollback_finished(incident, ok, reason, now)     mitigated, or escalated with breakers still open
-
-The investigation's verdict is on the breach itself: when the window ends, the incident rolls
-back only if one of its HIGH or CRITICAL alerts still *breaches on its latest window* — the
-rule's condition (with its ``min_samples`` and confidence) held on the window ending at the
-latest closed pane that stage 2 evaluated: a firing alert whose latest decision says
-``breaching``, or a pending one. A firing alert that is clear there and kept firing only by
-``keep_firing_for`` does not count — that hysteresis keeps notifications from flapping, it is
-no evidence that the problem is still there (the plan's "if root cause unknown after 2
-minutes: rollback" is about a problem still present) — nor does one with no data (neither
-recovery nor breach can be shown), nor a LOW or MEDIUM alert that joined the incident. Such an
-incident stays open; if one of its alerts breaches again before it resolves, it rolls back then.
+Acknowledge, resolve, a MEDIUM incident's human decision, the HIGH investigation's verdict, a
+breach after a "no rollback" verdict, and a rollback's end. The investigation's verdict is on
+the breach itself: the incident rolls back only if one of its HIGH or CRITICAL alerts still
+breaches on its latest window. An alert kept firing only by ``keep_firing_for`` does not count
+(that hysteresis keeps notifications from flapping; it is no evidence the problem is still
+there), nor does one with no data or a LOW or MEDIUM alert that joined; such an incident stays
+open and rolls back if an alert breaches again before it resolves (docs/detection-quality.md,
+"The HIGH investigation's verdict is on the breach itself").
 """
 
 from __future__ import annotations

@@ -1,25 +1,12 @@
 """Resolved by hand while alerts still fire: the incident resolves and its alerts are re-armed.
 
-    rearm(incident, now, cfg)       on the resolution: say so, start the grace timer
-    turn(current, decision)         a firing alert's turn: its incident's, a breach, or nothing
-    redelivery(resolved, latest, holder, now, cfg)   at the grace's end: a breach again, or not
-
-A person may resolve an incident whose alerts stage 2 still holds firing — still breaching,
-or clear but kept firing by ``keep_firing_for``. The resolution stands (they may know what
-alertpipe cannot), but on its own it would blind the pipeline: stage 2 publishes no new
-``firing`` for an alert that never stopped firing, so a fresh breach (the bad version
-deployed again) would meet no incident and get no page and no rollback. So the alerts that
-still fire are *re-armed*:
-
-- their next breach opens a new incident at once: the firing alert's turn from held back to
-  breaching (stage 2 publishes it, ``previous`` and ``state`` both ``firing``, ``breaching``
-  true), or a new ``firing`` once it resolved or lost its data (that needs nothing here);
-- one that is still breaching ``response.rearm_grace_s`` after the resolution opens a new
-  incident then: the ``rearm`` timer re-delivers its latest decision.
-
-A new incident rather than the resolved one reopened: an incident has one rollback and one
-escalation clock, both spent or stopped by now, and a breach that comes back needs the
-plan's whole response again (page, breaker, rollback). docs/response.md: "Resolving by hand".
+The resolution stands (a person may know what alertpipe cannot), but on its own it would
+blind the pipeline: stage 2 publishes no new ``firing`` for an alert that never stopped
+firing, so a fresh breach would meet no incident. So ``rearm`` says so and starts the grace
+timer, ``turn`` tells whether a firing alert's turn back to breaching is such a breach, and
+``redelivery`` re-delivers an alert still breaching when the grace ends. A new incident, not
+the resolved one reopened: its rollback and escalation clock are spent or stopped. See
+docs/response.md, "Resolving by hand", and docs/design.md record 28.
 """
 
 from __future__ import annotations

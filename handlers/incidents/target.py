@@ -1,22 +1,12 @@
 """Where a rollback goes back to: its target version and the basis it was chosen on.
 
-    choose_target(bad, known_good, previous_deploy) -> RollbackTarget | None
-    no_target_reason(incident)                      -> str
-
 A code rollback is settled before any of its control calls: without a target nothing is
 reverted, so no breaker is opened for it and no phase runs (``lifecycle.no_rollback_target``
-escalates to people instead). The target, in order:
-
-1. ``known_good``: the last known good version stage 2 reports — it ran ``healthy_for`` with
-   no HIGH+ alert and got through its post-deploy window — unless it is the version in
-   effect (then the code in effect is the proven one and nothing older is better known).
-2. ``previous_deploy``: the newest other version whose deploy succeeded before the bad
-   version's, and that was never failed or rolled back (deploy history). It has not proven
-   itself through a post-deploy window; it is what ran before the change under suspicion.
-3. none: the version in effect is unknown, or no other version deployed successfully.
-
-Data restores (S2) and emergency stops (S4) have a way back without a code target (the
-backup; resuming the stopped traffic), so they run without one and skip revert_code.
+escalates to people instead). ``choose_target`` takes stage 2's ``known_good`` (unless it is
+the version in effect), else the newest other version that deployed successfully before the
+bad one and was never failed or rolled back, else none. Data restores (S2) and emergency stops
+(S4) have a way back without a code target and skip revert_code. The rule and why:
+docs/detection-quality.md, "No control call without a way back".
 """
 
 from __future__ import annotations

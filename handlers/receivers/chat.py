@@ -1,15 +1,10 @@
 """Chat: a Slack incoming-webhook message in Block Kit, within Slack's limits.
 
-    {"text": "<fallback, ≤ 3,000 characters>",
-     "blocks": [{"type": "header", …≤ 150}, {"type": "section", …≤ 3,000} …,
-                {"type": "context", …}, {"type": "actions", [a button to the incident]}]}
-
-A long text is split over sections of at most 3,000 characters (at line ends where it can) and
-the message keeps to 50 blocks: what does not fit is cut, and the last section says how much
-was. ``text`` is the notification's fallback. Text is escaped for mrkdwn (``&``, ``<``, ``>``).
-The link to the incident (``ALERTPIPE_PUBLIC_URL``) is a button and a context link. Which
-webhook (which channel) is the incident's route's (``handlers.receivers.routing``); a route
-whose chat has no URL goes to the console.
+A long text is split over sections and cut to Slack's 50 blocks with a note saying how much
+was cut, so a message is never refused for its size; text is escaped for mrkdwn. Which webhook
+(which channel) is the incident's route's (``handlers.receivers.routing``); a route whose chat
+has no URL goes to the console. The message's shape and limits: docs/response.md, "Slack
+incoming webhooks".
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """Where a DR drill's effects go: every kind's drill receiver, chosen per action.
 
 An action belongs to a drill when its payload names one (``payload["drill"]``, set by
-``handlers.incidents.notices`` for a drill's incident). ``DrillRouter`` sends real actions to
-the production receiver untouched; a drill's action goes to the drill's receiver of its kind
-(``DrillReceivers``), with a visible ``[DRILL]`` at the start of every human text and, on an
-HTTP call, the ``X-Alertpipe-Drill: <id>`` header (``handlers.receivers.http`` adds it while
-``drill_context`` is set, so no receiver's wire format needs to know about drills):
-
-    page           the pager with the drill routing key, or nowhere (the console) without one
-    status_page    never: the public status page is the console's
-    chat           the chat receiver (the team must see the drill)
-    control calls  the drill URLs (a staging deploy tool), else the console; the production
-                   receivers only for a drill started with ``--live``
+``handlers.incidents.notices``). ``DrillRouter`` sends real actions to the production receiver
+untouched and a drill's to the drill's receiver of its kind (``DrillReceivers``), marking human
+text ``[DRILL]``; the ``X-Alertpipe-Drill`` header is added by ``handlers.receivers.http``
+while ``drill_context`` is set, so no receiver's wire format needs to know about drills
+(docs/design.md record 36). Where each kind goes: docs/drills.md, "Where a drill's effects go".
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """Pager: PagerDuty Events API v2 (trigger / acknowledge / resolve).
 
-Each paging tier is its own PagerDuty alert: the on-call page's ``dedup_key`` is the incident
-id, an escalation tier's is ``<incident id>:<tier>`` (``lead_engineer``, ``team_lead``,
-``final_contact``), each sent with the routing key its route names for that tier, so an
-escalation pages that person instead of folding into the alert already open. Acknowledge and
-resolve go to every tier that was paged (``handlers.incidents.notices``).
-
-A trigger carries what PagerDuty shows: ``summary`` (≤ 1,024 characters), ``timestamp``,
-``source`` (the service), ``severity`` (CRITICAL→critical, HIGH→error, MEDIUM→warning,
-LOW→info), ``component`` (the endpoint, queue, host … of the worst alert), ``group`` (the plan
-scenario) and ``class`` (the rule) — each omitted when unknown, never null — and in
-``custom_details`` the evidence: rule, metric, observed value, comparison, threshold, window,
-samples, version and last known good version. ``links`` and ``client_url`` point at the
-incident in the console and at its review (``ALERTPIPE_PUBLIC_URL``).
+Each paging tier is its own PagerDuty alert (``dedup_key`` the incident id, or
+``<incident id>:<tier>``), sent with the routing key its route names for that tier, so an
+escalation pages that person instead of folding into the alert already open; acknowledge and
+resolve go to every tier that was paged (``handlers.incidents.notices``). Why: docs/design.md
+record 33; the event's fields: docs/response.md, "PagerDuty Events API v2".
 """
 
 from __future__ import annotations

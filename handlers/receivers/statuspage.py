@@ -1,23 +1,11 @@
-"""Status page: Atlassian Statuspage's REST API (``ALERTPIPE_STATUSPAGE_URL`` is the page's
-API, ``https://api.statuspage.io/v1/pages/<page_id>``; ``Authorization: OAuth <key>`` from
-``ALERTPIPE_STATUSPAGE_API_KEY``).
+"""Status page: Atlassian Statuspage's REST API.
 
-An incident is created once, ``POST /incidents``, and the id Statuspage answers with is kept
-(``handlers.receivers.refs``); every later notice of that incident (updates, resolution)
-``PATCH``es ``/incidents/<id>``. A create that may have reached Statuspage without its answer
-reaching us (a timeout) is not repeated blindly: the retry first looks for the incident among
-the page's unresolved ones by its ``metadata.alertpipe.incident_id``.
-
-    {"incident": {"name": "…", "status": "investigating|identified|monitoring|resolved",
-                  "impact_override": "none|minor|major|critical", "body": "…",
-                  "component_ids": ["8kbf7d35c070"],
-                  "components": {"8kbf7d35c070": "operational|degraded_performance|
-                                                  partial_outage|major_outage"},
-                  "metadata": {"alertpipe": {"incident_id": "inc_…"}},
-                  "deliver_notifications": true}}
-
-Components are addressed by the ids ``ALERTPIPE_STATUSPAGE_COMPONENTS`` gives each service; a
-service without one is named in the text only.
+An incident is created once and the id Statuspage answers with is kept
+(``handlers.receivers.refs``); every later notice ``PATCH``es it. Statuspage has no
+idempotency key, so a create whose answer may have been lost is not repeated blindly: the
+retry first looks among the page's unresolved incidents for its
+``metadata.alertpipe.incident_id`` (docs/design.md record 34). Settings, statuses and the
+body: docs/response.md, "Atlassian Statuspage".
 """
 
 from __future__ import annotations

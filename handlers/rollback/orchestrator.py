@@ -1,20 +1,14 @@
 """The rollback orchestrator: drives each rollback through its phases from durable state.
 
-A worker claims a rollback with a lease (``rollback.lease_s``) and renews it at every step;
-a worker killed mid-rollback leaves a lease that runs out, and the next claim resumes where
-the database says it was. Each step is one transaction that locks the incident first, asks
-the pure ``next_step`` what to do, and records it: a phase's actions go to the outbox under
-fixed idempotency keys (so resuming re-sends, never doubles) — only its control calls are
-waited on, its notices are side effects —, each phase's real duration is recorded against
-the plan's budget, and the incident learns the outcome. At most one rollback per service
-runs at a time (a partial unique index), one per incident ever. While a maintenance window,
-a global hold or a silence holds the incident's automation (``handlers.holds``), no phase
-starts: the rollback waits, and goes on where it was once the hold ends or is released.
-
-It waits on notifications, not on its poll interval: ``wake`` (a rollback was requested or
-ended) makes it claim at once, and ``settled`` (an outbox action was settled) makes the
-rollbacks waiting for their control calls look again at once. ``rollback.poll_s`` remains
-the fallback for a notification that never came.
+A worker claims a rollback with a lease (``rollback.lease_s``) and renews it at every step; a
+worker killed mid-rollback leaves a lease that runs out, and the next claim resumes where the
+database says it was. Each step is one transaction that locks the incident, asks the pure
+``next_step`` what to do and records it: a phase's actions go to the outbox under fixed
+idempotency keys (so resuming re-sends, never doubles), and each phase's real duration is
+recorded against the plan's budget. At most one rollback per service runs at a time (a partial
+unique index), one per incident ever. No phase starts while the incident's automation is held
+(docs/design.md record 29). It wakes on notifications (``wake``, ``settled``), with
+``rollback.poll_s`` as the fallback (record 26).
 """
 
 from __future__ import annotations

@@ -2,22 +2,13 @@
 
     prepare → revert_code → restore_data (data incidents only) → verify → resume
 
-``next_step(rollback, actions, now, cfg)`` looks at the durable rollback (which phases ran,
-when) and the outbox state of the current phase's actions, and says what to do next and why.
-Each phase's actions have fixed idempotency keys, so starting a phase again after a crash
-re-sends the same effects instead of new ones. Only control calls (breaker, rollback,
-restore, bot restart) gate a phase; its notices (``phase_notices``: "rollback initiated" in
-chat) are side effects queued with it and never waited on — a chat outage must not abort a
-rollback, and a notice that failed is on the timeline like any other. A phase whose control
-call failed (after the outbox's delivery retries), or a verify that ran out of time, is tried
-again as many times as ``rollback.phase_retries`` says — a new attempt that sends the failed
-calls again (under the same idempotency key when the receiver may have acted, a new one when
-it refused) — and then fails the rollback: breakers stay open and the incident escalates; the
-procedure is never looped.
-
-Each phase is one row of ``SPECS``: its budget (``RollbackConfig`` fields), its control calls,
-its notices and when it is skipped. The phases themselves, and how often each is retried, are
-``schemas.rollback``'s (docs/extending.md: adding a phase).
+``next_step(rollback, actions, now, cfg)`` reads the durable rollback and the outbox state of
+the current phase's actions and says what to do next and why. Fixed idempotency keys make a
+phase started again after a crash re-send the same effects. Only control calls gate a phase;
+its notices are never waited on, so a chat outage cannot abort a rollback. A failed phase is
+retried as ``rollback.phase_retries`` says and then fails the rollback — never a loop
+(docs/response.md, "The rollback"). Each phase is one row of ``SPECS``; the phases and their
+retries are ``schemas.rollback``'s (docs/extending.md, "Adding a rollback phase").
 """
 
 from __future__ import annotations

@@ -2,17 +2,13 @@
 
 It travels as the *metadata* of the consumer-group offset, committed inside the same Kafka
 transaction as the panes and dead letters it accounts for (``send_offsets_to_transaction``
-accepts ``(offset, metadata)``), so the three can never disagree. The committed offset is the
-earliest offset still inside an open pane (replay starts there); ``processed_to`` is the last
-offset already handled. On restart, events up to ``processed_to`` are re-read only to rebuild
-open panes: those whose pane is closed, and those that were dead-lettered, are skipped.
-Events up to ``processed_to`` that went into a pane which had fired already are in a
-published revision of it (pending refinements go out in the transaction that commits their
-offsets), so a rebuilt pane is owed no refinement for them.
-
-Version 2 (panes fire on time at the watermark): ``fired_before`` is the watermark itself.
-A version-1 checkpoint (panes published only when closed) is read with ``fired_before`` =
-``closed_before``: the panes it left open were never published, and fire after the upgrade.
+accepts ``(offset, metadata)``), so the three can never disagree (docs/design.md record 1).
+The committed offset is the earliest offset still inside an open pane (replay starts there);
+``processed_to`` is the last offset already handled. On restart, events up to
+``processed_to`` are re-read only to rebuild open panes: those whose pane is closed or that
+were dead-lettered are skipped, and those in a pane that had fired are in a published
+revision of it, so a rebuilt pane owes no refinement for them. Version 2 records which panes
+fired (``fired_before``); a version-1 checkpoint reads as "fired = closed" (record 25).
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
 """Dead letters: a rejected message, byte for byte, with why and where it came from.
 
-Format (documented for operators and replay tools): the dead-letter message has the
-**original key and value bytes unchanged** (so it can be re-produced as it was) and the
-original headers, followed by these headers (UTF-8 text):
-
-================== =============================================================
-``dlq.code``       metric label: ``not_json``, ``invalid:<field>``, ``future_ts``, ``late``
-``dlq.reason``     human-readable reason naming the field, e.g. ``status: Input should be
-                   less than or equal to 599``
-``dlq.field``      the offending field, empty when the message as a whole is wrong
-``dlq.topic``      source topic
-``dlq.partition``  source partition
-``dlq.offset``     source offset
-``dlq.timestamp``  source message timestamp (epoch ms)
-``dlq.stage``      ``aggregate``
-================== =============================================================
+The original key, value and headers are kept unchanged, so a dead letter can be re-produced
+as it was; the ``dlq.*`` headers added to them are a format operators and replay tools rely
+on, documented in docs/telemetry.md, "Validation and dead letters".
 """
 
 from __future__ import annotations

@@ -1,20 +1,16 @@
 """The transactional edge of one input partition: panes, dead letters and progress, atomically.
 
-One transactional producer per input partition, with ``transactional.id`` derived from the
-partition. Starting it (InitProducerId) bumps the id's epoch, which fences every earlier
-owner of the partition — a worker that lost the partition in a rebalance, or a paused zombie
-— and aborts its open transaction, so afterwards the committed offset and checkpoint are
-final and safe to read. (aiokafka has no KIP-447 group-metadata fencing, which is why the id
-is per partition rather than per process.)
-
-Each ``commit`` is one transaction: the closed panes, the dead letters, and the consumer
-group offset with its checkpoint as metadata (``send_offsets_to_transaction``). Consumers of
-the panes and dead-letter topics read with ``isolation_level="read_committed"``.
-
-A transaction that fails, or has not committed within its timeout, is aborted (the abort
-itself waits ``CLOSE_TIMEOUT_S`` at most: once aiokafka's sender has died with the broker it
-would wait forever) and the error is raised; a transaction this producer could not abort is
-aborted by the broker when the partition's next producer starts with the same id.
+One transactional producer per input partition, its ``transactional.id`` derived from the
+partition: starting it fences every earlier owner of the partition (a worker that lost it in
+a rebalance, a paused zombie) and aborts its open transaction, so the committed offset and
+checkpoint read afterwards are final. aiokafka has no KIP-447 group-metadata fencing, which is
+why the id is per partition rather than per process (docs/design.md record 1). Each
+``commit`` is one transaction: the panes, the dead letters, and the group offset with its
+checkpoint as metadata; consumers read them with ``isolation_level="read_committed"``. A
+transaction that fails or outlasts its timeout is aborted, the abort waiting
+``CLOSE_TIMEOUT_S`` at most (aiokafka's dead sender would make it wait forever), and the error
+raised; what this producer could not abort, the broker aborts when the partition's next
+producer starts with the same id (record 39).
 """
 
 from __future__ import annotations

@@ -1,38 +1,17 @@
 """One telemetry partition's aggregation: records in, pane revisions and dead letters out.
 
 Pure (no I/O, time passed in), so the whole exactly-once story can be tested without Kafka:
-feed records, take outputs, checkpoint; build a new aggregator from the checkpoint, feed it
-the same records again from the committed offset, and it produces only what had not been
-produced yet.
-
-Per record, in offset order: decode and validate (bad → dead letter), reject a timestamp
-too far ahead of the message's own timestamp (→ dead letter ``future_ts``), find the pane;
-a pane already closed → dead letter ``late``; otherwise add to the pane. After a batch the
-panes the watermark has passed *fire on time*: they are published at once, and stay open for
-the allowed lateness (the Dataflow/Beam model). An event that lands in a pane that fired
-already makes a *refinement* due: the same ``pane_id`` again, with everything counted so far
-(accumulating) and a higher ``revision``; refinements go out with the next transaction, at
-most one per pane per transaction, and when the pane closes. A pane is published again only
-when late events arrived. A partition quiet for the idle timeout fires and closes all its
-panes.
-
-A revision is the offset of the last record handled when it was made: it grows with every
-refinement, and a restart can never reuse one (the restarted worker's refinements are made
-from records past the checkpoint's ``processed_to``, which every earlier revision is at or
-below).
-
-The future-skew check compares with the Kafka message timestamp, not the wall clock: a
-replayed record must get the same verdict as the first time, or a restart could turn a dead
-letter into a pane count (or the reverse). With ``message.timestamp.type=LogAppendTime`` on
-the telemetry topic that timestamp is the broker's clock; with CreateTime, Kafka 4 brokers
-reject timestamps more than ``log.message.timestamp.after.max.ms`` (1 h) ahead.
-
-The watermark advances with each event's time, but never past its message timestamp: an event
-inside the allowed skew yet ahead of the broker (a producer with a fast clock) still lands in
-its own pane, while the watermark moves only as far as the broker's clock — so the on-time
-events of every other producer on the partition are not made late by it. The message
-timestamp is stored with the record, so a replay advances the watermark exactly as the first
-run did.
+feed records, checkpoint, build a new aggregator from the checkpoint, feed it the same records
+from the committed offset, and it produces only what had not been produced yet. Per record:
+validate (bad → dead letter), refuse a timestamp too far ahead of the message's own
+(``future_ts``) or for a closed pane (``late``), else count it; after a batch, panes the
+watermark passed fire on time, and late events make refinements due (at most one per pane
+per transaction, and one at its close); a partition quiet for the idle timeout fires and
+closes all its panes (docs/telemetry.md, "Panes: on time, then refinements"). A revision is
+the offset of the last record handled, so a restart never reuses one (docs/design.md record
+25). Skew and watermark go by the stored message timestamp, never the wall clock, so a replay
+gets the first run's verdicts (record 9; with CreateTime, Kafka 4 brokers refuse timestamps
+over ``log.message.timestamp.after.max.ms``, 1 h, ahead).
 """
 
 from __future__ import annotations

@@ -1,32 +1,17 @@
 """The aggregator service: a consumer-group member that turns telemetry into panes.
 
-Lifecycle (what the composition root calls)::
-
-    aggregator = Aggregator(AggregatorConfig(bootstrap=..., ...), clock=SystemClock())
-    await aggregator.start()    # joins the group; partitions arrive through the rebalance
-    task = asyncio.create_task(aggregator.run())   # until stop(); raises AggregatorFailed
-    ...
-    await aggregator.stop()     # finish the batch, commit what is pending, leave the group
-
 Work is split three ways. The *run loop* polls batches and feeds each partition's pure
 ``PartitionAggregator`` (synchronously: no await between a fetch and its processing, so a
 rebalance never sees half a batch). A *committer* per partition wakes every
-``commit_interval_ms`` — or at once when a pane of live data fired on time, which is at most
-once per pane interval (a backlog's panes wait for the interval) — takes the pending panes
-and dead letters together with the matching commit point, and publishes them in one
-transaction while the run loop keeps going (a transaction is ~40 ms of mostly waiting on
-this broker). The *rebalance listener* commits and
-drops revoked partitions, and for assigned ones fences earlier owners, reads the checkpoint,
-seeks to the committed offset and rebuilds the open panes.
-
-Failure policy is crash-only: a failed transaction means this worker's in-memory state is
-ahead of what Kafka holds, so ``run`` raises ``AggregatorFailed`` and the role's supervisor
-(``streams.supervise.Supervised``) stops it and starts it again in place — ``start`` builds
-fresh clients and state —, or the process is restarted; either way it resumes exactly from
-the last committed transaction, and the transaction that failed is aborted (by this worker,
-or by the broker when the restarted worker's producer fences it). No transaction and no
-client close waits on a dead broker for longer than ``transaction_timeout_ms`` /
-``streams.lifecycle.CLOSE_TIMEOUT_S``.
+``commit_interval_ms`` — or at once when a pane of live data fired on time, at most once per
+pane interval (a backlog's panes wait for the interval) — and publishes the pending panes and
+dead letters with their commit point in one transaction while the run loop keeps going (a
+transaction is ~40 ms of mostly waiting on the broker). The *rebalance listener* commits and
+drops revoked partitions; for assigned ones it fences earlier owners, reads the checkpoint,
+seeks to the committed offset and rebuilds the open panes. Failure is crash-only: a failed
+transaction leaves memory ahead of Kafka, so ``run`` raises ``AggregatorFailed`` and the
+restart — in place by the role's supervisor (``streams.supervise``), or of the process —
+resumes exactly from the last committed transaction (docs/design.md records 1 and 39).
 """
 
 from __future__ import annotations

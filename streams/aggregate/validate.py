@@ -1,19 +1,17 @@
 """Validation on the hot path: the schemas/telemetry.py contract at a fraction of its cost.
 
-``schemas.telemetry.validate_event`` (pydantic, strict mode) is the contract, and it costs
-~2.3 µs per event — a third of the stage's budget. So each kind has a fast reader that
-accepts only the *canonical* shape of a valid event (exact JSON types, names with nothing to
-strip, numbers in range) and extracts what aggregation needs. Anything else — every invalid
-event and every valid-but-unusual one (200.0 as a status, " a " as a name, an RFC 3339
-``ts``) — goes to pydantic, so what is accepted, the values extracted and the reason of a
-rejection are pydantic's by construction. The fast readers only ever say "yes, and here are
-the same values pydantic would give" or "ask pydantic"; tests/unit/streams prove that with
-hypothesis.
+``schemas.telemetry.validate_event`` (pydantic, strict) is the contract, and it costs ~2.3 µs
+per event — a third of the stage's budget. So each kind has a fast reader that accepts only
+the *canonical* shape of a valid event and extracts what aggregation needs; anything else,
+invalid or merely unusual (200.0 as a status, " a " as a name, an RFC 3339 ``ts``), goes to
+pydantic, so what is accepted, the values and a rejection's reason are pydantic's by
+construction (tests/unit/streams prove it with hypothesis). ``read_record`` first decodes a
+request's bytes with msgspec into a typed struct (docs/design.md record 27).
 
 A *reading* is a flat tuple (cheap to build, ~30 ns, unlike a model or a NamedTuple):
 ``(kind, service, dimension, key, ts, a, b, c, drill)`` with ``ts`` in epoch seconds exactly
-as pydantic parses it, ``a, b, c`` per kind, and ``drill`` the DR drill id of a drill's event
-(None for real traffic: drill events are rare, so they always take the pydantic path):
+as pydantic parses it, ``drill`` the DR drill id (None for real traffic: drill events are
+rare, so they always take the pydantic path) and ``a, b, c`` per kind:
 
 ========== ================== ================== ==========
 kind       a                  b                  c
@@ -27,17 +25,8 @@ integrity  ok                 detail             None
 deploy     version            status             None
 ========== ================== ================== ==========
 
-The (dimension, key) pair, with the drill, is the pane scope: requests and logs with an
-endpoint go to the endpoint, logs without one and deploys to the service-wide scope
-("service", service).
-
-``read_record`` goes one step further for requests (most telemetry): msgspec decodes the
-message's bytes straight into a typed struct whose types and bounds are the canonical
-request's (validating while it decodes, no dict in between); the Python checks left are the
-ones msgspec cannot express (names with nothing to strip, the timestamp's unit). Anything it
-refuses — another kind, a non-canonical request, an invalid one, bytes that are not JSON —
-takes the path above (orjson, the fast readers, pydantic), so the verdicts are still
-pydantic's; the same hypothesis tests hold ``read_record`` to it, on bytes.
+(dimension, key), with the drill, is the pane scope: requests and logs with an endpoint go to
+the endpoint, logs without one and deploys to the service-wide scope ("service", service).
 """
 
 from __future__ import annotations

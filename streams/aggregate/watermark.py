@@ -1,18 +1,12 @@
 """Event time of one partition: its watermark, which panes it has fired, which it has closed.
 
-The watermark is the highest event time seen — each event's time capped at its message
-(broker) timestamp, so a producer with a fast clock cannot push it ahead. As in the
-Dataflow/Beam model, a pane [start, end) *fires on time* once the watermark passes its end
-(``end <= fired_before``: it is published then), and stays open for the allowed lateness: it
-is *closed* once ``end <= closed_before`` = watermark − allowed lateness (or more, when the
-partition went quiet and its open panes were closed on the idle timeout). An event for a
-fired pane that is still open is counted and makes a late firing (a refinement) due; an
-event for a closed pane is late. Everything a pane decision depends on is in these numbers,
-which is why they are checkpointed: a restarted worker knows exactly which panes it already
-published.
-
-Watermark and lateness advance per event, not per batch, so a pane's content depends only on
-the order of events in the partition, never on how the consumer happened to batch them.
+The watermark is the highest event time seen, each event's capped at its message (broker)
+timestamp so that a producer with a fast clock cannot push it ahead (docs/design.md record 9).
+A pane fires on time once ``end <= fired_before`` and is closed once ``end <= closed_before``
+(watermark − allowed lateness, or more after the idle timeout) (record 25). Everything a pane
+decision depends on is in these numbers, which is why they are checkpointed: a restarted
+worker knows exactly which panes it already published. They advance per event, not per batch,
+so a pane's content depends only on the order of events in the partition, never on batching.
 """
 
 from __future__ import annotations

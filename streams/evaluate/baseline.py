@@ -1,19 +1,13 @@
 """Expected throughput per endpoint: a decayed average of the request rate that follows its
 trend, learned from healthy time only.
 
-The average is decayed requests over decayed seconds (both decay with the same half-life), so
-a young baseline is the plain mean and an old one leans on the recent past. An average lags a
-steady decline by its time constant (half-life / ln 2, 14.4 min for 10 min): a daily trough
-approached fast looks like a collapse against it. So the baseline also keeps the decayed
-average of that average (double exponential smoothing, Brown's form of Holt's linear method):
-for a rate changing linearly, the average lags by τ and its own average by 2τ, so their
-difference is the slope, and ``2·average − its average`` is the rate now.
-
-The trend may only *lower* the expected rate, and at most to ``trend_floor`` of the average:
-a forecast above the average (after a rise, a burst) would only add false alarms, and a
-decline credited without limit would follow a slow outage down to zero without ever paging
-(see docs/detection-quality.md). Time during which the service was unhealthy is skipped, so a
-collapse cannot drag its own baseline down.
+The average is decayed requests over decayed seconds (one half-life for both), so a young
+baseline is the plain mean and an old one leans on the recent past. It lags a steady decline
+by its time constant, so it also keeps the average of that average (Brown's double exponential
+smoothing): ``2·average − its average`` is the rate now. The trend may only *lower* the
+expected rate, at most to ``trend_floor`` of the average, and unhealthy time is skipped so a
+collapse cannot drag its own baseline down: why, and the numbers, in docs/design.md record 35
+and docs/detection-quality.md, "The expected rate follows a decline".
 """
 
 from __future__ import annotations

@@ -1,21 +1,13 @@
 """The statistics behind a rule's ``confidence``: is a breach real, or the noise of few samples?
 
 A rule with ``confidence: c`` breaches only when its comparison holds *and* the evidence is
-strong enough at one-sided confidence ``c``:
-
-- proportions (``error_rate``, ``service_error_rate``): the Wilson score interval of ``k``
-  errors in ``n`` requests — its lower bound must be above the threshold (for ``>``/``>=``),
-  its upper bound below it (for ``<``/``<=``). The Wilson interval keeps its coverage at small
-  ``n`` and near 0 %, where the normal approximation (p ± z·√(p(1-p)/n)) does not.
-- counts against an expected rate (``throughput_ratio``): a one-sided Poisson test — the
-  probability of seeing ``k`` or fewer requests when ``λ`` were expected, P(X ≤ k | λ), must be
-  below ``1 - c`` — together with the ratio itself (``k / λ < 50 %``): the ratio says the
-  drop matters, the test that it is not chance.
-
-When no outcome could pass the test — even 0 requests are not improbable for a small ``λ``
-(P(X = 0) = e^-λ ≥ 1 - c), or even 100 % errors leave the Wilson bound short of the threshold
-— the window cannot be judged at that confidence: the rule reports ``no_data``, never a
-silent pass. Pure functions; the normal quantile is ``statistics.NormalDist``.
+strong enough at one-sided confidence ``c``: a Wilson score bound for proportions (it keeps
+its coverage at small ``n`` and near 0 %, where the normal approximation does not), a
+one-sided Poisson test together with the ratio for counts against an expected rate. When no
+outcome could pass the test, the window cannot be judged at that confidence: the rule reports
+``no_data``, never a silent pass. The tests and their thresholds: docs/detection-quality.md,
+"Statistics that hold at low traffic". Pure functions; the normal quantile is
+``statistics.NormalDist``.
 """
 
 from __future__ import annotations

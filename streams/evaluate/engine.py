@@ -1,24 +1,15 @@
 """The evaluation of one partition's services: panes in, decisions and state changes out.
 
-No I/O and no clock: time is the event time of the panes, and silence is measured on a
-clock the caller passes in (``arrived_ms``, ``now_ms``). The Kafka service feeds it panes
-batch by batch and publishes what ``advance`` returns; the offline policy tester feeds it a
-synthetic series. Evaluation happens at pane closes: at each pane end time, the scopes whose
-pane closed there (and the scopes that have gone quiet, so that a silent endpoint still
-reports "no data" or a throughput collapse) are evaluated on their windows.
-
-A whole service with no pane for ``idle_after_ms`` — in event time and on the caller's
-clock — while other services of the partition still report is evaluated at their pane ends;
-a partition that is silent altogether is moved on by ``idle_tick``, by the wall-clock time
-that passed since its last pane (never straight to "now", so that backfilled data is not
-judged against the present). Without a caller's clock, panes count as arriving as they close.
-
-Stage 1 publishes a pane on time and again, as a refinement (same ``pane_id``, higher
-``revision``), when late events arrive for it. A refinement replaces the pane in its buffer
-(never counted twice) and the scope is judged again at the time it was last judged, on the
-windows that now hold the refined pane — unless a newer pane end judged it since. A verdict
-the refinement changes is a *reversal*; an alert it would end resolves through the rule's
-``keep_firing_for`` like any other. Both are counted (``take_counts``).
+No I/O and no clock: time is the event time of the panes, and silence is measured on a clock
+the caller passes in (``arrived_ms``, ``now_ms``), so the Kafka service and the offline policy
+tester run the same engine. Scopes are judged at pane closes, quiet ones too, so that a silent
+endpoint still reports "no data" or a throughput collapse; a partition silent altogether is
+moved on by ``idle_tick`` by the wall-clock time since its last pane, never straight to "now",
+so backfilled data is not judged against the present (docs/policy.md, "Silence is judged
+too"). A refinement replaces its pane in the buffer and the scope is judged again at the time
+it was last judged, unless a newer pane end judged it since; a reversal resolves through
+``keep_firing_for`` (docs/telemetry.md, "Panes: on time, then refinements"). Without a
+caller's clock, panes count as arriving as they close.
 """
 
 from __future__ import annotations

@@ -1,36 +1,12 @@
 """Unit tests for a policy, run offline: synthetic pane series in, expected decisions out.
 
-A tests file (YAML) names the policy and lists tests; each gives input series per scope in
-the compact notation of ``streams.evaluate.series`` and the decisions expected::
-
-    policy: default            # or a path, relative to the tests file
-    pane: 1s
-    tests:
-      - name: S1 on POST /api/message
-        series:
-          - scope: {service: chat-api, endpoint: "POST /api/message"}
-            requests: 70x90
-            errors: 0x30 30x60
-            version: 2.3.9x30 2.4.0x60
-          - scope: {service: chat-api}
-            deploys: [{at: 30s, version: 2.4.0}]
-        expect:
-          - {at: 40s, rule: core-error-rate-critical, state: firing, version: 2.4.0}
-          - {at: 90s, rule: core-error-rate-high, absent: true}
-
-``state`` is the alert's published state at ``at`` (the latest decision for the rule and
-scope at or before it; "inactive" when there was none); ``breaching: false`` expects a
-firing alert held by ``keep_firing_for`` (clear on its latest window), ``true`` one whose
-condition still holds. ``absent: true`` expects no decision for the rule (and scope, and
-state when given) up to ``at``. ``route``, ``pager`` and ``chat`` say where the latest
-decision's incident would be sent: the policy's route (by name), the routing key named for
-its on-call page and the chat webhook named for it (``streams.policy.routes``). The engine is
-the evaluator's own, so a test passing here passes in production. All the series of a test
-share one partition: a service whose series ends is judged on its silence at the others'
-pane ends, and when every series has ended the partition is moved on by idle ticks up to the
-last ``at``.
-The evaluator's decisions then go through the S4 correlator, so ``rule`` may also name the
-policy's cascade (its scope is ``{service: "*"}``).
+A tests file (YAML) names the policy and lists tests, each with input series per scope in the
+compact notation of ``streams.evaluate.series`` and the decisions expected; the format and
+what an expectation means: docs/policy.md, "Checking and testing a policy", and
+examples/policy-tests.yaml. The engine is the evaluator's own, so a test passing here passes
+in production; the decisions then go through the S4 correlator, so a test may expect the
+cascade too. All the series of a test share one partition: a series that ends is a silent
+service, and idle ticks move the partition on up to the last ``at``.
 """
 
 from __future__ import annotations

@@ -1,18 +1,13 @@
 """Roll-ups: request and 5xx counts of one scope over hours and days, in bounded state.
 
 SLO windows (1 h, 6 h, 3 days) and error budgets (30 days) cannot hold 1 s panes: 3 days of
-them are 259,200 per scope. A ``RollUp`` keeps counts in three rings of buckets — minutes,
-hours, days — and a bucket that falls out of a finer ring is added to the coarser one, so
-its state is fixed in size (by default 120 + 73 + 31 buckets of two counters). A 1 s pane is
-folded in only when it leaves the evaluator's pane buffer, long after the allowed lateness:
-by then it can no longer change (a pane replaced by a refinement is replaced in the buffer,
-before it is rolled up). ``rolled_until_ms`` is where the roll-up ends and the pane buffer
-takes over; a pane that ends at or before it was counted already (after a restart the
-buffer is rebuilt from a little earlier, and those panes are not counted twice).
-
-``counts(start, end)`` sums a window over the rings: buckets wholly inside count whole; a
-bucket the window starts inside counts pro rata (traffic is taken as even across it), so
-a 3-day window is exact to its last hour and spreads its first hour evenly.
+them are 259,200 per scope. A ``RollUp`` keeps counts in rings of minutes, hours and days, a
+bucket falling out of a finer ring added to the coarser one (docs/detection-quality.md, "SLOs
+and multi-window burn-rate alerts"). A pane is folded in only when it leaves the evaluator's
+pane buffer, long after the allowed lateness, so it can no longer change (a refinement
+replaces it in the buffer first). ``rolled_until_ms`` is where the roll-up ends and the buffer
+takes over, so panes re-read after a restart are not counted twice. A bucket a window starts
+inside counts pro rata, so a 3-day window is exact to its last hour.
 """
 
 from __future__ import annotations

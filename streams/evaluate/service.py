@@ -1,23 +1,13 @@
 """The evaluator: a consume → evaluate → produce loop over the panes topic, transactional.
 
 Per assigned partition (panes are keyed by service, so a partition holds whole services) it
-keeps an ``Evaluation`` (pane buffers and alert states) and a transactional producer whose
-``transactional.id`` is derived from the partition: starting it fences any earlier owner of
-the partition (a crashed process, a zombie that lost it in a rebalance) and aborts its open
-transaction. Each batch's decisions, state changes and input offsets of a partition go out
-in one transaction. A partition that gets no pane at all for ``idle_after_ms`` of wall-clock
-time (every service on it crashed, or stopped) is moved on by idle ticks — its event time
-advances by the wall-clock time since its last pane — whose decisions and state go out in
-transactions the same way. On assignment it restores the partition's alert states from the
-compacted state topic and rebuilds the pane buffers by re-reading the panes just before the
-committed offset, without deciding anything again — so a restart neither re-fires nor
-forgets an alert, and a pending alert keeps its pending time.
-
-    evaluator = Evaluator(EvaluatorConfig(bootstrap="127.0.0.1:19092"), load_policy())
-    await evaluator.start()
-    task = asyncio.create_task(evaluator.run())
-    ...
-    await evaluator.stop()
+keeps an ``Evaluation`` and a transactional producer whose ``transactional.id`` is derived
+from the partition, which fences any earlier owner; each batch's decisions, state changes and
+input offsets of a partition go out in one transaction, and so do those of the idle ticks that
+move a silent partition on (docs/policy.md, "Silence is judged too"). On assignment it
+restores the alert states from the compacted state topic and rebuilds the pane buffers
+without deciding anything again, so a restart neither re-fires nor forgets an alert
+(docs/design.md record 5).
 """
 
 from __future__ import annotations

@@ -8,14 +8,10 @@ States (per rule and scope), in the plan's terms::
     any ──too few samples──▶ no_data ──data back──▶ inactive (or resolved / firing, when
                                                     it was firing before the data stopped)
 
-``for = 0`` fires on the first breach. ``keep_firing_for`` counts from the first clear
-evaluation; a firing alert that is clear on its latest window but held by it is *held*, and
-its turns between breaching and held are published too (``Reason.HELD``,
-``Reason.BREACHING_AGAIN``), so that whoever acts on a firing alert — the HIGH investigation's
-verdict — knows whether the condition still breaches or is merely held by the hysteresis.
-``no_data`` is reported like any other state: it never passes silently and never resolves a
-firing alert by itself (data that comes back clear resolves it, data that comes back
-breaching keeps it firing). The clock is the event time of the pane stream.
+``for = 0`` fires on the first breach; ``keep_firing_for`` counts from the first clear
+evaluation. A firing alert's turns between breaching and held are published too (``Reason.HELD``,
+``Reason.BREACHING_AGAIN``, docs/design.md record 20); what ``no_data`` does to a pending or
+firing alert: record 11. The clock is the event time of the pane stream.
 """
 
 from __future__ import annotations

@@ -2,23 +2,11 @@
 response: each firing or resolved alert of a webhook becomes a ``Decision`` on the decisions
 topic, where it joins incidents like stage 2's own (and counts toward the S4 cascade).
 
-    decisions, skipped = to_decisions(webhook, policy.alertmanager, now_ms)
-
-The policy's ``alertmanager`` section (``streams.policy.sources``) maps labels: the service from
-the first of ``service_labels`` present, the severity from ``severity_label`` through
-``severities``, the response from the severity (``responses``), all three overridable per
-alert (``alerts``). What a decision carries:
-
-    fingerprint   Alertmanager's own (kept as it is: one alert is one alert in an incident)
-    decision_id   fingerprint, startsAt and status: a notification Alertmanager repeats
-                  (``repeat_interval``, or a retry) is the same decision and is recorded once
-    rule          the ``alertname`` label;  scope: the alert's labels
-    at_ms         startsAt when firing, endsAt when resolved
-    evidence      metric ``alertmanager``, window from startsAt to the decision, ``observed``
-                  and ``threshold`` from the ``value`` and ``threshold`` annotations when they
-                  are numbers; summary: the ``summary`` (or ``description``) annotation
-
-An alert with no service label is skipped and reported with its index and why.
+Why a decision rather than an incident recorded directly: docs/design.md record 30. How the
+policy's ``alertmanager`` section maps labels and what a decision carries (``decision_id`` is
+fingerprint, startsAt and status, so a repeated notification is recorded once; ``at_ms`` is
+startsAt when firing, endsAt when resolved):
+docs/policy.md, "Alertmanager's alerts".
 """
 
 from __future__ import annotations

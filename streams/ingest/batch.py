@@ -1,20 +1,12 @@
 """A request body as telemetry events: JSON lines or a JSON array, each item validated alone.
 
-    batch = parse_batch(body, "ndjson")     # or "array"
-    batch.records    # (key, value) of each valid event: the line as sent, an element's JSON
-    batch.rejected   # Rejected(index, field, reason) of each invalid one
-
-Validation is stage 1's own (``streams.aggregate.validate``: ``read_record`` on a line's bytes,
-``read_event`` on an array's element — typed decoding and fast readers for the canonical
-shapes, ``schemas.telemetry.validate_event`` for everything else), so an event is accepted
-here exactly when stage 1 will accept it, and refused with the same reason its dead letter
-would carry. An invalid item never spoils its neighbours. A valid line is written as it was
-sent (stage 1 reads it the same way again), an array element as its JSON. One more refusal
-than stage 1's: text with a NUL character (``\\u0000``), which PostgreSQL cannot store once it
-reaches a decision's scope (the API refuses it everywhere, ``app.api.guards``).
-``index`` counts from 0: the line of the body (blank lines count, and are skipped), or the
-array's element. A body that is no batch at all (not UTF-8 JSON lines, not a JSON array)
-raises ``BadBody``.
+Validation is stage 1's own (``streams.aggregate.validate``), so an event is accepted here
+exactly when stage 1 will accept it, and refused with the reason its dead letter would carry;
+an invalid item never spoils its neighbours, and a valid line is written as it was sent. One
+more refusal than stage 1's: text with a NUL character, which PostgreSQL cannot store once it
+reaches a decision's scope (``app.api.guards``). A body that is no batch at all raises
+``BadBody``; ``index`` counts blank lines too (they are skipped). Bodies and answers:
+docs/telemetry.md, "Over HTTP".
 """
 
 from __future__ import annotations

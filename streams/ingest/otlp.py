@@ -1,27 +1,11 @@
 """OTLP (OpenTelemetry's protocol) as telemetry events: what a service's OpenTelemetry SDK, or a
 Collector, already sends, read without re-instrumenting anything.
 
-    request = decode(Signal.TRACES, body, "protobuf")   # or "json"; BadBody when it is not one
-    found = translate_traces(request)                   # or translate_metrics(request, mapping)
-    found.records, found.rejected, found.reasons, found.ignored
-
-Traces: every **server** span (``SPAN_KIND_SERVER``) is one request event — ``service`` from
-the resource's ``service.name``, ``version`` from ``service.version``, ``endpoint`` from the
-HTTP method and route (``http.request.method`` / ``http.method``, ``http.route``), ``status``
-from ``http.response.status_code`` / ``http.status_code``, ``latency_ms`` from the span's
-duration, ``ts`` its end. Other spans (client, internal, producer, consumer) are ignored and
-counted, so are server spans that are not HTTP (no method).
-
-Logs: records at ERROR and above (``severity_number`` ≥ 17; FATAL, ≥ 21, is ``critical``)
-are log events; the rest are ignored and counted.
-
-Metrics: ``system.cpu.utilization`` and ``process.cpu.utilization`` (busy share: every mode but
-idle, averaged over the CPUs), ``system.memory.utilization`` (its ``used`` state) and
-``process.memory.utilization`` are resource events of ``host.name`` (else ``host.id``, else
-``service.instance.id``, else the service), utilizations (0–1) as percentages; the gauges the
-policy's ``otlp`` section names are queue depths and bot states; everything else is ignored
-and counted. Each event goes through ``schemas.telemetry.validate_event``, so a span whose
-status is 0 is rejected with the models' own reason, like any producer's event.
+Server spans become request events, ERROR-and-above logs log events, CPU and memory
+utilizations resource events, and the gauges the policy's ``otlp`` section names queue and bot
+events; everything else is ignored and counted (docs/telemetry.md, "OpenTelemetry
+(OTLP/HTTP)", has the mapping). Each event goes through ``schemas.telemetry.validate_event``,
+so an invalid one is rejected with the models' own reason, like any producer's event.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """The ingest producer: what an HTTP request brings is on Kafka (acks=all) before it is answered.
 
-    writer = KafkaWriter(bootstrap, max_in_flight=50_000, ack_timeout_s=10, retry_after_s=2)
-    await writer.write("telemetry", [(b"chat-api", b"{...}"), ...])   # or raises IngestBusy
-
-Two ways Kafka being slow reaches the caller, both as ``IngestBusy`` (HTTP 429 with
-``Retry-After``): a batch that would take the messages accepted but not yet acknowledged,
-across every request, beyond ``max_in_flight`` is refused before any of it is sent (nothing
-written: the client resends it whole); a batch whose acknowledgements do not all arrive within
-``ack_timeout_s`` is answered as busy too, though some of it may still land (the producer keeps
-retrying): ingest is at least once. One idempotent producer serves every request, so
-concurrent requests share its batches (``linger_ms``).
+Kafka being slow reaches the caller as ``IngestBusy`` (HTTP 429 with ``Retry-After``) two
+ways: a batch that would take the unacknowledged messages beyond ``max_in_flight`` is refused
+before any of it is sent, and a batch not acknowledged within ``ack_timeout_s`` is answered
+busy though some of it may still land: ingest is at least once. One idempotent producer serves
+every request, so concurrent requests share its batches. Why: docs/design.md record 32.
 """
 
 from __future__ import annotations

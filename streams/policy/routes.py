@@ -1,21 +1,11 @@
 """Per-team routing: which PagerDuty service and which chat channel hear of an incident.
 
-    routes:
-      default: {pager: default, chat: default}
-      teams:
-        - name: chat-team
-          match: {service: "chat-*"}
-          severity: [CRITICAL, HIGH]
-          pager: {on_call: chat-oncall, team_lead: chat-leads, final_contact: dave}
-          chat: chat-team
-
-The first team route whose ``match`` (service patterns) and ``severity`` (empty: any) take the
-incident wins; otherwise the default route. Routes name secrets, never hold them: ``pager``
-names routing keys of ``ALERTPIPE_PAGER_ROUTING_KEYS`` (and ``default`` is
-``ALERTPIPE_PAGER_ROUTING_KEY``), ``chat`` names webhook URLs of ``ALERTPIPE_CHAT_URLS`` (and
-``default`` is ``ALERTPIPE_CHAT_URL``), so a policy file can live in a repository. ``pager``
-is one name for every tier, or one per paging tier (``schemas.paging``); a tier not named
-takes ``on_call``'s.
+The first team route whose ``match`` and ``severity`` take the incident wins, else the default
+route. Routes name secrets, never hold them (``ALERTPIPE_PAGER_ROUTING_KEYS``,
+``ALERTPIPE_CHAT_URLS``), so a policy file can live in a repository; ``pager`` is one name for
+every tier or one per paging tier (``schemas.paging``), a tier not named taking ``on_call``'s.
+The format: docs/policy.md, "Routes: each team's pager and channel"; why: docs/design.md
+record 33.
 """
 
 from __future__ import annotations

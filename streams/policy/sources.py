@@ -1,25 +1,6 @@
 """How alerts and metrics from other tools map onto alertpipe's: the policy's ``alertmanager``
-and ``otlp`` sections.
-
-    alertmanager:
-      service_labels: [service, job]          # the first label present names the service
-      severity_label: severity
-      severities: {critical: CRITICAL, error: HIGH, warning: MEDIUM, info: LOW}
-      default_severity: MEDIUM                # a severity label missing or not listed
-      responses: {CRITICAL: rollback, HIGH: investigate, MEDIUM: notify, LOW: record}
-      alerts:                                 # per alert, first match wins
-        - match: {alertname: CheckoutErrors}
-          severity: CRITICAL
-          scenario: S1
-          response: rollback
-
-    otlp:
-      queues:                                 # gauges that are queue depths
-        - {metric: app.queue.depth, attribute: queue.name}
-      bots:                                   # gauges that are bot states
-        - metric: app.bot.state
-          attribute: bot.id
-          states: {0: offline, 1: online, 2: crashed, 3: error, 4: restarted}
+and ``otlp`` sections. Their format and defaults: docs/policy.md, "Alertmanager's alerts" and
+"OTLP gauges: queues and bots".
 
 A bot gauge either carries the status as its value (``states`` maps each number), or, like
 OpenTelemetry's state metrics, one data point per status with the value 1 for the current one

@@ -77,7 +77,7 @@ EXPORTED: dict[str, str | None] = {
     "app.drills.play": "DrillTraffic fault_onset",
     "app.drills.report": "PLAN_STEPS PLAN_TOTAL_S build_report report_markdown",
     "app.drills.runner": "DrillRunner announcement",
-    "app.drills.store": "DrillNotFound PgDrillStore",
+    "app.drills.store": "DrillNotFound DrillScenario DrillStatus PgDrillStore",
     "app.errors": "ConfigError InfrastructureError PolicyError",
     "app.infra": "local_if_needed prepare prepare_kafka",
     "app.local": "LocalEndpoints ServerStatus down ensure_up lock_path status",

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from app.credentials import SessionVia
+from app.drills.store import DrillScenario, DrillStatus
 from app.errors import ConfigError
 from app.storage.migrations import Migration, available_migrations, migrate
 from handlers.incidents.effects import TimerKind
@@ -164,6 +165,8 @@ CHECK_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("rollback_phases", "phase"): PHASES,
     ("rollback_phases", "status"): get_args(PhaseStatus),
     ("api_sessions", "via"): get_args(SessionVia),
+    ("drills", "scenario"): get_args(DrillScenario),
+    ("drills", "status"): get_args(DrillStatus),
 }
 
 
