@@ -34,6 +34,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.roles import ROLE_NAMES
 from handlers.actions import ACTIONS, URL_SETTINGS
 from handlers.config import DeliveryConfig, HoldConfig, ResponseConfig, RollbackConfig
+from streams.supervise import SupervisionConfig
 
 __all__ = [
     "DRILL_URLS",
@@ -473,6 +474,8 @@ class _Servers(BaseSettings):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     holds: HoldConfig = Field(default_factory=HoldConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    # Every role of every process (defined beside the supervisor, in streams/supervise.py).
+    supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     drill: DrillSettings = Field(default_factory=DrillSettings)
     policy: Path | None = Field(

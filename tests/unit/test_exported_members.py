@@ -94,7 +94,11 @@ EXPORTED: dict[str, str | None] = {
         "pid_alive pid_cmdline port_open read_pid run_logged run_streamed spawn_detached tail "
         "terminate ticking"
     ),
-    "app.pipeline": "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline correlator_config drill_urls evaluator_config needs_database receiver_urls rollback_from_policy",
+    "app.pipeline": (
+        "PART_NEEDS RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config "
+        "build_pipeline correlator_config drill_urls evaluator_config needs_database "
+        "receiver_urls rollback_from_policy"
+    ),
     "app.policy": "load_policy_file policy_from_settings",
     "app.receivers": "ROUTING_KEY_LENGTH check_receivers receiver_setup routing_keys",
     "app.reviews": None,
@@ -123,7 +127,7 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.migrations": "Migration available_migrations migrate",
     "app.storage.notify": "APPLICATION_NAME CHANNEL PgNotifications",
     "app.storage.outbox": "PgOutboxStore",
-    "app.storage.pool": "Conn Row create_pool epoch moment",
+    "app.storage.pool": "Conn Row create_pool database_error epoch moment",
     "app.storage.queries": "PgIncidentQueries",
     "app.storage.refs": "PgReceiverRefs",
     "app.storage.silences": "PgSilenceStore silence_from_row",
@@ -131,8 +135,8 @@ EXPORTED: dict[str, str | None] = {
     "app.topics": "declared_topics",
     "handlers": None,
     "handlers.actions": (
-        "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane ReceiverSetup "
-        "receiver_urls"
+        "ACTIONS CARRIED_KINDS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane "
+        "ReceiverSetup receiver_urls"
     ),
     "handlers.config": (
         "LEASE_MARGIN DeliveryConfig HoldConfig PhaseRetries ResponseConfig RollbackConfig"
@@ -164,8 +168,8 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat duration_text labels page paged_tiers restore_call "
-        "rollback_call status_page tier_of"
+        "ALL_TARGETS bot_action breaker chat duration_text labels page paged_tiers pager_fallback "
+        "restore_call rollback_call status_page tier_of"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.rearm": (
@@ -180,19 +184,20 @@ EXPORTED: dict[str, str | None] = {
     "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
     "handlers.notify.holds": "DryRunStage HoldStage WindowStage",
-    "handlers.notify.metrics": "DeliveryStats MeteredRecord first_page",
+    "handlers.notify.metrics": "DeliveryStats MeteredRecord Streak first_page",
     "handlers.notify.stages": (
-        "DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage InhibitStage RecordStage "
-        "RetryStage SilenceStage needs_send"
+        "CARRY_LIMIT CarryStage DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage "
+        "InhibitStage RecordStage RetryStage SilenceStage needs_send"
     ),
     "handlers.outbox": None,
     "handlers.outbox.dispatcher": "LANES OutboxDispatcher OutboxLane delivery_pipeline",
-    "handlers.outbox.ports": "Claimed OutboxStore PendingEvent Settlement",
+    "handlers.outbox.ports": "Claimed Missed OutboxStore PendingEvent Settlement",
     "handlers.outbox.retry": (
         "Next NextReason SendResult after_attempt backoff classify_status parse_retry_after"
     ),
+    "handlers.pager_watch": "PAGER_INCIDENT_SERVICE PagerWatch pager_back pager_down",
     "handlers.receivers": "Outbound Receiver",
-    "handlers.receivers.base": "Outbound Receiver",
+    "handlers.receivers.base": "MISSED_TEXT_MAX Outbound Receiver with_missed",
     "handlers.receivers.chat": (
         "BLOCKS_MAX HEADER_MAX SECTION_MAX TEXT_MAX ChatReceiver chat_body mrkdwn"
     ),
@@ -317,7 +322,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.ingest.stats": "IngestStats",
     "streams.ingest.writer": "Headers IngestBusy KafkaWriter Record",
     "streams.lag": "consumer_lag",
-    "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
+    "streams.lifecycle": (
+        "CLOSE_TIMEOUT_S ResourceRole Role Service ServiceRole StopIncomplete bounded run_roles"
+    ),
     "streams.policy": (
         "DEFAULT_POLICY METRICS BotPolicy CascadePolicy Condition DeployPolicy MetricInfo "
         "PhaseRetries Policy PolicyInvalid Problem Readiness RollbackPolicy Rule ThroughputPolicy "
@@ -341,6 +348,10 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.routes": "DEFAULT PagerKeys Route Routes SecretName",
     "streams.policy.sources": "AlertOverride AlertmanagerPolicy BotGauge OtlpPolicy QueueGauge",
     "streams.producer": "TelemetryProducer",
+    "streams.supervise": (
+        "DependencyWatch OutageTooLong Supervised SupervisionConfig backoff_s causes "
+        "kafka_answers kafka_error"
+    ),
     "streams.topics": "TopicMissing TopicSpec TopicUnusable ensure_topics",
 }
 
