@@ -4,22 +4,12 @@
     role = Supervised(ServiceRole("aggregator", aggregator), cfg, needs=(kafka,))
     await run_roles([kafka, role])
 
-A ``DependencyWatch`` is a role that asks its dependency a cheap question every
-``probe_every_s`` (Kafka: a metadata request; PostgreSQL: ``select 1``). While it gets no
-answer it reports not ready, and so does every role that needs it — ``/health`` answers 503
-naming the dependency. Once the dependency has been unreachable for longer than
-``outage_budget_s`` its ``run`` raises ``OutageTooLong``: the process stops every role and
-exits non-zero, for its supervisor (systemd, Kubernetes) to restart it.
-
-``Supervised`` wraps one role. When the role's ``run`` fails because a dependency it needs
-failed (the error, or one it was raised from, is that dependency's — see ``recognizes`` — or
-a network error), the role is stopped (within ``stop_timeout_s``), and started again in
-place after a capped exponential backoff — cut short when the watch of the dependency it
-waits for sees it answer again —, until it starts; then it runs again. A stream
-stage restarted this way resumes from its last committed transaction, exactly as a restarted
-process would. Any other failure, or failing for longer than the outage budget, is final:
-it reaches ``run_roles``, which stops the process. A role that ran for longer than
-``backoff_max_s`` before failing starts a fresh budget.
+A watch reports not ready while its server does not answer (``/health`` 503 names it) and
+ends the process once the outage passes ``outage_budget_s``, for systemd or Kubernetes to
+restart it. A supervised role that fails because of a dependency it needs is stopped and
+started again in place after a capped backoff, cut short when the watch sees the server back;
+stream stages resume from their last commit, as a restarted process would. Any other failure
+is final. Why in the process rather than by exiting: design.md record 39.
 """
 
 from __future__ import annotations
