@@ -10,10 +10,17 @@ arbitrates. A process without the ``api`` role still serves ``/health`` and ``/m
 Tests and the demo build their pipeline here too, swapping only the clock, the verify probe,
 where console output goes, the HTTP server (left out to drive ``Pipeline.asgi`` in-process)
 or which responder parts run, so they cannot drift from production wiring (design.md record 17).
+
+Every role is wrapped in ``streams.supervise.Supervised``, so a Kafka or PostgreSQL outage is
+ridden out rather than ending the process, and a ``DependencyWatch`` per server tells
+``/health`` the truth meanwhile (design.md record 39). What each role needs is declared once:
+``kafka`` for the stream stages and the dashboard's reader, ``PART_NEEDS`` for the responder's
+parts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +60,7 @@ from app.storage.holds import PgHoldStore
 from app.storage.incidents import PgIncidentStore
 from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
-from app.storage.pool import create_pool
+from app.storage.pool import create_pool, database_error
 from app.storage.queries import PgIncidentQueries
 from app.storage.readiness import PgDrillRecords, PgReadinessStore
 from app.storage.refs import PgReceiverRefs
@@ -67,7 +74,9 @@ from handlers.events import EventPublisher, KafkaEventSink
 from handlers.incidents.commands import IncidentCommands
 from handlers.incidents.manager import DecisionApplier, IncidentManager
 from handlers.incidents.source import KafkaDecisionSource
+from handlers.notify.metrics import DeliveryStats
 from handlers.outbox.dispatcher import OutboxDispatcher
+from handlers.pager_watch import PagerWatch
 from handlers.readiness.gate import DeployGate
 from handlers.receivers.base import Receiver
 from handlers.receivers.drill import route_drills
@@ -87,11 +96,13 @@ from streams.evaluate.kafka import ensure_state_topic
 from streams.evaluate.service import Evaluator, EvaluatorConfig
 from streams.ingest.writer import KafkaWriter
 from streams.lag import consumer_lag
-from streams.lifecycle import ResourceRole, Role, ServiceRole
+from streams.lifecycle import CLOSE_TIMEOUT_S, ResourceRole, Role, ServiceRole
 from streams.policy import Policy
 from streams.producer import TelemetryProducer
+from streams.supervise import DependencyWatch, Supervised, kafka_answers, kafka_error
 
 __all__ = [
+    "PART_NEEDS",
     "RESPONDER_PARTS",
     "ROLES",
     "Pipeline",
@@ -112,25 +123,34 @@ __all__ = [
 RoleName = Literal["aggregator", "evaluator", "responder", "api"]
 ROLES: tuple[RoleName, ...] = ("aggregator", "evaluator", "responder", "api")
 
+Dependency = Literal["kafka", "postgres"]
+
 # The responder's parts in start order (stop is the reverse): outbound clients first, the
-# event publisher last.
-RESPONDER_PARTS = (
-    "sink",
-    "http",
-    "notifications",
-    "probe",
-    "manager",
-    "deploys",
-    "backups",
-    "gate",
-    "budgets",
-    "timers",
-    "orchestrator",
-    "dispatcher",
-    "events",
-    "drills",
-    "reviews",
-)
+# event publisher, then the drill runner and the review drafter, last; each with the servers
+# it needs (an outage of one makes the part not ready, and is what its supervisor restarts it
+# through). The receivers' HTTP client needs neither: a receiver that fails is the outbox's to
+# retry, never an outage of the process.
+PART_NEEDS: Mapping[str, tuple[Dependency, ...]] = {
+    "sink": ("kafka",),
+    "http": (),
+    "notifications": ("postgres",),
+    "probe": ("kafka",),
+    "manager": ("kafka", "postgres"),
+    "deploys": ("kafka", "postgres"),
+    "backups": ("kafka", "postgres"),  # backups and restore tests from the panes
+    "gate": ("kafka", "postgres"),  # deploys from the panes, checks in PostgreSQL
+    "budgets": ("kafka", "postgres"),
+    "timers": ("postgres",),
+    "orchestrator": ("postgres",),
+    "dispatcher": ("postgres",),
+    "pager_watch": ("postgres",),
+    "events": ("postgres", "kafka"),
+    "drills": ("postgres", "kafka"),  # the drill's traffic goes to the telemetry topic
+    "reviews": ("postgres", "kafka"),  # a review reads the incident's panes back
+}
+RESPONDER_PARTS = tuple(PART_NEEDS)
+# The stream stages, and the api role's reader of panes and decisions (the dashboard).
+_KAFKA_ONLY: tuple[Dependency, ...] = ("kafka",)
 
 
 _DATABASE: tuple[RoleName, ...] = ("responder", "api")
@@ -254,9 +274,13 @@ class Responder:
     reviews: ReviewControl
     policy: Policy | None = None
     roles: list[Role] = field(default_factory=list)
+    parts: dict[str, Role] = field(default_factory=dict)  # the same roles, by part name
 
     async def close(self) -> None:
-        await self.pool.close()
+        try:  # a graceful close waits for every connection: not on a server that is gone
+            await asyncio.wait_for(self.pool.close(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            self.pool.terminate()
 
 
 @dataclass
@@ -283,7 +307,9 @@ class Pipeline:
         return {role.name: role.health() for role in self.roles if role is not self.http}
 
     def role(self, name: str) -> Role:
-        return next(role for role in self.roles if role.name == name)
+        """The role named ``name``, unwrapped from its supervisor."""
+        found = next(role for role in self.roles if role.name == name)
+        return found.role if isinstance(found, Supervised) else found
 
     async def close(self) -> None:
         if self.responder is not None:
@@ -306,8 +332,8 @@ async def build_pipeline(
     ``clock`` and ``probe`` (rollback verify) replace the system clock and the Kafka health
     probe; ``write`` receives what the console receivers print (receivers with no URL
     configured); ``http=False`` leaves out the HTTP server; ``parts`` narrows the responder
-    to some of its parts (tests of one part); ``drills`` are the passed drills the readiness
-    gate reads (default: none recorded, so its drill items are unknown).
+    to some of its parts (tests of one part); ``drills`` are the drills the readiness gate
+    reads (default: the drills table).
     """
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
@@ -318,7 +344,8 @@ async def build_pipeline(
         if "responder" in roles and "dispatcher" in parts:
             check_receivers(settings, policy)  # before anything is built: refused at start
     pipeline = Pipeline(settings)
-    pipeline.roles = _stages(settings, roles, policy, pipeline.exposition)
+    stages = _stages(settings, roles, policy, pipeline.exposition)
+    needing = [(stage, _KAFKA_ONLY) for stage in stages]
     if needs_database(roles):
         assert policy is not None
         wanted = parts if "responder" in roles else ()
@@ -331,20 +358,54 @@ async def build_pipeline(
             pipeline.exposition,
             policy,
         )
-        pipeline.roles.extend(pipeline.responder.roles)
+        needing.extend((role, PART_NEEDS[n]) for n, role in pipeline.responder.parts.items())
     intake = _intake(settings, policy) if "api" in roles and policy is not None else None
-    if intake is not None:
+    if intake is not None:  # before the server, so it stops after it
         assert isinstance(intake.writer, KafkaWriter)
-        pipeline.roles.append(intake.writer)
+        needing.append((intake.writer, _KAFKA_ONLY))
     pipeline.asgi = _asgi(pipeline, roles, policy, drills, intake)
+    # After the server, so it stops before it: its stop ends the page's live streams, which
+    # the server would otherwise wait for.
+    last = [(pipeline.dashboard, _KAFKA_ONLY)] if pipeline.dashboard is not None else []
+    watches = _watches(settings, pipeline.responder, [*needing, *last])
+    pipeline.roles = [*watches.values(), *_supervised(settings, watches, needing)]
     if http:
         pipeline.http = HttpServer(pipeline.asgi, settings.http_host, settings.http_port)
         pipeline.roles.append(pipeline.http)
-    if pipeline.dashboard is not None:
-        # After the server, so it stops before it: its stop ends the page's live streams,
-        # which the server would otherwise wait for.
-        pipeline.roles.append(pipeline.dashboard)
+    pipeline.roles.extend(_supervised(settings, watches, last))
     return pipeline
+
+
+Needing = Sequence[tuple[Role, tuple[Dependency, ...]]]
+
+
+def _watches(
+    settings: Settings, responder: Responder | None, needing: Needing
+) -> dict[str, DependencyWatch]:
+    """A watch of each server the roles need (Kafka first), started before them."""
+    cfg = settings.supervision
+    used = {dependency for _, needs in needing for dependency in needs}
+    watches: dict[str, DependencyWatch] = {}
+    if "kafka" in used:
+        check = kafka_answers(settings.bootstrap, cfg.probe_timeout_s)
+        watches["kafka"] = DependencyWatch("kafka", check, cfg, recognizes=kafka_error)
+    if responder is not None:  # the API reads the database too, with or without parts
+        pool = responder.pool
+        watches["postgres"] = DependencyWatch(
+            "postgres", lambda: pool.fetchval("SELECT 1"), cfg, recognizes=database_error
+        )
+    return watches
+
+
+def _supervised(
+    settings: Settings, watches: Mapping[str, DependencyWatch], needing: Needing
+) -> list[Role]:
+    """Each role under its supervisor, waiting for the watches of the servers it needs."""
+    cfg = settings.supervision
+    return [
+        Supervised(role, cfg, needs=[watches[dependency] for dependency in needs])
+        for role, needs in needing
+    ]
 
 
 def _stages(
@@ -504,7 +565,8 @@ async def _responder(
         policy,
     )
     built = _responder_parts(settings, responder, probe, write, parts, expo, policy)
-    responder.roles = [built[name] for name in RESPONDER_PARTS if name in built]
+    responder.parts = {name: built[name] for name in RESPONDER_PARTS if name in built}
+    responder.roles = list(responder.parts.values())
     if parts:
         _responder_metrics(settings, responder, built, expo)
     return responder
@@ -536,6 +598,9 @@ def _responder_parts(
     """Build only the parts asked for (each builder runs once, in ``RESPONDER_PARTS`` order)."""
     clock = r.clock
     client = httpx.AsyncClient()
+    # One count of deliveries and failures by receiver: kept by the dispatcher, read by the
+    # dead-pager watch, /health and /metrics.
+    stats = DeliveryStats()
     sink = KafkaEventSink(settings.bootstrap, settings.topics.incidents)
     kafka_probe: KafkaHealthProbe | None = None
     if probe is None and "orchestrator" in wanted:
@@ -589,13 +654,13 @@ def _responder_parts(
     def manager() -> Role:
         group = f"{settings.group_prefix}-incidents"
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.decisions, group)
-        expo.add_lag("incident-manager", functools.partial(consumer_lag, source.consumer))
+        expo.add_lag("incident-manager", _lag_of(source))
         return IncidentManager(r.incidents, source, settings.response, clock)
 
     def deploys() -> Role:
         group = f"{settings.group_prefix}-deploys"
         source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
-        expo.add_lag("deploy-recorder", functools.partial(consumer_lag, source.consumer))
+        expo.add_lag("deploy-recorder", _lag_of(source))
         return DeployRecorder(r.incidents, source, clock)
 
     def backups() -> Role:
@@ -623,7 +688,7 @@ def _responder_parts(
         state = settings.evaluator.state_topic
         source = KafkaDecisionSource(settings.bootstrap, state, group)
         topics = settings.topics
-        expo.add_lag("slo-budgets", functools.partial(consumer_lag, source.consumer))
+        expo.add_lag("slo-budgets", _lag_of(source))
 
         async def state_topic() -> None:  # stage 2 creates it; the responder may start first
             await ensure_state_topic(
@@ -665,9 +730,11 @@ def _responder_parts(
             receivers(),
             settings.delivery,
             clock,
+            stats,
             holds=r.holds,
             hold_cfg=settings.holds,
         ),
+        "pager_watch": lambda: PagerWatch(r.incidents, stats, settings.delivery, clock),
         "events": lambda: EventPublisher(r.outbox, sink, clock, settings.delivery.poll_s),
         "drills": drill_runner,
         "reviews": review_drafter,
@@ -676,6 +743,11 @@ def _responder_parts(
     if settings.database_notify and "notifications" in wanted:
         built["notifications"] = _notifications(settings.dsn, built)
     return {name: role for name, role in built.items() if role is not None}
+
+
+def _lag_of(source: KafkaDecisionSource) -> Callable[[], dict[int, int]]:
+    """The lag of the source's consumer at each scrape (a restart replaces the consumer)."""
+    return lambda: consumer_lag(source.consumer)
 
 
 def _notifications(dsn: str, built: Mapping[str, Role | None]) -> PgNotifications:

@@ -40,6 +40,7 @@ from handlers.config import (
     ResponseConfig,
     RollbackConfig,
 )
+from streams.supervise import SupervisionConfig
 
 __all__ = [
     "DRILL_URLS",
@@ -480,6 +481,8 @@ class _Servers(BaseSettings):
     holds: HoldConfig = Field(default_factory=HoldConfig)
     readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    # Every role of every process (defined beside the supervisor, in streams/supervise.py).
+    supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     drill: DrillSettings = Field(default_factory=DrillSettings)
     policy: Path | None = Field(

@@ -31,6 +31,7 @@ from schemas.incidents import ActionKind
 
 __all__ = [
     "ACTIONS",
+    "CARRIED_KINDS",
     "LANES",
     "NOTIFICATION_KINDS",
     "URL_SETTINGS",
@@ -89,6 +90,10 @@ class ActionSpec:
     """Silences and inhibitions apply; a rollback phase never waits for it."""
     about: str = ""
     """What the URL points at (said once per URL, by its first kind)."""
+    until_delivered: bool = False
+    """Retried (capped backoff, ``Retry-After``) until delivered or its incident ends, never
+    given up after ``delivery.max_attempts``. A notification kind without it that fails for
+    good is carried into the next notice of its channel (``CARRIED_KINDS``)."""
 
 
 ACTIONS: Mapping[ActionKind, ActionSpec] = {
@@ -98,6 +103,7 @@ ACTIONS: Mapping[ActionKind, ActionSpec] = {
         lane="page",
         notification=True,
         about="PagerDuty Events v2 endpoint (`https://events.pagerduty.com/v2/enqueue`)",
+        until_delivered=True,  # on-call must hear of an open incident, however late
     ),
     "chat": ActionSpec(
         lambda r: ChatReceiver(r.posters, r.console, r.setup.destinations, r.setup.links),
@@ -143,6 +149,15 @@ ACTIONS: Mapping[ActionKind, ActionSpec] = {
     ),
     # The service that restored the data is the one that checks it: restore's URL.
     "integrity_check": ActionSpec(_control, url="restore", lane="control", notification=False),
+    # Where alertpipe says that the pager has been failing (plain JSON, like the control calls).
+    "pager_fallback": ActionSpec(
+        _control,
+        url="pager_fallback",
+        lane="updates",
+        notification=True,
+        about="where alertpipe says the pager has been failing: any JSON webhook (a second "
+        "pager, an SMS gateway); unset: the console",
+    ),
 }
 
 
@@ -157,6 +172,12 @@ _check_table()
 
 NOTIFICATION_KINDS: frozenset[ActionKind] = frozenset(
     kind for kind, spec in ACTIONS.items() if spec.notification
+)
+
+# Notifications that may fail for good: what could not be delivered rides along with the next
+# notice of the same channel (``handlers.notify.stages.CarryStage``) instead of being lost.
+CARRIED_KINDS: frozenset[ActionKind] = frozenset(
+    kind for kind, spec in ACTIONS.items() if spec.notification and not spec.until_delivered
 )
 
 # Every kind in exactly one lane: a lane waits for its own batch only, so a receiver that hangs

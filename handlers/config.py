@@ -210,7 +210,9 @@ class DeliveryConfig(_Group):
     max_attempts: int = Field(
         default=6,
         ge=1,
-        description="attempts in all (timeouts, 429 and 5xx are retried; other 4xx fail at once)",
+        description="attempts in all (timeouts, 429 and 5xx are retried; other 4xx fail at "
+        "once); pages are retried until delivered while their incident is open, and a chat or "
+        "status page notice that fails for good rides along with the next one",
     )
     backoff_initial_s: float = Field(
         default=1.0, gt=0, description="first retry delay (doubles each time)"
@@ -231,6 +233,13 @@ class DeliveryConfig(_Group):
         "(ALERTPIPE_DATABASE_NOTIFY)",
     )
     batch: int = Field(default=20, ge=1, description="actions claimed at a time")
+    pager_dead_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="a pager failing this long (no page delivered since its first failure) "
+        "is itself an incident: said in chat and to ALERTPIPE_PAGER_FALLBACK_URL (pages are "
+        "retried until delivered all along)",
+    )
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> Self:

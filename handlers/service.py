@@ -4,9 +4,10 @@
 ``wake`` — called when work was committed (the composition root wires PostgreSQL
 notifications to it), so the interval is only the fallback for a missed one. A wake that
 comes while a tick runs is kept: the next wait returns at once. One that did something goes
-again at once. ``stop`` lets the current tick finish. A tick that raises is logged and
-retried after ``idle_s`` — a database restart must not end the worker — and counted in
-``health()``.
+again at once. ``stop`` lets the current tick finish. A tick that raises is retried after
+``idle_s`` — a database restart must not end the worker — and counted in ``health()``; the
+first failure of a run of them is logged with its traceback, the rest at DEBUG (an outage
+would otherwise log one traceback per tick), and the recovery once.
 """
 
 from __future__ import annotations
@@ -65,8 +66,10 @@ class LoopService:
         self.ticks = 0
         self.errors = 0
         self.last_error: str | None = None
+        self._failing = 0  # ticks failed in a row
 
     async def start(self) -> None:
+        self._stopping.clear()  # started again after a stop (``Supervised`` restarts in place)
         self.ready = True
 
     async def tick(self) -> bool:
@@ -93,13 +96,26 @@ class LoopService:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                self.errors += 1
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.exception("%s: tick failed; retrying", self.name)
+                self._failed(error)
                 await self._idle(self.idle_s)
                 continue
+            self._recovered()
             if not busy:
                 await self._idle(self.idle_for())
+
+    def _failed(self, error: Exception) -> None:
+        self.errors += 1
+        self.last_error = f"{type(error).__name__}: {error}"
+        if not self._failing:
+            log.exception("%s: tick failed; retrying", self.name)
+        else:
+            log.debug("%s: tick failed again: %s", self.name, self.last_error)
+        self._failing += 1
+
+    def _recovered(self) -> None:
+        if self._failing:
+            log.warning("%s: ticks succeed again after %d failures", self.name, self._failing)
+        self._failing = 0
 
     async def stop(self) -> None:
         self._stopping.set()

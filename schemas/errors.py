@@ -21,7 +21,9 @@ AlertpipeError             -- every error alertpipe raises on purpose
       ├── TopicUnusable    -- (RuntimeError) a topic not created, not led, or of the wrong shape
       ├── IngestBusy       -- Kafka cannot take an ingest write now (HTTP 429, retry later)
       ├── AggregatorFailed -- (RuntimeError) stage 1 stopped to keep exactly-once
-      └── EvaluatorFailed  -- (RuntimeError) stage 2 stopped rather than lose or repeat a decision
+      ├── EvaluatorFailed  -- (RuntimeError) stage 2 stopped rather than lose or repeat a decision
+      ├── OutageTooLong    -- (RuntimeError) Kafka or PostgreSQL unreachable beyond the budget
+      └── StopIncomplete   -- (RuntimeError) a role did not stop within the stop budget
 
 The base and the branches live here, at the bottom layer, so that every package can place
 its errors under them; each leaf lives beside the code that raises it:
@@ -33,6 +35,8 @@ its errors under them; each leaf lives beside the code that raises it:
     streams.ingest.writer           IngestBusy
     streams.aggregate.service       AggregatorFailed
     streams.evaluate.service        EvaluatorFailed
+    streams.supervise               OutageTooLong
+    streams.lifecycle               StopIncomplete
     handlers.incidents.commands     IncidentNotFound
     handlers.incidents.lifecycle    LifecycleError
     app.errors                      ConfigError, PolicyError, InfrastructureError

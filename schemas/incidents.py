@@ -58,6 +58,7 @@ ActionKind = Literal[
     "restore",
     "bot_restart",
     "integrity_check",
+    "pager_fallback",
 ]
 
 

@@ -38,18 +38,26 @@ class TelemetryProducer:
         client_id: str = "alertpipe-producer",
     ) -> None:
         self.topic = topic
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            linger_ms=linger_ms,
-            max_batch_size=max_batch_size,
-            acks=acks,
-            enable_idempotence=True,
-        )
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "client_id": client_id,
+            "linger_ms": linger_ms,
+            "max_batch_size": max_batch_size,
+            "acks": acks,
+            "enable_idempotence": True,
+        }
+        self._producer = AIOKafkaProducer(**self._config)
+        self._started = False
         self._failures: list[BaseException] = []
         self.sent = 0
 
     async def start(self) -> None:
+        # Restartable in place (the drill runner's supervisor starts it again after a Kafka
+        # outage): an aiokafka producer starts once, so a second start gets a fresh one.
+        if self._started:
+            self._producer = AIOKafkaProducer(**self._config)
+            self._failures = []
+        self._started = True
         await self._producer.start()
 
     async def stop(self) -> None:

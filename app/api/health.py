@@ -2,6 +2,8 @@
 
 ``GET /health`` answers 200 when every role is ready and 503 otherwise, with each role's own
 report — a readiness probe for load balancers and orchestrators; it needs no credential.
+While Kafka or PostgreSQL does not answer, ``waiting_for`` names it (the watches ``kafka`` and
+``postgres`` and every role that needs it say so too: ``streams.supervise``).
 ``GET /metrics`` renders the process's metrics in the Prometheus text format
 (``app.api.metrics``); it is open unless ``ALERTPIPE_AUTH__METRICS_TOKEN`` is set.
 """
@@ -41,7 +43,8 @@ async def health(request: Request, response: Response) -> dict[str, Any]:
     roles = _report(request)
     ok = all(report.get("ready", True) for report in roles.values())
     response.status_code = 200 if ok else 503
-    return {"status": "ok" if ok else "degraded", "roles": roles}
+    waiting = sorted({name for report in roles.values() for name in report.get("waiting_for", ())})
+    return {"status": "ok" if ok else "degraded", "waiting_for": waiting, "roles": roles}
 
 
 async def metrics_access(request: Request, bearer: Bearer, cookie: Cookie) -> None:

@@ -1,10 +1,11 @@
 """/metrics: a process's metrics in the Prometheus text format, written by ``prometheus_client``.
 
 Every numeric field of every role's health report becomes ``alertpipe_<role>_<field>``, a
-counter or a gauge as ``REPORT_FIELDS`` declares it, beside consumer lag, what the composition
-root adds (delivery counts, latency histograms, database gauges sampled at each scrape) and
-the process collectors. Only this HTTP edge knows the exposition format; stages keep
-plain-data instruments (docs/design.md record 19). docs/metrics.md lists every family;
+counter or a gauge as ``REPORT_FIELDS`` declares it (except a field declared ``elsewhere``,
+whose count another family already carries), beside consumer lag, what the composition root
+adds (delivery counts, latency histograms, database gauges sampled at each scrape) and the
+process collectors. Only this HTTP edge knows the exposition format; stages keep plain-data
+instruments (docs/design.md record 19). docs/metrics.md lists every family;
 docs/grafana-dashboard.json graphs them.
 """
 
@@ -58,7 +59,10 @@ Families = Iterable[Metric]
 
 @dataclass(frozen=True)
 class ReportField:
-    kind: Literal["counter", "gauge"]
+    """``elsewhere``: in /health only; /metrics has the same count as another family (named in
+    the help), so exposing the field too would count it twice."""
+
+    kind: Literal["counter", "gauge", "elsewhere"]
     help: str
     label: str = "key"  # the label of a dict-valued field's keys
 
@@ -69,6 +73,10 @@ def _c(help_: str, label: str = "key") -> ReportField:
 
 def _g(help_: str, label: str = "key") -> ReportField:
     return ReportField("gauge", help_, label)
+
+
+def _elsewhere(help_: str, family: str) -> ReportField:
+    return ReportField("elsewhere", f"{help_} (in /metrics: {family})")
 
 
 # Every field a role reports in /health, by name (one declaration; a field the same name has
@@ -118,6 +126,16 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
     "delivered": _c("outbox actions claimed and run through the delivery pipeline", "lane"),
     "received": _c("PostgreSQL notifications of committed work received (the responder's own)"),
     "reconnects": _c("times the listening connection for notifications was re-established"),
+    "failures": _elsewhere(
+        "receiver attempts that failed, by receiver", "alertpipe_delivery_failures_total"
+    ),
+    "pager_failing_s": _g("how long the pager has failed with nothing delivered (0: it does not)"),
+    "opened": _c("incidents the role opened (the pager watch: a dead pager)"),
+    "resolved": _c("incidents the role resolved (the pager watch: the pager delivers again)"),
+    # riding out outages: the watches of Kafka and PostgreSQL, and every supervised role
+    "down_for_s": _g("how long the watched server has not answered, in seconds (0: it answers)"),
+    "outages": _c("times the watched server stopped answering"),
+    "restarts": _c("times the role was restarted in place after its server failed it"),
     # the api role's ingest producer (/v1/telemetry, OTLP, Alertmanager)
     "in_flight": _g("ingested messages sent to Kafka and not yet acknowledged"),
     "written": _c("ingested messages Kafka acknowledged (acks=all)"),
@@ -167,6 +185,8 @@ def _family(
 
 def _report_family(role: str, key: str, value: Any) -> Metric | None:
     field = REPORT_FIELDS.get(key, _g(_UNDECLARED))
+    if field.kind == "elsewhere":
+        return None
     name = _name(role, key)
     if isinstance(value, dict):
         family = _family(name, field, [field.label])

@@ -88,6 +88,30 @@ def _drop_transient(record: logging.LogRecord) -> bool:
     return not any(name in record.getMessage() for name in _TRANSIENT)
 
 
+class _Repeats(logging.Filter):
+    """During a broker outage every aiokafka client logs the same connection error several
+    times a second: each message template from aiokafka passes once per ``every_s``, and says
+    how many like it were dropped in between (the dependency watches report the outage)."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        super().__init__()
+        self._every_s = every_s
+        self._last: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka"):
+            return True
+        key = (record.name, record.msg)
+        last, dropped = self._last.get(key, (0.0, 0))
+        if record.created - last < self._every_s:
+            self._last[key] = (last, dropped + 1)
+            return False
+        self._last[key] = (record.created, 0)
+        if dropped:
+            record.msg = f"{record.msg} (and {dropped} more like it since)"
+        return True
+
+
 def _log_level(verbose: bool) -> int:
     if verbose:
         return logging.DEBUG
@@ -106,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").addFilter(_drop_transient)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Repeats())
     try:
         return _run(args.handler, args)
     except _REPORTED as error:

@@ -28,8 +28,15 @@ processes at once: Kafka consumer groups and the database share the work).
 Every process serves /health (200 when each role is ready, 503 otherwise) and /metrics on
 ALERTPIPE_HTTP_HOST:ALERTPIPE_HTTP_PORT. Local Kafka and PostgreSQL are brought up when
 ALERTPIPE_KAFKA_BOOTSTRAP / ALERTPIPE_DATABASE_URL are unset; topics are declared and the
-database migrated before the roles start. Exit status: 0 after a graceful stop, 1 when a
-role failed (restart it: every stage resumes from its last commit).
+database migrated before the roles start.
+
+A Kafka or PostgreSQL outage is ridden out: the roles that need the server wait and retry
+(/health answers 503 naming it) and resume by themselves once it answers, for up to
+ALERTPIPE_SUPERVISION__OUTAGE_BUDGET_S (5 min); a longer outage ends the process. SIGTERM
+stops it within ALERTPIPE_SUPERVISION__STOP_TIMEOUT_S (10 s) plus 3 s, whatever state its
+clients are in. Exit status: 0 after a graceful stop, 1 when a role failed, an outage
+outlasted its budget or a stop had to be abandoned (restart it: every stage resumes from
+its last commit).
 """
 
 
@@ -65,11 +72,24 @@ async def _run(args: argparse.Namespace) -> int:
         url = pipeline.http.url if pipeline.http else "(no HTTP server)"
         print(f"alertpipe: running {', '.join(roles)}; {url}/health, {url}/metrics", flush=True)
 
+    stop_s = settings.supervision.stop_timeout_s
     try:
-        await run_roles(pipeline.roles, started=started)
+        late = await run_roles(
+            pipeline.roles,
+            started=started,
+            stop_timeout_s=stop_s,
+            exit_after_s=stop_s + _EXIT_MARGIN_S,
+        )
     except Exception:
         log.exception("a role failed; every role was stopped (restart to resume)")
         return 1
     finally:
         await pipeline.close()
-    return 0
+    for failure in late:
+        log.error("while stopping: %s", failure)
+    return 1 if late else 0
+
+
+# What the watchdog leaves after the roles' stop budget for the rest of the shutdown (closing
+# the database pool, cancelling what was abandoned) before it ends the process.
+_EXIT_MARGIN_S = 3.0

@@ -10,7 +10,9 @@ it seeks by timestamp (``offsets_for_times``) to ``recent_first_s`` back (the pa
 from there live, while a second, group-less consumer reads the older part of the retention
 beside it and stops where the first began. Reading an hour of 300 scopes takes about a minute
 on one core, so the order decides what an operator sees first. ``health()["refilled"]`` turns
-true once both have read up to where the topics ended when it started.
+true once both have read up to where the topics ended when it started. Started again after a
+stop (its supervisor restarts it in place when Kafka failed it), it reads with new consumers
+from the same points, keeping what the ring holds (a pane read twice is kept once).
 """
 
 from __future__ import annotations
@@ -58,12 +60,8 @@ class DashboardFeed:
         self._recent_first_s = min(recent_first_s, dashboard.retention_s)
         self._bootstrap = bootstrap
         self._topics = (panes_topic, decisions_topic)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
-            enable_auto_commit=False,
-            isolation_level="read_committed",  # panes of aborted transactions never count
-        )
+        self._group = group_id
+        self._consumer = self._new_consumer()
         self._stopping = asyncio.Event()
         self._refill_to: dict[TopicPartition, int] = {}
         self._recent_from: dict[TopicPartition, int] = {}  # panes: where the live reader began
@@ -81,7 +79,20 @@ class DashboardFeed:
     def firing(self) -> FiringLog:
         return self.dashboard.firing
 
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group,
+            enable_auto_commit=False,
+            isolation_level="read_committed",  # panes of aborted transactions never count
+        )
+
     async def start(self) -> None:
+        if self._stopping.is_set():  # started again: a stopped consumer cannot be
+            self._stopping.clear()
+            self.dashboard.closing.clear()
+            self._consumer = self._new_consumer()
+            self._refilled = False
         partitions = [tp for topic in self._topics for tp in await self._partitions(topic)]
         await self._consumer.start()
         self._consumer.assign(partitions)

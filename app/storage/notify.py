@@ -3,16 +3,17 @@
 One dedicated connection listens on the channel ``alertpipe`` (migration 0009's triggers send
 ``"<schema> <topic>"``) and calls the wake-ups registered for its own schema's topics, since
 several deployments may share a database. A notification is a hint, never the only way work is
-found: each worker still polls. One sent while the connection was down is lost, so after a
-reconnect every wake-up is called once, and the connection is pinged every ``ping_s`` so a
-silently dead one is noticed (docs/design.md record 26).
+found: each worker still polls. One sent while the connection was down is lost, so a listener
+started again calls every wake-up once, and the connection is pinged every ``ping_s`` so a
+silently dead one is noticed (docs/design.md record 26). A lost connection ends ``run`` with a
+``ConnectionError``: its supervisor starts it again, as for every role that needs PostgreSQL,
+rather than a reconnect loop of its own (record 39).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -20,8 +21,6 @@ from typing import Any
 import asyncpg
 
 __all__ = ["APPLICATION_NAME", "CHANNEL", "PgNotifications"]
-
-log = logging.getLogger(__name__)
 
 CHANNEL = "alertpipe"
 APPLICATION_NAME = "alertpipe-notifications"  # in pg_stat_activity
@@ -32,15 +31,15 @@ class PgNotifications:
 
     name = "notifications"
 
-    def __init__(self, dsn: str, *, retry_s: float = 1.0, ping_s: float = 10.0) -> None:
+    def __init__(self, dsn: str, *, ping_s: float = 10.0) -> None:
         self._dsn = dsn
-        self._retry_s = retry_s
         self._ping_s = ping_s
         self._wakes: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self._conn: asyncpg.Connection | None = None
         self._schema = ""
         self._lost = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._started = False
         self.received = 0
         self.reconnects = 0
         self.last_error: str | None = None
@@ -50,7 +49,12 @@ class PgNotifications:
         self._wakes[topic].append(wake)
 
     async def start(self) -> None:
+        self._stopping.clear()
         await self._connect()
+        if self._started:  # again, after the connection was lost: what was announced meanwhile
+            self.reconnects += 1
+            self._wake_all()
+        self._started = True
 
     async def run(self) -> None:
         while not self._stopping.is_set():
@@ -58,8 +62,13 @@ class PgNotifications:
                 await asyncio.wait_for(self._lost.wait(), self._ping_s)
             if self._stopping.is_set():
                 return
-            if self._lost.is_set() or not await self._alive():
-                await self._reconnect()
+            if self._lost.is_set():
+                self.last_error = "the server closed the listening connection"
+                raise ConnectionError(self.last_error)
+            if not await self._alive():
+                raise ConnectionError(
+                    f"the listening connection stopped answering: {self.last_error}"
+                )
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -78,10 +87,16 @@ class PgNotifications:
 
     async def _connect(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": APPLICATION_NAME}
+            self._dsn,
+            timeout=self._ping_s,  # a server that takes the connection but never answers
+            server_settings={"application_name": APPLICATION_NAME},
         )
-        self._schema = str(await conn.fetchval("SELECT current_schema()"))
-        await conn.add_listener(CHANNEL, self._received)
+        try:
+            self._schema = str(await conn.fetchval("SELECT current_schema()"))
+            await conn.add_listener(CHANNEL, self._received)
+        except BaseException:
+            conn.terminate()  # lost while being set up: nothing to close gracefully
+            raise
         conn.add_termination_listener(self._terminated)
         self._conn = conn
         self._lost.clear()
@@ -94,20 +109,6 @@ class PgNotifications:
         except Exception as error:
             self.last_error = f"{type(error).__name__}: {error}"
             return False
-
-    async def _reconnect(self) -> None:
-        await self._close()
-        while not self._stopping.is_set():
-            try:
-                await self._connect()
-            except (OSError, asyncpg.PostgresError) as error:
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.warning("notifications: reconnecting in %g s: %s", self._retry_s, error)
-                await asyncio.sleep(self._retry_s)
-                continue
-            self.reconnects += 1
-            self._wake_all()  # what was announced while the connection was down
-            return
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None

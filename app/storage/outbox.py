@@ -7,9 +7,10 @@ from collections.abc import Collection
 import asyncpg
 import orjson
 
-from app.storage.pool import Row, epoch, moment
+from app.storage.pool import Conn, Row, epoch, moment
 from app.storage.silences import silence_from_row
-from handlers.outbox.ports import Claimed, PendingEvent, Settlement
+from handlers.incidents.effects import TimelineEntry
+from handlers.outbox.ports import Claimed, Missed, PendingEvent, Settlement
 from handlers.silences import Inhibitor, Silence
 from schemas.incidents import ActionKind
 from schemas.severity import Severity
@@ -53,6 +54,42 @@ WHERE id = $1 AND status = 'sending' AND attempts = $7
 """
 
 
+# Failed notices of a kind, not carried yet, queued before the one being sent ($3: of one
+# incident only, or NULL: of every incident), of the same DR drill as it ($5), or real as it
+# is: a drill's notice never rides in a real one, nor a real one in a drill's.
+_MISSED = """
+SELECT id, incident_id, idempotency_key, created_at, payload FROM actions
+WHERE kind = $1 AND status = 'failed' AND carried_into IS NULL AND id < $2
+  AND ($3::text IS NULL OR incident_id = $3)
+  AND (payload->>'drill') IS NOT DISTINCT FROM $5::text
+ORDER BY id
+LIMIT $4
+"""
+
+_CARRIED = """
+UPDATE actions SET carried_into = $1
+WHERE id = ANY($2::bigint[]) AND carried_into IS NULL
+RETURNING incident_id, idempotency_key
+"""
+
+_NOTE = """
+INSERT INTO timeline (incident_id, at, kind, actor, message, reason, evidence, result)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+
+
+def _missed(row: Row) -> Missed:
+    payload = row["payload"]
+    text = payload.get("text") or payload.get("body") or payload.get("summary") or ""
+    return Missed(
+        row["id"],
+        row["incident_id"],
+        row["idempotency_key"],
+        float(row["created_at"].timestamp()),
+        str(text),
+    )
+
+
 def _claimed(row: Row) -> Claimed:
     return Claimed(
         id=row["id"],
@@ -71,6 +108,32 @@ def _claimed(row: Row) -> Claimed:
         held=row["was"] == "held",
         released=frozenset(r["cause"] for r in row["incident_releases"]),
     )
+
+
+async def _note(conn: Conn, incident_id: str, entry: TimelineEntry, now: float) -> None:
+    await conn.execute(
+        _NOTE,
+        incident_id,
+        moment(now),
+        entry.kind,
+        entry.actor,
+        entry.message,
+        entry.reason,
+        dict(entry.evidence),
+        dict(entry.result),
+    )
+
+
+async def _mark_carried(conn: Conn, action: Claimed, ids: tuple[int, ...], now: float) -> None:
+    """The carried notices point at the one that delivered them; each incident says so."""
+    for row in await conn.fetch(_CARRIED, action.id, list(ids)):
+        note = TimelineEntry(
+            "action",
+            f"{action.kind} notice delivered late, carried into a later one",
+            reason="it had failed for good; the next notice of its channel carried it",
+            result={"key": row["idempotency_key"], "carried_into": action.key},
+        )
+        await _note(conn, row["incident_id"], note, now)
 
 
 class PgOutboxStore:
@@ -98,21 +161,19 @@ class PgOutboxStore:
                 action.attempts,
             )
             entry = outcome.timeline
-            if entry is None or not status.endswith(" 1"):
+            if not status.endswith(" 1"):
                 return  # a newer attempt owns the action now; it records its own result
-            await conn.execute(
-                """INSERT INTO timeline (incident_id, at, kind, actor, message, reason, evidence,
-                       result)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                action.incident_id,
-                moment(now),
-                entry.kind,
-                entry.actor,
-                entry.message,
-                entry.reason,
-                dict(entry.evidence),
-                dict(entry.result),
-            )
+            if entry is not None:
+                await _note(conn, action.incident_id, entry, now)
+            if outcome.status == "sent" and outcome.carried:
+                await _mark_carried(conn, action, outcome.carried, now)
+
+    async def missed(self, action: Claimed, *, same_incident: bool, limit: int) -> list[Missed]:
+        incident = action.incident_id if same_incident else None
+        drill = action.payload.get("drill")
+        drill = drill if isinstance(drill, str) else None
+        rows = await self._pool.fetch(_MISSED, action.kind, action.id, incident, limit, drill)
+        return [_missed(r) for r in rows]
 
     async def silences(self, now: float) -> list[Silence]:
         rows = await self._pool.fetch(

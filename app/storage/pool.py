@@ -9,7 +9,7 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-__all__ = ["Conn", "Row", "create_pool", "epoch", "moment"]
+__all__ = ["Conn", "Row", "create_pool", "database_error", "epoch", "moment"]
 
 Row: TypeAlias = asyncpg.Record
 if TYPE_CHECKING:  # the stubs make these generic; at run time they are plain classes
@@ -32,6 +32,22 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         dsn, min_size=min_size, max_size=max_size, init=_init
     )
     return pool
+
+
+# The server is gone, going or not there yet (SQLSTATE classes 08 and 57: connection
+# exceptions, operator intervention such as a shutdown or a server still starting), or the
+# client lost its connection: a server coming back cures all of them. Any other database error
+# (a missing table, a refused password) is not an outage.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)
+
+
+def database_error(error: BaseException) -> bool:
+    """An asyncpg error that PostgreSQL coming back can cure (``streams.supervise``)."""
+    return isinstance(error, _UNREACHABLE)
 
 
 def moment(epoch_s: float | None) -> datetime | None:

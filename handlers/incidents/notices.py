@@ -24,6 +24,7 @@ __all__ = [
     "labels",
     "page",
     "paged_tiers",
+    "pager_fallback",
     "restore_call",
     "rollback_call",
     "status_page",
@@ -226,3 +227,10 @@ def restore_call(
         }
         parts = (*parts, backup.dataset)
     return _intent(incident, kind, action_key(incident.id, *parts), payload)
+
+
+def pager_fallback(incident: Incident, event: str, text: str) -> ActionIntent:
+    """Said to ``ALERTPIPE_PAGER_FALLBACK_URL`` about a failing pager (``event``: ``pager_down``
+    or ``pager_back``)."""
+    key = action_key(incident.id, "pager_fallback", event)
+    return _intent(incident, "pager_fallback", key, {"event": event, "text": text})

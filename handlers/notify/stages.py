@@ -9,6 +9,12 @@ record stage writes it. Silences and inhibition apply to notifications only (pag
 status page); control actions (breaker, rollback, restore, bots) run unless a maintenance
 window, a global hold or a silence holds them (``handlers.notify.holds``). Closing pages
 (acknowledge/resolve) are never muted: muting them would leave open a page that was sent.
+
+Pages are retried until delivered while their incident is open (``until_delivered`` in
+``handlers.actions``); the other notifications may fail for good, and the carry stage puts
+what they could not deliver into the next notice of their channel (``CARRIED_KINDS``). Every
+failed attempt is on the timeline, and counted by receiver once recorded
+(``handlers.notify.metrics``).
 """
 
 from __future__ import annotations
@@ -18,16 +24,19 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
+from handlers.actions import ACTIONS, CARRIED_KINDS
 from handlers.config import DeliveryConfig
 from handlers.holds import Automation
 from handlers.incidents.effects import TimelineEntry
-from handlers.outbox.ports import Claimed, OutboxStore, Settlement
+from handlers.outbox.ports import Claimed, Missed, OutboxStore, Settlement
 from handlers.outbox.retry import after_attempt
 from handlers.receivers.base import Outbound, Receiver
 from handlers.silences import Inhibitor, Silence, inhibited_by, silenced_by
 from schemas.incidents import ActionKind
 
 __all__ = [
+    "CARRY_LIMIT",
+    "CarryStage",
     "DedupReason",
     "DedupStage",
     "Delivery",
@@ -48,6 +57,7 @@ class Delivery:
     silences: Sequence[Silence] = ()
     inhibitors: Sequence[Inhibitor] = ()
     settlement: Settlement | None = None
+    carried: tuple[Missed, ...] = ()  # the failed notices riding along (CarryStage)
     automation: Automation = field(default_factory=Automation)  # windows, holds (handlers.holds)
 
     def settle(self, settlement: Settlement) -> Delivery:
@@ -121,6 +131,30 @@ class DedupStage:
         return d.settle(Settlement("muted", reason.value, timeline=note))
 
 
+CARRY_LIMIT = 20  # failed notices one notice carries at most; the rest ride with the next
+
+
+class CarryStage:
+    """Puts the notices of this one's channel that failed for good (and were not carried yet)
+    into it as ``missed``; the receivers show them after its own text. A status page update
+    carries only its own incident's (each incident is its own status page entry); chat and
+    the pager fallback are one channel each, so they carry every incident's."""
+
+    def __init__(self, store: OutboxStore) -> None:
+        self._store = store
+
+    async def exec(self, d: Delivery) -> Delivery:
+        a = d.action
+        if a.kind not in CARRIED_KINDS:
+            return d
+        same_incident = a.kind == "status_page"
+        missed = await self._store.missed(a, same_incident=same_incident, limit=CARRY_LIMIT)
+        if not missed:
+            return d
+        payload = {**a.payload, "missed": [m.as_payload() for m in missed]}
+        return replace(d, action=replace(a, payload=payload), carried=tuple(missed))
+
+
 class RetryStage:
     """One attempt through the receiver; the result says whether and when to try again."""
 
@@ -132,7 +166,8 @@ class RetryStage:
         a = d.action
         outbound = Outbound(a.kind, a.key, a.incident_id, a.payload, a.attempts)
         result = await self._receivers[a.kind].send(outbound)
-        nxt = after_attempt(result, a.attempts, d.now, self._cfg)
+        until_delivered = ACTIONS[a.kind].until_delivered
+        nxt = after_attempt(result, a.attempts, d.now, self._cfg, until_delivered=until_delivered)
         detail = {
             "key": a.key,
             "attempt": a.attempts,
@@ -140,8 +175,11 @@ class RetryStage:
             "error": result.error,
         }
         if nxt.outcome == "sent":
+            if d.carried:
+                detail["carried"] = [m.key for m in d.carried]
             note = TimelineEntry("action", f"{_describe(a)} sent", result=detail)
-            return d.settle(Settlement("sent", nxt.reason.value, timeline=note))
+            carried = tuple(m.id for m in d.carried)
+            return d.settle(Settlement("sent", nxt.reason.value, timeline=note, carried=carried))
         if nxt.outcome == "retry":
             result_detail = {**detail, "next_at": nxt.at}
             note = TimelineEntry(

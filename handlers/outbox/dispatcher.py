@@ -23,6 +23,7 @@ from handlers.holds import Automation, HoldSource
 from handlers.notify.holds import DryRunStage, HoldStage, WindowStage
 from handlers.notify.metrics import DeliveryStats, MeteredRecord
 from handlers.notify.stages import (
+    CarryStage,
     DedupStage,
     Delivery,
     DeliveryPipeline,
@@ -55,6 +56,8 @@ def delivery_pipeline(
         DedupStage(),
         HoldStage(hold_cfg or HoldConfig()),  # control calls wait out their holds …
         DryRunStage(),  # … and a trial's are recorded, not sent
+        # … then what failed before rides along with what is really sent
+        CarryStage(store),
         RetryStage(receivers, cfg),
     ]
     record = RecordStage(store)
@@ -100,7 +103,8 @@ class OutboxLane(LoopService):
 
 
 class OutboxDispatcher:
-    """One role: every lane's loop, started, run and stopped together."""
+    """One role: every lane's loop, started, run and stopped together. ``stats`` counts every
+    settled attempt and every failure by receiver (shared with the dead-pager watch)."""
 
     name = "outbox-dispatcher"
 
@@ -110,11 +114,12 @@ class OutboxDispatcher:
         receivers: Mapping[ActionKind, Receiver],
         cfg: DeliveryConfig,
         clock: Clock,
+        stats: DeliveryStats | None = None,
         *,
         holds: HoldSource | None = None,
         hold_cfg: HoldConfig | None = None,
     ) -> None:
-        self.stats = DeliveryStats()
+        self.stats = stats if stats is not None else DeliveryStats()
         pipeline = delivery_pipeline(store, receivers, cfg, self.stats, hold_cfg)
         self.lanes = [
             OutboxLane(lane, kinds, store, pipeline, cfg, clock, holds)
@@ -145,4 +150,6 @@ class OutboxDispatcher:
             "errors": sum(r["errors"] for r in reports.values()),
             "last_error": "; ".join(failed) or None,
             "delivered": {lane.name: lane.delivered for lane in self.lanes},
+            # /metrics has them by HTTP status too: alertpipe_delivery_failures_total
+            "failures": self.stats.failures_by_receiver(),
         }

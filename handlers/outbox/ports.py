@@ -12,7 +12,7 @@ from handlers.silences import Inhibitor, Silence
 from schemas.incidents import ActionKind
 from schemas.severity import Severity
 
-__all__ = ["Claimed", "OutboxStore", "PendingEvent", "Settlement"]
+__all__ = ["Claimed", "Missed", "OutboxStore", "PendingEvent", "Settlement"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,22 @@ class Settlement:
     next_at: float | None = None
     error: str | None = None
     timeline: TimelineEntry | None = None
+    carried: tuple[int, ...] = ()  # sent: the failed notices (ids) this one delivered late
+
+
+@dataclass(frozen=True)
+class Missed:
+    """A notice that failed for good and was not carried into a later one yet."""
+
+    id: int
+    incident_id: str
+    key: str
+    created_at: float
+    text: str
+
+    def as_payload(self) -> dict[str, Any]:
+        return {"incident_id": self.incident_id, "key": self.key, "at": self.created_at,
+                "text": self.text}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,15 @@ class OutboxStore(Protocol):
         order."""
         ...
 
-    async def settle(self, action: Claimed, outcome: Settlement, now: float) -> None: ...
+    async def settle(self, action: Claimed, outcome: Settlement, now: float) -> None:
+        """Record the attempt's outcome; a sent one also marks what it carried, with a note
+        on each carried notice's incident."""
+        ...
+
+    async def missed(self, action: Claimed, *, same_incident: bool, limit: int) -> list[Missed]:
+        """Failed notices of ``action``'s kind queued before it and not carried yet (of its
+        incident only, with ``same_incident``), oldest first."""
+        ...
 
     async def silences(self, now: float) -> list[Silence]: ...
 

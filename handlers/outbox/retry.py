@@ -3,7 +3,9 @@
 ``classify_status`` is the one place that reads an HTTP status: 2xx done, 429 and 5xx retry,
 any other status fails for good. ``after_attempt`` turns a result and the attempt count into
 the outbox's next move: sent, retry at a time (exponential backoff, or the receiver's
-Retry-After when it gave one), or give up — with the reason.
+Retry-After when it gave one), or give up — with the reason. A kind that is retried
+``until_delivered`` (pages: ``handlers.actions``) is never given up for its attempt count:
+its retries go on, capped, until it is delivered or its incident ends.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class NextReason(StrEnum):
     BACKOFF = "retryable failure: exponential backoff"
     NOT_RETRYABLE = "failure that retrying cannot fix"
     EXHAUSTED = "retries exhausted"
+    UNTIL_DELIVERED = "retried until delivered while its incident is open: capped backoff"
 
 
 @dataclass(frozen=True)
@@ -84,14 +87,22 @@ class Next:
     at: float | None = None
 
 
-def after_attempt(result: SendResult, attempts: int, now: float, cfg: DeliveryConfig) -> Next:
+def after_attempt(
+    result: SendResult,
+    attempts: int,
+    now: float,
+    cfg: DeliveryConfig,
+    *,
+    until_delivered: bool = False,
+) -> Next:
     if result.ok:
         return Next("sent", NextReason.SENT)
     if not result.retry:
         return Next("failed", NextReason.NOT_RETRYABLE)
-    if attempts >= cfg.max_attempts:
+    if attempts >= cfg.max_attempts and not until_delivered:
         return Next("failed", NextReason.EXHAUSTED)
     if result.retry_after is not None:
         delay = min(result.retry_after, cfg.retry_after_max_s)
         return Next("retry", NextReason.RETRY_AFTER, now + delay)
-    return Next("retry", NextReason.BACKOFF, now + backoff(attempts, cfg))
+    why = NextReason.UNTIL_DELIVERED if attempts >= cfg.max_attempts else NextReason.BACKOFF
+    return Next("retry", why, now + backoff(attempts, cfg))

@@ -3,7 +3,7 @@
 The plan's eight items, in its order, then its four pre-deployment baselines, each ``pass``,
 ``fail`` or ``unknown`` (not on record: no drill of the service has run yet — never a pass),
 with its evidence and, unless it passes, what would make it pass. What passes each item:
-docs/readiness.md; why the gate reads live panes: design.md record 42.
+docs/readiness.md; why the gate reads live panes: design.md record 44.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from handlers.outbox.retry import SendResult
-from handlers.receivers.base import Outbound, Receiver
+from handlers.receivers.base import Outbound, Receiver, with_missed
 from handlers.receivers.http import WebhookPoster
 from handlers.receivers.routing import ConsoleLinks, Destinations
 from schemas.severity import Severity
@@ -72,9 +72,10 @@ def _sections(text: str, room: int) -> list[dict[str, Any]]:
 
 def chat_body(action: Outbound, links: ConsoleLinks | None = None) -> dict[str, Any]:
     p = action.payload
-    text = str(p.get("text", ""))
+    own = str(p.get("text", ""))
+    text = with_missed(own, p)  # what failed before rides in the sections, after its own
     url = (links or ConsoleLinks()).incident(action.incident_id)
-    title = f"{p.get('severity') or ''} {p.get('service') or ''}: {p.get('title') or text}"
+    title = f"{p.get('severity') or ''} {p.get('service') or ''}: {p.get('title') or own}"
     incident = f"<{url}|{action.incident_id}>" if url else f"`{action.incident_id}`"
     context = f"incident {incident} · {mrkdwn(str(p.get('service')))} · {p.get('severity')}"
     blocks: list[dict[str, Any]] = [

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from handlers.outbox.retry import SendResult
-from handlers.receivers.base import Outbound
+from handlers.receivers.base import Outbound, with_missed
 
 __all__ = ["ConsoleReceiver", "describe"]
 
@@ -24,8 +24,11 @@ def _control(p: Mapping[str, Any]) -> str:
 
 _LINES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "page": _page,
-    "chat": lambda p: str(p.get("text")),
-    "status_page": lambda p: f"{p.get('status')} ({p.get('impact')}): {p.get('body')}",
+    "chat": lambda p: with_missed(str(p.get("text")), p),
+    "status_page": lambda p: with_missed(
+        f"{p.get('status')} ({p.get('impact')}): {p.get('body')}", p
+    ),
+    "pager_fallback": lambda p: with_missed(f"{p.get('event')}: {p.get('text')}", p),
 }
 
 

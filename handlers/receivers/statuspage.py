@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from handlers.outbox.retry import SendResult
-from handlers.receivers.base import Outbound
+from handlers.receivers.base import Outbound, with_missed
 from handlers.receivers.http import WebhookPoster
 from handlers.receivers.refs import ReceiverRefs
 
@@ -42,7 +42,8 @@ def statuspage_body(
 ) -> dict[str, Any]:
     p = action.payload
     status = str(p.get("status", "investigating"))
-    incident: dict[str, Any] = {"status": status, "body": str(p.get("body", ""))}
+    body = with_missed(str(p.get("body", "")), p)  # this incident's notices that failed
+    incident: dict[str, Any] = {"status": status, "body": body}
     if create:
         incident["name"] = str(p.get("title") or f"Degraded service: {p.get('service')}")[:NAME_MAX]
         incident["metadata"] = {"alertpipe": {"incident_id": action.incident_id}}

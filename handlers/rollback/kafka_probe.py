@@ -33,16 +33,10 @@ class KafkaHealthProbe:
 
     def __init__(self, bootstrap: str, topic: str, cfg: RollbackConfig, clock: Clock) -> None:
         self._topic = topic
+        self._bootstrap = bootstrap
         self._cfg = cfg
         self._clock = clock
-        self._consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            isolation_level="read_committed",  # panes of aborted transactions never count
-        )
+        self._consumer = self._new_consumer()
         # By (service, drill): a DR drill's panes never crowd out (nor count as) the real ones.
         self._panes: dict[tuple[str, str | None], OrderedDict[str, PaneSummary]] = defaultdict(
             OrderedDict
@@ -51,8 +45,23 @@ class KafkaHealthProbe:
         self.ready = False
         self.invalid = 0
 
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            self._topic,
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            isolation_level="read_committed",  # panes of aborted transactions never count
+        )
+
     async def start(self) -> None:
-        """Subscribe (every partition: no group), then go back ``verify_window_s`` in time."""
+        """Subscribe (every partition: no group), then go back ``verify_window_s`` in time.
+        Started again after a stop, it reads that window again (afresh: never a pane twice)."""
+        if self._stopping.is_set():
+            self._stopping.clear()
+            self._panes.clear()
+            self._consumer = self._new_consumer()
         await self._consumer.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30.0

@@ -10,7 +10,7 @@ unique index), one per incident ever. No phase starts while the incident's autom
 (docs/design.md record 29). It wakes on notifications (``wake``, ``settled``), with
 ``rollback.poll_s`` as the fallback (record 26). The restore phase picks a real backup per
 dataset and records the data lost against the RPO and its duration against the RTO
-(docs/response.md, design.md record 41).
+(docs/response.md, design.md record 43).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 A backup qualifies when it succeeded, was taken before the restore point and no restore test
 of it failed; the newest restore-tested one is preferred while within the RPO, else the
 newest. None qualifies: the phase fails at once and escalates. The data-loss window is the
-restore point minus the backup's ``taken_at``. Pure; docs/response.md, design.md record 41.
+restore point minus the backup's ``taken_at``. Pure; docs/response.md, design.md record 43.
 """
 
 from __future__ import annotations

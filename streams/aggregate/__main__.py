@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from streams.aggregate.config import AggregatorConfig
 from streams.aggregate.service import Aggregator, AggregatorFailed, tune_gc
-from streams.lifecycle import ServiceRole, run_roles
+from streams.lifecycle import ServiceRole, StopIncomplete, run_roles
 
 log = logging.getLogger("streams.aggregate")
 
@@ -69,7 +69,7 @@ async def serve(config: AggregatorConfig) -> int:
         late = await run_roles([ServiceRole("aggregator", aggregator, after_start=tune_gc)])
         if late:  # it failed while finishing its last batch: not a graceful stop
             raise late[0]
-    except AggregatorFailed:
+    except (AggregatorFailed, StopIncomplete):
         log.exception("stage 1 failed; restart it to resume from the last commit")
         return 1
     log.info("stopped gracefully: %s", aggregator.health())

@@ -41,6 +41,10 @@ class AggregatorConfig:
     # partitions back at once, without a rebalance (but a dead one holds them until timeout).
     group_instance_id: str | None = None
     client_id: str = "alertpipe-aggregate"
+    # A transaction normally takes ~40 ms; one that has not committed by this is taken as
+    # lost with the broker (aiokafka can wait on it forever once its sender has died): it is
+    # aborted and the stage fails, to be restarted from its last committed transaction.
+    transaction_timeout_ms: int = 10_000
 
     @property
     def rules(self) -> PaneRules:

@@ -6,7 +6,11 @@ a rebalance, a paused zombie) and aborts its open transaction, so the committed 
 checkpoint read afterwards are final. aiokafka has no KIP-447 group-metadata fencing, which is
 why the id is per partition rather than per process (docs/design.md record 1). Each
 ``commit`` is one transaction: the panes, the dead letters, and the group offset with its
-checkpoint as metadata; consumers read them with ``isolation_level="read_committed"``.
+checkpoint as metadata; consumers read them with ``isolation_level="read_committed"``. A
+transaction that fails or outlasts its timeout is aborted, the abort waiting
+``CLOSE_TIMEOUT_S`` at most (aiokafka's dead sender would make it wait forever), and the error
+raised; what this producer could not abort, the broker aborts when the partition's next
+producer starts with the same id (record 39).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from streams.aggregate.checkpoint import Checkpoint, encode_checkpoint
 from streams.aggregate.config import AggregatorConfig
 from streams.aggregate.deadletter import DeadLetter
 from streams.aggregate.partition import ClosedPane
+from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 
 __all__ = ["PartitionOutput"]
 
@@ -56,31 +61,43 @@ class PartitionOutput:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        # Stopping flushes what is queued: with the broker gone that never ends.
+        await bounded(self._producer.stop(), CLOSE_TIMEOUT_S, "stopping a stage 1 producer")
 
     async def commit(
         self,
         panes: Sequence[ClosedPane],
         dead_letters: Sequence[DeadLetter],
         progress: tuple[int, Checkpoint] | None,
+        *,
+        timeout_s: float | None = None,
     ) -> None:
-        """Publish panes and dead letters and commit progress, all or nothing."""
-        producer = self._producer
-        await producer.begin_transaction()
+        """Publish panes and dead letters and commit progress, all or nothing (within
+        ``timeout_s``: else ``TimeoutError``, and nothing is committed)."""
         try:
-            self._sent = []
-            await self._send(panes, dead_letters)
-            # Every record acknowledged before the offsets go in: a record the broker refused
-            # (too large, say) fails the transaction instead of being lost behind a commit.
-            await asyncio.gather(*self._sent)
-            if progress is not None:
-                offset, checkpoint = progress
-                offsets = {self._source: (offset, encode_checkpoint(checkpoint))}
-                await producer.send_offsets_to_transaction(offsets, self._config.group_id)
-            await producer.commit_transaction()
+            await asyncio.wait_for(self._transaction(panes, dead_letters, progress), timeout_s)
         except BaseException:
             await self._abort()
             raise
+
+    async def _transaction(
+        self,
+        panes: Sequence[ClosedPane],
+        dead_letters: Sequence[DeadLetter],
+        progress: tuple[int, Checkpoint] | None,
+    ) -> None:
+        producer = self._producer
+        await producer.begin_transaction()
+        self._sent = []
+        await self._send(panes, dead_letters)
+        # Every record acknowledged before the offsets go in: a record the broker refused
+        # (too large, say) fails the transaction instead of being lost behind a commit.
+        await asyncio.gather(*self._sent)
+        if progress is not None:
+            offset, checkpoint = progress
+            offsets = {self._source: (offset, encode_checkpoint(checkpoint))}
+            await producer.send_offsets_to_transaction(offsets, self._config.group_id)
+        await producer.commit_transaction()
 
     async def _send(self, panes: Sequence[ClosedPane], dead_letters: Sequence[DeadLetter]) -> None:
         await self._publish(
@@ -142,7 +159,8 @@ class PartitionOutput:
         return found
 
     async def _abort(self) -> None:
-        # A fenced producer cannot abort (the new owner already did); the caller reports the
-        # original error and the stage restarts from the last committed transaction.
+        # A fenced producer cannot abort (the new owner already did), nor one whose broker is
+        # gone; the caller reports the original error and the stage restarts from the last
+        # committed transaction.
         with contextlib.suppress(Exception):  # the original error is what matters
-            await self._producer.abort_transaction()
+            await asyncio.wait_for(self._producer.abort_transaction(), CLOSE_TIMEOUT_S)

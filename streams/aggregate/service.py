@@ -10,7 +10,8 @@ transaction is ~40 ms of mostly waiting on the broker). The *rebalance listener*
 drops revoked partitions; for assigned ones it fences earlier owners, reads the checkpoint,
 seeks to the committed offset and rebuilds the open panes. Failure is crash-only: a failed
 transaction leaves memory ahead of Kafka, so ``run`` raises ``AggregatorFailed`` and the
-restart resumes exactly from the last committed transaction (docs/design.md record 1).
+restart — in place by the role's supervisor (``streams.supervise``), or of the process —
+resumes exactly from the last committed transaction (docs/design.md records 1 and 39).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from streams.aggregate.metrics import AggregatorMetrics
 from streams.aggregate.output import PartitionOutput
 from streams.aggregate.partition import PartitionAggregator
 from streams.lag import consumer_lag
+from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 
 __all__ = ["Aggregator", "AggregatorFailed", "tune_gc"]
 
@@ -80,6 +82,11 @@ class Aggregator:
         self.config = config
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.metrics = metrics if metrics is not None else AggregatorMetrics()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """New clients and empty state: a start after a stop resumes from what is committed."""
+        config = self.config
         self._owned: dict[int, _Owned] = {}
         self._assigned = asyncio.Event()  # set by the first completed assignment
         self._stopping = False
@@ -105,6 +112,8 @@ class Aggregator:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self._stopping:
+            self._fresh()
         await self._admin.start()
         self._consumer.subscribe([self.config.telemetry_topic], listener=_Rebalance(self))
         await self._consumer.start()
@@ -130,8 +139,8 @@ class Aggregator:
         try:
             await asyncio.gather(*(self._release(p) for p in list(self._owned)))
         finally:
-            await self._consumer.stop()
-            await self._admin.close()
+            await bounded(self._consumer.stop(), CLOSE_TIMEOUT_S, "stopping stage 1's consumer")
+            await bounded(self._admin.close(), CLOSE_TIMEOUT_S, "closing stage 1's admin client")
 
     @property
     def ready(self) -> bool:
@@ -242,7 +251,8 @@ class Aggregator:
         if not panes and not letters and progress == owned.committed:
             return
         started = time.perf_counter()
-        await owned.output.commit(panes, letters, progress)
+        timeout_s = self.config.transaction_timeout_ms / 1000.0
+        await owned.output.commit(panes, letters, progress, timeout_s=timeout_s)
         self.metrics.transaction_time(time.perf_counter() - started)
         owned.committed = progress
 

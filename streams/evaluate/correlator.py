@@ -31,6 +31,7 @@ from streams.evaluate.kafka import (
 )
 from streams.evaluate.service import encode_decision
 from streams.lag import consumer_lag
+from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 from streams.policy.model import CascadePolicy
 from streams.topics import TopicMissing
 
@@ -52,6 +53,7 @@ class CorrelatorConfig:
     client_id: str = "alertpipe-correlator"
     replication_factor: int = 1
     poll_timeout_ms: int = 100
+    transaction_timeout_ms: int = 10_000  # as the evaluator's
 
     def state_key(self, name: str, drill: str | None = None) -> bytes:
         base = f"cascade:{name}"
@@ -75,11 +77,15 @@ class Correlator:
         self._sender: TransactionalSender | None = None
 
     async def start(self) -> None:
+        """Restore the cascade and read on from the committed offsets (also after a stop)."""
         cfg = self.config
+        self._stopping.clear()
         await ensure_state_topic(
             cfg.bootstrap, cfg.state_topic, cfg.panes_topic, cfg.replication_factor
         )
-        self._sender = TransactionalSender(cfg.bootstrap, cfg.transactional_id, cfg.client_id)
+        self._sender = TransactionalSender(
+            cfg.bootstrap, cfg.transactional_id, cfg.client_id, cfg.transaction_timeout_ms / 1000
+        )
         await self._sender.start()
         self.cascade, self.drills = await self._restore_state()
         self._consumer = AIOKafkaConsumer(
@@ -127,7 +133,7 @@ class Correlator:
                     drills[found.drill] = found
             return cascade, drills
         finally:
-            await reader.stop()
+            await bounded(reader.stop(), CLOSE_TIMEOUT_S, "stopping the correlator's reader")
 
     async def run(self) -> None:
         consumer = self._consumer
@@ -147,7 +153,7 @@ class Correlator:
         self._stopping.set()
         await self._stopped.wait()
         if self._consumer is not None:
-            await self._consumer.stop()
+            await bounded(self._consumer.stop(), CLOSE_TIMEOUT_S, "stopping the correlator")
         if self._sender is not None:
             await self._sender.stop()
         self._consumer, self._sender = None, None

@@ -2,13 +2,18 @@
 
 ``TransactionalSender`` produces a batch's outputs and commits the input offsets in one
 Kafka transaction (consumers downstream read with ``read_committed``), so a crash at any
-point either publishes a batch's decisions and state with its offsets, or none of them.
+point either publishes a batch's decisions and state with its offsets, or none of them. A
+transaction that fails or outlasts its timeout is aborted (within ``CLOSE_TIMEOUT_S``; one
+this producer could not abort is aborted by the broker when the next producer with its id
+starts) and the error raised; stopping the producer waits ``CLOSE_TIMEOUT_S`` at most.
 The ``read_*`` helpers replay a partition range with a separate, group-less consumer
 (restoring state and pane buffers after an assignment).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 from streams.topics import TopicMissing, TopicSpec, TopicUnusable, ensure_topics
 
 __all__ = [
@@ -43,8 +49,11 @@ class Outgoing:
 class TransactionalSender:
     """A transactional producer: ``commit`` sends messages and input offsets atomically."""
 
-    def __init__(self, bootstrap: str, transactional_id: str, client_id: str) -> None:
+    def __init__(
+        self, bootstrap: str, transactional_id: str, client_id: str, timeout_s: float = 10.0
+    ) -> None:
         self.transactional_id = transactional_id
+        self._timeout_s = timeout_s
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             client_id=client_id,
@@ -62,7 +71,8 @@ class TransactionalSender:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        # Stopping flushes what is queued: with the broker gone that never ends.
+        await bounded(self._producer.stop(), CLOSE_TIMEOUT_S, f"stopping {self.transactional_id}")
 
     async def commit(
         self,
@@ -70,13 +80,27 @@ class TransactionalSender:
         offsets: dict[TopicPartition, int],
         group_id: str,
     ) -> None:
-        async with self._producer.transaction():
-            for message in messages:
-                await self._producer.send(
-                    message.topic, value=message.value, key=message.key, partition=message.partition
-                )
-            if offsets:
-                await self._producer.send_offsets_to_transaction(offsets, group_id)
+        """All of it in one transaction within the timeout, or nothing (and the error)."""
+        try:
+            await asyncio.wait_for(self._transaction(messages, offsets, group_id), self._timeout_s)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error is what matters
+                await asyncio.wait_for(self._producer.abort_transaction(), CLOSE_TIMEOUT_S)
+            raise
+
+    async def _transaction(
+        self, messages: Sequence[Outgoing], offsets: dict[TopicPartition, int], group_id: str
+    ) -> None:
+        producer = self._producer
+        await producer.begin_transaction()
+        sent = [
+            await producer.send(m.topic, value=m.value, key=m.key, partition=m.partition)
+            for m in messages
+        ]
+        await asyncio.gather(*sent)  # every record acknowledged before the offsets go in
+        if offsets:
+            await producer.send_offsets_to_transaction(offsets, group_id)
+        await producer.commit_transaction()
 
 
 def make_reader(bootstrap: str, client_id: str) -> AIOKafkaConsumer:

@@ -41,6 +41,7 @@ from streams.evaluate.kafka import (
 )
 from streams.evaluate.rollup import MINUTE_MS
 from streams.lag import consumer_lag
+from streams.lifecycle import CLOSE_TIMEOUT_S, bounded
 from streams.policy.model import Policy
 
 __all__ = ["Evaluator", "EvaluatorConfig", "EvaluatorFailed", "encode_decision"]
@@ -68,6 +69,9 @@ class EvaluatorConfig:
     poll_timeout_ms: int = 100
     max_records: int = 20_000
     session_timeout_ms: int = 10_000
+    # A transaction not committed by then is taken as lost with the broker: aborted, and the
+    # partition restored from what is committed (see ``streams.evaluate.kafka``).
+    transaction_timeout_ms: int = 10_000
 
     def transactional_id(self, partition: int) -> str:
         return f"{self.transactional_prefix}.{self.panes_topic}.{partition}"
@@ -155,8 +159,13 @@ class Evaluator:
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the state topic if missing and join the group (restores on assignment)."""
+        """Create the state topic if missing and join the group (restores on assignment).
+        Started again after a stop, it begins afresh from what is committed."""
         cfg = self.config
+        self._stopping.clear()
+        self._failure = None
+        self._ready.clear()
+        self._owned = {}
         await ensure_state_topic(
             cfg.bootstrap, cfg.state_topic, cfg.panes_topic, cfg.replication_factor
         )
@@ -207,12 +216,11 @@ class Evaluator:
             owned, self._owned = list(self._owned.values()), {}
             for one in owned:
                 await one.sender.stop()
-            if self._consumer is not None:
-                await self._consumer.stop()
-            if self._reader is not None:
-                await self._reader.stop()
+            for what, client in (("consumer", self._consumer), ("reader", self._reader)):
+                if client is not None:
+                    await bounded(client.stop(), CLOSE_TIMEOUT_S, f"stopping stage 2's {what}")
             if self._admin is not None:
-                await self._admin.close()
+                await bounded(self._admin.close(), CLOSE_TIMEOUT_S, "closing stage 2's admin")
             self._consumer = self._reader = None
             self._admin = None
             self._ready.clear()
@@ -416,7 +424,10 @@ class Evaluator:
         """Fence the previous owner, then restore: state, pane buffers, position."""
         cfg = self.config
         sender = TransactionalSender(
-            cfg.bootstrap, cfg.transactional_id(tp.partition), f"{cfg.client_id}-p{tp.partition}"
+            cfg.bootstrap,
+            cfg.transactional_id(tp.partition),
+            f"{cfg.client_id}-p{tp.partition}",
+            cfg.transaction_timeout_ms / 1000.0,
         )
         await sender.start()  # aborts the previous owner's open transaction: reads are final
         engine = Evaluation(self.policy, cfg.engine)

@@ -71,8 +71,16 @@ class KafkaWriter:
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
-        self._started = AIOKafkaProducer(**self._config)
-        await self._started.start()
+        # Restartable in place (its supervisor starts it again after a Kafka outage): a fresh
+        # producer, used only once it started, so a failed start is never written through.
+        self._stopped.clear()
+        producer = AIOKafkaProducer(**self._config)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._started = producer
 
     @property
     def _producer(self) -> AIOKafkaProducer:
@@ -85,8 +93,9 @@ class KafkaWriter:
 
     async def stop(self) -> None:
         self._stopped.set()
-        if self._started is not None:
-            await self._started.stop()
+        producer, self._started = self._started, None  # writes from now on are answered busy
+        if producer is not None:
+            await producer.stop()
 
     def health(self) -> dict[str, Any]:
         return {

@@ -6,6 +6,8 @@
         rec.fail_next(1, status=429, retry_after="1")
         rec.stall_next(1, path="/rollback")          # hold the next one until released
         rec.answer_next(1, {"ok": False}, path="/restore", kind="integrity_check")
+        rec.outage("/pager", (500, None), (429, "2"), 9.0)  # fails until restored, in turn
+        rec.restore("/pager")
         ...
         await rec.wait_for(lambda r: len(r.on("/rollback")) >= 1, within_s=10)
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -83,11 +86,16 @@ class _Rule:
         )
 
 
+# One answer of an outage: (status, Retry-After or None), or a stall of that many seconds.
+OutageAnswer = tuple[int, str | None] | float
+
+
 @dataclass
 class Recorder:
     host: str = "127.0.0.1"
     requests: list[Recorded] = field(default_factory=list)
     _rules: list[_Rule] = field(default_factory=list)
+    _outages: dict[str, itertools.cycle[_Rule]] = field(default_factory=dict)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -141,10 +149,29 @@ class Recorder:
         """The next ``n`` requests (to ``path``, of JSON ``kind``) get 200 with ``body``."""
         self._rules.append(_Rule(n, path, 200, answer=body, kind=kind))
 
+    def outage(self, path: str, *answers: OutageAnswer) -> None:
+        """Every request to ``path`` fails until ``restore(path)``, answered by ``answers`` in
+        turn: ``(status, retry_after)``, or a number: hang that many seconds (then 504)."""
+        rules = [
+            _Rule(1, path, 504, stall_s=float(a))
+            if isinstance(a, int | float)
+            else _Rule(1, path, *a)
+            for a in answers
+        ]
+        self._release.clear()
+        self._outages[path] = itertools.cycle(rules)
+
+    def restore(self, path: str) -> None:
+        """End the outage of ``path`` (and release the requests hanging there)."""
+        self._outages.pop(path, None)
+        self._release.set()
+
     def release(self) -> None:
         self._release.set()
 
     def _rule_for(self, path: str, body: Any) -> _Rule | None:
+        if path in self._outages:
+            return next(self._outages[path])
         rule = next((r for r in self._rules if r.applies(path, body)), None)
         if rule is not None:
             rule.remaining -= 1

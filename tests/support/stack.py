@@ -24,6 +24,7 @@ from app.settings import Settings
 from schemas.decisions import Decision
 from schemas.panes import PaneSummary
 from streams.lifecycle import Role
+from streams.supervise import DependencyWatch, Supervised
 from tests.support.contracts import COMPONENTS, ROUTING_KEY, STATUSPAGE_KEY
 from tests.support.decisions import healthy_pane
 from tests.support.recorder import Recorder
@@ -31,7 +32,16 @@ from tests.support.waiting import eventually
 
 __all__ = ["FAST", "Stack", "fast_settings"]
 
-RECEIVERS = ("pager", "chat", "statuspage", "breaker", "rollback", "restore", "bot_restart")
+RECEIVERS = (
+    "pager",
+    "chat",
+    "statuspage",
+    "breaker",
+    "rollback",
+    "restore",
+    "bot_restart",
+    "pager_fallback",
+)
 
 FAST: dict[str, dict[str, Any]] = {
     "response": {
@@ -94,10 +104,13 @@ class Stack:
     responder: Responder | None = None
     producer: AIOKafkaProducer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    running: list[Role] = field(default_factory=list)  # the parts as ``alertpipe run`` runs them
     printed: list[str] = field(default_factory=list)
 
     async def start(self, roles: tuple[str, ...] | None = None) -> None:
-        """``roles``: the responder's parts to run (default: every one, ``RESPONDER_PARTS``)."""
+        """``roles``: the responder's parts to run (default: every one, ``RESPONDER_PARTS``),
+        each under its supervisor with the watches of the servers they need, as
+        ``alertpipe run`` runs them (``role`` hands a part out unwrapped)."""
         self.pipeline = await build_pipeline(
             self.settings,
             ("responder", "api"),
@@ -107,9 +120,15 @@ class Stack:
         )
         self.responder = self.pipeline.responder
         assert self.responder is not None
-        for role in self.responder.roles:
+        parts = {id(part) for part in self.responder.roles}
+        self.running = [
+            r
+            for r in self.pipeline.roles
+            if isinstance(r, DependencyWatch) or (isinstance(r, Supervised) and id(r.role) in parts)
+        ]
+        for role in self.running:
             await role.start()
-        self.tasks = [asyncio.create_task(r.run(), name=r.name) for r in self.responder.roles]
+        self.tasks = [asyncio.create_task(r.run(), name=r.name) for r in self.running]
         self.producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap, acks="all")
         await self.producer.start()
 
@@ -121,7 +140,7 @@ class Stack:
         for task in self.tasks:
             task.cancel()
         if self.responder is not None:
-            for role in reversed(self.responder.roles):
+            for role in reversed(self.running):
                 with contextlib.suppress(Exception):
                     await role.stop()
         for task in self.tasks:
@@ -134,6 +153,7 @@ class Stack:
         # Stopped for good: a test that stops a stack early ("the responder went down") leaves
         # nothing for the fixture's own stop to do twice.
         self.tasks, self.producer, self.responder, self.pipeline = [], None, None, None
+        self.running = []
 
     async def send(self, *decisions: Decision) -> None:
         assert self.producer is not None

@@ -97,9 +97,9 @@ EXPORTED: dict[str, str | None] = {
         "terminate ticking"
     ),
     "app.pipeline": (
-        "RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config build_pipeline "
-        "correlator_config drill_urls evaluator_config needs_database readiness_service "
-        "receiver_urls restore_objectives rollback_from_policy"
+        "PART_NEEDS RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config "
+        "build_pipeline correlator_config drill_urls evaluator_config needs_database "
+        "readiness_service receiver_urls restore_objectives rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
     "app.readiness": (
@@ -136,7 +136,7 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.migrations": "Migration available_migrations migrate",
     "app.storage.notify": "APPLICATION_NAME CHANNEL PgNotifications",
     "app.storage.outbox": "PgOutboxStore",
-    "app.storage.pool": "Conn Row create_pool epoch moment",
+    "app.storage.pool": "Conn Row create_pool database_error epoch moment",
     "app.storage.queries": "PgIncidentQueries",
     "app.storage.readiness": "PgDrillRecords PgReadinessStore",
     "app.storage.refs": "PgReceiverRefs",
@@ -145,8 +145,8 @@ EXPORTED: dict[str, str | None] = {
     "app.topics": "declared_topics",
     "handlers": None,
     "handlers.actions": (
-        "ACTIONS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane ReceiverSetup "
-        "receiver_urls"
+        "ACTIONS CARRIED_KINDS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane "
+        "ReceiverSetup receiver_urls"
     ),
     "handlers.backups": "BackupRecorder Reported reported_in",
     "handlers.config": (
@@ -181,7 +181,7 @@ EXPORTED: dict[str, str | None] = {
     "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
         "ALL_TARGETS RestoredBackup bot_action breaker chat duration_text labels page paged_tiers "
-        "restore_call rollback_call status_page tier_of"
+        "pager_fallback restore_call rollback_call status_page tier_of"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.rearm": (
@@ -196,17 +196,18 @@ EXPORTED: dict[str, str | None] = {
     "handlers.instruments": "LATENCY_BUCKETS_S Histogram",
     "handlers.notify": None,
     "handlers.notify.holds": "DryRunStage HoldStage WindowStage",
-    "handlers.notify.metrics": "DeliveryStats MeteredRecord first_page",
+    "handlers.notify.metrics": "DeliveryStats MeteredRecord Streak first_page",
     "handlers.notify.stages": (
-        "DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage InhibitStage RecordStage "
-        "RetryStage SilenceStage needs_send"
+        "CARRY_LIMIT CarryStage DedupReason DedupStage Delivery DeliveryPipeline DeliveryStage "
+        "InhibitStage RecordStage RetryStage SilenceStage needs_send"
     ),
     "handlers.outbox": None,
     "handlers.outbox.dispatcher": "LANES OutboxDispatcher OutboxLane delivery_pipeline",
-    "handlers.outbox.ports": "Claimed OutboxStore PendingEvent Settlement",
+    "handlers.outbox.ports": "Claimed Missed OutboxStore PendingEvent Settlement",
     "handlers.outbox.retry": (
         "Next NextReason SendResult after_attempt backoff classify_status parse_retry_after"
     ),
+    "handlers.pager_watch": "PAGER_INCIDENT_SERVICE PagerWatch pager_back pager_down",
     "handlers.readiness": None,
     "handlers.readiness.baselines": "HostLoad Measured latest_revisions measure",
     "handlers.readiness.checklist": (
@@ -216,7 +217,7 @@ EXPORTED: dict[str, str | None] = {
     "handlers.readiness.gate": "CHECK_SKEW_S DeployGate unready_decision",
     "handlers.readiness.verdict": "GATE_RULE CheckedVersion GateVerdict gate_verdict",
     "handlers.receivers": "Outbound Receiver",
-    "handlers.receivers.base": "Outbound Receiver",
+    "handlers.receivers.base": "MISSED_TEXT_MAX Outbound Receiver with_missed",
     "handlers.receivers.chat": (
         "BLOCKS_MAX HEADER_MAX SECTION_MAX TEXT_MAX ChatReceiver chat_body mrkdwn"
     ),
@@ -351,7 +352,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.ingest.stats": "IngestStats",
     "streams.ingest.writer": "Headers IngestBusy KafkaWriter Record",
     "streams.lag": "consumer_lag",
-    "streams.lifecycle": "ResourceRole Role Service ServiceRole run_roles",
+    "streams.lifecycle": (
+        "CLOSE_TIMEOUT_S ResourceRole Role Service ServiceRole StopIncomplete bounded run_roles"
+    ),
     "streams.policy": (
         "DEFAULT_POLICY METRICS BotPolicy CascadePolicy Condition DeployPolicy MetricInfo "
         "PhaseRetries Policy PolicyInvalid Problem Readiness RollbackPolicy Rule ThroughputPolicy "
@@ -375,6 +378,10 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.routes": "DEFAULT PagerKeys Route Routes SecretName",
     "streams.policy.sources": "AlertOverride AlertmanagerPolicy BotGauge OtlpPolicy QueueGauge",
     "streams.producer": "TelemetryProducer",
+    "streams.supervise": (
+        "DependencyWatch OutageTooLong Supervised SupervisionConfig backoff_s causes "
+        "kafka_answers kafka_error"
+    ),
     "streams.topics": "TopicMissing TopicSpec TopicUnusable ensure_topics",
 }
 

@@ -102,7 +102,19 @@ async def test_bad_query_parameters_name_the_field(api: Api) -> None:
 
 
 async def test_health_reports_each_role(api: Api) -> None:
+    """An API-only process: the watches of the servers it uses (the database it reads, Kafka
+    for the dashboard's reader of panes) and that reader."""
     r = await api.client.get("/health")
-    assert r.status_code == 200 and r.json()["status"] == "ok"
-    assert list(r.json()["roles"]) == ["ingest-producer", "dashboard"]  # the api role's own
-    assert r.json()["roles"]["dashboard"]["ready"] is True
+    postgres = {"ready": True, "down_for_s": 0.0, "outages": 0, "last_error": None}
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["waiting_for"] == []
+    assert body["roles"]["postgres"] == postgres
+    # the watches first, then the api role's ingest producer and its reader of panes (Kafka)
+    assert list(body["roles"]) == ["kafka", "postgres", "ingest-producer", "dashboard"]
+    assert body["roles"]["kafka"]["ready"] is True
+    assert body["roles"]["dashboard"]["ready"] is True
+    assert "waiting_for" not in body["roles"]["dashboard"]
+    assert body["roles"]["dashboard"]["restarts"] == 0  # supervised, like every other role
+    assert body["roles"]["ingest-producer"]["ready"] is True
+    assert body["roles"]["ingest-producer"]["restarts"] == 0

@@ -80,6 +80,17 @@ async def test_an_undeclared_field_is_still_exposed_and_says_it_is_undeclared() 
     assert family.type == "gauge" and "undeclared" in family.documentation
 
 
+async def test_a_field_another_family_counts_is_in_health_only() -> None:
+    """The dispatcher's failures by receiver are alertpipe_delivery_failures_total's count:
+    exposed once, by that family (with the HTTP status), not again from /health."""
+    assert REPORT_FIELDS["failures"].kind == "elsewhere"
+    assert "alertpipe_delivery_failures_total" in REPORT_FIELDS["failures"].help
+    families = await scrape({"outbox-dispatcher": {"failures": {"page": 3}, "ticks": 1}})
+    dispatcher = [name for name in families if name.startswith("alertpipe_outbox_dispatcher")]
+    assert dispatcher == ["alertpipe_outbox_dispatcher_ticks"]
+    assert samples(families, "alertpipe_outbox_dispatcher_ticks") == {(): 1}
+
+
 async def test_lag_and_process_families_are_always_there() -> None:
     expo = Exposition(lambda: {})
     expo.add_lag("evaluator", lambda: {0: 12, 2: 0})
@@ -110,7 +121,7 @@ async def get_health(roles: dict[str, dict[str, Any]]) -> httpx.Response:
 async def test_health_is_503_with_every_roles_report_when_one_role_is_not_ready() -> None:
     response = await get_health(REPORTS)
     assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "roles": REPORTS}
+    assert response.json() == {"status": "degraded", "waiting_for": [], "roles": REPORTS}
 
 
 @pytest.mark.parametrize("role", sorted(r for r in REPORTS if "ready" in REPORTS[r]))
@@ -125,7 +136,19 @@ async def test_health_is_200_when_every_role_is_ready() -> None:
     roles = {**REPORTS, "aggregator": {**REPORTS["aggregator"], "ready": True}}
     response = await get_health(roles)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "roles": roles}
+    assert response.json() == {"status": "ok", "waiting_for": [], "roles": roles}
+
+
+async def test_health_names_the_servers_the_roles_wait_for() -> None:
+    roles = {
+        "kafka": {"ready": False, "down_for_s": 12.5, "last_error": "refused"},
+        "postgres": {"ready": True},
+        "aggregator": {"ready": False, "waiting_for": ["kafka"]},
+        "incident-manager": {"ready": False, "waiting_for": ["kafka", "postgres"]},
+    }
+    response = await get_health(roles)
+    assert response.status_code == 503
+    assert response.json()["waiting_for"] == ["kafka", "postgres"]
 
 
 # --- docs: every family named, and the Grafana dashboard graphs only families that exist -----

@@ -66,3 +66,25 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert parse_retry_after("3", 0) == 3.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", 1445412480.0) == 10.0
     assert parse_retry_after("soon", 0) is None and parse_retry_after(None, 0) is None
+
+
+@pytest.mark.parametrize(
+    ("result", "attempts", "reason", "at"),
+    [
+        (SendResult(False, True, "timeout"), 4, NextReason.UNTIL_DELIVERED, 108.0),
+        (SendResult(False, True, "HTTP 500", 500), 40, NextReason.UNTIL_DELIVERED, 110.0),
+        (SendResult(False, True, "HTTP 429", 429, 7.0), 9, NextReason.RETRY_AFTER, 107.0),
+        (SendResult(False, True, "HTTP 503", 503), 2, NextReason.BACKOFF, 102.0),
+    ],
+)
+def test_a_kind_retried_until_delivered_is_never_given_up_for_its_attempts(
+    result: SendResult, attempts: int, reason: NextReason, at: float
+) -> None:
+    nxt = after_attempt(result, attempts, 100.0, CFG, until_delivered=True)
+    assert (nxt.outcome, nxt.reason, nxt.at) == ("retry", reason, at)
+
+
+def test_a_refusal_fails_even_a_kind_retried_until_delivered() -> None:
+    refused = SendResult(False, False, "HTTP 400", 400)
+    nxt = after_attempt(refused, 1, 100.0, CFG, until_delivered=True)
+    assert (nxt.outcome, nxt.reason) == ("failed", NextReason.NOT_RETRYABLE)

@@ -45,6 +45,8 @@ TREE: dict[str, tuple[str, ...]] = {
         "RuntimeError",
     ),
     "streams.evaluate.service.EvaluatorFailed": ("schemas.errors.OperationalError", "RuntimeError"),
+    "streams.supervise.OutageTooLong": ("schemas.errors.OperationalError", "RuntimeError"),
+    "streams.lifecycle.StopIncomplete": ("schemas.errors.OperationalError", "RuntimeError"),
 }
 
 

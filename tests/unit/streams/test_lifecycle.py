@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from streams.lifecycle import ResourceRole, ServiceRole, run_roles
+from streams.lifecycle import ResourceRole, ServiceRole, StopIncomplete, run_roles
 
 
 class Fake:
@@ -126,3 +129,84 @@ async def test_a_resource_role_runs_until_it_is_stopped() -> None:
 
 async def _nothing() -> None:
     return None
+
+
+class Stuck(Fake):
+    """A role whose ``stop`` never returns (a client waiting on a dead broker), or raises a
+    ``CancelledError`` of its own (as aiokafka's consumer ``stop`` can)."""
+
+    def __init__(self, name: str, journal: list[str], how: str) -> None:
+        super().__init__(name, journal)
+        self.how = how
+
+    async def stop(self) -> None:
+        self.journal.append(f"stop {self.name}")
+        self._stopping.set()
+        if self.how == "hangs":
+            await asyncio.Event().wait()
+        raise asyncio.CancelledError()
+
+
+async def test_a_stop_that_raises_is_reported_and_the_rest_still_stop() -> None:
+    journal: list[str] = []
+    stop = asyncio.Event()
+    roles = [Fake("a", journal), Stuck("b", journal, "raises"), Fake("c", journal)]
+    late = await asyncio.wait_for(run_roles(roles, stop, signals=False, started=stop.set), 10)
+    assert journal[-3:] == ["stop c", "stop b", "stop a"]
+    assert [str(error) for error in late] == ["not stopped cleanly: b"]
+    assert isinstance(late[0], StopIncomplete)
+
+
+async def test_a_stop_that_hangs_is_abandoned_when_the_budget_is_spent() -> None:
+    journal: list[str] = []
+    stop = asyncio.Event()
+    roles = [Fake("a", journal), Stuck("b", journal, "hangs"), Fake("c", journal)]
+    late = await asyncio.wait_for(
+        run_roles(roles, stop, signals=False, started=stop.set, stop_timeout_s=0.3), 10
+    )
+    assert journal[-2:] == ["stop c", "stop b"]  # a's stop had no time left
+    assert [str(error) for error in late] == ["not stopped cleanly: b, a"]
+
+
+async def test_a_stop_while_a_role_is_still_starting_ends_the_start() -> None:
+    journal: list[str] = []
+    stop = asyncio.Event()
+
+    async def forever() -> None:
+        journal.append("starting")
+        stop.set()  # SIGTERM arrives while the server is still out of reach
+        await asyncio.Event().wait()
+
+    async def release() -> None:
+        journal.append("released")
+
+    roles = [Fake("a", journal), ResourceRole("slow", forever, release), Fake("c", journal)]
+    late = await asyncio.wait_for(run_roles(roles, stop, signals=False), 10)
+    assert journal == ["start a", "starting", "released", "stop a"] and late == []
+
+
+def test_the_watchdog_ends_a_process_whose_event_loop_is_stuck(tmp_path: Any) -> None:
+    """A stop that blocks the event loop itself: only the watchdog thread can end it."""
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        "import asyncio, time\n"
+        "from streams.lifecycle import run_roles\n"
+        "class Blocks:\n"
+        "    name = 'blocks'\n"
+        "    async def start(self): pass\n"
+        "    async def run(self): await asyncio.Event().wait()\n"
+        "    async def stop(self): time.sleep(60)\n"
+        "    def health(self): return {}\n"
+        "async def main():\n"
+        "    stop = asyncio.Event()\n"
+        "    await run_roles([Blocks()], stop, signals=False, started=stop.set,\n"
+        "                    stop_timeout_s=0.2, exit_after_s=0.5)\n"
+        "asyncio.run(main())\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "still running 0.5 s after stopping began: exiting now" in result.stderr
