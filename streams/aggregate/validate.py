@@ -29,13 +29,15 @@ deploy     version            status             None
 The (dimension, key) pair is the pane scope: requests and logs with an endpoint go to the
 endpoint, logs without one and deploys to the service-wide scope ("service", service).
 
-``read_record`` goes one step further for requests (most telemetry): msgspec decodes the
-message's bytes straight into a typed struct whose types and bounds are the canonical
-request's (validating while it decodes, no dict in between); the Python checks left are the
-ones msgspec cannot express (names with nothing to strip, the timestamp's unit). Anything it
-refuses — another kind, a non-canonical request, an invalid one, bytes that are not JSON —
-takes the path above (orjson, the fast readers, pydantic), so the verdicts are still
-pydantic's; the same hypothesis tests hold ``read_record`` to it, on bytes.
+``read_record`` goes one step further: msgspec decodes the message's bytes straight into a
+typed struct of its kind (a union tagged by ``kind``) whose types and bounds are the canonical
+event's, validating while it decodes, with no dict in between; the Python checks left are the
+ones msgspec cannot express (names with nothing to strip, the timestamp's unit, a resource
+with neither reading). Anything it refuses — an absent, unknown or repeated kind, a
+non-canonical or invalid event, bytes that are not JSON — takes the path above (orjson, the
+fast readers, pydantic), so the verdicts are still pydantic's; the same hypothesis tests hold
+``read_record`` to it, on bytes. (Requests alone used to be typed, behind a scan for
+``"request"`` in the bytes; the union spares that scan and reads the other kinds ~4× faster.)
 """
 
 from __future__ import annotations
@@ -53,10 +55,13 @@ from schemas.telemetry import (
     MAX_DEPTH,
     MAX_LATENCY_MS,
     BotEvent,
+    BotStatus,
     DeployEvent,
+    DeployStatus,
     IntegrityEvent,
     InvalidEvent,
     LogEvent,
+    LogLevel,
     QueueEvent,
     RequestEvent,
     ResourceEvent,
@@ -102,56 +107,138 @@ def read_event(data: Any) -> Reading:
     return reading_of(validate_event(data))
 
 
-# --- requests straight from bytes (msgspec) -------------------------------------------------
+# --- every kind straight from bytes (msgspec) ----------------------------------------------
 
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME)]
+_Text = Annotated[str, msgspec.Meta(max_length=_MAX_TEXT)]
+_Percent = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
 
 
-class _Request(msgspec.Struct, gc=False):
-    """The canonical request's types and bounds (unknown fields are ignored, as pydantic
-    does; a repeated key keeps its last value, as orjson does). ``kind`` is a plain required
-    field, not a struct tag: a tag may be absent."""
+class _Event(msgspec.Struct, tag_field="kind", kw_only=True, gc=False):
+    """The fields every kind shares, with the canonical event's types and bounds (unknown
+    fields are ignored, as pydantic does; a repeated key keeps its last value, as orjson
+    does, and a repeated ``kind`` is refused). ``kind`` is the tag of the union below: an
+    absent or unknown one is refused too, and every refusal takes the path of orjson, the
+    fast readers and pydantic."""
 
-    kind: Literal["request"]
     ts: Annotated[float, msgspec.Meta(ge=0.0)]
     service: _Name
+    v: Literal[1] = 1
+
+    def reading(self, ts: float) -> Reading | None:
+        """The reading, ``ts`` in epoch seconds; None when a check msgspec cannot express
+        (names with nothing to strip) fails."""
+        raise NotImplementedError
+
+
+class _Request(_Event, tag="request"):
     endpoint: _Name
     status: Annotated[int, msgspec.Meta(ge=100, le=599)]
     latency_ms: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_LATENCY_MS)]
     version: _Name | None = None
-    v: Literal[1] = 1
+
+    def reading(self, ts: float) -> Reading | None:
+        endpoint, version = self.endpoint, self.version
+        if endpoint.strip() is not endpoint or (
+            version is not None and version.strip() is not version
+        ):
+            return None
+        return ("request", self.service, "endpoint", endpoint, ts, self.status,
+                self.latency_ms, version)  # fmt: skip
 
 
-_decode_request = msgspec.json.Decoder(_Request).decode
-_NOT_A_CANONICAL_REQUEST = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+class _Log(_Event, tag="log"):
+    level: LogLevel
+    message: _Text
+    endpoint: _Name | None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        service, endpoint = self.service, self.endpoint
+        if endpoint is None:
+            return ("log", service, "service", service, ts, self.level, None, None)
+        if endpoint.strip() is not endpoint:
+            return None
+        return ("log", service, "endpoint", endpoint, ts, self.level, None, None)
+
+
+class _Resource(_Event, tag="resource"):
+    host: _Name
+    cpu_pct: _Percent | None = None
+    mem_pct: _Percent | None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        host, cpu, mem = self.host, self.cpu_pct, self.mem_pct
+        if host.strip() is not host or (cpu is None and mem is None):
+            return None
+        return ("resource", self.service, "host", host, ts, cpu, mem, None)
+
+
+class _Queue(_Event, tag="queue"):
+    queue: _Name
+    depth: Annotated[int, msgspec.Meta(ge=0, le=MAX_DEPTH)]
+
+    def reading(self, ts: float) -> Reading | None:
+        queue = self.queue
+        if queue.strip() is not queue:
+            return None
+        return ("queue", self.service, "queue", queue, ts, self.depth, None, None)
+
+
+class _Bot(_Event, tag="bot"):
+    bot_id: _Name
+    status: BotStatus
+
+    def reading(self, ts: float) -> Reading | None:
+        bot = self.bot_id
+        if bot.strip() is not bot:
+            return None
+        return ("bot", self.service, "bot", bot, ts, self.status, None, None)
+
+
+class _Integrity(_Event, tag="integrity"):
+    check: _Name
+    ok: bool
+    detail: _Text | None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        check, detail = self.check, self.detail
+        if check.strip() is not check or (detail is not None and detail.strip() is not detail):
+            return None
+        return ("integrity", self.service, "check", check, ts, self.ok, detail, None)
+
+
+class _Deploy(_Event, tag="deploy"):
+    version: _Name
+    status: DeployStatus
+
+    def reading(self, ts: float) -> Reading | None:
+        service, version = self.service, self.version
+        if version.strip() is not version:
+            return None
+        return ("deploy", service, "service", service, ts, version, self.status, None)
+
+
+_decode_event = msgspec.json.Decoder(
+    _Request | _Log | _Resource | _Queue | _Bot | _Integrity | _Deploy
+).decode
+_NOT_CANONICAL = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 
 
 def read_record(raw: bytes) -> Reading:
     """The reading of one message's bytes; raises InvalidEvent (or orjson's JSONDecodeError,
     for bytes that are not JSON) exactly as ``read_event(orjson.loads(raw))`` would."""
-    if b'"request"' not in raw:  # not a request: spare the failed decode (an exception, ~1.5 µs)
-        return read_event(orjson.loads(raw))
     try:
-        request = _decode_request(raw)
-    except _NOT_A_CANONICAL_REQUEST:
+        event: _Event = _decode_event(raw)
+    except _NOT_CANONICAL:
         return read_event(orjson.loads(raw))
-    service, endpoint, version, seconds = (
-        request.service,
-        request.endpoint,
-        request.version,
-        request.ts,
-    )
+    service, seconds = event.service, event.ts
     if seconds >= _MS_FROM:  # ms and finer: the shared rule (a call only for these)
         seconds = _scale(seconds)
-    if (
-        service.strip() is not service
-        or endpoint.strip() is not endpoint
-        or (version is not None and version.strip() is not version)
-        or seconds >= MAX_EPOCH_S
-    ):
-        return read_event(orjson.loads(raw))  # not canonical: the readers and pydantic decide
-    return ("request", service, "endpoint", endpoint, seconds, request.status,
-            request.latency_ms, version)  # fmt: skip
+    if service.strip() is service and seconds < MAX_EPOCH_S:
+        reading = event.reading(seconds)
+        if reading is not None:
+            return reading
+    return read_event(orjson.loads(raw))  # not canonical: the readers and pydantic decide
 
 
 # --- canonical-shape checks (None means "not canonical: let pydantic decide") -------------

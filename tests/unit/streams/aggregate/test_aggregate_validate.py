@@ -147,6 +147,20 @@ def test_a_canonical_request_is_read_without_orjson_or_pydantic(
     assert reading[:4] == ("request", "chat-api", "endpoint", "POST /api/message")
 
 
+@pytest.mark.parametrize("data", VALID, ids=lambda d: f"{d['kind']}-{sorted(d)}")
+def test_a_canonical_event_of_every_kind_is_read_without_orjson_or_pydantic(
+    data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _reference_bytes(orjson.dumps(data))
+
+    def _forbidden(_: Any) -> Any:
+        raise AssertionError(f"the slow path was taken for a canonical {data['kind']} event")
+
+    monkeypatch.setattr(validate_module, "validate_event", _forbidden)
+    monkeypatch.setattr(validate_module.orjson, "loads", _forbidden)
+    assert read_record(orjson.dumps(data)) == expected
+
+
 REQUEST, QUEUE, INTEGRITY = VALID[0], VALID[6], VALID[8]
 
 
