@@ -58,19 +58,21 @@ def invalid_code(reason: str, field: str | None, problem: str | None = None) -> 
 def dead_letter(
     record: Record, topic: str, partition: int, code: str, reason: str, field: str | None
 ) -> DeadLetter:
-    provenance = {
-        "dlq.code": code,
-        "dlq.reason": reason,
-        "dlq.field": field or "",
-        "dlq.topic": topic,
-        "dlq.partition": str(partition),
-        "dlq.offset": str(record.offset),
-        "dlq.timestamp": str(record.timestamp),
-        "dlq.stage": "aggregate",
-    }
+    # One list literal, not a dict and a generator: with 10% bad input this runs for every
+    # tenth event, and the generator's frames were most of its cost.
+    headers = [
+        *record.headers,
+        ("dlq.code", code.encode()),
+        ("dlq.reason", reason.encode()),
+        ("dlq.field", field.encode() if field else b""),
+        ("dlq.topic", topic.encode()),
+        ("dlq.partition", str(partition).encode()),
+        ("dlq.offset", str(record.offset).encode()),
+        ("dlq.timestamp", str(record.timestamp).encode()),
+        ("dlq.stage", b"aggregate"),
+    ]
     value = record.value
     if value is not None and len(value) > MAX_VALUE_BYTES:
-        provenance["dlq.truncated"] = str(len(value))
+        headers.append(("dlq.truncated", str(len(value)).encode()))
         value = value[:MAX_VALUE_BYTES]
-    headers = [*record.headers, *((k, v.encode()) for k, v in provenance.items())]
     return DeadLetter(record.key, value, headers, code)

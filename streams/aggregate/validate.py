@@ -5,8 +5,7 @@ per event — a third of the stage's budget. So each kind has a fast reader that
 the *canonical* shape of a valid event and extracts what aggregation needs; anything else,
 invalid or merely unusual (200.0 as a status, " a " as a name, an RFC 3339 ``ts``), goes to
 pydantic, so what is accepted, the values and a rejection's reason are pydantic's by
-construction (tests/unit/streams prove it with hypothesis). ``read_record`` first decodes a
-request's bytes with msgspec into a typed struct (docs/design.md record 27).
+construction (tests/unit/streams prove it with hypothesis; docs/design.md record 27).
 
 A *reading* is a flat tuple (cheap to build, ~30 ns, unlike a model or a NamedTuple):
 ``(kind, service, dimension, key, ts, a, b, c, drill)`` with ``ts`` in epoch seconds exactly
@@ -35,8 +34,13 @@ test       duration_s,
 
 (dimension, key), with the drill, is the pane scope: requests and logs with an endpoint go to
 the endpoint, logs without one and deploys to the service-wide scope ("service", service),
-backups and restore tests to their dataset ("dataset", dataset). Backups and restore tests
-have no fast reader: a few a minute per dataset, they take the pydantic path.
+backups and restore tests to their dataset ("dataset", dataset).
+
+``read_record`` decodes the bytes with msgspec straight into a typed struct of their kind (a
+union tagged by ``kind``, validating while it decodes); whatever it refuses — a drill's event,
+an unknown or repeated kind, a backup or restore test (a few a minute per dataset: no struct
+of their own), a non-canonical or invalid event — takes the path above, so the verdicts are
+still pydantic's.
 """
 
 from __future__ import annotations
@@ -52,13 +56,20 @@ from schemas.telemetry import (
     DEPLOY_STATUSES,
     LOG_LEVELS,
     MAX_DEPTH,
+    MAX_DURATION_S,
     MAX_LATENCY_MS,
+    MAX_SIZE_BYTES,
     BackupEvent,
+    BackupStatus,
+    BackupType,
     BotEvent,
+    BotStatus,
     DeployEvent,
+    DeployStatus,
     IntegrityEvent,
     InvalidEvent,
     LogEvent,
+    LogLevel,
     QueueEvent,
     RequestEvent,
     ResourceEvent,
@@ -105,58 +116,175 @@ def read_event(data: Any) -> Reading:
     return reading_of(validate_event(data))
 
 
-# --- requests straight from bytes (msgspec) -------------------------------------------------
+# --- every kind straight from bytes (msgspec) ----------------------------------------------
 
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME)]
+_Text = Annotated[str, msgspec.Meta(max_length=_MAX_TEXT)]
+_Percent = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
 
 
-class _Request(msgspec.Struct, gc=False):
-    """The canonical request's types and bounds (unknown fields are ignored, as pydantic
-    does; a repeated key keeps its last value, as orjson does). ``kind`` is a plain required
-    field, not a struct tag: a tag may be absent."""
+class _Event(msgspec.Struct, tag_field="kind", kw_only=True, gc=False):
+    """The fields every kind shares, with the canonical event's types and bounds (unknown
+    fields are ignored, as pydantic does; a repeated key keeps its last value, as orjson
+    does, and a repeated ``kind`` is refused). ``kind`` is the tag of the union below: an
+    absent or unknown one is refused too, and every refusal takes the path of orjson, the
+    fast readers and pydantic."""
 
-    kind: Literal["request"]
     ts: Annotated[float, msgspec.Meta(ge=0.0)]
     service: _Name
+    v: Literal[1] = 1
+    # A drill's event (rare) fails here and takes the pydantic path, which keeps its id.
+    drill: None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        """The reading, ``ts`` in epoch seconds; None when a check msgspec cannot express
+        (names with nothing to strip) fails."""
+        raise NotImplementedError
+
+
+class _Request(_Event, tag="request"):
     endpoint: _Name
     status: Annotated[int, msgspec.Meta(ge=100, le=599)]
     latency_ms: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_LATENCY_MS)]
     version: _Name | None = None
-    v: Literal[1] = 1
-    # A drill's request (rare) fails here and takes the pydantic path, which keeps its id.
-    drill: None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        endpoint, version = self.endpoint, self.version
+        if endpoint.strip() is not endpoint or (
+            version is not None and version.strip() is not version
+        ):
+            return None
+        return ("request", self.service, "endpoint", endpoint, ts, self.status,
+                self.latency_ms, version, None)  # fmt: skip
 
 
-_decode_request = msgspec.json.Decoder(_Request).decode
-_NOT_A_CANONICAL_REQUEST = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+class _Log(_Event, tag="log"):
+    level: LogLevel
+    message: _Text
+    endpoint: _Name | None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        service, endpoint = self.service, self.endpoint
+        if endpoint is None:
+            return ("log", service, "service", service, ts, self.level, None, None, None)
+        if endpoint.strip() is not endpoint:
+            return None
+        return ("log", service, "endpoint", endpoint, ts, self.level, None, None, None)
+
+
+class _Resource(_Event, tag="resource"):
+    host: _Name
+    cpu_pct: _Percent | None = None
+    mem_pct: _Percent | None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        host, cpu, mem = self.host, self.cpu_pct, self.mem_pct
+        if host.strip() is not host or (cpu is None and mem is None):
+            return None
+        return ("resource", self.service, "host", host, ts, cpu, mem, None, None)
+
+
+class _Queue(_Event, tag="queue"):
+    queue: _Name
+    depth: Annotated[int, msgspec.Meta(ge=0, le=MAX_DEPTH)]
+
+    def reading(self, ts: float) -> Reading | None:
+        queue = self.queue
+        if queue.strip() is not queue:
+            return None
+        return ("queue", self.service, "queue", queue, ts, self.depth, None, None, None)
+
+
+class _Bot(_Event, tag="bot"):
+    bot_id: _Name
+    status: BotStatus
+
+    def reading(self, ts: float) -> Reading | None:
+        bot = self.bot_id
+        if bot.strip() is not bot:
+            return None
+        return ("bot", self.service, "bot", bot, ts, self.status, None, None, None)
+
+
+class _Integrity(_Event, tag="integrity"):
+    check: _Name
+    ok: bool
+    detail: _Text | None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        check, detail = self.check, self.detail
+        if check.strip() is not check or (detail is not None and detail.strip() is not detail):
+            return None
+        return ("integrity", self.service, "check", check, ts, self.ok, detail, None, None)
+
+
+class _Deploy(_Event, tag="deploy"):
+    version: _Name
+    status: DeployStatus
+
+    def reading(self, ts: float) -> Reading | None:
+        service, version = self.service, self.version
+        if version.strip() is not version:
+            return None
+        return ("deploy", service, "service", service, ts, version, self.status, None, None)
+
+
+class _Backup(_Event, tag="backup"):
+    dataset: _Name
+    type: BackupType
+    status: BackupStatus
+    backup_id: _Name
+    taken_at: Annotated[float, msgspec.Meta(ge=0.0)]  # an RFC 3339 one: the path above
+    size_bytes: Annotated[int, msgspec.Meta(ge=0, le=MAX_SIZE_BYTES)] | None = None
+    location: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)] | None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        names = (self.dataset, self.backup_id, *(() if self.location is None else (self.location,)))
+        taken = self.taken_at
+        if taken >= _MS_FROM:
+            taken = _scale(taken)
+        if taken >= MAX_EPOCH_S or any(n.strip() is not n for n in names):
+            return None
+        backup = (self.type, self.status, self.backup_id, taken, self.size_bytes, self.location)
+        return ("backup", self.service, "dataset", self.dataset, ts, backup, None, None, None)
+
+
+class _RestoreTest(_Event, tag="restore_test"):
+    backup_id: _Name
+    dataset: _Name
+    ok: bool
+    duration_s: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_DURATION_S)]
+    environment: _Name
+
+    def reading(self, ts: float) -> Reading | None:
+        names = (self.backup_id, self.dataset, self.environment)
+        if any(n.strip() is not n for n in names):
+            return None
+        test = (self.backup_id, self.ok, self.duration_s, self.environment)
+        return ("restore_test", self.service, "dataset", self.dataset, ts, test, None, None, None)
+
+
+_decode_event = msgspec.json.Decoder(
+    _Request | _Log | _Resource | _Queue | _Bot | _Integrity | _Deploy | _Backup | _RestoreTest
+).decode
+_NOT_CANONICAL = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 
 
 def read_record(raw: bytes) -> Reading:
     """The reading of one message's bytes; raises InvalidEvent (or orjson's JSONDecodeError,
     for bytes that are not JSON) exactly as ``read_event(orjson.loads(raw))`` would."""
-    if b'"request"' not in raw:  # not a request: spare the failed decode (an exception, ~1.5 µs)
-        return read_event(orjson.loads(raw))
     try:
-        request = _decode_request(raw)
-    except _NOT_A_CANONICAL_REQUEST:
+        event: _Event = _decode_event(raw)
+    except _NOT_CANONICAL:
         return read_event(orjson.loads(raw))
-    service, endpoint, version, seconds = (
-        request.service,
-        request.endpoint,
-        request.version,
-        request.ts,
-    )
+    service, seconds = event.service, event.ts
     if seconds >= _MS_FROM:  # ms and finer: the shared rule (a call only for these)
         seconds = _scale(seconds)
-    if (
-        service.strip() is not service
-        or endpoint.strip() is not endpoint
-        or (version is not None and version.strip() is not version)
-        or seconds >= MAX_EPOCH_S
-    ):
-        return read_event(orjson.loads(raw))  # not canonical: the readers and pydantic decide
-    return ("request", service, "endpoint", endpoint, seconds, request.status,
-            request.latency_ms, version, None)  # fmt: skip
+    if service.strip() is service and seconds < MAX_EPOCH_S:
+        reading = event.reading(seconds)
+        if reading is not None:
+            return reading
+    return read_event(orjson.loads(raw))  # not canonical: the readers and pydantic decide
 
 
 # --- canonical-shape checks (None means "not canonical: let pydantic decide") -------------

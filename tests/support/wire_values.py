@@ -190,7 +190,7 @@ VALID: list[dict[str, Any]] = [
     {"kind": "backup", "ts": 1764090000, "service": "s", "dataset": "chat_messages",
      "type": "wal", "status": "succeeded", "backup_id": "b1", "taken_at": 1764089990},
     {"kind": "backup", "ts": 1764090000, "service": "s", "dataset": "d", "type": "full",
-     "status": "failed", "backup_id": "b2", "taken_at": "2025-11-25T16:59:50Z",
+     "status": "failed", "backup_id": "b2", "taken_at": 1764089990000,
      "size_bytes": 0, "location": "s3://b/b2"},
     {"kind": "restore_test", "ts": 1764090000, "service": "s", "dataset": "d",
      "backup_id": "b2", "ok": True, "duration_s": 41.5, "environment": "staging"},

@@ -147,6 +147,28 @@ def test_a_canonical_request_is_read_without_orjson_or_pydantic(
     assert reading[:4] == ("request", "chat-api", "endpoint", "POST /api/message")
 
 
+@pytest.mark.parametrize("data", VALID, ids=lambda d: f"{d['kind']}-{sorted(d)}")
+def test_a_canonical_event_of_every_kind_is_read_without_orjson_or_pydantic(
+    data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _reference_bytes(orjson.dumps(data))
+
+    def _forbidden(_: Any) -> Any:
+        raise AssertionError(f"the slow path was taken for a canonical {data['kind']} event")
+
+    monkeypatch.setattr(validate_module, "validate_event", _forbidden)
+    monkeypatch.setattr(validate_module.orjson, "loads", _forbidden)
+    assert read_record(orjson.dumps(data)) == expected
+
+
+@pytest.mark.parametrize("data", VALID, ids=lambda d: f"{d['kind']}-{sorted(d)}")
+def test_a_drills_event_of_every_kind_keeps_its_drill_id(data: dict[str, Any]) -> None:
+    raw = orjson.dumps({**data, "drill": "drl_0a1b2c3d"})
+    reading = read_record(raw)
+    assert reading[8] == "drl_0a1b2c3d"
+    assert reading == _reference_bytes(raw)
+
+
 REQUEST, QUEUE, INTEGRITY = VALID[0], VALID[6], VALID[8]
 
 
