@@ -5,8 +5,9 @@ own API (docs/drills.md), with the plan's clock compressed (``--compress 10``), 
 with no URL printing what they would send, and a small fleet control plane on loopback
 standing in for the deploy tooling. It ends once every incident of the drill is resolved (or
 after ``--duration`` seconds) with the timelines, the rollback phases against the plan, the
-drill's report and the reviews. The ``healthy`` scenario is plain traffic, no drill. What it
-prints: README.md.
+drill's report, the reviews (for S2, the backup restored and the data it lost against the
+RPO) and a readiness check of the deployed service. The ``healthy`` scenario is plain
+traffic, no drill. What it prints: README.md.
 """
 
 from __future__ import annotations
@@ -29,14 +30,25 @@ from app.api.server import HttpServer
 from app.credentials import issue_token
 from app.drills.store import PgDrillStore
 from app.infra import local_if_needed, prepare
-from app.pipeline import Pipeline, Responder, build_pipeline
+from app.pipeline import Pipeline, Responder, build_pipeline, readiness_service
+from app.policy import policy_from_settings
+from app.readiness.text import report_text
 from app.reviews.control import ReviewMissing
 from app.settings import Settings
 from app.simulation.fleet import Fleet, fleet_app
 from app.simulation.pacing import play
-from app.simulation.scenarios import Remedies, ScenarioName, Timeline, generate
+from app.simulation.scenarios import (
+    NEW_VERSION,
+    Remedies,
+    ScenarioName,
+    Timeline,
+    generate,
+    plan_for,
+)
 from app.topics import declared_topics
 from handlers.actions import ACTIONS
+from handlers.incidents.notices import duration_text
+from handlers.readiness.checklist import Readiness
 from handlers.rollback.phases import BUDGET_FIELDS
 from schemas.clock import Clock, SystemClock
 from schemas.decisions import Decision
@@ -164,6 +176,7 @@ class DemoResult:
     incidents: list[dict[str, Any]] = field(default_factory=list)
     fleet_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     sent: int = 0
+    readiness: Readiness | None = None
     drill: dict[str, Any] | None = None  # the drill the scenario ran as (None: healthy)
     report: str = ""  # the drill's report, as Markdown
     reviews: dict[str, str] = field(default_factory=dict)  # incident id -> its review (Markdown)
@@ -227,16 +240,33 @@ class Feed:
             return
         event = IncidentEvent.model_validate_json(value)
         self._result.events.append(event)
-        shown = {k: v for k, v in event.detail.items() if v is not None and k not in _QUIET}
+        quiet = {*_QUIET, "backups"}  # a restore's backups: one line each, below
+        shown = {k: v for k, v in event.detail.items() if v is not None and k not in quiet}
         detail = " ".join(f"{k}={v}" for k, v in shown.items())
         what = " ".join(str(w) for w in (event.severity.name, event.scenario, event.status) if w)
         title = f" — {event.title}" if event.type == "opened" else ""
+        backups = event.detail.get("backups") or ()
         self.say(f"incident  {event.incident_id} {event.type} [{what}] {detail}{title}")
+        for backup in backups:
+            self.say(f"          {_restoring(backup)}")
         if event.type == "mitigated":
             self.say(
                 "          it resolves once every alert of it has cleared: the policy's window "
                 "must drop under the threshold, then stay there for keep_firing_for"
             )
+
+
+def _restoring(backup: dict[str, Any]) -> str:
+    """One restored dataset: its backup and the data it loses, against the RPO."""
+    rpo, against = backup.get("rpo_s"), ""
+    if rpo is not None:
+        verdict = "within" if backup.get("within_rpo") else "BEYOND"
+        against = f" ({verdict} the RPO of {duration_text(rpo)})"
+    loss = duration_text(round(float(backup["loss_window_s"]), 1))
+    return (
+        f"restoring {backup['dataset']} from backup {backup['backup_id']}: data-loss window "
+        f"{loss}{against}"
+    )
 
 
 async def _until_ready(pipeline: Pipeline, within_s: float = 60.0) -> None:
@@ -280,8 +310,20 @@ def _summary(incident: dict[str, Any], progress: Progress) -> None:
         progress(f"  +{offset:6.1f}s  {entry['kind']:<10} {entry['message']}")
     if updates:
         progress(f"  (and {updates} status updates on the plan's cadence)")
-    for phase in (incident.get("rollback") or {}).get("phases", []):
+    rollback = incident.get("rollback") or {}
+    for phase in rollback.get("phases", []):
         progress(_phase_line(phase))
+    for restored in rollback.get("restored", []):
+        progress(_restored_line(restored))
+
+
+def _restored_line(restored: dict[str, Any]) -> str:
+    line = "  " + _restoring(restored)
+    took, rto = restored.get("restore_duration_s"), restored.get("rto_s")
+    if took is not None and rto is not None:
+        verdict = "within" if restored.get("within_rto") else "BEYOND"
+        line += f"; restored in {took:.1f} s, {verdict} the RTO of {duration_text(rto)}"
+    return line
 
 
 def _phase_line(phase: dict[str, Any]) -> str:
@@ -361,6 +403,9 @@ async def run_demo(
     for incident_id, review in result.reviews.items():
         progress(f"\n{review}")
         progress(f"(GET /incidents/{incident_id}/review, `alertpipe review {incident_id}`)")
+    if result.readiness is not None:
+        progress("\nreadiness check (alertpipe readiness check), as of the end of the demo:")
+        progress(report_text(result.readiness))
     progress(
         f"\ndemo: {result.sent:,} events, {len(result.decisions)} decisions, "
         f"{len(result.incidents)} incident(s), {len(result.fleet_calls)} control calls, "
@@ -409,10 +454,21 @@ async def _drill(
         for found in await queries.list_incidents():
             result.incidents.append(await queries.get_incident(found["id"]) or found)
         await _reviews(pipeline.responder, result)
+        result.readiness = await _readiness(pipeline, scenario, clock)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _readiness(pipeline: Pipeline, scenario: ScenarioName, clock: Clock) -> Readiness:
+    """The readiness check deploy tooling would run before the next deploy of the service the
+    scenario deployed (recorded like any check, with "demo" as its actor)."""
+    assert pipeline.responder is not None
+    service = plan_for(scenario)[0][0]
+    policy = policy_from_settings(pipeline.settings)
+    gate = readiness_service(pipeline.settings, pipeline.responder.pool, policy, clock)
+    return await gate.check(service, NEW_VERSION[service], "demo")
 
 
 async def _as_drill(

@@ -47,6 +47,8 @@ from app.drills.control import DrillControl
 from app.drills.runner import DrillRunner
 from app.drills.store import PgDrillStore
 from app.policy import policy_from_settings
+from app.readiness import DrillRecords, ReadinessService
+from app.readiness.panes import KafkaPaneReader
 from app.receivers import check_receivers, receiver_setup
 from app.reviews.control import ReviewControl
 from app.reviews.drafter import ReviewDrafter
@@ -60,10 +62,12 @@ from app.storage.notify import PgNotifications
 from app.storage.outbox import PgOutboxStore
 from app.storage.pool import create_pool, database_error
 from app.storage.queries import PgIncidentQueries
+from app.storage.readiness import PgDrillRecords, PgReadinessStore
 from app.storage.refs import PgReceiverRefs
 from app.storage.silences import PgSilenceStore
 from app.storage.tokens import PgCredentialStore
 from handlers import actions
+from handlers.backups import BackupRecorder
 from handlers.config import PhaseRetries
 from handlers.deploys import DeployRecorder
 from handlers.events import EventPublisher, KafkaEventSink
@@ -73,17 +77,19 @@ from handlers.incidents.source import KafkaDecisionSource
 from handlers.notify.metrics import DeliveryStats
 from handlers.outbox.dispatcher import OutboxDispatcher
 from handlers.pager_watch import PagerWatch
+from handlers.readiness.gate import DeployGate
 from handlers.receivers.base import Receiver
 from handlers.receivers.drill import route_drills
 from handlers.receivers.registry import ReceiverUrls, build_drill_receivers, build_receivers
 from handlers.rollback.health import HealthProbe
 from handlers.rollback.kafka_probe import KafkaHealthProbe
 from handlers.rollback.orchestrator import RollbackOrchestrator
+from handlers.rollback.restore import Objective, Objectives
 from handlers.slos import BudgetRecorder
 from handlers.timers import TimerWorker
 from schemas.clock import Clock, SystemClock
 from schemas.incidents import ActionKind
-from schemas.maintenance import MaintenanceWindow
+from schemas.severity import Severity
 from streams.aggregate import Aggregator, AggregatorConfig, tune_gc
 from streams.evaluate.correlator import Correlator, CorrelatorConfig
 from streams.evaluate.kafka import ensure_state_topic
@@ -108,7 +114,9 @@ __all__ = [
     "drill_urls",
     "evaluator_config",
     "needs_database",
+    "readiness_service",
     "receiver_urls",
+    "restore_objectives",
     "rollback_from_policy",
 ]
 
@@ -129,6 +137,8 @@ PART_NEEDS: Mapping[str, tuple[Dependency, ...]] = {
     "probe": ("kafka",),
     "manager": ("kafka", "postgres"),
     "deploys": ("kafka", "postgres"),
+    "backups": ("kafka", "postgres"),  # backups and restore tests from the panes
+    "gate": ("kafka", "postgres"),  # deploys from the panes, checks in PostgreSQL
     "budgets": ("kafka", "postgres"),
     "timers": ("postgres",),
     "orchestrator": ("postgres",),
@@ -213,6 +223,17 @@ def rollback_from_policy(settings: Settings, policy: Policy) -> Settings:
     }
     update["phase_retries"] = retries
     return settings.model_copy(update={"rollback": rb.model_copy(update=update)})
+
+
+def restore_objectives(policy: Policy | None) -> Objectives:
+    """The policy's recovery objectives, as the responder measures restores against them."""
+    if policy is None or not policy.backups.enabled:
+        return Objectives()
+    backups = policy.backups
+    return Objectives(
+        datasets={d.dataset: Objective(d.rpo_ms / 1000, d.rto_ms / 1000) for d in backups.datasets},
+        full_system_rto_s=backups.full_system_rto_ms / 1000,
+    )
 
 
 def _explicit(model: BaseModel) -> dict[str, Any]:
@@ -304,13 +325,15 @@ async def build_pipeline(
     write: Callable[[str], None] = print,
     http: bool = True,
     parts: Sequence[str] = RESPONDER_PARTS,
+    drills: DrillRecords | None = None,
 ) -> Pipeline:
     """Every role asked for, wired from ``settings`` (after ``app.infra.prepare``).
 
     ``clock`` and ``probe`` (rollback verify) replace the system clock and the Kafka health
     probe; ``write`` receives what the console receivers print (receivers with no URL
     configured); ``http=False`` leaves out the HTTP server; ``parts`` narrows the responder
-    to some of its parts (tests of one part).
+    to some of its parts (tests of one part); ``drills`` are the drills the readiness gate
+    reads (default: the drills table).
     """
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
@@ -333,7 +356,6 @@ async def build_pipeline(
             write,
             wanted,
             pipeline.exposition,
-            policy.maintenance,
             policy,
         )
         needing.extend((role, PART_NEEDS[n]) for n, role in pipeline.responder.parts.items())
@@ -341,7 +363,7 @@ async def build_pipeline(
     if intake is not None:  # before the server, so it stops after it
         assert isinstance(intake.writer, KafkaWriter)
         needing.append((intake.writer, _KAFKA_ONLY))
-    pipeline.asgi = _asgi(pipeline, roles, policy, intake)
+    pipeline.asgi = _asgi(pipeline, roles, policy, drills, intake)
     # After the server, so it stops before it: its stop ends the page's live streams, which
     # the server would otherwise wait for.
     last = [(pipeline.dashboard, _KAFKA_ONLY)] if pipeline.dashboard is not None else []
@@ -406,6 +428,25 @@ def _stages(
     return stages
 
 
+def readiness_service(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    policy: Policy,
+    clock: Clock,
+    drills: DrillRecords | None = None,
+) -> ReadinessService:
+    """The readiness gate, for the API and ``alertpipe readiness check``."""
+    return ReadinessService(
+        PgReadinessStore(pool),
+        KafkaPaneReader(settings.bootstrap, settings.topics.panes),
+        drills or PgDrillRecords(pool),
+        policy,
+        receiver_urls(settings),
+        settings.readiness,
+        clock,
+    )
+
+
 def _intake(settings: Settings, policy: Policy) -> Intake:
     """The api role's ingest: one acks=all producer for every ingest route (a role, so it
     starts before the HTTP server and stops after it)."""
@@ -430,7 +471,11 @@ def _intake(settings: Settings, policy: Policy) -> Intake:
 
 
 def _asgi(
-    pipeline: Pipeline, roles: Sequence[RoleName], policy: Policy | None, intake: Intake | None
+    pipeline: Pipeline,
+    roles: Sequence[RoleName],
+    policy: Policy | None,
+    drills: DrillRecords | None,
+    intake: Intake | None,
 ) -> FastAPI:
     r, cfg = pipeline.responder, pipeline.settings.auth
     expo = pipeline.exposition
@@ -453,10 +498,11 @@ def _asgi(
         expo,
         r.holds,
         pipeline.settings.http_max_body_bytes,
-        intake,
+        intake=intake,
         drills=r.drills,
         reviews=r.reviews,
         max_silence_s=pipeline.settings.silence_max_days * 86400.0,
+        readiness=readiness_service(pipeline.settings, r.pool, policy, r.clock, drills),
     )
     return create_app(deps, board)
 
@@ -494,14 +540,13 @@ async def _responder(
     write: Callable[[str], None],
     parts: Sequence[str],
     expo: Exposition,
-    windows: Sequence[MaintenanceWindow] = (),
     policy: Policy | None = None,
 ) -> Responder:
-    """Stages 3–4 wired from settings (the database must be migrated); ``windows``: the
-    policy's maintenance windows."""
+    """Stages 3–4 wired from settings (the database must be migrated); from ``policy``, its
+    maintenance windows and its recovery objectives."""
     pool = await create_pool(settings.dsn)
     incidents, outbox = PgIncidentStore(pool), PgOutboxStore(pool)
-    holds = PgHoldStore(pool, windows)
+    holds = PgHoldStore(pool, policy.maintenance if policy is not None else ())
     commands = IncidentCommands(incidents, settings.response, clock, holds)
     drills = PgDrillStore(pool)
     responder = Responder(
@@ -618,6 +663,26 @@ def _responder_parts(
         expo.add_lag("deploy-recorder", _lag_of(source))
         return DeployRecorder(r.incidents, source, clock)
 
+    def backups() -> Role:
+        group = f"{settings.group_prefix}-backups"
+        source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
+        expo.add_lag("backup-recorder", functools.partial(consumer_lag, source.consumer))
+        return BackupRecorder(r.incidents, source, clock)
+
+    def gate() -> Role:
+        group = f"{settings.group_prefix}-deploy-gate"
+        source = KafkaDecisionSource(settings.bootstrap, settings.topics.panes, group)
+        expo.add_lag("deploy-gate", functools.partial(consumer_lag, source.consumer))
+        severity = policy.readiness.unready_deploy if policy is not None else Severity.MEDIUM
+        return DeployGate(
+            r.incidents,
+            source,
+            DecisionApplier(settings.response),
+            clock,
+            severity=severity,
+            valid_s=settings.readiness.check_valid_s,
+        )
+
     def budgets() -> Role:
         group = f"{settings.group_prefix}-slo-budgets"
         state = settings.evaluator.state_topic
@@ -635,7 +700,13 @@ def _responder_parts(
     def orchestrator() -> Role:
         assert verify is not None
         return RollbackOrchestrator(
-            r.incidents, verify, settings.rollback, settings.response, clock, holds=r.holds
+            r.incidents,
+            verify,
+            settings.rollback,
+            settings.response,
+            clock,
+            holds=r.holds,
+            objectives=restore_objectives(policy),
         )
 
     builders: dict[str, Callable[[], Role | None]] = {
@@ -644,6 +715,8 @@ def _responder_parts(
         "probe": lambda: kafka_probe,
         "manager": manager,
         "deploys": deploys,
+        "backups": backups,
+        "gate": gate,
         "budgets": budgets,
         "timers": lambda: TimerWorker(
             r.incidents,

@@ -33,7 +33,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.roles import ROLE_NAMES
 from handlers.actions import ACTIONS, URL_SETTINGS
-from handlers.config import DeliveryConfig, HoldConfig, ResponseConfig, RollbackConfig
+from handlers.config import (
+    DeliveryConfig,
+    HoldConfig,
+    ReadinessConfig,
+    ResponseConfig,
+    RollbackConfig,
+)
 from streams.supervise import SupervisionConfig
 
 __all__ = [
@@ -473,6 +479,7 @@ class _Servers(BaseSettings):
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     holds: HoldConfig = Field(default_factory=HoldConfig)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     # Every role of every process (defined beside the supervisor, in streams/supervise.py).
     supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)

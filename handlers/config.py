@@ -19,6 +19,7 @@ __all__ = [
     "DeliveryConfig",
     "HoldConfig",
     "PhaseRetries",
+    "ReadinessConfig",
     "ResponseConfig",
     "RollbackConfig",
 ]
@@ -260,4 +261,33 @@ class HoldConfig(_Group):
         gt=0,
         description="a held control call or rollback looks again this often whether its hold "
         "still applies (a window that ended); a lifted hold or a release wakes them at once",
+    )
+
+
+class ReadinessConfig(_Group):
+    """The readiness gate (``handlers.readiness``; its baselines are the policy's
+    ``readiness``): how recent each piece of evidence must be."""
+
+    drill_within_s: float = Field(
+        default=30 * 86_400.0,
+        gt=0,
+        description="a passed drill counts this long for 'rollback procedure tested' (a drill "
+        "of the service) and 'DR drill completed' (any drill): the plan's monthly drill",
+    )
+    attestation_valid_s: float = Field(
+        default=90 * 86_400.0,
+        gt=0,
+        description="an operator's attestation that the team is trained on the runbook counts "
+        "this long after it was recorded",
+    )
+    monitoring_within_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="'monitoring configured' needs telemetry from the service within this",
+    )
+    check_valid_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="a passed readiness check of a version lets a deploy of it start within "
+        "this long; later, or without one, the deploy is 'deployed while not ready'",
     )

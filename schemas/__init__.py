@@ -22,6 +22,7 @@ from schemas.maintenance import HoldRecord, WindowRecord
 from schemas.panes import LatencySketch, PaneSummary, Scope
 from schemas.severity import Scenario, Severity
 from schemas.telemetry import (
+    BackupEvent,
     BotEvent,
     DeployEvent,
     IntegrityEvent,
@@ -30,6 +31,7 @@ from schemas.telemetry import (
     QueueEvent,
     RequestEvent,
     ResourceEvent,
+    RestoreTestEvent,
     TelemetryEvent,
     encode_event,
     parse_event,
@@ -42,6 +44,7 @@ __all__ = [
     "ActionKind",
     "ActionRecord",
     "AlertState",
+    "BackupEvent",
     "BotEvent",
     "Decision",
     "DeployEvent",
@@ -59,6 +62,7 @@ __all__ = [
     "RequestEvent",
     "ResourceEvent",
     "Response",
+    "RestoreTestEvent",
     "RollbackRecord",
     "Scenario",
     "Scope",
@@ -81,6 +85,8 @@ EXPORTED_MODELS: dict[str, type[BaseModel]] = {
     "telemetry.bot.v1": BotEvent,
     "telemetry.integrity.v1": IntegrityEvent,
     "telemetry.deploy.v1": DeployEvent,
+    "telemetry.backup.v1": BackupEvent,
+    "telemetry.restore_test.v1": RestoreTestEvent,
     "pane.v1": PaneSummary,
     "decision.v1": Decision,
     "incident-event.v1": IncidentEvent,

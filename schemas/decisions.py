@@ -23,6 +23,7 @@ Response = Literal[
     "record",  # LOW: write it down
     "notify",  # MEDIUM: tell humans, wait for a decision
     "investigate",  # HIGH: page, investigation window, then roll back if unresolved
+    "page",  # page on-call, never roll back: the code is not at fault (a stale backup)
     "rollback",  # CRITICAL: page, open breaker, roll back now
     "scale_up",  # resources: scale-up / investigate notice
     "restart_bot",  # bot crash: restart it

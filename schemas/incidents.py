@@ -28,6 +28,7 @@ __all__ = [
     "IncidentRecord",
     "IncidentStatus",
     "PhaseRecord",
+    "RestoredBackup",
     "RollbackRecord",
     "TimelineEntry",
 ]
@@ -141,6 +142,31 @@ class PhaseRecord(_Model):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class RestoredBackup(_Model):
+    """What a data rollback restored of one dataset: the backup, the data it lost against the
+    dataset's RPO, and how long the restore took against its RTO."""
+
+    dataset: str
+    backup_id: str
+    type: str
+    taken_at: float = Field(description="epoch seconds: the moment the restored data is from")
+    tested: bool = Field(description="a restore test of this backup had passed")
+    location: str | None = None
+    why: str = Field(description="why this backup (the newest restore-tested one, …)")
+    loss_window_s: float = Field(
+        description="data lost: the restore point (when corruption could have begun) minus taken_at"
+    )
+    rpo_s: float | None = Field(
+        default=None, description="the dataset's RPO, if the policy has one"
+    )
+    within_rpo: bool | None = None
+    restore_duration_s: float | None = Field(
+        default=None, description="how long the restore took (null while it runs)"
+    )
+    rto_s: float | None = None
+    within_rto: bool | None = None
+
+
 class RollbackRecord(_Model):
     """An incident's rollback to the last known good version (at most one per incident)."""
 
@@ -168,6 +194,11 @@ class RollbackRecord(_Model):
         default=None, description="why that moment: the bad deploy, the first alert, the request"
     )
     phases: list[PhaseRecord] = Field(default_factory=list)
+    restored: list[RestoredBackup] = Field(
+        default_factory=list,
+        description="data rollbacks: the backup restored of each dataset, its data-loss window "
+        "against the RPO and the restore's duration against the RTO",
+    )
 
 
 class IncidentRecord(_Model):

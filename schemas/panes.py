@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "BackupRecord",
     "BotStats",
     "DeployRecord",
     "Dimension",
@@ -28,12 +29,13 @@ __all__ = [
     "QueueStats",
     "RequestStats",
     "ResourceStats",
+    "RestoreTestRecord",
     "Scope",
     "Truncated",
     "scope_text",
 ]
 
-Dimension = Literal["endpoint", "host", "queue", "bot", "check", "service"]
+Dimension = Literal["endpoint", "host", "queue", "bot", "check", "dataset", "service"]
 
 
 class _Model(BaseModel):
@@ -44,9 +46,12 @@ class Scope(_Model):
     """What a pane is about: one service and one natural key of it."""
 
     service: str
-    dimension: Dimension = Field(description="endpoint for requests/logs, host, queue, bot, check")
+    dimension: Dimension = Field(
+        description="endpoint for requests/logs, host, queue, bot, check, dataset (backups)"
+    )
     key: str = Field(
-        description="endpoint, host, queue, bot id or check; the service for service-wide panes"
+        description="endpoint, host, queue, bot id, check or dataset; the service for "
+        "service-wide panes"
     )
     drill: str | None = Field(
         default=None, description="the DR drill whose telemetry it is; absent for real traffic"
@@ -135,6 +140,28 @@ class DeployRecord(_Model):
     status: Literal["started", "succeeded", "failed", "rolled_back"]
 
 
+class BackupRecord(_Model):
+    """One backup event of a dataset pane, as reported (``ts``: when it was reported)."""
+
+    ts: float
+    backup_id: str
+    type: Literal["wal", "incremental", "full", "offsite"]
+    status: Literal["succeeded", "failed"]
+    taken_at: float = Field(description="epoch seconds: the moment the backup's data is from")
+    size_bytes: int | None = None
+    location: str | None = None
+
+
+class RestoreTestRecord(_Model):
+    """One test restore of a backup of a dataset pane (``ts``: when it was reported)."""
+
+    ts: float
+    backup_id: str
+    ok: bool
+    duration_s: float
+    environment: str
+
+
 class Truncated(_Model):
     """What a pane's caps left out (the caps, per pane, are listed in the README)."""
 
@@ -145,6 +172,9 @@ class Truncated(_Model):
         default=0, ge=0, description="bot transitions left out of the middle of `transitions`"
     )
     deploys: int = Field(default=0, ge=0, description="deploy events beyond the cap")
+    backups: int = Field(
+        default=0, ge=0, description="backup and restore-test events beyond the cap"
+    )
 
 
 class PaneSummary(_Model):
@@ -169,6 +199,12 @@ class PaneSummary(_Model):
     bot: BotStats | None = None
     integrity: IntegrityStats | None = None
     deploys: list[DeployRecord] = Field(default_factory=list)
+    backups: list[BackupRecord] = Field(
+        default_factory=list, description="dataset panes: backups reported, by report time"
+    )
+    restore_tests: list[RestoreTestRecord] = Field(
+        default_factory=list, description="dataset panes: test restores reported"
+    )
     truncated: Truncated = Field(
         default_factory=Truncated, description="what the caps cut; absent (all 0) normally"
     )

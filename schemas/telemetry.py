@@ -32,12 +32,16 @@ from schemas.errors import InputError
 from schemas.timestamps import EpochSeconds
 
 __all__ = [
+    "BACKUP_STATUSES",
+    "BACKUP_TYPES",
     "BOT_STATUSES",
     "DEPLOY_STATUSES",
     "KINDS",
     "LOG_LEVELS",
     "MAX_DEPTH",
     "MAX_LATENCY_MS",
+    "MAX_SIZE_BYTES",
+    "BackupEvent",
     "BotEvent",
     "DeployEvent",
     "IntegrityEvent",
@@ -46,6 +50,7 @@ __all__ = [
     "QueueEvent",
     "RequestEvent",
     "ResourceEvent",
+    "RestoreTestEvent",
     "TelemetryEvent",
     "encode_event",
     "parse_event",
@@ -58,6 +63,8 @@ WIRE_VERSION = 1
 # the wire form's MAX_BINS bound is the last line of defence, not the contract).
 MAX_LATENCY_MS = 86_400_000
 MAX_DEPTH = 2**63 - 1  # a signed 64-bit integer, what every consumer language can hold
+MAX_SIZE_BYTES = MAX_DEPTH  # a backup's size: the same bound
+MAX_DURATION_S = 31 * 86_400.0  # a restore test longer than a month is a unit mistake
 
 # Exactly the characters Python's str.strip() removes (the str.isspace() set), written out so
 # that the exported pattern means the same in every regex dialect (ECMA's \s differs).
@@ -87,20 +94,34 @@ def _not_blank(value: str) -> str:
 # model-wide, so Python callers keep their ordinary constructor typing.
 Integer = Annotated[int, Strict(), BeforeValidator(_integral)]
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+# Bounded inside the type: bounds on an optional field's Field() never reach its JSON Schema.
+ByteCount = Annotated[int, Strict(), Field(ge=0, le=MAX_SIZE_BYTES), BeforeValidator(_integral)]
 Name = Annotated[
     str,
     Field(min_length=1, max_length=256, json_schema_extra={"pattern": NOT_BLANK}),
     AfterValidator(_not_blank),
 ]
 Text = Annotated[str, Field(max_length=65_536), AfterValidator(str.strip)]
+# Where a backup is kept (a URL or a path): longer than a name, never blank.
+Location = Annotated[
+    str,
+    Field(min_length=1, max_length=2048, json_schema_extra={"pattern": NOT_BLANK}),
+    AfterValidator(_not_blank),
+]
 Percent = Annotated[Number, Field(ge=0, le=100)]
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 BotStatus = Literal["online", "offline", "crashed", "restarted", "error"]
 DeployStatus = Literal["started", "succeeded", "failed", "rolled_back"]
+# The plan's backup schedule: the transaction log every 10 minutes (wal), incrementals, a full
+# backup every hour and an off-site copy every 6 hours.
+BackupType = Literal["wal", "incremental", "full", "offsite"]
+BackupStatus = Literal["succeeded", "failed"]
 LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 BOT_STATUSES: tuple[BotStatus, ...] = get_args(BotStatus)
 DEPLOY_STATUSES: tuple[DeployStatus, ...] = get_args(DeployStatus)
+BACKUP_TYPES: tuple[BackupType, ...] = get_args(BackupType)
+BACKUP_STATUSES: tuple[BackupStatus, ...] = get_args(BackupStatus)
 
 
 class _Event(BaseModel):
@@ -196,12 +217,57 @@ class DeployEvent(_Event):
     status: DeployStatus
 
 
+class BackupEvent(_Event):
+    """One backup of a dataset, and how it went (the plan's backup schedule). ``taken_at`` is
+    the moment the backup holds the data of: what a restore from it brings back; ``ts`` is
+    when it was reported."""
+
+    kind: Literal["backup"]
+    dataset: Name = Field(description="what was backed up, e.g. chat_messages, bot_state")
+    type: BackupType = Field(description="wal (transaction log), incremental, full or offsite")
+    status: BackupStatus
+    backup_id: Name = Field(description="the backup tool's id of it: what a restore asks for")
+    taken_at: EpochSeconds = Field(description="the moment the backup's data is from")
+    size_bytes: ByteCount | None = None
+    location: Location | None = Field(default=None, description="where it is kept")
+
+
+class RestoreTestEvent(_Event):
+    """A test restore of one backup (the plan's weekly restore to staging, and the
+    pre-deployment test restore)."""
+
+    kind: Literal["restore_test"]
+    backup_id: Name = Field(description="the backup restored")
+    dataset: Name
+    ok: Annotated[bool, Strict()] = Field(description="restored and verified intact")
+    duration_s: Number = Field(ge=0, le=MAX_DURATION_S, description="how long the restore took")
+    environment: Name = Field(description='where it was restored, e.g. "staging"')
+
+
 TelemetryEvent = Annotated[
-    RequestEvent | LogEvent | ResourceEvent | QueueEvent | BotEvent | IntegrityEvent | DeployEvent,
+    RequestEvent
+    | LogEvent
+    | ResourceEvent
+    | QueueEvent
+    | BotEvent
+    | IntegrityEvent
+    | DeployEvent
+    | BackupEvent
+    | RestoreTestEvent,
     Field(discriminator="kind"),
 ]
 
-KINDS: tuple[str, ...] = ("request", "log", "resource", "queue", "bot", "integrity", "deploy")
+KINDS: tuple[str, ...] = (
+    "request",
+    "log",
+    "resource",
+    "queue",
+    "bot",
+    "integrity",
+    "deploy",
+    "backup",
+    "restore_test",
+)
 
 _ADAPTER: TypeAdapter[TelemetryEvent] = TypeAdapter(TelemetryEvent)
 

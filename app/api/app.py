@@ -24,6 +24,7 @@ from app.api import (
     ingest,
     maintenance,
     otlp,
+    readiness,
     reviews,
     session,
     silences,
@@ -93,7 +94,7 @@ def create_app(deps: ApiDeps, board: DashboardDeps | None = None) -> FastAPI:
     # again once decompressed: the app-wide limit is for the console's and the API's JSON.
     app.add_middleware(BodyLimit, limit=deps.max_body_bytes, exempt=INGEST_PATHS)
     routers = (incidents, reviews, silences, session, tokens, slos, dashboard, ingest, otlp, drills)
-    for module in routers:
+    for module in (*routers, readiness):
         app.include_router(module.router)
     app.include_router(maintenance.windows_router)
     app.include_router(maintenance.holds_router)

@@ -13,6 +13,7 @@ from app.reviews.control import ReviewControl
 from handlers.holds import Automation, GlobalHold, Window
 from handlers.incidents.incident import Incident
 from handlers.incidents.lifecycle import HumanAction
+from handlers.readiness.checklist import Attestation, Readiness
 from handlers.silences import Silence
 from schemas.clock import Clock
 from schemas.maintenance import MaintenanceWindow
@@ -20,7 +21,16 @@ from streams.ingest.stats import IngestStats
 from streams.ingest.writer import Headers, Record
 from streams.policy.sources import AlertmanagerPolicy, OtlpPolicy
 
-__all__ = ["ApiDeps", "Commands", "Holds", "Intake", "Queries", "Silences", "Writer"]
+__all__ = [
+    "ApiDeps",
+    "Commands",
+    "Holds",
+    "Intake",
+    "Queries",
+    "ReadinessGate",
+    "Silences",
+    "Writer",
+]
 
 
 class Queries(Protocol):
@@ -73,6 +83,14 @@ class Holds(Protocol):
     async def lift_hold(self, hold_id: str, by: str, now: float) -> GlobalHold | None: ...
 
 
+class ReadinessGate(Protocol):
+    """The readiness gate (``app.readiness.ReadinessService``)."""
+
+    async def check(self, service: str, version: str | None, actor: str) -> Readiness: ...
+
+    async def attest(self, service: str, item: str, actor: str, note: str) -> Attestation: ...
+
+
 class Silences(Protocol):
     def new_id(self) -> str: ...
 
@@ -122,6 +140,7 @@ class ApiDeps:
     exposition: Exposition | None = None  # None: the roles' health reports only
     holds: Holds | None = None  # None: no windows or holds (every incident runs free)
     max_body_bytes: int = 1 << 20  # a larger request body is refused with 413
+    readiness: ReadinessGate | None = None  # None: the readiness gate is not served here
     intake: Intake | None = None  # None: the ingest routes answer 404
     drills: DrillControl | None = None  # None: this process serves no drills
     reviews: ReviewControl | None = None  # None: nor post-incident reviews

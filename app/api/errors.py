@@ -45,6 +45,7 @@ ERROR_CODES: Mapping[int, str] = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "throttled",
+    503: "unavailable",  # a server it needs (Kafka, PostgreSQL) did not answer: try again
 }
 CSRF = "csrf"  # a 403 of its own: a cookie-authenticated write without the session's CSRF token
 

@@ -23,6 +23,7 @@ from app.cli import (
     hold_cmd,
     local_cmd,
     policy_cmd,
+    readiness_cmd,
     replay_cmd,
     run_cmd,
     schema_cmd,
@@ -51,6 +52,7 @@ _GROUPS = (
     token_cmd,
     hold_cmd,
     drill_cmd,
+    readiness_cmd,
 )
 
 

@@ -13,13 +13,13 @@ from streams.evaluate.offline import TestResult, run_file
 from streams.policy import (
     DEFAULT_POLICY,
     Condition,
+    Policy,
     PolicyInvalid,
     Rule,
     default_policy_text,
     format_duration,
 )
 from streams.policy.durations import format_value
-from streams.policy.model import Policy
 from streams.policy.routes import Route
 
 __all__ = ["register"]
@@ -85,7 +85,8 @@ def _summary_line(rule: Rule) -> str:
     window = format_duration(rule.window_ms)
     if rule.short_window_ms:
         window += f" and {format_duration(rule.short_window_ms)}"
-    timing = f"over {window}, >= {rule.min_samples} {rule.info.samples}"
+    timing = f"over {window}, " if rule.info.windowed else "on the whole history, "
+    timing += f">= {rule.min_samples} {rule.info.samples}"
     if rule.confidence is not None:
         timing += f" at {rule.confidence * 100:g}% confidence"
     if rule.for_ms:
@@ -144,6 +145,7 @@ def _check(args: argparse.Namespace) -> int:
         print(_window_line(window))
     for line in _sources_lines(policy):
         print(line)
+    _print_objectives(policy)
     return 0
 
 
@@ -176,6 +178,27 @@ def _sources_lines(policy: Policy) -> list[str]:
     gauges += [f"bot {b.metric} by {b.attribute}" for b in policy.otlp.bots]
     lines.append(f"  otlp: {'; '.join(gauges) or 'CPU and memory utilization only'}")
     return lines
+
+
+def _print_objectives(policy: Policy) -> None:
+    """What the responder measures a restore against, and the readiness gate's baselines."""
+    backups = policy.backups
+    if backups.enabled:
+        print(
+            f"recovery objectives (full system RTO {format_duration(backups.full_system_rto_ms)}):"
+        )
+        for d in backups.datasets:
+            print(
+                f"  {d.dataset:<30} RPO {format_duration(d.rpo_ms):<6} "
+                f"RTO {format_duration(d.rto_ms):<6} {d.description}"
+            )
+    r = policy.readiness
+    print(
+        f"readiness gate over {format_duration(r.window_ms)} (>= {r.min_samples} requests): "
+        f"error rate < {r.error_rate * 100:g}%, p95 < {format_value(r.p95_ms, 'ms')}, "
+        f"CPU < {r.cpu_pct:g}%, memory < {r.mem_pct:g}%; a deploy that skipped it: "
+        f"{r.unready_deploy}"
+    )
 
 
 def _print_result(result: TestResult, quiet: bool) -> None:

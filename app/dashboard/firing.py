@@ -19,7 +19,7 @@ from schemas.panes import Dimension, Scope
 __all__ = ["CLOSED_PER_SCOPE", "Firing", "FiringLog", "decision_scope"]
 
 CLOSED_PER_SCOPE = 200
-_DIMENSIONS: tuple[Dimension, ...] = ("endpoint", "host", "queue", "bot", "check")
+_DIMENSIONS: tuple[Dimension, ...] = ("endpoint", "host", "queue", "bot", "check", "dataset")
 
 
 def decision_scope(decision: Decision) -> Scope:

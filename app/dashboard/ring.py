@@ -44,6 +44,7 @@ FIELDS: dict[Dimension, tuple[str, ...]] = {
     "queue": ("depth", "depth_max"),
     "bot": ("status",),  # index into BOT_STATUSES
     "check": ("checks", "failures"),
+    "dataset": ("backups", "backup_failures"),
     "service": ("logs", "log_errors"),
 }
 BOT_STATUSES: tuple[str, ...] = get_args(BotEvent.model_fields["status"].annotation)
@@ -112,6 +113,9 @@ def pane_row(pane: PaneSummary) -> tuple[float, ...]:
     if dimension == "check":
         i = pane.integrity
         return (float(i.checks), float(i.failures)) if i else (_NAN, _NAN)
+    if dimension == "dataset":
+        failed = sum(b.status == "failed" for b in pane.backups)
+        return (float(len(pane.backups)), float(failed))
     logs = pane.logs
     return (float(logs.total), float(logs.errors)) if logs else (_NAN, _NAN)
 

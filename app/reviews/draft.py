@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from handlers.config import ResponseConfig
+from handlers.incidents.notices import duration_text
 from handlers.rollback.health import window_of
 from schemas.panes import PaneSummary, Scope
 from schemas.window import WindowStats, merge_panes
@@ -396,8 +397,30 @@ def _resolution(inc: Mapping[str, Any]) -> dict[str, Any]:
         },
         "phases": phases,
         "over_budget": [p["phase"] for p in phases if p["over_budget"]],
+        # S2: each dataset's backup, the data lost against the RPO, the restore against the RTO
+        "restored": [_restored(r) for r in rb.get("restored", [])],
         "escalation_tiers_reached": ["on-call", *tiers],
     }
+
+
+def _restored(found: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("dataset", "backup_id", "loss_window_s", "rpo_s", "within_rpo")
+    return {k: found.get(k) for k in (*keys, "restore_duration_s", "rto_s", "within_rto")}
+
+
+def _restored_line(r: Mapping[str, Any]) -> str:
+    """``restored chat_messages from backup …: data-loss window 4 min (within the RPO of
+    10 min); restored in 42 s (within the RTO of 10 min)``."""
+    line = f"restored {r['dataset']} from backup {r['backup_id']}: data-loss window "
+    line += duration_text(round(float(r["loss_window_s"] or 0.0)))
+    if r.get("rpo_s") is not None:
+        within = "within" if r.get("within_rpo") else "BEYOND"
+        line += f" ({within} the RPO of {duration_text(r['rpo_s'])})"
+    if r.get("restore_duration_s") is not None and r.get("rto_s") is not None:
+        within = "within" if r.get("within_rto") else "BEYOND"
+        took = duration_text(round(float(r["restore_duration_s"])))
+        line += f"; restored in {took} ({within} the RTO of {duration_text(r['rto_s'])})"
+    return line
 
 
 def _well_and_wrong(
@@ -411,6 +434,9 @@ def _well_and_wrong(
             continue
         line = f"{phase['phase']}: {phase['duration_s'] or 0:.1f} s of {phase['budget_s']:g} s"
         (wrong if phase["over_budget"] else well).append(f"phase {line}")
+    for r in resolution.get("restored", []):
+        beyond = r.get("within_rpo") is False or r.get("within_rto") is False
+        (wrong if beyond else well).append(_restored_line(r))
     actions = inc.get("actions", [])
     for a in actions:
         if a["status"] == "failed":
@@ -616,6 +642,7 @@ def review_markdown(review: Mapping[str, Any]) -> str:
             + (" — OVER BUDGET" if p["over_budget"] else "")
             for p in res["phases"]
         ]
+        lines += [f"  - {_restored_line(r)}" for r in res.get("restored", [])]
     lines.append(f"- escalation tiers reached: {', '.join(res['escalation_tiers_reached'])}")
     lines += ["", "## What went well", ""] + [f"- {w}" for w in review["went_well"]]
     wrong = review["went_wrong"] or ["nothing the evidence shows"]

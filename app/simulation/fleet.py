@@ -50,7 +50,10 @@ class Fleet:
             return f"{service}: deployed {version} (was {body.get('from_version')}); errors stop"
         if kind == "restore":
             self.remedies.restored[service] = now
-            return f"{service}: restored from backup {body.get('backup')}; integrity checks pass"
+            what = f"{body['dataset']} " if body.get("dataset") else ""
+            return (
+                f"{service}: restored {what}from backup {body.get('backup')}; integrity checks pass"
+            )
         if kind == "integrity_check":
             return f"{service}: integrity re-checked: ok"
         if kind == "bot_restart" and action in ("restart", "start"):

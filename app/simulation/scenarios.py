@@ -7,6 +7,9 @@ tests can assert on it and `alertpipe simulate` only has to pace and send it.
 
 The fleet mirrors the plan's core workflows: chat-api (POST /api/message), search-api
 (POST /api/search) and bot-runner (POST /api/bot/launch, its bots and the bot-tasks queue).
+Each service backs its dataset up on the plan's schedule (``BACKUP_SCHEDULE``): a backup agent
+reports the newest backup of each type and the latest passed restore test when it starts,
+then every backup as it is taken.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from schemas.telemetry import (
+    BackupEvent,
     BotEvent,
     DeployEvent,
     IntegrityEvent,
@@ -25,10 +29,13 @@ from schemas.telemetry import (
     QueueEvent,
     RequestEvent,
     ResourceEvent,
+    RestoreTestEvent,
     TelemetryEvent,
 )
 
 __all__ = [
+    "BACKUP_SCHEDULE",
+    "DATASETS",
     "SCENARIOS",
     "Endpoint",
     "Health",
@@ -63,6 +70,16 @@ HOSTS = {"chat-api": ("web-1", "web-2"), "search-api": ("search-1",), "bot-runne
 BOTS = tuple(f"bot-{n}" for n in range(1, 7))
 OLD_VERSION = {"chat-api": "2.3.9", "search-api": "1.8.2", "bot-runner": "0.9.4"}
 NEW_VERSION = {"chat-api": "2.4.0", "search-api": "1.9.0", "bot-runner": "1.0.0"}
+DATASETS = {"chat_messages": "chat-api", "configuration": "search-api", "bot_state": "bot-runner"}
+# (type, every s, size): the plan ships the transaction log every 10 minutes, for an RPO of
+# 10 minutes — a log shipped a second late already breaks it, so the simulated agent ships it
+# twice per RPO (docs/design.md); full backups hourly, an off-site copy every 6 hours.
+BACKUP_SCHEDULE: tuple[tuple[str, float, int], ...] = (
+    ("wal", 300.0, 16 << 20),
+    ("full", 3600.0, 2 << 30),
+    ("offsite", 6 * 3600.0, 2 << 30),
+)
+RESTORE_TEST_S = 412.0  # the weekly restore to staging, as long as it takes
 
 
 @dataclass(frozen=True)
@@ -322,6 +339,49 @@ class _Generator:
         for message in self.failure.error_logs:
             yield LogEvent(kind="log", ts=t, service="chat-api", level="error", message=message)
 
+    def backup(self, dataset: str, kind: str, size: int, taken: float, ts: float) -> BackupEvent:
+        backup_id = f"{dataset}-{kind}-{int(taken)}"
+        where = "offsite-vault" if kind == "offsite" else "alertpipe-backups"
+        return BackupEvent(
+            kind="backup",
+            ts=ts,
+            service=DATASETS[dataset],
+            dataset=dataset,
+            type=kind,
+            status="succeeded",
+            backup_id=backup_id,
+            taken_at=taken,
+            size_bytes=size,
+            location=f"s3://{where}/{dataset}/{backup_id}",
+        )
+
+    def inventory(self) -> Iterator[TelemetryEvent]:
+        """What the backup agent reports as it starts: the newest backup of each type (on the
+        schedule, before now) and that the weekly restore test of the full one passed."""
+        for dataset, service in DATASETS.items():
+            for kind, every, size in BACKUP_SCHEDULE:
+                taken = (math.ceil(self.start / every) - 1) * every
+                yield self.backup(dataset, kind, size, taken, self.start)
+            full = (math.ceil(self.start / 3600.0) - 1) * 3600.0
+            yield RestoreTestEvent(
+                kind="restore_test",
+                ts=self.start,
+                service=service,
+                backup_id=f"{dataset}-full-{int(full)}",
+                dataset=dataset,
+                ok=True,
+                duration_s=RESTORE_TEST_S,
+                environment="staging",
+            )
+
+    def backups(self, t: float) -> Iterator[TelemetryEvent]:
+        """The backups taken in [t, t + one tick), on the schedule."""
+        for kind, every, size in BACKUP_SCHEDULE:
+            due = math.ceil(t / every) * every
+            if t <= due < t + TICK_S:
+                for dataset in DATASETS:
+                    yield self.backup(dataset, kind, size, due, due)
+
     def deploy(self) -> Iterator[TelemetryEvent]:
         for offset, status in ((0.0, "started"), (0.5, "succeeded")):
             for service in self.deployed:
@@ -354,6 +414,9 @@ def generate(
     for tick in range(ticks):
         t = start + tick * TICK_S
         batch = list(gen.requests(t))
+        if tick == 0:
+            batch.extend(gen.inventory())
+        batch.extend(gen.backups(t))
         if tick % per_gauge == 0:
             batch.extend(gen.gauges(t))
         batch.extend(d for d in deploys if t <= d.ts < t + TICK_S)

@@ -32,9 +32,12 @@ from handlers.incidents.incident import AlertEntry, HoldRelease, Incident
 from handlers.incidents.ports import DueTimer, Recorded
 from handlers.incidents.target import basis_text, settle_target
 from handlers.outbox.retry import NextReason
+from handlers.readiness.verdict import CheckedVersion, GateVerdict
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback, restore_point
+from handlers.rollback.restore import Backup
 from schemas.decisions import Decision
 from schemas.incidents import IncidentEvent
+from schemas.panes import BackupRecord, RestoreTestRecord
 from schemas.rollback import parse_phase
 from schemas.severity import Severity
 from schemas.slo import SloBudget
@@ -60,6 +63,7 @@ def _alerts_json(incident: Incident) -> dict[str, Any]:
             "window_start": a.window_start,
             "breaching": a.breaching,
             "evidence": dict(a.evidence),
+            "response": a.response,
         }
         for fp, a in incident.alerts.items()
     }
@@ -77,6 +81,7 @@ def _alerts(raw: Mapping[str, Any]) -> dict[str, AlertEntry]:
             a.get("window_start"),  # absent in rows written before it was kept
             a.get("breaching"),
             a.get("evidence") or {},
+            a.get("response"),
         )
         for fp, a in raw.items()
     }
@@ -165,6 +170,36 @@ def rollback_from_row(row: Row, phases: list[Row]) -> Rollback:
         drill=row["drill"],
     )
 
+
+_UPSERT_BACKUP = """
+INSERT INTO backups (service, dataset, backup_id, type, status, taken_at, reported_at,
+    size_bytes, location, drill)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (service, dataset, backup_id, (coalesce(drill, ''))) DO UPDATE SET type = EXCLUDED.type,
+    status = EXCLUDED.status, taken_at = EXCLUDED.taken_at, reported_at = EXCLUDED.reported_at,
+    size_bytes = EXCLUDED.size_bytes, location = EXCLUDED.location, recorded_at = now()
+WHERE backups.reported_at < EXCLUDED.reported_at
+"""
+
+# Per dataset: the 50 newest successful backups taken before the restore point, and the
+# newest taken at or after it (to say why none qualifies). ``tested``: false when a restore
+# test of it failed, true when one passed (and none failed), null when it was never tested.
+_RESTORE_CANDIDATES = """
+WITH ranked AS (
+    SELECT b.*, row_number() OVER (
+        PARTITION BY b.dataset, b.taken_at < $2 ORDER BY b.taken_at DESC) AS n
+    FROM backups b WHERE b.service = $1 AND b.status = 'succeeded'
+        AND b.drill IS NOT DISTINCT FROM $3
+)
+SELECT r.dataset, r.backup_id, r.type, r.taken_at, r.location, r.size_bytes,
+    CASE WHEN bool_or(NOT t.ok) THEN false WHEN bool_or(t.ok) THEN true END AS tested
+FROM ranked r LEFT JOIN restore_tests t
+    ON t.service = r.service AND t.dataset = r.dataset AND t.backup_id = r.backup_id
+        AND t.drill IS NOT DISTINCT FROM $3
+WHERE (r.taken_at < $2 AND r.n <= 50) OR (r.taken_at >= $2 AND r.n = 1)
+GROUP BY r.dataset, r.backup_id, r.type, r.taken_at, r.location, r.size_bytes
+ORDER BY r.dataset, r.taken_at DESC
+"""
 
 _UPSERT_INCIDENT = """
 INSERT INTO incidents (id, service, scenario, severity, status, title, opened_at, last_decision_at,
@@ -351,6 +386,132 @@ class PgIncidentTx:
             budget.burn_rates,
             moment(time.time()),
         )
+
+    # the readiness gate ----------------------------------------------------------------------
+
+    async def readiness_check(
+        self, service: str, version: str, before: float
+    ) -> CheckedVersion | None:
+        row = await self._conn.fetchrow(
+            """SELECT id, ready, at, report, actor FROM readiness_checks
+               WHERE service = $1 AND version = $2 AND at <= $3 ORDER BY at DESC, id DESC
+               LIMIT 1""",
+            service,
+            version,
+            moment(before),
+        )
+        if row is None:
+            return None
+        failed = tuple(str(item) for item in row["report"].get("failed", ()))
+        at = float(row["at"].timestamp())
+        return CheckedVersion(row["id"], row["ready"], at, failed, row["actor"])
+
+    async def record_gate(self, verdict: GateVerdict) -> GateVerdict:
+        await self._conn.execute(
+            """INSERT INTO deploy_gate (service, version, deployed_at, ready, reason, check_id)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
+            verdict.service,
+            verdict.version,
+            moment(verdict.deployed_at),
+            verdict.ready,
+            verdict.reason,
+            verdict.check_id,
+        )
+        found = await self._gate(
+            "g.service = $1 AND g.version = $2 AND g.deployed_at = $3",
+            verdict.service,
+            verdict.version,
+            moment(verdict.deployed_at),
+        )
+        assert found is not None
+        return found
+
+    async def unready_deploy(self, service: str, version: str) -> GateVerdict | None:
+        where = "g.service = $1 AND g.version = $2 AND NOT g.ready"
+        return await self._gate(where, service, version)
+
+    async def _gate(self, where: str, *args: Any) -> GateVerdict | None:
+        row = await self._conn.fetchrow(
+            f"""SELECT g.*, c.at AS check_at, c.report FROM deploy_gate g
+                LEFT JOIN readiness_checks c ON c.id = g.check_id
+                WHERE {where} ORDER BY g.deployed_at DESC LIMIT 1""",  # noqa: S608 (constant)
+            *args,
+        )
+        if row is None:
+            return None
+        report = row["report"] or {}
+        return GateVerdict(
+            service=row["service"],
+            version=row["version"],
+            deployed_at=float(row["deployed_at"].timestamp()),
+            ready=row["ready"],
+            reason=row["reason"],
+            check_id=row["check_id"],
+            check_at=epoch(row["check_at"]),
+            failed=tuple(str(item) for item in report.get("failed", ())),
+        )
+
+    # backups ---------------------------------------------------------------------------------
+
+    async def record_backup(
+        self, service: str, dataset: str, backup: BackupRecord, drill: str | None = None
+    ) -> None:
+        await self._conn.execute(
+            _UPSERT_BACKUP,
+            service,
+            dataset,
+            backup.backup_id,
+            backup.type,
+            backup.status,
+            moment(backup.taken_at),
+            moment(backup.ts),
+            backup.size_bytes,
+            backup.location,
+            drill,
+        )
+
+    async def record_restore_test(
+        self, service: str, dataset: str, test: RestoreTestRecord, drill: str | None = None
+    ) -> None:
+        await self._conn.execute(
+            """INSERT INTO restore_tests (service, dataset, backup_id, ok, duration_s,
+                   environment, at, drill)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+            service,
+            dataset,
+            test.backup_id,
+            test.ok,
+            test.duration_s,
+            test.environment,
+            moment(test.ts),
+            drill,
+        )
+
+    async def datasets(self, service: str, drill: str | None = None) -> list[str]:
+        rows = await self._conn.fetch(
+            """SELECT DISTINCT dataset FROM backups
+               WHERE service = $1 AND drill IS NOT DISTINCT FROM $2 ORDER BY dataset""",
+            service,
+            drill,
+        )
+        return [row["dataset"] for row in rows]
+
+    async def restore_candidates(
+        self, service: str, before: float, drill: str | None = None
+    ) -> list[Backup]:
+        rows = await self._conn.fetch(_RESTORE_CANDIDATES, service, moment(before), drill)
+        return [
+            Backup(
+                dataset=r["dataset"],
+                backup_id=r["backup_id"],
+                type=r["type"],
+                taken_at=float(r["taken_at"].timestamp()),
+                tested=r["tested"],
+                location=r["location"],
+                size_bytes=r["size_bytes"],
+            )
+            for r in rows
+        ]
 
     # incidents -------------------------------------------------------------------------------
 

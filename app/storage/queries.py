@@ -6,6 +6,8 @@ from typing import Any
 
 import asyncpg
 
+from handlers.rollback.restore import restored_backups
+
 __all__ = ["PgIncidentQueries"]
 
 _INCIDENT_COLUMNS = """id, service, scenario, severity, status, title, opened_at, acknowledged_at,
@@ -67,9 +69,7 @@ class PgIncidentQueries:
         found = dict(row)
         found["timeline"] = [dict(t) for t in timeline]
         found["actions"] = [dict(a) for a in actions]
-        found["rollback"] = (
-            None if rollback is None else {**dict(rollback), "phases": [dict(p) for p in phases]}
-        )
+        found["rollback"] = None if rollback is None else _rollback(dict(rollback), phases)
         return found
 
     async def list_slo_budgets(
@@ -87,3 +87,10 @@ class PgIncidentQueries:
             limit,
         )
         return [dict(r) for r in rows]
+
+
+def _rollback(rollback: dict[str, Any], phases: list[Any]) -> dict[str, Any]:
+    """The rollback with its phases and, for a data rollback, what was restored."""
+    restore = next((p for p in phases if p["phase"] == "restore_data"), None)
+    restored = restored_backups(restore["detail"]) if restore is not None else []
+    return {**rollback, "phases": [dict(p) for p in phases], "restored": restored}

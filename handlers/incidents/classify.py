@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 ResponseKind = Literal[
-    "record", "notify", "investigate", "rollback", "restore_data", "emergency_stop"
+    "record", "notify", "investigate", "page", "rollback", "restore_data", "emergency_stop"
 ]
 
 _LATENCY_OR_THROUGHPUT = ("latency", "p95", "p99", "throughput", "rate_vs_expected", "rps")
@@ -57,6 +57,7 @@ class ScenarioReason(StrEnum):
 class ResponseReason(StrEnum):
     S4 = "S4 cascading failures: emergency stop, roll back at once"
     S2 = "S2 data corruption: stop bots, isolate, restore last good backup"
+    PAGE = "page on-call, no rollback: the code is not at fault (e.g. a backup is overdue)"
     CRITICAL = "CRITICAL: no investigation, roll back now"
     HIGH = "HIGH: page, investigate {investigation}, roll back if it still breaches then"
     MEDIUM = "MEDIUM: notify, wait for a human decision"
@@ -124,6 +125,8 @@ def response_for(
         return "emergency_stop", ResponseReason.S4
     if scenario == "S2" or hint == "restore_data":
         return "restore_data", ResponseReason.S2
+    if hint == "page":
+        return "page", ResponseReason.PAGE
     if severity is Severity.CRITICAL:
         return "rollback", ResponseReason.CRITICAL
     if severity is Severity.HIGH:

@@ -44,6 +44,13 @@ class AlertEntry:
     # an alert recorded before this was kept counts as breaching while firing or pending).
     breaching: bool | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)  # of its latest decision
+    response: str | None = None  # what its rule asks for (None: recorded before it was kept)
+
+    @property
+    def may_roll_back(self) -> bool:
+        """A HIGH or CRITICAL alert can be a rollback's reason, unless its rule only pages:
+        a backup overdue is no fault of the code (``schemas.decisions.Response``)."""
+        return self.severity >= Severity.HIGH and self.response != "page"
 
     @property
     def breaches(self) -> bool:

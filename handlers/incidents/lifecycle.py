@@ -30,6 +30,7 @@ from handlers.incidents.effects import (
 from handlers.incidents.incident import AlertEntry, Incident
 from handlers.incidents.rearm import rearm
 from handlers.incidents.target import no_target_reason
+from handlers.readiness.verdict import GATE_RULE
 from schemas.errors import CommandError
 from schemas.severity import Severity
 from schemas.timestamps import to_rfc3339
@@ -172,8 +173,9 @@ def human_decision(
 
 def _serious(inc: Incident) -> list[AlertEntry]:
     """The alerts a rollback can be for: HIGH and above (a LOW or MEDIUM alert that joined the
-    incident — an SLO ticket, a CPU notice — asks for a human, never for a rollback)."""
-    return [a for a in inc.alerts.values() if a.severity >= Severity.HIGH]
+    incident — an SLO ticket, a CPU notice — asks for a human, never for a rollback; nor does
+    one whose rule only pages, a backup overdue)."""
+    return [a for a in inc.alerts.values() if a.may_roll_back]
 
 
 def investigation_verdict(inc: Incident) -> InvestigationReason:
@@ -260,6 +262,21 @@ def _roll_back(
     return Effects(after, timeline=(note,), rollback=RollbackIntent(verdict.value)), verdict
 
 
+def _retire_unready(inc: Incident) -> tuple[Incident, tuple[TimelineEntry, ...]]:
+    """A verified rollback took the versions deployed while not ready out of service: their
+    gate alerts are over (nothing else would ever resolve them)."""
+    gate = {fp: a for fp, a in inc.alerts.items() if a.rule == GATE_RULE and a.state == "firing"}
+    if not gate:
+        return inc, ()
+    ended = {fp: replace(a, state="resolved", breaching=False) for fp, a in gate.items()}
+    note = TimelineEntry(
+        "decision",
+        f"{GATE_RULE} resolved",
+        reason="the version deployed while not ready was rolled back",
+    )
+    return replace(inc, alerts={**inc.alerts, **ended}), (note,)
+
+
 def rollback_finished(
     inc: Incident, ok: bool, reason: str, now: float, cfg: ResponseConfig
 ) -> Effects:
@@ -287,13 +304,14 @@ def rollback_finished(
             ),
             events=(EventIntent("escalated", {"to": contact, "reason": reason}),),
         )
-    after = replace(inc, rollback_status="succeeded")
+    after, retired = _retire_unready(replace(inc, rollback_status="succeeded"))
     if after.is_open and after.status != "mitigated":
         after = replace(after, status="mitigated", mitigated_at=now)
     text = f"{inc.id}: rollback of {inc.service} complete and verified — {reason}"
+    done = TimelineEntry("rollback", "rollback complete; service verified", reason=reason)
     effects = Effects(
         after,
-        timeline=(TimelineEntry("rollback", "rollback complete; service verified", reason=reason),),
+        timeline=(done, *retired),
         actions=(notices.chat(after, "rollback_done", text),),
         events=(EventIntent("mitigated", {"reason": reason}),),
         timers=_reschedule(after, cfg),

@@ -61,7 +61,7 @@ class DecisionApplier:
 
     async def _context(self, tx: IncidentTx, decision: Decision, now: float) -> DecisionContext:
         cascade = Cascade()
-        previous = None
+        previous = unready = None
         if decision.state == "firing":
             if decision.severity is Severity.CRITICAL:
                 since = decision.at_ms / 1000.0 - self._cfg.cascade_window_s
@@ -71,7 +71,10 @@ class DecisionApplier:
                 previous = await tx.previous_deploy(
                     decision.service, decision.version, decision.drill
                 )
-        return DecisionContext(now, self._new_id(), cascade, previous)
+            if decision.version is not None and decision.drill is None:
+                # did it go out skipping the readiness gate? (a drill's deploys are its own)
+                unready = await tx.unready_deploy(decision.service, decision.version)
+        return DecisionContext(now, self._new_id(), cascade, previous, unready)
 
 
 class IncidentManager(SourceLoop):

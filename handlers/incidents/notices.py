@@ -7,7 +7,7 @@ step, so the same step recorded twice is still one effect. Payloads are receiver
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from handlers.incidents.effects import ActionIntent, action_key
 from handlers.incidents.incident import AlertEntry, Incident
@@ -16,6 +16,7 @@ from schemas.severity import Severity
 
 __all__ = [
     "ALL_TARGETS",
+    "RestoredBackup",
     "bot_action",
     "breaker",
     "chat",
@@ -182,14 +183,50 @@ def rollback_call(incident: Incident, from_version: str | None, to_version: str)
     )
 
 
+class RestoredBackup(Protocol):
+    """The parts of a chosen backup a restore call names (``handlers.rollback.restore``)."""
+
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def backup_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def taken_at(self) -> float: ...
+    @property
+    def location(self) -> str | None: ...
+
+
 def restore_call(
-    incident: Incident, action: str, before: float | None = None, basis: str | None = None
+    incident: Incident,
+    action: str,
+    before: float | None = None,
+    basis: str | None = None,
+    backup: RestoredBackup | None = None,
 ) -> ActionIntent:
-    """``restore`` from the last good backup (taken before ``before``, epoch s, for the reason
-    ``basis``) or an ``integrity_check``."""
-    payload = {"action": action, "backup": "last_good", "before": before, "before_basis": basis}
+    """``restore`` of one dataset from the backup chosen for it (taken before ``before``,
+    epoch s, for the reason ``basis``) — without one, "the last good backup", for the receiver
+    to pick — or an ``integrity_check``."""
+    payload: dict[str, Any] = {
+        "action": action,
+        "backup": "last_good",
+        "before": before,
+        "before_basis": basis,
+    }
     kind = "restore" if action == "restore" else "integrity_check"
-    return _intent(incident, kind, action_key(incident.id, kind, action), payload)
+    parts: tuple[str, ...] = (kind, action)
+    if backup is not None:
+        payload |= {
+            "backup": backup.backup_id,
+            "backup_id": backup.backup_id,
+            "dataset": backup.dataset,
+            "backup_type": backup.type,
+            "taken_at": backup.taken_at,
+            "location": backup.location,
+        }
+        parts = (*parts, backup.dataset)
+    return _intent(incident, kind, action_key(incident.id, *parts), payload)
 
 
 def pager_fallback(incident: Incident, event: str, text: str) -> ActionIntent:

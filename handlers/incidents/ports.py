@@ -15,8 +15,11 @@ from typing import Protocol
 from handlers.incidents.classify import Cascade
 from handlers.incidents.effects import Effects, TimelineEntry, TimerKind
 from handlers.incidents.incident import Incident
+from handlers.readiness.verdict import CheckedVersion, GateVerdict
 from handlers.rollback.phases import ActionStatus, PhaseRecord, Rollback
+from handlers.rollback.restore import Backup
 from schemas.decisions import Decision
+from schemas.panes import BackupRecord, RestoreTestRecord
 from schemas.slo import SloBudget
 
 __all__ = ["DueTimer", "IncidentStore", "IncidentTx", "Recorded"]
@@ -71,6 +74,44 @@ class IncidentTx(Protocol):
 
     async def record_slo_budget(self, budget: SloBudget) -> None:
         """Keep ``budget`` unless a later report of its SLO and scope is there already."""
+        ...
+
+    # the readiness gate
+    async def readiness_check(
+        self, service: str, version: str, before: float
+    ) -> CheckedVersion | None:
+        """The latest readiness check of ``version`` run at or before ``before``."""
+        ...
+
+    async def record_gate(self, verdict: GateVerdict) -> GateVerdict:
+        """Keep the gate's verdict on a deploy; the one on record if there was one already."""
+        ...
+
+    async def unready_deploy(self, service: str, version: str) -> GateVerdict | None:
+        """The latest deploy of ``version`` that went out while not ready, if any."""
+        ...
+
+    # backups
+    async def record_backup(
+        self, service: str, dataset: str, backup: BackupRecord, drill: str | None = None
+    ) -> None:
+        """Keep the backup (a later report of the same backup id replaces an earlier one); a
+        DR drill's (``drill``) in the drill's own catalogue."""
+        ...
+
+    async def record_restore_test(
+        self, service: str, dataset: str, test: RestoreTestRecord, drill: str | None = None
+    ) -> None: ...
+
+    async def datasets(self, service: str, drill: str | None = None) -> list[str]:
+        """The datasets ``service`` has backups of on record (in ``drill``'s catalogue)."""
+        ...
+
+    async def restore_candidates(
+        self, service: str, before: float, drill: str | None = None
+    ) -> list[Backup]:
+        """The service's successful backups, with their restore tests' verdict: for each
+        dataset the newest ones taken before ``before`` and the newest one taken after."""
         ...
 
     # incidents

@@ -35,6 +35,7 @@ from handlers.incidents.incident import AlertEntry, Incident, worse_scenario
 from handlers.incidents.lifecycle import breach_after_investigation, resolve
 from handlers.incidents.rearm import RearmReason, is_turn, turn
 from handlers.incidents.target import IN_EFFECT, choose_target
+from handlers.readiness.verdict import GATE_RULE, GateVerdict
 from schemas.decisions import Decision
 from schemas.severity import Severity
 
@@ -47,6 +48,7 @@ class DecisionContext:
     new_incident_id: str
     cascade: Cascade = field(default_factory=Cascade)
     previous_deploy: str | None = None  # deploy history's fallback target for the decision
+    unready_deploy: GateVerdict | None = None  # the decision's version went out while not ready
 
 
 def _evidence(decision: Decision) -> dict[str, Any]:
@@ -76,6 +78,7 @@ def _entry(decision: Decision, before: AlertEntry | None) -> AlertEntry:
         window_start=start,
         breaching=decision.breaching,
         evidence=_latest(decision),
+        response=decision.response,
     )
 
 
@@ -122,6 +125,7 @@ def _absorb(
     incident: Incident, decision: Decision, ctx: DecisionContext, cfg: ResponseConfig
 ) -> Incident:
     """The incident with a firing decision folded in: worst severity, scenario, versions."""
+    incident = _follow_deploys(incident, decision)
     scenario, _ = classify(decision, ctx.cascade, cfg)
     merged = worse_scenario(incident.scenario, scenario)
     worse = decision.severity > incident.severity
@@ -136,6 +140,18 @@ def _absorb(
         involves_data=incident.involves_data or merged == "S2",
         alerts={**incident.alerts, decision.fingerprint: _alert(incident, decision)},
     )
+
+
+def _follow_deploys(incident: Incident, decision: Decision) -> Incident:
+    """An incident that holds only deploy-gate alerts ("deployed while not ready") is about
+    the newest deploy: its bad version and rollback target follow each decision's version
+    until a real alert joins it (or a rollback was asked for) — an earlier unready deploy is
+    not what a later breach of a newer version should roll back from."""
+    if not incident.alerts or decision.version in (None, incident.bad_version):
+        return incident
+    if incident.done("rollback") or any(a.rule != GATE_RULE for a in incident.alerts.values()):
+        return incident
+    return replace(incident, bad_version=None, last_good_version=None, target_basis=None)
 
 
 def _with_target(incident: Incident, decision: Decision, ctx: DecisionContext) -> Incident:
@@ -189,8 +205,24 @@ def _firing(
         if before is None and after.dry_run
         else ()
     )
-    base = Effects(after, timeline=(note, *trial), events=events)
+    after, gate = _gate_note(after, ctx.unready_deploy)
+    base = Effects(after, timeline=(note, *trial, *gate), events=events)
     return base.then(respond(after, decision, ctx.now, cfg))
+
+
+def _gate_note(
+    incident: Incident, unready: GateVerdict | None
+) -> tuple[Incident, tuple[TimelineEntry, ...]]:
+    """Any incident of a deploy that skipped the readiness gate says so, once."""
+    if unready is None or incident.done(f"gate:{unready.version}"):
+        return incident, ()
+    note = TimelineEntry(
+        "decision",
+        f"{unready.version} was deployed while not ready",
+        reason=unready.reason,
+        evidence=unready.to_json(),
+    )
+    return incident.with_steps(f"gate:{unready.version}"), (note,)
 
 
 def _lifecycle_events(before: Incident | None, after: Incident) -> tuple[EventIntent, ...]:
@@ -340,6 +372,18 @@ def _notify(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effe
     return s.effects(reason)
 
 
+def _page(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
+    """Wake someone, never roll back: nothing the code did (a backup overdue). Not on the
+    status page either — customers see no outage."""
+    s = _Steps(inc)
+    if inc.severity >= Severity.HIGH and s.first(f"page:{inc.severity.value}"):
+        s.actions.append(notices.page(inc, "trigger", f"detection:{inc.severity.value}", inc.title))
+    if s.first(f"chat:{inc.severity.value}"):
+        text = f"{inc.severity.value} incident {inc.id} on {inc.service}: {inc.title} — {reason}"
+        s.actions.append(notices.chat(inc, f"opened:{inc.severity.value}", text))
+    return s.effects(reason)
+
+
 def _investigate(inc: Incident, now: float, cfg: ResponseConfig, reason: str) -> Effects:
     s = _Steps(inc)
     _notify_humans(s, cfg, reason)
@@ -425,6 +469,7 @@ _RESPONSES = {
     "record": _record,
     "notify": _notify,
     "investigate": _investigate,
+    "page": _page,
     "rollback": _rollback,
     "restore_data": _restore_data,
     "emergency_stop": _emergency_stop,

@@ -8,7 +8,9 @@ idempotency keys (so resuming re-sends, never doubles), and each phase's real du
 recorded against the plan's budget. At most one rollback per service runs at a time (a partial
 unique index), one per incident ever. No phase starts while the incident's automation is held
 (docs/design.md record 29). It wakes on notifications (``wake``, ``settled``), with
-``rollback.poll_s`` as the fallback (record 26).
+``rollback.poll_s`` as the fallback (record 26). The restore phase picks a real backup per
+dataset and records the data lost against the RPO and its duration against the RTO
+(docs/response.md, design.md record 43).
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ from handlers.rollback.phases import (
     retry_plan,
     verify_step,
 )
+from handlers.rollback.restore import (
+    Objectives,
+    RestorePlan,
+    RtoCheck,
+    affected_datasets,
+    plan_restore,
+    restore_times,
+)
 from handlers.service import LoopService, Signal, sleep_or_wake
 from schemas.clock import Clock
 
@@ -78,6 +88,7 @@ class RollbackOrchestrator(LoopService):
         *,
         owner: str | None = None,
         holds: HoldSource | None = None,
+        objectives: Objectives | None = None,
     ) -> None:
         super().__init__(clock, cfg.poll_s)
         self._store = store
@@ -85,6 +96,7 @@ class RollbackOrchestrator(LoopService):
         self._cfg = cfg
         self._response_cfg = response_cfg
         self._holds = holds
+        self._objectives = objectives or Objectives()
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, asyncio.Task[None]] = {}
         self._settled = Signal()
@@ -260,6 +272,23 @@ class RollbackOrchestrator(LoopService):
         notes = [
             TimelineEntry("rollback", f"phase {phase} started", reason=f"plan budget {high:g} s")
         ]
+        if phase == "restore_data":
+            plan = await self._restore_plan(tx, rb, incident)
+            if not plan.ok:
+                step = RollbackStep("fail", f"nothing to restore: {plan.reason()}", phase)
+                evidence = {"restore_before": rb.restore_before, "restore_basis": rb.restore_basis}
+                await self._fail(tx, rb, incident, step, now, evidence)
+                return
+            record = replace(record, backups=plan.chosen)
+            notes += [
+                TimelineEntry(
+                    "rollback",
+                    backup.summary(),
+                    reason=backup.why,
+                    evidence=backup.to_json(),
+                )
+                for backup in plan.chosen
+            ]
         if phase == "resume" and rb.emergency:
             waiting = await tx.emergency_rollbacks_short_of_resume(rb)
             record = replace(record, detail={"waiting_for": waiting}, close_platform=not waiting)
@@ -279,9 +308,18 @@ class RollbackOrchestrator(LoopService):
             after,
             timeline=tuple(notes),
             actions=(*phase_notices(rb, phase, incident), *phase_actions(rb, phase, incident)),
-            events=(_phase_event(phase, "started", {"budget_s": high}),),
+            events=(_phase_event(phase, "started", _started_detail(high, record)),),
         )
         await tx.record(incident, effects, now)
+
+    async def _restore_plan(self, tx: IncidentTx, rb: Rollback, incident: Incident) -> RestorePlan:
+        """The backup of each dataset the incident affects, taken before the restore point."""
+        before = rb.requested_at if rb.restore_before is None else rb.restore_before
+        basis = rb.restore_basis or "the rollback request"
+        known = await tx.datasets(rb.service, rb.drill)
+        datasets = affected_datasets((a.scope for a in incident.alerts.values()), known)
+        backups = await tx.restore_candidates(rb.service, before, rb.drill)
+        return plan_restore(datasets, backups, before, basis, self._objectives)
 
     async def _skip(
         self, tx: IncidentTx, rb: Rollback, incident: Incident, step: RollbackStep, now: float
@@ -313,6 +351,9 @@ class RollbackOrchestrator(LoopService):
             "attempts": started.attempt,
         }
         detail = {**detail, "budget_min_s": low, "evidence": evidence} if evidence else detail
+        rto = restore_times(started.backups, took, self._objectives)
+        if rto:
+            detail["rto"] = [check.to_json() for check in rto]
         ended = replace(started, status="succeeded", detail=detail)
         await tx.end_phase(rb, ended, now)
         if step.phase == "revert_code" and rb.from_version:
@@ -325,8 +366,10 @@ class RollbackOrchestrator(LoopService):
             evidence=evidence,
             result=ended.stored_detail(),
         )
+        notes = [note, *(_rto_note(check) for check in rto)]
         event = _phase_event(step.phase, "succeeded", {"duration_s": detail["duration_s"]})
-        await tx.record(incident, Effects(incident, timeline=(note,), events=(event,)), now)
+        effects = Effects(incident, timeline=tuple(notes), events=(event,))
+        await tx.record(incident, effects, now)
 
     async def _retry(
         self,
@@ -404,4 +447,43 @@ class RollbackOrchestrator(LoopService):
         await tx.end_rollback(rb, True, "every phase done", now)
         target = rb.target_version or "the restored data"
         effects = rollback_finished(incident, True, f"running {target}", now, self._response_cfg)
+        rto = self._objectives.full_system_rto_s
+        if rb.involves_data and rto is not None:
+            took = now - rb.requested_at
+            verdict = "within" if took <= rto else "BEYOND"
+            note = TimelineEntry(
+                "rollback",
+                f"full system back in {notices.duration_text(round(took, 1))}: {verdict} "
+                f"the RTO of {notices.duration_text(rto)}",
+                result={"duration_s": round(took, 3), "rto_s": rto, "within_rto": took <= rto},
+            )
+            effects = Effects(incident, timeline=(note,)).then(effects)
         await tx.record(incident, effects, now)
+
+
+def _started_detail(budget_s: float, record: PhaseRecord) -> dict[str, Any]:
+    """What a phase's "started" event tells subscribers: its budget, and for a restore the
+    backup of each dataset with the data it loses."""
+    found: dict[str, Any] = {"budget_s": budget_s}
+    if record.backups:
+        found["backups"] = [
+            {
+                "dataset": b.dataset,
+                "backup_id": b.backup_id,
+                "loss_window_s": b.loss_window_s,
+                "rpo_s": b.rpo_s,
+                "within_rpo": b.within_rpo,
+            }
+            for b in record.backups
+        ]
+    return found
+
+
+def _rto_note(check: RtoCheck) -> TimelineEntry:
+    verdict = "within" if check.within_rto else "BEYOND"
+    return TimelineEntry(
+        "rollback",
+        f"{check.dataset} restored in {notices.duration_text(round(check.duration_s, 1))}: "
+        f"{verdict} its RTO of {notices.duration_text(check.rto_s)}",
+        result=check.to_json(),
+    )

@@ -21,6 +21,7 @@ from handlers.config import RollbackConfig
 from handlers.incidents import notices
 from handlers.incidents.effects import ActionIntent
 from handlers.incidents.incident import Incident
+from handlers.rollback.restore import ChosenBackup
 from schemas.incidents import ActionStatus
 from schemas.rollback import PHASES, PhaseStatus, RollbackPhase, RollbackStatus
 
@@ -84,6 +85,9 @@ class PhaseRecord:
     close_platform: bool | None = None
     """Emergency resume: whether this rollback closes the platform breaker (it is the last
     emergency rollback to reach resume). None: not decided, nothing to hold back."""
+    backups: tuple[ChosenBackup, ...] = ()
+    """Restore data: the backup of each dataset it restores, chosen when it started
+    (``handlers.rollback.restore``), so every attempt asks for the same ones."""
 
     @property
     def attempt_start(self) -> float:
@@ -101,6 +105,8 @@ class PhaseRecord:
             ]
         if self.close_platform is not None:
             found["close_platform"] = self.close_platform
+        if self.backups:
+            found["backups"] = [b.to_json() for b in self.backups]
         return found
 
     @classmethod
@@ -119,6 +125,7 @@ class PhaseRecord:
         keys = dict(notes.pop("keys", {}))
         failures = tuple(AttemptFailure(**f) for f in notes.pop("failures", ()))
         close_platform = notes.pop("close_platform", None)
+        backups = tuple(ChosenBackup.from_json(b) for b in notes.pop("backups", ()))
         return cls(
             phase,
             status,
@@ -130,6 +137,7 @@ class PhaseRecord:
             keys=keys,
             failures=failures,
             close_platform=close_platform,
+            backups=backups,
         )
 
 
@@ -230,8 +238,13 @@ def _restore_data_skipped(rb: Rollback) -> str | None:
 
 
 def _restore_data(rb: Rollback, inc: Incident) -> list[ActionIntent]:
+    """One restore per dataset, of the backup chosen when the phase started."""
     before = rb.requested_at if rb.restore_before is None else rb.restore_before
-    return [notices.restore_call(inc, "restore", before, rb.restore_basis)]
+    record = rb.phases.get("restore_data")
+    chosen = record.backups if record is not None else ()
+    if not chosen:  # a phase started before backups were chosen: the receiver picks
+        return [notices.restore_call(inc, "restore", before, rb.restore_basis)]
+    return [notices.restore_call(inc, "restore", before, rb.restore_basis, b) for b in chosen]
 
 
 def _verify(rb: Rollback, inc: Incident) -> list[ActionIntent]:

@@ -141,6 +141,7 @@ class QueueAcc:
 MAX_VERSIONS = 64  # distinct versions counted per request pane
 MAX_TRANSITIONS = 128  # bot status transitions per pane (first and last halves)
 MAX_DEPLOYS = 64  # deploy events per pane
+MAX_BACKUPS = 64  # backup and restore-test events per pane (together)
 
 
 def collapse(reports: list[tuple[float, str]]) -> list[tuple[float, str]]:
@@ -197,6 +198,8 @@ class Pane:
     """One open pane of one scope; each signal's accumulator exists once it has an event."""
 
     __slots__ = (
+        "backups",
+        "backups_cut",
         "bot",
         "deploys",
         "deploys_cut",
@@ -206,6 +209,7 @@ class Pane:
         "queue",
         "requests",
         "resource",
+        "restore_tests",
         "revision",
         "scope",
         "start_ms",
@@ -223,6 +227,9 @@ class Pane:
         self.integrity: IntegrityAcc | None = None
         self.deploys: list[tuple[float, str, str]] = []
         self.deploys_cut = 0  # deploy events beyond MAX_DEPLOYS
+        self.backups: list[tuple[float, Any]] = []  # (report time, backup reading)
+        self.restore_tests: list[tuple[float, Any]] = []  # (report time, test reading)
+        self.backups_cut = 0  # backup and restore-test events beyond MAX_BACKUPS
         self.revision: int | None = None  # of its latest publication (None: not published)
 
     def add(self, kind: str, ts: float, a: Any, b: Any, c: Any) -> None:
@@ -239,6 +246,8 @@ class Pane:
             self._bot().add(ts, a)
         elif kind == "integrity":
             self._integrity().add(ts, a, b)
+        elif kind == "backup" or kind == "restore_test":
+            self.add_backup(kind, ts, a)
         elif len(self.deploys) < MAX_DEPLOYS:
             self.deploys.append((ts, a, b))
         else:
@@ -273,6 +282,14 @@ class Pane:
                 versions[version] = 1
             else:
                 acc.versions_cut += 1
+
+    def add_backup(self, kind: str, ts: float, reading: Any) -> None:
+        if len(self.backups) + len(self.restore_tests) >= MAX_BACKUPS:
+            self.backups_cut += 1
+        elif kind == "backup":
+            self.backups.append((ts, reading))
+        else:
+            self.restore_tests.append((ts, reading))
 
     def add_queue(self, ts: float, depth: int) -> None:
         if self.queue is None:
@@ -326,6 +343,11 @@ class Pane:
                 for ts, version, status in sorted(self.deploys, key=lambda d: d[0])
             ],
         }
+        if self.backups:  # dataset panes only: the others stay as small as before
+            summary["backups"] = [_backup(ts, b) for ts, b in sorted(self.backups, key=_first)]
+        if self.restore_tests:
+            tests = sorted(self.restore_tests, key=_first)
+            summary["restore_tests"] = [_restore_test(ts, t) for ts, t in tests]
         truncated = self.truncated()  # after the bot's wire(): it counts the cut transitions
         if truncated:  # absent when nothing was cut: the usual pane stays as small as before
             summary["truncated"] = truncated
@@ -337,8 +359,25 @@ class Pane:
             "versions": self.requests.versions_cut if self.requests is not None else 0,
             "transitions": self.bot.cut if self.bot is not None else 0,
             "deploys": self.deploys_cut,
+            "backups": self.backups_cut,
         }
         return {name: cut for name, cut in cuts.items() if cut}
+
+
+def _first(item: tuple[float, Any]) -> float:
+    return item[0]
+
+
+def _backup(ts: float, reading: Any) -> dict[str, Any]:
+    kind, status, backup_id, taken_at, size_bytes, location = reading
+    return {"ts": ts, "backup_id": backup_id, "type": kind, "status": status,
+            "taken_at": taken_at, "size_bytes": size_bytes, "location": location}  # fmt: skip
+
+
+def _restore_test(ts: float, reading: Any) -> dict[str, Any]:
+    backup_id, ok, duration_s, environment = reading
+    return {"ts": ts, "backup_id": backup_id, "ok": ok, "duration_s": duration_s,
+            "environment": environment}  # fmt: skip
 
 
 def _wire(acc: RequestAcc | LogAcc | ResourceAcc | QueueAcc | BotAcc | IntegrityAcc | None) -> Any:

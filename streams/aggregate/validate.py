@@ -22,15 +22,25 @@ queue      depth              None               None
 bot        status             None               None
 integrity  ok                 detail             None
 deploy     version            status             None
+backup     (type, status,     None               None
+           backup_id,
+           taken_at,
+           size_bytes,
+           location)
+restore_   (backup_id, ok,    None               None
+test       duration_s,
+           environment)
 ========== ================== ================== ==========
 
 (dimension, key), with the drill, is the pane scope: requests and logs with an endpoint go to
-the endpoint, logs without one and deploys to the service-wide scope ("service", service).
+the endpoint, logs without one and deploys to the service-wide scope ("service", service),
+backups and restore tests to their dataset ("dataset", dataset).
 
 ``read_record`` decodes the bytes with msgspec straight into a typed struct of their kind (a
 union tagged by ``kind``, validating while it decodes); whatever it refuses — a drill's event,
-an unknown or repeated kind, a non-canonical or invalid event — takes the path above, so the
-verdicts are still pydantic's.
+an unknown or repeated kind, a backup or restore test (a few a minute per dataset: no struct
+of their own), a non-canonical or invalid event — takes the path above, so the verdicts are
+still pydantic's.
 """
 
 from __future__ import annotations
@@ -46,7 +56,12 @@ from schemas.telemetry import (
     DEPLOY_STATUSES,
     LOG_LEVELS,
     MAX_DEPTH,
+    MAX_DURATION_S,
     MAX_LATENCY_MS,
+    MAX_SIZE_BYTES,
+    BackupEvent,
+    BackupStatus,
+    BackupType,
     BotEvent,
     BotStatus,
     DeployEvent,
@@ -58,6 +73,7 @@ from schemas.telemetry import (
     QueueEvent,
     RequestEvent,
     ResourceEvent,
+    RestoreTestEvent,
     TelemetryEvent,
     validate_event,
 )
@@ -213,8 +229,43 @@ class _Deploy(_Event, tag="deploy"):
         return ("deploy", service, "service", service, ts, version, self.status, None, None)
 
 
+class _Backup(_Event, tag="backup"):
+    dataset: _Name
+    type: BackupType
+    status: BackupStatus
+    backup_id: _Name
+    taken_at: Annotated[float, msgspec.Meta(ge=0.0)]  # an RFC 3339 one: the path above
+    size_bytes: Annotated[int, msgspec.Meta(ge=0, le=MAX_SIZE_BYTES)] | None = None
+    location: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)] | None = None
+
+    def reading(self, ts: float) -> Reading | None:
+        names = (self.dataset, self.backup_id, *(() if self.location is None else (self.location,)))
+        taken = self.taken_at
+        if taken >= _MS_FROM:
+            taken = _scale(taken)
+        if taken >= MAX_EPOCH_S or any(n.strip() is not n for n in names):
+            return None
+        backup = (self.type, self.status, self.backup_id, taken, self.size_bytes, self.location)
+        return ("backup", self.service, "dataset", self.dataset, ts, backup, None, None, None)
+
+
+class _RestoreTest(_Event, tag="restore_test"):
+    backup_id: _Name
+    dataset: _Name
+    ok: bool
+    duration_s: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_DURATION_S)]
+    environment: _Name
+
+    def reading(self, ts: float) -> Reading | None:
+        names = (self.backup_id, self.dataset, self.environment)
+        if any(n.strip() is not n for n in names):
+            return None
+        test = (self.backup_id, self.ok, self.duration_s, self.environment)
+        return ("restore_test", self.service, "dataset", self.dataset, ts, test, None, None, None)
+
+
 _decode_event = msgspec.json.Decoder(
-    _Request | _Log | _Resource | _Queue | _Bot | _Integrity | _Deploy
+    _Request | _Log | _Resource | _Queue | _Bot | _Integrity | _Deploy | _Backup | _RestoreTest
 ).decode
 _NOT_CANONICAL = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 
@@ -436,4 +487,12 @@ def reading_of(event: TelemetryEvent) -> Reading:
         case DeployEvent():
             return ("deploy", service, "service", service, ts, event.version, event.status,
                     None, drill)  # fmt: skip
+        case BackupEvent():
+            backup = (event.type, event.status, event.backup_id, event.taken_at,
+                      event.size_bytes, event.location)  # fmt: skip
+            return ("backup", service, "dataset", event.dataset, ts, backup, None, None, drill)
+        case RestoreTestEvent():
+            test = (event.backup_id, event.ok, event.duration_s, event.environment)
+            return ("restore_test", service, "dataset", event.dataset, ts, test, None, None,
+                    drill)  # fmt: skip
     raise AssertionError(f"unknown event type {type(event).__name__}")

@@ -1,8 +1,9 @@
 """The compacted state topic's records: alert records and per-service state, as JSON.
 
-Keys: ``alert:{fingerprint}`` (one alert's record), ``service:{name}`` (the version track
-and the throughput baselines of a service) and ``clock`` (the partition's event time once idle
-ticks moved it past its latest pane). Values are JSON objects with a ``kind``.
+Keys: ``alert:{fingerprint}`` (one alert's record), ``service:{name}`` (the version track,
+the throughput baselines and the datasets' backup tracks of a service) and ``clock`` (the
+partition's event time once idle ticks moved it past its latest pane). Values are JSON
+objects with a ``kind``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 
 from schemas.panes import Scope
+from streams.evaluate.backups import BackupTrack
 from streams.evaluate.baseline import Baseline
 from streams.evaluate.deploys import VersionTrack
 from streams.evaluate.state import AlertRecord
@@ -57,26 +59,34 @@ def decode_alert(value: dict[str, Any]) -> tuple[str, Scope, AlertRecord]:
 
 
 def encode_service(
-    service: str, track: VersionTrack, baselines: dict[str, Baseline], drill: str | None = None
+    service: str,
+    track: VersionTrack,
+    baselines: dict[str, Baseline],
+    backups: dict[str, BackupTrack] | None = None,
+    drill: str | None = None,
 ) -> dict[str, Any]:
     found: dict[str, Any] = {"drill": drill} if drill is not None else {}
-    return {
+    value = {
         **found,
         "kind": "service",
         "service": service,
         "track": asdict(track),
         "baselines": {scope_id: asdict(b) for scope_id, b in baselines.items()},
     }
+    if backups:  # absent for a service without datasets, as it always was
+        value["backups"] = {scope_id: b.to_json() for scope_id, b in backups.items()}
+    return value
 
 
 def decode_service(
     value: dict[str, Any],
-) -> tuple[str, str | None, VersionTrack, dict[str, Baseline]]:
-    """(service, drill, version track, baselines)."""
+) -> tuple[str, str | None, VersionTrack, dict[str, Baseline], dict[str, BackupTrack]]:
+    """(service, drill, version track, baselines, backup tracks)."""
     baselines = {key: Baseline(**raw) for key, raw in value.get("baselines", {}).items()}
+    backups = {key: BackupTrack.from_json(raw) for key, raw in value.get("backups", {}).items()}
     drill = value.get("drill")
-    service = str(value["service"])
-    return service, None if drill is None else str(drill), VersionTrack(**value["track"]), baselines
+    service, track = str(value["service"]), VersionTrack(**value["track"])
+    return service, None if drill is None else str(drill), track, baselines, backups
 
 
 def encode_clock(clock_ms: int) -> dict[str, Any]:

@@ -106,6 +106,8 @@ def _format(value: float | None, metric: str) -> str:
     if unit == "ratio":
         return f"{value * 100:.1f}%"
     if unit == "ms":
+        if abs(value) >= 120_000:  # a backup's age: minutes, hours, days
+            return format_duration(round(abs(value) / 1000) * 1000)
         return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
     if unit == "percent":
         return f"{value:.1f}%"
@@ -134,10 +136,11 @@ def _summary(subject: Subject, state: str, evidence: Evidence, reason: Reason) -
         short = format_duration(evidence.window_end_ms - evidence.short_window_start_ms)
         observed += f" and {_format(evidence.short_observed, evidence.metric)} over {short},"
     threshold = _format(evidence.threshold, evidence.metric)
-    window = format_duration(subject.window_ms)
+    info = METRICS.get(evidence.metric)
+    window = f" over {format_duration(subject.window_ms)}" if info is None or info.windowed else ""
     return (
         f"{subject.severity} {state}: {evidence.metric} {observed} {evidence.comparison} "
-        f"{threshold} over {window} on {scope_label(subject.scope)} ({reason})"
+        f"{threshold}{window} on {scope_label(subject.scope)} ({reason})"
     )
 
 

@@ -15,14 +15,15 @@ caller's clock, panes count as arriving as they close.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas.decisions import Decision
-from schemas.panes import DeployRecord, PaneSummary, Scope
+from schemas.panes import BackupRecord, DeployRecord, PaneSummary, RestoreTestRecord, Scope
 from schemas.window import WindowStats
 from streams.evaluate import codec
+from streams.evaluate.backups import BackupTrack, apply_records
 from streams.evaluate.baseline import Baseline, expected_rate, learn, skip
 from streams.evaluate.buffer import PaneBuffer
 from streams.evaluate.decide import Subject, Versions, fingerprint, make_decision
@@ -113,6 +114,9 @@ class ServiceEvaluation:
         self.arrived_ms = 0  # when (on the caller's clock) its latest pane arrived
         self._new: dict[int, set[str]] = {}  # pane end -> scope ids with a new pane there
         self._deploys: list[DeployRecord] = []
+        # Dataset scopes: their backups so far, and the records not applied yet (by scope id)
+        self.backups: dict[str, BackupTrack] = {}
+        self._backup_records: dict[str, list[BackupRecord | RestoreTestRecord]] = {}
         self._served: dict[int, Counter[str]] = {}
         self._rules: dict[str, list[Rule]] = {}
         self._by_name = {rule.name: rule for rule in policy.rules}
@@ -159,6 +163,7 @@ class ServiceEvaluation:
             return True
         self._new.setdefault(pane.end_ms, set()).add(pane.scope.id)
         self._deploys.extend(pane.deploys)
+        self._add_backups(pane.scope, [*pane.backups, *pane.restore_tests])
         if pane.requests is not None and pane.requests.versions:
             self._served.setdefault(pane.end_ms, Counter()).update(pane.requests.versions)
         return True
@@ -173,6 +178,12 @@ class ServiceEvaluation:
             self.refinements += 1
             known = set(previous.deploys)
             self._deploys.extend(d for d in pane.deploys if d not in known)
+            seen: set[BackupRecord | RestoreTestRecord] = {
+                *previous.backups,
+                *previous.restore_tests,
+            }
+            records: list[BackupRecord | RestoreTestRecord] = [*pane.backups, *pane.restore_tests]
+            self._add_backups(pane.scope, [r for r in records if r not in seen])
             if pane.end_ms <= buffer.evaluated_ms:
                 self._refined.setdefault(buffer.scope.id, buffer.evaluated_ms)
         return True
@@ -180,9 +191,28 @@ class ServiceEvaluation:
     def restore_alert(self, rule: str, scope: Scope, record: AlertRecord) -> None:
         self.alerts[fingerprint(rule, scope.id)] = _Alert(rule, scope, record)
 
-    def restore_service(self, track: VersionTrack, baselines: dict[str, Baseline]) -> None:
+    def _add_backups(
+        self, scope: Scope, records: Sequence[BackupRecord | RestoreTestRecord]
+    ) -> None:
+        if records:
+            self._backup_records.setdefault(scope.id, []).extend(records)
+
+    def restore_service(
+        self,
+        track: VersionTrack,
+        baselines: dict[str, Baseline],
+        backups: dict[str, BackupTrack] | None = None,
+    ) -> None:
         self.track = track
         self.baselines = dict(baselines)
+        self.backups = dict(backups or {})
+        prefix = f"{self.service}|dataset|"
+        for scope_id in self.backups:
+            # A dataset whose panes are older than the rebuilt window still has its backups
+            # judged (its silence above all): its buffer exists, empty.
+            if scope_id.startswith(prefix):
+                key = scope_id.removeprefix(prefix)
+                self.buffer(Scope(service=self.service, dimension="dataset", key=key))
 
     # --- evaluation ----------------------------------------------------------------------
 
@@ -211,6 +241,7 @@ class ServiceEvaluation:
 
     def _tick(self, tick: int) -> None:
         self._apply_deploys(tick)
+        self._apply_backups(tick)
         new_scopes = self._new.get(tick, set())
         evaluated = [
             buffer
@@ -265,6 +296,23 @@ class ServiceEvaluation:
         if served:
             track = after_served(track, served, tick, self.policy.deploys)
         self._set_track(track)
+
+    def _apply_backups(self, tick: int) -> None:
+        """Backup and restore-test reports before ``tick`` (event time) join their dataset's
+        track, as deploys join the version track."""
+        for scope_id, records in list(self._backup_records.items()):
+            due = [r for r in records if r.ts * 1000 < tick]
+            if not due:
+                continue
+            rest = [r for r in records if r.ts * 1000 >= tick]
+            if rest:
+                self._backup_records[scope_id] = rest
+            else:
+                del self._backup_records[scope_id]
+            track = apply_records(self.backups.get(scope_id), due)
+            if track is not None:
+                self.backups[scope_id] = track
+                self._service_dirty = True
 
     def _set_track(self, track: VersionTrack) -> None:
         if track != self.track:
@@ -362,6 +410,7 @@ class ServiceEvaluation:
             bot_windows=self._bot_windows(scope, window_ms, tick),
             bots=self.policy.bots,
             service_requests=self._service_requests(scope, window_ms, tick),
+            backups=self.backups.get(scope.id) if scope.dimension == "dataset" else None,
         )
 
     def _service_requests(self, scope: Scope, window_ms: int, tick: int) -> tuple[int, int]:
@@ -469,7 +518,9 @@ class ServiceEvaluation:
         due = tick - self._checkpoint_ms >= self.config.checkpoint_every_ms
         if not (self._service_dirty or due):
             return
-        value = codec.encode_service(self.service, self.track, self.baselines, self.drill)
+        value = codec.encode_service(
+            self.service, self.track, self.baselines, self.backups, self.drill
+        )
         key = codec.service_key(self.service, self.drill)
         self._out.state.append(StateChange(key, value))
         self._service_dirty = False
@@ -556,8 +607,8 @@ class Evaluation:
             if any(r.name == rule for r in self.policy.rules):
                 self.service(scope.service, scope.drill).restore_alert(rule, scope, record)
         elif kind == "service":
-            service, drill, track, baselines = codec.decode_service(value)
-            self.service(service, drill).restore_service(track, baselines)
+            service, drill, track, baselines, backups = codec.decode_service(value)
+            self.service(service, drill).restore_service(track, baselines, backups)
         elif kind == ROLLUP_KIND:
             rolled = value.get("scope") or {}
             owner = rolled.get("service")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from schemas.decisions import Evidence
 from schemas.window import WindowStats
+from streams.evaluate.backups import BackupTrack, age_ms
 from streams.evaluate.confidence import poisson_cdf, poisson_judgeable, wilson_bounds
 from streams.evaluate.state import Status
 from streams.policy.model import BotPolicy, Comparison, Condition, Rule
@@ -44,6 +45,7 @@ class MetricInput:
     bots: BotPolicy = field(default_factory=BotPolicy)
     # (requests, 5xx) over every endpoint of the service, same window (service scopes)
     service_requests: tuple[int, int] = (0, 0)
+    backups: BackupTrack | None = None  # dataset scopes: what its backups were so far
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,9 @@ def _throughput_ratio(data: MetricInput) -> Reading:
     expected = data.expected_rps * data.covered_s
     observed = data.window.requests
     return Reading(rate.value / data.expected_rps, int(expected), observed, expected)
+
+
+Extractor = Callable[[MetricInput], Reading]
 
 
 def _float(value: int | float | None) -> float | None:
@@ -121,11 +126,37 @@ def _service_error_rate(data: MetricInput) -> Reading:
     return Reading(errors / requests if requests else None, requests, errors)
 
 
+def _backup_age(kind: str | None) -> Extractor:
+    """Age of the newest successful backup (of ``kind``) at the window's end; samples: such
+    backups on record."""
+
+    def read(data: MetricInput) -> Reading:
+        track = data.backups
+        if track is None:
+            return Reading(None, 0)
+        age = age_ms(track, track.newest(kind), data.window.end_ms)
+        return Reading(age, track.count(kind))
+
+    return read
+
+
+def _restore_test_age(data: MetricInput) -> Reading:
+    track = data.backups
+    if track is None:
+        return Reading(None, 0)
+    return Reading(age_ms(track, track.tested_ms, data.window.end_ms), track.tests_passed)
+
+
+def _backup_failures(data: MetricInput) -> Reading:
+    track = data.backups
+    if track is None:
+        return Reading(None, 0)
+    return Reading(float(len(track.failing)), len(track.latest_ms))
+
+
 def _bot_reading(data: MetricInput, value: float) -> Reading:
     return Reading(value if data.window.panes else None, data.window.panes)
 
-
-Extractor = Callable[[MetricInput], Reading]
 
 EXTRACTORS: dict[str, Extractor] = {
     "error_rate": lambda d: Reading(d.window.error_rate, d.window.requests, d.window.errors),
@@ -150,6 +181,11 @@ EXTRACTORS: dict[str, Extractor] = {
     "service_error_rate": _service_error_rate,
     "bots_offline": _bots_offline,
     "bot_errors": _bot_errors,
+    "backup_age": _backup_age(None),
+    "full_backup_age": _backup_age("full"),
+    "offsite_backup_age": _backup_age("offsite"),
+    "restore_test_age": _restore_test_age,
+    "backup_failures": _backup_failures,
 }
 
 

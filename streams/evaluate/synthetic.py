@@ -2,7 +2,9 @@
 
 Each series is one scope's values per pane in the notation of ``streams.evaluate.series``
 ("70x60", "0x30 28x30", "_x10"): requests, errors, latency_ms (every request of the pane),
-version; cpu, mem; depth; status (bots); checks, failures; deploys for a service-only scope.
+version; cpu, mem; depth; status (bots); checks, failures; deploys for a service-only scope;
+backups and restore_tests for a dataset scope (each a list of reports, optionally repeated
+``every`` so long ``until``).
 Pane i of a series covers [START_MS + i * pane_ms, START_MS + (i + 1) * pane_ms).
 """
 
@@ -19,12 +21,19 @@ from schemas.sketch import Sketch
 from streams.evaluate.series import expand, expand_numbers
 from streams.policy.durations import parse_duration_ms
 
-__all__ = ["START_MS", "DeployInput", "SeriesInput", "build_panes"]
+__all__ = [
+    "START_MS",
+    "BackupInput",
+    "DeployInput",
+    "RestoreTestInput",
+    "SeriesInput",
+    "build_panes",
+]
 
 START_MS = 1_700_000_000_000
 DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0)]
 SeriesText = Annotated[str, BeforeValidator(lambda v: v if isinstance(v, str) else f"{v}")]
-_DIMENSIONS: tuple[Dimension, ...] = ("endpoint", "host", "queue", "bot", "check")
+_DIMENSIONS: tuple[Dimension, ...] = ("endpoint", "host", "queue", "bot", "check", "dataset")
 
 
 class _Model(BaseModel):
@@ -35,6 +44,32 @@ class DeployInput(_Model):
     at_ms: DurationMs = Field(alias="at")
     version: SeriesText
     status: Literal["started", "succeeded", "failed", "rolled_back"] = "started"
+
+
+class _Repeated(_Model):
+    """A report at ``at``, and again every ``every`` before ``until`` (when both are given)."""
+
+    at_ms: DurationMs = Field(alias="at")
+    every_ms: DurationMs | None = Field(default=None, alias="every", gt=0)
+    until_ms: DurationMs | None = Field(default=None, alias="until")
+
+    def times(self) -> list[int]:
+        if self.every_ms is None or self.until_ms is None:
+            return [self.at_ms]
+        return list(range(self.at_ms, self.until_ms, self.every_ms))
+
+
+class BackupInput(_Repeated):
+    """A backup reported at ``at``, taken ``age`` before it (0: at once)."""
+
+    type: Literal["wal", "incremental", "full", "offsite"] = "wal"
+    status: Literal["succeeded", "failed"] = "succeeded"
+    age_ms: DurationMs = Field(default=0, alias="age")
+
+
+class RestoreTestInput(_Repeated):
+    ok: bool = True
+    duration_s: float = Field(default=60.0, ge=0)
 
 
 class SeriesInput(_Model):
@@ -54,6 +89,8 @@ class SeriesInput(_Model):
     checks: SeriesText | None = None
     failures: SeriesText | None = None
     deploys: tuple[DeployInput, ...] = ()
+    backups: tuple[BackupInput, ...] = ()
+    restore_tests: tuple[RestoreTestInput, ...] = ()
 
 
 # --- building panes ------------------------------------------------------------------------
@@ -182,15 +219,33 @@ def _pane(scope: Scope, start: int, pane_ms: int, fields: dict[str, Any]) -> Pan
     )
 
 
+def _reports(series: SeriesInput, pane_ms: int) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """Deploy, backup and restore-test records by pane index and list."""
+    found: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for deploy in series.deploys:
+        ts = (START_MS + deploy.at_ms) / 1000.0
+        record = {"ts": ts, "version": deploy.version, "status": deploy.status}
+        found[deploy.at_ms // pane_ms]["deploys"].append(record)
+    for n, backup in enumerate(series.backups):
+        for at in backup.times():
+            ts = (START_MS + at) / 1000.0
+            record = {"ts": ts, "backup_id": f"{backup.type}-{n}-{at}", "type": backup.type,
+                      "status": backup.status, "taken_at": ts - backup.age_ms / 1000.0}  # fmt: skip
+            found[at // pane_ms]["backups"].append(record)
+    for test in series.restore_tests:
+        for at in test.times():
+            ts = (START_MS + at) / 1000.0
+            record = {"ts": ts, "backup_id": f"tested-{at}", "ok": test.ok,
+                      "duration_s": test.duration_s, "environment": "staging"}  # fmt: skip
+            found[at // pane_ms]["restore_tests"].append(record)
+    return found
+
+
 def _series_panes(series: SeriesInput, pane_ms: int) -> Iterator[PaneSummary]:
     scope = _scope(series.scope)
     columns = _Columns(series)
-    deploys: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for deploy in series.deploys:
-        index = deploy.at_ms // pane_ms
-        ts = (START_MS + deploy.at_ms) / 1000.0
-        deploys[index].append({"ts": ts, "version": deploy.version, "status": deploy.status})
-    for index in range(max(columns.length, max(deploys, default=-1) + 1)):
+    reports = _reports(series, pane_ms)
+    for index in range(max(columns.length, max(reports, default=-1) + 1)):
         start = START_MS + index * pane_ms
         fields: dict[str, Any] = _gauges(columns, index, start / 1000.0)
         optional = {
@@ -199,8 +254,7 @@ def _series_panes(series: SeriesInput, pane_ms: int) -> Iterator[PaneSummary]:
             "logs": _logs(columns, index),
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
-        if deploys.get(index):
-            fields["deploys"] = deploys[index]
+        fields.update(reports.get(index, {}))
         if fields:
             yield _pane(scope, start, pane_ms, fields)
 

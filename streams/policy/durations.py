@@ -103,6 +103,8 @@ def format_value(value: float, unit: str) -> str:
     if unit == "percent":
         return f"{value:g}%"
     if unit == "ms":
+        if value >= 60_000 and value % 1000 == 0:  # a backup's age: "10m", "7d"
+            return format_duration(int(value))
         return f"{value / 1000:g}s" if abs(value) >= 1000 else f"{value:g}ms"
     return f"{value:g}"
 

@@ -32,6 +32,9 @@ class MetricInfo:
     low: float | None = 0.0
     high: float | None = None
     test: Test | None = None  # how `confidence` judges it; None: a rule cannot ask for one
+    # Judged on the scope's whole known history (a backup's age), not on the rule's window:
+    # the window only sets how often nothing new is "warming"; decisions do not name it.
+    windowed: bool = True
 
 
 _HIGHEST: dict[Unit, float | None] = {"ratio": None, "percent": 100.0}
@@ -48,10 +51,16 @@ def _m(
     low: float | None = 0.0,
     high: float | None = None,
     test: Test | None = None,
+    windowed: bool = True,
 ) -> MetricInfo:
     """A metric; by default it is never negative, and a percentage is at most 100."""
     high = _HIGHEST.get(unit) if high is None else high
-    return MetricInfo(name, dimension, unit, samples, description, over, low, high, test)
+    return MetricInfo(name, dimension, unit, samples, description, over, low, high, test, windowed)
+
+
+def _age(name: str, samples: str, description: str) -> MetricInfo:
+    """How long ago something last happened to a dataset (``streams.evaluate.backups``)."""
+    return _m(name, "dataset", "ms", samples, description, windowed=False)
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -108,6 +117,37 @@ METRICS: dict[str, MetricInfo] = {
         ),
         _m("bots_offline", "service", "count", "bots known", "bots offline", over="bot"),
         _m("bot_errors", "service", "count", "bots known", "bots with errors", over="bot"),
+        # Backups: ages at the evaluation's event time, from what the dataset ever reported
+        # (kept across restarts); with none of the kind on record, since the dataset was first
+        # seen — so a backup stream that stops, or never included the kind, still ages.
+        _age(
+            "backup_age",
+            "successful backups on record",
+            "time since the newest successful backup (any type) was taken",
+        ),
+        _age(
+            "full_backup_age",
+            "successful full backups on record",
+            "time since the newest successful full backup was taken",
+        ),
+        _age(
+            "offsite_backup_age",
+            "successful off-site backups on record",
+            "time since the newest successful off-site backup was taken",
+        ),
+        _age(
+            "restore_test_age",
+            "passed restore tests on record",
+            "time since a restore test last passed",
+        ),
+        _m(
+            "backup_failures",
+            "dataset",
+            "count",
+            "backup types attempted",
+            "backup types whose latest attempt failed",
+            windowed=False,
+        ),
     )
 }
 
@@ -118,5 +158,6 @@ MATCH_KEYS: dict[Dimension, tuple[str, ...]] = {
     "queue": ("service", "queue"),
     "bot": ("service", "bot"),
     "check": ("service", "check"),
+    "dataset": ("service", "dataset"),
     "service": ("service",),
 }

@@ -43,11 +43,14 @@ from streams.policy.sources import AlertmanagerPolicy, OtlpPolicy
 
 __all__ = [
     "WORKBOOK_ALERTS",
+    "BackupCheck",
+    "BackupPolicy",
     "BotPolicy",
     "BurnAlert",
     "CascadePolicy",
     "Comparison",
     "Condition",
+    "DatasetObjective",
     "DeployPolicy",
     "ExpectedRate",
     "PhaseRetries",
@@ -259,6 +262,11 @@ class Rule(Condition):
             for key, patterns in self.match.items()
         )
 
+    def watches_service(self, service: str) -> bool:
+        """Whether some scope of ``service`` can match (its service matcher, if any, does)."""
+        patterns = self.match.get("service")
+        return patterns is None or any(value_matches(p, service) for p in patterns)
+
 
 class RuleDefaults(_Model):
     """Values a rule takes when it does not set them."""
@@ -278,14 +286,17 @@ class RuleDefaults(_Model):
 
 
 class Readiness(_Model):
-    """The plan's pre-deploy baselines: a service is ready when every value is below these."""
+    """The plan's pre-deploy baselines: a service is ready when every value is below these,
+    measured live over ``window`` (the readiness gate, ``alertpipe readiness check``); a
+    deploy that did not pass the gate is a decision of ``unready_deploy`` severity."""
 
     error_rate: Fraction = 0.01
     p95_ms: float = Field(default=1000.0, gt=0)
     cpu_pct: Percent = 50.0
     mem_pct: Percent = 60.0
-    window_ms: DurationMs = Field(default=300_000, alias="window", gt=0)
+    window_ms: DurationMs = Field(default=600_000, alias="window", gt=0)
     min_samples: int = Field(default=100, ge=0)
+    unready_deploy: SeverityName = Severity.MEDIUM
 
     @field_validator("p95_ms", mode="before")
     @classmethod
@@ -510,6 +521,165 @@ class SloPolicy(_Model):
         ]
 
 
+# How a backup problem is answered, by the severity chosen for it: never a rollback (the code
+# is not at fault), a page when it is HIGH, a chat notice waiting for a human when MEDIUM.
+_BACKUP_RESPONSES: dict[Severity, Response] = {
+    Severity.HIGH: "page",
+    Severity.MEDIUM: "notify",
+    Severity.LOW: "record",
+}
+
+
+def _not_critical(value: Severity) -> Severity:
+    if value is Severity.CRITICAL:
+        raise ValueError(
+            "expected LOW, MEDIUM or HIGH: CRITICAL asks for a rollback, and a backup problem "
+            "is not the code's (HIGH pages)"
+        )
+    return value
+
+
+BackupSeverity = SeverityName  # checked by _not_critical where it is used
+
+
+class DatasetObjective(_Model):
+    """The plan's recovery objectives for one dataset: at most ``rpo`` of data lost (its
+    newest successful backup must be younger), back within ``rto`` after a restore began."""
+
+    dataset: RuleName
+    description: str = ""
+    rpo_ms: DurationMs = Field(alias="rpo", gt=0)
+    rto_ms: DurationMs = Field(alias="rto", gt=0)
+    severity: BackupSeverity
+
+    _check = field_validator("severity")(_not_critical)
+
+
+class BackupCheck(_Model):
+    """One part of the backup schedule, for every dataset: it must have happened within
+    ``every`` (0: not checked), at this severity."""
+
+    every_ms: DurationMs = Field(alias="every")
+    severity: BackupSeverity
+
+    _check = field_validator("severity")(_not_critical)
+
+
+def _check(every: str, severity: str) -> BackupCheck:
+    return BackupCheck.model_validate({"every": every, "severity": severity})
+
+
+def _objective(dataset: str, rpo: str, rto: str, severity: str, why: str) -> DatasetObjective:
+    fields = {"dataset": dataset, "rpo": rpo, "rto": rto, "severity": severity}
+    return DatasetObjective.model_validate({**fields, "description": why})
+
+
+# The plan's numbers: RPO chat messages 10 min, bot state and configuration 1 h; RTO critical
+# data 10 min, non-critical 1 h; full backups hourly, off-site every 6 h, a restore tested
+# weekly. default.yaml says why each severity is what it is.
+PLAN_DATASETS = (
+    _objective("chat_messages", "10m", "10m", "HIGH", "users' messages: critical data"),
+    _objective("bot_state", "1h", "1h", "MEDIUM", "bots' state: non-critical, rebuilt"),
+    _objective("configuration", "1h", "1h", "MEDIUM", "settings: non-critical, rarely changes"),
+)
+
+
+class BackupPolicy(_Model):
+    """The plan's backup schedule and recovery objectives, per dataset. It generates rules
+    (``backup-rpo-<dataset>``, ``backup-full-overdue``, ``backup-offsite-overdue``,
+    ``restore-test-overdue``, ``backup-failed``) judged on every dataset scope of every
+    service, in event time; the responder reads the objectives when it restores."""
+
+    enabled: bool = True
+    datasets: tuple[DatasetObjective, ...] = PLAN_DATASETS
+    full: BackupCheck = Field(default_factory=lambda: _check("1h", "MEDIUM"))
+    offsite: BackupCheck = Field(default_factory=lambda: _check("6h", "MEDIUM"))
+    restore_test: BackupCheck = Field(default_factory=lambda: _check("7d", "LOW"))
+    failed: BackupSeverity = Severity.MEDIUM
+    full_system_rto_ms: DurationMs = Field(default=1_800_000, alias="full_system_rto", gt=0)
+
+    _failed = field_validator("failed")(_not_critical)
+
+    @field_validator("datasets")
+    @classmethod
+    def _unique_datasets(
+        cls, datasets: tuple[DatasetObjective, ...]
+    ) -> tuple[DatasetObjective, ...]:
+        seen: set[str] = set()
+        for n, objective in enumerate(datasets):
+            if objective.dataset in seen:
+                raise FieldInvalid(f"{n}.dataset", "expected each dataset once")
+            seen.add(objective.dataset)
+        return datasets
+
+    def objective(self, dataset: str) -> DatasetObjective | None:
+        return next((d for d in self.datasets if d.dataset == dataset), None)
+
+    def rules(self) -> list[dict[str, Any]]:
+        """The generated rules, as rule fields (validated like any rule of the file)."""
+        if not self.enabled:
+            return []
+        found = [
+            _backup_rule(
+                f"backup-rpo-{d.dataset}",
+                f"newest successful backup of {d.dataset} older than its RPO "
+                f"({format_duration(d.rpo_ms)}): more data than the plan allows would be lost"
+                + (f" ({d.description})" if d.description else ""),
+                "backup_age",
+                d.rpo_ms,
+                d.severity,
+                {"dataset": d.dataset},
+            )
+            for d in self.datasets
+        ]
+        for name, metric, check, what in (
+            ("backup-full-overdue", "full_backup_age", self.full, "full backup"),
+            ("backup-offsite-overdue", "offsite_backup_age", self.offsite, "off-site backup"),
+            ("restore-test-overdue", "restore_test_age", self.restore_test, "passed restore test"),
+        ):
+            if check.every_ms:
+                why = f"no {what} for longer than {format_duration(check.every_ms)}"
+                found.append(_backup_rule(name, why, metric, check.every_ms, check.severity))
+        why = "a dataset's latest backup of some type failed"
+        found.append(_backup_rule("backup-failed", why, "backup_failures", 0, self.failed))
+        return found
+
+
+def _backup_rule(
+    name: str,
+    description: str,
+    metric: str,
+    threshold: int,
+    severity: Severity,
+    match: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Judged on the dataset's whole history (the window is only its evaluation's step); no
+    sample minimum (nothing on record ages from when the dataset was first seen); resolved as
+    soon as a new backup clears it."""
+    return {
+        "name": name,
+        "description": description,
+        "match": match or {},
+        "metric": metric,
+        "comparison": ">",
+        "threshold": threshold,
+        "window": "1s",
+        "min_samples": 0,
+        "for": "0s",
+        "keep_firing_for": "0s",
+        "severity": severity.value,
+        "response": _BACKUP_RESPONSES[severity],
+    }
+
+
+def _backup_rules(raw: Any) -> list[dict[str, Any]]:
+    """The rules of the backup section (its own problems are reported against ``backups``)."""
+    try:
+        return BackupPolicy.model_validate(raw if isinstance(raw, dict) else {}).rules()
+    except ValueError:
+        return []
+
+
 def _slo_rules(raw: Any) -> list[dict[str, Any]]:
     """The rules of the valid SLOs (an invalid one is reported against ``slos`` on its own)."""
     found: list[dict[str, Any]] = []
@@ -547,6 +717,7 @@ class Policy(_Model):
     bots: BotPolicy = Field(default_factory=BotPolicy)
     cascade: CascadePolicy = Field(default_factory=CascadePolicy)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+    backups: BackupPolicy = Field(default_factory=BackupPolicy)
     slos: tuple[SloPolicy, ...] = ()
     # Where incidents are sent, and what other tools' alerts and gauges mean (issue 16).
     routes: Routes = Field(default_factory=Routes)
@@ -556,6 +727,18 @@ class Policy(_Model):
     # streams/policy/maintenance.py: windows, and dry run for the whole policy
     maintenance: Windows = ()
     dry_run: DryRun = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _add_backup_rules(cls, data: Any) -> Any:
+        """The backup section's rules join the rules, after the file's own (and the plan's
+        schedule applies to a file without the section)."""
+        if not isinstance(data, dict):
+            return data
+        rules = data.get("rules", [])
+        if not isinstance(rules, list) or not rules:
+            return data  # a file without rules of its own is refused as such (a typo, mostly)
+        return {**data, "rules": [*rules, *_backup_rules(data.get("backups"))]}
 
     @model_validator(mode="before")
     @classmethod

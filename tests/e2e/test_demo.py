@@ -103,13 +103,35 @@ async def test_s2_data_corruption_stops_bots_restores_rechecks_and_resumes(
     stop = _once(fleet, "[fleet] chat-api: bot_restart stop (*)")
     isolate = _once(fleet, "[fleet] chat-api: breaker open (chat-api/data)")
     revert = _once(fleet, "[fleet] chat-api: deployed 2.3.9 (was 2.4.0); errors stop")
-    restore = _once(
-        fleet, "[fleet] chat-api: restored from backup last_good; integrity checks pass"
+    # The restore names a real backup: the simulated agent's, taken before the deploy.
+    [restored] = [line for line in fleet if "restored" in line]
+    found = re.fullmatch(
+        r"\[fleet\] chat-api: restored chat_messages from backup (chat_messages-\w+-\d+); "
+        r"integrity checks pass",
+        restored,
     )
+    assert found, fleet
+    restore = _once(fleet, restored)
     check = _once(fleet, "[fleet] chat-api: integrity re-checked: ok")
     resume = _once(fleet, "[fleet] chat-api: bots started (*)")
     assert stop < revert < restore < check < resume and isolate < restore, fleet
     assert re.search(r"phase restore_data +succeeded", out), out
+    # …and the demo shows which one and the data it lost, against the RPO and the RTO
+    backup_id = re.escape(found.group(1))
+    loss = rf"restoring chat_messages from backup {backup_id}: data-loss window [\d.]+ \w+ "
+    assert re.search(loss + r"\(within the RPO of 10 min\)", out), out
+    assert re.search(r"within the RTO of 10 min", out), out
+    # …and so does the incident's post-incident review, under its resolution
+    review = rf"^  - restored chat_messages from backup {backup_id}: data-loss window .* RPO"
+    assert re.search(review, out, re.M), out
+    # It ends with the readiness check of the deployed service, whose rollback procedure was
+    # just tested: the item names this drill and its result (the drill's deploy, a drill's,
+    # raised no "deployed while not ready").
+    assert re.search(r"^chat-api 2\.4\.0: NOT READY \(\d+ of 12 items do not pass\)$", out, re.M)
+    [drill_id] = re.findall(r"drill +(drill_\w+) started through POST /drills", out)
+    tested = re.search(r"Rollback procedure documented and tested: (.*)$", out, re.M)
+    assert tested and drill_id in tested.group(1), out
+    assert "deployed while not ready" not in out, out
 
 
 async def test_s3_slow_after_the_investigation_window_is_rolled_back_once(

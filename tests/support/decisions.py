@@ -6,10 +6,17 @@ import time
 from typing import Any
 
 from schemas.decisions import Decision, Evidence
-from schemas.panes import LatencySketch, PaneSummary, RequestStats, Scope
+from schemas.panes import (
+    BackupRecord,
+    LatencySketch,
+    PaneSummary,
+    RequestStats,
+    RestoreTestRecord,
+    Scope,
+)
 from schemas.severity import Severity
 
-__all__ = ["decision", "healthy_pane"]
+__all__ = ["backup", "dataset_pane", "decision", "healthy_pane", "restore_test"]
 
 _RESPONSE = {
     Severity.CRITICAL: "rollback",
@@ -76,4 +83,40 @@ def healthy_pane(service: str, start_ms: int, requests: int = 50, errors: int = 
             min_ms=20.0,
             max_ms=80.0,
         ),
+    )
+
+
+def backup(
+    backup_id: str, taken_at: float, kind: str = "wal", status: str = "succeeded"
+) -> BackupRecord:
+    """A backup as a dataset pane carries it, reported 5 s after it was taken."""
+    return BackupRecord.model_validate(
+        {"ts": taken_at + 5, "backup_id": backup_id, "type": kind, "status": status,
+         "taken_at": taken_at, "size_bytes": 1 << 20, "location": f"s3://backups/{backup_id}"}
+    )  # fmt: skip
+
+
+def restore_test(backup_id: str, at: float, ok: bool = True) -> RestoreTestRecord:
+    return RestoreTestRecord(
+        ts=at, backup_id=backup_id, ok=ok, duration_s=95.0, environment="staging"
+    )
+
+
+def dataset_pane(
+    service: str,
+    dataset: str,
+    backups: list[BackupRecord],
+    restore_tests: list[RestoreTestRecord] | None = None,
+    start_ms: int | None = None,
+) -> PaneSummary:
+    """One dataset pane with these reports, as stage 1 publishes it."""
+    scope = Scope(service=service, dimension="dataset", key=dataset)
+    start = int(time.time() * 1000) if start_ms is None else start_ms
+    return PaneSummary(
+        pane_id=PaneSummary.make_id(scope, start),
+        scope=scope,
+        start_ms=start,
+        end_ms=start + 1000,
+        backups=backups,
+        restore_tests=restore_tests or [],
     )

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from app.pipeline import RESPONDER_PARTS, Pipeline, Responder, build_pipeline
 from app.settings import Settings
 from schemas.decisions import Decision
+from schemas.panes import PaneSummary
 from streams.lifecycle import Role
 from streams.supervise import DependencyWatch, Supervised
 from tests.support.contracts import COMPONENTS, ROUTING_KEY, STATUSPAGE_KEY
@@ -159,6 +160,16 @@ class Stack:
         for d in decisions:
             await self.producer.send_and_wait(
                 self.settings.topics.decisions, d.model_dump_json().encode(), key=d.service.encode()
+            )
+
+    async def send_panes(self, *panes: PaneSummary) -> None:
+        """Panes on the panes topic, keyed by scope as stage 1 publishes them."""
+        assert self.producer is not None
+        for pane in panes:
+            await self.producer.send_and_wait(
+                self.settings.topics.panes,
+                pane.model_dump_json().encode(),
+                key=pane.scope.id.encode(),
             )
 
     async def feed_healthy(self, service: str, seconds: float = 30.0) -> None:

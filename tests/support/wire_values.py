@@ -109,6 +109,10 @@ literals = st.one_of(
             "succeeded",
             "failed",
             "rolled_back",
+            "wal",
+            "incremental",
+            "full",
+            "offsite",
             " error",
             "ERROR",
         ]
@@ -154,9 +158,17 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "detail": texts,
     "ok": st.one_of(st.booleans(), around(0, 1), st.sampled_from(["true", "no", "yes"])),
     "ts": timestamps,
+    "dataset": names,
+    "type": literals,
+    "backup_id": names,
+    "taken_at": timestamps,
+    "size_bytes": around(0, 3) | around(MAX_DEPTH - 1, MAX_DEPTH),
+    "location": names | st.just("s" * 2049),
+    "duration_s": around(0, 5) | around(31 * 86_400 - 1, 31 * 86_400),
+    "environment": names,
     "v": st.sampled_from([1, 1.0, True, 2, 0, False, "1", None]),
     "kind": st.sampled_from(["request", "log", "resource", "queue", "bot", "integrity"])
-    | st.sampled_from(["deploy", "Request", " request", "metric"])
+    | st.sampled_from(["deploy", "backup", "restore_test", "Request", " request", "metric"])
     | st.integers(0, 1),
 }
 
@@ -175,6 +187,13 @@ VALID: list[dict[str, Any]] = [
     {"kind": "integrity", "ts": 1764090000, "service": "s", "check": "c", "ok": False,
      "detail": "3 rows missing"},
     {"kind": "deploy", "ts": 1764090000, "service": "s", "version": "v2", "status": "started"},
+    {"kind": "backup", "ts": 1764090000, "service": "s", "dataset": "chat_messages",
+     "type": "wal", "status": "succeeded", "backup_id": "b1", "taken_at": 1764089990},
+    {"kind": "backup", "ts": 1764090000, "service": "s", "dataset": "d", "type": "full",
+     "status": "failed", "backup_id": "b2", "taken_at": 1764089990000,
+     "size_bytes": 0, "location": "s3://b/b2"},
+    {"kind": "restore_test", "ts": 1764090000, "service": "s", "dataset": "d",
+     "backup_id": "b2", "ok": True, "duration_s": 41.5, "environment": "staging"},
 ]  # fmt: skip
 
 COMMON = ["v", "ts", "service", "kind"]

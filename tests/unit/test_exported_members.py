@@ -25,7 +25,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "app.api.body": "media_type read_body",
     "app.api.dashboard": "LIVE_OVERLAP_MS STATIC DashboardDeps IncidentBoard router",
-    "app.api.deps": "ApiDeps Commands Holds Intake Queries Silences Writer",
+    "app.api.deps": "ApiDeps Commands Holds Intake Queries ReadinessGate Silences Writer",
     "app.api.drills": "router",
     "app.api.errors": "CSRF ERROR_CODES ApiError ErrorBody FieldError error_responses install",
     "app.api.guards": "BodyLimit declare_guarded_answers storable_text unstorable",
@@ -39,6 +39,7 @@ EXPORTED: dict[str, str | None] = {
     ),
     "app.api.models": "AckIn DebriefIn DecisionIn DrillIn HoldIn MatcherIn ReleaseIn ResolveIn ReviewPatch SilenceIn SilenceOut SilencePatch",
     "app.api.otlp": "router",
+    "app.api.readiness": "AttestationIn router",
     "app.api.reviews": "router",
     "app.api.server": "HttpServer",
     "app.api.session": "SessionOut SignIn router",
@@ -52,6 +53,7 @@ EXPORTED: dict[str, str | None] = {
     "app.cli.hold_cmd": "register",
     "app.cli.local_cmd": "endpoint_lines register status_table",
     "app.cli.policy_cmd": "register",
+    "app.cli.readiness_cmd": "register",
     "app.cli.replay_cmd": "register",
     "app.cli.run_cmd": "register",
     "app.cli.schema_cmd": "export_schemas register",
@@ -97,9 +99,15 @@ EXPORTED: dict[str, str | None] = {
     "app.pipeline": (
         "PART_NEEDS RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config "
         "build_pipeline correlator_config drill_urls evaluator_config needs_database "
-        "receiver_urls rollback_from_policy"
+        "readiness_service receiver_urls restore_objectives rollback_from_policy"
     ),
     "app.policy": "load_policy_file policy_from_settings",
+    "app.readiness": (
+        "ATTESTATION_ITEMS DrillRecords DrillsNotRecorded PaneSource ReadinessService "
+        "ReadinessStore gate_config"
+    ),
+    "app.readiness.panes": "KafkaPaneReader",
+    "app.readiness.text": "report_text",
     "app.receivers": "ROUTING_KEY_LENGTH check_receivers receiver_setup routing_keys",
     "app.reviews": None,
     "app.reviews.control": "ReviewControl ReviewMissing",
@@ -115,7 +123,8 @@ EXPORTED: dict[str, str | None] = {
     "app.simulation.pacing": "PlayStats Sender play",
     "app.simulation.replay": "Recording read_recording",
     "app.simulation.scenarios": (
-        "SCENARIOS Endpoint Health Remedies ScenarioName Timeline generate plan_for"
+        "BACKUP_SCHEDULE DATASETS SCENARIOS Endpoint Health Remedies ScenarioName Timeline "
+        "generate plan_for"
     ),
     "app.storage": None,
     "app.storage.board": "PgIncidentBoard",
@@ -129,6 +138,7 @@ EXPORTED: dict[str, str | None] = {
     "app.storage.outbox": "PgOutboxStore",
     "app.storage.pool": "Conn Row create_pool database_error epoch moment",
     "app.storage.queries": "PgIncidentQueries",
+    "app.storage.readiness": "PgDrillRecords PgReadinessStore",
     "app.storage.refs": "PgReceiverRefs",
     "app.storage.silences": "PgSilenceStore silence_from_row",
     "app.storage.tokens": "PgCredentialStore",
@@ -138,8 +148,10 @@ EXPORTED: dict[str, str | None] = {
         "ACTIONS CARRIED_KINDS LANES NOTIFICATION_KINDS URL_SETTINGS ActionSpec HttpReceiver Lane "
         "ReceiverSetup receiver_urls"
     ),
+    "handlers.backups": "BackupRecorder Reported reported_in",
     "handlers.config": (
-        "LEASE_MARGIN DeliveryConfig HoldConfig PhaseRetries ResponseConfig RollbackConfig"
+        "LEASE_MARGIN DeliveryConfig HoldConfig PhaseRetries ReadinessConfig ResponseConfig "
+        "RollbackConfig"
     ),
     "handlers.deploys": "DeployRecorder deploys_in",
     "handlers.escalation": (
@@ -168,8 +180,8 @@ EXPORTED: dict[str, str | None] = {
     ),
     "handlers.incidents.manager": "Applied DecisionApplier IncidentManager new_incident_id",
     "handlers.incidents.notices": (
-        "ALL_TARGETS bot_action breaker chat duration_text labels page paged_tiers pager_fallback "
-        "restore_call rollback_call status_page tier_of"
+        "ALL_TARGETS RestoredBackup bot_action breaker chat duration_text labels page paged_tiers "
+        "pager_fallback restore_call rollback_call status_page tier_of"
     ),
     "handlers.incidents.ports": "DueTimer IncidentStore IncidentTx Recorded",
     "handlers.incidents.rearm": (
@@ -196,6 +208,14 @@ EXPORTED: dict[str, str | None] = {
         "Next NextReason SendResult after_attempt backoff classify_status parse_retry_after"
     ),
     "handlers.pager_watch": "PAGER_INCIDENT_SERVICE PagerWatch pager_back pager_down",
+    "handlers.readiness": None,
+    "handlers.readiness.baselines": "HostLoad Measured latest_revisions measure",
+    "handlers.readiness.checklist": (
+        "BASELINES CHECKLIST Attestation DatasetBackups Deploy DrillRun Evidence GateConfig "
+        "ItemResult ItemStatus Readiness judge"
+    ),
+    "handlers.readiness.gate": "CHECK_SKEW_S DeployGate unready_decision",
+    "handlers.readiness.verdict": "GATE_RULE CheckedVersion GateVerdict gate_verdict",
     "handlers.receivers": "Outbound Receiver",
     "handlers.receivers.base": "MISSED_TEXT_MAX Outbound Receiver with_missed",
     "handlers.receivers.chat": (
@@ -223,16 +243,21 @@ EXPORTED: dict[str, str | None] = {
         "RetryPlan Rollback RollbackStep StepKind attempt_actions budget closes_breaker failed "
         "next_step phase_actions phase_notices phase_plan restore_point retry_plan verify_step"
     ),
+    "handlers.rollback.restore": (
+        "Backup ChosenBackup Objective Objectives RestorePlan RtoCheck affected_datasets "
+        "plan_restore restore_times restored_backups"
+    ),
     "handlers.service": "LoopService Signal SourceLoop sleep_or_wake",
     "handlers.silences": "Inhibitor MatchOp Matcher Silence SilenceState inhibited_by silenced_by",
     "handlers.slos": "BudgetRecorder budget_in",
     "handlers.timers": "Redeliver TimerWorker timer_effects",
     "schemas": (
-        "EXPORTED_MODELS ActionKind ActionRecord AlertState BotEvent Decision DeployEvent Evidence "
-        "IncidentEvent IncidentRecord IncidentStatus IntegrityEvent InvalidEvent LatencySketch "
-        "LogEvent PaneSummary PhaseRecord QueueEvent RequestEvent ResourceEvent Response "
-        "RollbackRecord Scenario Scope Severity TelemetryEvent TimelineEntry encode_event "
-        "parse_event parse_timestamp to_rfc3339 validate_event"
+        "EXPORTED_MODELS ActionKind ActionRecord AlertState BackupEvent BotEvent Decision "
+        "DeployEvent Evidence IncidentEvent IncidentRecord IncidentStatus IntegrityEvent "
+        "InvalidEvent LatencySketch LogEvent PaneSummary PhaseRecord QueueEvent RequestEvent "
+        "ResourceEvent Response RestoreTestEvent RollbackRecord Scenario Scope Severity "
+        "TelemetryEvent TimelineEntry encode_event parse_event parse_timestamp to_rfc3339 "
+        "validate_event"
     ),
     "schemas.alertmanager": "AlertmanagerAlert AlertmanagerWebhook",
     "schemas.clock": "Clock ManualClock SystemClock",
@@ -240,7 +265,7 @@ EXPORTED: dict[str, str | None] = {
     "schemas.errors": "AlertpipeError CommandError InputError OperationalError",
     "schemas.incidents": (
         "ActionKind ActionRecord ActionStatus IncidentEvent IncidentEventType IncidentRecord "
-        "IncidentStatus PhaseRecord RollbackRecord TimelineEntry"
+        "IncidentStatus PhaseRecord RestoredBackup RollbackRecord TimelineEntry"
     ),
     "schemas.maintenance": (
         "AutomationRecord HoldCauseRecord HoldRecord HoldReleaseRecord MaintenanceWindow "
@@ -248,16 +273,18 @@ EXPORTED: dict[str, str | None] = {
     ),
     "schemas.paging": "PAGE_TIERS PageTier",
     "schemas.panes": (
-        "BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats PaneSummary "
-        "QueueStats RequestStats ResourceStats Scope Truncated scope_text"
+        "BackupRecord BotStats DeployRecord Dimension IntegrityStats LatencySketch LogStats "
+        "PaneSummary QueueStats RequestStats ResourceStats RestoreTestRecord Scope Truncated "
+        "scope_text"
     ),
     "schemas.rollback": "PHASES PhaseRetries PhaseStatus RollbackPhase RollbackStatus parse_phase",
     "schemas.severity": "Scenario Severity",
     "schemas.sketch": "ALPHA MAX_BINS MIN_VALUE Mapping MergedSketch Sketch quantile_rank",
     "schemas.slo": "SloBudget",
     "schemas.telemetry": (
-        "BOT_STATUSES DEPLOY_STATUSES KINDS LOG_LEVELS MAX_DEPTH MAX_LATENCY_MS BotEvent "
-        "DeployEvent IntegrityEvent InvalidEvent LogEvent QueueEvent RequestEvent ResourceEvent "
+        "BACKUP_STATUSES BACKUP_TYPES BOT_STATUSES DEPLOY_STATUSES KINDS LOG_LEVELS MAX_DEPTH "
+        "MAX_LATENCY_MS MAX_SIZE_BYTES BackupEvent BotEvent DeployEvent IntegrityEvent "
+        "InvalidEvent LogEvent QueueEvent RequestEvent ResourceEvent RestoreTestEvent "
         "TelemetryEvent encode_event parse_event validate_event"
     ),
     "schemas.timestamps": (
@@ -284,6 +311,7 @@ EXPORTED: dict[str, str | None] = {
         "AlertRecord Correlator CorrelatorConfig EngineConfig Evaluation Evaluator EvaluatorConfig "
         "Output Reason StateChange step"
     ),
+    "streams.evaluate.backups": "BackupTrack after_backup after_restore_test age_ms apply_records",
     "streams.evaluate.baseline": "Baseline Trend expected_rate learn skip trend",
     "streams.evaluate.buffer": "PaneBuffer",
     "streams.evaluate.codec": (
@@ -311,7 +339,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
     "streams.evaluate.slo": "ROLLUP_KIND SLO_KIND SloTracker rollup_key slo_key",
     "streams.evaluate.state": "AlertRecord Reason Status Timing step",
-    "streams.evaluate.synthetic": "START_MS DeployInput SeriesInput build_panes",
+    "streams.evaluate.synthetic": (
+        "START_MS BackupInput DeployInput RestoreTestInput SeriesInput build_panes"
+    ),
     "streams.ingest": None,
     "streams.ingest.alertmanager": "Skipped decision_record to_decision to_decisions",
     "streams.ingest.batch": "UNSTORABLE BadBody Batch BodyFormat Rejected parse_batch",
@@ -341,9 +371,9 @@ EXPORTED: dict[str, str | None] = {
     "streams.policy.matchers": "Patterns SeverityName check_patterns matches_all value_matches",
     "streams.policy.metrics": "MATCH_KEYS METRICS MetricInfo Unit",
     "streams.policy.model": (
-        "WORKBOOK_ALERTS BotPolicy BurnAlert CascadePolicy Comparison Condition DeployPolicy "
-        "ExpectedRate PhaseRetries Policy Readiness RollbackPolicy Rule RuleDefaults SloPolicy "
-        "ThroughputPolicy scope_fields"
+        "WORKBOOK_ALERTS BackupCheck BackupPolicy BotPolicy BurnAlert CascadePolicy Comparison "
+        "Condition DatasetObjective DeployPolicy ExpectedRate PhaseRetries Policy Readiness "
+        "RollbackPolicy Rule RuleDefaults SloPolicy ThroughputPolicy scope_fields"
     ),
     "streams.policy.routes": "DEFAULT PagerKeys Route Routes SecretName",
     "streams.policy.sources": "AlertOverride AlertmanagerPolicy BotGauge OtlpPolicy QueueGauge",

@@ -17,7 +17,7 @@ from handlers.incidents.effects import TimerKind
 from schemas.incidents import ActionKind, ActionStatus, IncidentStatus
 from schemas.rollback import PHASES, PhaseStatus, RollbackStatus
 from schemas.severity import Scenario, Severity
-from schemas.telemetry import DEPLOY_STATUSES
+from schemas.telemetry import BACKUP_STATUSES, BACKUP_TYPES, DEPLOY_STATUSES
 
 STEPS = [
     Migration(1, "first", "CREATE TABLE m_one (id int PRIMARY KEY);"),
@@ -167,6 +167,8 @@ CHECK_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("api_sessions", "via"): get_args(SessionVia),
     ("drills", "scenario"): get_args(DrillScenario),
     ("drills", "status"): get_args(DrillStatus),
+    ("backups", "type"): BACKUP_TYPES,
+    ("backups", "status"): BACKUP_STATUSES,
 }
 
 

@@ -17,7 +17,7 @@ import pytest
 from schemas.incidents import IncidentEvent
 from schemas.severity import Severity
 from tests.conftest import consume
-from tests.support.decisions import decision
+from tests.support.decisions import backup, dataset_pane, decision, restore_test
 from tests.support.recorder import Recorded, Recorder
 from tests.support.stack import Stack
 from tests.support.waiting import eventually
@@ -229,11 +229,48 @@ async def test_s3_acknowledged_with_a_note_holds_the_rollback(
     assert not recorder.on("/rollback")
 
 
+async def _catalogue(s: Stack, *panes: Any) -> None:
+    """Backups reported through the panes topic, recorded by the backup recorder."""
+    await s.send_panes(*panes)
+    assert s.responder is not None
+    pool = s.responder.pool
+    wanted = sum(len(p.backups) + len(p.restore_tests) for p in panes)
+
+    async def recorded() -> bool:
+        found = await pool.fetchval(
+            "SELECT (SELECT count(*) FROM backups) + (SELECT count(*) FROM restore_tests)"
+        )
+        return bool(found == wanted)
+
+    await eventually(recorded, what="the backups recorded")
+
+
 async def test_s2_data_corruption_stops_bots_restores_and_rechecks(
     stack: MakeStack, recorder: Recorder
 ) -> None:
     s = await stack()
     corrupt = decision("chat-api", scenario="S2", rule="integrity_check_failed", metric="integrity")
+    start = corrupt.evidence.window_start_ms / 1000  # no deploy on record: the restore point
+    await _catalogue(
+        s,
+        dataset_pane(
+            "chat-api",
+            "chat_messages",
+            [
+                backup("full-1", start - 3600, "full"),
+                backup("wal-tested", start - 300),
+                backup("wal-untested", start - 240),  # newer, never restore-tested
+                backup("wal-bad", start - 30),  # newer still, its restore test failed
+                backup("wal-after", start + 10),  # may hold corrupt data
+                backup("wal-failed", start - 20, status="failed"),
+            ],
+            [
+                restore_test("full-1", start - 3000),
+                restore_test("wal-tested", start - 200),
+                restore_test("wal-bad", start - 10, ok=False),
+            ],
+        ),
+    )
     await s.send(corrupt)
     await recorder.wait_for(
         lambda r: len(r.on("/restore")) >= 2, what="restore and integrity check"
@@ -256,16 +293,71 @@ async def test_s2_data_corruption_stops_bots_restores_and_rechecks(
         _one_effect(recorder, path)
     assert len(recorder.on("/rollback")) == 1  # exactly one rollback
     assert calls.count("/restore:restore") == 1 and calls.count("/bot_restart:stop") == 1
-    # No deploy of 2.4.0 on record: the backup must predate the alert's evidence window.
+    # No deploy of 2.4.0 on record: the backup must predate the alert's evidence window. The
+    # newest restore-tested one before it is preferred to a newer untested one (still within
+    # the 10-minute RPO); one whose restore test failed and one taken after are not candidates.
     [restore] = [r for r in recorder.on("/restore") if r.json["action"] == "restore"]
-    assert restore.json["before"] == corrupt.evidence.window_start_ms / 1000
+    assert restore.json["before"] == start
     assert restore.json["before_basis"] == "the first alert's window started"
+    assert (restore.json["backup_id"], restore.json["dataset"]) == ("wal-tested", "chat_messages")
+    assert restore.json["taken_at"] == start - 300
     _expect_phases_in_timeline(inc, "prepare", "revert_code", "restore_data", "verify", "resume")
     phases = {p["phase"]: p["status"] for p in inc["rollback"]["phases"]}
     assert phases == dict.fromkeys(
         ("prepare", "revert_code", "restore_data", "verify", "resume"), "succeeded"
     )
     assert inc["scenario"] == "S2"
+    # The loss window incurred, against the RPO; the restore's duration, against the RTO.
+    [restored] = inc["rollback"]["restored"]
+    assert restored["backup_id"] == "wal-tested" and restored["tested"] is True
+    assert restored["loss_window_s"] == pytest.approx(300.0)
+    assert (restored["rpo_s"], restored["within_rpo"]) == (600.0, True)
+    phase = next(p for p in inc["rollback"]["phases"] if p["phase"] == "restore_data")
+    assert restored["restore_duration_s"] == pytest.approx(phase["duration_s"], abs=0.01)
+    assert (restored["rto_s"], restored["within_rto"]) == (600.0, True)
+    timeline = _timeline(inc)
+    assert any(
+        m.startswith("restore chat_messages from backup wal-tested (wal, taken ")
+        and m.endswith("restore-tested): data-loss window 5 min, within the RPO of 10 min")
+        for m in timeline
+    ), timeline
+    assert any(m.startswith("chat_messages restored in ") for m in timeline), timeline
+    assert any(m.startswith("full system back in ") for m in timeline), timeline
+
+
+async def test_s2_without_a_backup_that_qualifies_escalates_at_once_and_says_why(
+    stack: MakeStack, recorder: Recorder
+) -> None:
+    s = await stack()
+    corrupt = decision("chat-api", scenario="S2", rule="integrity_check_failed", metric="integrity")
+    start = corrupt.evidence.window_start_ms / 1000
+    # Its only backups: one taken after the corruption could have begun, one whose restore
+    # test failed.
+    await _catalogue(
+        s,
+        dataset_pane(
+            "chat-api",
+            "chat_messages",
+            [backup("wal-after", start + 10), backup("wal-bad", start - 60)],
+            [restore_test("wal-bad", start - 30, ok=False)],
+        ),
+    )
+    await s.send(corrupt)
+    inc = await s.wait_incident("chat-api", lambda i: i["rollback_status"] == "failed")
+    assert not [r for r in recorder.on("/restore") if r.json["action"] == "restore"]
+    restore = next(p for p in inc["rollback"]["phases"] if p["phase"] == "restore_data")
+    assert restore["status"] == "failed" and restore["detail"]["attempts"] == 1  # no retry
+    reason = restore["detail"]["reason"]
+    assert reason.startswith("nothing to restore: no successful backup of chat_messages taken ")
+    assert "the newest, wal-after, was taken at" in reason
+    assert "1 earlier one(s) failed their restore test" in reason
+    await recorder.wait_for(
+        lambda r: any("ROLLBACK FAILED" in (q.json or {}).get("payload", {}).get("summary", "")
+                      for q in r.on("/pager")),
+        what="the escalation page",
+    )  # fmt: skip
+    assert "rollback failed; escalated" in _timeline(inc)
+    assert inc["rollback"]["restored"] == []
 
 
 async def test_s4_emergency_stop_rolls_back_at_once_and_resumes_at_reduced_capacity(
@@ -455,6 +547,7 @@ async def test_s2_whose_integrity_recheck_still_fails_escalates_with_the_data_is
     async with s.responder.incidents.transaction() as tx:
         await tx.record_deploy("chat-api", "2.4.0", "started", deployed)
         await tx.record_deploy("chat-api", "2.4.0", "succeeded", deployed + 60)
+        await tx.record_backup("chat-api", "chat_messages", backup("wal-1", deployed - 120))
     recorder.answer_next(
         1, {"ok": False, "detail": "chat_history: 12 rows differ"}, "/restore", "integrity_check"
     )
@@ -475,6 +568,7 @@ async def test_s2_whose_integrity_recheck_still_fails_escalates_with_the_data_is
     [restore] = [r for r in recorder.on("/restore") if r.json["action"] == "restore"]
     assert restore.json["before"] == pytest.approx(deployed, abs=1e-3)
     assert restore.json["before_basis"] == "the deploy of 2.4.0 started"
+    assert restore.json["backup_id"] == "wal-1"
     assert inc["rollback"]["restore_basis"] == "the deploy of 2.4.0 started"
 
 

@@ -4,14 +4,16 @@ from itertools import groupby
 import pytest
 
 from app.settings import AggregatorSettings
-from app.simulation.scenarios import SCENARIOS, Timeline, generate
+from app.simulation.scenarios import BACKUP_SCHEDULE, DATASETS, SCENARIOS, Timeline, generate
 from schemas.decisions import Decision
 from schemas.telemetry import (
+    BackupEvent,
     BotEvent,
     DeployEvent,
     IntegrityEvent,
     QueueEvent,
     RequestEvent,
+    RestoreTestEvent,
     encode_event,
 )
 from streams.aggregate.partition import PaneRules
@@ -154,3 +156,22 @@ def test_s4_takes_several_services_and_bots_down() -> None:
 def test_unknown_scenario_is_refused() -> None:
     with pytest.raises(ValueError, match="expected one of healthy"):
         list(generate("s9", START))  # type: ignore[arg-type]
+
+
+def test_backups_follow_the_plans_schedule_with_an_inventory_first() -> None:
+    events = _events("healthy", Timeline(warmup_s=300, failure_s=400, rate=2.0))
+    backups = [e for e in events if isinstance(e, BackupEvent)]
+    tests = [e for e in events if isinstance(e, RestoreTestEvent)]
+    # As it starts, the agent reports the newest backup of each type and the restore test:
+    first = [b for b in backups if b.taken_at < START]
+    assert {(b.dataset, b.type) for b in first} == {
+        (d, kind) for d in DATASETS for kind, _, _ in BACKUP_SCHEDULE
+    }
+    assert all(b.ts == START and b.status == "succeeded" for b in first)
+    assert {(t.dataset, t.ok) for t in tests} == {(d, True) for d in DATASETS}
+    assert {t.backup_id for t in tests} == {b.backup_id for b in first if b.type == "full"}
+    # then every backup as it is taken: the log every 5 minutes, on the clock
+    later = [b for b in backups if b.taken_at >= START]  # START is on the hour: wal and full
+    wal = sorted({b.taken_at for b in later if b.type == "wal"})
+    assert [t - START for t in wal] == [0, 300, 600]
+    assert all(b.ts == b.taken_at and b.service == DATASETS[b.dataset] for b in later)

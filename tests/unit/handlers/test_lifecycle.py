@@ -20,6 +20,7 @@ from handlers.incidents.lifecycle import (
     rollback_finished,
 )
 from handlers.incidents.target import IN_EFFECT
+from handlers.readiness.verdict import GATE_RULE
 from schemas.severity import Severity
 
 CFG = ResponseConfig()
@@ -195,6 +196,29 @@ def test_rollback_success_mitigates_and_resolves_when_nothing_fires() -> None:
         incident("resolved", rollback_status="running"), True, "ok", T0 + 200, CFG
     )
     assert quiet.incident.status == "resolved"
+
+
+def test_a_verified_rollback_ends_the_alert_of_a_deploy_that_skipped_the_gate() -> None:
+    # Nothing in stage 2 resolves a gate alert: the rollback took its version out of service.
+    gate = AlertEntry("gate", GATE_RULE, "firing", Severity.MEDIUM, T0)
+    inc = incident("resolved", rollback_status="running")
+    inc = replace(inc, alerts={**inc.alerts, "gate": gate})
+    done = rollback_finished(inc, True, "ok", T0 + 200, CFG)
+    assert done.incident.alerts["gate"].state == "resolved"
+    assert done.incident.status == "resolved"
+    notes = [(e.kind, e.message, e.reason) for e in done.timeline]
+    assert (
+        "decision",
+        f"{GATE_RULE} resolved",
+        "the version deployed while not ready was rolled back",
+    ) in notes
+    # A breach still firing keeps the incident mitigated, not resolved; the gate alert ends.
+    firing = replace(inc, alerts={**incident().alerts, "gate": gate})
+    held = rollback_finished(firing, True, "ok", T0 + 200, CFG)
+    assert held.incident.status == "mitigated" and held.incident.alerts["gate"].state == "resolved"
+    # A failed rollback leaves it firing.
+    failed = rollback_finished(inc, False, "verify: not healthy", T0 + 200, CFG)
+    assert failed.incident.alerts["gate"].state == "firing"
 
 
 def test_rollback_failure_escalates_to_the_final_contact() -> None:

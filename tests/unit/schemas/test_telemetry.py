@@ -2,6 +2,7 @@ import orjson
 import pytest
 
 from schemas.telemetry import (
+    BackupEvent,
     BotEvent,
     DeployEvent,
     IntegrityEvent,
@@ -10,6 +11,7 @@ from schemas.telemetry import (
     QueueEvent,
     RequestEvent,
     ResourceEvent,
+    RestoreTestEvent,
     encode_event,
     parse_event,
 )
@@ -80,6 +82,34 @@ EXAMPLES = [
             "status": "started",
         },
         DeployEvent,
+    ),
+    (
+        {
+            "kind": "backup",
+            "ts": TS,
+            "service": "chat-api",
+            "dataset": "chat_messages",
+            "type": "wal",
+            "status": "succeeded",
+            "backup_id": "wal-000000010000002A",
+            "taken_at": "2026-11-25T16:59:30Z",
+            "size_bytes": 16777216,
+            "location": "s3://backups/chat/wal-000000010000002A",
+        },
+        BackupEvent,
+    ),
+    (
+        {
+            "kind": "restore_test",
+            "ts": TS,
+            "service": "chat-api",
+            "backup_id": "full-20261125T1600",
+            "dataset": "chat_messages",
+            "ok": True,
+            "duration_s": 412.5,
+            "environment": "staging",
+        },
+        RestoreTestEvent,
     ),
 ]
 

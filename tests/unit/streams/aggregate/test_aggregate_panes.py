@@ -8,7 +8,7 @@ import orjson
 
 from schemas.panes import PaneSummary, Truncated
 from schemas.telemetry import MAX_LATENCY_MS
-from streams.aggregate.panes import MAX_DEPLOYS, MAX_TRANSITIONS, MAX_VERSIONS
+from streams.aggregate.panes import MAX_BACKUPS, MAX_DEPLOYS, MAX_TRANSITIONS, MAX_VERSIONS
 from streams.aggregate.partition import PaneRules, PartitionAggregator
 from tests.unit.streams.aggregate.telemetry_factory import (
     BASE_MS,
@@ -103,3 +103,49 @@ def test_the_most_distant_latencies_keep_the_pane_small() -> None:
     assert len(value) < 1000
     pane = PaneSummary.model_validate_json(value)
     assert pane.requests is not None and pane.requests.max_ms == MAX_LATENCY_MS
+
+
+def _backup(ms: int, backup_id: str, **changes: Any) -> dict[str, Any]:
+    fields = {"dataset": "chat_messages", "type": "wal", "status": "succeeded",
+              "backup_id": backup_id, "taken_at": (ms - 5_000) / 1000}  # fmt: skip
+    return event("backup", ms, **{**fields, **changes})
+
+
+def test_backups_and_restore_tests_go_to_their_dataset_pane_in_report_order() -> None:
+    events = [
+        _backup(BASE_MS + 500, "b2", type="full", size_bytes=4096, location="s3://b/b2"),
+        _backup(BASE_MS + 100, "b1", status="failed"),
+        event(
+            "restore_test",
+            BASE_MS + 700,
+            backup_id="b0",
+            dataset="chat_messages",
+            ok=True,
+            duration_s=42.5,
+            environment="staging",
+        ),
+    ]
+    pane = only_pane(events)
+    assert (pane.scope.dimension, pane.scope.key) == ("dataset", "chat_messages")
+    assert [(b.backup_id, b.type, b.status) for b in pane.backups] == [
+        ("b1", "wal", "failed"),
+        ("b2", "full", "succeeded"),
+    ]
+    assert pane.backups[1].taken_at == (BASE_MS + 500 - 5_000) / 1000
+    assert (pane.backups[1].size_bytes, pane.backups[1].location) == (4096, "s3://b/b2")
+    [test] = pane.restore_tests
+    assert (test.backup_id, test.ok, test.duration_s, test.environment) == (
+        "b0", True, 42.5, "staging"
+    )  # fmt: skip
+
+
+def test_panes_without_backups_publish_neither_list() -> None:
+    value = orjson.loads(published([request(BASE_MS)]))
+    assert "backups" not in value and "restore_tests" not in value
+
+
+def test_backup_events_beyond_the_cap_are_counted_as_truncated() -> None:
+    events = [_backup(BASE_MS + i, f"b{i}") for i in range(MAX_BACKUPS + 4)]
+    pane = only_pane(events)
+    assert len(pane.backups) == MAX_BACKUPS
+    assert pane.truncated == Truncated(backups=4)

@@ -8,6 +8,7 @@ import pytest
 
 from schemas.panes import Dimension, Scope
 from schemas.window import WindowStats
+from streams.evaluate.backups import BackupTrack
 from streams.evaluate.rules import EXTRACTORS, MetricInput, compare, observe
 from streams.policy import METRICS, load_policy
 
@@ -18,6 +19,7 @@ KEYS: dict[Dimension, str] = {
     "queue": "bot-tasks",
     "bot": "bot-1",
     "check": "chat_history",
+    "dataset": "chat_messages",
     "service": "chat-api",
 }
 
@@ -34,7 +36,7 @@ def _bot(status: str, *transitions: str) -> WindowStats:
 
 def _input(rule: str, **fields: Any) -> MetricInput:
     dimension = POLICY.rule(rule).info.dimension
-    names = ("covered_s", "expected_rps", "bot_windows", "service_requests")
+    names = ("covered_s", "expected_rps", "bot_windows", "service_requests", "backups")
     extra = {k: fields.pop(k) for k in names if k in fields}
     return MetricInput(window=_window(dimension, **fields), **extra)
 
@@ -49,6 +51,16 @@ def _errors(requests: int, errors: int) -> dict[str, Any]:
 OFFLINE3 = (_bot("offline"), _bot("crashed"), _bot("offline"), _bot("online"))
 OFFLINE2 = (_bot("offline"), _bot("crashed"), _bot("online"))
 ERRORS = (_bot("error", "online", "error"),)
+END = 60_000  # every window here ends at 60 s: a backup's age is counted to there
+MIN = 60_000
+
+
+def _track(first_seen_ms: int = END - 30 * MIN, **fields: Any) -> dict[str, BackupTrack]:
+    newest = fields.pop("newest", {})
+    counts = {kind: 1 for kind in newest}
+    track = BackupTrack(first_seen_ms, newest_ms=newest, succeeded=counts, **fields)
+    return {"backups": track}
+
 
 # (rule, window fields, expected status)
 TABLE: list[tuple[str, dict[str, Any], str]] = [
@@ -122,6 +134,26 @@ TABLE: list[tuple[str, dict[str, Any], str]] = [
     ("integrity-failure", {"integrity_checks": 2, "integrity_failures": 1}, "breach"),
     ("integrity-failure", {"integrity_checks": 5, "integrity_failures": 0}, "clear"),
     ("integrity-failure", {"integrity_checks": 0, "integrity_failures": 0}, "no_data"),
+    # backups: ages at the window's end, whatever its length; exactly the RPO is not older
+    ("backup-rpo-chat_messages", _track(newest={"wal": END - 10 * MIN}), "clear"),
+    ("backup-rpo-chat_messages", _track(newest={"wal": END - 10 * MIN - 1}), "breach"),
+    ("backup-rpo-chat_messages", _track(newest={"wal": END - 11 * MIN, "full": END - MIN}),
+     "clear"),  # any successful type counts
+    ("backup-rpo-chat_messages", _track(END - 10 * MIN), "clear"),  # none yet, seen 10 min ago
+    ("backup-rpo-chat_messages", _track(END - 10 * MIN - 1), "breach"),  # none since seen
+    ("backup-rpo-chat_messages", {}, "no_data"),  # no track: the scope has no backups at all
+    ("backup-rpo-bot_state", _track(newest={"wal": END - 59 * MIN}), "clear"),
+    ("backup-rpo-bot_state", _track(newest={"wal": END - 61 * MIN}), "breach"),
+    ("backup-rpo-configuration", _track(newest={"full": END - 61 * MIN}), "breach"),
+    ("backup-full-overdue", _track(newest={"full": END - 60 * MIN}), "clear"),
+    ("backup-full-overdue", _track(END - 2 * 60 * MIN, newest={"wal": END}), "breach"),
+    ("backup-offsite-overdue", _track(newest={"offsite": END - 6 * 60 * MIN - 1}), "breach"),
+    ("backup-offsite-overdue", _track(newest={"offsite": END - 5 * 60 * MIN}), "clear"),
+    ("restore-test-overdue", _track(tested_ms=END - 7 * 24 * 60 * MIN - 1), "breach"),
+    ("restore-test-overdue", _track(tested_ms=END - 6 * 24 * 60 * MIN), "clear"),
+    ("backup-failed", _track(latest_ms={"full": 0}, failing=("full",)), "breach"),
+    ("backup-failed", _track(latest_ms={"full": 0, "wal": 1}), "clear"),
+    ("backup-failed", {}, "no_data"),
 ]  # fmt: skip
 
 

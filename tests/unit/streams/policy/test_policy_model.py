@@ -81,13 +81,29 @@ def test_the_default_policy_encodes_every_number_of_the_plan() -> None:
         "slo-availability-page-fast": (0.144, Severity.HIGH, None, "investigate"),
         "slo-availability-page-slow": (0.06, Severity.HIGH, None, "investigate"),
         "slo-availability-ticket": (0.01, Severity.LOW, None, "record"),
+        # the backup schedule and the RPOs (default.yaml says why each severity)
+        "backup-rpo-chat_messages": (600_000.0, Severity.HIGH, None, "page"),
+        "backup-rpo-bot_state": (3_600_000.0, Severity.MEDIUM, None, "notify"),
+        "backup-rpo-configuration": (3_600_000.0, Severity.MEDIUM, None, "notify"),
+        "backup-full-overdue": (3_600_000.0, Severity.MEDIUM, None, "notify"),
+        "backup-offsite-overdue": (6 * 3_600_000.0, Severity.MEDIUM, None, "notify"),
+        "restore-test-overdue": (7 * 86_400_000.0, Severity.LOW, None, "record"),
+        "backup-failed": (0.0, Severity.MEDIUM, None, "notify"),
     }
     got = {n: (r.threshold, r.severity, r.scenario, r.response) for n, r in by_name.items()}
     assert got == expected
+    objectives = {d.dataset: (d.rpo_ms, d.rto_ms) for d in policy.backups.datasets}
+    assert objectives == {
+        "chat_messages": (10 * 60_000, 10 * 60_000),  # RTO: critical data 10 min
+        "bot_state": (3_600_000, 3_600_000),  # non-critical data 1 h
+        "configuration": (3_600_000, 3_600_000),
+    }
+    assert policy.backups.full_system_rto_ms == 30 * 60_000
     assert by_name["core-error-rate-critical"].window_ms == 60_000
     readiness = policy.readiness
     assert (readiness.error_rate, readiness.p95_ms, readiness.cpu_pct, readiness.mem_pct) == (
         0.01, 1000.0, 50.0, 60.0)  # fmt: skip
+    assert (readiness.window_ms, readiness.unready_deploy) == (10 * 60_000, Severity.MEDIUM)
     cascade = policy.cascade
     assert (cascade.min_critical, cascade.severity, cascade.scenario) == (5, "CRITICAL", "S4")
     assert policy.deploys.post_deploy_window_ms == 15 * 60_000
