@@ -444,6 +444,7 @@ def readiness_service(
         receiver_urls(settings),
         settings.readiness,
         clock,
+        chat_channels=tuple(settings.chat_urls),
     )
 
 

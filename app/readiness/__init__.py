@@ -14,9 +14,9 @@ deploy can be told from one that skipped the gate (``handlers.readiness.gate``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from handlers.config import ReadinessConfig
 from handlers.readiness.baselines import Measured, measure
@@ -32,7 +32,9 @@ from handlers.readiness.checklist import (
 )
 from schemas.clock import Clock
 from schemas.panes import PaneSummary
+from schemas.severity import Severity
 from streams.policy import Policy
+from streams.policy.routes import DEFAULT
 
 __all__ = [
     "ATTESTATION_ITEMS",
@@ -131,12 +133,16 @@ class ReadinessService:
         receivers: Mapping[str, str | None],
         cfg: ReadinessConfig,
         clock: Clock,
+        chat_channels: Collection[str] = (),
     ) -> None:
         self._store = store
         self._panes = panes
         self._drills = drills
         self._policy = policy
         self._receivers = {name: bool(url) for name, url in receivers.items()}
+        # Chat channels with a URL: the default one (ALERTPIPE_CHAT_URL) and the teams'.
+        default = (DEFAULT,) if self._receivers.get("chat") else ()
+        self._chat_channels = frozenset((*default, *chat_channels))
         self._cfg = cfg
         self._gate = gate_config(policy, cfg)
         self._clock = clock
@@ -171,8 +177,14 @@ class ReadinessService:
             datasets=tuple(await s.datasets(service)),
             rules=self._rules(service),
             attestation=await s.attestation(service, "team_trained"),
-            receivers=self._receivers,
+            **self._communication(service),
         )
+
+    def _communication(self, service: str) -> dict[str, Any]:
+        """Where a CRITICAL incident of the service would be told: its route's chat channel."""
+        channel = self._policy.routes.route_for(service, Severity.CRITICAL).chat
+        receivers = {**self._receivers, "chat": channel in self._chat_channels}
+        return {"receivers": receivers, "chat_channel": channel}
 
     async def _measured(self, service: str, now: float) -> Measured:
         """The baselines over the policy's window; whether it is monitored, over the

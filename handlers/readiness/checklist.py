@@ -113,6 +113,7 @@ class Evidence:
     rules: tuple[str, ...] = ()
     attestation: Attestation | None = None
     receivers: Mapping[str, bool] = field(default_factory=dict)  # pager, chat, statuspage
+    chat_channel: str = "default"  # the chat channel the policy's routes give the service
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,11 @@ def _communication_plan(e: Evidence, cfg: GateConfig) -> Result:
     missing = [name for name in _CHANNELS if not e.receivers.get(name)]
     found = {name: bool(e.receivers.get(name)) for name in _CHANNELS}
     if missing:
-        settings = ", ".join(_CHANNELS[name] for name in missing)
+        team_chat = f'ALERTPIPE_CHAT_URLS["{e.chat_channel}"] (its route\'s channel)'
+        settings = ", ".join(
+            team_chat if name == "chat" and e.chat_channel != "default" else _CHANNELS[name]
+            for name in missing
+        )
         detail = f"{', '.join(missing)} not configured: only the console would hear of it"
         return "fail", detail, found, f"set {settings}"
     return "pass", "pager, chat and status page receivers configured", found, None

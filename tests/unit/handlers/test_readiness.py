@@ -265,3 +265,10 @@ def test_every_incident_of_an_unready_deploy_notes_it_once() -> None:
     again = on_decision(incident, decision("chat-api", Severity.HIGH, rule="other"), ctx, cfg)
     assert again is not None
     assert not [t for t in again.timeline if "deployed while not ready" in t.message]
+
+
+def test_a_team_routes_missing_chat_channel_names_its_setting() -> None:
+    team = replace(READY, receivers={**READY.receivers, "chat": False}, chat_channel="payments")
+    [result] = [r for r in judge(team, CFG).checklist if r.item == "communication_plan"]
+    assert result.status == "fail"
+    assert result.fix == 'set ALERTPIPE_CHAT_URLS["payments"] (its route\'s channel)'
