@@ -206,6 +206,9 @@ def alertpipe_env(args: argparse.Namespace, run: str, hook_port: int) -> dict[st
         env[f"ALERTPIPE_TOPICS__{name.upper()}"] = f"bench-{run}.{name}"
     for name in ("pager", "chat", "statuspage", "breaker", "rollback", "restore", "bot_restart"):
         env[f"ALERTPIPE_{name.upper()}_URL"] = f"{hook}/{name}"
+    # Required once their URLs are set (docs/response.md); the loopback receiver ignores them.
+    env["ALERTPIPE_PAGER_ROUTING_KEY"] = "B3nchmarkR0utingKey0000000000000"
+    env["ALERTPIPE_STATUSPAGE_API_KEY"] = "benchmark-statuspage-key"
     return env
 
 

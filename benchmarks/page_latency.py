@@ -146,12 +146,16 @@ def _env(args: argparse.Namespace, run: str, port: int, notify: bool) -> dict[st
         "ALERTPIPE_DATABASE_SCHEMA": f"bench_page_{run}", "ALERTPIPE_GROUP_PREFIX": f"bench-{run}",
         "ALERTPIPE_HTTP_PORT": "0", "ALERTPIPE_LOG_LEVEL": "WARNING",
         "ALERTPIPE_DATABASE_NOTIFY": "true" if notify else "false",
+        "ALERTPIPE_EVALUATOR__STATE_TOPIC": f"bench-{run}.alerts.state",
         "PYTHONPATH": str(ROOT),
     })  # fmt: skip
     for name in ("telemetry", "dead_letter", "panes", "decisions", "incidents"):
         env[f"ALERTPIPE_TOPICS__{name.upper()}"] = f"bench-{run}.{name}"
     for name in ("pager", "chat", "statuspage", "breaker", "rollback", "restore", "bot_restart"):
         env[f"ALERTPIPE_{name.upper()}_URL"] = f"{hook}/{name}"
+    # Required once their URLs are set (docs/response.md); the loopback receiver ignores them.
+    env["ALERTPIPE_PAGER_ROUTING_KEY"] = "B3nchmarkR0utingKey0000000000000"
+    env["ALERTPIPE_STATUSPAGE_API_KEY"] = "benchmark-statuspage-key"
     return env
 
 
