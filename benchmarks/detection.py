@@ -202,6 +202,8 @@ def alertpipe_env(args: argparse.Namespace, run: str, hook_port: int) -> dict[st
         "ALERTPIPE_EVALUATOR__STATE_TOPIC": f"bench-{run}.alerts.state",
         "PYTHONPATH": str(args.alertpipe_root),
     })  # fmt: skip
+    if args.policy:
+        env["ALERTPIPE_POLICY"] = str(Path(args.policy).resolve())
     for name in ("telemetry", "dead_letter", "panes", "decisions", "incidents"):
         env[f"ALERTPIPE_TOPICS__{name.upper()}"] = f"bench-{run}.{name}"
     for name in ("pager", "chat", "statuspage", "breaker", "rollback", "restore", "bot_restart"):
@@ -629,6 +631,11 @@ def main() -> None:
         "--split", action="store_true", help="aggregator, evaluator, responder + api: 3 processes"
     )
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument(
+        "--policy",
+        help="alertpipe's policy file (default: the built-in plan), e.g. one "
+        "without `confidence`, to judge on the point estimate as Prometheus does",
+    )
     parser.add_argument("--alertpipe-root", type=Path, default=ROOT, help="checkout to run")
     parser.add_argument(
         "--log-dir", default=str(Path(tempfile.gettempdir()) / "alertpipe-detection")
