@@ -157,6 +157,11 @@ REPORT_FIELDS: Mapping[str, ReportField] = {
         "1 when the plan's monthly drill is overdue (ALERTPIPE_DRILL__SCHEDULE_DAYS)"
     ),
     "drafted": _c("post-incident reviews drafted"),
+    # the responder's deploy gate
+    "deploys": _c(
+        "deploy starts the gate judged, by verdict (ready, not_ready: a decision; invalid)",
+        "verdict",
+    ),
 }
 
 _UNDECLARED = "undeclared field of the role's health report: declare it in REPORT_FIELDS"
