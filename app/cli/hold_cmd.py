@@ -9,13 +9,11 @@ import getpass
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from app.cli.config_cmd import load_settings
-from app.errors import ConfigError, InfrastructureError
+from app.cli.database import migrated_pool, when
+from app.errors import ConfigError
 from app.storage.holds import PgHoldStore
-from app.storage.migrations import migrate
-from app.storage.pool import create_pool
 from handlers.holds import GlobalHold
 
 __all__ = ["register"]
@@ -73,30 +71,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 @asynccontextmanager
 async def _store() -> AsyncIterator[PgHoldStore]:
-    settings = load_settings()
-    try:
-        await migrate(settings.dsn, schema=settings.database_schema)
-        pool = await create_pool(settings.dsn, max_size=2)
-    except (OSError, ConnectionError) as error:
-        raise InfrastructureError(
-            f"cannot reach PostgreSQL ({error}); start it (`alertpipe local up`) or set "
-            "ALERTPIPE_DATABASE_URL"
-        ) from None
-    try:
+    async with migrated_pool(load_settings()) as pool:
         yield PgHoldStore(pool)
-    finally:
-        await pool.close()
-
-
-def _when(epoch_s: float | None) -> str:
-    if epoch_s is None:
-        return "-"
-    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _line(hold: GlobalHold) -> str:
-    lifted = f"  lifted {_when(hold.lifted_at)} by {hold.lifted_by}" if hold.lifted_at else ""
-    return f"{hold.id}  set {_when(hold.created_at)} by {hold.created_by}: {hold.reason}{lifted}"
+    lifted = f"  lifted {when(hold.lifted_at)} by {hold.lifted_by}" if hold.lifted_at else ""
+    return f"{hold.id}  set {when(hold.created_at)} by {hold.created_by}: {hold.reason}{lifted}"
 
 
 async def _set(args: argparse.Namespace) -> int:

@@ -15,12 +15,11 @@ import sys
 from aiokafka.errors import KafkaError
 
 from app.cli.config_cmd import load_settings
+from app.cli.database import migrated_pool
 from app.errors import InfrastructureError
 from app.pipeline import readiness_service
 from app.policy import load_policy_file
 from app.readiness.text import report_text
-from app.storage.migrations import migrate
-from app.storage.pool import create_pool
 from handlers.readiness.checklist import Readiness
 from schemas.clock import SystemClock
 from schemas.errors import InputError, OperationalError
@@ -72,23 +71,13 @@ def _actor() -> str:
 
 async def _judge(service: str, version: str | None) -> Readiness:
     settings = load_settings()
-    try:
-        await migrate(settings.dsn, schema=settings.database_schema)
-        pool = await create_pool(settings.dsn, max_size=2)
-    except (OSError, ConnectionError) as error:
-        raise InfrastructureError(
-            f"cannot reach PostgreSQL ({error}); start it (`alertpipe local up`) or set "
-            "ALERTPIPE_DATABASE_URL"
-        ) from None
-    try:
+    async with migrated_pool(settings) as pool:
         policy = load_policy_file(settings.policy)
         gate = readiness_service(settings, pool, policy, SystemClock())
         try:
             return await gate.check(service, version, _actor())
         except (KafkaError, OSError) as error:
             raise InfrastructureError(f"cannot read the live panes from Kafka: {error}") from None
-    finally:
-        await pool.close()
 
 
 async def _check(args: argparse.Namespace) -> int:

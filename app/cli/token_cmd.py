@@ -8,14 +8,12 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from app.cli.config_cmd import load_settings
+from app.cli.database import migrated_pool, when
 from app.credentials import TOKEN_NAME, NameTaken, StoredToken, issue_token
-from app.errors import ConfigError, InfrastructureError
+from app.errors import ConfigError
 from app.roles import ROLE_NAMES, ROLES
-from app.storage.migrations import migrate
-from app.storage.pool import create_pool
 from app.storage.tokens import PgCredentialStore
 
 __all__ = ["register"]
@@ -80,34 +78,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 @asynccontextmanager
 async def _store() -> AsyncIterator[PgCredentialStore]:
-    settings = load_settings()
-    try:
-        await migrate(settings.dsn, schema=settings.database_schema)
-        pool = await create_pool(settings.dsn, max_size=2)
-    except (OSError, ConnectionError) as error:
-        raise InfrastructureError(
-            f"cannot reach PostgreSQL ({error}); start it (`alertpipe local up`) or set "
-            "ALERTPIPE_DATABASE_URL"
-        ) from None
-    try:
+    async with migrated_pool(load_settings()) as pool:
         yield PgCredentialStore(pool)
-    finally:
-        await pool.close()
-
-
-def _when(epoch_s: float | None) -> str:
-    if epoch_s is None:
-        return "-"
-    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _line(token: StoredToken) -> str:
     revoked = (
-        f"  revoked {_when(token.revoked_at)} by {token.revoked_by}" if token.revoked_at else ""
+        f"  revoked {when(token.revoked_at)} by {token.revoked_by}" if token.revoked_at else ""
     )
     return (
         f"{token.id}  {token.name:<20} {token.role:<9} "
-        f"created {_when(token.created_at)} by {token.created_by}{revoked}"
+        f"created {when(token.created_at)} by {token.created_by}{revoked}"
     )
 
 

@@ -48,6 +48,7 @@ EXPORTED: dict[str, str | None] = {
     "app.api.tokens": "NewTokenOut TokenIn TokenOut router",
     "app.cli": "build_parser main",
     "app.cli.config_cmd": "LOCAL_MARK in_effect load_settings register",
+    "app.cli.database": "migrated_pool when",
     "app.cli.demo_cmd": "register",
     "app.cli.drill_cmd": "register",
     "app.cli.hold_cmd": "register",
