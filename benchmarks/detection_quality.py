@@ -733,9 +733,8 @@ def without_soundness(text: str) -> Policy:
     """The baseline policy: no rule asks for a confidence, the throughput rule judges any
     expected count against the decayed average alone (what the plan's rules did before this
     round)."""
-    lines = [
-        ln for ln in without_trend(text).splitlines() if not ln.strip().startswith("confidence:")
-    ]
+    tested = ("confidence:", "tolerance:")
+    lines = [ln for ln in without_trend(text).splitlines() if not ln.strip().startswith(tested)]
     text = "\n".join(lines).replace("min_samples: 20 # requests expected", "min_samples: 0 #")
     text = text.replace("    objective: 99%\n", "    objective: 99%\n    confidence: null\n")
     return parse_policy(text, "baseline")

@@ -50,6 +50,11 @@ class Evidence(_Model):
     confidence: float | None = Field(
         default=None, description="the rule's one-sided confidence, when it asks for one"
     )
+    tolerance: float | None = Field(
+        default=None,
+        description="proportions: a bound within this share of the threshold of the observed "
+        "value makes the estimate precise enough for the observed value to decide",
+    )
     bound: float | None = Field(
         default=None,
         description="proportions: the Wilson bound at that confidence compared with the "

@@ -89,6 +89,8 @@ def _summary_line(rule: Rule) -> str:
     timing += f">= {rule.min_samples} {rule.info.samples}"
     if rule.confidence is not None:
         timing += f" at {rule.confidence * 100:g}% confidence"
+    if rule.tolerance is not None:
+        timing += f" (precise within {rule.tolerance * 100:g}%)"
     if rule.for_ms:
         timing += f", for {format_duration(rule.for_ms)}"
     if rule.keep_firing_for_ms:

@@ -118,13 +118,24 @@ def scope_label(scope: dict[str, str]) -> str:
     return " ".join(scope[key] for key in scope)
 
 
+def _precise(evidence: Evidence) -> bool:
+    """Whether the rule's tolerance let the observed value decide (``rules._proportion``)."""
+    if evidence.tolerance is None or evidence.bound is None or evidence.observed is None:
+        return False
+    return abs(evidence.observed - evidence.bound) <= evidence.tolerance * evidence.threshold
+
+
 def _strength(evidence: Evidence) -> str:
     """How sure the comparison is, when the rule asks for a confidence."""
     if evidence.confidence is None:
         return ""
     level = f"{evidence.confidence * 100:g}%"
     if evidence.bound is not None:
-        return f" (bound {_format(evidence.bound, evidence.metric)} at {level})"
+        bound = _format(evidence.bound, evidence.metric)
+        if _precise(evidence):
+            share = f"{evidence.tolerance * 100:g}%" if evidence.tolerance is not None else ""
+            return f" (bound {bound} at {level}, within {share} of the threshold: precise)"
+        return f" (bound {bound} at {level})"
     if evidence.p_value is not None:
         return f" (p {evidence.p_value:.2g}, needs < {1 - evidence.confidence:.2g})"
     return ""

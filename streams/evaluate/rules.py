@@ -211,16 +211,23 @@ class _Test:
 
 
 def _proportion(rule: Rule, reading: Reading, confidence: float) -> _Test:
-    """The Wilson bound on the far side of the threshold must be past it; a window where
-    even all or none of the samples being events could not get it there cannot be judged."""
+    """The Wilson bound on the far side of the threshold must be past it — or, with a
+    ``tolerance``, within tolerance × threshold of the observed rate: an estimate that
+    precise decides alone. A window where even all or none of the samples being events
+    could not get the bound past the threshold cannot be judged."""
     trials, events = reading.samples, reading.events or 0
     low, high = wilson_bounds(events, trials, confidence)
     above = rule.comparison in (">", ">=")
     bound = low if above else high
     best = wilson_bounds(trials if above else 0, trials, confidence)[0 if above else 1]
+    precise = (
+        rule.tolerance is not None
+        and trials > 0
+        and (abs(events / trials - bound) <= rule.tolerance * rule.threshold)
+    )
     return _Test(
-        passed=compare(bound, rule.comparison, rule.threshold),
-        judgeable=compare(best, rule.comparison, rule.threshold),
+        passed=precise or compare(bound, rule.comparison, rule.threshold),
+        judgeable=precise or compare(best, rule.comparison, rule.threshold),
         bound=bound,
     )
 
@@ -293,6 +300,7 @@ def _observe(rule: Rule, data: MetricInput) -> Observation:
         samples=max(0, reading.samples),
         min_samples=rule.min_samples,
         confidence=rule.confidence,
+        tolerance=rule.tolerance,
         bound=test.bound if test is not None else None,
         p_value=test.p_value if test is not None else None,
     )

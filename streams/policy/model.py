@@ -159,6 +159,11 @@ class Rule(Condition):
     # The breach must hold at this one-sided confidence, not just on the observed value
     # (``streams.evaluate.confidence``: a Wilson bound, or a Poisson test with the ratio).
     confidence: Fraction | None = None
+    # Proportions: where the estimate is precise — its bound at ``confidence`` within
+    # ``tolerance`` × threshold of the observed value — the observed value decides, as it does
+    # without a confidence. High volume then breaches at the crossing; low volume still needs
+    # the bound past the threshold (docs/detection-quality.md, "Precise enough to decide").
+    tolerance: Fraction | None = None
     # Multi-window: the condition must hold on this shorter window (ending at the same time)
     # as well, so that an alert resets soon after the problem stops (SRE workbook, ch. 5).
     short_window_ms: DurationMs | None = Field(default=None, alias="short_window", gt=0)
@@ -223,6 +228,23 @@ class Rule(Condition):
                 f"a confidence on {metric.name} tests comparisons "
                 f"{', '.join(allowed[:-1])} and {allowed[-1]} only"
             )
+        return value
+
+    @field_validator("tolerance")
+    @classmethod
+    def _tolerance_needs_a_bound(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None:
+            return None
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"expected a tolerance above 0% and below 100%, got {value:g}")
+        metric = METRICS.get(info.data.get("metric", ""))
+        if metric is not None and metric.test != "proportion":
+            rates = ", ".join(m.name for m in METRICS.values() if m.test == "proportion")
+            raise ValueError(
+                f"{metric.name} has no Wilson bound to tolerate; expected one of {rates}"
+            )
+        if "confidence" in info.data and info.data["confidence"] is None:
+            raise ValueError("a tolerance qualifies a confidence; set confidence as well")
         return value
 
     @field_validator("short_window_ms")
@@ -450,6 +472,9 @@ class SloPolicy(_Model):
     # As for any error-rate rule: the burn must be sure at this confidence (a few failing
     # requests of a quiet service are not a burning budget). None: the observed rate decides.
     confidence: Fraction | None = 0.999
+    # As for the built-in error-rate rules: at volumes where the bound is within 10% of the
+    # threshold of the observed burn, the observed burn decides (the workbook's own rule).
+    tolerance: Fraction | None = 0.1
     keep_firing_for_ms: DurationMs = Field(default=0, alias="keep_firing_for")
     alerts: tuple[BurnAlert, ...] = WORKBOOK_ALERTS
 
@@ -511,6 +536,7 @@ class SloPolicy(_Model):
                 "short_window": f"{alert.short_window_ms}ms",
                 "min_samples": self.min_samples,
                 "confidence": self.confidence,
+                "tolerance": self.tolerance if self.confidence is not None else None,
                 "for": "0s",
                 "keep_firing_for": f"{self.keep_firing_for_ms}ms",
                 "severity": alert.severity.value,

@@ -114,3 +114,84 @@ def test_a_confidence_the_metric_cannot_test_is_refused(
     with pytest.raises(PolicyInvalid) as caught:
         parse_policy(text, "team.yaml")
     assert str(caught.value.problems[0]).startswith(f"team.yaml: rule r: {expected}")
+
+
+def _error_window(requests: int, errors: int) -> MetricInput:
+    scope = Scope(service="s", dimension="endpoint", key="POST /api/search")
+    rate = errors / requests
+    return MetricInput(
+        WindowStats(scope, 0, 60_000, requests=requests, errors=errors, error_rate=rate)
+    )
+
+
+def test_a_precise_estimate_decides_at_the_crossing() -> None:
+    """12,060 requests at 10.1% (200 req/s for a minute, just past S1's 10%): the 99.9% bound
+    is 9.28%, within the built-in 10% tolerance (1 point) of the observed rate — it breaches
+    now, not ~3 s later when the bound itself passes 10%."""
+    rule = load_policy().rule("core-error-rate-critical")
+    found = observe(rule, _error_window(12_060, 1218))
+    assert found.evidence.bound is not None and found.evidence.bound < 0.10
+    assert found.evidence.tolerance == pytest.approx(0.1)
+    assert found.status == "breach"
+    strict = observe(rule.model_copy(update={"tolerance": None}), _error_window(12_060, 1218))
+    assert strict.status == "clear"
+
+
+@pytest.mark.parametrize(("requests", "errors"), [(20, 4), (200, 25), (2000, 210)])
+def test_an_imprecise_estimate_still_needs_the_bound_past_the_threshold(
+    requests: int, errors: int
+) -> None:
+    """The same rule at low volume: observed past 10% but the bound below it and far from the
+    observed rate — no breach, as before the tolerance."""
+    found = observe(load_policy().rule("core-error-rate-critical"), _error_window(requests, errors))
+    assert found.evidence.observed is not None and found.evidence.observed > 0.10
+    assert found.status == "clear"
+
+
+def test_the_summary_says_when_the_estimate_was_precise() -> None:
+    from streams.evaluate.decide import _strength
+
+    rule = load_policy().rule("core-error-rate-critical")
+    precise = observe(rule, _error_window(12_060, 1218)).evidence
+    assert "within 10% of the threshold: precise" in _strength(precise)
+    loud = observe(rule, _error_window(2000, 400)).evidence
+    assert "precise" not in _strength(loud)
+
+
+TOLERANT = """
+rules:
+  - name: r
+    metric: METRIC
+    comparison: ">"
+    threshold: THRESHOLD
+    CONFtolerance: TOL
+    severity: HIGH
+    response: investigate
+"""
+
+
+@pytest.mark.parametrize(
+    ("metric", "threshold", "conf", "tol", "expected"),
+    [
+        ("p95_ms", "5s", "", "10%",
+         "field tolerance: p95_ms has no Wilson bound to tolerate; expected one of error_rate"),
+        ("error_rate", "10%", "", "10%",
+         "field tolerance: a tolerance qualifies a confidence; set confidence as well"),
+        ("error_rate", "10%", "confidence: 99.9%\n    ", "0%",
+         "field tolerance: expected a tolerance above 0% and below 100%, got 0"),
+        ("error_rate", "10%", "confidence: 99.9%\n    ", "100%",
+         "field tolerance: expected a tolerance above 0% and below 100%, got 1"),
+    ],
+)  # fmt: skip
+def test_a_tolerance_without_a_bound_is_refused(
+    metric: str, threshold: str, conf: str, tol: str, expected: str
+) -> None:
+    text = (
+        TOLERANT.replace("METRIC", metric)
+        .replace("THRESHOLD", threshold)
+        .replace("CONF", conf)
+        .replace("TOL", tol)
+    )
+    with pytest.raises(PolicyInvalid) as caught:
+        parse_policy(text, "team.yaml")
+    assert str(caught.value.problems[0]).startswith(f"team.yaml: rule r: {expected}")
