@@ -31,7 +31,7 @@ from app.api import (
     slos,
     tokens,
 )
-from app.api.auth import Authenticator, Viewer
+from app.api.auth import Authenticator, Viewer, refusal_before_the_body
 from app.api.dashboard import STATIC, DashboardDeps
 from app.api.deps import ApiDeps
 from app.api.guards import BodyLimit, declare_guarded_answers, storable_text
@@ -77,7 +77,7 @@ def create_probe_app(
     app.state.health = report
     app.state.auth = auth or Authenticator(AuthSettings(), SystemClock())
     app.state.exposition = exposition or Exposition(report)
-    errors.install(app)
+    errors.install(app, body_gate=refusal_before_the_body)
     app.include_router(health.router)
     return app
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.errors import CSRF, ApiError
@@ -362,7 +363,35 @@ def require(role: str) -> Callable[..., Awaitable[Principal]]:
         return found
 
     principal.__name__ = f"require_{role}"
+    _REQUIRED[principal] = role
     return principal
+
+
+# The dependency ``require`` made for each role, to find the role a route asks for.
+_REQUIRED: dict[Callable[..., Awaitable[Principal]], str] = {}
+
+
+def _roles_of(dependant: Dependant | None) -> list[str]:
+    if dependant is None:
+        return []
+    found = [_REQUIRED[d.call] for d in dependant.dependencies if d.call in _REQUIRED]
+    return found + [role for d in dependant.dependencies for role in _roles_of(d)]
+
+
+async def refusal_before_the_body(request: Request) -> ApiError | None:
+    """The credential check of a route whose body FastAPI refused before running it (JSON
+    that does not parse is refused before any dependency): without this a stranger would
+    learn the route's body shape from a 422 instead of getting the 401 (or 403)."""
+    if getattr(request.state, "principal", None) is not None:
+        return None  # authenticated already: the body itself was wrong
+    route = request.scope.get("route")
+    for role in _roles_of(getattr(route, "dependant", None)):
+        bearer = await bearer_scheme(request)
+        try:
+            await require(role)(request, bearer, await cookie_scheme(request))
+        except ApiError as refused:
+            return refused
+    return None
 
 
 Viewer = Annotated[Principal, Depends(require("viewer"))]

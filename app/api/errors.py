@@ -11,7 +11,7 @@ unknown path or method) are rewritten to the same shape by the handlers ``instal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -110,16 +110,27 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+# Checks a request's credential when its body was refused before the route's dependencies
+# ran (``app.api.auth.refusal_before_the_body``; passed in: auth imports this module).
+Gate = Callable[[Request], Awaitable["ApiError | None"]]
+
+
 async def _invalid(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    gate: Gate | None = getattr(request.app.state, "body_gate", None)
+    refused = await gate(request) if gate is not None else None
+    if refused is not None:
+        return await _api_error(request, refused)
     fields = [FieldError(field=_where(e["loc"]), message=e["msg"]) for e in error.errors()]
     names = ", ".join(dict.fromkeys(f.field for f in fields))
     body = _body("invalid_request", f"invalid request: {names}", fields)
     return JSONResponse(body, status_code=422)
 
 
-def install(app: FastAPI) -> None:
-    """Every error of ``app`` in the one shape."""
+def install(app: FastAPI, body_gate: Gate | None = None) -> None:
+    """Every error of ``app`` in the one shape; a refused body is a 401/403 first when
+    ``body_gate`` refuses the request's credential."""
+    app.state.body_gate = body_gate
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)

@@ -66,6 +66,25 @@ async def test_every_route_but_health_and_open_metrics_needs_a_credential(api: A
         assert r.headers["www-authenticate"] == "Bearer"
 
 
+async def test_a_body_that_is_not_json_is_refused_for_the_credential_first(api: Api) -> None:
+    """JSON that does not parse is refused before any dependency runs; a stranger still gets
+    the 401 (a viewer the 403), never the route's body shape in a 422."""
+    writes = [
+        (m, p) for m, p in _routes(api) if m in ("POST", "PATCH", "PUT")
+        and (m, p) != ("POST", "/session") and not p.startswith(("/v1/telemetry", "/v1/otlp"))
+    ]  # fmt: skip
+    assert len(writes) >= 8, writes
+    headers = {"content-type": "application/json"}
+    async with client_for(api.asgi, api.tokens["viewer"]) as viewer:
+        for method, path in writes:
+            r = await api.anonymous.request(method, path, content=b"{not json", headers=headers)
+            assert (r.status_code, r.json()["error"]) == (401, "unauthenticated"), (path, r.text)
+            r = await viewer.request(method, path, content=b"{not json", headers=headers)
+            assert r.status_code == 403, (method, path, r.text)
+    r = await api.client.post("/silences", content=b"{not json", headers=headers)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request", r.text
+
+
 async def test_a_bad_or_malformed_token_is_401_saying_so(api: Api) -> None:
     viewer = api.tokens["viewer"]
     forged = viewer[:-4] + ("AAAA" if not viewer.endswith("AAAA") else "BBBB")
