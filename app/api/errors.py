@@ -115,10 +115,15 @@ def _where(loc: tuple[Any, ...]) -> str:
 Gate = Callable[[Request], Awaitable["ApiError | None"]]
 
 
+async def credential_refusal(request: Request) -> ApiError | None:
+    """Before refusing a body the route never saw: the refusal of its credential, if any."""
+    gate: Gate | None = getattr(request.app.state, "body_gate", None)
+    return await gate(request) if gate is not None else None
+
+
 async def _invalid(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    gate: Gate | None = getattr(request.app.state, "body_gate", None)
-    refused = await gate(request) if gate is not None else None
+    refused = await credential_refusal(request)
     if refused is not None:
         return await _api_error(request, refused)
     fields = [FieldError(field=_where(e["loc"]), message=e["msg"]) for e in error.errors()]

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import ERROR_CODES, ApiError, FieldError
+from app.api.errors import ERROR_CODES, ApiError, FieldError, credential_refusal
 
 __all__ = ["BodyLimit", "declare_guarded_answers", "storable_text", "unstorable"]
 
@@ -134,6 +134,9 @@ async def storable_text(request: Request) -> None:
             body = None  # not JSON: the route's own validation says so
         found += unstorable(body, "body")
     if found:
+        refused = await credential_refusal(request)
+        if refused is not None:
+            raise refused
         fields = [FieldError(field=f, message=_WHY) for f in dict.fromkeys(found)]
         raise ApiError(422, f"invalid request: {', '.join(f.field for f in fields)}", fields=fields)
 

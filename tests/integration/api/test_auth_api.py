@@ -83,6 +83,11 @@ async def test_a_body_that_is_not_json_is_refused_for_the_credential_first(api: 
             assert r.status_code == 403, (method, path, r.text)
     r = await api.client.post("/silences", content=b"{not json", headers=headers)
     assert r.status_code == 422 and r.json()["error"] == "invalid_request", r.text
+    unstorable = {**SILENCE, "comment": "a\u0000b"}
+    r = await api.anonymous.post("/silences", json=unstorable)
+    assert (r.status_code, r.json()["error"]) == (401, "unauthenticated"), r.text
+    r = await api.client.post("/silences", json=unstorable)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "body.comment", r.text
 
 
 async def test_a_bad_or_malformed_token_is_401_saying_so(api: Api) -> None:
