@@ -46,9 +46,9 @@ from app.dashboard import Dashboard, DashboardFeed, FiringLog, PaneRing
 from app.drills.control import DrillControl
 from app.drills.runner import DrillRunner
 from app.drills.store import PgDrillStore
+from app.pane_history import KafkaPaneReader
 from app.policy import policy_from_settings
 from app.readiness import DrillRecords, ReadinessService
-from app.readiness.panes import KafkaPaneReader
 from app.receivers import check_receivers, receiver_setup
 from app.reviews.control import ReviewControl
 from app.reviews.drafter import ReviewDrafter

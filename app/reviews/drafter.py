@@ -10,8 +10,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from app.pane_history import read_panes
 from app.reviews.draft import draft_review
-from app.reviews.panes import read_panes
 from app.reviews.store import PgReviewStore
 from handlers.config import ResponseConfig
 from handlers.service import LoopService
@@ -68,9 +68,13 @@ class ReviewDrafter(LoopService):
         )
         end = (inc["resolved_at"] or inc["updated_at"]).timestamp()
         start_ms = int((first - longest - _BEFORE_S) * 1000)
-        panes = await read_panes(
-            self._bootstrap, self._topic, start_ms, int(end * 1000) + 1, inc["drill"]
-        )
+        end_ms = int(end * 1000) + 1
+        # A pane is published after it ends: a minute's margin before finds every one.
+        found = await read_panes(
+            self._bootstrap, self._topic, start_ms - 60_000, drill=inc["drill"],
+            client_id="alertpipe-review",
+        )  # fmt: skip
+        panes = [p for p in found if start_ms <= p.start_ms < end_ms]
         ready = replace(evidence, panes=panes)
         began = time.monotonic()
         # Replaying the panes through the policy engine is CPU work: off the event loop, so

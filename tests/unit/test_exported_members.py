@@ -97,6 +97,7 @@ EXPORTED: dict[str, str | None] = {
         "pid_alive pid_cmdline port_open read_pid run_logged run_streamed spawn_detached tail "
         "terminate ticking"
     ),
+    "app.pane_history": "KafkaPaneReader read_panes",
     "app.pipeline": (
         "PART_NEEDS RESPONDER_PARTS ROLES Pipeline Responder RoleName aggregator_config "
         "build_pipeline correlator_config drill_urls evaluator_config needs_database "
@@ -107,14 +108,12 @@ EXPORTED: dict[str, str | None] = {
         "ATTESTATION_ITEMS DrillRecords DrillsNotRecorded PaneSource ReadinessService "
         "ReadinessStore gate_config"
     ),
-    "app.readiness.panes": "KafkaPaneReader",
     "app.readiness.text": "report_text",
     "app.receivers": "ROUTING_KEY_LENGTH check_receivers receiver_setup routing_keys",
     "app.reviews": None,
     "app.reviews.control": "ReviewControl ReviewMissing",
     "app.reviews.draft": "CORRECTIVE_ACTIONS PEAK_MIN_REQUESTS Evidence draft_review impact_of review_markdown",
     "app.reviews.drafter": "ReviewDrafter",
-    "app.reviews.panes": "read_panes",
     "app.reviews.store": "PgReviewStore needs_review",
     "app.roles": "ROLES ROLE_NAMES Role allows",
     "app.settings": "DRILL_URLS RECEIVER_URLS AggregatorSettings AuthSettings DashboardSettings DrillSettings EvaluatorSettings IngestSettings LocalSettings Settings TopicSettings get_settings masked",
