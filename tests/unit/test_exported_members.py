@@ -298,6 +298,10 @@ EXPORTED: dict[str, str | None] = {
         "Aggregator AggregatorConfig AggregatorFailed AggregatorMetrics PaneRules "
         "PartitionAggregator tune_gc"
     ),
+    "streams.aggregate.canonical": (
+        "MAX_NAME MAX_TEXT NOT_CANONICAL Backup Bot Deploy Event Integrity Log Queue Request "
+        "Resource RestoreTest decode_event"
+    ),
     "streams.aggregate.checkpoint": "Checkpoint decode_checkpoint encode_checkpoint",
     "streams.aggregate.config": "AggregatorConfig",
     "streams.aggregate.deadletter": "MAX_VALUE_BYTES DeadLetter Record dead_letter invalid_code",
