@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit tools compose-plugin up down clean
+.PHONY: demo test lint unit native tools compose-plugin up down clean
 
 # `docker compose config` validates docker-compose.yml without an engine; where a docker client
 # has no compose plugin, build the pinned one from the Go module proxy (client only, ~3 min once).
@@ -22,11 +22,16 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
+# Stage 1's per-event loop compiled with mypyc into build/native/ (docs/design.md record 47):
+# rebuilt when the sources change, a no-op otherwise; without it the same modules run as Python.
+native: $(STAMP)
+	@$(BIN)/python -c 'from streams.aggregate.native import build; build()'
+
 # OS packages the tests run: kcat (librdkafka's CLI) produces like a non-Python service would;
 # prometheus-alertmanager is the real Alertmanager that hands its alerts to alertpipe; Debian's
 # Chromium is the browser the dashboard's tests drive (through Playwright, which never
-# downloads one of its own). Each as command:package.
-OS_TOOLS := kcat:kcat prometheus-alertmanager:prometheus-alertmanager chromium:chromium
+# downloads one of its own); gcc compiles what `native` generates. Each as command:package.
+OS_TOOLS := kcat:kcat prometheus-alertmanager:prometheus-alertmanager chromium:chromium gcc:gcc
 
 tools:
 	@for tool in $(OS_TOOLS); do \
@@ -57,6 +62,7 @@ down: $(STAMP)
 	@$(BIN)/alertpipe local down
 
 demo: $(STAMP)
+	@$(MAKE) --no-print-directory native || echo "setup: no compiled build: stage 1 runs as Python"
 	@$(BIN)/alertpipe demo
 
 lint: $(STAMP)
@@ -65,12 +71,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy examples
 
-unit: $(STAMP)
+unit: $(STAMP) native
 	$(BIN)/pytest -q tests/unit
 
-test: $(STAMP) tools compose-plugin lint
+test: $(STAMP) tools compose-plugin lint native
 	@$(BIN)/alertpipe local up
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,10 +6,15 @@ and ``tune_gc``; the pure core ``PartitionAggregator`` with ``PaneRules`` for te
 tools. ``python -m streams.aggregate`` runs the stage alone.
 """
 
-from streams.aggregate.config import AggregatorConfig
-from streams.aggregate.metrics import AggregatorMetrics
-from streams.aggregate.partition import PaneRules, PartitionAggregator
-from streams.aggregate.service import Aggregator, AggregatorFailed, tune_gc
+from streams.aggregate import native
+
+# Before the imports below: they load the compiled hot modules when a current build exists.
+native.use(__path__)
+
+from streams.aggregate.config import AggregatorConfig  # noqa: E402
+from streams.aggregate.metrics import AggregatorMetrics  # noqa: E402
+from streams.aggregate.partition import PaneRules, PartitionAggregator  # noqa: E402
+from streams.aggregate.service import Aggregator, AggregatorFailed, tune_gc  # noqa: E402
 
 __all__ = [
     "Aggregator",

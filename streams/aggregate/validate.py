@@ -37,18 +37,18 @@ the endpoint, logs without one and deploys to the service-wide scope ("service",
 backups and restore tests to their dataset ("dataset", dataset).
 
 ``read_record`` decodes the bytes with msgspec straight into a typed struct of their kind (a
-union tagged by ``kind``, validating while it decodes); whatever it refuses — a drill's event,
-an unknown or repeated kind, a backup or restore test (a few a minute per dataset: no struct
-of their own), a non-canonical or invalid event — takes the path above, so the verdicts are
-still pydantic's.
+union tagged by ``kind``, validating while it decodes: ``streams.aggregate.canonical``);
+whatever it refuses — a drill's event, an unknown or repeated kind, a non-canonical or
+invalid event — takes the path above, so the verdicts are still pydantic's.
+
+This module is compiled with mypyc when built (``make native``, docs/design.md record 47).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeGuard
+from typing import Any, TypeGuard
 
-import msgspec
 import orjson
 
 from schemas.telemetry import (
@@ -56,20 +56,13 @@ from schemas.telemetry import (
     DEPLOY_STATUSES,
     LOG_LEVELS,
     MAX_DEPTH,
-    MAX_DURATION_S,
     MAX_LATENCY_MS,
-    MAX_SIZE_BYTES,
     BackupEvent,
-    BackupStatus,
-    BackupType,
     BotEvent,
-    BotStatus,
     DeployEvent,
-    DeployStatus,
     IntegrityEvent,
     InvalidEvent,
     LogEvent,
-    LogLevel,
     QueueEvent,
     RequestEvent,
     ResourceEvent,
@@ -78,14 +71,14 @@ from schemas.telemetry import (
     validate_event,
 )
 from schemas.timestamps import MAX_EPOCH_S
+from streams.aggregate import canonical
+from streams.aggregate.canonical import MAX_NAME, MAX_TEXT
 
 __all__ = ["Reading", "decode", "read_event", "read_record", "reading_of"]
 
 Reading = tuple[str, str, str, str, float, Any, Any, Any, str | None]
 Reader = Callable[[dict[str, Any]], "Reading | None"]
 
-_MAX_NAME = 256
-_MAX_TEXT = 65_536
 _MAX_FLOAT = 1.7976931348623157e308  # finite: NaN and ±inf fail the range check
 # Same magnitude thresholds as schemas/timestamps.py (ms, µs, ns read as such).
 _MS_FROM, _US_FROM, _NS_FROM = 1e11, 1e14, 1e17
@@ -118,173 +111,100 @@ def read_event(data: Any) -> Reading:
 
 # --- every kind straight from bytes (msgspec) ----------------------------------------------
 
-_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME)]
-_Text = Annotated[str, msgspec.Meta(max_length=_MAX_TEXT)]
-_Percent = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
-
-
-class _Event(msgspec.Struct, tag_field="kind", kw_only=True, gc=False):
-    """The fields every kind shares, with the canonical event's types and bounds (unknown
-    fields are ignored, as pydantic does; a repeated key keeps its last value, as orjson
-    does, and a repeated ``kind`` is refused). ``kind`` is the tag of the union below: an
-    absent or unknown one is refused too, and every refusal takes the path of orjson, the
-    fast readers and pydantic."""
-
-    ts: Annotated[float, msgspec.Meta(ge=0.0)]
-    service: _Name
-    v: Literal[1] = 1
-    # A drill's event (rare) fails here and takes the pydantic path, which keeps its id.
-    drill: None = None
-
-    def reading(self, ts: float) -> Reading | None:
-        """The reading, ``ts`` in epoch seconds; None when a check msgspec cannot express
-        (names with nothing to strip) fails."""
-        raise NotImplementedError
-
-
-class _Request(_Event, tag="request"):
-    endpoint: _Name
-    status: Annotated[int, msgspec.Meta(ge=100, le=599)]
-    latency_ms: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_LATENCY_MS)]
-    version: _Name | None = None
-
-    def reading(self, ts: float) -> Reading | None:
-        endpoint, version = self.endpoint, self.version
-        if endpoint.strip() is not endpoint or (
-            version is not None and version.strip() is not version
-        ):
-            return None
-        return ("request", self.service, "endpoint", endpoint, ts, self.status,
-                self.latency_ms, version, None)  # fmt: skip
-
-
-class _Log(_Event, tag="log"):
-    level: LogLevel
-    message: _Text
-    endpoint: _Name | None = None
-
-    def reading(self, ts: float) -> Reading | None:
-        service, endpoint = self.service, self.endpoint
-        if endpoint is None:
-            return ("log", service, "service", service, ts, self.level, None, None, None)
-        if endpoint.strip() is not endpoint:
-            return None
-        return ("log", service, "endpoint", endpoint, ts, self.level, None, None, None)
-
-
-class _Resource(_Event, tag="resource"):
-    host: _Name
-    cpu_pct: _Percent | None = None
-    mem_pct: _Percent | None = None
-
-    def reading(self, ts: float) -> Reading | None:
-        host, cpu, mem = self.host, self.cpu_pct, self.mem_pct
-        if host.strip() is not host or (cpu is None and mem is None):
-            return None
-        return ("resource", self.service, "host", host, ts, cpu, mem, None, None)
-
-
-class _Queue(_Event, tag="queue"):
-    queue: _Name
-    depth: Annotated[int, msgspec.Meta(ge=0, le=MAX_DEPTH)]
-
-    def reading(self, ts: float) -> Reading | None:
-        queue = self.queue
-        if queue.strip() is not queue:
-            return None
-        return ("queue", self.service, "queue", queue, ts, self.depth, None, None, None)
-
-
-class _Bot(_Event, tag="bot"):
-    bot_id: _Name
-    status: BotStatus
-
-    def reading(self, ts: float) -> Reading | None:
-        bot = self.bot_id
-        if bot.strip() is not bot:
-            return None
-        return ("bot", self.service, "bot", bot, ts, self.status, None, None, None)
-
-
-class _Integrity(_Event, tag="integrity"):
-    check: _Name
-    ok: bool
-    detail: _Text | None = None
-
-    def reading(self, ts: float) -> Reading | None:
-        check, detail = self.check, self.detail
-        if check.strip() is not check or (detail is not None and detail.strip() is not detail):
-            return None
-        return ("integrity", self.service, "check", check, ts, self.ok, detail, None, None)
-
-
-class _Deploy(_Event, tag="deploy"):
-    version: _Name
-    status: DeployStatus
-
-    def reading(self, ts: float) -> Reading | None:
-        service, version = self.service, self.version
-        if version.strip() is not version:
-            return None
-        return ("deploy", service, "service", service, ts, version, self.status, None, None)
-
-
-class _Backup(_Event, tag="backup"):
-    dataset: _Name
-    type: BackupType
-    status: BackupStatus
-    backup_id: _Name
-    taken_at: Annotated[float, msgspec.Meta(ge=0.0)]  # an RFC 3339 one: the path above
-    size_bytes: Annotated[int, msgspec.Meta(ge=0, le=MAX_SIZE_BYTES)] | None = None
-    location: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)] | None = None
-
-    def reading(self, ts: float) -> Reading | None:
-        names = (self.dataset, self.backup_id, *(() if self.location is None else (self.location,)))
-        taken = self.taken_at
-        if taken >= _MS_FROM:
-            taken = _scale(taken)
-        if taken >= MAX_EPOCH_S or any(n.strip() is not n for n in names):
-            return None
-        backup = (self.type, self.status, self.backup_id, taken, self.size_bytes, self.location)
-        return ("backup", self.service, "dataset", self.dataset, ts, backup, None, None, None)
-
-
-class _RestoreTest(_Event, tag="restore_test"):
-    backup_id: _Name
-    dataset: _Name
-    ok: bool
-    duration_s: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_DURATION_S)]
-    environment: _Name
-
-    def reading(self, ts: float) -> Reading | None:
-        names = (self.backup_id, self.dataset, self.environment)
-        if any(n.strip() is not n for n in names):
-            return None
-        test = (self.backup_id, self.ok, self.duration_s, self.environment)
-        return ("restore_test", self.service, "dataset", self.dataset, ts, test, None, None, None)
-
-
-_decode_event = msgspec.json.Decoder(
-    _Request | _Log | _Resource | _Queue | _Bot | _Integrity | _Deploy | _Backup | _RestoreTest
-).decode
-_NOT_CANONICAL = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
-
 
 def read_record(raw: bytes) -> Reading:
     """The reading of one message's bytes; raises InvalidEvent (or orjson's JSONDecodeError,
     for bytes that are not JSON) exactly as ``read_event(orjson.loads(raw))`` would."""
     try:
-        event: _Event = _decode_event(raw)
-    except _NOT_CANONICAL:
+        event: canonical.Event = canonical.decode_event(raw)
+    except canonical.NOT_CANONICAL:
         return read_event(orjson.loads(raw))
     service, seconds = event.service, event.ts
     if seconds >= _MS_FROM:  # ms and finer: the shared rule (a call only for these)
         seconds = _scale(seconds)
     if service.strip() is service and seconds < MAX_EPOCH_S:
-        reading = event.reading(seconds)
+        if type(event) is canonical.Request:  # most telemetry
+            reading = _request_reading(event, service, seconds)
+        else:
+            reading = _struct_reading(event, service, seconds)
         if reading is not None:
             return reading
     return read_event(orjson.loads(raw))  # not canonical: the readers and pydantic decide
+
+
+# Each struct's reading, ``ts`` in epoch seconds; None when a check msgspec cannot express
+# (names with nothing to strip) fails.
+
+
+def _request_reading(event: canonical.Request, service: str, ts: float) -> Reading | None:
+    endpoint, version = event.endpoint, event.version
+    if endpoint.strip() is not endpoint or (version is not None and version.strip() is not version):
+        return None
+    return ("request", service, "endpoint", endpoint, ts, event.status, event.latency_ms,
+            version, None)  # fmt: skip
+
+
+def _struct_reading(event: canonical.Event, service: str, ts: float) -> Reading | None:
+    if type(event) is canonical.Log:
+        return _log_reading(event, service, ts)
+    if type(event) is canonical.Resource:
+        host, cpu, mem = event.host, event.cpu_pct, event.mem_pct
+        if host.strip() is not host or (cpu is None and mem is None):
+            return None
+        return ("resource", service, "host", host, ts, cpu, mem, None, None)
+    if type(event) is canonical.Queue:
+        queue = event.queue
+        if queue.strip() is not queue:
+            return None
+        return ("queue", service, "queue", queue, ts, event.depth, None, None, None)
+    if type(event) is canonical.Bot:
+        bot = event.bot_id
+        if bot.strip() is not bot:
+            return None
+        return ("bot", service, "bot", bot, ts, event.status, None, None, None)
+    if type(event) is canonical.Integrity:
+        check, detail = event.check, event.detail
+        if check.strip() is not check or (detail is not None and detail.strip() is not detail):
+            return None
+        return ("integrity", service, "check", check, ts, event.ok, detail, None, None)
+    if type(event) is canonical.Deploy:
+        version = event.version
+        if version.strip() is not version:
+            return None
+        return ("deploy", service, "service", service, ts, version, event.status, None, None)
+    if type(event) is canonical.Backup:
+        return _backup_reading(event, service, ts)
+    if type(event) is canonical.RestoreTest:
+        return _restore_test_reading(event, service, ts)
+    return None
+
+
+def _log_reading(event: canonical.Log, service: str, ts: float) -> Reading | None:
+    endpoint = event.endpoint
+    if endpoint is None:
+        return ("log", service, "service", service, ts, event.level, None, None, None)
+    if endpoint.strip() is not endpoint:
+        return None
+    return ("log", service, "endpoint", endpoint, ts, event.level, None, None, None)
+
+
+def _backup_reading(event: canonical.Backup, service: str, ts: float) -> Reading | None:
+    names = (event.dataset, event.backup_id, *(() if event.location is None else (event.location,)))
+    taken = event.taken_at
+    if taken >= _MS_FROM:
+        taken = _scale(taken)
+    if taken >= MAX_EPOCH_S or any(n.strip() is not n for n in names):
+        return None
+    backup = (event.type, event.status, event.backup_id, taken, event.size_bytes, event.location)
+    return ("backup", service, "dataset", event.dataset, ts, backup, None, None, None)
+
+
+def _restore_test_reading(event: canonical.RestoreTest, service: str, ts: float) -> Reading | None:
+    names = (event.backup_id, event.dataset, event.environment)
+    if any(n.strip() is not n for n in names):
+        return None
+    test = (event.backup_id, event.ok, event.duration_s, event.environment)
+    return ("restore_test", service, "dataset", event.dataset, ts, test, None, None, None)
 
 
 # --- canonical-shape checks (None means "not canonical: let pydantic decide") -------------
@@ -293,7 +213,7 @@ def read_record(raw: bytes) -> Reading:
 def _name(value: Any) -> TypeGuard[str]:
     # str.strip() returns the very object when there is nothing to strip (the model strips
     # with str.strip too); a non-empty string with nothing to strip is not blank either.
-    return type(value) is str and 0 < len(value) <= _MAX_NAME and value.strip() is value
+    return type(value) is str and 0 < len(value) <= MAX_NAME and value.strip() is value
 
 
 def _optional_name(value: Any) -> bool:
@@ -346,10 +266,10 @@ def _read_request(data: dict[str, Any]) -> Reading | None:
     latency, version, ts = get("latency_ms"), get("version"), get("ts")
     if not (
         type(service) is str
-        and 0 < len(service) <= _MAX_NAME
+        and 0 < len(service) <= MAX_NAME
         and service.strip() is service
         and type(endpoint) is str
-        and 0 < len(endpoint) <= _MAX_NAME
+        and 0 < len(endpoint) <= MAX_NAME
         and endpoint.strip() is endpoint
         and type(status) is int
         and 100 <= status <= 599
@@ -363,7 +283,7 @@ def _read_request(data: dict[str, Any]) -> Reading | None:
     ):
         return None
     if version is not None and not (
-        type(version) is str and 0 < len(version) <= _MAX_NAME and version.strip() is version
+        type(version) is str and 0 < len(version) <= MAX_NAME and version.strip() is version
     ):
         return None
     seconds = float(ts)
@@ -380,7 +300,7 @@ def _read_log(data: dict[str, Any]) -> Reading | None:
     level, message, endpoint = data.get("level"), data.get("message"), data.get("endpoint")
     if head is None or type(level) is not str or level not in _LEVELS:
         return None
-    if type(message) is not str or len(message) > _MAX_TEXT or not _optional_name(endpoint):
+    if type(message) is not str or len(message) > MAX_TEXT or not _optional_name(endpoint):
         return None
     service = head[0]
     if endpoint is None:
@@ -424,7 +344,7 @@ def _read_bot(data: dict[str, Any]) -> Reading | None:
 
 def _optional_text(value: Any) -> bool:
     return value is None or (
-        type(value) is str and len(value) <= _MAX_TEXT and value.strip() is value
+        type(value) is str and len(value) <= MAX_TEXT and value.strip() is value
     )
 
 

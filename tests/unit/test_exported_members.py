@@ -297,10 +297,15 @@ EXPORTED: dict[str, str | None] = {
         "Aggregator AggregatorConfig AggregatorFailed AggregatorMetrics PaneRules "
         "PartitionAggregator tune_gc"
     ),
+    "streams.aggregate.canonical": (
+        "MAX_NAME MAX_TEXT NOT_CANONICAL Backup Bot Deploy Event Integrity Log Queue Request "
+        "Resource RestoreTest decode_event"
+    ),
     "streams.aggregate.checkpoint": "Checkpoint decode_checkpoint encode_checkpoint",
     "streams.aggregate.config": "AggregatorConfig",
     "streams.aggregate.deadletter": "MAX_VALUE_BYTES DeadLetter Record dead_letter invalid_code",
     "streams.aggregate.metrics": "AggregatorMetrics",
+    "streams.aggregate.native": "BUILD COMPILED build digest use",
     "streams.aggregate.output": "PartitionOutput",
     "streams.aggregate.panes": "Pane ScopeKey scope_id",
     "streams.aggregate.partition": "ClosedPane PaneRules PartitionAggregator",
@@ -392,8 +397,11 @@ def _modules() -> list[str]:
         found.append(top)
         package = importlib.import_module(top)
         for module in pkgutil.walk_packages(package.__path__, f"{top}."):
-            if not module.name.endswith(".__main__"):  # entry points: nothing to import
-                found.append(module.name)
+            if module.name.endswith(".__main__"):  # entry points: nothing to import
+                continue
+            if module.name.endswith("__mypyc"):  # a build's compiled library (make native)
+                continue
+            found.append(module.name)
     return sorted(found)
 
 
