@@ -77,12 +77,23 @@ class DrillRunner(LoopService):
 
     async def stop(self) -> None:
         await super().stop()
+        await self.hand_back()
+        await self._producer.stop()
+
+    async def hand_back(self) -> None:
+        """Stop running this runner's drills and release their leases, so that the next tick
+        of any runner (this one restarted, or another process) resumes them at once instead
+        of after the lease: the traffic goes on from the present (the past is not replayed),
+        the drill is not announced again, and its report covers the whole run."""
         for task in list(self._running.values()):
             task.cancel()
         for task in list(self._running.values()):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._producer.stop()
+        try:
+            await self._store.release(self.owner)
+        except Exception as error:  # PostgreSQL down: the leases run out on their own
+            log.warning("drill runner %s: leases not released (%r)", self.owner, error)
 
     def health(self) -> dict[str, Any]:
         overdue_after = self._cfg.schedule_days * 86400

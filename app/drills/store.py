@@ -98,6 +98,14 @@ class PgDrillStore:
         found = await self._pool.fetchval(_CLAIM, owner, moment(now), moment(now + lease_s))
         return None if found is None else str(found)
 
+    async def release(self, owner: str) -> None:
+        """Give up ``owner``'s leases on drills still in progress (it stopped running them)."""
+        await self._pool.execute(
+            """UPDATE drills SET lease_until = NULL
+               WHERE lease_owner = $1 AND status IN ('starting', 'running')""",
+            owner,
+        )
+
     async def renew(self, drill_id: str, owner: str, now: float, lease_s: float) -> bool:
         status = await self._pool.execute(
             """UPDATE drills SET lease_until = $3

@@ -229,6 +229,43 @@ async def test_abort_in_the_middle_of_the_rollback_leaves_nothing_open(running: 
     assert not running.runner.health()["running"]
 
 
+async def test_a_drill_handed_back_by_its_runner_resumes_at_once_and_finishes(
+    running: Running,
+) -> None:
+    """A runner that stops (SIGTERM, a restart in place) hands its drills back: their leases
+    are released, so the next tick resumes the drill without waiting out the lease; it is not
+    announced again, its traffic goes on, and it finishes with its report."""
+    drill_id = await _start(running)
+    runner = running.runner
+    r = running.pipeline.responder
+    assert r is not None
+    await eventually(
+        lambda: running.drill(drill_id),
+        lambda d: d["status"] == "running" and int(d.get("events_sent") or 0) >= 2000, 120,
+        "the drill's traffic flowing", 0.3,
+    )  # fmt: skip
+    await runner.hand_back()
+    assert drill_id not in runner.health()["running"]
+    lease = await r.pool.fetchrow(
+        "SELECT lease_owner, lease_until FROM drills WHERE id = $1", drill_id
+    )
+    assert lease["lease_owner"] == runner.owner and lease["lease_until"] is None
+    await eventually(
+        lambda: asyncio.sleep(0, runner.health()["running"]), lambda now: drill_id in now, 30,
+        "the drill resumed by the runner's next tick", 0.1,
+    )  # fmt: skip
+    drill = await _status(running, drill_id, "finished", within_s=240)
+    announcements = [
+        c for c in running.recorder.requests
+        if c.path == "/prod/chat" and "DR Drill — this is a test" in c.json["text"]
+    ]  # fmt: skip
+    assert len(announcements) == 1
+    report = drill["report"]
+    assert isinstance(report, dict) and report["criteria"], report
+    incident = await _incident(running, drill_id)
+    assert incident["status"] == "resolved"
+
+
 async def _open_things(pool: asyncpg.Pool, drill_id: str) -> dict[str, int]:
     return {
         "incidents": await pool.fetchval(
