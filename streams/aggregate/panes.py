@@ -225,10 +225,12 @@ class Pane:
         self.queue: QueueAcc | None = None
         self.bot: BotAcc | None = None
         self.integrity: IntegrityAcc | None = None
-        self.deploys: list[tuple[float, str, str]] = []
+        # The rare events' lists exist once one arrives: three empty lists were 168 B of
+        # every open pane (~8 MB at 10,000 endpoints; docs/benchmarks.md, "Memory").
+        self.deploys: list[tuple[float, str, str]] | None = None
         self.deploys_cut = 0  # deploy events beyond MAX_DEPLOYS
-        self.backups: list[tuple[float, Any]] = []  # (report time, backup reading)
-        self.restore_tests: list[tuple[float, Any]] = []  # (report time, test reading)
+        self.backups: list[tuple[float, Any]] | None = None  # (report time, backup reading)
+        self.restore_tests: list[tuple[float, Any]] | None = None  # (report time, test reading)
         self.backups_cut = 0  # backup and restore-test events beyond MAX_BACKUPS
         self.revision: int | None = None  # of its latest publication (None: not published)
 
@@ -248,10 +250,8 @@ class Pane:
             self._integrity().add(ts, a, b)
         elif kind == "backup" or kind == "restore_test":
             self.add_backup(kind, ts, a)
-        elif len(self.deploys) < MAX_DEPLOYS:
-            self.deploys.append((ts, a, b))
         else:
-            self.deploys_cut += 1
+            self.add_deploy(ts, a, b)
 
     def add_request(self, status: int, latency_ms: float, version: str | None) -> None:
         # The hot path: the request accumulator and Sketch.add written out in one function,
@@ -283,7 +283,17 @@ class Pane:
             else:
                 acc.versions_cut += 1
 
+    def add_deploy(self, ts: float, version: str, status: str) -> None:
+        if self.deploys is None:
+            self.deploys = []
+        if len(self.deploys) < MAX_DEPLOYS:
+            self.deploys.append((ts, version, status))
+        else:
+            self.deploys_cut += 1
+
     def add_backup(self, kind: str, ts: float, reading: Any) -> None:
+        if self.backups is None or self.restore_tests is None:
+            self.backups, self.restore_tests = [], []
         if len(self.backups) + len(self.restore_tests) >= MAX_BACKUPS:
             self.backups_cut += 1
         elif kind == "backup":
@@ -340,7 +350,7 @@ class Pane:
             "integrity": _wire(self.integrity),
             "deploys": [
                 {"ts": ts, "version": version, "status": status}
-                for ts, version, status in sorted(self.deploys, key=lambda d: d[0])
+                for ts, version, status in sorted(self.deploys or (), key=lambda d: d[0])
             ],
         }
         if self.backups:  # dataset panes only: the others stay as small as before
