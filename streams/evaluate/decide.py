@@ -14,6 +14,7 @@ from typing import Protocol
 from schemas.decisions import Decision, Evidence, Response
 from schemas.panes import Scope
 from schemas.severity import Scenario, Severity
+from streams.evaluate.rules import decided_by_tolerance
 from streams.evaluate.state import AlertRecord, Reason, Status
 from streams.policy.durations import format_duration
 from streams.policy.metrics import METRICS
@@ -118,13 +119,6 @@ def scope_label(scope: dict[str, str]) -> str:
     return " ".join(scope[key] for key in scope)
 
 
-def _precise(evidence: Evidence) -> bool:
-    """Whether the rule's tolerance let the observed value decide (``rules._proportion``)."""
-    if evidence.tolerance is None or evidence.bound is None or evidence.observed is None:
-        return False
-    return abs(evidence.observed - evidence.bound) <= evidence.tolerance * evidence.threshold
-
-
 def _strength(evidence: Evidence) -> str:
     """How sure the comparison is, when the rule asks for a confidence."""
     if evidence.confidence is None:
@@ -132,7 +126,10 @@ def _strength(evidence: Evidence) -> str:
     level = f"{evidence.confidence * 100:g}%"
     if evidence.bound is not None:
         bound = _format(evidence.bound, evidence.metric)
-        if _precise(evidence):
+        if decided_by_tolerance(
+            evidence.observed, evidence.bound, evidence.comparison, evidence.threshold,
+            evidence.tolerance,
+        ):  # fmt: skip
             share = f"{evidence.tolerance * 100:g}%" if evidence.tolerance is not None else ""
             return f" (bound {bound} at {level}, within {share} of the threshold: precise)"
         return f" (bound {bound} at {level})"

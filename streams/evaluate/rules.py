@@ -17,7 +17,16 @@ from streams.evaluate.confidence import poisson_cdf, poisson_judgeable, wilson_b
 from streams.evaluate.state import Status
 from streams.policy.model import BotPolicy, Comparison, Condition, Rule
 
-__all__ = ["EXTRACTORS", "MetricInput", "Observation", "Reading", "compare", "observe", "read"]
+__all__ = [
+    "EXTRACTORS",
+    "MetricInput",
+    "Observation",
+    "Reading",
+    "compare",
+    "decided_by_tolerance",
+    "observe",
+    "read",
+]
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -220,15 +229,32 @@ def _proportion(rule: Rule, reading: Reading, confidence: float) -> _Test:
     above = rule.comparison in (">", ">=")
     bound = low if above else high
     best = wilson_bounds(trials if above else 0, trials, confidence)[0 if above else 1]
-    precise = (
-        rule.tolerance is not None
-        and trials > 0
-        and (abs(events / trials - bound) <= rule.tolerance * rule.threshold)
-    )
+    observed = events / trials if trials > 0 else None
     return _Test(
-        passed=precise or compare(bound, rule.comparison, rule.threshold),
-        judgeable=precise or compare(best, rule.comparison, rule.threshold),
+        passed=compare(bound, rule.comparison, rule.threshold)
+        or decided_by_tolerance(observed, bound, rule.comparison, rule.threshold, rule.tolerance),
+        # What the outcome could show, never what it did: a thin window stays unjudgeable
+        # (an estimate of 0% errors has a bound of 0%, "precise" by distance alone).
+        judgeable=compare(best, rule.comparison, rule.threshold),
         bound=bound,
+    )
+
+
+def decided_by_tolerance(
+    observed: float | None,
+    bound: float | None,
+    comparison: Comparison,
+    threshold: float,
+    tolerance: float | None,
+) -> bool:
+    """Whether the tolerance, not the bound, let a breach through: the observed value is past
+    the threshold, the bound is not, and the bound is within tolerance × threshold of it."""
+    if tolerance is None or observed is None or bound is None:
+        return False
+    return (
+        compare(observed, comparison, threshold)
+        and not compare(bound, comparison, threshold)
+        and abs(observed - bound) <= tolerance * threshold
     )
 
 

@@ -496,6 +496,24 @@ class SloPolicy(_Model):
                 raise FieldInvalid(key, f"expected match keys among {', '.join(allowed)}")
         return check_patterns(value)
 
+    @field_validator("tolerance")
+    @classmethod
+    def _tolerance_is_a_share(cls, value: float | None) -> float | None:
+        if value is not None and not 0.0 < value < 1.0:
+            raise ValueError(f"expected a tolerance above 0% and below 100%, got {value:g}")
+        return value
+
+    @model_validator(mode="after")
+    def _tolerance_needs_a_confidence(self) -> SloPolicy:
+        # The default tolerance follows a confidence switched off (``rules`` drops it); one
+        # written out without a confidence would say something the rules cannot do.
+        explicit = "tolerance" in self.model_fields_set and self.tolerance is not None
+        if self.confidence is None and explicit:
+            raise FieldInvalid(
+                "tolerance", "a tolerance qualifies a confidence; set confidence as well"
+            )
+        return self
+
     @model_validator(mode="after")
     def _burns_are_reachable(self) -> SloPolicy:
         for n, alert in enumerate(self.alerts):

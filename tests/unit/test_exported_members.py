@@ -339,7 +339,9 @@ EXPORTED: dict[str, str | None] = {
     ),
     "streams.evaluate.offline": "PolicyTests TestResult load_tests run_file run_tests",
     "streams.evaluate.rollup": "LEVELS Level RollUp",
-    "streams.evaluate.rules": "EXTRACTORS MetricInput Observation Reading compare observe read",
+    "streams.evaluate.rules": (
+        "EXTRACTORS MetricInput Observation Reading compare decided_by_tolerance observe read"
+    ),
     "streams.evaluate.series": "expand expand_numbers expand_text",
     "streams.evaluate.service": "Evaluator EvaluatorConfig EvaluatorFailed encode_decision",
     "streams.evaluate.slo": "ROLLUP_KIND SLO_KIND SloTracker rollup_key slo_key",

@@ -195,3 +195,65 @@ def test_a_tolerance_without_a_bound_is_refused(
     with pytest.raises(PolicyInvalid) as caught:
         parse_policy(text, "team.yaml")
     assert str(caught.value.problems[0]).startswith(f"team.yaml: rule r: {expected}")
+
+
+def test_a_thin_window_stays_unjudgeable_whatever_the_tolerance() -> None:
+    """One request without an error has a bound of 0%, at distance 0 from its estimate: the
+    tolerance must not make it judgeable (it would count as clear towards a resolve)."""
+    found = observe(load_policy().rule("core-error-rate-critical"), _error_window(1, 0))
+    assert found.status == "no_data"
+
+
+LOW = """
+rules:
+  - name: r
+    metric: error_rate
+    comparison: "<"
+    threshold: 50%
+    min_samples: 1
+    confidence: 99.9%
+    tolerance: 10%
+    severity: LOW
+    response: record
+"""
+
+
+@pytest.mark.parametrize(
+    ("requests", "errors", "status"),
+    [
+        (12_000, 5_900, "breach"),  # 49.2%: upper bound 50.6%, within 5 points: precise
+        (200, 80, "clear"),  # 40%: upper bound 50.9%, 11 points away: the bound decides
+        (200, 50, "breach"),  # 25%: the upper bound itself is below 50%
+        (3, 3, "no_data"),  # even no errors at all could not get the bound under 50%
+    ],
+)
+def test_a_tolerance_for_a_rate_below_the_threshold(
+    requests: int, errors: int, status: str
+) -> None:
+    rule = parse_policy(LOW, "team.yaml").rule("r")
+    assert observe(rule, _error_window(requests, errors)).status == status
+
+
+def test_slo_burn_rules_carry_the_tolerance_only_with_their_confidence() -> None:
+    def slo(extra: str) -> str:
+        return f"slos:\n  - name: a\n    objective: 99%\n    {extra}\nrules: []\n"
+
+    policy = parse_policy(slo("tolerance: 20%").replace("rules: []\n", RULE_FOR_SLO), "t.yaml")
+    assert {r.tolerance for r in policy.rules if r.slo} == {0.2}
+    quiet = parse_policy(slo("confidence: null").replace("rules: []\n", RULE_FOR_SLO), "t.yaml")
+    assert {r.tolerance for r in quiet.rules if r.slo} == {None}
+    with pytest.raises(PolicyInvalid) as caught:
+        parse_policy(slo("confidence: null\n    tolerance: 10%"), "t.yaml")
+    assert str(caught.value.problems[0]) == (
+        "t.yaml: field slos.0.tolerance: a tolerance qualifies a confidence; set confidence as well"
+    )
+
+
+RULE_FOR_SLO = """rules:
+  - name: r
+    metric: p95_ms
+    comparison: ">"
+    threshold: 5s
+    severity: HIGH
+    response: investigate
+"""
