@@ -34,6 +34,7 @@ __all__ = ["DrillRunner", "announcement"]
 log = logging.getLogger(__name__)
 
 _AHEAD_S = 0.005
+_RELEASE_S = 2.0  # handing back waits this long for PostgreSQL, then lets the lease run out
 
 
 def announcement(drill: dict[str, Any]) -> str:
@@ -77,21 +78,22 @@ class DrillRunner(LoopService):
 
     async def stop(self) -> None:
         await super().stop()
-        await self.hand_back()
-        await self._producer.stop()
+        try:
+            await self.hand_back()
+        finally:
+            await self._producer.stop()
 
     async def hand_back(self) -> None:
         """Stop running this runner's drills and release their leases, so that the next tick
         of any runner (this one restarted, or another process) resumes them at once instead
         of after the lease: the traffic goes on from the present (the past is not replayed),
         the drill is not announced again, and its report covers the whole run."""
-        for task in list(self._running.values()):
+        tasks = list(self._running.values())
+        for task in tasks:
             task.cancel()
-        for task in list(self._running.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)  # each failure is logged already
         try:
-            await self._store.release(self.owner)
+            await asyncio.wait_for(self._store.release(self.owner), _RELEASE_S)
         except Exception as error:  # PostgreSQL down: the leases run out on their own
             log.warning("drill runner %s: leases not released (%r)", self.owner, error)
 
@@ -111,6 +113,9 @@ class DrillRunner(LoopService):
         self.last_finished_at = await self._store.last_finished_at()
         drill_id = await self._store.claim(self.owner, now, self._cfg.lease_s)
         if drill_id is None:
+            return False
+        if self._stopping.is_set():  # claimed while being stopped: hand it straight back
+            await self._store.release(self.owner)
             return False
         task = asyncio.create_task(self.run_drill(drill_id), name=f"drill {drill_id}")
         self._running[drill_id] = task
@@ -146,11 +151,15 @@ class DrillRunner(LoopService):
         watcher = asyncio.create_task(self._watching(drill, traffic, stop))
         try:
             await self._play(drill_id, traffic, stop)
+        except asyncio.CancelledError:
+            # Handed back: the watch's last round would only renew the lease (and could wait
+            # on a PostgreSQL that is down); end it with the traffic.
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            raise
         finally:
             stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        if watcher.result():
+        if await watcher:
             await self._finish(drill_id)
 
     async def _announce(self, drill: dict[str, Any]) -> bool:
@@ -170,22 +179,26 @@ class DrillRunner(LoopService):
 
     async def _play(self, drill_id: str, traffic: DrillTraffic, stop: asyncio.Event) -> None:
         sent = 0
-        for event in traffic.events():
-            if stop.is_set():
-                break
-            ahead = event.ts - self.clock.now()
-            if ahead < -1.0:
-                await asyncio.sleep(0)
-                continue  # resumed by another runner: the past is not replayed
-            if ahead > _AHEAD_S:
-                await self.clock.sleep(ahead)
-            await self._producer.send(event)
-            sent += 1
-            if sent % 2000 == 0:
-                await self._store.count_sent(drill_id, 2000)
-        log.info("drill %s: traffic stopped after %d events", drill_id, sent)
-        await self._producer.flush()
-        await self._store.count_sent(drill_id, sent % 2000)
+        try:
+            for event in traffic.events():
+                if stop.is_set():
+                    break
+                ahead = event.ts - self.clock.now()
+                if ahead < -1.0:
+                    await asyncio.sleep(0)
+                    continue  # resumed by another runner: the past is not replayed
+                if ahead > _AHEAD_S:
+                    await self.clock.sleep(ahead)
+                await self._producer.send(event)
+                sent += 1
+                if sent % 2000 == 0:
+                    await self._store.count_sent(drill_id, 2000)
+            await self._producer.flush()
+        finally:
+            log.info("drill %s: traffic stopped after %d events", drill_id, sent)
+            # Handed back too: the count goes on from here in the runner that resumes it.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._store.count_sent(drill_id, sent % 2000), _RELEASE_S)
 
     async def _watching(
         self, drill: dict[str, Any], traffic: DrillTraffic, stop: asyncio.Event
