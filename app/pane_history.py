@@ -30,11 +30,13 @@ async def read_panes(
     *,
     service: str | None = None,
     drill: str | None = None,
+    until_ms: int | None = None,
     client_id: str = "alertpipe-panes",
 ) -> list[PaneSummary]:
     """The latest revision of every pane published since ``since_ms`` (by message time) up
-    to now, of ``service`` when given, and of ``drill`` (None: the real traffic only). The
-    caller keeps those it needs by their own times."""
+    to now, of ``service`` when given, and of ``drill`` (None: the real traffic only),
+    starting before ``until_ms`` when given (later ones are not kept in memory). The caller
+    keeps those it needs by their own times."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -45,7 +47,7 @@ async def read_panes(
     try:
         todo = await _seek(consumer, topic, since_ms)
         prefix = f"{service}|".encode() if service is not None else b""
-        return await _read(consumer, todo, prefix, drill)
+        return await _read(consumer, todo, prefix, drill, until_ms)
     finally:
         await _stop(consumer)
 
@@ -89,7 +91,11 @@ async def _seek(consumer: AIOKafkaConsumer, topic: str, start_ms: int) -> dict[T
 
 
 async def _read(
-    consumer: AIOKafkaConsumer, todo: dict[TopicPartition, int], prefix: bytes, drill: str | None
+    consumer: AIOKafkaConsumer,
+    todo: dict[TopicPartition, int],
+    prefix: bytes,
+    drill: str | None,
+    until_ms: int | None,
 ) -> list[PaneSummary]:
     latest: dict[str, PaneSummary] = {}
     while todo:
@@ -101,6 +107,8 @@ async def _read(
                     continue
                 pane = _pane(record.value)
                 if pane is None or pane.scope.drill != drill:
+                    continue
+                if until_ms is not None and pane.start_ms >= until_ms:
                     continue
                 held = latest.get(pane.pane_id)
                 if held is None or held.revision < pane.revision:

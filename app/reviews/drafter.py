@@ -72,7 +72,7 @@ class ReviewDrafter(LoopService):
         # A pane is published after it ends: a minute's margin before finds every one.
         found = await read_panes(
             self._bootstrap, self._topic, start_ms - 60_000, drill=inc["drill"],
-            client_id="alertpipe-review",
+            until_ms=end_ms, client_id="alertpipe-review",
         )  # fmt: skip
         panes = [p for p in found if start_ms <= p.start_ms < end_ms]
         ready = replace(evidence, panes=panes)
