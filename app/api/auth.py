@@ -384,11 +384,13 @@ async def refusal_before_the_body(request: Request) -> ApiError | None:
     learn the route's body shape from a 422 instead of getting the 401 (or 403)."""
     if getattr(request.state, "principal", None) is not None:
         return None  # authenticated already: the body itself was wrong
-    route = request.scope.get("route")
-    for role in _roles_of(getattr(route, "dependant", None)):
-        bearer = await bearer_scheme(request)
+    roles = _roles_of(getattr(request.scope.get("route"), "dependant", None))
+    if not roles:
+        return None  # an open route: the body's own error stands
+    bearer, cookie = await bearer_scheme(request), await cookie_scheme(request)
+    for role in roles:
         try:
-            await require(role)(request, bearer, await cookie_scheme(request))
+            await require(role)(request, bearer, cookie)
         except ApiError as refused:
             return refused
     return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -68,6 +69,16 @@ Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
 DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0)]
 Fraction = Annotated[float, BeforeValidator(lambda v: parse_percent(v, as_fraction=True))]
 Percent = Annotated[float, BeforeValidator(lambda v: parse_percent(v, as_fraction=False))]
+
+
+def _a_share(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"expected a tolerance above 0% and below 100%, got {value:g}")
+    return value
+
+
+# A rule's or an SLO's ``tolerance``: a share of the threshold, above 0% and below 100%.
+Tolerance = Annotated[Fraction, AfterValidator(_a_share)]
 RuleName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100)]
 
 
@@ -163,7 +174,7 @@ class Rule(Condition):
     # ``tolerance`` × threshold of the observed value — the observed value decides, as it does
     # without a confidence. High volume then breaches at the crossing; low volume still needs
     # the bound past the threshold (docs/detection-quality.md, "Precise enough to decide").
-    tolerance: Fraction | None = None
+    tolerance: Tolerance | None = None
     # Multi-window: the condition must hold on this shorter window (ending at the same time)
     # as well, so that an alert resets soon after the problem stops (SRE workbook, ch. 5).
     short_window_ms: DurationMs | None = Field(default=None, alias="short_window", gt=0)
@@ -235,8 +246,6 @@ class Rule(Condition):
     def _tolerance_needs_a_bound(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is None:
             return None
-        if not 0.0 < value < 1.0:
-            raise ValueError(f"expected a tolerance above 0% and below 100%, got {value:g}")
         metric = METRICS.get(info.data.get("metric", ""))
         if metric is not None and metric.test != "proportion":
             rates = ", ".join(m.name for m in METRICS.values() if m.test == "proportion")
@@ -474,7 +483,7 @@ class SloPolicy(_Model):
     confidence: Fraction | None = 0.999
     # As for the built-in error-rate rules: at volumes where the bound is within 10% of the
     # threshold of the observed burn, the observed burn decides (the workbook's own rule).
-    tolerance: Fraction | None = 0.1
+    tolerance: Tolerance | None = 0.1
     keep_firing_for_ms: DurationMs = Field(default=0, alias="keep_firing_for")
     alerts: tuple[BurnAlert, ...] = WORKBOOK_ALERTS
 
@@ -495,13 +504,6 @@ class SloPolicy(_Model):
             if key not in allowed:
                 raise FieldInvalid(key, f"expected match keys among {', '.join(allowed)}")
         return check_patterns(value)
-
-    @field_validator("tolerance")
-    @classmethod
-    def _tolerance_is_a_share(cls, value: float | None) -> float | None:
-        if value is not None and not 0.0 < value < 1.0:
-            raise ValueError(f"expected a tolerance above 0% and below 100%, got {value:g}")
-        return value
 
     @model_validator(mode="after")
     def _tolerance_needs_a_confidence(self) -> SloPolicy:
